@@ -1,0 +1,44 @@
+# Two commands set up a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SCALE  ?= 1
+
+.PHONY: install run db seed test lint format clean-data bench
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+db: install
+	$(BIN)/georisk db up
+	$(BIN)/georisk migrate
+
+## make run: install, start PostGIS, migrate, seed the demo city if empty, serve on :8000
+run: db
+	$(BIN)/georisk seed --if-empty --scale $(SCALE)
+	$(BIN)/georisk serve
+
+## make test: the same bootstrap into the separate test database, then pytest
+test: install
+	$(BIN)/georisk db up --database georisk_test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy geo_api layers tiles scripts
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## stop the private cluster and delete it with the generated demo data
+clean-data: install
+	-$(BIN)/georisk db down
+	rm -rf .data

@@ -1,0 +1,40 @@
+"""``create_app(settings)``: the whole HTTP service, configured only by its argument."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from geo_api.db import open_pool
+from geo_api.errors import install_error_handlers
+from geo_api.routes import ROUTERS
+from geo_api.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = open_pool(settings.db)
+        await pool.open(wait=True, timeout=30)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="GeoRisk",
+        version="0.1.0",
+        description="Hazardous-chemical risk maps: enterprises, hazard sources, monitoring "
+        "points, pipelines, zones and hazmat tankers over PostGIS.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,178 @@
+"""``georisk``: the command line that ``make run`` and operators use.
+
+Every command builds ``Settings()`` from the environment at call time, never at import.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from geo_api.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """GeoRisk — hazardous-chemical risk maps over PostGIS."""
+
+
+# -- db ---------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """The private PostgreSQL + PostGIS cluster under .data/pg (unused when DATABASE_URL is set)."""
+
+
+@db.command("up")
+@click.option(
+    "--database",
+    "databases",
+    multiple=True,
+    help="databases to create (default: the configured one)",
+)
+def db_up(databases: tuple[str, ...]) -> None:
+    """Install PostGIS if needed (root on Debian), start the cluster, create the database."""
+    from scripts.pg_local import LocalCluster, PostgresUnavailable
+
+    settings = _settings()
+    if settings.db.url:
+        _check_external(settings.db.url)
+        return
+    try:
+        LocalCluster(settings.db.data_dir).up(databases or (settings.db.name,))
+    except PostgresUnavailable as exc:
+        _fail(str(exc))
+
+
+def _check_external(url: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
+            ).fetchone()
+    except psycopg.Error as exc:
+        _fail(
+            f"cannot reach DATABASE_URL ({exc.__class__.__name__}); check host, port and credentials"
+        )
+        return
+    if row is None:
+        click.echo("DATABASE_URL reachable; PostGIS will be enabled by `georisk migrate`.")
+    else:
+        click.echo(f"DATABASE_URL reachable, PostGIS {row[0]}.")
+
+
+@db.command("down")
+def db_down() -> None:
+    """Stop the private cluster (data stays in .data/pg)."""
+    from scripts.pg_local import LocalCluster
+
+    LocalCluster(_settings().db.data_dir).stop()
+    click.echo("stopped")
+
+
+@db.command("status")
+def db_status() -> None:
+    from scripts.pg_local import LocalCluster
+
+    settings = _settings()
+    if settings.db.url:
+        click.echo("using DATABASE_URL")
+        _check_external(settings.db.url)
+        return
+    cluster = LocalCluster(settings.db.data_dir)
+    if cluster.running():
+        click.echo(f"running on 127.0.0.1:{cluster.recorded_port()} ({cluster.pgdata})")
+    else:
+        click.echo("stopped" if cluster.initialised() else "not created (run `georisk db up`)")
+        sys.exit(3)
+
+
+# -- schema and data ----------------------------------------------------------------------
+@main.command()
+def migrate() -> None:
+    """Apply every pending Alembic migration."""
+    from geo_api.migrate import upgrade
+
+    started = time.monotonic()
+    upgrade(_settings().db.resolved_url())
+    click.echo(f"schema at head ({time.monotonic() - started:.1f} s)")
+
+
+@main.command()
+@click.option("--scale", type=float, default=1.0, show_default=True, help="multiplies every count")
+@click.option("--seed", "seed_value", type=int, default=20221, show_default=True)
+@click.option("--if-empty", is_flag=True, help="do nothing when enterprises already exist")
+@click.option("--replace", is_flag=True, help="delete existing demo data first")
+def seed(scale: float, seed_value: int, if_empty: bool, replace: bool) -> None:
+    """Generate and load the demo city (deterministic for a seed)."""
+    from scripts.demo_city import database_is_empty, seed_demo_city
+
+    settings = _settings()
+    url = settings.db.resolved_url()
+    if if_empty and not database_is_empty(url):
+        click.echo("demo city already loaded; skipping seed")
+        return
+    if scale <= 0:
+        _fail("--scale must be > 0")
+    seed_demo_city(
+        url, scale=scale, seed=seed_value, out_dir=settings.db.data_dir / "demo", replace=replace
+    )
+
+
+@main.command("import")
+@click.argument(
+    "layer",
+    type=click.Choice(["enterprises", "hazard-sources", "monitoring-points", "pipelines", "zones"]),
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=True, path_type=Path))
+@click.option("--partial", is_flag=True, help="load the good rows even when some are bad")
+def import_(layer: str, file: Path, partial: bool) -> None:
+    """Import a GeoPackage, GeoJSON, Shapefile or CSV (lon/lat columns) into LAYER."""
+    from layers.importer import ImportRejected, import_file
+
+    try:
+        report = import_file(_settings().db.resolved_url(), layer, file, all_or_nothing=not partial)
+    except ImportRejected as exc:
+        click.secho(
+            f"{file}: rejected, nothing was stored ({len(exc.errors)} bad rows)", fg="red", err=True
+        )
+        for err in exc.errors[:200]:
+            click.echo(f"  row {err.row}: {err.field}: {err.reason}", err=True)
+        if len(exc.errors) > 200:
+            click.echo(f"  … and {len(exc.errors) - 200} more", err=True)
+        sys.exit(2)
+    click.echo(report.summary())
+
+
+@main.command()
+@click.option("--host", default=None, help="default 127.0.0.1 (GEORISK_HOST)")
+@click.option("--port", type=int, default=None, help="default 8000 (PORT)")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the API and the web map."""
+    import uvicorn
+
+    from geo_api.app import create_app
+
+    settings = _settings()
+    host = host or settings.server.host
+    port = port or settings.server.port
+    app = create_app(settings)
+    click.secho(f"GeoRisk is serving on http://{host}:{port}/  (API docs: /docs)", fg="green")
+    uvicorn.run(app, host=host, port=port, log_level=settings.server.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The database pool: opened in the app's lifespan, kept on ``app.state``, lent per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from geo_api.settings import DatabaseSettings
+
+
+def sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy needs the driver named; psycopg 3 is ours."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
+    async def configure(conn: AsyncConnection) -> None:
+        await conn.execute(f"SET statement_timeout = {int(settings.statement_timeout_ms)}")
+        await conn.commit()
+
+    return AsyncConnectionPool(
+        settings.resolved_url(),
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        kwargs={"row_factory": dict_row},
+        configure=configure,
+        open=False,
+        name="georisk",
+    )
+
+
+async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """FastAPI dependency: one pooled connection, committed on success, rolled back on error."""
+    pool: AsyncConnectionPool = request.app.state.pool
+    async with pool.connection() as conn:
+        yield conn

@@ -1,0 +1,109 @@
+"""One exception family and one ``{exception: status}`` map.
+
+Client mistakes become 4xx bodies that name the field and the reason; anything else is logged
+with its traceback and answered with a generic 500 — never database text.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+log = logging.getLogger("georisk")
+
+
+@dataclass
+class FieldError:
+    field: str
+    reason: str
+    index: int | None = None  # the feature / row number in a batch, 0-based for features
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "reason": self.reason}
+        if self.index is not None:
+            out["index"] = self.index
+        return out
+
+
+class GeoRiskError(Exception):
+    """Base of every error this service raises on purpose."""
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors: list[FieldError] = errors or []
+
+
+class NotFound(GeoRiskError):
+    pass
+
+
+class InvalidInput(GeoRiskError):
+    """The request is well formed but its content is impossible (lat 95, self-crossing ring)."""
+
+
+class BadRequest(GeoRiskError):
+    """A malformed query or body (bad bbox, unparsable JSON)."""
+
+
+class Conflict(GeoRiskError):
+    """A duplicate (credit code, plate) or a state transition that is not allowed."""
+
+
+class PayloadTooLarge(GeoRiskError):
+    pass
+
+
+@dataclass
+class ErrorMap:
+    statuses: dict[type[GeoRiskError], int] = field(
+        default_factory=lambda: {
+            NotFound: 404,
+            InvalidInput: 422,
+            BadRequest: 400,
+            Conflict: 409,
+            PayloadTooLarge: 413,
+        }
+    )
+
+    def status_for(self, exc: GeoRiskError) -> int:
+        for klass in type(exc).__mro__:
+            if klass in self.statuses:
+                return self.statuses[klass]  # type: ignore[index]
+        return 400
+
+
+def _body(message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"detail": message, "errors": errors}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    mapping = ErrorMap()
+
+    async def on_georisk(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, GeoRiskError)
+        return JSONResponse(
+            _body(exc.message, [e.as_dict() for e in exc.errors]),
+            status_code=mapping.status_for(exc),
+        )
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "request", "reason": "invalid"}
+        return JSONResponse(_body(f"{first['field']}: {first['reason']}", errors), status_code=422)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(_body("internal error; it has been logged", []), status_code=500)
+
+    app.add_exception_handler(GeoRiskError, on_georisk)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)

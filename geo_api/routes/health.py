@@ -1,0 +1,47 @@
+"""``GET /healthz``: is the database reachable, and which PostGIS does it run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger("georisk")
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> JSONResponse:
+    """200 with versions when PostGIS answers; 503 (no database text) when it does not."""
+    try:
+        async with request.app.state.pool.connection(timeout=5) as conn:
+            row: Any = await (
+                await conn.execute(
+                    "SELECT postgis_lib_version() AS postgis,"
+                    " current_setting('server_version') AS pg,"
+                    " to_regclass('alembic_version') IS NOT NULL AS migrated"
+                )
+            ).fetchone()
+            revision = None
+            if row["migrated"]:
+                rev: Any = await (
+                    await conn.execute("SELECT version_num FROM alembic_version")
+                ).fetchone()
+                revision = rev["version_num"] if rev else None
+    except Exception:
+        log.exception("health check failed")
+        return JSONResponse(
+            {"status": "unavailable", "detail": "database unreachable; see the server log"},
+            status_code=503,
+        )
+    return JSONResponse(
+        {
+            "status": "ok",
+            "postgis": row["postgis"],
+            "postgresql": row["pg"],
+            "schema_revision": revision,
+            "version": request.app.version,
+        }
+    )

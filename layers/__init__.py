@@ -1,0 +1,1 @@
+"""The domain: one module per layer or engine. Never imports FastAPI."""

@@ -1,0 +1,39 @@
+"""Daily range partitions for the time-series tables, created on demand before a load.
+
+PostgreSQL 15 does not create partitions by itself; a missing one makes the whole COPY fail,
+so every writer calls ``ensure_daily_partitions`` with the days its batch touches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from psycopg import Connection
+
+#: Only these tables are partitioned; the name is interpolated, so it must come from here.
+PARTITIONED_TABLES = ("positions", "readings")
+
+
+def partition_name(table: str, day: dt.date) -> str:
+    return f"{table}_{day:%Y%m%d}"
+
+
+def partition_ddl(table: str, day: dt.date) -> str:
+    if table not in PARTITIONED_TABLES:
+        raise ValueError(f"{table} is not a partitioned table")
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {partition_name(table, day)} PARTITION OF {table} "
+        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+    )
+
+
+def ensure_daily_partitions(conn: Connection, table: str, days: Iterable[dt.date]) -> None:
+    """Create the missing daily partitions (idempotent; safe under concurrent writers)."""
+    for day in sorted(set(days)):
+        # Concurrent CREATE ... IF NOT EXISTS can still race on the catalog; the advisory
+        # lock serialises partition creation only, not the loads themselves.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
+        conn.execute(partition_ddl(table, day))  # type: ignore[arg-type]

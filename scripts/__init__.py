@@ -1,0 +1,1 @@
+"""Demo-city generator, local PostGIS bootstrap and benchmarks."""

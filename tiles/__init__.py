@@ -1,0 +1,1 @@
+"""Vector-tile engine (built on the layer registry)."""
