@@ -1,0 +1,136 @@
+"""Test fixtures: a real PostGIS test database, a small seeded demo city, a real HTTP server.
+
+The test database is ``georisk_test`` in the private cluster (or ``GEORISK_TEST_DATABASE_URL``,
+or DATABASE_URL's database with ``_test`` appended). It is dropped and rebuilt by migration at
+the start of every session, so a run never depends on what an earlier one left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from geo_api.app import create_app
+from geo_api.migrate import upgrade
+from geo_api.settings import DatabaseSettings, ServerSettings, Settings
+
+TEST_SCALE = float(os.environ.get("GEORISK_TEST_SCALE", "0.02"))
+TEST_SEED = 7
+
+
+def _test_url() -> str:
+    explicit = os.environ.get("GEORISK_TEST_DATABASE_URL")
+    if explicit:
+        return explicit
+    base = DatabaseSettings().resolved_url()
+    parts = urlsplit(base)
+    name = parts.path.lstrip("/") or "georisk"
+    if not name.endswith("_test"):
+        name = "georisk_test" if name == "georisk" else f"{name}_test"
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def _recreate(url: str) -> None:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """An empty, fully migrated test database."""
+    url = _test_url()
+    _recreate(url)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo")
+
+
+@pytest.fixture(scope="session")
+def seeded_url(database_url: str, demo_dir: Path) -> str:
+    """The test database with a small demo city (scale ``GEORISK_TEST_SCALE``) loaded once."""
+    from scripts.demo_city import seed_demo_city
+
+    seed_demo_city(database_url, scale=TEST_SCALE, seed=TEST_SEED, out_dir=demo_dir, progress=False)
+    return database_url
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving ``create_app`` on a free loopback port in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = _free_port()
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def make_settings(url: str) -> Settings:
+    return Settings(db=DatabaseSettings(url=url, pool_max=4), server=ServerSettings())
+
+
+@pytest.fixture(scope="session")
+def live_server(seeded_url: str) -> Iterator[LiveServer]:
+    with LiveServer(make_settings(seeded_url)) as server:
+        yield server
+
+
+@pytest.fixture()
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """Real HTTP against the running server (no in-process transport)."""
+    with httpx.Client(base_url=live_server.base_url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture()
+def db(seeded_url: str) -> Iterator[psycopg.Connection]:
+    """A direct connection for asserting what was (or was not) stored."""
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        yield conn
