@@ -117,8 +117,9 @@ def make_settings(url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def live_server(seeded_url: str) -> Iterator[LiveServer]:
-    with LiveServer(make_settings(seeded_url)) as server:
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    """The server over the test database; request ``seeded_url`` too when the demo is needed."""
+    with LiveServer(make_settings(database_url)) as server:
         yield server
 
 
@@ -130,7 +131,7 @@ def client(live_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture()
-def db(seeded_url: str) -> Iterator[psycopg.Connection]:
+def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A direct connection for asserting what was (or was not) stored."""
-    with psycopg.connect(seeded_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
