@@ -65,7 +65,8 @@ def _check_external(url: str) -> None:
             ).fetchone()
     except psycopg.Error as exc:
         _fail(
-            f"cannot reach DATABASE_URL ({exc.__class__.__name__}); check host, port and credentials"
+            f"cannot reach DATABASE_URL ({exc.__class__.__name__}); "
+            "check host, port and credentials"
         )
         return
     if row is None:

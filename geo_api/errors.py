@@ -74,7 +74,7 @@ class ErrorMap:
     def status_for(self, exc: GeoRiskError) -> int:
         for klass in type(exc).__mro__:
             if klass in self.statuses:
-                return self.statuses[klass]  # type: ignore[index]
+                return self.statuses[klass]
         return 400
 
 

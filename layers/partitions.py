@@ -36,4 +36,4 @@ def ensure_daily_partitions(conn: Connection, table: str, days: Iterable[dt.date
         # Concurrent CREATE ... IF NOT EXISTS can still race on the catalog; the advisory
         # lock serialises partition creation only, not the loads themselves.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
-        conn.execute(partition_ddl(table, day))  # type: ignore[arg-type]
+        conn.execute(partition_ddl(table, day))

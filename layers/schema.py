@@ -50,7 +50,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def _geom(kind: str, nullable: bool = False) -> Mapped:  # type: ignore[type-arg]
+def _geom(kind: str, nullable: bool = False) -> Mapped:
     return mapped_column(Geometry(kind, srid=SRID, spatial_index=True), nullable=nullable)
 
 
@@ -340,9 +340,7 @@ class VehicleState(Base):
     last_lon: Mapped[float | None] = mapped_column(Float)
     last_lat: Mapped[float | None] = mapped_column(Float)
     last_speed_kmh: Mapped[float | None] = mapped_column(Float)
-    __table_args__ = (
-        CheckConstraint("state IN ('unknown', 'moving', 'stopped')", name="state"),
-    )
+    __table_args__ = (CheckConstraint("state IN ('unknown', 'moving', 'stopped')", name="state"),)
 
 
 class Stop(Base):
@@ -373,7 +371,7 @@ class Alert(Base):
     status: Mapped[str] = mapped_column(Text, server_default="new")
     district: Mapped[str | None] = mapped_column(Text, index=True)
     severity: Mapped[str] = mapped_column(Text, server_default="moderate")
-    details: Mapped[dict] = mapped_column(JSONB, server_default="{}")  # type: ignore[type-arg]
+    details: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     created_at = _created()
     updated_at = _created()
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -385,9 +383,7 @@ class Alert(Base):
     geom = _geom("POINT", nullable=True)
     __table_args__ = (
         CheckConstraint(f"status IN {sql_in(vocab.ALERT_STATUSES)}", name="status"),
-        CheckConstraint(
-            "severity IN ('extreme', 'severe', 'moderate', 'minor')", name="severity"
-        ),
+        CheckConstraint("severity IN ('extreme', 'severe', 'moderate', 'minor')", name="severity"),
         CheckConstraint(
             "episode_end IS NULL OR episode_end >= episode_start", name="episode_order"
         ),
@@ -445,9 +441,7 @@ class HiddenDanger(Base):
     rectified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint(f"status IN {sql_in(vocab.HIDDEN_DANGER_STATUSES)}", name="status"),
-        CheckConstraint(
-            "(status = 'rectified') = (rectified_at IS NOT NULL)", name="rectified_at"
-        ),
+        CheckConstraint("(status = 'rectified') = (rectified_at IS NOT NULL)", name="rectified_at"),
     )
 
 

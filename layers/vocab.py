@@ -41,7 +41,9 @@ RISK_UNIT_METHODS: Final = ("LEC", "LS")
 
 #: Hazard classes used by GB 18218-2018 Table 4 (explosives J*, flammables W*) and a few
 #: toxic-gas entries; free text would make β look-ups silently miss.
-HAZARD_CLASS_PATTERN: Final = r"^(J[1-5]|W([1-4]|5\.[1-4]|6\.[12]|7\.[12]|8|9\.[12]|10|11)|W1\.[1-3]|W2|W3|toxic_gas|other)$"
+HAZARD_CLASS_PATTERN: Final = (
+    r"^(J[1-5]|W1\.[1-3]|W([1-4]|5\.[1-4]|6\.[12]|7\.[12]|8|9\.[12]|10|11)|toxic_gas|other)$"
+)
 
 #: Unified social credit code (GB 32100-2015): 18 characters from a 31-letter alphabet.
 CREDIT_CODE_PATTERN: Final = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"

@@ -239,7 +239,9 @@ class LocalCluster:
         import psycopg
 
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
         with psycopg.connect(self.url(name), autocommit=True) as conn:
@@ -252,9 +254,7 @@ class LocalCluster:
         port = self.start()
         for name in databases:
             self.ensure_database(name)
-        print(
-            f"PostGIS is up on 127.0.0.1:{port} ({time.monotonic() - started:.1f} s)", flush=True
-        )
+        print(f"PostGIS is up on 127.0.0.1:{port} ({time.monotonic() - started:.1f} s)", flush=True)
         return port
 
 

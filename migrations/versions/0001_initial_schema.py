@@ -7,7 +7,6 @@ Create Date: 2026-11-26 10:26:15.175282
 
 from collections.abc import Sequence
 
-import geoalchemy2
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
@@ -720,7 +719,7 @@ def upgrade() -> None:
             name=op.f("ck_hazard_source_substances_cas_format"),
         ),
         sa.CheckConstraint(
-            "hazard_class ~ '^(J[1-5]|W([1-4]|5\\.[1-4]|6\\.[12]|7\\.[12]|8|9\\.[12]|10|11)|W1\\.[1-3]|W2|W3|toxic_gas|other)$'",
+            "hazard_class ~ '^(J[1-5]|W1\\.[1-3]|W([1-4]|5\\.[1-4]|6\\.[12]|7\\.[12]|8|9\\.[12]|10|11)|toxic_gas|other)$'",
             name=op.f("ck_hazard_source_substances_hazard_class"),
         ),
         sa.CheckConstraint("beta > 0", name=op.f("ck_hazard_source_substances_beta_positive")),
