@@ -1,0 +1,143 @@
+"""Health, schema constraints, partitions and migrations — against the real test PostGIS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import pytest
+
+from geo_api.migrate import downgrade, upgrade
+from layers.partitions import ensure_daily_partitions, partition_name
+
+
+def test_healthz_names_postgis_version(client: httpx.Client, db: psycopg.Connection) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    expected = db.execute("SELECT postgis_lib_version()").fetchone()
+    assert expected is not None
+    assert body["status"] == "ok"
+    assert body["postgis"] == expected[0]
+    assert body["postgis"].startswith("3.")
+    assert body["schema_revision"] == "0001"
+
+
+def test_openapi_lists_health(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/healthz" in spec["paths"]
+
+
+def test_unknown_route_is_json_404(client: httpx.Client) -> None:
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "constraint"),
+    [
+        (
+            "INSERT INTO enterprises (credit_code, name, category, is_hazmat, geom) VALUES"
+            " ('91330200MA2AAAAA1X', 'x', 'production', true, ST_SetSRID(ST_Point(121.5, 95), 4326))",
+            "ck_enterprises_geom_range",
+        ),
+        (
+            "INSERT INTO enterprises (credit_code, name, category, is_hazmat, geom) VALUES"
+            " ('91330200MA2AAAAA1X', 'x', 'school', true, ST_SetSRID(ST_Point(121.5, 29.9), 4326))",
+            "ck_enterprises_is_hazmat",
+        ),
+        (
+            "INSERT INTO enterprises (credit_code, name, category, is_hazmat, geom) VALUES"
+            " ('not-a-code', 'x', 'school', false, ST_SetSRID(ST_Point(121.5, 29.9), 4326))",
+            "ck_enterprises_credit_code",
+        ),
+        (
+            "INSERT INTO zones (name, kind, geom) VALUES ('bow tie', 'school',"
+            " ST_GeomFromText('MULTIPOLYGON(((0 0, 1 1, 1 0, 0 1, 0 0)))', 4326))",
+            "ck_zones_geom_valid",
+        ),
+        (
+            "INSERT INTO zones (name, kind, active_hours, geom) VALUES ('z', 'school', '7-18',"
+            " ST_GeomFromText('MULTIPOLYGON(((0 0, 1 0, 1 1, 0 1, 0 0)))', 4326))",
+            "ck_zones_active_hours",
+        ),
+        (
+            "INSERT INTO pipelines (code, substance, diameter_mm, pressure_mpa, geom) VALUES"
+            " ('P', 'gas', -5, 1, ST_GeomFromText('LINESTRING(0 0, 1 1)', 4326))",
+            "ck_pipelines_diameter_mm",
+        ),
+    ],
+)
+def test_check_constraints_reject_impossible_rows(
+    db: psycopg.Connection, sql: str, constraint: str
+) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation) as caught:
+        db.execute(sql)
+    assert caught.value.diag.constraint_name == constraint
+
+
+def test_positions_partitions_created_on_demand_and_unique(db: psycopg.Connection) -> None:
+    day = dt.date(2030, 1, 2)
+    with db.transaction():
+        ensure_daily_partitions(db, "positions", [day, day])
+    exists = db.execute("SELECT to_regclass(%s)", (partition_name("positions", day),)).fetchone()
+    assert exists is not None and exists[0] is not None
+    ts = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    insert = (
+        "INSERT INTO positions (vehicle_id, ts, lon, lat, speed_kmh) VALUES (999999, %s, 121.5,"
+        " 29.9, 50)"
+    )
+    db.execute(insert, (ts,))
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        db.execute(insert, (ts,))
+    # A day without a partition is refused rather than silently stored somewhere else.
+    with pytest.raises(psycopg.errors.CheckViolation):
+        db.execute(insert, (ts + dt.timedelta(days=400),))
+    db.execute("DELETE FROM positions WHERE vehicle_id = 999999")
+
+
+def test_migration_chain_downgrades_and_upgrades(database_url: str) -> None:
+    parts = urlsplit(database_url)
+    scratch = urlunsplit(parts._replace(path=parts.path + "_migr"))
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    name = scratch.rsplit("/", 1)[1]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        upgrade(scratch)
+        downgrade(scratch, "base")
+        with psycopg.connect(scratch) as conn:
+            left = conn.execute("SELECT to_regclass('enterprises')").fetchone()
+        assert left == (None,)
+        upgrade(scratch)
+        with psycopg.connect(scratch) as conn:
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                ).fetchall()
+            }
+        assert {"enterprises", "hazard_sources", "zones", "vehicles", "alerts"} <= tables
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_cli_migrate_is_idempotent(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "geo_api.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "schema at head" in result.stdout
