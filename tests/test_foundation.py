@@ -15,6 +15,12 @@ import pytest
 from geo_api.migrate import downgrade, upgrade
 from layers.partitions import ensure_daily_partitions, partition_name
 
+ENTERPRISE = "INSERT INTO enterprises (credit_code, name, category, is_hazmat, geom) VALUES"
+
+
+def point(lon: float, lat: float) -> str:
+    return f"ST_SetSRID(ST_Point({lon}, {lat}), 4326)"
+
 
 def test_healthz_names_postgis_version(client: httpx.Client, db: psycopg.Connection) -> None:
     response = client.get("/healthz")
@@ -43,18 +49,15 @@ def test_unknown_route_is_json_404(client: httpx.Client) -> None:
     ("sql", "constraint"),
     [
         (
-            "INSERT INTO enterprises (credit_code, name, category, is_hazmat, geom) VALUES"
-            " ('91330200MA2AAAAA1X', 'x', 'production', true, ST_SetSRID(ST_Point(121.5, 95), 4326))",
+            f"{ENTERPRISE} ('91330200MA2AAAAA1X', 'x', 'production', true, {point(121.5, 95)})",
             "ck_enterprises_geom_range",
         ),
         (
-            "INSERT INTO enterprises (credit_code, name, category, is_hazmat, geom) VALUES"
-            " ('91330200MA2AAAAA1X', 'x', 'school', true, ST_SetSRID(ST_Point(121.5, 29.9), 4326))",
+            f"{ENTERPRISE} ('91330200MA2AAAAA1X', 'x', 'school', true, {point(121.5, 29.9)})",
             "ck_enterprises_is_hazmat",
         ),
         (
-            "INSERT INTO enterprises (credit_code, name, category, is_hazmat, geom) VALUES"
-            " ('not-a-code', 'x', 'school', false, ST_SetSRID(ST_Point(121.5, 29.9), 4326))",
+            f"{ENTERPRISE} ('not-a-code', 'x', 'school', false, {point(121.5, 29.9)})",
             "ck_enterprises_credit_code",
         ),
         (
