@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class DatabaseSettings(BaseSettings):
     """Where PostGIS is. Without a URL, the private cluster that ``georisk db up`` started."""
 
-    model_config = SettingsConfigDict(env_prefix="GEORISK_DB_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="GEORISK_DB_", extra="ignore", populate_by_name=True
+    )
 
     url: str | None = Field(
         default=None,
@@ -49,7 +51,7 @@ class DatabaseSettings(BaseSettings):
 
 
 class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GEORISK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GEORISK_", extra="ignore", populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "GEORISK_PORT"))
@@ -62,7 +64,7 @@ class ServerSettings(BaseSettings):
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
-    model_config = SettingsConfigDict(env_prefix="GEORISK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GEORISK_", extra="ignore", populate_by_name=True)
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)

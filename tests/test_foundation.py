@@ -22,7 +22,9 @@ def point(lon: float, lat: float) -> str:
     return f"ST_SetSRID(ST_Point({lon}, {lat}), 4326)"
 
 
-def test_healthz_names_postgis_version(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_healthz_names_postgis_version(
+    client: httpx.Client, db: psycopg.Connection, database_url: str
+) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
@@ -32,6 +34,8 @@ def test_healthz_names_postgis_version(client: httpx.Client, db: psycopg.Connect
     assert body["postgis"] == expected[0]
     assert body["postgis"].startswith("3.")
     assert body["schema_revision"] == "0001"
+    # The server really talks to the database the settings named, not a default one.
+    assert body["database"] == urlsplit(database_url).path.lstrip("/")
 
 
 def test_openapi_lists_health(client: httpx.Client) -> None:

@@ -20,7 +20,7 @@ async def healthz(request: Request) -> JSONResponse:
             row: Any = await (
                 await conn.execute(
                     "SELECT postgis_lib_version() AS postgis,"
-                    " current_setting('server_version') AS pg,"
+                    " current_setting('server_version') AS pg, current_database() AS database,"
                     " to_regclass('alembic_version') IS NOT NULL AS migrated"
                 )
             ).fetchone()
@@ -41,6 +41,7 @@ async def healthz(request: Request) -> JSONResponse:
             "status": "ok",
             "postgis": row["postgis"],
             "postgresql": row["pg"],
+            "database": row["database"],
             "schema_revision": revision,
             "version": request.app.version,
         }
