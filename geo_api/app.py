@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from geo_api.db import open_pool
 from geo_api.errors import install_error_handlers
 from geo_api.routes import ROUTERS
+from geo_api.routes.pages import WEB_DIR
 from geo_api.settings import Settings
 
 
@@ -37,4 +39,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app

@@ -59,6 +59,10 @@ class ServerSettings(BaseSettings):
     default_page_size: int = Field(default=1_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_level: str = "info"
+    basemap_url: str | None = Field(
+        default=None,
+        description="XYZ template of a base map (e.g. Tianditu or OSM); unset → plain background",
+    )
 
 
 class Settings(BaseSettings):

@@ -148,3 +148,15 @@ def test_cli_migrate_is_idempotent(database_url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "schema at head" in result.stdout
+
+
+def test_map_page_is_self_contained(client: httpx.Client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "/static/vendor/leaflet/leaflet.js" in page.text
+    # Offline by design: nothing on the page is fetched from another host.
+    assert "http://" not in page.text and "https://" not in page.text
+    script = client.get("/static/vendor/leaflet/leaflet.js")
+    assert script.status_code == 200 and "Leaflet" in script.text[:500]
+    app_js = client.get("/static/app.js").text
+    assert "https://" not in app_js and "http://" not in app_js

@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from geo_api.routes import health
+from geo_api.routes import health, pages
 
-ROUTERS: list[APIRouter] = [health.router]
+ROUTERS: list[APIRouter] = [health.router, pages.router]
