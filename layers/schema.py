@@ -12,6 +12,7 @@ import datetime as dt
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -88,8 +89,15 @@ class Enterprise(Base):
     site_geom = _geom("MULTIPOLYGON", nullable=True)
     licence_expiry: Mapped[dt.date | None] = mapped_column(Date)
     diagnosis_score: Mapped[float | None] = mapped_column(Numeric(5, 2))
+    # Written by the risk engine (layers/enterprise_risk.py); reasons explain every colour.
+    inherent_color: Mapped[str | None] = mapped_column(Text, index=True)
+    dynamic_color: Mapped[str | None] = mapped_column(Text, index=True)
+    risk_reasons: Mapped[list | None] = mapped_column(JSONB)
+    risk_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at = _created()
     __table_args__ = (
+        CheckConstraint(f"inherent_color {COLOR_CHECK}", name="inherent_color"),
+        CheckConstraint(f"dynamic_color {COLOR_CHECK}", name="dynamic_color"),
         CheckConstraint(f"credit_code ~ '{vocab.CREDIT_CODE_PATTERN}'", name="credit_code"),
         CheckConstraint(f"category IN {sql_in(vocab.ENTERPRISE_CATEGORIES)}", name="category"),
         CheckConstraint(
@@ -117,8 +125,18 @@ class HazardSource(Base):
     unit_kind: Mapped[str] = mapped_column(Text)
     population_500m: Mapped[int | None] = mapped_column(Integer)
     geom = _geom("MULTIPOLYGON")
+    # GB 18218 results, written by the risk engine; population_used says which α input won.
+    s_value: Mapped[float | None] = mapped_column(Float)
+    alpha: Mapped[float | None] = mapped_column(Float)
+    r_value: Mapped[float | None] = mapped_column(Float)
+    grade: Mapped[int | None] = mapped_column(SmallInteger)
+    color: Mapped[str | None] = mapped_column(Text)
+    population_used: Mapped[int | None] = mapped_column(Integer)
+    population_source: Mapped[str | None] = mapped_column(Text)
     created_at = _created()
     __table_args__ = (
+        CheckConstraint("grade BETWEEN 1 AND 4", name="grade"),
+        CheckConstraint(f"color {COLOR_CHECK}", name="color"),
         UniqueConstraint("enterprise_id", "code"),
         CheckConstraint(f"unit_kind IN {sql_in(vocab.HAZARD_UNIT_KINDS)}", name="unit_kind"),
         CheckConstraint("population_500m >= 0", name="population_500m"),
@@ -195,8 +213,10 @@ class MonitoringPoint(Base):
     limit_ll: Mapped[float | None] = mapped_column(Float)
     sampling_interval_s: Mapped[int] = mapped_column(Integer, server_default="10")
     geom = _geom("POINT")
+    live_color: Mapped[str | None] = mapped_column(Text)  # grey = offline / no data
     created_at = _created()
     __table_args__ = (
+        CheckConstraint(f"live_color {LIVE_COLOR_CHECK}", name="live_color"),
         CheckConstraint(f"kind IN {sql_in(vocab.MONITORING_KINDS)}", name="kind"),
         CheckConstraint(
             "hazard_source_id IS NOT NULL OR pipeline_id IS NOT NULL", name="has_parent"
@@ -222,6 +242,7 @@ class Reading(Base):
     __table_args__ = (
         PrimaryKeyConstraint("point_id", "ts"),
         CheckConstraint("value = value", name="value_not_nan"),  # NaN = NaN is true in PG
+        Index("ix_readings_ts_brin", "ts", postgresql_using="brin"),
         {"postgresql_partition_by": "RANGE (ts)"},
     )
 
@@ -279,6 +300,10 @@ class Vehicle(Base):
     district: Mapped[str | None] = mapped_column(
         Text, ForeignKey("districts.code", onupdate="CASCADE"), index=True
     )
+    # The carrier as a supervised enterprise, so its tankers' alerts reach its dynamic colour.
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
+    )
     created_at = _created()
     __table_args__ = (
         CheckConstraint("length(btrim(plate)) > 0", name="plate_not_blank"),
@@ -301,7 +326,7 @@ class Position(Base):
     ts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
-    speed_kmh: Mapped[float] = mapped_column(Float(precision=24))
+    speed_kmh: Mapped[float] = mapped_column(REAL)
     heading: Mapped[int | None] = mapped_column(SmallInteger)
     alarm_bits: Mapped[int] = mapped_column(Integer, server_default="0")
     __table_args__ = (
@@ -309,6 +334,8 @@ class Position(Base):
         CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90", name="lonlat"),
         CheckConstraint("speed_kmh >= 0 AND speed_kmh <= 400", name="speed"),
         CheckConstraint("heading BETWEEN 0 AND 359", name="heading"),
+        # Time-window scans across all vehicles: BRIN is tiny and fits append-mostly data.
+        Index("ix_positions_ts_brin", "ts", postgresql_using="brin"),
         {"postgresql_partition_by": "RANGE (ts)"},
     )
 
@@ -464,4 +491,99 @@ class ScoreEvent(Base):
     __table_args__ = (
         CheckConstraint("points BETWEEN 1 AND 12", name="points"),
         CheckConstraint("source IN ('auto', 'inspection')", name="source"),
+    )
+
+
+class Alarm(Base):
+    """A monitoring-point alarm: raised → acknowledged → disposed → cleared, with a deadline."""
+
+    __tablename__ = "alarms"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    point_id: Mapped[int] = mapped_column(
+        ForeignKey("monitoring_points.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[int] = mapped_column(SmallInteger)
+    color: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ack_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disposed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    peak_value: Mapped[float | None] = mapped_column(Float)
+    __table_args__ = (
+        CheckConstraint("level IN (1, 2)", name="level"),
+        CheckConstraint(f"color {LIVE_COLOR_CHECK}", name="color"),
+        Index("ix_alarms_open", "point_id", postgresql_where="cleared_at IS NULL"),
+    )
+
+
+class PipelineSegment(Base):
+    """A pipeline cut into pieces of at most 500 m, each coloured with its reasons."""
+
+    __tablename__ = "pipeline_segments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    length_m: Mapped[float] = mapped_column(Float)
+    likelihood: Mapped[int | None] = mapped_column(SmallInteger)
+    severity: Mapped[int | None] = mapped_column(SmallInteger)
+    sensitive_target: Mapped[str | None] = mapped_column(Text)
+    color: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list | None] = mapped_column(JSONB)
+    geom = _geom("LINESTRING")
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "seq"),
+        CheckConstraint(f"color {COLOR_CHECK}", name="color"),
+        CheckConstraint("length_m >= 0 AND length_m <= 500.5", name="length_m"),
+    )
+
+
+class ConsequenceZone(Base):
+    """One source's zone (hazard source or pipeline segment) before dissolving."""
+
+    __tablename__ = "consequence_zones"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_kind: Mapped[str] = mapped_column(Text)
+    source_id: Mapped[int] = mapped_column(Integer)
+    color: Mapped[str] = mapped_column(Text)
+    radius_m: Mapped[float] = mapped_column(Float)
+    geom = _geom("MULTIPOLYGON")
+    __table_args__ = (
+        CheckConstraint("source_kind IN ('hazard_source', 'pipeline_segment')", name="kind"),
+        CheckConstraint(f"color {COLOR_CHECK}", name="color"),
+        CheckConstraint("radius_m > 0", name="radius_m"),
+        Index("ix_consequence_zones_source", "source_kind", "source_id"),
+    )
+
+
+class OverlayZone(Base):
+    """Consequence zones dissolved per colour; overlaps take the worst colour."""
+
+    __tablename__ = "overlay_zones"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    color: Mapped[str] = mapped_column(Text, index=True)
+    sources: Mapped[list] = mapped_column(JSONB)
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    geom = _geom("MULTIPOLYGON")
+    __table_args__ = (CheckConstraint(f"color {COLOR_CHECK}", name="color"),)
+
+
+class H3Cell(Base):
+    """Hexagon rollups per layer and resolution: count, worst colour, ranking score."""
+
+    __tablename__ = "h3_cells"
+    layer: Mapped[str] = mapped_column(Text)
+    res: Mapped[int] = mapped_column(SmallInteger)
+    h3: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer)
+    color: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float, server_default="0")
+    geom = _geom("POLYGON")
+    __table_args__ = (
+        PrimaryKeyConstraint("layer", "res", "h3"),
+        CheckConstraint("res BETWEEN 0 AND 15", name="res"),
+        CheckConstraint("count >= 0", name="count"),
+        CheckConstraint(f"color {LIVE_COLOR_CHECK}", name="color"),
     )
