@@ -7,12 +7,21 @@ so every writer calls ``ensure_daily_partitions`` with the days its batch touche
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 from psycopg import Connection
 
 #: Only these tables are partitioned; the name is interpolated, so it must come from here.
 PARTITIONED_TABLES = ("positions", "readings")
+
+
+_PARTITION_NAME = re.compile(r"^(" + "|".join(PARTITIONED_TABLES) + r")_[0-9]{8}$")
+
+
+def is_partition_name(name: str | None) -> bool:
+    """True for the daily partitions, which migrations must never try to drop."""
+    return bool(name and _PARTITION_NAME.match(name))
 
 
 def partition_name(table: str, day: dt.date) -> str:
@@ -37,3 +46,15 @@ def ensure_daily_partitions(conn: Connection, table: str, days: Iterable[dt.date
         # lock serialises partition creation only, not the loads themselves.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
         conn.execute(partition_ddl(table, day))
+
+
+def include_in_autogenerate(obj: object, name: str | None, type_: str, *args: object) -> bool:
+    """Alembic ``include_object`` hook: PostGIS's own tables and our partitions are not ours."""
+    from geoalchemy2 import alembic_helpers
+
+    if type_ == "table" and is_partition_name(name):
+        return False
+    table_name = getattr(getattr(obj, "table", None), "name", None)
+    if type_ == "index" and is_partition_name(table_name):
+        return False
+    return bool(alembic_helpers.include_object(obj, name, type_, *args))

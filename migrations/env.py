@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, pool
 
 from geo_api.db import sqlalchemy_url
 from geo_api.settings import DatabaseSettings
+from layers.partitions import include_in_autogenerate
 from layers.schema import Base
 
 config = context.config
@@ -28,7 +29,7 @@ def run_migrations_online() -> None:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            include_object=alembic_helpers.include_object,
+            include_object=include_in_autogenerate,
             process_revision_directives=alembic_helpers.writer,
             render_item=alembic_helpers.render_item,
             compare_type=True,

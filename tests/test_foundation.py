@@ -177,17 +177,17 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     """The GeoAlchemy2 models and the Alembic chain describe the same schema."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from geoalchemy2 import alembic_helpers
     from sqlalchemy import create_engine
 
     from geo_api.db import sqlalchemy_url
+    from layers.partitions import include_in_autogenerate
     from layers.schema import Base
 
     engine = create_engine(sqlalchemy_url(database_url))
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn,
-            opts={"include_object": alembic_helpers.include_object, "compare_type": True},
+            opts={"include_object": include_in_autogenerate, "compare_type": True},
         )
         differences = compare_metadata(context, Base.metadata)
     engine.dispose()
