@@ -59,3 +59,14 @@ ACTIVE_HOURS_PATTERN: Final = (
 def sql_in(values: tuple[str, ...]) -> str:
     """Render a vocabulary as a SQL ``IN (...)`` list for CHECK constraints (constants only)."""
     return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+#: Alert rules of the tanker engine. Both parking rules count as "illegal parking" for the
+#: carrier's dynamic colour (DOMAIN.md §3).
+ALERT_RULES: Final = (
+    "illegal_parking",
+    "forbidden_zone_parking",
+    "overspeed",
+    "corridor_deviation",
+)
+ILLEGAL_PARKING_RULES: Final = ("illegal_parking", "forbidden_zone_parking")
