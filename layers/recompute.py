@@ -1,0 +1,336 @@
+"""Recompute stored colours: GB 18218 grades of hazard sources, then enterprise colours.
+
+Pure rules live in layers/gb18218.py and layers/enterprise_risk.py; this module gathers their
+inputs with set-based SQL, applies the rules in Python (so each rule has exactly one home),
+writes back only rows whose result changed, and sends a ``NOTIFY`` naming what changed and
+where, for the tile cache and the live push.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from shapely import wkb
+
+from layers import gb18218
+from layers.enterprise_risk import EnterpriseFacts, LiveRules, Rating, rate
+from layers.population import PopulationRaster
+from layers.substances import BY_CAS
+from layers.vocab import ILLEGAL_PARKING_RULES
+
+#: PostgreSQL channel every engine notifies on; payload is JSON (see ``notify_change``).
+CHANGE_CHANNEL: Final = "georisk_changes"
+#: NOTIFY payloads must stay under 8000 bytes; past this many ids we send the bbox only.
+MAX_IDS_IN_PAYLOAD: Final = 500
+
+#: GB 18218-2018 Table 1 critical quantities by CAS number (layers/substances.py names it).
+TABLE1_Q: Final[dict[str, float]] = {cas: s.critical_q_t for cas, s in BY_CAS.items()}
+
+
+@dataclass(frozen=True)
+class RecomputeConfig:
+    population_raster: Path | None = None
+    live_rules: LiveRules = field(default_factory=LiveRules)
+    score_cycle_start: tuple[int, int] = (1, 1)  # (month, day) a deduction cycle begins
+
+
+@dataclass
+class RecomputeReport:
+    hazard_sources: int = 0
+    hazard_sources_changed: int = 0
+    enterprises: int = 0
+    enterprises_changed: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"hazard sources: {self.hazard_sources} assessed, {self.hazard_sources_changed} "
+            f"changed; enterprises: {self.enterprises} rated, {self.enterprises_changed} "
+            f"changed ({self.seconds:.2f} s)"
+        )
+
+
+# -- hazard sources ----------------------------------------------------------------------
+_SOURCES_SQL = """
+SELECT h.id, h.population_500m,
+       CASE WHEN %(want_ring)s THEN ST_AsBinary(ST_Difference(
+           ST_Buffer(coalesce(e.site_geom, h.geom)::geography, 500)::geometry,
+           coalesce(e.site_geom, h.geom))) END AS ring,
+       coalesce(json_agg(json_build_object(
+           'name', s.name, 'cas', s.cas, 'q', s.q, 'critical_q', s.critical_q,
+           'beta', s.beta, 'hazard_class', s.hazard_class) ORDER BY s.id)
+         FILTER (WHERE s.id IS NOT NULL), '[]') AS substances
+FROM hazard_sources h
+JOIN enterprises e ON e.id = h.enterprise_id
+LEFT JOIN hazard_source_substances s ON s.hazard_source_id = h.id
+WHERE %(all)s OR h.enterprise_id = ANY(%(enterprise_ids)s)
+GROUP BY h.id, e.site_geom
+"""
+
+_SOURCES_WRITE = """
+UPDATE hazard_sources h
+SET s_value = t.s_value, alpha = t.alpha, r_value = t.r_value, grade = t.grade,
+    color = t.color, population_used = t.population_used,
+    population_source = t.population_source
+FROM tmp_source_results t
+WHERE h.id = t.id AND (h.s_value, h.alpha, h.r_value, h.grade, h.color, h.population_used,
+                       h.population_source)
+      IS DISTINCT FROM (t.s_value, t.alpha, t.r_value, t.grade, t.color, t.population_used,
+                        t.population_source)
+RETURNING h.id
+"""
+
+
+def _assess_source(row: dict[str, Any], people: int | None, source: str) -> tuple[Any, ...]:
+    substances = [
+        gb18218.Substance(
+            name=s["name"],
+            q=s["q"],
+            critical_q=s["critical_q"],
+            beta=s["beta"],
+            hazard_class=s["hazard_class"],
+            cas=s["cas"],
+        )
+        for s in row["substances"]
+    ]
+    try:
+        result = gb18218.assess(people or 0, substances, TABLE1_Q)
+    except gb18218.AssessmentError:
+        # Incomplete data: leave the source ungraded rather than invent a grade.
+        return (row["id"], None, None, None, None, None, people, source)
+    return (
+        row["id"],
+        result.S,
+        result.alpha,
+        result.R,
+        result.grade,
+        result.color,
+        people,
+        source,
+    )
+
+
+async def recompute_hazard_sources(
+    conn: AsyncConnection, enterprise_ids: Sequence[int] | None, config: RecomputeConfig
+) -> tuple[int, list[int]]:
+    """Grade the hazard sources of the given enterprises (all when None)."""
+    raster = config.population_raster
+    want_ring = raster is not None and raster.exists()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        _SOURCES_SQL,
+        {
+            "want_ring": want_ring,
+            "all": enterprise_ids is None,
+            "enterprise_ids": list(enterprise_ids or []),
+        },
+    )
+    rows = await cur.fetchall()
+    people_by_row: list[int | None] = [r["population_500m"] for r in rows]
+    sources = ["stored"] * len(rows)
+    if want_ring and rows:
+        assert raster is not None
+        rings = [wkb.loads(r["ring"]) if r["ring"] else None for r in rows]
+        from_raster = PopulationRaster(raster).sum_within(rings)
+        for i, value in enumerate(from_raster):
+            if value is not None:
+                people_by_row[i], sources[i] = value, "raster"
+    results = [
+        _assess_source(row, people, source)
+        for row, people, source in zip(rows, people_by_row, sources, strict=True)
+    ]
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS tmp_source_results (id int, s_value float8,"
+        " alpha float8, r_value float8, grade smallint, color text, population_used int,"
+        " population_source text) ON COMMIT DELETE ROWS"
+    )
+    async with conn.cursor().copy("COPY tmp_source_results FROM STDIN") as copy:
+        for record in results:
+            await copy.write_row(record)
+    changed = await (await conn.execute(_SOURCES_WRITE)).fetchall()
+    return len(rows), [r[0] for r in changed]
+
+
+# -- enterprises ---------------------------------------------------------------------------
+_FACTS_SQL = """
+WITH target AS (
+    SELECT id, diagnosis_score FROM enterprises
+    WHERE %(all)s OR id = ANY(%(ids)s)
+), src AS (
+    SELECT DISTINCT ON (enterprise_id) enterprise_id, grade, code, r_value
+    FROM hazard_sources
+    WHERE grade IS NOT NULL AND enterprise_id IN (SELECT id FROM target)
+    ORDER BY enterprise_id, grade, r_value DESC
+), unit AS (
+    SELECT DISTINCT ON (enterprise_id) enterprise_id, color, name
+    FROM risk_units
+    WHERE color IS NOT NULL AND enterprise_id IN (SELECT id FROM target)
+    ORDER BY enterprise_id, array_position(ARRAY['red', 'orange', 'yellow', 'blue'], color), id
+), dangers AS (
+    SELECT enterprise_id, count(*) AS n, min(title) AS title
+    FROM hidden_dangers
+    WHERE is_major AND status <> 'rectified' AND enterprise_id IN (SELECT id FROM target)
+    GROUP BY enterprise_id
+), red_points AS (
+    SELECT h.enterprise_id, count(*) AS n
+    FROM monitoring_points mp JOIN hazard_sources h ON h.id = mp.hazard_source_id
+    WHERE mp.live_color = 'red' AND h.enterprise_id IN (SELECT id FROM target)
+    GROUP BY h.enterprise_id
+), overdue AS (
+    SELECT h.enterprise_id, count(*) AS n
+    FROM alarms a
+    JOIN monitoring_points mp ON mp.id = a.point_id
+    JOIN hazard_sources h ON h.id = mp.hazard_source_id
+    WHERE a.level = 2 AND a.acknowledged_at IS NULL AND a.cleared_at IS NULL
+      AND a.ack_deadline < %(now)s AND h.enterprise_id IN (SELECT id FROM target)
+    GROUP BY h.enterprise_id
+), score AS (
+    SELECT enterprise_id, sum(points) AS points
+    FROM score_events
+    WHERE occurred_at >= %(cycle_start)s AND enterprise_id IN (SELECT id FROM target)
+    GROUP BY enterprise_id
+), parking AS (
+    SELECT v.enterprise_id, count(*) AS n
+    FROM alerts a JOIN vehicles v ON v.id = a.vehicle_id
+    WHERE a.rule = ANY(%(parking_rules)s) AND a.status <> 'false_alarm'
+      AND a.episode_start >= %(parking_since)s AND v.enterprise_id IN (SELECT id FROM target)
+    GROUP BY v.enterprise_id
+)
+SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score,
+       src.grade, src.code, src.r_value, unit.color AS unit_color, unit.name AS unit_name,
+       coalesce(dangers.n, 0) AS dangers, dangers.title AS danger_title,
+       coalesce(red_points.n, 0) AS red_points, coalesce(overdue.n, 0) AS overdue,
+       coalesce(score.points, 0) AS score_points, coalesce(parking.n, 0) AS parking
+FROM target t
+LEFT JOIN src ON src.enterprise_id = t.id
+LEFT JOIN unit ON unit.enterprise_id = t.id
+LEFT JOIN dangers ON dangers.enterprise_id = t.id
+LEFT JOIN red_points ON red_points.enterprise_id = t.id
+LEFT JOIN overdue ON overdue.enterprise_id = t.id
+LEFT JOIN score ON score.enterprise_id = t.id
+LEFT JOIN parking ON parking.enterprise_id = t.id
+"""
+
+_ENTERPRISES_WRITE = """
+UPDATE enterprises e
+SET inherent_color = t.inherent, dynamic_color = t.dynamic, risk_reasons = t.reasons,
+    risk_updated_at = now()
+FROM tmp_enterprise_results t
+WHERE e.id = t.id AND (e.inherent_color, e.dynamic_color, e.risk_reasons)
+      IS DISTINCT FROM (t.inherent, t.dynamic, t.reasons)
+RETURNING e.id
+"""
+
+
+def cycle_start(now: dt.datetime, month_day: tuple[int, int]) -> dt.datetime:
+    """Start of the deduction cycle containing ``now`` (e.g. Hailing's cycle starts 1 Oct)."""
+    month, day = month_day
+    start = now.replace(month=month, day=day, hour=0, minute=0, second=0, microsecond=0)
+    return start if start <= now else start.replace(year=start.year - 1)
+
+
+def _facts(row: dict[str, Any]) -> EnterpriseFacts:
+    return EnterpriseFacts(
+        enterprise_id=row["id"],
+        diagnosis_score=row["diagnosis_score"],
+        worst_source_grade=row["grade"],
+        worst_source_code=row["code"],
+        worst_source_r=row["r_value"],
+        worst_unit_color=row["unit_color"],
+        worst_unit_name=row["unit_name"],
+        open_major_dangers=row["dangers"],
+        major_danger_title=row["danger_title"],
+        red_points=row["red_points"],
+        overdue_level2_alarms=row["overdue"],
+        score_points=row["score_points"],
+        parking_alerts=row["parking"],
+    )
+
+
+async def rate_enterprises(
+    conn: AsyncConnection,
+    ids: Sequence[int] | None,
+    config: RecomputeConfig,
+    now: dt.datetime | None = None,
+) -> tuple[int, list[int], dict[int, Rating]]:
+    now = now or dt.datetime.now(dt.UTC)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        _FACTS_SQL,
+        {
+            "all": ids is None,
+            "ids": list(ids or []),
+            "now": now,
+            "cycle_start": cycle_start(now, config.score_cycle_start),
+            "parking_rules": list(ILLEGAL_PARKING_RULES),
+            "parking_since": now - dt.timedelta(hours=config.live_rules.parking_window_hours),
+        },
+    )
+    ratings = {row["id"]: rate(_facts(row), config.live_rules) for row in await cur.fetchall()}
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS tmp_enterprise_results (id int, inherent text,"
+        " dynamic text, reasons jsonb) ON COMMIT DELETE ROWS"
+    )
+    async with conn.cursor().copy("COPY tmp_enterprise_results FROM STDIN") as copy:
+        for enterprise_id, rating in ratings.items():
+            reasons = json.dumps([r.as_dict() for r in rating.reasons], ensure_ascii=False)
+            await copy.write_row((enterprise_id, rating.inherent, rating.dynamic, reasons))
+    changed = await (await conn.execute(_ENTERPRISES_WRITE)).fetchall()
+    return len(ratings), [r[0] for r in changed], ratings
+
+
+# -- notification ----------------------------------------------------------------------------
+async def notify_change(
+    conn: AsyncConnection, layer: str, table: str, ids: Iterable[int]
+) -> dict[str, Any] | None:
+    """NOTIFY ``georisk_changes`` with the layer, the ids (when few) and their bbox.
+
+    ``table`` must be a constant from the caller (it names the geometry's table).
+    """
+    id_list = sorted(set(ids))
+    if not id_list:
+        return None
+    row = await (
+        await conn.execute(
+            f"SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x)"
+            f" FROM (SELECT ST_Extent(geom)::geometry AS x FROM {table} WHERE id = ANY(%s)) b",
+            (id_list,),
+        )
+    ).fetchone()
+    payload: dict[str, Any] = {"layer": layer, "count": len(id_list)}
+    if row and row[0] is not None:
+        payload["bbox"] = [round(float(v), 7) for v in row]
+    if len(id_list) <= MAX_IDS_IN_PAYLOAD:
+        payload["ids"] = id_list
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGE_CHANNEL, json.dumps(payload)))
+    return payload
+
+
+# -- entry points ----------------------------------------------------------------------------
+async def recompute(
+    conn: AsyncConnection,
+    config: RecomputeConfig,
+    enterprise_ids: Sequence[int] | None = None,
+) -> RecomputeReport:
+    """Full (``enterprise_ids=None``) or incremental recompute, in one transaction."""
+    started = time.perf_counter()
+    report = RecomputeReport()
+    async with conn.transaction():
+        report.hazard_sources, changed_sources = await recompute_hazard_sources(
+            conn, enterprise_ids, config
+        )
+        report.hazard_sources_changed = len(changed_sources)
+        report.enterprises, changed, _ = await rate_enterprises(conn, enterprise_ids, config)
+        report.enterprises_changed = len(changed)
+        await notify_change(conn, "hazard_sources", "hazard_sources", changed_sources)
+        await notify_change(conn, "enterprises", "enterprises", changed)
+    report.seconds = time.perf_counter() - started
+    return report
