@@ -133,6 +133,29 @@ def seed(scale: float, seed_value: int, if_empty: bool, replace: bool) -> None:
     )
 
 
+@main.command()
+@click.option("--enterprise", "enterprise_ids", type=int, multiple=True, help="only these ids")
+def recompute(enterprise_ids: tuple[int, ...]) -> None:
+    """Recompute hazard-source grades and enterprise colours (all, or the given enterprises)."""
+    import asyncio
+
+    import psycopg
+
+    from layers.recompute import recompute as run_recompute
+
+    settings = _settings()
+
+    async def run() -> str:
+        conn = await psycopg.AsyncConnection.connect(settings.db.resolved_url())
+        async with conn:
+            report = await run_recompute(
+                conn, settings.risk.recompute_config(settings.db.data_dir), enterprise_ids or None
+            )
+        return report.summary()
+
+    click.echo(asyncio.run(run()))
+
+
 @main.command("import")
 @click.argument(
     "layer",

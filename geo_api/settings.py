@@ -7,9 +7,13 @@ the CLI, so tests construct their own without patching globals.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from layers.recompute import RecomputeConfig
 
 
 class DatabaseSettings(BaseSettings):
@@ -65,6 +69,35 @@ class ServerSettings(BaseSettings):
     )
 
 
+class RiskSettings(BaseSettings):
+    """Inputs of the risk engine that differ between deployments (DOMAIN.md §2)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_RISK_", extra="ignore")
+
+    population_raster: Path | None = Field(
+        default=None,
+        description="GeoTIFF of people per cell for GB 18218 α; unset → the demo city's raster "
+        "under GEORISK_DATA_DIR/demo when present, else each source's stored population",
+    )
+    score_measure_threshold: int = Field(default=6, ge=1, le=12)
+    parking_window_hours: int = Field(default=24, ge=1)
+    score_cycle_start_month: int = Field(default=1, ge=1, le=12)
+    score_cycle_start_day: int = Field(default=1, ge=1, le=28)
+
+    def recompute_config(self, data_dir: Path) -> RecomputeConfig:
+        from layers.enterprise_risk import LiveRules
+        from layers.recompute import RecomputeConfig
+
+        raster = self.population_raster
+        if raster is None and (data_dir / "demo" / "population.tif").exists():
+            raster = data_dir / "demo" / "population.tif"
+        return RecomputeConfig(
+            population_raster=raster,
+            live_rules=LiveRules(self.score_measure_threshold, self.parking_window_hours),
+            score_cycle_start=(self.score_cycle_start_month, self.score_cycle_start_day),
+        )
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -72,3 +105,4 @@ class Settings(BaseSettings):
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)

@@ -166,7 +166,9 @@ def assess(
     contributions: list[Contribution] = []
     for index, sub in enumerate(substances):
         if not (sub.q > 0 and math.isfinite(sub.q)):
-            raise AssessmentError(f"substances[{index}].q", "must be a positive number of tonnes")
+            raise AssessmentError(
+                f"substances[{index}].q", f"{sub.name}: q must be a positive number of tonnes"
+            )
         if sub.critical_q is not None:
             critical_q, q_source = sub.critical_q, "given"
         elif sub.cas and sub.cas in table1:
@@ -176,8 +178,10 @@ def assess(
                 f"substances[{index}].Q",
                 f"{sub.name}: give Q or a CAS number listed in GB 18218-2018 Table 1",
             )
-        if not critical_q > 0:
-            raise AssessmentError(f"substances[{index}].Q", "must be > 0")
+        if not (critical_q > 0 and math.isfinite(critical_q)):
+            raise AssessmentError(f"substances[{index}].Q", f"{sub.name}: Q must be > 0")
+        if sub.beta is not None and not (sub.beta > 0 and math.isfinite(sub.beta)):
+            raise AssessmentError(f"substances[{index}].beta", f"{sub.name}: beta must be > 0")
         beta, beta_source = beta_for(sub)
         ratio = sub.q / critical_q
         contributions.append(
