@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from shapely import wkb
 
 from layers import gb18218
@@ -155,8 +155,7 @@ async def recompute_hazard_sources(
     async with conn.cursor().copy("COPY tmp_source_results FROM STDIN") as copy:
         for record in results:
             await copy.write_row(record)
-    changed = await (await conn.execute(_SOURCES_WRITE)).fetchall()
-    return len(rows), [r[0] for r in changed]
+    return len(rows), await _returned_ids(conn, _SOURCES_WRITE)
 
 
 # -- enterprises ---------------------------------------------------------------------------
@@ -283,8 +282,14 @@ async def rate_enterprises(
         for enterprise_id, rating in ratings.items():
             reasons = json.dumps([r.as_dict() for r in rating.reasons], ensure_ascii=False)
             await copy.write_row((enterprise_id, rating.inherent, rating.dynamic, reasons))
-    changed = await (await conn.execute(_ENTERPRISES_WRITE)).fetchall()
-    return len(ratings), [r[0] for r in changed], ratings
+    return len(ratings), await _returned_ids(conn, _ENTERPRISES_WRITE), ratings
+
+
+async def _returned_ids(conn: AsyncConnection, query: str) -> list[int]:
+    """Ids from an ``UPDATE … RETURNING id``, independent of the connection's row factory."""
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query)
+    return [int(r[0]) for r in await cur.fetchall()]
 
 
 # -- notification ----------------------------------------------------------------------------
@@ -298,13 +303,13 @@ async def notify_change(
     id_list = sorted(set(ids))
     if not id_list:
         return None
-    row = await (
-        await conn.execute(
-            f"SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x)"
-            f" FROM (SELECT ST_Extent(geom)::geometry AS x FROM {table} WHERE id = ANY(%s)) b",
-            (id_list,),
-        )
-    ).fetchone()
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(
+        f"SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x)"
+        f" FROM (SELECT ST_Extent(geom)::geometry AS x FROM {table} WHERE id = ANY(%s)) b",
+        (id_list,),
+    )
+    row = await cur.fetchone()
     payload: dict[str, Any] = {"layer": layer, "count": len(id_list)}
     if row and row[0] is not None:
         payload["bbox"] = [round(float(v), 7) for v in row]

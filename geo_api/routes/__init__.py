@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from geo_api.routes import health, pages
+from geo_api.routes import collections, health
 
-ROUTERS: list[APIRouter] = [health.router, pages.router]
+ROUTERS: list[APIRouter] = [health.router, collections.router]
