@@ -1,0 +1,149 @@
+"""Risk: the GB 18218 self-check calculator, an enterprise's colours and reasons, the city
+summary and recompute."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import connection
+from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.settings import Settings
+from layers import gb18218
+from layers.recompute import TABLE1_Q, recompute
+
+router = APIRouter(tags=["risk"])
+Conn = Annotated[AsyncConnection[Any], Depends(connection)]
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+# -- GB 18218 calculator -------------------------------------------------------------------
+class SubstanceIn(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    name: str = Field(min_length=1)
+    cas: str | None = None
+    q: float = Field(description="design maximum quantity, t")
+    Q: float | None = Field(default=None, description="critical quantity, t (Table 1 by CAS)")
+    beta: float | None = None
+    hazard_class: str | None = Field(default=None, alias="class")
+
+
+class AssessIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    population_500m: int = Field(ge=0, description="people within 500 m outside the site")
+    substances: list[SubstanceIn] = Field(min_length=1, max_length=500)
+
+
+@router.post("/api/assess/gb18218")
+async def assess_gb18218(body: AssessIn, caller: CurrentCaller) -> dict[str, Any]:
+    """S, α, R, grade and colour of one unit; grade and colour are null when S < 1."""
+    substances = [
+        gb18218.Substance(s.name, s.q, s.Q, s.beta, s.hazard_class, s.cas) for s in body.substances
+    ]
+    try:
+        result = gb18218.assess(body.population_500m, substances, TABLE1_Q)
+    except gb18218.AssessmentError as exc:
+        raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    return {
+        "S": result.S,
+        "alpha": result.alpha,
+        "R": result.R,
+        "grade": result.grade,
+        "color": result.color,
+        "substances": [
+            {
+                "name": c.name,
+                "q": c.q,
+                "Q": c.critical_q,
+                "beta": c.beta,
+                "q_over_Q": c.ratio,
+                "Q_from": c.source_of_q,
+                "beta_from": c.source_of_beta,
+            }
+            for c in result.contributions
+        ],
+    }
+
+
+# -- enterprise colour -------------------------------------------------------------------------
+def risk_config(request: Request) -> Any:
+    settings: Settings = request.app.state.settings
+    return settings.risk.recompute_config(settings.db.data_dir)
+
+
+async def _risk_row(conn: AsyncConnection[Any], enterprise_id: int) -> dict[str, Any] | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, name, inherent_color, dynamic_color, risk_reasons, risk_updated_at"
+        " FROM enterprises WHERE id = %s",
+        (enterprise_id,),
+    )
+    return await cur.fetchone()
+
+
+@router.get("/api/enterprises/{enterprise_id}/risk")
+async def enterprise_risk(
+    enterprise_id: EnterpriseId, request: Request, conn: Conn, caller: CurrentCaller
+) -> dict[str, Any]:
+    row = await _risk_row(conn, enterprise_id)
+    if row is None:
+        raise NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
+    if row["dynamic_color"] is None:  # never rated yet (e.g. just imported): rate it now
+        await recompute(conn, risk_config(request), [enterprise_id])
+        row = await _risk_row(conn, enterprise_id)
+        assert row is not None
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "color": row["dynamic_color"],
+        "inherent_color": row["inherent_color"],
+        "dynamic_color": row["dynamic_color"],
+        "reasons": row["risk_reasons"] or [],
+        "updated_at": row["risk_updated_at"].isoformat() if row["risk_updated_at"] else None,
+    }
+
+
+@router.get("/api/risk/summary")
+async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
+    """Counts by dynamic colour, overall and per district; hazard sources by grade."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT coalesce(district, '') AS district, dynamic_color AS color, count(*) AS n"
+        " FROM enterprises GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    by_district: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    for row in await cur.fetchall():
+        color = row["color"] or "unrated"
+        by_district.setdefault(row["district"], {})[color] = row["n"]
+        totals[color] = totals.get(color, 0) + row["n"]
+    await cur.execute(
+        "SELECT grade, count(*) AS n FROM hazard_sources GROUP BY grade ORDER BY grade"
+    )
+    grades = {str(r["grade"] or "none"): r["n"] for r in await cur.fetchall()}
+    return {
+        "enterprises": totals,
+        "districts": [{"district": d or None, "counts": c} for d, c in by_district.items()],
+        "hazard_sources_by_grade": grades,
+    }
+
+
+@router.post("/api/risk/recompute")
+async def recompute_all(request: Request, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
+    """Full recompute of every hazard source and enterprise (administrators)."""
+    if not caller.is_admin:
+        raise NotFound("not found")
+    report = await recompute(conn, risk_config(request), None)
+    return {
+        "hazard_sources": report.hazard_sources,
+        "hazard_sources_changed": report.hazard_sources_changed,
+        "enterprises": report.enterprises,
+        "enterprises_changed": report.enterprises_changed,
+        "seconds": round(report.seconds, 3),
+    }

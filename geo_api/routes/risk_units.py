@@ -1,0 +1,120 @@
+"""An enterprise's risk register: units drawn on its site plan, assessed by LEC or LS.
+
+Every change re-rates the enterprise at once, so its colour and reasons follow its register.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
+from psycopg import AsyncConnection
+from pydantic import ValidationError
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import connection
+from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.routes.collections import read_json
+from geo_api.routes.risk import risk_config
+from geo_api.settings import Settings
+from layers.recompute import recompute
+from layers.risk_register import (
+    RiskUnitInput,
+    assess_unit,
+    delete_unit,
+    insert_unit,
+    unit_feature,
+    unit_features,
+    unit_geometry,
+    update_unit,
+)
+from layers.risk_units import UnitAssessmentError
+from layers.validation import GeometryProblem
+
+router = APIRouter(tags=["risk units"])
+Conn = Annotated[AsyncConnection[Any], Depends(connection)]
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+UnitId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+async def _parse_unit(request: Request) -> tuple[RiskUnitInput, Any, str, float]:
+    settings: Settings = request.app.state.settings
+    body = await read_json(request, settings.server.max_body_bytes)
+    if not isinstance(body, dict) or body.get("type") != "Feature":
+        raise InvalidInput(
+            "body: expected a GeoJSON Feature", [FieldError("body", "not a Feature")]
+        )
+    try:
+        unit = RiskUnitInput.model_validate(body.get("properties") or {})
+    except ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(p) for p in e["loc"]) or "properties", e["msg"])
+            for e in exc.errors()
+        ]
+        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
+    try:
+        geom = unit_geometry(body.get("geometry"))
+        score, color = assess_unit(unit)
+    except GeometryProblem as exc:
+        raise InvalidInput(f"geometry: {exc}", [FieldError("geometry", str(exc))]) from None
+    except UnitAssessmentError as exc:
+        raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    return unit, geom, color, score
+
+
+async def _enterprise_exists(conn: AsyncConnection[Any], enterprise_id: int) -> None:
+    cur = await conn.execute("SELECT 1 FROM enterprises WHERE id = %s", (enterprise_id,))
+    if await cur.fetchone() is None:
+        raise NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
+
+
+@router.get("/api/enterprises/{enterprise_id}/risk-units")
+async def list_units(enterprise_id: EnterpriseId, conn: Conn, caller: CurrentCaller) -> Response:
+    await _enterprise_exists(conn, enterprise_id)
+    features = await unit_features(conn, enterprise_id)
+    body = {"type": "FeatureCollection", "features": features, "numberMatched": len(features)}
+    return JSONResponse(body, media_type="application/geo+json")
+
+
+@router.post("/api/enterprises/{enterprise_id}/risk-units", status_code=201)
+async def create_unit(
+    enterprise_id: EnterpriseId, request: Request, conn: Conn, caller: CurrentCaller
+) -> dict[str, Any]:
+    await _enterprise_exists(conn, enterprise_id)
+    unit, geom, color, score = await _parse_unit(request)
+    unit_id = await insert_unit(conn, enterprise_id, unit, geom, color)
+    await recompute(conn, risk_config(request), [enterprise_id])
+    return {"id": unit_id, "color": color, "score": score}
+
+
+@router.get("/api/risk-units/{unit_id}")
+async def get_unit(unit_id: UnitId, conn: Conn, caller: CurrentCaller) -> Response:
+    feature = await unit_feature(conn, unit_id)
+    if feature is None:
+        raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
+    return JSONResponse(feature, media_type="application/geo+json")
+
+
+@router.put("/api/risk-units/{unit_id}")
+async def replace_unit(
+    unit_id: UnitId, request: Request, conn: Conn, caller: CurrentCaller
+) -> dict[str, Any]:
+    unit, geom, color, score = await _parse_unit(request)
+    enterprise_id = await update_unit(conn, unit_id, unit, geom, color)
+    if enterprise_id is None:
+        raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
+    await recompute(conn, risk_config(request), [enterprise_id])
+    return {"id": unit_id, "color": color, "score": score}
+
+
+@router.delete("/api/risk-units/{unit_id}", status_code=204)
+async def remove_unit(
+    unit_id: UnitId, request: Request, conn: Conn, caller: CurrentCaller
+) -> Response:
+    enterprise_id = await delete_unit(conn, unit_id)
+    if enterprise_id is None:
+        raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
+    await recompute(conn, risk_config(request), [enterprise_id])
+    return Response(status_code=204)
