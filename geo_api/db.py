@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -41,3 +42,9 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
     pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as conn:
         yield conn
+
+
+#: The connection every handler takes. ``scope="function"`` commits *before* the response is
+#: sent: with the default request scope a client could read right after a 2xx and not yet see
+#: its own write.
+DbConn = Annotated[AsyncConnection[Any], Depends(connection, scope="function")]

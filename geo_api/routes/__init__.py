@@ -2,6 +2,12 @@
 
 from fastapi import APIRouter
 
-from geo_api.routes import collections, health
+from geo_api.routes import collections, health, pages, risk, risk_units
 
-ROUTERS: list[APIRouter] = [health.router, collections.router]
+ROUTERS: list[APIRouter] = [
+    health.router,
+    pages.router,
+    collections.router,
+    risk.router,
+    risk_units.router,
+]

@@ -11,14 +11,14 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo_api.auth import Caller, current_caller
-from geo_api.db import connection
+from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.settings import Settings
 from layers import gb18218
 from layers.recompute import TABLE1_Q, recompute
 
 router = APIRouter(tags=["risk"])
-Conn = Annotated[AsyncConnection[Any], Depends(connection)]
+Conn = DbConn
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

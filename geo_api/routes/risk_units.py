@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from pydantic import ValidationError
 
 from geo_api.auth import Caller, current_caller
-from geo_api.db import connection
+from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.routes.collections import read_json
 from geo_api.routes.risk import risk_config
@@ -33,7 +33,7 @@ from layers.risk_units import UnitAssessmentError
 from layers.validation import GeometryProblem
 
 router = APIRouter(tags=["risk units"])
-Conn = Annotated[AsyncConnection[Any], Depends(connection)]
+Conn = DbConn
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 UnitId = Annotated[int, Path(ge=1, le=2**31 - 1)]
