@@ -1,0 +1,200 @@
+"""The REST collections (ARCHITECTURE.md §4): list, one item and create, for every entry of
+the registry in ``layers.collections`` — enterprises, hazard sources, monitoring points,
+pipelines, zones and vehicles.
+
+Handlers only translate HTTP to domain calls: filters are parsed and SQL is built in
+``layers.collections``, features are validated in ``layers.validation``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import DbConn
+from geo_api.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    GeoRiskError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
+from geo_api.settings import Settings
+from layers.collections import (
+    COLLECTIONS,
+    Collection,
+    FeaturePage,
+    ListQuery,
+    QueryError,
+    get_feature,
+    list_features,
+    parse_list_query,
+    store_records,
+)
+from layers.validation import FeaturesRejected, MalformedPayload, validate_payload
+
+router = APIRouter()
+
+GEOJSON = "application/geo+json"
+Conn = DbConn
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the feature's id")]
+CrsParam = Annotated[
+    str | None,
+    Query(description="CRS of the body's coordinates (e.g. EPSG:4490); default WGS 84"),
+]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON, refusing more than ``limit`` bytes before reading them all."""
+    declared = request.headers.get("content-length", "")
+    too_large = PayloadTooLarge(
+        f"body: larger than {limit} bytes", [FieldError("body", f"limit is {limit} bytes")]
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(
+            f"body: not valid JSON ({exc})", [FieldError("body", "not valid JSON")]
+        ) from None
+
+
+def _links(request: Request, query: ListQuery, page: FeaturePage) -> list[dict[str, str]]:
+    def link(rel: str, offset: int | None = None) -> dict[str, str]:
+        url = request.url if offset is None else request.url.include_query_params(offset=offset)
+        return {"rel": rel, "href": str(url), "type": GEOJSON}
+
+    links = [link("self")]
+    if query.offset + page.number_returned < page.number_matched:
+        links.append(link("next", query.offset + query.limit))
+    if query.offset > 0:
+        links.append(link("prev", max(0, query.offset - query.limit)))
+    return links
+
+
+def _rejected(exc: FeaturesRejected) -> GeoRiskError:
+    errors = [FieldError(p.field, p.reason, p.index) for p in exc.problems]
+    return (Conflict if exc.is_conflict else InvalidInput)(str(exc), errors)
+
+
+def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
+    """OpenAPI entries for the filters; they are parsed from the query string by the domain,
+    which refuses unknown ones instead of ignoring them."""
+    described = {
+        "bbox": "minx,miny,maxx,maxy in WGS 84",
+        "limit": "page size (default and maximum from the server settings)",
+        "offset": "features to skip",
+        "district": "district code",
+        "color": "risk colour (400 while the collection has no colour)",
+    }
+    described.update({f.name: f"exact match on {f.name}" for f in coll.filters})
+    return [
+        {
+            "name": n,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": d,
+        }
+        for n, d in described.items()
+    ]
+
+
+def _add_routes(coll: Collection) -> None:
+    base = f"/api/{coll.name}"
+
+    async def list_items(request: Request, conn: Conn, caller: CurrentCaller) -> Response:
+        server = _settings(request).server
+        try:
+            query = parse_list_query(
+                coll, request.query_params, server.default_page_size, server.max_page_size
+            )
+        except QueryError as exc:
+            raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
+        page = await list_features(conn, coll, query)
+        head = {
+            "type": "FeatureCollection",
+            "numberMatched": page.number_matched,
+            "numberReturned": page.number_returned,
+            "links": _links(request, query, page),
+        }
+        # The features arrive as JSON text from PostGIS and are spliced in, not re-parsed.
+        body = json.dumps(head)[:-1] + ', "features": ' + page.features_json + "}"
+        return Response(body.encode(), media_type=GEOJSON)
+
+    async def get_item(item_id: ItemId, conn: Conn, caller: CurrentCaller) -> Response:
+        feature = await get_feature(conn, coll, item_id)
+        if feature is None:
+            raise NotFound(
+                f"{coll.noun} {item_id} not found", [FieldError("id", f"no {coll.noun} {item_id}")]
+            )
+        return Response(feature.encode(), media_type=GEOJSON)
+
+    async def create(
+        request: Request, conn: Conn, caller: CurrentCaller, crs: CrsParam = None
+    ) -> JSONResponse:
+        payload = await read_json(request, _settings(request).server.max_body_bytes)
+        try:
+            records, problems, single = validate_payload(coll.name, payload, crs)
+            result = await store_records(conn, coll, records, problems)
+        except MalformedPayload as exc:
+            raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
+        except FeaturesRejected as exc:
+            raise _rejected(exc) from None
+        body: dict[str, Any] = {"ids": result.ids}
+        headers = {}
+        if single:
+            body["id"] = result.ids[0]
+            headers["Location"] = f"{base}/{result.ids[0]}"
+        return JSONResponse(body, status_code=201, headers=headers)
+
+    router.add_api_route(
+        base,
+        list_items,
+        methods=["GET"],
+        tags=[coll.name],
+        summary=f"List {coll.name} as GeoJSON",
+        response_class=Response,
+        openapi_extra={"parameters": _filter_docs(coll)},
+    )
+    router.add_api_route(
+        base + "/{item_id}",
+        get_item,
+        methods=["GET"],
+        tags=[coll.name],
+        summary=f"One {coll.noun} as a GeoJSON Feature",
+        response_class=Response,
+    )
+    router.add_api_route(
+        base,
+        create,
+        methods=["POST"],
+        tags=[coll.name],
+        status_code=201,
+        summary=f"Create {coll.name} (all or nothing)",
+        response_class=JSONResponse,
+    )
+
+
+for _coll in COLLECTIONS.values():
+    _add_routes(_coll)

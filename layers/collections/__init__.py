@@ -1,0 +1,26 @@
+"""REST collections: the registry (what is exposed), reading (filters → GeoJSON) and writing
+(the one insert path shared by POST and imports)."""
+
+from layers.collections.read import (
+    FeaturePage,
+    ListQuery,
+    QueryError,
+    get_feature,
+    list_features,
+    parse_list_query,
+)
+from layers.collections.registry import COLLECTIONS, Collection
+from layers.collections.write import StoreResult, store_records
+
+__all__ = [
+    "COLLECTIONS",
+    "Collection",
+    "FeaturePage",
+    "ListQuery",
+    "QueryError",
+    "StoreResult",
+    "get_feature",
+    "list_features",
+    "parse_list_query",
+    "store_records",
+]
