@@ -163,7 +163,8 @@ def recompute(enterprise_ids: tuple[int, ...]) -> None:
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("--partial", is_flag=True, help="load the good rows even when some are bad")
-def import_(layer: str, file: Path, partial: bool) -> None:
+@click.option("--crs", default=None, help="CRS of a file that declares none (e.g. EPSG:4490)")
+def import_(layer: str, file: Path, partial: bool, crs: str | None) -> None:
     """Import a GeoPackage, GeoJSON, Shapefile or CSV (lon/lat columns) into LAYER."""
     from layers.importer import ImportRejected, import_file
 

@@ -309,7 +309,7 @@ class Vehicle(Base):
         CheckConstraint("length(btrim(plate)) > 0", name="plate_not_blank"),
         CheckConstraint("length(btrim(carrier)) > 0", name="carrier_not_blank"),
         CheckConstraint(f"un_number ~ '{vocab.UN_NUMBER_PATTERN}'", name="un_number"),
-        CheckConstraint("hazmat_class ~ '^[1-9](\\.[1-6])?$'", name="hazmat_class"),
+        CheckConstraint(f"hazmat_class ~ '{vocab.HAZMAT_CLASS_PATTERN}'", name="hazmat_class"),
         CheckConstraint("capacity_t > 0 AND capacity_t <= 100", name="capacity_t"),
     )
 

@@ -289,7 +289,6 @@ def _site_value(value: Any) -> Any:
 
 
 #: Mirrors the vehicles.hazmat_class CHECK (UN class 1–9 with optional division).
-HAZMAT_CLASS_PATTERN: Final = r"^[1-9](\.[1-6])?$"
 
 Text = Annotated[str, AfterValidator(_not_blank)]
 OptText = Annotated[str | None, BeforeValidator(_blank_is_none)]
@@ -519,7 +518,9 @@ class VehicleProps(LayerProps):
         BeforeValidator(_blank_is_none),
         AfterValidator(
             lambda v: (
-                v if v is None else _matching(HAZMAT_CLASS_PATTERN, "a UN class (e.g. 3, 2.1)")(v)
+                v
+                if v is None
+                else _matching(vocab.HAZMAT_CLASS_PATTERN, "a UN class (e.g. 3, 2.1)")(v)
             )
         ),
     ] = None

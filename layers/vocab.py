@@ -39,8 +39,8 @@ ALERT_STATUSES: Final = ("new", "acknowledged", "disposed", "false_alarm")
 HIDDEN_DANGER_STATUSES: Final = ("found", "rectifying", "rectified")
 RISK_UNIT_METHODS: Final = ("LEC", "LS")
 
-#: Hazard classes used by GB 18218-2018 Table 4 (explosives J*, flammables W*) and a few
-#: toxic-gas entries; free text would make β look-ups silently miss.
+#: GB 18218-2018 Table 2 hazard codes (J1–J5 acute toxicity, W1.x explosives, W2 flammable
+#: gases … W11), plus toxic_gas for Table 3 substances; free text would make β look-ups miss.
 HAZARD_CLASS_PATTERN: Final = (
     r"^(J[1-5]|W1\.[1-3]|W([1-4]|5\.[1-4]|6\.[12]|7\.[12]|8|9\.[12]|10|11)|toxic_gas|other)$"
 )
@@ -49,6 +49,8 @@ HAZARD_CLASS_PATTERN: Final = (
 CREDIT_CODE_PATTERN: Final = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
 CAS_PATTERN: Final = r"^[0-9]{2,7}-[0-9]{2}-[0-9]$"
 UN_NUMBER_PATTERN: Final = r"^[0-9]{4}$"
+#: UN model regulations class of a tanker's load, e.g. 3 or 2.1.
+HAZMAT_CLASS_PATTERN: Final = r"^[1-9](\.[1-6])?$"
 #: ``HH:MM-HH:MM`` windows separated by commas, e.g. ``07:00-18:00`` or ``22:00-06:00``.
 ACTIVE_HOURS_PATTERN: Final = (
     r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]"

@@ -97,6 +97,13 @@ def test_risk_unit_lifecycle_drives_the_enterprise_colour(
     assert risk["reasons"][0]["code"] == "risk_unit"
     assert "液氯储罐区" in risk["reasons"][0]["zh"]
 
+    near = {"bbox": "121.29,30.14,121.31,30.16"}
+    reds = client.get("/api/enterprises", params={**near, "color": "red"}).json()
+    assert [f["id"] for f in reds["features"]] == [enterprise]
+    assert reds["features"][0]["properties"]["inherent_color"] == "red"
+    blues = client.get("/api/enterprises", params={**near, "color": "blue"}).json()
+    assert blues["numberMatched"] == 0
+
     listed = client.get(f"{base}/risk-units").json()
     assert [f["properties"]["name"] for f in listed["features"]] == ["液氯储罐区"]
 

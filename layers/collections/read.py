@@ -15,6 +15,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from layers.collections.registry import Collection
+from layers.colors import LIVE_COLORS
 
 
 class QueryError(ValueError):
@@ -37,6 +38,7 @@ class ListQuery:
     offset: int = 0
     bbox: tuple[float, float, float, float] | None = None
     district: str | None = None
+    color: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,10 +81,11 @@ def parse_list_query(
             raise QueryError(name, f"not a filter of {coll.name}; use {', '.join(allowed)}")
         if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it here, not as a 500
             raise QueryError(name, "contains a NUL character")
-    if params.get("color") is not None and coll.color_sql is None:
-        raise QueryError(
-            "color", f"{coll.name} have no colour yet; filter by colour is unavailable"
-        )
+    color = params.get("color") or None
+    if color is not None and coll.color_sql is None:
+        raise QueryError("color", f"{coll.name} have no colour; filter by colour is unavailable")
+    if color is not None and color not in LIVE_COLORS:
+        raise QueryError("color", f"{color!r} is not one of: {', '.join(LIVE_COLORS)}")
     extras: dict[str, Any] = {}
     for flt in coll.filters:
         raw = params.get(flt.name)
@@ -99,6 +102,7 @@ def parse_list_query(
         offset=_int("offset", params["offset"], 0, 2**31 - 1) if "offset" in params else 0,
         bbox=parse_bbox(params["bbox"]) if "bbox" in params else None,
         district=params.get("district") or None,
+        color=color,
         extras=extras,
     )
 
@@ -117,6 +121,9 @@ def _where(coll: Collection, query: ListQuery) -> tuple[str, dict[str, Any]]:
     if query.district is not None and coll.district_sql is not None:
         clauses.append(f"{coll.district_sql} = %(district)s")
         params["district"] = query.district
+    if query.color is not None and coll.color_sql is not None:
+        clauses.append(f"{coll.color_sql} = %(color)s")
+        params["color"] = query.color
     for flt in coll.filters:
         if flt.name in query.extras:
             clauses.append(f"{flt.sql} = %({flt.name})s")

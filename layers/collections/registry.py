@@ -111,6 +111,9 @@ ENTERPRISES = Collection(
         ("licence_expiry", "t.licence_expiry"),
         ("diagnosis_score", "t.diagnosis_score::float8"),
         ("site", "ST_AsGeoJSON(t.site_geom, 7)::json"),
+        ("color", "t.dynamic_color"),
+        ("inherent_color", "t.inherent_color"),
+        ("dynamic_color", "t.dynamic_color"),
     ),
     columns=(
         Column("credit_code", "text"),
@@ -126,6 +129,7 @@ ENTERPRISES = Collection(
         Column("site_geom", "geometry", geometry=True),
     ),
     district_sql="t.district",
+    color_sql="t.dynamic_color",
     filters=(Filter("category", "t.category", str, vocab.ENTERPRISE_CATEGORIES),),
     unique_keys=(UniqueKey(("credit_code",), "credit_code", "uq_enterprises_credit_code"),),
     fills_district=True,
@@ -146,6 +150,11 @@ HAZARD_SOURCES = Collection(
         ("unit_kind", "t.unit_kind"),
         ("population_500m", "t.population_500m"),
         ("district", "e.district"),
+        ("S", "t.s_value"),
+        ("alpha", "t.alpha"),
+        ("R", "t.r_value"),
+        ("grade", "t.grade"),
+        ("color", "t.color"),
         (
             "substances",
             "(SELECT COALESCE(json_agg(json_build_object('name', x.name, 'cas', x.cas,"
@@ -165,6 +174,7 @@ HAZARD_SOURCES = Collection(
         Column("geom", "geometry", geometry=True),
     ),
     district_sql="e.district",
+    color_sql="t.color",
     filters=(Filter("enterprise_id", "t.enterprise_id", int),),
     unique_keys=(
         UniqueKey(("enterprise_id", "code"), "code", "uq_hazard_sources_enterprise_id_code"),
@@ -225,6 +235,7 @@ MONITORING_POINTS = Collection(
         ("limit_ll", "t.limit_ll"),
         ("sampling_interval_s", "t.sampling_interval_s"),
         ("district", "COALESCE(e.district, pl.district)"),
+        ("color", "t.live_color"),
     ),
     columns=(
         Column("code", "text"),
@@ -243,6 +254,7 @@ MONITORING_POINTS = Collection(
         Column("geom", "geometry", geometry=True),
     ),
     district_sql="COALESCE(e.district, pl.district)",
+    color_sql="t.live_color",
     filters=(
         Filter("kind", "t.kind", str, vocab.MONITORING_KINDS),
         Filter("hazard_source_id", "t.hazard_source_id", int),
