@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from geo_api.db import open_pool
 from geo_api.errors import install_error_handlers
+from geo_api.refresh import HexRefresher
 from geo_api.routes import ROUTERS
 from geo_api.routes.pages import WEB_DIR
 from geo_api.settings import Settings
@@ -23,9 +24,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = open_pool(settings.db)
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
+        refresher = HexRefresher(
+            settings.db.resolved_url(), pool, settings.server.hex_refresh_delay_s
+        )
+        refresher.start()
+        app.state.hex_refresher = refresher
         try:
             yield
         finally:
+            await refresher.stop()
             await pool.close()
 
     app = FastAPI(

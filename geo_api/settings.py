@@ -63,6 +63,9 @@ class ServerSettings(BaseSettings):
     default_page_size: int = Field(default=1_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_level: str = "info"
+    hex_refresh_delay_s: float = Field(
+        default=1.0, ge=0, description="wait after a colour change before re-rolling hexagons"
+    )
     basemap_url: str | None = Field(
         default=None,
         description="XYZ template of a base map (e.g. Tianditu or OSM); unset → plain background",
@@ -98,6 +101,15 @@ class RiskSettings(BaseSettings):
         )
 
 
+class SurfaceSettings(BaseSettings):
+    """Limits of the raster endpoints (``GEORISK_SURFACE_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_SURFACE_", extra="ignore")
+
+    max_size: int = Field(default=2048, ge=16, description="largest width or height in pixels")
+    default_width: int = Field(default=512, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -106,3 +118,4 @@ class Settings(BaseSettings):
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
+    surface: SurfaceSettings = Field(default_factory=SurfaceSettings)

@@ -22,6 +22,8 @@ from shapely import wkb
 
 from layers import gb18218
 from layers.enterprise_risk import EnterpriseFacts, LiveRules, Rating, rate
+from layers.hexagons import LAYERS as HEX_LAYERS
+from layers.hexagons import rollup_all
 from layers.population import PopulationRaster
 from layers.substances import BY_CAS
 from layers.vocab import ILLEGAL_PARKING_RULES
@@ -30,6 +32,9 @@ from layers.vocab import ILLEGAL_PARKING_RULES
 CHANGE_CHANNEL: Final = "georisk_changes"
 #: NOTIFY payloads must stay under 8000 bytes; past this many ids we send the bbox only.
 MAX_IDS_IN_PAYLOAD: Final = 500
+
+#: Hexagon layers whose colours come from this engine (everything but raw fixes).
+COLOURED_HEX_LAYERS: Final = [name for name in HEX_LAYERS if name != "fixes"]
 
 #: GB 18218-2018 Table 1 critical quantities by CAS number (layers/substances.py names it).
 TABLE1_Q: Final[dict[str, float]] = {cas: s.critical_q_t for cas, s in BY_CAS.items()}
@@ -294,7 +299,7 @@ async def _returned_ids(conn: AsyncConnection, query: str) -> list[int]:
 
 # -- notification ----------------------------------------------------------------------------
 async def notify_change(
-    conn: AsyncConnection, layer: str, table: str, ids: Iterable[int]
+    conn: AsyncConnection, layer: str, table: str, ids: Iterable[int], full: bool = False
 ) -> dict[str, Any] | None:
     """NOTIFY ``georisk_changes`` with the layer, the ids (when few) and their bbox.
 
@@ -311,6 +316,8 @@ async def notify_change(
     )
     row = await cur.fetchone()
     payload: dict[str, Any] = {"layer": layer, "count": len(id_list)}
+    if full:
+        payload["full"] = True
     if row and row[0] is not None:
         payload["bbox"] = [round(float(v), 7) for v in row]
     if len(id_list) <= MAX_IDS_IN_PAYLOAD:
@@ -335,7 +342,12 @@ async def recompute(
         report.hazard_sources_changed = len(changed_sources)
         report.enterprises, changed, _ = await rate_enterprises(conn, enterprise_ids, config)
         report.enterprises_changed = len(changed)
-        await notify_change(conn, "hazard_sources", "hazard_sources", changed_sources)
-        await notify_change(conn, "enterprises", "enterprises", changed)
+        full = enterprise_ids is None
+        await notify_change(conn, "hazard_sources", "hazard_sources", changed_sources, full)
+        await notify_change(conn, "enterprises", "enterprises", changed, full)
+    if enterprise_ids is None:
+        # Hexagon colours follow the new colours; fixes are rolled up on demand (they are
+        # large and do not depend on colours).
+        await rollup_all(conn, layers=COLOURED_HEX_LAYERS)
     report.seconds = time.perf_counter() - started
     return report

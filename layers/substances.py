@@ -10,13 +10,11 @@ acute toxicity; this catalogue assigns codes as the standard does (e.g. LPG is W
 ``oel_mg_m3`` is the occupational exposure limit (GBZ 2.1, MAC or PC-TWA) that GB/T 50493-2019
 uses for toxic-gas detector set points (level 1 = 100 % OEL, level 2 = 200 % OEL).
 
-The full GB 18218 grading engine comes later; ``grade_r`` is the one formula the demo city needs
-to draw quantities that land in each grade.
+The grading formula itself (α, S, R, grades) lives in ``layers/gb18218.py``; this module is data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -179,35 +177,3 @@ CATALOGUE: Final[tuple[Substance, ...]] = (
 )
 
 BY_CAS: Final[dict[str, Substance]] = {s.cas: s for s in CATALOGUE}
-
-#: α by people within 500 m outside the plant boundary (GB 18218-2018 Table 5): (min, α).
-ALPHA_BANDS: Final[tuple[tuple[int, float], ...]] = ((100, 2.0), (50, 1.5), (30, 1.2), (1, 1.0))
-ALPHA_NOBODY: Final = 0.5
-
-#: Grade thresholds on R (≥, not >): first … fourth.
-GRADE_THRESHOLDS: Final[tuple[float, ...]] = (100.0, 50.0, 10.0)
-
-
-def alpha_for_population(people: int) -> float:
-    for minimum, alpha in ALPHA_BANDS:
-        if people >= minimum:
-            return alpha
-    return ALPHA_NOBODY
-
-
-def grade_r(alpha: float, items: Iterable[tuple[float, float, float]]) -> tuple[float, float]:
-    """``(S, R)`` for ``(β, q, Q)`` items: S = Σ q/Q and R = α · Σ β·q/Q (GB 18218-2018 §4)."""
-    s = 0.0
-    weighted = 0.0
-    for beta, q, critical in items:
-        s += q / critical
-        weighted += beta * q / critical
-    return s, alpha * weighted
-
-
-def grade_of(r: float) -> int:
-    """1 (R ≥ 100) … 4 (R < 10)."""
-    for grade, threshold in enumerate(GRADE_THRESHOLDS, start=1):
-        if r >= threshold:
-            return grade
-    return 4

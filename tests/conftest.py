@@ -55,25 +55,29 @@ def _recreate(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    """An empty, fully migrated test database."""
-    url = _test_url()
-    _recreate(url)
-    upgrade(url)
-    return url
-
-
-@pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo")
 
 
 @pytest.fixture(scope="session")
-def seeded_url(database_url: str, demo_dir: Path) -> str:
-    """The test database with a small demo city (scale ``GEORISK_TEST_SCALE``) loaded once."""
+def database_url(demo_dir: Path) -> str:
+    """A fresh, fully migrated test database holding a small demo city (scale TEST_SCALE).
+
+    Seeding comes first, always: tests add their own rows afterwards in areas and with codes
+    of their own, and assert on those, so their order never matters.
+    """
     from scripts.demo_city import seed_demo_city
 
-    seed_demo_city(database_url, scale=TEST_SCALE, seed=TEST_SEED, out_dir=demo_dir, progress=False)
+    url = _test_url()
+    _recreate(url)
+    upgrade(url)
+    seed_demo_city(url, scale=TEST_SCALE, seed=TEST_SEED, out_dir=demo_dir, progress=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def seeded_url(database_url: str) -> str:
+    """The same database, named for tests that read the demo city's content."""
     return database_url
 
 
@@ -118,7 +122,7 @@ def make_settings(url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def live_server(database_url: str) -> Iterator[LiveServer]:
-    """The server over the test database; request ``seeded_url`` too when the demo is needed."""
+    """The server over the test database."""
     with LiveServer(make_settings(database_url)) as server:
         yield server
 

@@ -81,8 +81,9 @@ def count(db: psycopg.Connection, sql: str, *params: Any) -> int:
 
 @pytest.fixture()
 def ningbo(db: psycopg.Connection) -> str:
-    """A test district around 121–122 E, 29.5–30.5 N (the demo city's area, not its data)."""
-    add_district(db, "T-NB", (121.0, 29.5, 122.0, 30.5))
+    """A test district east of the demo city (123–124 E, 31.5–32.5 N), so that filling a
+    district from the polygon holding a feature is never ambiguous with the demo's districts."""
+    add_district(db, "T-NB", (123.0, 31.5, 124.0, 32.5))
     return "T-NB"
 
 
@@ -92,7 +93,7 @@ def ningbo(db: psycopg.Connection) -> str:
 def test_enterprise_at_latitude_95_is_422_and_not_stored(
     client: httpx.Client, db: psycopg.Connection, ningbo: str
 ) -> None:
-    feature = enterprise(121.5, 95)
+    feature = enterprise(123.5, 95)
     r = client.post("/api/enterprises", json=feature)
     assert r.status_code == 422
     body = r.json()
@@ -107,7 +108,7 @@ def test_enterprise_at_latitude_95_is_422_and_not_stored(
 def test_zone_with_self_crossing_polygon_is_422_and_not_stored(
     client: httpx.Client, db: psycopg.Connection, ningbo: str
 ) -> None:
-    bowtie = [[[121.4, 29.8], [121.6, 30.0], [121.6, 29.8], [121.4, 30.0], [121.4, 29.8]]]
+    bowtie = [[[123.4, 31.8], [123.6, 32.0], [123.6, 31.8], [123.4, 32.0], [123.4, 31.8]]]
     zone_code = code("Z")
     feature = {
         "type": "Feature",
@@ -118,18 +119,18 @@ def test_zone_with_self_crossing_polygon_is_422_and_not_stored(
     assert r.status_code == 422
     (error,) = r.json()["errors"]
     assert error["field"] == "geometry"
-    assert error["reason"] == "invalid polygon: Self-intersection at 121.5 29.9"
+    assert error["reason"] == "invalid polygon: Self-intersection at 123.5 31.9"
     assert count(db, "SELECT count(*) FROM zones WHERE code = %s", zone_code) == 0
 
 
 def test_batch_with_bad_features_lists_each_and_stores_nothing(
     client: httpx.Client, db: psycopg.Connection, ningbo: str
 ) -> None:
-    good = enterprise(121.51, 29.91)
-    bad_category = enterprise(121.52, 29.92, category="brewery")
-    bad_site = enterprise(121.53, 29.93, site={"type": "Point", "coordinates": [1, 2]})
+    good = enterprise(123.51, 31.91)
+    bad_category = enterprise(123.52, 31.92, category="brewery")
+    bad_site = enterprise(123.53, 31.93, site={"type": "Point", "coordinates": [1, 2]})
     r = client.post(
-        "/api/enterprises", json=collection(good, bad_category, enterprise(121.5, 29.9), bad_site)
+        "/api/enterprises", json=collection(good, bad_category, enterprise(123.5, 31.9), bad_site)
     )
     assert r.status_code == 422
     errors = r.json()["errors"]
@@ -144,7 +145,7 @@ def test_batch_with_bad_features_lists_each_and_stores_nothing(
 
 
 def test_unknown_properties_and_missing_fields_are_named(client: httpx.Client, ningbo: str) -> None:
-    feature = point(121.5, 29.9, name="No code", category="school", colour="red")
+    feature = point(123.5, 31.9, name="No code", category="school", colour="red")
     r = client.post("/api/enterprises", json=feature)
     assert r.status_code == 422
     errors = {e["field"]: e["reason"] for e in r.json()["errors"]}
@@ -154,7 +155,7 @@ def test_unknown_properties_and_missing_fields_are_named(client: httpx.Client, n
 def test_duplicate_credit_code_is_409_against_db_and_within_batch(
     client: httpx.Client, db: psycopg.Connection, ningbo: str
 ) -> None:
-    first = enterprise(121.5, 29.9)
+    first = enterprise(123.5, 31.9)
     assert client.post("/api/enterprises", json=first).status_code == 201
     again = client.post("/api/enterprises", json=first)
     assert again.status_code == 409
@@ -162,8 +163,8 @@ def test_duplicate_credit_code_is_409_against_db_and_within_batch(
     assert error["field"] == "credit_code" and error["index"] == 0
     assert "already exists" in error["reason"]
 
-    twin = enterprise(121.6, 29.8)
-    r = client.post("/api/enterprises", json=collection(enterprise(121.6, 29.7), twin, twin))
+    twin = enterprise(123.6, 31.8)
+    r = client.post("/api/enterprises", json=collection(enterprise(123.6, 31.7), twin, twin))
     assert r.status_code == 409
     assert [(e["index"], e["field"]) for e in r.json()["errors"]] == [(2, "credit_code")]
     code_ = twin["properties"]["credit_code"]
@@ -171,7 +172,7 @@ def test_duplicate_credit_code_is_409_against_db_and_within_batch(
 
 
 def test_unknown_district_is_422(client: httpx.Client, ningbo: str) -> None:
-    r = client.post("/api/enterprises", json=enterprise(121.5, 29.9, district="NOPE"))
+    r = client.post("/api/enterprises", json=enterprise(123.5, 31.9, district="NOPE"))
     assert r.status_code == 422
     assert r.json()["errors"][0] == {
         "field": "district",
@@ -192,7 +193,7 @@ def test_malformed_and_oversized_bodies(client: httpx.Client, database_url: str)
         db=DatabaseSettings(url=database_url, pool_max=2),
         server=ServerSettings(max_body_bytes=2048),
     )
-    big = collection(*[enterprise(121.5, 29.9) for _ in range(40)])
+    big = collection(*[enterprise(123.5, 31.9) for _ in range(40)])
     with LiveServer(settings) as small, httpx.Client(base_url=small.base_url) as http:
         r = http.post("/api/enterprises", json=big)
     assert r.status_code == 413
@@ -205,8 +206,8 @@ def test_malformed_and_oversized_bodies(client: httpx.Client, database_url: str)
 def test_enterprise_round_trip_derives_hazmat_and_district(
     client: httpx.Client, ningbo: str
 ) -> None:
-    site = {"type": "Polygon", "coordinates": square(121.449, 29.899, 0.002)}
-    feature = enterprise(121.45, 29.9, category="storage", name="Harbour Tanks", site=site)
+    site = {"type": "Polygon", "coordinates": square(123.449, 31.899, 0.002)}
+    feature = enterprise(123.45, 31.9, category="storage", name="Harbour Tanks", site=site)
     r = client.post("/api/enterprises", json=feature)
     assert r.status_code == 201
     new_id = r.json()["id"]
@@ -218,7 +219,7 @@ def test_enterprise_round_trip_derives_hazmat_and_district(
     assert got.headers["content-type"].startswith(GEOJSON)
     body = got.json()
     assert body["id"] == new_id
-    assert body["geometry"] == {"type": "Point", "coordinates": [121.45, 29.9]}
+    assert body["geometry"] == {"type": "Point", "coordinates": [123.45, 31.9]}
     props = body["properties"]
     assert props["credit_code"] == feature["properties"]["credit_code"]
     assert props["is_hazmat"] is True
@@ -228,7 +229,7 @@ def test_enterprise_round_trip_derives_hazmat_and_district(
 
 def test_contradicting_is_hazmat_is_422(client: httpx.Client, ningbo: str) -> None:
     r = client.post(
-        "/api/enterprises", json=enterprise(121.5, 29.9, category="school", is_hazmat=True)
+        "/api/enterprises", json=enterprise(123.5, 31.9, category="school", is_hazmat=True)
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "is_hazmat"
@@ -237,48 +238,48 @@ def test_contradicting_is_hazmat_is_422(client: httpx.Client, ningbo: str) -> No
 def test_cgcs2000_input_is_stored_at_the_same_coordinates(
     client: httpx.Client, db: psycopg.Connection, ningbo: str
 ) -> None:
-    body = collection(enterprise(121.5432101, 29.8765432))
+    body = collection(enterprise(123.5432101, 31.8765432))
     body["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}}
     r = client.post("/api/enterprises", json=body)
     assert r.status_code == 201
-    r2 = client.post("/api/enterprises?crs=EPSG:4490", json=enterprise(121.1234567, 30.1234567))
+    r2 = client.post("/api/enterprises?crs=EPSG:4490", json=enterprise(123.1234567, 32.1234567))
     assert r2.status_code == 201
     rows = db.execute(
         "SELECT ST_X(geom), ST_Y(geom), ST_SRID(geom) FROM enterprises WHERE id = ANY(%s)"
         " ORDER BY id",
         ([r.json()["ids"][0], r2.json()["id"]],),
     ).fetchall()
-    assert rows[0][0] == pytest.approx(121.5432101, abs=1e-9)
-    assert rows[0][1] == pytest.approx(29.8765432, abs=1e-9)
+    assert rows[0][0] == pytest.approx(123.5432101, abs=1e-9)
+    assert rows[0][1] == pytest.approx(31.8765432, abs=1e-9)
     assert rows[1][:2] == (
-        pytest.approx(121.1234567, abs=1e-9),
-        pytest.approx(30.1234567, abs=1e-9),
+        pytest.approx(123.1234567, abs=1e-9),
+        pytest.approx(32.1234567, abs=1e-9),
     )
     assert {row[2] for row in rows} == {4326}
 
 
 def test_consumer_map_offsets_and_unknown_crs_are_refused(client: httpx.Client) -> None:
-    r = client.post("/api/enterprises?crs=GCJ-02", json=enterprise(121.5, 29.9))
+    r = client.post("/api/enterprises?crs=GCJ-02", json=enterprise(123.5, 31.9))
     assert r.status_code == 422
     (error,) = r.json()["errors"]
     assert error["field"] == "crs"
     assert "does not silently convert consumer map offsets" in error["reason"]
-    r = client.post("/api/enterprises?crs=EPSG:999999", json=enterprise(121.5, 29.9))
+    r = client.post("/api/enterprises?crs=EPSG:999999", json=enterprise(123.5, 31.9))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "crs"
 
 
 def test_projected_crs_is_transformed(
     client: httpx.Client, db: psycopg.Connection, ningbo: str
 ) -> None:
-    # 121.5 E, 29.9 N in Web Mercator, by the spherical formula (independent of pyproj)
-    x3857 = MERCATOR_R * math.radians(121.5)
-    y3857 = MERCATOR_R * math.log(math.tan(math.pi / 4 + math.radians(29.9) / 2))
+    # 123.5 E, 31.9 N in Web Mercator, by the spherical formula (independent of pyproj)
+    x3857 = MERCATOR_R * math.radians(123.5)
+    y3857 = MERCATOR_R * math.log(math.tan(math.pi / 4 + math.radians(31.9) / 2))
     r = client.post("/api/enterprises?crs=EPSG:3857", json=enterprise(x3857, y3857))
     assert r.status_code == 201
     x, y = db.execute(
         "SELECT ST_X(geom), ST_Y(geom) FROM enterprises WHERE id = %s", (r.json()["id"],)
     ).fetchone()  # type: ignore[misc]
-    assert (x, y) == (pytest.approx(121.5, abs=1e-9), pytest.approx(29.9, abs=1e-9))
+    assert (x, y) == (pytest.approx(123.5, abs=1e-9), pytest.approx(31.9, abs=1e-9))
 
 
 # -- items --------------------------------------------------------------------------------
@@ -406,7 +407,7 @@ def test_zone_kind_filter(client: httpx.Client, db: psycopg.Connection) -> None:
 def test_hazard_source_with_substances_and_parents(
     client: httpx.Client, db: psycopg.Connection, ningbo: str
 ) -> None:
-    owner = enterprise(121.3, 29.7)
+    owner = enterprise(123.3, 31.7)
     enterprise_id = client.post("/api/enterprises", json=owner).json()["id"]
     base_props: dict[str, Any] = {
         "enterprise_credit_code": owner["properties"]["credit_code"],
@@ -421,7 +422,7 @@ def test_hazard_source_with_substances_and_parents(
     }
     source: dict[str, Any] = {
         "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": square(121.3, 29.7, 0.001)},
+        "geometry": {"type": "Polygon", "coordinates": square(123.3, 31.7, 0.001)},
         "properties": base_props,
     }
     r = client.post("/api/hazard-sources", json=source)
@@ -464,12 +465,12 @@ def test_hazard_source_with_substances_and_parents(
 
 
 def test_monitoring_points_need_an_existing_parent(client: httpx.Client, ningbo: str) -> None:
-    owner = client.post("/api/enterprises", json=enterprise(121.31, 29.71)).json()["id"]
+    owner = client.post("/api/enterprises", json=enterprise(123.31, 31.71)).json()["id"]
     hs = client.post(
         "/api/hazard-sources",
         json={
             "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": square(121.31, 29.71, 0.001)},
+            "geometry": {"type": "Polygon", "coordinates": square(123.31, 31.71, 0.001)},
             "properties": {
                 "enterprise_id": owner,
                 "code": "U1",
@@ -480,8 +481,8 @@ def test_monitoring_points_need_an_existing_parent(client: httpx.Client, ningbo:
     ).json()["id"]
     mp_code = code("MP")
     good = point(
-        121.3105,
-        29.7105,
+        123.3105,
+        31.7105,
         code=mp_code,
         hazard_source_id=hs,
         kind="gas_flammable",
@@ -495,13 +496,13 @@ def test_monitoring_points_need_an_existing_parent(client: httpx.Client, ningbo:
     assert (got["code"], got["district"], got["sampling_interval_s"]) == (mp_code, ningbo, 10)
 
     missing = point(
-        121.31, 29.71, code=code("MP"), hazard_source_id=987654, kind="oxygen", unit="%"
+        123.31, 31.71, code=code("MP"), hazard_source_id=987654, kind="oxygen", unit="%"
     )
     r = client.post("/api/monitoring-points", json=missing)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "hazard_source_id"
     upside_down = point(
-        121.31,
-        29.71,
+        123.31,
+        31.71,
         code=code("MP"),
         hazard_source_id=hs,
         kind="pressure",
@@ -517,7 +518,7 @@ def test_pipelines_take_linestrings_only(client: httpx.Client, ningbo: str) -> N
     props = {"code": code("PL"), "substance": "ethylene", "diameter_mm": 300, "pressure_mpa": 4.0}
     line = {
         "type": "Feature",
-        "geometry": {"type": "LineString", "coordinates": [[121.2, 29.6], [121.3, 29.65]]},
+        "geometry": {"type": "LineString", "coordinates": [[123.2, 31.6], [123.3, 31.65]]},
         "properties": props,
     }
     r = client.post("/api/pipelines", json=line)
@@ -525,7 +526,7 @@ def test_pipelines_take_linestrings_only(client: httpx.Client, ningbo: str) -> N
     got = client.get(f"/api/pipelines/{r.json()['id']}").json()
     assert got["properties"]["district"] == ningbo
     assert got["properties"]["length_m"] > 10_000
-    r = client.post("/api/pipelines", json=point(121.2, 29.6, **(props | {"code": code("PL")})))
+    r = client.post("/api/pipelines", json=point(123.2, 31.6, **(props | {"code": code("PL")})))
     assert r.status_code == 422
     assert "Point is not accepted here; expected LineString" in r.json()["errors"][0]["reason"]
 
@@ -554,19 +555,19 @@ def test_vehicles_post_and_list_with_latest_position(
     ensure_daily_partitions(db, "positions", {(now - dt.timedelta(minutes=5)).date(), now.date()})
     db.execute(
         "INSERT INTO positions (vehicle_id, ts, lon, lat, speed_kmh) VALUES"
-        " (%s, %s, 121.40, 29.80, 50), (%s, %s, 121.41, 29.81, 55)",
+        " (%s, %s, 123.40, 31.80, 50), (%s, %s, 123.41, 31.81, 55)",
         (first, now - dt.timedelta(minutes=5), first, now),
     )
     body = client.get("/api/vehicles", params={"carrier": carrier}).json()
     assert body["numberMatched"] == 3
     features = {f["id"]: f for f in body["features"]}
-    assert features[first]["geometry"] == {"type": "Point", "coordinates": [121.41, 29.81]}
+    assert features[first]["geometry"] == {"type": "Point", "coordinates": [123.41, 31.81]}
     assert features[first]["properties"]["speed_kmh"] == 55
     assert features[second]["geometry"] is None
     assert features[second]["properties"]["district"] == ningbo
 
     near = client.get(
-        "/api/vehicles", params={"carrier": carrier, "bbox": "121.405,29.805,121.42,29.82"}
+        "/api/vehicles", params={"carrier": carrier, "bbox": "123.405,31.805,123.42,31.82"}
     )
     assert [f["id"] for f in near.json()["features"]] == [first]
 

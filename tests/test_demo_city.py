@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,7 +20,8 @@ import pytest
 
 from geo_api.migrate import upgrade
 from layers import fix_filters, pgcopy
-from layers.substances import BY_CAS, CATALOGUE, alpha_for_population, grade_of, grade_r
+from layers.gb18218 import Substance, assess
+from layers.substances import BY_CAS, CATALOGUE
 from layers.vocab import CREDIT_CODE_PATTERN
 from scripts.demo_city import NotEmpty, database_is_empty, seed_demo_city
 from scripts.demo_city.config import Counts
@@ -29,13 +31,34 @@ PROTECTED = ("school", "hospital", "residential", "water_source")
 
 
 @pytest.fixture(scope="module")
-def truth(seeded_url: str, demo_dir: Path) -> dict[str, Any]:
-    return json.loads((demo_dir / "ground_truth.json").read_text())
+def city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo_city")
 
 
 @pytest.fixture(scope="module")
-def conn(seeded_url: str) -> Any:
-    with psycopg.connect(seeded_url, autocommit=True) as c:
+def city_url(database_url: str, city_dir: Path) -> Iterator[str]:
+    """A database holding nothing but the demo city: the shared test database also carries
+    rows other tests add, and this module counts everything."""
+    url, admin = _sibling(database_url, "_city")
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    upgrade(url)
+    seed_demo_city(url, scale=TEST_SCALE, seed=TEST_SEED, out_dir=city_dir, progress=False)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def truth(city_url: str, city_dir: Path) -> dict[str, Any]:
+    return json.loads((city_dir / "ground_truth.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def conn(city_url: str) -> Any:
+    with psycopg.connect(city_url, autocommit=True) as c:
         yield c
 
 
@@ -104,9 +127,11 @@ def test_all_four_gb18218_grades_with_s_at_least_one(conn: psycopg.Connection) -
         for _, _, cas, _, critical, beta, cls in items:
             ref = BY_CAS[cas]  # stored Q, β and class agree with the catalogue
             assert (critical, beta, cls) == (ref.critical_q_t, ref.beta, ref.hazard_class)
-        s, r = grade_r(alpha_for_population(items[0][1]), ((i[5], i[3], i[4]) for i in items))
-        assert s >= 1.0
-        grades.add(grade_of(r))
+        result = assess(
+            items[0][1], [Substance(str(i[2]), i[3], i[4], i[5], i[6], i[2]) for i in items]
+        )
+        assert result.S >= 1.0
+        grades.add(result.grade)
     assert grades == {1, 2, 3, 4}
 
 
@@ -121,18 +146,6 @@ def test_catalogue_has_the_standard_values() -> None:
     for cas, (q, beta) in expected.items():
         assert (BY_CAS[cas].critical_q_t, BY_CAS[cas].beta) == (q, beta)
     assert len({s.cas for s in CATALOGUE}) == len(CATALOGUE)
-    assert grade_of(100.0) == 1 and grade_of(99.99) == 2 and grade_of(50) == 2
-    assert grade_of(10) == 3 and grade_of(9.99) == 4
-    assert [alpha_for_population(n) for n in (0, 1, 29, 30, 49, 50, 99, 100)] == [
-        0.5,
-        1.0,
-        1.0,
-        1.2,
-        1.2,
-        1.5,
-        1.5,
-        2.0,
-    ]
 
 
 def test_enterprise_content(conn: psycopg.Connection) -> None:
@@ -427,12 +440,10 @@ def test_tracks_are_physically_plausible(conn: psycopg.Connection) -> None:
 # -- API behaviour --------------------------------------------------------------------------
 
 
-def test_seeding_a_loaded_database_needs_replace(seeded_url: str, tmp_path: Path) -> None:
-    assert not database_is_empty(seeded_url)
+def test_seeding_a_loaded_database_needs_replace(city_url: str, tmp_path: Path) -> None:
+    assert not database_is_empty(city_url)
     with pytest.raises(NotEmpty, match="--replace"):
-        seed_demo_city(
-            seeded_url, scale=TEST_SCALE, seed=TEST_SEED, out_dir=tmp_path, progress=False
-        )
+        seed_demo_city(city_url, scale=TEST_SCALE, seed=TEST_SEED, out_dir=tmp_path, progress=False)
 
 
 def _sibling(url: str, suffix: str) -> tuple[str, str]:
@@ -454,8 +465,8 @@ CHECKSUMS = {
 }
 
 
-def test_same_seed_same_city(seeded_url: str, truth: dict[str, Any], tmp_path: Path) -> None:
-    other, admin = _sibling(seeded_url, "_det")
+def test_same_seed_same_city(city_url: str, truth: dict[str, Any], tmp_path: Path) -> None:
+    other, admin = _sibling(city_url, "_det")
     name = urlsplit(other).path.lstrip("/")
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -473,7 +484,7 @@ def test_same_seed_same_city(seeded_url: str, truth: dict[str, Any], tmp_path: P
         )
         again = json.loads(report.ground_truth.read_text())
         assert again["events"] == truth["events"] and again["noise"] == truth["noise"]
-        with psycopg.connect(seeded_url) as a, psycopg.connect(other) as b:
+        with psycopg.connect(city_url) as a, psycopg.connect(other) as b:
             for table, sql in CHECKSUMS.items():
                 assert _one(a, sql) == _one(b, sql), table
         # A different seed gives a different city.
@@ -486,7 +497,7 @@ def test_same_seed_same_city(seeded_url: str, truth: dict[str, Any], tmp_path: P
             replace=True,
             day=dt.date.fromisoformat(truth["day"]),
         )
-        with psycopg.connect(seeded_url) as a, psycopg.connect(other) as b:
+        with psycopg.connect(city_url) as a, psycopg.connect(other) as b:
             assert _one(a, CHECKSUMS["enterprises"]) != _one(b, CHECKSUMS["enterprises"])
             assert _one(b, "SELECT count(*) FROM enterprises") == _one(
                 a, "SELECT count(*) FROM enterprises"
@@ -496,10 +507,10 @@ def test_same_seed_same_city(seeded_url: str, truth: dict[str, Any], tmp_path: P
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_population_raster(demo_dir: Path) -> None:
+def test_population_raster(city_dir: Path) -> None:
     import rasterio
 
-    with rasterio.open(demo_dir / "population.tif") as src:
+    with rasterio.open(city_dir / "population.tif") as src:
         assert src.crs.to_epsg() == 4326
         assert src.res == pytest.approx((0.001, 0.001))
         assert src.bounds.left == pytest.approx(121.2) and src.bounds.top == pytest.approx(30.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +104,16 @@ def test_risk_unit_lifecycle_drives_the_enterprise_colour(
     assert reds["features"][0]["properties"]["inherent_color"] == "red"
     blues = client.get("/api/enterprises", params={**near, "color": "blue"}).json()
     assert blues["numberMatched"] == 0
+
+    # The hexagon holding the site turns red shortly after (background refresh, bounded wait).
+    hexes: list[Any] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        hexes = client.get("/api/h3/enterprises", params={"res": 9, **near}).json()["features"]
+        if any(h["properties"]["color"] == "red" for h in hexes):
+            break
+        time.sleep(0.2)
+    assert [h["properties"]["color"] for h in hexes] == ["red"]
 
     listed = client.get(f"{base}/risk-units").json()
     assert [f["properties"]["name"] for f in listed["features"]] == ["液氯储罐区"]

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from geo_api.routes import collections, health, pages, risk, risk_units
+from geo_api.routes import collections, health, hexagons, pages, risk, risk_units, surface
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -10,4 +10,6 @@ ROUTERS: list[APIRouter] = [
     collections.router,
     risk.router,
     risk_units.router,
+    hexagons.router,
+    surface.router,
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
+from layers import gb18218
 from layers import substances as gb
 from scripts.demo_city.config import HEIGHT_M, WIDTH_M, Counts, to_xy
 from scripts.demo_city.geography import District, Park, Population, district_of
@@ -253,7 +254,7 @@ def make_hazard_sources(
 
 def _draw_substances(rng: np.random.Generator, hs: HazardSource) -> list[SubstanceRow]:
     """Substances with q chosen so that S ≥ 1 and R falls well inside the assigned grade."""
-    alpha = gb.alpha_for_population(hs.population_500m)
+    alpha = gb18218.alpha_for(hs.population_500m)
     pool = _STORAGE_POOL if hs.unit_kind == "storage" else _PRODUCTION_POOL
     lo, hi = _GRADE_R[hs.grade]
     for _ in range(5000):
@@ -277,12 +278,18 @@ def _draw_substances(rng: np.random.Generator, hs: HazardSource) -> list[Substan
             )
             for s, x in zip(picks, ratios, strict=True)
         ]
-        s_val, r_val = gb.grade_r(alpha, ((x.beta, x.q, x.critical_q) for x in rows))
-        if s_val >= 1.02 and gb.grade_of(r_val) == hs.grade and _clear_of_edges(r_val):
+        result = gb18218.assess(
+            hs.population_500m,
+            [
+                gb18218.Substance(x.name, x.q, x.critical_q, x.beta, x.hazard_class, x.cas)
+                for x in rows
+            ],
+        )
+        if result.S >= 1.02 and result.grade == hs.grade and _clear_of_edges(result.R):
             return rows
     raise RuntimeError(f"could not draw substances for grade {hs.grade} at α={alpha}")
 
 
 def _clear_of_edges(r: float) -> bool:
     """Keep R ≥ 3 % away from every grade threshold so rounding never flips a grade."""
-    return all(abs(r - t) / t > 0.03 for t in gb.GRADE_THRESHOLDS)
+    return all(abs(r - t) / t > 0.03 for t, _ in gb18218.GRADE_BANDS)

@@ -7,6 +7,7 @@ seed, and each vehicle from one derived from the seed and its id. The one input 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from layers import fix_filters
 from layers.partitions import ensure_daily_partitions
+from layers.recompute import RecomputeConfig, RecomputeReport, recompute
 from layers.vocab import HAZMAT_CATEGORIES
 from scripts.demo_city import (
     enterprises,
@@ -51,6 +53,7 @@ class SeedReport:
     ground_truth: Path = Path()
     population_tif: Path = Path()
     events: dict[str, int] = field(default_factory=dict)
+    risk: str = ""
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -63,6 +66,8 @@ class SeedReport:
         lines.append("  planted: " + ", ".join(f"{k} {v}" for k, v in sorted(self.events.items())))
         lines.append(f"  ground truth: {self.ground_truth}")
         lines.append(f"  population raster: {self.population_tif}")
+        if self.risk:
+            lines.append(f"  risk: {self.risk}")
         return "\n".join(lines)
 
 
@@ -178,6 +183,7 @@ def seed_demo_city(
 
         with _phase(report, "finalize", progress):
             loader.fix_sequences(conn)
+            _link_carriers(conn)
             conn.commit()
             conn.autocommit = True
             conn.execute("ANALYZE")
@@ -193,10 +199,36 @@ def seed_demo_city(
                 noise=noise,
                 zones=zone_counts,
             )
+    with _phase(report, "risk", progress):
+        # The map should open with colours: grade every source and rate every enterprise.
+        config = RecomputeConfig(population_raster=report.population_tif)
+        report.risk = asyncio.run(_recompute(url, config)).summary()
     for ev in events:
         report.events[ev["kind"]] = report.events.get(ev["kind"], 0) + 1
     print(report.summary())
     return report
+
+
+async def _recompute(url: str, config: RecomputeConfig) -> RecomputeReport:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        return await recompute(conn, config, None)
+
+
+def _link_carriers(conn: psycopg.Connection) -> None:
+    """Make each carrier a supervised transport enterprise, so its tankers' alerts reach that
+    enterprise's dynamic colour: the i-th carrier by name takes over the i-th transport
+    enterprise by id (deterministic), and its vehicles point at it."""
+    conn.execute(
+        "WITH c AS (SELECT carrier, row_number() OVER (ORDER BY carrier) AS rn"
+        "           FROM (SELECT DISTINCT carrier FROM vehicles) d),"
+        " t AS (SELECT id, row_number() OVER (ORDER BY id) AS rn"
+        "       FROM enterprises WHERE category = 'transport')"
+        " UPDATE enterprises e SET name = c.carrier FROM c JOIN t ON t.rn = c.rn WHERE e.id = t.id"
+    )
+    conn.execute(
+        "UPDATE vehicles v SET enterprise_id = e.id FROM enterprises e"
+        " WHERE e.category = 'transport' AND e.name = v.carrier"
+    )
 
 
 def _load_static(

@@ -1,0 +1,86 @@
+"""Keep hexagon rollups in step with colour changes, off the request path.
+
+The risk engine sends ``NOTIFY georisk_changes`` whenever colours change. A single listener per
+API process turns those notifications into "these hexagon layers are dirty" and one background
+task re-rolls them, coalescing bursts: however many changes arrive, at most one rollup runs and
+one more is queued (the dirty set is bounded by the number of layers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from layers.hexagons import rollup_all
+from layers.recompute import CHANGE_CHANNEL
+
+log = logging.getLogger("georisk.refresh")
+
+#: Which hexagon layers depend on which changed layer.
+HEX_LAYERS_FOR: dict[str, tuple[str, ...]] = {
+    "enterprises": ("enterprises",),
+    "hazard_sources": ("hazard_sources",),
+    "monitoring_points": ("monitoring_points", "alarms"),
+    "alarms": ("monitoring_points", "alarms"),
+    "overlay_zones": ("overlay_zones",),
+    "stops": ("stops",),
+}
+
+
+class HexRefresher:
+    def __init__(self, url: str, pool: AsyncConnectionPool, delay_s: float) -> None:
+        self.url = url
+        self.pool = pool
+        self.delay_s = delay_s
+        self.dirty: set[str] = set()
+        self.wake = asyncio.Event()
+        self.rollups_done = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def mark(self, changed_layer: str) -> None:
+        layers = HEX_LAYERS_FOR.get(changed_layer, ())
+        if layers:
+            self.dirty.update(layers)
+            self.wake.set()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANGE_CHANNEL}")
+                    async for note in conn.notifies():
+                        payload = json.loads(note.payload)
+                        if not payload.get("full"):  # a full recompute rolls up by itself
+                            self.mark(str(payload.get("layer")))
+            except (psycopg.Error, OSError):
+                log.exception("change listener lost its connection; retrying in 5 s")
+                await asyncio.sleep(5)
+
+    async def _work(self) -> None:
+        while True:
+            await self.wake.wait()
+            await asyncio.sleep(self.delay_s)  # let a burst of changes gather
+            self.wake.clear()
+            layers, self.dirty = sorted(self.dirty), set()
+            try:
+                async with self.pool.connection() as conn:
+                    await rollup_all(conn, layers=layers)
+                self.rollups_done += 1
+            except Exception:
+                log.exception("hexagon refresh of %s failed", layers)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._work())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

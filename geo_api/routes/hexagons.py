@@ -1,0 +1,79 @@
+"""``GET /api/h3/{layer}?res=&bbox=``: hexagon rollups as GeoJSON, read from ``h3_cells``.
+
+The FeatureCollection is assembled by PostgreSQL, so a response is one indexed read and no
+Python-side (de)serialisation. A layer/resolution never rolled up is computed once, on the
+spot, when the layer has data (``X-H3-Rollup: computed``); an empty collection is returned only
+when the layer itself is empty (``X-H3-Rollup: no-data``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+from psycopg.rows import tuple_row
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import DbConn
+from geo_api.errors import BadRequest, FieldError, InvalidInput, NotFound
+from layers import hexagons
+from layers.collections.read import QueryError, parse_bbox
+
+router = APIRouter()
+
+GEOJSON = "application/geo+json"
+Conn = DbConn
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+_FEATURES = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+    json_build_object('type', 'Feature', 'id', h3, 'geometry', ST_AsGeoJSON(geom, 7)::json,
+        'properties', json_build_object('h3', h3, 'count', count, 'color', color,
+                                        'score', score, 'res', res, 'layer', layer))
+), '[]'::json))::text
+FROM h3_cells
+WHERE layer = %(layer)s AND res = %(res)s
+"""
+# The envelope is a constant in the column's SRID, so the GiST index on geom serves the filter.
+_BBOX = " AND geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 4326)"
+
+
+def _res(text: str) -> int:
+    reason = f"must be an integer within {hexagons.MIN_RES}..{hexagons.MAX_RES}"
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput(f"res: {text!r} {reason}", [FieldError("res", reason)]) from None
+    if not hexagons.MIN_RES <= value <= hexagons.MAX_RES:
+        raise InvalidInput(f"res: {value} {reason}", [FieldError("res", reason)])
+    return value
+
+
+@router.get("/api/h3/{layer}", tags=["hexagons"], response_class=Response)
+async def hexagon_cells(
+    conn: Conn,
+    caller: CurrentCaller,
+    layer: Annotated[str, Path(description=f"one of {', '.join(hexagons.LAYERS)}")],
+    res: Annotated[str, Query(description="H3 resolution, 5–10")] = "8",
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (WGS 84)")] = None,
+) -> Response:
+    """Cells of one layer with ``h3``, ``count``, worst ``color`` and ``score``."""
+    if layer not in hexagons.LAYERS:
+        reason = f"unknown layer {layer!r}; use one of {', '.join(hexagons.LAYERS)}"
+        raise NotFound(reason, [FieldError("layer", reason)])
+    resolution = _res(res)
+    params: dict[str, Any] = {"layer": layer, "res": resolution}
+    query = _FEATURES
+    if bbox is not None:
+        try:
+            params.update(zip(("minx", "miny", "maxx", "maxy"), parse_bbox(bbox), strict=True))
+        except QueryError as exc:
+            raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
+        query += _BBOX
+    state = await hexagons.ensure_rollup(conn, layer, resolution)
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, params)
+    row = await cur.fetchone()
+    body = row[0] if row else '{"type": "FeatureCollection", "features": []}'
+    return Response(body, media_type=GEOJSON, headers={"X-H3-Rollup": state})

@@ -1,0 +1,85 @@
+"""``GET /api/risk/surface.tif`` and ``surface.png``: the continuous risk index over a bbox.
+
+The index and its colour classes are defined once, in ``layers/surface.py``; these handlers
+only validate the request and pick the encoding.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import DbConn
+from geo_api.errors import BadRequest, FieldError, InvalidInput
+from geo_api.settings import Settings, SurfaceSettings
+from layers import surface
+from layers.collections.read import QueryError, parse_bbox
+
+router = APIRouter()
+
+Conn = DbConn
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+
+def surface_settings(request: Request) -> SurfaceSettings:
+    settings: Settings = request.app.state.settings
+    return settings.surface
+
+
+Limits = Annotated[SurfaceSettings, Depends(surface_settings)]
+BboxParam = Annotated[str | None, Query(description="minx,miny,maxx,maxy (WGS 84), required")]
+WidthParam = Annotated[str | None, Query(description="pixels across; height follows the bbox")]
+
+
+def _size(
+    bbox_text: str | None, width_text: str | None, limits: SurfaceSettings
+) -> tuple[surface.Bbox, int, int]:
+    if bbox_text is None:
+        raise BadRequest("bbox: required", [FieldError("bbox", "required: minx,miny,maxx,maxy")])
+    try:
+        bbox = parse_bbox(bbox_text)
+    except QueryError as exc:
+        raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    reason = f"must be an integer within 1..{limits.max_size}"
+    try:
+        width = int(width_text) if width_text is not None else limits.default_width
+    except ValueError:
+        raise InvalidInput(f"width: {reason}", [FieldError("width", reason)]) from None
+    if not 1 <= width <= limits.max_size:
+        raise InvalidInput(f"width: {width} {reason}", [FieldError("width", reason)])
+    height = surface.grid_height(bbox, width)
+    if height > limits.max_size:
+        why = f"this bbox at width {width} needs {height} rows; at most {limits.max_size}"
+        raise InvalidInput(f"width: {why}", [FieldError("width", why)])
+    return bbox, width, height
+
+
+@router.get("/api/risk/surface.tif", tags=["risk"], response_class=Response)
+async def surface_tif(
+    conn: Conn,
+    caller: CurrentCaller,
+    limits: Limits,
+    bbox: BboxParam = None,
+    width: WidthParam = None,
+) -> Response:
+    """Float32 GeoTIFF (EPSG:4326) of the risk index, exactly over ``bbox``."""
+    box, cols, rows = _size(bbox, width, limits)
+    grid = await surface.risk_surface(conn, box, cols, rows)
+    return Response(surface.geotiff_bytes(grid), media_type="image/tiff")
+
+
+@router.get("/api/risk/surface.png", tags=["risk"], response_class=Response)
+async def surface_png(
+    conn: Conn,
+    caller: CurrentCaller,
+    limits: Limits,
+    bbox: BboxParam = None,
+    width: WidthParam = None,
+) -> Response:
+    """Quick look: the four display colours by ``surface.CLASS_BREAKS``, transparent below."""
+    box, cols, rows = _size(bbox, width, limits)
+    grid = await surface.risk_surface(conn, box, cols, rows)
+    return Response(surface.png_bytes(grid), media_type="image/png")
