@@ -169,7 +169,15 @@ def import_(layer: str, file: Path, partial: bool, crs: str | None) -> None:
     from layers.importer import ImportRejected, import_file
 
     try:
-        report = import_file(_settings().db.resolved_url(), layer, file, all_or_nothing=not partial)
+        settings = _settings()
+        report = import_file(
+            settings.db.resolved_url(),
+            layer,
+            file,
+            all_or_nothing=not partial,
+            crs=crs,
+            config=settings.risk.recompute_config(settings.db.data_dir),
+        )
     except ImportRejected as exc:
         click.secho(
             f"{file}: rejected, nothing was stored ({len(exc.errors)} bad rows)", fg="red", err=True

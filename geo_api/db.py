@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from geo_api.settings import DatabaseSettings
@@ -22,6 +21,9 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
+    """Connections keep psycopg's default tuple rows, exactly like the CLI's and the tests', so
+    domain code behaves the same everywhere; code that wants dicts asks its cursor for them."""
+
     async def configure(conn: AsyncConnection) -> None:
         await conn.execute(f"SET statement_timeout = {int(settings.statement_timeout_ms)}")
         await conn.commit()
@@ -30,7 +32,6 @@ def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
         settings.resolved_url(),
         min_size=settings.pool_min,
         max_size=settings.pool_max,
-        kwargs={"row_factory": dict_row},
         configure=configure,
         open=False,
         name="georisk",

@@ -16,8 +16,8 @@ import logging
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from layers.changes import CHANGE_CHANNEL
 from layers.hexagons import rollup_all
-from layers.recompute import CHANGE_CHANNEL
 
 log = logging.getLogger("georisk.refresh")
 

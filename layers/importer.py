@@ -27,6 +27,7 @@ from pyproj.transformer import Transformer
 from tqdm import tqdm
 
 from layers.collections import COLLECTIONS, store_records
+from layers.recompute import RecomputeConfig, refresh_after_create
 from layers.validation import (
     MODELS,
     CRSRejected,
@@ -258,11 +259,13 @@ async def _store(
     problems: list[Problem],
     partial: bool,
     progress: bool,
+    config: RecomputeConfig,
 ) -> tuple[list[int], list[Problem]]:
     async with await AsyncConnection.connect(url) as conn:
         result = await store_records(
             conn, COLLECTIONS[layer], records, problems, partial=partial, progress=progress
         )
+        await refresh_after_create(conn, layer, result.ids, config)
     return result.ids, result.set_aside
 
 
@@ -274,6 +277,7 @@ def import_file(
     all_or_nothing: bool = True,
     progress: bool = True,
     crs: str | None = None,
+    config: RecomputeConfig | None = None,
 ) -> ImportReport:
     """Validate and load ``path`` into ``layer``; raise ``ImportRejected`` when nothing was stored.
 
@@ -293,7 +297,15 @@ def import_file(
         # Even when rows already failed, the good ones go through the database checks too, so
         # one run reports every bad row (store_records rolls back before raising).
         ids, set_aside = asyncio.run(
-            _store(url, layer, records, problems, not all_or_nothing, progress)
+            _store(
+                url,
+                layer,
+                records,
+                problems,
+                not all_or_nothing,
+                progress,
+                config or RecomputeConfig(),
+            )
         )
     except FeaturesRejected as exc:
         raise ImportRejected(_row_errors(exc.problems)) from None

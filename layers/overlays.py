@@ -20,6 +20,7 @@ from typing import Any, Final
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from layers.changes import notify_change
 from layers.colors import RISK_COLORS
 from layers.consequence import (
     HazardClass,
@@ -27,7 +28,6 @@ from layers.consequence import (
     hazard_source_radii,
     pipeline_radii,
 )
-from layers.recompute import notify_change
 
 #: Polygons smaller than this (m²) are floating-point slivers of the differences, not zones.
 MIN_POLYGON_M2: Final = 1.0

@@ -45,6 +45,7 @@ from typing import Any, Final
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from layers.changes import notify_change
 from layers.colors import RiskColor
 from layers.consequence import (
     PRESSURE_EDGES_MPA,
@@ -53,7 +54,6 @@ from layers.consequence import (
     pipeline_radii,
     substance_hazard,
 )
-from layers.recompute import notify_change
 from layers.risk_units import LsThresholds, ls
 
 #: Longest segment, metres of geodesic length (issue 3: "segments of at most 500 m").

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -21,17 +21,15 @@ from psycopg.rows import dict_row, tuple_row
 from shapely import wkb
 
 from layers import gb18218
+from layers.changes import notify_change
 from layers.enterprise_risk import EnterpriseFacts, LiveRules, Rating, rate
 from layers.hexagons import LAYERS as HEX_LAYERS
 from layers.hexagons import rollup_all
+from layers.overlays import recompute_overlays
+from layers.pipeline_risk import recompute_pipelines
 from layers.population import PopulationRaster
 from layers.substances import BY_CAS
 from layers.vocab import ILLEGAL_PARKING_RULES
-
-#: PostgreSQL channel every engine notifies on; payload is JSON (see ``notify_change``).
-CHANGE_CHANNEL: Final = "georisk_changes"
-#: NOTIFY payloads must stay under 8000 bytes; past this many ids we send the bbox only.
-MAX_IDS_IN_PAYLOAD: Final = 500
 
 #: Hexagon layers whose colours come from this engine (everything but raw fixes).
 COLOURED_HEX_LAYERS: Final = [name for name in HEX_LAYERS if name != "fixes"]
@@ -53,14 +51,20 @@ class RecomputeReport:
     hazard_sources_changed: int = 0
     enterprises: int = 0
     enterprises_changed: int = 0
+    pipeline_segments: int = 0
+    overlay_polygons: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
-        return (
+        text = (
             f"hazard sources: {self.hazard_sources} assessed, {self.hazard_sources_changed} "
-            f"changed; enterprises: {self.enterprises} rated, {self.enterprises_changed} "
-            f"changed ({self.seconds:.2f} s)"
+            f"changed; enterprises: {self.enterprises} rated, {self.enterprises_changed} changed"
         )
+        if self.pipeline_segments:
+            text += f"; pipeline segments: {self.pipeline_segments}"
+        if self.overlay_polygons:
+            text += f"; overlay polygons: {self.overlay_polygons}"
+        return f"{text} ({self.seconds:.2f} s)"
 
 
 # -- hazard sources ----------------------------------------------------------------------
@@ -297,44 +301,22 @@ async def _returned_ids(conn: AsyncConnection, query: str) -> list[int]:
     return [int(r[0]) for r in await cur.fetchall()]
 
 
-# -- notification ----------------------------------------------------------------------------
-async def notify_change(
-    conn: AsyncConnection, layer: str, table: str, ids: Iterable[int], full: bool = False
-) -> dict[str, Any] | None:
-    """NOTIFY ``georisk_changes`` with the layer, the ids (when few) and their bbox.
-
-    ``table`` must be a constant from the caller (it names the geometry's table).
-    """
-    id_list = sorted(set(ids))
-    if not id_list:
-        return None
-    cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(
-        f"SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x)"
-        f" FROM (SELECT ST_Extent(geom)::geometry AS x FROM {table} WHERE id = ANY(%s)) b",
-        (id_list,),
-    )
-    row = await cur.fetchone()
-    payload: dict[str, Any] = {"layer": layer, "count": len(id_list)}
-    if full:
-        payload["full"] = True
-    if row and row[0] is not None:
-        payload["bbox"] = [round(float(v), 7) for v in row]
-    if len(id_list) <= MAX_IDS_IN_PAYLOAD:
-        payload["ids"] = id_list
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGE_CHANNEL, json.dumps(payload)))
-    return payload
-
-
 # -- entry points ----------------------------------------------------------------------------
 async def recompute(
     conn: AsyncConnection,
     config: RecomputeConfig,
     enterprise_ids: Sequence[int] | None = None,
 ) -> RecomputeReport:
-    """Full (``enterprise_ids=None``) or incremental recompute, in one transaction."""
+    """Full (``enterprise_ids=None``) or incremental recompute.
+
+    Full: hazard-source grades and enterprise colours (one transaction) → pipeline segments →
+    consequence zones and overlays → hexagon rollups. Incremental (one enterprise's inputs
+    changed): its hazard sources and its colour in one transaction, then the overlays only if
+    a source changed; hexagons follow through the NOTIFY listener (geo_api/refresh.py).
+    """
     started = time.perf_counter()
     report = RecomputeReport()
+    full = enterprise_ids is None
     async with conn.transaction():
         report.hazard_sources, changed_sources = await recompute_hazard_sources(
             conn, enterprise_ids, config
@@ -342,12 +324,39 @@ async def recompute(
         report.hazard_sources_changed = len(changed_sources)
         report.enterprises, changed, _ = await rate_enterprises(conn, enterprise_ids, config)
         report.enterprises_changed = len(changed)
-        full = enterprise_ids is None
         await notify_change(conn, "hazard_sources", "hazard_sources", changed_sources, full)
         await notify_change(conn, "enterprises", "enterprises", changed, full)
-    if enterprise_ids is None:
+    if full:
+        report.pipeline_segments, _ = await recompute_pipelines(conn, None)
+    if full or changed_sources:
+        report.overlay_polygons = await recompute_overlays(conn)
+    if full:
         # Hexagon colours follow the new colours; fixes are rolled up on demand (they are
         # large and do not depend on colours).
         await rollup_all(conn, layers=COLOURED_HEX_LAYERS)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def refresh_after_create(
+    conn: AsyncConnection, layer: str, ids: Sequence[int], config: RecomputeConfig
+) -> None:
+    """Bring derived rows up to date after new features were stored (POST or import).
+
+    New enterprises and hazard sources are rated at once; new pipelines are cut into coloured
+    segments and the overlays redrawn. Monitoring points and zones carry no colour of their
+    own until readings arrive.
+    """
+    if not ids:
+        return
+    if layer == "enterprises":
+        await recompute(conn, config, list(ids))
+    elif layer == "hazard-sources":
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(
+            "SELECT DISTINCT enterprise_id FROM hazard_sources WHERE id = ANY(%s)", (list(ids),)
+        )
+        await recompute(conn, config, [int(r[0]) for r in await cur.fetchall()])
+    elif layer == "pipelines":
+        await recompute_pipelines(conn, list(ids))
+        await recompute_overlays(conn)

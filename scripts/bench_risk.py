@@ -19,7 +19,8 @@ import time
 import psycopg
 
 from geo_api.settings import Settings
-from layers.recompute import CHANGE_CHANNEL, RecomputeConfig, recompute
+from layers.changes import CHANGE_CHANNEL
+from layers.recompute import RecomputeConfig, recompute
 
 FULL_TARGET_S = 10.0
 ONE_TARGET_S = 0.200

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from layers.changes import CHANGE_CHANNEL
 from layers.consequence import SubstanceHazard, pipeline_radii, substance_hazard
 from layers.pipeline_risk import (
     DEFAULT_RULES,
@@ -25,7 +26,6 @@ from layers.pipeline_risk import (
     rate_segment,
     recompute_pipelines,
 )
-from layers.recompute import CHANGE_CHANNEL
 
 T = TypeVar("T")
 LON, LAT = 120.90, 29.40

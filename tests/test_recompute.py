@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from layers.recompute import CHANGE_CHANNEL, RecomputeConfig, recompute
+from layers.changes import CHANGE_CHANNEL
+from layers.recompute import RecomputeConfig, recompute
 
 CODE = "91330200RC{:07d}X"
 

@@ -37,6 +37,7 @@ from layers.collections import (
     parse_list_query,
     store_records,
 )
+from layers.recompute import refresh_after_create
 from layers.validation import FeaturesRejected, MalformedPayload, validate_payload
 
 router = APIRouter()
@@ -157,6 +158,9 @@ def _add_routes(coll: Collection) -> None:
         try:
             records, problems, single = validate_payload(coll.name, payload, crs)
             result = await store_records(conn, coll, records, problems)
+            settings = _settings(request)
+            config = settings.risk.recompute_config(settings.db.data_dir)
+            await refresh_after_create(conn, coll.name, result.ids, config)
         except MalformedPayload as exc:
             raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
         except FeaturesRejected as exc:

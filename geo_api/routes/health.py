@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from psycopg.rows import dict_row
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("georisk")
@@ -17,8 +18,9 @@ async def healthz(request: Request) -> JSONResponse:
     """200 with versions when PostGIS answers; 503 (no database text) when it does not."""
     try:
         async with request.app.state.pool.connection(timeout=5) as conn:
+            cur = conn.cursor(row_factory=dict_row)
             row: Any = await (
-                await conn.execute(
+                await cur.execute(
                     "SELECT postgis_lib_version() AS postgis,"
                     " current_setting('server_version') AS pg, current_database() AS database,"
                     " to_regclass('alembic_version') IS NOT NULL AS migrated"
@@ -26,9 +28,8 @@ async def healthz(request: Request) -> JSONResponse:
             ).fetchone()
             revision = None
             if row["migrated"]:
-                rev: Any = await (
-                    await conn.execute("SELECT version_num FROM alembic_version")
-                ).fetchone()
+                await cur.execute("SELECT version_num FROM alembic_version")
+                rev: Any = await cur.fetchone()
                 revision = rev["version_num"] if rev else None
     except Exception:
         log.exception("health check failed")
