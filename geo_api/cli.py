@@ -159,7 +159,9 @@ def recompute(enterprise_ids: tuple[int, ...]) -> None:
 @main.command("import")
 @click.argument(
     "layer",
-    type=click.Choice(["enterprises", "hazard-sources", "monitoring-points", "pipelines", "zones"]),
+    type=click.Choice(
+        ["enterprises", "hazard-sources", "monitoring-points", "pipelines", "zones", "districts"]
+    ),
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("--partial", is_flag=True, help="load the good rows even when some are bad")

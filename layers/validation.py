@@ -509,6 +509,13 @@ class ZoneProps(LayerProps):
     population: OptCount = None
 
 
+class DistrictProps(LayerProps):
+    geometry: ClassVar[GeometryRule | None] = AREA
+    code: Text
+    name: Text
+    name_en: OptText = None
+
+
 class VehicleProps(LayerProps):
     geometry: ClassVar[GeometryRule | None] = None
     plate: Text
@@ -546,6 +553,7 @@ MODELS: Final[dict[str, type[LayerProps]]] = {
     "monitoring-points": MonitoringPointProps,
     "pipelines": PipelineProps,
     "zones": ZoneProps,
+    "districts": DistrictProps,
     "vehicles": VehicleProps,
 }
 

@@ -586,3 +586,11 @@ def test_vehicles_post_and_list_with_latest_position(
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "un_number"
+
+
+def test_districts_collection_lists_the_demo_districts(client: httpx.Client) -> None:
+    body = client.get("/api/districts", params={"bbox": "121.2,29.6,122.2,30.2"}).json()
+    assert body["numberMatched"] == 8  # the demo city's districts, at any scale
+    codes = {f["properties"]["code"] for f in body["features"]}
+    assert all(c.startswith("3302") for c in codes)
+    assert all(f["geometry"]["type"] == "MultiPolygon" for f in body["features"])

@@ -7,6 +7,8 @@
   const basemap = document.documentElement.dataset.basemap;
   if (basemap) L.tileLayer(basemap, { maxZoom: 19 }).addTo(map);
 
+  // The four risk colours (layers/colors.py) and grey for "not rated yet".
+  const riskColors = { red: "#E02020", orange: "#FF8C00", yellow: "#FFD700", blue: "#1E6FD9" };
   const zoneColors = {
     designated_parking: "#2e7d32", school: "#8e24aa", hospital: "#c62828",
     residential: "#6d4c41", water_source: "#0277bd", chemical_park: "#455a64",
@@ -19,12 +21,14 @@
     pipelines: L.geoJSON(null, { style: { color: "#ff6f00", weight: 2 } }),
     enterprises: L.geoJSON(null, {
       pointToLayer: (f, latlng) => L.circleMarker(latlng, {
-        radius: f.properties.is_hazmat ? 4 : 3, weight: 1, color: "#222",
-        fillColor: f.properties.is_hazmat ? "#e65100" : "#90a4ae", fillOpacity: 0.9,
+        radius: f.properties.is_hazmat ? 5 : 3, weight: 1, color: "#333",
+        fillColor: riskColors[f.properties.color] || "#9E9E9E", fillOpacity: 0.9,
       }),
       onEachFeature: (f, layer) => layer.bindPopup(
         `<b>${escapeHtml(f.properties.name)}</b><br>${escapeHtml(f.properties.category)}` +
-        `<br>${escapeHtml(f.properties.district || "")}`),
+        ` · ${escapeHtml(f.properties.district || "")}` +
+        `<br>colour: ${escapeHtml(f.properties.dynamic_color || "not rated")}` +
+        ` (inherent ${escapeHtml(f.properties.inherent_color || "—")})`),
     }),
   };
   Object.values(layers).forEach((l) => l.addTo(map));

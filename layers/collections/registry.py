@@ -371,6 +371,32 @@ VEHICLES = Collection(
     unique_keys=(UniqueKey(("plate",), "plate", "uq_vehicles_plate"),),
 )
 
+DISTRICTS = Collection(
+    name="districts",
+    table="districts",
+    noun="district",
+    from_sql="districts t",
+    geom_sql="t.geom",
+    properties=(("code", "t.code"), ("name", "t.name"), ("name_en", "t.name_en")),
+    columns=(
+        Column("code", "text"),
+        Column("name", "text"),
+        Column("name_en", "text"),
+        Column("geom", "geometry", geometry=True),
+    ),
+    district_sql="t.code",
+    unique_keys=(UniqueKey(("code",), "code", "uq_districts_code"),),
+)
+
 COLLECTIONS: Final[dict[str, Collection]] = {
-    c.name: c for c in (ENTERPRISES, HAZARD_SOURCES, MONITORING_POINTS, PIPELINES, ZONES, VEHICLES)
+    c.name: c
+    for c in (
+        ENTERPRISES,
+        HAZARD_SOURCES,
+        MONITORING_POINTS,
+        PIPELINES,
+        ZONES,
+        VEHICLES,
+        DISTRICTS,
+    )
 }
