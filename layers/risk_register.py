@@ -91,26 +91,34 @@ async def unit_feature(conn: AsyncConnection, unit_id: int) -> Any | None:
     return rows[0] if rows else None
 
 
+def _stored_values(unit: RiskUnitInput, geom: BaseGeometry, color: str) -> tuple[Any, ...]:
+    """Column values in ``_UNIT_COLUMNS`` order; inputs of the other method are not kept."""
+    lec_unit = unit.method == "LEC"
+    return (
+        unit.name,
+        unit.method,
+        unit.likelihood,
+        unit.exposure if lec_unit else None,
+        unit.consequence if lec_unit else None,
+        None if lec_unit else unit.severity,
+        unit.controls,
+        color,
+        geom.wkt,
+    )
+
+
+_UNIT_COLUMNS = "name, method, likelihood, exposure, consequence, severity, controls, color, geom"
+_UNIT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326)"
+
+
 async def insert_unit(
     conn: AsyncConnection, enterprise_id: int, unit: RiskUnitInput, geom: BaseGeometry, color: str
 ) -> int:
     rows = await _first_column(
         conn,
-        "INSERT INTO risk_units (enterprise_id, name, method, likelihood, exposure, consequence,"
-        " severity, controls, color, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        " ST_GeomFromText(%s, 4326)) RETURNING id",
-        (
-            enterprise_id,
-            unit.name,
-            unit.method,
-            unit.likelihood,
-            unit.exposure if unit.method == "LEC" else None,
-            unit.consequence if unit.method == "LEC" else None,
-            unit.severity if unit.method == "LS" else None,
-            unit.controls,
-            color,
-            geom.wkt,
-        ),
+        f"INSERT INTO risk_units (enterprise_id, {_UNIT_COLUMNS})"
+        f" VALUES (%s, {_UNIT_VALUES}) RETURNING id",
+        (enterprise_id, *_stored_values(unit, geom, color)),
     )
     return int(rows[0])
 
@@ -121,21 +129,9 @@ async def update_unit(
     """Replace a unit; returns its enterprise id, or None when it does not exist."""
     rows = await _first_column(
         conn,
-        "UPDATE risk_units SET name = %s, method = %s, likelihood = %s, exposure = %s,"
-        " consequence = %s, severity = %s, controls = %s, color = %s,"
-        " geom = ST_GeomFromText(%s, 4326) WHERE id = %s RETURNING enterprise_id",
-        (
-            unit.name,
-            unit.method,
-            unit.likelihood,
-            unit.exposure if unit.method == "LEC" else None,
-            unit.consequence if unit.method == "LEC" else None,
-            unit.severity if unit.method == "LS" else None,
-            unit.controls,
-            color,
-            geom.wkt,
-            unit_id,
-        ),
+        f"UPDATE risk_units SET ({_UNIT_COLUMNS}) = ROW({_UNIT_VALUES})"
+        " WHERE id = %s RETURNING enterprise_id",
+        (*_stored_values(unit, geom, color), unit_id),
     )
     return int(rows[0]) if rows else None
 

@@ -6,7 +6,7 @@ only validate the request and pick the encoding.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -57,29 +57,20 @@ def _size(
     return bbox, width, height
 
 
-@router.get("/api/risk/surface.tif", tags=["risk"], response_class=Response)
-async def surface_tif(
+@router.get("/api/risk/surface.{fmt}", tags=["risk"], response_class=Response)
+async def surface_image(
+    fmt: Literal["tif", "png"],
     conn: Conn,
     caller: CurrentCaller,
     limits: Limits,
     bbox: BboxParam = None,
     width: WidthParam = None,
 ) -> Response:
-    """Float32 GeoTIFF (EPSG:4326) of the risk index, exactly over ``bbox``."""
+    """``tif``: float32 GeoTIFF (EPSG:4326) of the risk index, exactly over ``bbox``.
+    ``png``: a quick look in the four display colours by ``surface.CLASS_BREAKS``,
+    transparent below the lowest break."""
     box, cols, rows = _size(bbox, width, limits)
     grid = await surface.risk_surface(conn, box, cols, rows)
-    return Response(surface.geotiff_bytes(grid), media_type="image/tiff")
-
-
-@router.get("/api/risk/surface.png", tags=["risk"], response_class=Response)
-async def surface_png(
-    conn: Conn,
-    caller: CurrentCaller,
-    limits: Limits,
-    bbox: BboxParam = None,
-    width: WidthParam = None,
-) -> Response:
-    """Quick look: the four display colours by ``surface.CLASS_BREAKS``, transparent below."""
-    box, cols, rows = _size(bbox, width, limits)
-    grid = await surface.risk_surface(conn, box, cols, rows)
+    if fmt == "tif":
+        return Response(surface.geotiff_bytes(grid), media_type="image/tiff")
     return Response(surface.png_bytes(grid), media_type="image/png")
