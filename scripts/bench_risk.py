@@ -22,7 +22,10 @@ from geo_api.settings import Settings
 from layers.changes import CHANGE_CHANNEL
 from layers.recompute import RecomputeConfig, recompute
 
+#: Issue targets: ≤ 10 s at scale 1 (≈ 7,000 enterprises), ≤ 60 s at scale 7.4 (≈ 52,000).
 FULL_TARGET_S = 10.0
+FULL_TARGET_LARGE_S = 60.0
+LARGE_CITY = 20_000
 ONE_TARGET_S = 0.200
 
 
@@ -48,8 +51,12 @@ async def _one(url: str, config: RecomputeConfig, rounds: int) -> list[float]:
     listener = await psycopg.AsyncConnection.connect(url, autocommit=True)
     await listener.execute(f"LISTEN {CHANGE_CHANNEL}")
     async with await psycopg.AsyncConnection.connect(url) as conn:
+        # Enterprises a new major hidden danger really raises (not red, no live condition yet):
+        # an unchanged colour sends no NOTIFY by design.
         cur = await conn.execute(
-            "SELECT id FROM enterprises WHERE is_hazmat ORDER BY id LIMIT %s", (rounds,)
+            "SELECT id FROM enterprises WHERE is_hazmat AND inherent_color <> 'red'"
+            " AND dynamic_color = inherent_color ORDER BY id LIMIT %s",
+            (rounds,),
         )
         ids = [r[0] for r in await cur.fetchall()]
         await conn.commit()
@@ -62,8 +69,9 @@ async def _one(url: str, config: RecomputeConfig, rounds: int) -> list[float]:
                 (enterprise_id,),
             )
             await recompute(conn, config, [enterprise_id])
+            await conn.commit()  # NOTIFY is delivered at commit, as after an API request
             while True:
-                note = await anext(notifies)
+                note = await asyncio.wait_for(anext(notifies), timeout=10)
                 payload = json.loads(note.payload)
                 if payload["layer"] == "enterprises" and enterprise_id in payload.get("ids", []):
                     break
@@ -95,10 +103,11 @@ def main() -> None:
         ).fetchone()
     assert counts is not None
     print(f"database: {counts[0]} enterprises, {counts[1]} hazard sources")
+    full_target = FULL_TARGET_LARGE_S if counts[0] >= LARGE_CITY else FULL_TARGET_S
     full = asyncio.run(_full(url, config, args.runs))
     one = asyncio.run(_one(url, config, args.changes))
     rows = [
-        ("full recompute", statistics.median(full), max(full), FULL_TARGET_S),
+        ("full recompute", statistics.median(full), max(full), full_target),
         ("one enterprise → NOTIFY", statistics.median(one), _p99(one), ONE_TARGET_S),
     ]
     print(f"{'case':<26}{'median s':>10}{'p99/max s':>11}{'target s':>10}{'median/target':>15}")
