@@ -228,6 +228,20 @@ _CHUNK_SQL = (
     "SELECT string_agg(float8send(lon) || float8send(lat), ''::bytea) FROM {}"
     " WHERE ctid >= %s::tid AND ctid < %s::tid"
 )
+#: Only the fixes stored without their resolution-8 cell (older rows) need indexing for res 8.
+_UNINDEXED_CHUNK_SQL = _CHUNK_SQL + " AND h3_r8 IS NULL"
+_STORED_R8_SQL = "SELECT h3_r8, count(*) FROM positions WHERE h3_r8 IS NOT NULL GROUP BY h3_r8"
+_UNINDEXED_SQL = "SELECT EXISTS (SELECT 1 FROM positions WHERE h3_r8 IS NULL)"
+#: The resolution stored with every fix (positions.h3_r8).
+STORED_FIX_RES: Final = 8
+
+
+def fix_cells(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Resolution-8 cells of fixes as signed 64-bit ids (H3 ids fit in 63 bits) for h3_r8."""
+    cells = np.asarray(coordinates_to_cells(lat, lon, STORED_FIX_RES), dtype=np.uint64)
+    return cells.view(np.int64)
+
+
 _LONLAT = np.dtype([("lon", ">f8"), ("lat", ">f8")])
 
 
@@ -241,10 +255,15 @@ async def _fix_chunks(conn: AsyncConnection[Any]) -> list[tuple[sql.Composable, 
 
 
 async def _read_chunk(
-    conn: AsyncConnection[Any], table: sql.Composable, start: int, stop: int
+    conn: AsyncConnection[Any],
+    table: sql.Composable,
+    start: int,
+    stop: int,
+    unindexed_only: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     cur = conn.cursor(row_factory=tuple_row, binary=True)
-    await cur.execute(sql.SQL(_CHUNK_SQL).format(table), (f"({start},0)", f"({stop},0)"))
+    query = _UNINDEXED_CHUNK_SQL if unindexed_only else _CHUNK_SQL
+    await cur.execute(sql.SQL(query).format(table), (f"({start},0)", f"({stop},0)"))
     row = await cur.fetchone()
     blob = row[0] if row else None
     data = np.frombuffer(blob or b"", dtype=_LONLAT)
@@ -262,8 +281,36 @@ def _count_chunk(
 
 
 async def _fix_cells(conn: AsyncConnection[Any], resolutions: list[int]) -> dict[int, Cells]:
-    """Count fixes per cell: chunk k is indexed in threads (h3ronpy releases the GIL), one per
-    ``INDEX_THREADS`` slice, while chunk k + 1 is read; at most two chunks are in memory."""
+    """Count fixes per cell. Resolution 8 comes from the cells stored with the fixes (one
+    GROUP BY), plus on-the-fly indexing of any fix stored without one; other resolutions are
+    indexed on the fly."""
+    out: dict[int, Cells] = {}
+    others = [r for r in resolutions if r != STORED_FIX_RES]
+    if others:
+        out.update(await _indexed_fix_cells(conn, others, unindexed_only=False))
+    if STORED_FIX_RES in resolutions:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(_STORED_R8_SQL)
+        rows = await cur.fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64).view(np.uint64)
+        counts = np.array([r[1] for r in rows], dtype=np.int64)
+        await cur.execute(_UNINDEXED_SQL)
+        flag = await cur.fetchone()
+        if flag and flag[0]:
+            late = (await _indexed_fix_cells(conn, [STORED_FIX_RES], unindexed_only=True))[
+                STORED_FIX_RES
+            ]
+            ids = np.concatenate([ids, late.ids])
+            counts = np.concatenate([counts, late.count])
+        out[STORED_FIX_RES] = aggregate(ids, np.full(ids.size, NO_COLOR, np.uint8), counts)
+    return out
+
+
+async def _indexed_fix_cells(
+    conn: AsyncConnection[Any], resolutions: list[int], unindexed_only: bool
+) -> dict[int, Cells]:
+    """Index fixes on the fly: chunk k is indexed in threads (h3ronpy releases the GIL), one
+    per ``INDEX_THREADS`` slice, while chunk k + 1 is read; at most two chunks in memory."""
     partial: dict[int, list[tuple[U64, NDArray[np.int64]]]] = {r: [] for r in resolutions}
     pending: list[asyncio.Future[dict[int, tuple[U64, NDArray[np.int64]]]]] = []
 
@@ -274,7 +321,7 @@ async def _fix_cells(conn: AsyncConnection[Any], resolutions: list[int]) -> dict
         pending.clear()
 
     for table, start, stop in await _fix_chunks(conn):
-        lon, lat = await _read_chunk(conn, table, start, stop)
+        lon, lat = await _read_chunk(conn, table, start, stop, unindexed_only)
         await collect()
         for part in range(INDEX_THREADS if lon.size else 0):
             sl = slice(part, None, INDEX_THREADS)

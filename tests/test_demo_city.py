@@ -587,3 +587,15 @@ def test_pgcopy_round_trip(database_url: str) -> None:
         ),
         (-2, dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=utc), -0.5, 400.0, 0, 7, False),
     ]
+
+
+def test_fixes_carry_their_resolution_8_cell(conn: psycopg.Connection) -> None:
+    import h3
+
+    rows = conn.execute(
+        "SELECT lon, lat, h3_r8 FROM positions ORDER BY vehicle_id, ts LIMIT 2000"
+    ).fetchall()
+    assert rows and all(r[2] is not None for r in rows)
+    for lon, lat, cell in rows:
+        assert h3.int_to_str(cell) == h3.latlng_to_cell(lat, lon, 8)
+    assert _one(conn, "SELECT count(*) FROM positions WHERE h3_r8 IS NULL") == 0

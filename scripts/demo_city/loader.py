@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from layers import pgcopy
+from layers.hexagons import fix_cells
 from scripts.demo_city.config import to_lonlat
 
 #: Every data table (not alembic_version, not spatial_ref_sys); children before parents.
@@ -109,7 +110,7 @@ def fix_sequences(conn: psycopg.Connection) -> None:
         )
 
 
-POSITION_COLUMNS = "vehicle_id, ts, lon, lat, speed_kmh, heading, alarm_bits"
+POSITION_COLUMNS = "vehicle_id, ts, lon, lat, speed_kmh, heading, alarm_bits, h3_r8"
 
 
 class PositionStream:
@@ -164,6 +165,7 @@ class PositionStream:
                 ("float4", speed),
                 ("int2", heading),
                 ("int4", np.zeros(len(lon), dtype=np.int32)),
+                ("int8", fix_cells(lon, lat)),
             ]
         )
         self.rows += len(lon)
