@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 PG_MAJOR = "15"
 POSTGIS_PACKAGE = f"postgresql-{PG_MAJOR}-postgis-3"
@@ -49,6 +50,11 @@ def _is_root() -> bool:
 
 def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if _is_root() else cmd
+
+
+def _run_as_server(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    # cwd "/": the postgres user may not be allowed into the caller's working directory.
+    return subprocess.run(_as_server_user(cmd), cwd="/", **kwargs)
 
 
 def pg_bindir() -> Path:
@@ -117,11 +123,17 @@ class LocalCluster:
     def initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
 
+    @property
+    def server_dir(self) -> Path:
+        """The data directory as the server user must name it: through the symlink, the
+        postgres user may be unable to enter the checkout (a clone in a 0700 temp dir)."""
+        return self.pgdata.resolve()
+
     def running(self) -> bool:
         if not self.initialised():
             return False
-        result = subprocess.run(
-            _as_server_user([str(pg_bindir() / "pg_ctl"), "status", "-D", str(self.pgdata)]),
+        result = _run_as_server(
+            [str(pg_bindir() / "pg_ctl"), "status", "-D", str(self.server_dir)],
             capture_output=True,
             text=True,
         )
@@ -134,7 +146,9 @@ class LocalCluster:
     def _server_can_reach(self, path: Path) -> bool:
         if not _is_root():
             return True
-        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)])
+        probe = subprocess.run(
+            ["runuser", "-u", "postgres", "--", "test", "-x", str(path)], cwd="/"
+        )
         return probe.returncode == 0
 
     def _prepare_directory(self) -> None:
@@ -166,20 +180,18 @@ class LocalCluster:
             return
         self._prepare_directory()
         print(f"Creating a PostgreSQL {PG_MAJOR} cluster in {self.pgdata} …", flush=True)
-        subprocess.run(
-            _as_server_user(
-                [
-                    str(pg_bindir() / "initdb"),
-                    "-D",
-                    str(self.pgdata.resolve()),
-                    "-U",
-                    SUPERUSER,
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                ]
-            ),
+        _run_as_server(
+            [
+                str(pg_bindir() / "initdb"),
+                "-D",
+                str(self.pgdata.resolve()),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -214,7 +226,7 @@ class LocalCluster:
             "-o",
             f"-p {port} -k {real}",
         ]
-        result = subprocess.run(_as_server_user(cmd), capture_output=True, text=True)
+        result = _run_as_server(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise PostgresUnavailable(
@@ -226,10 +238,8 @@ class LocalCluster:
 
     def stop(self) -> None:
         if self.running():
-            subprocess.run(
-                _as_server_user(
-                    [str(pg_bindir() / "pg_ctl"), "stop", "-m", "fast", "-D", str(self.pgdata)]
-                ),
+            _run_as_server(
+                [str(pg_bindir() / "pg_ctl"), "stop", "-m", "fast", "-D", str(self.server_dir)],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
