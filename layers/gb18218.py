@@ -11,7 +11,7 @@ The standard gives no colours; GeoRisk maps grade 1→red, 2→orange, 3→yello
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -108,7 +108,7 @@ class Contribution:
     critical_q: float
     beta: float
     ratio: float  # q / Q
-    source_of_q: str  # "given" or "table1"
+    source_of_q: str  # "given", "table1" or "table2"
     source_of_beta: str  # "given", "table3" or "table4"
 
 
@@ -153,15 +153,51 @@ def grade_for(r_value: float) -> int:
     return LOWEST_GRADE
 
 
+def critical_quantity_for(
+    substance: Substance,
+    index: int,
+    table1: dict[str, float],
+    table1_variants: Collection[str],
+    table2: dict[str, float],
+) -> tuple[float, str]:
+    """Q given; else Table 1 by CAS; else — only for a CAS Table 1 does not list — Table 2."""
+    if substance.critical_q is not None:
+        return substance.critical_q, "given"
+    if substance.cas and substance.cas in table1:
+        return table1[substance.cas], "table1"
+    if substance.cas and substance.cas in table1_variants:
+        raise AssessmentError(
+            f"substances[{index}].Q",
+            f"{substance.name}: CAS {substance.cas} has several GB 18218-2018 Table 1 entries "
+            "(by content); give Q",
+        )
+    if substance.hazard_class and substance.hazard_class in table2:
+        return table2[substance.hazard_class], "table2"
+    raise AssessmentError(
+        f"substances[{index}].Q",
+        f"{substance.name}: give Q, a CAS number listed in GB 18218-2018 Table 1 "
+        "or a Table 2 class",
+    )
+
+
 def assess(
     population_500m: int,
     substances: Sequence[Substance],
     critical_quantity_by_cas: dict[str, float] | None = None,
+    critical_quantity_by_class: dict[str, float] | None = None,
+    table1_variant_cas: Collection[str] = (),
 ) -> Assessment:
-    """Identify and grade one unit. ``critical_quantity_by_cas`` is Table 1 (Q when not given)."""
+    """Identify and grade one unit.
+
+    Q, when not given, comes from ``critical_quantity_by_cas`` (Table 1) or, for a substance
+    whose CAS Table 1 does not list, from ``critical_quantity_by_class`` (Table 2).
+    ``table1_variant_cas`` are CAS numbers Table 1 lists with several Q (e.g. ammonium nitrate
+    by combustible content): for those Q must be given, Table 2 does not apply.
+    """
     if not substances:
         raise AssessmentError("substances", "at least one substance is required")
     table1 = critical_quantity_by_cas or {}
+    table2 = critical_quantity_by_class or {}
     alpha = alpha_for(population_500m)
     contributions: list[Contribution] = []
     for index, sub in enumerate(substances):
@@ -169,15 +205,7 @@ def assess(
             raise AssessmentError(
                 f"substances[{index}].q", f"{sub.name}: q must be a positive number of tonnes"
             )
-        if sub.critical_q is not None:
-            critical_q, q_source = sub.critical_q, "given"
-        elif sub.cas and sub.cas in table1:
-            critical_q, q_source = table1[sub.cas], "table1"
-        else:
-            raise AssessmentError(
-                f"substances[{index}].Q",
-                f"{sub.name}: give Q or a CAS number listed in GB 18218-2018 Table 1",
-            )
+        critical_q, q_source = critical_quantity_for(sub, index, table1, table1_variant_cas, table2)
         if not (critical_q > 0 and math.isfinite(critical_q)):
             raise AssessmentError(f"substances[{index}].Q", f"{sub.name}: Q must be > 0")
         if sub.beta is not None and not (sub.beta > 0 and math.isfinite(sub.beta)):

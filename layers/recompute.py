@@ -28,14 +28,14 @@ from layers.hexagons import rollup_all
 from layers.overlays import recompute_overlays
 from layers.pipeline_risk import recompute_pipelines
 from layers.population import PopulationRaster
-from layers.substances import BY_CAS
+from layers.substances import TABLE1_Q_BY_CAS, TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
 from layers.vocab import ILLEGAL_PARKING_RULES
 
 #: Hexagon layers whose colours come from this engine (everything but raw fixes).
 COLOURED_HEX_LAYERS: Final = [name for name in HEX_LAYERS if name != "fixes"]
 
-#: GB 18218-2018 Table 1 critical quantities by CAS number (layers/substances.py names it).
-TABLE1_Q: Final[dict[str, float]] = {cas: s.critical_q_t for cas, s in BY_CAS.items()}
+#: GB 18218-2018 Table 1 critical quantities by CAS (layers/data/gb18218_table1.csv).
+TABLE1_Q: Final[dict[str, float]] = TABLE1_Q_BY_CAS
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,9 @@ def _assess_source(row: dict[str, Any], people: int | None, source: str) -> tupl
         for s in row["substances"]
     ]
     try:
-        result = gb18218.assess(people or 0, substances, TABLE1_Q)
+        result = gb18218.assess(
+            people or 0, substances, TABLE1_Q, TABLE2_Q_BY_CLASS, TABLE1_VARIANT_CAS
+        )
     except gb18218.AssessmentError:
         # Incomplete data: leave the source ungraded rather than invent a grade.
         return (row["id"], None, None, None, None, None, people, source)

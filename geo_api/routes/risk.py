@@ -16,6 +16,7 @@ from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.settings import Settings
 from layers import gb18218
 from layers.recompute import TABLE1_Q, recompute
+from layers.substances import TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
 
 router = APIRouter(tags=["risk"])
 Conn = DbConn
@@ -47,7 +48,9 @@ async def assess_gb18218(body: AssessIn, caller: CurrentCaller) -> dict[str, Any
         gb18218.Substance(s.name, s.q, s.Q, s.beta, s.hazard_class, s.cas) for s in body.substances
     ]
     try:
-        result = gb18218.assess(body.population_500m, substances, TABLE1_Q)
+        result = gb18218.assess(
+            body.population_500m, substances, TABLE1_Q, TABLE2_Q_BY_CLASS, TABLE1_VARIANT_CAS
+        )
     except gb18218.AssessmentError as exc:
         raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
     return {
