@@ -30,7 +30,9 @@ class SubstanceIn(BaseModel):
     name: str = Field(min_length=1)
     cas: str | None = None
     q: float = Field(description="design maximum quantity, t")
-    Q: float | None = Field(default=None, description="critical quantity, t (Table 1 by CAS)")
+    Q: float | None = Field(
+        default=None, description="critical quantity, t (else Table 1 by CAS, Table 2 by class)"
+    )
     beta: float | None = None
     hazard_class: str | None = Field(default=None, alias="class")
 
