@@ -13,7 +13,9 @@ from geo_api.errors import install_error_handlers
 from geo_api.refresh import HexRefresher
 from geo_api.routes import ROUTERS
 from geo_api.routes.pages import WEB_DIR
+from geo_api.routes.tiles import TileFastPath
 from geo_api.settings import Settings
+from tiles.service import TileService
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,9 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         refresher.start()
         app.state.hex_refresher = refresher
+        tiles = TileService.from_settings(settings.tiles, pool, settings.db.resolved_url())
+        tiles.start()  # LISTEN georisk_changes → purge the tiles that changed
+        app.state.tiles = tiles
         try:
             yield
         finally:
+            await tiles.stop()
             await refresher.stop()
             await pool.close()
 
@@ -44,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(TileFastPath)  # cached tiles without FastAPI's per-request overhead
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -192,6 +192,37 @@ def import_(layer: str, file: Path, partial: bool, crs: str | None) -> None:
     click.echo(report.summary())
 
 
+@main.command("export-tiles")
+@click.option("--layers", "layer_names", required=True, help="comma list, e.g. enterprises,zones")
+@click.option("--bbox", required=True, help="minx,miny,maxx,maxy in WGS 84")
+@click.option("--zooms", default="8-14", show_default=True, help="zoom range, e.g. 8-14")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def export_tiles_cmd(layer_names: str, bbox: str, zooms: str, out: Path) -> None:
+    """Write tiles to OUT.pmtiles or OUT.mbtiles for offline use in the field."""
+    import asyncio
+
+    from layers.collections.read import QueryError, parse_bbox
+    from tiles.engine import UnknownTileLayer, parse_layers
+    from tiles.export import export_tiles, parse_zooms
+
+    if out.suffix.lower() not in (".pmtiles", ".mbtiles"):
+        _fail("OUT must end in .pmtiles or .mbtiles")
+    try:
+        layers = parse_layers(layer_names)
+        box = parse_bbox(bbox)
+        zoom_range = parse_zooms(zooms)
+    except (UnknownTileLayer, QueryError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    url = _settings().db.resolved_url()
+    try:
+        report = asyncio.run(export_tiles(url, layers, box, zoom_range, out))
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"{out}: {report.summary()}")
+
+
 @main.command()
 @click.option("--host", default=None, help="default 127.0.0.1 (GEORISK_HOST)")
 @click.option("--port", type=int, default=None, help="default 8000 (PORT)")

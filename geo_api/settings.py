@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from layers.recompute import RecomputeConfig
+    from layers.tankers.config import TankerRules
 
 
 class DatabaseSettings(BaseSettings):
@@ -110,6 +111,71 @@ class SurfaceSettings(BaseSettings):
     default_width: int = Field(default=512, ge=1)
 
 
+class TilesSettings(BaseSettings):
+    """Vector-tile cache and limits (``GEORISK_TILES_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_TILES_", extra="ignore")
+
+    cache_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=0, description="in-process LRU budget (gzip bytes); 0 = off"
+    )
+    cache_dir: Path | None = Field(
+        default=None, description="optional on-disk tier (cleared at start); unset = memory only"
+    )
+    static_max_age_s: int = Field(default=300, ge=0, description="Cache-Control of static layers")
+    live_max_age_s: int = Field(default=2, ge=0, description="Cache-Control of live layers")
+    live_ttl_s: float = Field(
+        default=2.0, ge=0, description="server-side lifetime of cached live-layer tiles"
+    )
+    feature_caps: dict[str, int] = Field(
+        default_factory=dict, description='per-layer cap overrides, JSON: {"enterprises": 2000}'
+    )
+    track_max_hours: float = Field(default=24.0, gt=0, description="longest ?from=&to= window")
+    latest_max_age_h: float = Field(
+        default=48.0, gt=0, description="oldest fix still shown as a tanker's latest position"
+    )
+    gzip_level: int = Field(default=5, ge=1, le=9)
+
+
+class TankerSettings(BaseSettings):
+    """Tanker stop and geofence rules (``GEORISK_TANKER_*``); defaults from DOMAIN.md §3.
+
+    Zones override per zone: ``max_dwell_s`` (allowed dwell) and ``speed_limit_kmh``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_TANKER_", extra="ignore")
+
+    stop_radius_m: float = Field(default=200.0, ge=30, description="stop radius (≥ 2× GNSS)")
+    stop_min_s: float = Field(default=180.0, ge=30, description="window that makes a stop")
+    max_dwell_s: float = Field(default=600.0, ge=0, description="allowed dwell outside lots")
+    expressway_kmh: float = Field(default=80.0, gt=0, le=200)
+    other_road_kmh: float = Field(default=60.0, gt=0, le=200)
+    road_snap_m: float = Field(default=30.0, gt=0, le=500)
+    overspeed_min_s: float = Field(default=60.0, ge=0, description="shortest overspeed episode")
+    corridor_min_s: float = Field(default=120.0, ge=0, description="shortest corridor deviation")
+    timezone: str = Field(default="Asia/Shanghai", description="zone of active_hours")
+    ack_deadline_s: float = Field(default=1800.0, gt=0)
+    dispose_deadline_s: float = Field(default=14400.0, gt=0)
+    max_batch: int = Field(default=50_000, ge=1, description="most fixes per POST")
+
+    def rules(self) -> TankerRules:
+        from layers.tankers.config import TankerRules
+
+        return TankerRules(
+            stop_radius_m=self.stop_radius_m,
+            stop_min_s=self.stop_min_s,
+            max_dwell_s=self.max_dwell_s,
+            expressway_kmh=self.expressway_kmh,
+            other_road_kmh=self.other_road_kmh,
+            road_snap_m=self.road_snap_m,
+            overspeed_min_s=self.overspeed_min_s,
+            corridor_min_s=self.corridor_min_s,
+            timezone=self.timezone,
+            ack_deadline_s=self.ack_deadline_s,
+            dispose_deadline_s=self.dispose_deadline_s,
+        )
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -119,3 +185,5 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     surface: SurfaceSettings = Field(default_factory=SurfaceSettings)
+    tanker: TankerSettings = Field(default_factory=TankerSettings)
+    tiles: TilesSettings = Field(default_factory=TilesSettings)

@@ -370,6 +370,30 @@ class VehicleState(Base):
     last_lon: Mapped[float | None] = mapped_column(Float)
     last_lat: Mapped[float | None] = mapped_column(Float)
     last_speed_kmh: Mapped[float | None] = mapped_column(Float)
+    # The tanker engine's detector state (layers/tankers/state.py): the current cluster of
+    # fixes (its first fix, running sums for the centroid, last fix) and the open speeding and
+    # corridor episodes. Saved in the same transaction as the fixes, so a restart resumes
+    # exactly where the last acknowledged batch left off.
+    anchor_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    anchor_lon: Mapped[float | None] = mapped_column(Float)
+    anchor_lat: Mapped[float | None] = mapped_column(Float)
+    cluster_n: Mapped[int] = mapped_column(Integer, server_default="0")
+    cluster_sum_lon: Mapped[float] = mapped_column(Float, server_default="0")
+    cluster_sum_lat: Mapped[float] = mapped_column(Float, server_default="0")
+    cluster_last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    over_start_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    over_last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    over_peak: Mapped[float | None] = mapped_column(Float)
+    over_limit: Mapped[float | None] = mapped_column(Float)
+    over_lon: Mapped[float | None] = mapped_column(Float)
+    over_lat: Mapped[float | None] = mapped_column(Float)
+    dev_start_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    dev_last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    dev_peak: Mapped[float | None] = mapped_column(Float)
+    dev_limit: Mapped[float | None] = mapped_column(Float)
+    dev_lon: Mapped[float | None] = mapped_column(Float)
+    dev_lat: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint("state IN ('unknown', 'moving', 'stopped')", name="state"),)
 
 
@@ -381,8 +405,14 @@ class Stop(Base):
     end_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     fix_count: Mapped[int] = mapped_column(Integer)
     geom = _geom("POINT")
+    # Tanker engine: seconds from first to last fix, whether the vehicle is still there, and
+    # the zone the centroid was judged in (lot or forbidden zone; NULL at a roadside).
+    duration_s: Mapped[float] = mapped_column(Float, server_default="0")
+    is_open: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"))
     __table_args__ = (
         Index("ix_stops_vehicle_start", "vehicle_id", "start_ts"),
+        UniqueConstraint("vehicle_id", "start_ts"),
         CheckConstraint("end_ts IS NULL OR end_ts >= start_ts", name="time_order"),
         CheckConstraint("fix_count > 0", name="fix_count"),
     )
@@ -411,8 +441,23 @@ class Alert(Base):
     outcome: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     geom = _geom("POINT", nullable=True)
+    # Tanker engine: the carrier enterprise, the stop behind a parking alert, whether the
+    # episode is still going on, deadlines with escalation, and a revision bumped on each update
+    # (CAP Update messages and SSE consumers tell versions apart by it).
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
+    )
+    stop_id: Mapped[int | None] = mapped_column(ForeignKey("stops.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    ack_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    dispose_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    escalation_level: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
     __table_args__ = (
         CheckConstraint(f"status IN {sql_in(vocab.ALERT_STATUSES)}", name="status"),
+        CheckConstraint(f"rule IN {sql_in(vocab.ALERT_RULES)}", name="rule"),
+        Index("ix_alerts_vehicle_rule_start", "vehicle_id", "rule", "episode_start"),
         CheckConstraint("severity IN ('extreme', 'severe', 'moderate', 'minor')", name="severity"),
         CheckConstraint(
             "episode_end IS NULL OR episode_end >= episode_start", name="episode_order"
@@ -422,6 +467,27 @@ class Alert(Base):
             "vehicle_id", "rule", "zone_id", "episode_start", postgresql_nulls_not_distinct=True
         ),
         Index("ix_alerts_status_created", "status", "created_at"),
+    )
+
+
+class VehicleRoute(Base):
+    """A planned route: fixes farther than ``corridor_m`` from it raise corridor deviation."""
+
+    __tablename__ = "vehicle_routes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    corridor_m: Mapped[float] = mapped_column(Float, server_default="500")
+    geom = _geom("LINESTRING")
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("valid_to > valid_from", name="valid_order"),
+        CheckConstraint("corridor_m > 0 AND corridor_m <= 50000", name="corridor_m"),
+        CheckConstraint("ST_IsValid(geom) AND ST_NPoints(geom) >= 2", name="geom_valid"),
     )
 
 

@@ -2,7 +2,18 @@
 
 from fastapi import APIRouter
 
-from geo_api.routes import collections, health, hexagons, pages, risk, risk_units, surface
+from geo_api.routes import (
+    alerts,
+    collections,
+    health,
+    hexagons,
+    pages,
+    positions,
+    risk,
+    risk_units,
+    surface,
+    tiles,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -12,4 +23,7 @@ ROUTERS: list[APIRouter] = [
     risk_units.router,
     hexagons.router,
     surface.router,
+    tiles.router,
+    positions.router,
+    alerts.router,
 ]

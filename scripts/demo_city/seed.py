@@ -24,6 +24,8 @@ from tqdm import tqdm
 from layers import fix_filters
 from layers.partitions import ensure_daily_partitions
 from layers.recompute import RecomputeConfig, RecomputeReport, recompute
+from layers.tankers.batch import BatchReport, detect_all
+from layers.tankers.config import TankerRules
 from layers.vocab import HAZMAT_CATEGORIES
 from scripts.demo_city import (
     enterprises,
@@ -54,6 +56,7 @@ class SeedReport:
     population_tif: Path = Path()
     events: dict[str, int] = field(default_factory=dict)
     risk: str = ""
+    tankers: str = ""
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -68,6 +71,8 @@ class SeedReport:
         lines.append(f"  population raster: {self.population_tif}")
         if self.risk:
             lines.append(f"  risk: {self.risk}")
+        if self.tankers:
+            lines.append(f"  tanker alerts: {self.tankers}")
         return "\n".join(lines)
 
 
@@ -203,9 +208,21 @@ def seed_demo_city(
         # The map should open with colours: grade every source and rate every enterprise.
         config = RecomputeConfig(population_raster=report.population_tif)
         report.risk = asyncio.run(_recompute(url, config)).summary()
+    with _phase(report, "tanker alerts", progress):
+        # The map should open with real alerts: the live engine's detector and rules over
+        # the seeded fixes, then the carriers with illegal-parking alerts re-rated.
+        report.tankers = asyncio.run(_detect(url, config)).summary()
     for ev in events:
         report.events[ev["kind"]] = report.events.get(ev["kind"], 0) + 1
     print(report.summary())
+    return report
+
+
+async def _detect(url: str, config: RecomputeConfig) -> BatchReport:
+    report = await detect_all(url, TankerRules())
+    if report.carriers:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await recompute(conn, config, sorted(report.carriers))
     return report
 
 

@@ -1,0 +1,117 @@
+"""Alerts for transport officers: list, one, acknowledge, dispose (ARCHITECTURE.md §4).
+
+``GET /api/alerts`` answers GeoJSON (a FeatureCollection of alert points, ``numberMatched``)
+by default, or plain JSON ``{"alerts": [properties…], "numberMatched"}`` with ``f=json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import DbConn
+from geo_api.errors import Conflict, FieldError, NotFound
+from geo_api.settings import Settings
+from layers.recompute import recompute
+from layers.tankers import lifecycle
+from layers.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
+
+router = APIRouter(tags=["alerts"])
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+Status = Literal[ALERT_STATUSES]  # type: ignore[valid-type]
+Rule = Literal[ALERT_RULES]  # type: ignore[valid-type]
+
+
+class Disposal(BaseModel):
+    outcome: Literal["disposed", "false_alarm"]
+    note: str | None = Field(default=None, max_length=4000)
+
+
+@router.get("/api/alerts")
+async def list_alerts(
+    request: Request,
+    conn: DbConn,
+    status: Status | None = None,
+    rule: Rule | None = None,
+    district: str | None = None,
+    vehicle_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    since: Annotated[
+        dt.datetime | None, Query(description="changed at or after (ISO 8601)")
+    ] = None,
+    active: Annotated[bool | None, Query(description="episode still going on")] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    f: Annotated[Literal["geojson", "json"], Query(description="output format")] = "geojson",
+) -> JSONResponse:
+    """Alerts, newest first; overdue ones are escalated before listing."""
+    server = request.app.state.settings.server
+    size = min(limit or server.default_page_size, server.max_page_size)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    await lifecycle.escalate(conn)
+    q = lifecycle.AlertQuery(status, rule, district, vehicle_id, since, active, size, offset)
+    features, matched = await lifecycle.list_alerts(conn, q)
+    if f == "json":
+        body: dict[str, Any] = {
+            "alerts": [x["properties"] for x in features],
+            "numberMatched": matched,
+        }
+        return JSONResponse(body)
+    body = {
+        "type": "FeatureCollection",
+        "numberMatched": matched,
+        "numberReturned": len(features),
+        "features": features,
+    }
+    return JSONResponse(body, media_type="application/geo+json")
+
+
+@router.get("/api/alerts/{alert_id}")
+async def get_alert(conn: DbConn, alert_id: AlertId) -> JSONResponse:
+    """One alert as a GeoJSON Feature."""
+    try:
+        feature = await lifecycle.get_alert(conn, alert_id)
+    except lifecycle.AlertNotFound as exc:
+        raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
+    return JSONResponse(feature, media_type="application/geo+json")
+
+
+async def _act(conn: DbConn, alert_id: int, action: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = await action
+    except lifecycle.AlertNotFound as exc:
+        raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
+    except lifecycle.IllegalTransition as exc:
+        raise Conflict(str(exc), [FieldError("status", f"is {exc.status}")]) from None
+    return result
+
+
+@router.post("/api/alerts/{alert_id}/ack")
+async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> JSONResponse:
+    """new → acknowledged (409 naming the state otherwise)."""
+    feature = await _act(conn, alert_id, lifecycle.acknowledge(conn, alert_id, caller.name))
+    return JSONResponse(feature, media_type="application/geo+json")
+
+
+@router.post("/api/alerts/{alert_id}/dispose")
+async def dispose_alert(
+    request: Request, conn: DbConn, alert_id: AlertId, body: Disposal, caller: CurrentCaller
+) -> JSONResponse:
+    """acknowledged → disposed | false_alarm, with a note (409 naming the state otherwise)."""
+    action = lifecycle.dispose(conn, alert_id, caller.name, body.outcome, body.note)
+    feature = await _act(conn, alert_id, action)
+    props = feature["properties"]
+    if body.outcome == "false_alarm" and props["rule"] in ILLEGAL_PARKING_RULES:
+        # A false alarm no longer counts against the carrier's dynamic colour.
+        await conn.commit()
+        if props.get("enterprise_id"):
+            settings: Settings = request.app.state.settings
+            config = settings.risk.recompute_config(settings.db.data_dir)
+            await recompute(conn, config, [int(props["enterprise_id"])])
+    return JSONResponse(feature, media_type="application/geo+json")

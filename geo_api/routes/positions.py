@@ -1,0 +1,117 @@
+"""Tanker fixes in (``POST /api/positions``) and tracks out (``GET /api/vehicles/{id}/track``).
+
+The handler only reads the body, calls ``layers.tankers`` and, after the batch committed,
+re-rates the carriers that got a new illegal-parking alert (their dynamic colour rises).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from geo_api.db import DbConn
+from geo_api.errors import BadRequest, FieldError, NotFound, PayloadTooLarge
+from geo_api.settings import Settings
+from layers.recompute import recompute
+from layers.tankers.ingest import ingest
+from layers.tankers.parse import BodyError, parse_body
+from layers.tankers.track import MAX_WINDOW, track
+
+router = APIRouter(tags=["tankers"])
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "Fixes `{vehicle_id, ts, lon, lat, speed_kmh, heading?, alarm_bits?}` as a "
+        "JSON array (application/json), NDJSON (application/x-ndjson) or CSV with a header "
+        "(text/csv). `ts` is ISO 8601 with an offset.",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    too_large = PayloadTooLarge(
+        f"body: larger than {limit} bytes", [FieldError("body", f"limit is {limit} bytes")]
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/api/positions", openapi_extra=_BODY_DOC)
+async def post_positions(request: Request, conn: DbConn) -> JSONResponse:
+    """Store a batch of fixes; answers `{accepted, duplicates, rejected: [{index, error}]}`.
+
+    Idempotent on (vehicle_id, ts); noisy fixes and unknown vehicles are per-row rejections.
+    The answer comes after the commit: an accepted fix is durable.
+    """
+    settings: Settings = request.app.state.settings
+    body = await _body(request, settings.server.max_body_bytes)
+    try:
+        rows = parse_body(body, request.headers.get("content-type", "application/json"))
+    except BodyError as exc:
+        raise BadRequest(str(exc), [FieldError("body", str(exc))]) from None
+    if rows.total > settings.tanker.max_batch:
+        msg = f"body: at most {settings.tanker.max_batch} fixes per request"
+        raise PayloadTooLarge(msg, [FieldError("body", msg)])
+    result = await ingest(conn, rows, settings.tanker.rules())
+    if result.alerts.carriers:
+        config = settings.risk.recompute_config(settings.db.data_dir)
+        await recompute(conn, config, sorted(result.alerts.carriers))
+    return JSONResponse(
+        {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "rejected": result.rejected,
+        }
+    )
+
+
+def _time(value: str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(
+            f"{name}: not an ISO 8601 date-time", [FieldError(name, "not ISO 8601")]
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@router.get("/api/vehicles/{vehicle_id}/track")
+async def get_track(
+    conn: DbConn,
+    vehicle_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    start: Annotated[
+        str | None, Query(alias="from", description="ISO 8601; default to − 24 h")
+    ] = None,
+    end: Annotated[str | None, Query(alias="to", description="ISO 8601; default now")] = None,
+) -> JSONResponse:
+    """GeoJSON FeatureCollection: one LineString (``properties.times`` parallel to its vertices,
+    ISO 8601 UTC, and ``speeds_kmh``) plus one Point per stop in the window."""
+    t1 = _time(end, "to") or dt.datetime.now(dt.UTC)
+    t0 = _time(start, "from") or t1 - dt.timedelta(days=1)
+    if t1 < t0 or t1 - t0 > MAX_WINDOW:
+        msg = f"from/to: the window must be ordered and at most {MAX_WINDOW.days} days"
+        raise BadRequest(msg, [FieldError("from", msg)])
+    cur = await conn.execute("SELECT 1 FROM vehicles WHERE id = %s", (vehicle_id,))
+    if await cur.fetchone() is None:
+        raise NotFound(f"vehicle {vehicle_id} not found", [FieldError("vehicle_id", "unknown")])
+    body: dict[str, Any] = await track(conn, vehicle_id, t0, t1)
+    return JSONResponse(body, media_type="application/geo+json")

@@ -1,0 +1,201 @@
+"""Vector tiles (ARCHITECTURE.md §4): catalog, TileJSON 3.0.0, MVT tiles, MapLibre style.
+
+Tile responses: ``200`` gzip MVT (``Content-Encoding: gzip`` when the client accepts it) with a
+weak ``ETag`` and ``Cache-Control`` by layer class; ``304`` on a matching ``If-None-Match``;
+``204 No Content`` when nothing is there — outside every requested layer's zoom range, or no
+feature in the tile (MapLibre, QGIS and GDAL all treat 204 as an empty tile). ``X-Tile-Truncated``
+names the layers whose feature cap cut features off (the worst colours were kept).
+
+The tile handler takes no ``DbConn``: a cache hit must not hold a pool connection, so the tile
+service borrows one only on a miss.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from psycopg.rows import tuple_row
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import DbConn
+from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.settings import Settings, TilesSettings
+from layers.registry import TileLayer
+from tiles.engine import TileRequest, TimeParams, UnknownTileLayer, parse_layers
+from tiles.service import TileService
+from tiles.style import risk_style
+from tiles.tilejson import catalog, tilejson
+from tiles.tms import Tile, TileOutOfRange
+
+router = APIRouter(tags=["tiles"])
+
+MVT = "application/vnd.mapbox-vector-tile"
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+Layers = Annotated[str, Path(description="a layer name or a comma list (see GET /tiles)")]
+TimeQuery = Annotated[dt.datetime | None, Query(description="ISO 8601 time")]
+
+
+def _layers(text: str) -> tuple[TileLayer, ...]:
+    try:
+        return parse_layers(text)
+    except UnknownTileLayer as exc:
+        raise NotFound(str(exc), [FieldError("layer", str(exc))]) from None
+
+
+def _tiles_settings(request: Request) -> TilesSettings:
+    settings: Settings = request.app.state.settings
+    return settings.tiles
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _time_params(
+    cfg: TilesSettings, t_from: dt.datetime | None, t_to: dt.datetime | None, at: dt.datetime | None
+) -> tuple[TimeParams, TimeParams]:
+    now = dt.datetime.now(dt.UTC)
+    end = _utc(t_to) if t_to else now
+    start = _utc(t_from) if t_from else end - dt.timedelta(hours=1)
+    if start >= end:
+        raise InvalidInput("from: must be before to", [FieldError("from", "must be before to")])
+    if end - start > dt.timedelta(hours=cfg.track_max_hours):
+        reason = f"the window may span at most {cfg.track_max_hours:g} hours"
+        raise InvalidInput(f"to: {reason}", [FieldError("to", reason)])
+    window = TimeParams(start, end, f"from={t_from}&to={t_to}" if t_from or t_to else "")
+    moment = _utc(at) if at else now
+    since = moment - dt.timedelta(hours=cfg.latest_max_age_h)
+    return window, TimeParams(since, moment, f"at={at}" if at else "")
+
+
+async def _bounds(conn: Any) -> tuple[float, float, float, float] | None:
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)"
+        " FROM (SELECT ST_Extent(geom)::geometry AS e FROM districts) d"
+    )
+    row = await cur.fetchone()
+    if not row or row[0] is None:
+        return None
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+@router.get("/tiles", summary="Catalog of tile layers")
+async def tiles_catalog(request: Request, caller: CurrentCaller) -> JSONResponse:
+    return JSONResponse(catalog(str(request.base_url)))
+
+
+@router.get("/tiles/{layers}.json", summary="TileJSON 3.0.0 of a layer or comma list")
+async def tiles_tilejson(
+    request: Request, conn: DbConn, caller: CurrentCaller, layers: Layers
+) -> JSONResponse:
+    chosen = _layers(layers)
+    doc = tilejson(chosen, str(request.base_url), await _bounds(conn), request.url.query)
+    return JSONResponse(doc)
+
+
+@router.get("/styles/risk.json", summary="MapLibre style in the four risk colours")
+async def tiles_style(request: Request, caller: CurrentCaller) -> JSONResponse:
+    return JSONResponse(risk_style(str(request.base_url)))
+
+
+async def answer(
+    service: TileService, cfg: TilesSettings, req: TileRequest, accept: str, if_none_match: str
+) -> Response:
+    """The response for a valid tile request — shared by the route and the fast path."""
+    live = any(layer.cache_class == "live" for layer in req.layers)
+    max_age = cfg.live_max_age_s if live else cfg.static_max_age_s
+    headers = {"Cache-Control": f"public, max-age={max_age}", "Vary": "Accept-Encoding"}
+    if not req.visible():
+        return Response(status_code=204, headers=headers)
+    entry = await service.tile(req)
+    if not entry.body:
+        return Response(status_code=204, headers=headers)
+    headers["ETag"] = entry.etag
+    if entry.truncated:
+        headers["X-Tile-Truncated"] = ",".join(entry.truncated)
+    if entry.etag in if_none_match:
+        return Response(status_code=304, headers=headers)
+    body = entry.body
+    if service.compressed:
+        if "gzip" in accept:
+            headers["Content-Encoding"] = "gzip"
+        else:
+            body = gzip.decompress(body)
+    return Response(body, media_type=MVT, headers=headers)
+
+
+@router.get(
+    "/tiles/{layers}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile", response_class=Response
+)
+async def tiles_tile(
+    request: Request,
+    caller: CurrentCaller,
+    layers: Layers,
+    z: int,
+    x: int,
+    y: int,
+    t_from: Annotated[TimeQuery, Query(alias="from")] = None,
+    t_to: Annotated[TimeQuery, Query(alias="to")] = None,
+    at: TimeQuery = None,
+) -> Response:
+    chosen = _layers(layers)
+    try:
+        tile = Tile(z, x, y).check()
+    except TileOutOfRange as exc:
+        raise NotFound(f"no such tile: {exc}", [FieldError(exc.field, exc.reason)]) from None
+    cfg = _tiles_settings(request)
+    window, moment = _time_params(cfg, t_from, t_to, at)
+    req = TileRequest(chosen, tile, window, moment)
+    accept = request.headers.get("accept-encoding", "")
+    return await answer(
+        request.app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", "")
+    )
+
+
+_FAST_PATH = re.compile(r"^/tiles/([A-Za-z0-9_,]+)/([0-9]{1,2})/([0-9]{1,7})/([0-9]{1,7})\.mvt$")
+
+
+class TileFastPath:
+    """ASGI shortcut for well-formed tile requests without a query string.
+
+    Tiles are most of a map server's traffic, and for a cached tile FastAPI's routing,
+    parameter validation and dependency resolution cost more than the answer itself. This
+    serves exactly what ``tiles_tile`` would (same ``answer``, same caller check); anything
+    unusual — a query string, an unknown layer, an impossible address — falls through to the
+    route, which validates it and answers the errors.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = None
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
+            match = _FAST_PATH.match(scope["path"])
+        app = scope.get("app")
+        if match is None or app is None or not hasattr(app.state, "tiles"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            layers = parse_layers(match[1])
+            tile = Tile(int(match[2]), int(match[3]), int(match[4])).check()
+        except (UnknownTileLayer, TileOutOfRange):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        await current_caller(request)
+        cfg: TilesSettings = app.state.settings.tiles
+        window, moment = _time_params(cfg, None, None, None)
+        req = TileRequest(layers, tile, window, moment)
+        accept = request.headers.get("accept-encoding", "")
+        response = await answer(
+            app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", "")
+        )
+        await response(scope, receive, send)

@@ -1,0 +1,357 @@
+"""Benchmark GeoRisk's tiles against tipg on the same database, tables, tiles and concurrency.
+
+    python -m scripts.bench_tiles [--database-url URL] [--concurrency 16] [--cold 600]
+
+Both servers run as single uvicorn processes started by this script. One seeded random list of
+tiles at z10–z16 over the demo city, weighted towards z12–z15, each tile naming one of the
+tables both servers serve. Modes:
+* cold — GeoRisk with its cache off; every tile requested once, by both servers;
+* warm — a few hundred popular tiles requested over and over (GeoRisk's cache primed once).
+tipg has no tile cache, so its warm run measures the same popular list straight from PostGIS.
+
+The database must hold the scale-1 demo (7,046 enterprises); nothing is written to it.
+The client is a small keep-alive HTTP/1.1 client on asyncio, so the load generator is not the
+bottleneck it would be with a general-purpose client on a two-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import psutil
+import psycopg
+
+from tiles.tms import tile_range
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SCALE1_ENTERPRISES: Final = 7046
+#: Zoom weights: most map views are at z12–z15.
+ZOOM_WEIGHTS: Final = {10: 1, 11: 2, 12: 4, 13: 5, 14: 5, 15: 4, 16: 2}
+#: Tables served by both; tipg gets the plain columns our layer serves (``properties=``),
+#: so both send comparable tiles.
+TABLES: Final = {
+    "enterprises": "id,name,category,district,inherent_color,dynamic_color",
+    "hazard_sources": "id,enterprise_id,code,unit_name,grade,color",
+    "pipeline_segments": "id,pipeline_id,seq,color",
+    "overlay_zones": "id,color",
+    "zones": "id,name,kind,district,max_dwell_s",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    table: str
+    z: int
+    x: int
+    y: int
+
+
+def tile_list(url: str, n: int, seed: int) -> list[Job]:
+    """``n`` tiles where the data is: a random feature of a random table, at a weighted zoom."""
+    rng = random.Random(seed)
+    with psycopg.connect(url) as conn:
+        anchors = {
+            table: conn.execute(
+                f"SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(geom) AS c"
+                f" FROM {table}) s ORDER BY 1, 2"
+            ).fetchall()
+            for table in TABLES
+        }
+    zooms = list(ZOOM_WEIGHTS)
+    weights = list(ZOOM_WEIGHTS.values())
+    jobs = []
+    for _ in range(n):
+        table = rng.choice(list(TABLES))
+        lon, lat = rng.choice(anchors[table])
+        lon += rng.uniform(-0.01, 0.01)
+        lat += rng.uniform(-0.01, 0.01)
+        z = rng.choices(zooms, weights)[0]
+        x, y, _, _ = tile_range((lon, lat, lon, lat), z)
+        jobs.append(Job(table, z, x, y))
+    return jobs
+
+
+# -- servers --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    port: int
+    path: str  # format with table, z, x, y
+    health: str
+    proc: subprocess.Popen[bytes] | None = None
+    peak_rss: int = 0
+    _watch: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"{self.name} exited: {err[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(f"GET {self.health} HTTP/1.0\r\n\r\n".encode())
+                    if s.recv(12).startswith(b"HTTP/1.1 200"):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"{self.name} did not start")
+        self._watch = threading.Thread(target=self._rss, daemon=True)
+        self._watch.start()
+
+    def _rss(self) -> None:
+        assert self.proc is not None
+        proc = psutil.Process(self.proc.pid)
+        while not self._stop.is_set():
+            try:
+                rss = proc.memory_info().rss + sum(
+                    c.memory_info().rss for c in proc.children(recursive=True)
+                )
+                self.peak_rss = max(self.peak_rss, rss)
+            except psutil.Error:
+                return
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def url(self, job: Job) -> str:
+        props = TABLES[job.table]
+        return self.path.format(table=job.table, z=job.z, x=job.x, y=job.y, props=props)
+
+
+_OURS_CODE = (
+    "import uvicorn; from geo_api.app import create_app; from geo_api.settings import Settings;"
+    " uvicorn.run(create_app(Settings()), host='127.0.0.1', port={port}, log_level='warning',"
+    " access_log=False)"
+)
+
+
+def georisk_server(url: str, cache: bool) -> Server:
+    port = free_port()
+    env = {
+        "GEORISK_DATABASE_URL": url,
+        "GEORISK_TILES_CACHE_BYTES": str(512 * 1024 * 1024 if cache else 0),
+        "GEORISK_DB_POOL_MAX": "8",
+    }
+    return Server(
+        name="georisk",
+        cmd=[PYTHON, "-c", _OURS_CODE.format(port=port)],
+        env=env,
+        port=port,
+        path="/tiles/{table}/{z}/{x}/{y}.mvt",
+        health="/tiles",
+    )
+
+
+def tipg_server(url: str) -> Server:
+    port = free_port()
+    tables = ",".join(f'"public.{t}"' for t in TABLES)
+    env = {
+        "DATABASE_URL": url,
+        "TIPG_DB_SCHEMAS": '["public"]',
+        "TIPG_DB_TABLES": f"[{tables}]",
+        "TIPG_DB_MAX_CONN_SIZE": "8",
+        "TIPG_DB_MIN_CONN_SIZE": "1",
+        "TIPG_DEBUG": "false",
+    }
+    cmd = [PYTHON, "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    return Server(
+        name="tipg",
+        cmd=[*cmd, "--log-level", "warning", "--no-access-log"],
+        env=env,
+        port=port,
+        path="/collections/public.{table}/tiles/WebMercatorQuad/{z}/{x}/{y}?properties={props}",
+        health="/collections",
+    )
+
+
+# -- client --------------------------------------------------------------------------------
+class Conn:
+    """One keep-alive HTTP/1.1 connection; reads Content-Length or chunked bodies."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, int]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        size = 0
+        if headers.get("transfer-encoding") == "chunked":
+            while True:
+                n = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                await self.reader.readexactly(n + 2)
+                size += n
+                if n == 0:
+                    break
+        elif status not in (204, 304):
+            size = int(headers.get("content-length", "0"))
+            await self.reader.readexactly(size)
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            self.writer = None
+        return status, size
+
+
+@dataclass
+class Result:
+    server: str
+    mode: str
+    n: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+    peak_rss: int
+
+    @property
+    def rps(self) -> float:
+        return self.n / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _run(
+    server: Server, paths: list[str], concurrency: int
+) -> tuple[float, list[float], int]:
+    queue = iter(paths)
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        conn = Conn(server.port)
+        for path in queue:
+            started = time.perf_counter()
+            status, _ = await conn.get(path)
+            latencies.append(time.perf_counter() - started)
+            if status not in (200, 204):
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, errors
+
+
+def run(server: Server, mode: str, jobs: list[Job], concurrency: int) -> Result:
+    paths = [server.url(j) for j in jobs]
+    seconds, latencies, errors = asyncio.run(_run(server, paths, concurrency))
+    return Result(server.name, mode, len(paths), seconds, latencies, errors, server.peak_rss)
+
+
+def table(results: list[Result]) -> str:
+    base = {r.mode: r.rps for r in results if r.server == "tipg"}
+    lines = [
+        f"{'server':<8} {'mode':<5} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'× tipg':>7} {'peak RSS':>9} {'errors':>6}",
+    ]
+    for r in results:
+        ratio = r.rps / base[r.mode] if r.mode in base else float("nan")
+        lines.append(
+            f"{r.server:<8} {r.mode:<5} {r.n:>8} {r.rps:>9.1f} {r.pct(0.5):>8.1f}"
+            f" {r.pct(0.99):>8.1f} {ratio:>7.2f} {r.peak_rss / 2**20:>7.0f} MB {r.errors:>6}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    port = (ROOT / ".data" / "pg.port").read_text().strip() if (ROOT / ".data").exists() else ""
+    ap.add_argument("--database-url", default=f"postgresql://georisk@127.0.0.1:{port}/georisk")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--cold", type=int, default=600, help="tiles in the cold list")
+    ap.add_argument("--popular", type=int, default=300, help="tiles in the warm set")
+    ap.add_argument("--warm", type=int, default=6000, help="requests in the warm run")
+    ap.add_argument("--seed", type=int, default=4)
+    args = ap.parse_args()
+
+    with psycopg.connect(args.database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM enterprises").fetchone()
+    if not row or row[0] != SCALE1_ENTERPRISES:
+        sys.exit(f"the database does not hold the scale-1 demo (enterprises = {row and row[0]})")
+    cold = tile_list(args.database_url, args.cold, args.seed)
+    popular = tile_list(args.database_url, args.popular, args.seed + 1)
+    rng = random.Random(args.seed + 2)
+    warm = [rng.choice(popular) for _ in range(args.warm)]
+    print(f"{len(cold)} cold tiles, {len(popular)} popular tiles × {len(warm)} warm requests, "
+          f"concurrency {args.concurrency}")  # fmt: skip
+
+    results: list[Result] = []
+    servers = [georisk_server(args.database_url, cache=False), tipg_server(args.database_url)]
+    try:
+        for s in servers:
+            s.start()
+        run(servers[0], "prime", cold, args.concurrency)  # PostGIS's own buffers, for both
+        for s in reversed(servers):
+            results.append(run(s, "cold", cold, args.concurrency))
+        results.append(run(servers[1], "warm", warm, args.concurrency))
+    finally:
+        for s in servers:
+            s.stop()
+    cached = georisk_server(args.database_url, cache=True)
+    try:
+        cached.start()
+        run(cached, "prime", popular, args.concurrency)
+        results.append(run(cached, "warm", warm, args.concurrency))
+    finally:
+        cached.stop()
+    order = {("tipg", "cold"): 0, ("georisk", "cold"): 1, ("tipg", "warm"): 2}
+    results.sort(key=lambda r: order.get((r.server, r.mode), 3))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

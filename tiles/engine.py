@@ -1,0 +1,140 @@
+"""Render one tile address — one or several registry layers — into MVT bytes.
+
+Each layer is one statement (``tiles/sql.py``) returning its ``ST_AsMVT`` bytes; an MVT is a
+sequence of layer messages, so the response for a comma list is their concatenation. Layers
+outside their zoom range are left out (an empty result is answered 204 by the route).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
+
+from layers.hexagons import ensure_rollup
+from layers.registry import TILE_LAYERS, TileLayer, h3_resolution
+from tiles.sql import CLUSTER_GRID, layer_sql
+from tiles.tms import MARGIN, Tile
+
+
+class UnknownTileLayer(KeyError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"unknown layer {self.name!r}; see GET /tiles for the catalog"
+
+
+def parse_layers(text: str) -> tuple[TileLayer, ...]:
+    """``a,b`` → registry layers in request order, duplicates dropped; unknown → error."""
+    out: list[TileLayer] = []
+    for name in (n.strip() for n in text.split(",")):
+        if not name:
+            continue
+        layer = TILE_LAYERS.get(name)
+        if layer is None:
+            raise UnknownTileLayer(name)
+        if layer not in out:
+            out.append(layer)
+    if not out:
+        raise UnknownTileLayer(text)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TimeParams:
+    """Resolved time bounds (``t_from``, ``t_to``) and the raw values that key the cache."""
+
+    t_from: dt.datetime | None = None
+    t_to: dt.datetime | None = None
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class TileRequest:
+    layers: tuple[TileLayer, ...]
+    tile: Tile
+    window: TimeParams = field(default_factory=TimeParams)  # tracks: ?from=&to=
+    at: TimeParams = field(default_factory=TimeParams)  # latest positions: ?at=
+
+    @property
+    def key(self) -> str:
+        names = ",".join(layer.name for layer in self.layers)
+        return f"{names}/{self.tile.z}/{self.tile.x}/{self.tile.y}?{self.window.key}&{self.at.key}"
+
+    def visible(self) -> tuple[TileLayer, ...]:
+        z = self.tile.z
+        return tuple(layer for layer in self.layers if layer.minzoom <= z <= layer.maxzoom)
+
+
+@dataclass(frozen=True)
+class RenderedTile:
+    data: bytes
+    truncated: tuple[str, ...] = ()
+
+
+class Renderer:
+    """Runs the per-layer statements; remembers which hexagon rollups are known to exist."""
+
+    def __init__(self, caps: dict[str, int] | None = None) -> None:
+        self.caps = caps or {}
+        self._rolled: set[tuple[str, int]] = set()
+
+    def cap_for(self, layer: TileLayer) -> int | None:
+        return self.caps.get(layer.name, layer.feature_cap)
+
+    async def render(self, conn: AsyncConnection[Any], req: TileRequest) -> RenderedTile:
+        parts: list[bytes] = []
+        truncated: list[str] = []
+        for layer in req.visible():
+            data, cut = await self._layer(conn, layer, req)
+            if data:
+                parts.append(data)
+            if cut:
+                truncated.append(layer.name)
+        return RenderedTile(b"".join(parts), tuple(truncated))
+
+    async def _layer(
+        self, conn: AsyncConnection[Any], layer: TileLayer, req: TileRequest
+    ) -> tuple[bytes, bool]:
+        tile = req.tile
+        cap = self.cap_for(layer)
+        clustered = layer.cluster_below is not None and tile.z < layer.cluster_below
+        params: dict[str, Any] = {
+            "z": tile.z,
+            "x": tile.x,
+            "y": tile.y,
+            "margin": MARGIN,
+            "name": layer.name,
+            "cap": cap or 0,
+            "tile_width_m": tile.width_m,
+            "cell_m": tile.width_m / CLUSTER_GRID,
+            "grid_n": (1 << tile.z) * CLUSTER_GRID,
+        }
+        if layer.h3_layer is not None:
+            res = h3_resolution(layer, tile.z)
+            params.update(h3_layer=layer.h3_layer, h3_res=res)
+            await self._ensure_rollup(conn, layer.h3_layer, res)
+        if layer.time_window == "window":
+            params.update(t_from=req.window.t_from, t_to=req.window.t_to)
+        elif layer.time_window == "at":
+            params.update(t_from=req.at.t_from, t_to=req.at.t_to)
+        # Binary results: the MVT bytea arrives as is, not hex-encoded by the server.
+        cur = conn.cursor(row_factory=tuple_row, binary=True)
+        await cur.execute(layer_sql(layer, clustered, cap is not None), params)
+        row = await cur.fetchone()
+        if row is None:
+            return b"", False
+        return (bytes(row[0]) if row[0] else b""), bool(row[1])
+
+    async def _ensure_rollup(self, conn: AsyncConnection[Any], layer: str, res: int) -> None:
+        if (layer, res) in self._rolled:
+            return
+        state = await ensure_rollup(conn, layer, res)
+        await conn.commit()
+        if state != "no-data":
+            self._rolled.add((layer, res))

@@ -1,0 +1,130 @@
+"""The tile service an API process keeps: cache, renderer, change listener, single flight.
+
+A cache hit takes no database connection at all (that is what makes warm tiles cheap); a miss
+borrows one from the pool only while its statements run. Concurrent misses for the same tile
+share one render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from psycopg_pool import AsyncConnectionPool
+
+from tiles.cache import Entry, TileCache
+from tiles.engine import Renderer, TileRequest
+from tiles.invalidate import ChangeListener
+
+
+class TileConfig(Protocol):
+    """What the service reads from ``geo_api.settings.TilesSettings`` (kept structural, so the
+    engine does not import the web layer)."""
+
+    cache_bytes: int
+    cache_dir: Path | None
+    live_ttl_s: float
+    feature_caps: dict[str, int]
+    gzip_level: int
+
+
+def etag_for(data: bytes) -> str:
+    return 'W/"' + hashlib.blake2b(data, digest_size=10).hexdigest() + '"'
+
+
+class TileService:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        url: str,
+        cache_bytes: int,
+        live_ttl_s: float,
+        caps: dict[str, int] | None = None,
+        disk_dir: Path | None = None,
+        gzip_level: int = 5,
+        listen: bool = True,
+    ) -> None:
+        self.pool = pool
+        self.cache = TileCache(cache_bytes, disk_dir)
+        self.renderer = Renderer(caps)
+        self.live_ttl_s = live_ttl_s
+        self.gzip_level = gzip_level
+        self.listener = ChangeListener(url, self.cache) if listen else None
+        self._inflight: dict[str, asyncio.Future[Entry]] = {}
+
+    async def tile(self, req: TileRequest) -> Entry:
+        """The tile's entry; ``body`` is gzip when the cache is on, raw MVT when it is off."""
+        key = req.key
+        if self.cache.enabled:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+            pending = self._inflight.get(key)
+            if pending is not None:
+                return await asyncio.shield(pending)
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            entry = await self._render(req, key)
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _render(self, req: TileRequest, key: str) -> Entry:
+        names = tuple(layer.name for layer in req.layers)
+        generations = self.cache.generations(names)
+        async with self.pool.connection() as conn:
+            rendered = await self.renderer.render(conn, req)
+        live = any(layer.cache_class == "live" for layer in req.layers)
+        data = rendered.data
+        body = data
+        if self.cache.enabled and data:
+            body = gzip.compress(data, compresslevel=self.gzip_level, mtime=0)
+        entry = Entry(
+            body=body,
+            etag=etag_for(data),
+            truncated=rendered.truncated,
+            layers=names,
+            tile=req.tile,
+            expires=time.monotonic() + self.live_ttl_s if live else None,
+        )
+        if self.cache.enabled:
+            self.cache.put(key, entry, generations)
+        return entry
+
+    @classmethod
+    def from_settings(
+        cls, cfg: TileConfig, pool: AsyncConnectionPool[Any], url: str, listen: bool = True
+    ) -> TileService:
+        return cls(
+            pool,
+            url=url,
+            cache_bytes=cfg.cache_bytes,
+            live_ttl_s=cfg.live_ttl_s,
+            caps=dict(cfg.feature_caps),
+            disk_dir=cfg.cache_dir,
+            gzip_level=cfg.gzip_level,
+            listen=listen,
+        )
+
+    @property
+    def compressed(self) -> bool:
+        return self.cache.enabled
+
+    def start(self) -> None:
+        if self.listener is not None:
+            self.listener.start()
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()

@@ -1,0 +1,80 @@
+"""TileJSON 3.0.0 documents and the catalog, generated from the layer registry.
+
+``bounds`` and ``center`` come from the districts (the area the deployment covers), so QGIS and
+MapLibre open on the city rather than on the whole world.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from layers.registry import TILE_LAYERS, TileLayer
+
+WORLD = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+
+
+def tile_url(base: str, names: str) -> str:
+    return f"{base.rstrip('/')}/tiles/{names}/{{z}}/{{x}}/{{y}}.mvt"
+
+
+def vector_layer(layer: TileLayer) -> dict[str, Any]:
+    return {
+        "id": layer.name,
+        "description": layer.description,
+        "minzoom": layer.minzoom,
+        "maxzoom": layer.maxzoom,
+        "fields": layer.field_descriptions(),
+        "geometry_type": layer.geometry_type,
+    }
+
+
+def tilejson(
+    layers: tuple[TileLayer, ...],
+    base: str,
+    bounds: tuple[float, float, float, float] | None,
+    query: str = "",
+) -> dict[str, Any]:
+    names = ",".join(layer.name for layer in layers)
+    west, south, east, north = bounds or WORLD
+    minzoom = min(layer.minzoom for layer in layers)
+    maxzoom = max(layer.maxzoom for layer in layers)
+    center_zoom = max(minzoom, min(maxzoom, 10))
+    url = tile_url(base, names) + (f"?{query}" if query else "")
+    return {
+        "tilejson": "3.0.0",
+        "name": names,
+        "description": "; ".join(f"{layer.title}: {layer.description}" for layer in layers),
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [url],
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+        "bounds": [west, south, east, north],
+        "center": [round((west + east) / 2, 6), round((south + north) / 2, 6), center_zoom],
+        "attribution": "GeoRisk",
+        "vector_layers": [vector_layer(layer) for layer in layers],
+    }
+
+
+def catalog(base: str) -> dict[str, Any]:
+    return {
+        "layers": [
+            {
+                "name": layer.name,
+                "title": layer.title,
+                "description": layer.description,
+                "geometry_type": layer.geometry_type,
+                "minzoom": layer.minzoom,
+                "maxzoom": layer.maxzoom,
+                "cache": layer.cache_class,
+                "clustered_below": layer.cluster_below,
+                "feature_cap": layer.feature_cap,
+                "time": layer.time_window,
+                "fields": layer.fields,
+                "tilejson": f"{base.rstrip('/')}/tiles/{layer.name}.json",
+                "tiles": tile_url(base, layer.name),
+            }
+            for layer in TILE_LAYERS.values()
+        ],
+        "style": f"{base.rstrip('/')}/styles/risk.json",
+    }
