@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALE  ?= 1
 
-.PHONY: install run db seed test lint format clean-data bench
+.PHONY: install run db seed test lint format clean-data vendor
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ run: db
 
 ## make test: the same bootstrap into the separate test database, then pytest
 test: install
+	$(BIN)/python -m scripts.ensure_browser
 	$(BIN)/georisk db up --database georisk_test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -42,3 +43,14 @@ format: install
 clean-data: install
 	-$(BIN)/georisk db down
 	rm -rf .data
+
+## refresh the vendored browser libraries from npm (committed; nothing loads from a CDN)
+vendor:
+	cd web && npm install --no-audit --no-fund
+	mkdir -p web/vendor/leaflet web/vendor/vectorgrid web/vendor/geoman
+	cp -r web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css \
+	      web/node_modules/leaflet/dist/images web/node_modules/leaflet/LICENSE web/vendor/leaflet/
+	cp web/node_modules/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js web/vendor/vectorgrid/
+	cp web/node_modules/@geoman-io/leaflet-geoman-free/LICENSE \
+	   web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js \
+	   web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css web/vendor/geoman/

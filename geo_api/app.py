@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
+from geo_api.alert_stream import AlertBroadcaster
 from geo_api.db import open_pool
 from geo_api.errors import install_error_handlers
+from geo_api.escalation import EscalationScheduler
 from geo_api.refresh import HexRefresher
 from geo_api.routes import ROUTERS
-from geo_api.routes.pages import WEB_DIR
+from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
 from geo_api.settings import Settings
+from geo_api.webhooks import WebhookWorker
 from tiles.service import TileService
 
 
@@ -34,9 +36,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tiles = TileService.from_settings(settings.tiles, pool, settings.db.resolved_url())
         tiles.start()  # LISTEN georisk_changes → purge the tiles that changed
         app.state.tiles = tiles
+        webhooks = WebhookWorker(settings.db.resolved_url(), pool, settings.webhook)
+        if settings.webhook.enabled:
+            webhooks.start()  # the outbox is its state: a restart resumes what is due
+        app.state.webhooks = webhooks
+        escalation = EscalationScheduler(pool, settings.escalation.interval_s)
+        if settings.escalation.enabled:
+            escalation.start()
+        app.state.escalation = escalation
+        stream = settings.alert_stream
+        alert_stream = AlertBroadcaster(
+            settings.db.resolved_url(), pool, stream.queue_size, stream.max_subscribers
+        )
+        alert_stream.start()  # one LISTEN feeding every /api/alerts/stream client
+        app.state.alert_stream = alert_stream
         try:
             yield
         finally:
+            await alert_stream.stop()  # ends open streams first, so their responses complete
+            await escalation.stop()
+            await webhooks.stop()
             await tiles.stop()
             await refresher.stop()
             await pool.close()
@@ -53,5 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TileFastPath)  # cached tiles without FastAPI's per-request overhead
     for router in ROUTERS:
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    app.mount("/static", WebFiles(directory=WEB_DIR), name="static")
     return app

@@ -237,7 +237,15 @@ def serve(host: str | None, port: int | None) -> None:
     port = port or settings.server.port
     app = create_app(settings)
     click.secho(f"GeoRisk is serving on http://{host}:{port}/  (API docs: /docs)", fg="green")
-    uvicorn.run(app, host=host, port=port, log_level=settings.server.log_level)
+    # Open SSE streams would otherwise hold a graceful shutdown forever; clients reconnect
+    # with Last-Event-ID and lose nothing.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.server.log_level,
+        timeout_graceful_shutdown=settings.server.shutdown_grace_s,
+    )
 
 
 if __name__ == "__main__":

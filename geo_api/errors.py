@@ -51,6 +51,10 @@ class BadRequest(GeoRiskError):
     """A malformed query or body (bad bbox, unparsable JSON)."""
 
 
+class Forbidden(GeoRiskError):
+    """The caller is known but may not do this (another enterprise's data, a writer role)."""
+
+
 class Conflict(GeoRiskError):
     """A duplicate (credit code, plate) or a state transition that is not allowed."""
 
@@ -64,6 +68,7 @@ class ErrorMap:
     statuses: dict[type[GeoRiskError], int] = field(
         default_factory=lambda: {
             NotFound: 404,
+            Forbidden: 403,
             InvalidInput: 422,
             BadRequest: 400,
             Conflict: 409,

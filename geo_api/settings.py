@@ -64,6 +64,9 @@ class ServerSettings(BaseSettings):
     default_page_size: int = Field(default=1_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_level: str = "info"
+    shutdown_grace_s: int = Field(
+        default=5, ge=0, description="seconds open connections (SSE) get when the server stops"
+    )
     hex_refresh_delay_s: float = Field(
         default=1.0, ge=0, description="wait after a colour change before re-rolling hexagons"
     )
@@ -176,6 +179,49 @@ class TankerSettings(BaseSettings):
         )
 
 
+class AlertStreamSettings(BaseSettings):
+    """The live alert feed (``GEORISK_ALERT_STREAM_*``): bounded so one slow client costs
+    at most ``queue_size`` events of memory and never delays the others."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_ALERT_STREAM_", extra="ignore")
+
+    queue_size: int = Field(default=256, ge=1, le=100_000, description="events per subscriber")
+    keepalive_s: float = Field(default=15.0, gt=0, le=300, description="comment interval")
+    replay_max: int = Field(default=1000, ge=0, le=100_000, description="most replayed events")
+    replay_max_age_h: float = Field(default=24.0, gt=0, description="oldest replayed change")
+    max_subscribers: int = Field(default=1000, ge=1, description="open streams per process")
+
+
+class WebhookSettings(BaseSettings):
+    """Alert webhook delivery (``GEORISK_WEBHOOK_*``): timeouts, back-off and its cap."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_WEBHOOK_", extra="ignore")
+
+    enabled: bool = Field(default=True, description="run the delivery worker in this process")
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="per-POST HTTP timeout")
+    max_attempts: int = Field(default=12, ge=1, le=100, description="give up after this many")
+    backoff_base_s: float = Field(default=5.0, gt=0, description="wait after the 1st failure")
+    backoff_factor: float = Field(default=2.0, ge=1.0)
+    backoff_max_s: float = Field(default=3600.0, gt=0, description="longest wait between tries")
+    jitter: float = Field(default=0.5, ge=0, le=1, description="share of a wait randomised")
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, description="look for due rows at least this often (NOTIFY wakes too)"
+    )
+    batch_size: int = Field(default=50, ge=1, le=1000, description="rows claimed at a time")
+    lease_margin_s: float = Field(
+        default=30.0, gt=0, description="a claimed row is due again after timeout + this"
+    )
+
+
+class EscalationSettings(BaseSettings):
+    """The overdue-alert scheduler (``GEORISK_ESCALATION_*``); deadlines are TankerSettings'."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_ESCALATION_", extra="ignore")
+
+    enabled: bool = Field(default=True, description="run the scheduler in this process")
+    interval_s: float = Field(default=30.0, gt=0, description="how often overdue alerts are found")
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -187,3 +233,6 @@ class Settings(BaseSettings):
     surface: SurfaceSettings = Field(default_factory=SurfaceSettings)
     tanker: TankerSettings = Field(default_factory=TankerSettings)
     tiles: TilesSettings = Field(default_factory=TilesSettings)
+    alert_stream: AlertStreamSettings = Field(default_factory=AlertStreamSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)

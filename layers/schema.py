@@ -29,8 +29,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from layers import vocab
@@ -467,6 +468,61 @@ class Alert(Base):
             "vehicle_id", "rule", "zone_id", "episode_start", postgresql_nulls_not_distinct=True
         ),
         Index("ix_alerts_status_created", "status", "created_at"),
+    )
+
+
+class WebhookSubscription(Base):
+    """An outside system that wants alert changes pushed to it (issue 6), filtered by district and
+    rule (NULL = all). ``secret`` keys the HMAC-SHA256 signature so receivers can trust a POST.
+    Unsubscribing sets ``active = false`` rather than deleting, so the delivery log survives."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    districts: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    rules: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("url ~ '^https?://[^/]+'", name="url_http"),
+        CheckConstraint("length(secret) >= 16", name="secret_length"),
+    )
+
+
+class WebhookOutbox(Base):
+    """One delivery per (subscription, alert, revision), written in the alert's own transaction,
+    so an alert change and its deliveries commit together and a replay never enqueues twice.
+
+    The table is the worker's whole state: ``next_attempt_at`` is when it is due (NULL once
+    delivered or given up), so a restarted process simply picks up what is due.
+    """
+
+    __tablename__ = "webhook_outbox"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "alert_id", "revision"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        # Only due rows are indexed: the worker's claim stays fast however long the log grows.
+        Index(
+            "ix_webhook_outbox_due",
+            "next_attempt_at",
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+        ),
     )
 
 

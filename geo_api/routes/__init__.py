@@ -3,8 +3,10 @@
 from fastapi import APIRouter
 
 from geo_api.routes import (
+    alert_feeds,
     alerts,
     collections,
+    diagram,
     health,
     hexagons,
     pages,
@@ -13,11 +15,13 @@ from geo_api.routes import (
     risk_units,
     surface,
     tiles,
+    webhooks,
 )
 
 ROUTERS: list[APIRouter] = [
     health.router,
     pages.router,
+    diagram.router,
     collections.router,
     risk.router,
     risk_units.router,
@@ -25,5 +29,7 @@ ROUTERS: list[APIRouter] = [
     surface.router,
     tiles.router,
     positions.router,
+    alert_feeds.router,  # before alerts: /api/alerts/stream is not an {alert_id}
     alerts.router,
+    webhooks.router,
 ]

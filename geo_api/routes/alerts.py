@@ -49,12 +49,11 @@ async def list_alerts(
     offset: Annotated[int, Query(ge=0)] = 0,
     f: Annotated[Literal["geojson", "json"], Query(description="output format")] = "geojson",
 ) -> JSONResponse:
-    """Alerts, newest first; overdue ones are escalated before listing."""
+    """Alerts, newest first (overdue ones are escalated by geo_api/escalation.py, not here)."""
     server = request.app.state.settings.server
     size = min(limit or server.default_page_size, server.max_page_size)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
-    await lifecycle.escalate(conn)
     q = lifecycle.AlertQuery(status, rule, district, vehicle_id, since, active, size, offset)
     features, matched = await lifecycle.list_alerts(conn, q)
     if f == "json":

@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
+from layers import webhooks
 from layers.changes import notify_change
 from layers.tankers.config import TankerRules
 from layers.tankers.parking import Candidate
@@ -121,6 +122,8 @@ async def merge(
             (out.created if inserted else out.updated).append(int(alert_id))
             if inserted and rule in ILLEGAL_PARKING_RULES and enterprise_id is not None:
                 out.carriers.add(int(enterprise_id))
+    # Webhooks ride in this transaction: the alerts and their deliveries commit together.
+    await webhooks.enqueue(conn, out.created + out.updated)
     if notify:
         await notify_change(conn, "alerts", "alerts", out.created + out.updated)
     return out

@@ -2,7 +2,9 @@
 
 Each transition records who (the caller's name) and when, and is a single conditional UPDATE,
 so two officers racing on one alert cannot both win; the loser learns the state it found.
-Overdue alerts escalate one level per missed deadline (acknowledge, then dispose).
+Overdue alerts escalate one level per missed deadline (acknowledge, then dispose); the
+background scheduler (geo_api/escalation.py) calls ``escalate``, never a read. Every change
+here bumps the revision and queues its webhooks in the same transaction (layers/webhooks.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
+from layers import webhooks
 from layers.changes import notify_change
 
 
@@ -29,6 +32,8 @@ class IllegalTransition(Exception):
 
 
 OUTCOMES = ("disposed", "false_alarm")
+#: Webhook event name of each transition.
+EVENTS = {"acknowledge": "acknowledged", "dispose": "disposed"}
 
 _FEATURE = """
 json_build_object(
@@ -65,10 +70,11 @@ _LIST = (
     " ORDER BY a.created_at DESC, a.id DESC LIMIT %(limit)s OFFSET %(offset)s"
 )
 _ONE = "SELECT " + _FEATURE + _FROM + " WHERE a.id = %s"
+# Only a level that is still lower is raised, so concurrent schedulers never bump a row twice.
 _ESCALATE = """
-UPDATE alerts SET escalation_level = t.level, escalated_at = now()
-FROM (SELECT id, CASE WHEN status = 'acknowledged' OR dispose_deadline < now() THEN 2 ELSE 1 END
-             AS level
+UPDATE alerts SET escalation_level = t.level, escalated_at = now(),
+       revision = alerts.revision + 1, updated_at = now()
+FROM (SELECT id, CASE WHEN dispose_deadline < now() THEN 2 ELSE 1 END AS level
       FROM alerts
       WHERE (status = 'new' AND ack_deadline < now())
          OR (status IN ('new', 'acknowledged') AND dispose_deadline < now())) t
@@ -90,10 +96,11 @@ class AlertQuery:
 
 
 async def escalate(conn: AsyncConnection[Any]) -> list[int]:
-    """Raise the escalation level of overdue alerts; announces the ones that changed."""
+    """Raise the escalation level of overdue alerts; queues and announces the ones that changed."""
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(_ESCALATE)
     ids = [int(r[0]) for r in await cur.fetchall()]
+    await webhooks.enqueue(conn, ids, "alert.escalated")
     await notify_change(conn, "alerts", "alerts", ids)
     return ids
 
@@ -127,6 +134,7 @@ async def _transition(
         if row is None:
             raise AlertNotFound(f"alert {alert_id} not found")
         raise IllegalTransition(alert_id, str(row[0]), action)
+    await webhooks.enqueue(conn, [alert_id], f"alert.{EVENTS[action]}")
     await notify_change(conn, "alerts", "alerts", [alert_id])
     return await get_alert(conn, alert_id)
 

@@ -1,0 +1,52 @@
+"""Escalate overdue alerts on a clock, not when someone happens to list them.
+
+Every ``interval_s`` one set-based UPDATE (``layers.tankers.lifecycle.escalate``, the rule's
+only home) raises the level of alerts past a deadline, bumps their revision, queues their
+webhooks and NOTIFYs layer ``alerts`` — all in one transaction. Several processes may run the
+scheduler: the UPDATE only raises a level that is still lower, so a row is never bumped twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from psycopg_pool import AsyncConnectionPool
+
+from layers.tankers.lifecycle import escalate
+
+log = logging.getLogger("georisk.escalation")
+
+
+class EscalationScheduler:
+    def __init__(self, pool: AsyncConnectionPool, interval_s: float) -> None:
+        self.pool = pool
+        self.interval_s = interval_s
+        self.escalated = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> list[int]:
+        async with self.pool.connection() as conn:
+            ids = await escalate(conn)
+        self.escalated += len(ids)
+        if ids:
+            log.info("escalated %d overdue alerts", len(ids))
+        return ids
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("escalation round failed")
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

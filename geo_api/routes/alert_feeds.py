@@ -1,0 +1,175 @@
+"""Alert feeds: live stream (SSE), CAP 1.2 XML, statistics and evidence (ARCHITECTURE.md §4).
+
+Mounted *before* ``routes.alerts``: ``/api/alerts/stream``, ``/api/alerts/stats`` and
+``/api/alerts/{id}.cap`` would otherwise match ``/api/alerts/{alert_id}`` and fail as a bad id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from geo_api.alert_stream import AlertBroadcaster, StreamFilter, Subscriber, TooManySubscribers
+from geo_api.db import DbConn
+from geo_api.errors import BadRequest, FieldError, NotFound
+from geo_api.settings import AlertStreamSettings
+from layers import alert_feeds, cap
+from layers.alert_stats import StatsQuery, alert_stats
+from layers.tankers import lifecycle
+from layers.vocab import ALERT_RULES, ALERT_STATUSES
+
+router = APIRouter(tags=["alerts"])
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+CommaList = Annotated[str | None, Query(max_length=2000, description="comma-separated list")]
+
+
+def _split(field: str, value: str | None, allowed: tuple[str, ...] | None) -> frozenset[str]:
+    items = frozenset(x.strip() for x in (value or "").split(",") if x.strip())
+    if allowed is not None:
+        bad = sorted(items - set(allowed))
+        if bad:
+            reason = f"unknown {', '.join(bad)}; one of {', '.join(allowed)}"
+            raise BadRequest(f"{field}: {reason}", [FieldError(field, reason)])
+    return items
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _event(feature: dict[str, Any]) -> bytes:
+    p = feature["properties"]
+    data = json.dumps(feature, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {p['id']}:{p['revision']}\nevent: alert\ndata: {data}\n\n".encode()
+
+
+async def _replay_from(
+    conn: DbConn, last_event_id: str | None, since: dt.datetime | None
+) -> dt.datetime | None:
+    """Last-Event-ID (a reconnecting browser) wins over ``since=`` (a first connection)."""
+    if last_event_id:
+        head, _, rev = last_event_id.strip().partition(":")
+        if not head.isdigit() or not (rev or "0").isdigit():
+            reason = "must be <alert id>:<revision>"
+            raise BadRequest(f"Last-Event-ID: {reason}", [FieldError("Last-Event-ID", reason)])
+        try:
+            return await alert_feeds.replay_start(conn, int(head), int(rev or 0))
+        except lifecycle.AlertNotFound:
+            return None  # an alert since deleted: nothing to anchor on, stream live only
+    return _utc(since) if since else None
+
+
+async def _events(
+    hub: AlertBroadcaster,
+    sub: Subscriber,
+    replay: list[dict[str, Any]],
+    keepalive_s: float,
+) -> AsyncIterator[bytes]:
+    try:
+        yield b"retry: 3000\n\n"
+        for feature in replay:
+            yield _event(feature)
+        while True:
+            item = await sub.next(keepalive_s)
+            if item is None:
+                yield b": keep-alive\n\n"
+                continue
+            kind, value = item
+            if kind == "closed":
+                return
+            if kind == "lagged":
+                yield f'event: lagged\ndata: {{"dropped": {int(value)}}}\n\n'.encode()
+            else:
+                yield _event(value)
+    finally:
+        hub.unsubscribe(sub)
+
+
+@router.get("/api/alerts/stream")
+async def alert_stream(
+    request: Request,
+    conn: DbConn,
+    district: CommaList = None,
+    rule: CommaList = None,
+    status: CommaList = None,
+    since: Annotated[dt.datetime | None, Query(description="replay changes since")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> Response:
+    """Server-Sent Events of alert changes; ``id: <alert id>:<revision>``, ``event: alert``."""
+    settings: AlertStreamSettings = request.app.state.settings.alert_stream
+    hub: AlertBroadcaster = request.app.state.alert_stream
+    flt = StreamFilter(
+        _split("district", district, None),
+        _split("rule", rule, ALERT_RULES),
+        _split("status", status, ALERT_STATUSES),
+    )
+    try:
+        sub = hub.subscribe(flt)  # before the replay read, so no change falls in between
+    except TooManySubscribers as exc:  # a capacity limit, not the client's mistake: retry later
+        body = {"detail": str(exc), "errors": [{"field": "stream", "reason": "server busy"}]}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    try:
+        start = await _replay_from(conn, last_event_id, since)
+        replay: list[dict[str, Any]] = []
+        if start is not None and settings.replay_max:
+            floor = dt.datetime.now(dt.UTC) - dt.timedelta(hours=settings.replay_max_age_h)
+            found = await alert_feeds.alerts_changed_since(
+                conn, max(start, floor), settings.replay_max
+            )
+            replay = [f for f in found if flt.matches(f["properties"])]
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        _events(hub, sub, replay, settings.keepalive_s),
+        media_type="text/event-stream",
+        headers=headers,
+    )
+
+
+@router.get("/api/alerts/stats")
+async def alert_statistics(
+    conn: DbConn,
+    from_: Annotated[dt.datetime | None, Query(alias="from")] = None,
+    to: dt.datetime | None = None,
+    district: CommaList = None,
+) -> JSONResponse:
+    """Time to acknowledge / dispose (median, p90), disposal rates, counts by district, carrier."""
+    districts = tuple(sorted(_split("district", district, None))) or None
+    q = StatsQuery(_utc(from_) if from_ else None, _utc(to) if to else None, districts)
+    if q.start and q.end and q.end <= q.start:
+        raise BadRequest("to: must be after from", [FieldError("to", "must be after from")])
+    return JSONResponse(await alert_stats(conn, q))
+
+
+async def _feature(conn: DbConn, alert_id: int) -> dict[str, Any]:
+    try:
+        return await lifecycle.get_alert(conn, alert_id)
+    except lifecycle.AlertNotFound as exc:
+        raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
+
+
+@router.get("/api/alerts/{alert_id}.cap")
+async def alert_cap(conn: DbConn, alert_id: AlertId) -> Response:
+    """The alert's current revision as an OASIS CAP 1.2 message (Alert, Update or Cancel)."""
+    feature = await _feature(conn, alert_id)
+    zone_id = feature["properties"].get("zone_id")
+    ring = await cap.zone_ring(conn, int(zone_id)) if zone_id else None
+    body = cap.to_bytes(cap.build_cap(feature, zone_ring=ring))
+    return Response(body, media_type="application/cap+xml")
+
+
+@router.get("/api/alerts/{alert_id}/evidence")
+async def alert_evidence(conn: DbConn, alert_id: AlertId) -> JSONResponse:
+    """Track 15 min either side of the episode, the stop and the zone, as GeoJSON."""
+    try:
+        body = await alert_feeds.evidence(conn, alert_id)
+    except lifecycle.AlertNotFound as exc:
+        raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
+    return JSONResponse(body, media_type="application/geo+json")

@@ -1,0 +1,70 @@
+"""The enterprise's four-colour diagram page and its exports (``.png``, ``.pdf``, ``.html``,
+``.geojson``). Rendering lives in layers/diagram.py; matplotlib and folium are CPU-bound, so
+they run in the thread pool to keep the event loop serving tiles meanwhile.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from geo_api.db import DbConn
+from geo_api.errors import FieldError, NotFound
+from geo_api.routes.pages import WEB_DIR
+from layers import diagram as dg
+
+router = APIRouter(tags=["pages"])
+EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Export = Literal["png", "pdf", "html", "geojson"]
+
+_MEDIA = {
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "html": "text/html; charset=utf-8",
+    "geojson": "application/geo+json",
+}
+
+
+async def _load(conn: DbConn, enterprise_id: int) -> dg.Diagram:
+    try:
+        return await dg.load_diagram(conn, enterprise_id)
+    except dg.EnterpriseNotFound as exc:
+        raise NotFound(str(exc), [FieldError("id", "not found")]) from None
+
+
+@router.get(
+    "/enterprises/{enterprise_id}/diagram", response_class=HTMLResponse, include_in_schema=False
+)
+async def diagram_page(request: Request, conn: DbConn, enterprise_id: EnterpriseId) -> HTMLResponse:
+    """The page itself is static; its script reads the APIs. The title is filled server-side so
+    a saved or printed page still names the enterprise."""
+    d = await _load(conn, enterprise_id)
+    page = (WEB_DIR / "diagram.html").read_text(encoding="utf-8")
+    page = page.replace("{{ENTERPRISE_ID}}", str(enterprise_id))
+    page = page.replace("{{ENTERPRISE_NAME}}", html.escape(d.enterprise["name"]))
+    basemap = request.app.state.settings.server.basemap_url
+    if basemap:
+        page = page.replace("<html lang", f'<html data-basemap="{html.escape(basemap)}" lang', 1)
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/enterprises/{enterprise_id}/diagram.{fmt}", summary="Diagram export")
+async def diagram_export(conn: DbConn, enterprise_id: EnterpriseId, fmt: Export) -> Response:
+    """PNG, A4 PDF, standalone HTML (no network needed) or GeoJSON of the diagram."""
+    d = await _load(conn, enterprise_id)
+    body: bytes | str
+    if fmt == "png":
+        body = await run_in_threadpool(dg.render_png, d)
+    elif fmt == "pdf":
+        body = await run_in_threadpool(dg.render_pdf, d)
+    elif fmt == "html":
+        body = await run_in_threadpool(dg.render_html, d, WEB_DIR / "vendor")
+    else:
+        body = dg.geojson_text(d)
+    name = f"enterprise-{enterprise_id}-diagram.{fmt}"
+    headers = {"Content-Disposition": f'inline; filename="{name}"'}
+    return Response(body, media_type=_MEDIA[fmt], headers=headers)

@@ -1,0 +1,97 @@
+"""Webhook subscriptions for alert changes (issue 6). Administrators only: a subscription
+receives every matching alert, so creating one is as sensitive as reading them all.
+
+``POST /api/webhooks`` answers the signing secret once (generated when not given); listings
+never show it. Deliveries are signed ``X-GeoRisk-Signature: sha256=HMAC(secret,
+"<X-GeoRisk-Timestamp>.<body>")``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, field_validator
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import DbConn
+from geo_api.errors import FieldError, Forbidden, NotFound
+from layers import webhooks
+from layers.vocab import ALERT_RULES
+
+router = APIRouter(tags=["webhooks"])
+SubId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Rule = Literal[ALERT_RULES]  # type: ignore[valid-type]
+
+
+async def admin(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    if not caller.is_admin:
+        raise Forbidden(
+            "webhooks: administrators only", [FieldError("caller", "not an administrator")]
+        )
+    return caller
+
+
+Admin = Depends(admin)
+
+
+class NewSubscription(BaseModel):
+    url: str = Field(max_length=2000, description="http(s) endpoint that receives the POSTs")
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, description="HMAC key; generated if unset"
+    )
+    districts: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, description="district codes to receive; unset = all"
+    )
+    rules: list[Rule] | None = Field(default=None, description="alert rules; unset = all")
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return v
+
+
+def _json(body: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(body), status_code=status_code)
+
+
+@router.post("/api/webhooks", status_code=201, dependencies=[Admin])
+async def create_webhook(conn: DbConn, body: NewSubscription) -> JSONResponse:
+    """Subscribe a URL; the answer holds the signing secret (shown only here)."""
+    secret = body.secret or webhooks.new_secret()
+    row = await webhooks.create_subscription(conn, body.url, secret, body.districts, body.rules)
+    return _json({**row, "secret": secret}, status_code=201)
+
+
+@router.get("/api/webhooks", dependencies=[Admin])
+async def list_webhooks(conn: DbConn) -> JSONResponse:
+    """Active subscriptions, without their secrets."""
+    return _json({"webhooks": await webhooks.list_subscriptions(conn)})
+
+
+@router.delete("/api/webhooks/{sub_id}", status_code=204, dependencies=[Admin])
+async def delete_webhook(conn: DbConn, sub_id: SubId) -> Response:
+    """Unsubscribe; nothing more is sent, and the delivery log stays readable."""
+    if not await webhooks.deactivate(conn, sub_id):
+        raise NotFound(f"webhook {sub_id} not found", [FieldError("id", "unknown")])
+    return Response(status_code=204)
+
+
+@router.get("/api/webhooks/{sub_id}/deliveries", dependencies=[Admin])
+async def list_deliveries(
+    conn: DbConn,
+    sub_id: SubId,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    """The subscription's deliveries, newest first: attempts, when due, delivered, last error."""
+    rows = await webhooks.deliveries(conn, sub_id, limit, offset)
+    if rows is None:
+        raise NotFound(f"webhook {sub_id} not found", [FieldError("id", "unknown")])
+    return _json({"deliveries": rows})

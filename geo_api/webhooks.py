@@ -1,0 +1,126 @@
+"""The webhook delivery worker: one per API process, safe with many (rows are claimed with
+``FOR UPDATE SKIP LOCKED``), and stateless — the outbox table is its whole state, so a restart
+just carries on with whatever is due.
+
+It wakes on ``NOTIFY georisk_webhooks`` (sent when a committed transaction queued rows) and
+at least every ``poll_interval_s`` (retries that came due, rows whose lease ran out because a
+process died mid-POST, or a lost notification).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+import httpx
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from geo_api.settings import WebhookSettings
+from layers import webhooks as outbox
+from layers.webhooks import Backoff, Delivery, Outcome
+
+log = logging.getLogger("georisk.webhooks")
+
+
+def backoff_of(settings: WebhookSettings) -> Backoff:
+    return Backoff(
+        base_s=settings.backoff_base_s,
+        factor=settings.backoff_factor,
+        max_s=settings.backoff_max_s,
+        jitter=settings.jitter,
+        max_attempts=settings.max_attempts,
+    )
+
+
+class WebhookWorker:
+    def __init__(self, url: str, pool: AsyncConnectionPool, settings: WebhookSettings) -> None:
+        self.url = url
+        self.pool = pool
+        self.settings = settings
+        self.backoff = backoff_of(settings)
+        self.wake = asyncio.Event()
+        self.attempts_made = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: httpx.AsyncClient | None = None
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {outbox.WEBHOOK_CHANNEL}")
+                    self.wake.set()  # anything queued while we were not listening
+                    async for _ in conn.notifies():
+                        self.wake.set()
+            except (psycopg.Error, OSError):
+                log.exception("webhook listener lost its connection; retrying in 5 s")
+                await asyncio.sleep(5)
+
+    async def _post(self, http: httpx.AsyncClient, d: Delivery) -> Outcome:
+        body = json.dumps(
+            {**d.payload, "delivery_id": d.id, "attempt": d.attempts}, ensure_ascii=False
+        ).encode()
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            outbox.TIMESTAMP_HEADER: ts,
+            outbox.SIGNATURE_HEADER: outbox.sign(d.secret, ts, body),
+            outbox.DELIVERY_HEADER: str(d.id),
+            outbox.EVENT_HEADER: d.event,
+        }
+        try:
+            r = await http.post(d.url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return Outcome(d, False, "timeout")
+        except httpx.HTTPError as exc:
+            return Outcome(d, False, f"connection failed ({type(exc).__name__})")
+        if 200 <= r.status_code < 300:
+            return Outcome(d, True)
+        return Outcome(d, False, f"HTTP {r.status_code}")
+
+    async def run_once(self) -> int:
+        """Claim one batch, POST it concurrently, record the results; returns rows tried."""
+        lease = self.settings.timeout_s + self.settings.lease_margin_s
+        async with self.pool.connection() as conn:
+            batch = await outbox.claim(conn, self.settings.batch_size, lease)
+        if not batch:
+            return 0
+        assert self._http is not None
+        outcomes = await asyncio.gather(*(self._post(self._http, d) for d in batch))
+        async with self.pool.connection() as conn:
+            await outbox.record(conn, outcomes, self.backoff)
+        self.attempts_made += len(batch)
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            log.warning("%d of %d webhook deliveries failed", len(failed), len(batch))
+        return len(batch)
+
+    async def _work(self) -> None:
+        while True:
+            try:
+                # A full batch suggests more is due: go again at once.
+                while await self.run_once() >= self.settings.batch_size:
+                    pass
+            except Exception:
+                log.exception("webhook delivery round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval_s)
+            self.wake.clear()
+
+    def start(self) -> None:
+        timeout = httpx.Timeout(self.settings.timeout_s)
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._work())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._http is not None:
+            await self._http.aclose()

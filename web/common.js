@@ -1,0 +1,49 @@
+// Shared helpers for the map and the diagram page: the four colours, escaping, JSON fetch,
+// and a lazy look at /openapi.json so optional endpoints are only called when they exist
+// (a 404 would show up as a console error, and the tests forbid those).
+(function () {
+  "use strict";
+  const COLORS = { red: "#E02020", orange: "#FF8C00", yellow: "#FFD700", blue: "#1E6FD9", grey: "#9E9E9E" };
+  const LEVELS = [
+    ["red", "重大 major"], ["orange", "较大 high"], ["yellow", "一般 moderate"], ["blue", "低 low"],
+    ["grey", "无数据 no data / offline"],
+  ];
+  function escapeHtml(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g,
+      (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  }
+  async function getJson(url, init) {
+    const r = await fetch(url, init);
+    if (!r.ok) {
+      let detail = "";
+      try { detail = (await r.json()).detail || ""; } catch (e) { /* not JSON */ }
+      throw new Error(`${url}: HTTP ${r.status} ${detail}`);
+    }
+    return r.json();
+  }
+  let apiPaths = null;
+  async function hasPath(path) {
+    if (!apiPaths) apiPaths = getJson("/openapi.json").then((d) => d.paths || {}).catch(() => ({}));
+    return Object.prototype.hasOwnProperty.call(await apiPaths, path);
+  }
+  function swatch(color) {
+    return `<span class="sw" style="background:${COLORS[color] || COLORS.grey}"></span>`;
+  }
+  function legendHtml(title) {
+    return `<h3>${escapeHtml(title)}</h3>` +
+      LEVELS.map(([c, label]) => `<div>${swatch(c)} ${escapeHtml(label)}</div>`).join("");
+  }
+  // Leaflet ≥ 1.8 dropped L.DomEvent.fakeStop, which VectorGrid 1.3's canvas click still calls.
+  if (window.L && !L.DomEvent.fakeStop) L.DomEvent.fakeStop = function () { return true; };
+  // VectorGrid's point symbolizers are CircleMarkers without a latlng; Leaflet 1.9 takes any
+  // small CircleMarker for a marker and projects its (missing) latlng on click. Without
+  // getLatLng the map uses the mouse position instead.
+  if (window.L && L.Canvas && L.Canvas.Tile) {
+    const fire = L.Canvas.Tile.prototype._fireEvent;
+    L.Canvas.Tile.prototype._fireEvent = function (layers, e, type) {
+      (layers || []).forEach((l) => { if (l && l.getLatLng && !l._latlng) l.getLatLng = undefined; });
+      return fire.call(this, layers, e, type);
+    };
+  }
+  window.GeoRisk = { COLORS, LEVELS, escapeHtml, getJson, hasPath, swatch, legendHtml };
+})();
