@@ -78,6 +78,7 @@ def area(database_url: str) -> Iterator[dict[str, Any]]:
             "twice",
             "speeding",
             "restart",
+            "corridor",
         ):
             row = c.execute(
                 "INSERT INTO vehicles (plate, carrier, enterprise_id) VALUES (%s, %s, %s)"
@@ -336,3 +337,41 @@ def test_seeded_city_planted_events_are_detected(
     assert result.events > 0
     assert result.recall == 1.0, result.missed
     assert result.precision == 1.0, result.false
+
+
+def test_leaving_the_planned_corridor_is_one_alert_and_state_is_listed(
+    client: httpx.Client, db: Any, area: Any
+) -> None:
+    vid = area["vehicles"]["corridor"]
+    start = DAY - dt.timedelta(hours=2)  # in the past: fixes from the future are refused
+    db.execute(
+        "INSERT INTO vehicle_routes (vehicle_id, name, valid_from, valid_to, corridor_m, geom)"
+        " VALUES (%s, '测试路线', %s, %s, 300, ST_GeomFromText(%s, 4326))",
+        (
+            vid,
+            start - dt.timedelta(hours=1),
+            start + dt.timedelta(hours=2),
+            f"LINESTRING(124.50 {ROAD_Y}, 124.70 {ROAD_Y})",
+        ),
+    )
+    fixes: list[dict[str, Any]] = []
+    t = start
+    # 3 min on the route, then 1 km north at 40 km/h (≈ 333 m a fix), 5 min along there —
+    # outside the 300 m corridor — and back: realistic speeds, so no fix is a "jump".
+    north = 1000 / 110_574
+    lon = 124.52
+    path = [(0.0, 6), (1 / 3, 1), (2 / 3, 1), (1.0, 10), (2 / 3, 1), (1 / 3, 1), (0.0, 6)]
+    for share, count in path:
+        for _ in range(count):
+            fixes.append(_fix(vid, t, lon, ROAD_Y + share * north, 40))
+            t += dt.timedelta(seconds=30)
+            lon += 0.0015 if share in (0.0, 1.0) else 0.0
+    assert post(client, fixes)["accepted"] == len(fixes)
+    alerts = [a for a in alerts_of(client, vid) if a["rule"] == "corridor_deviation"]
+    assert len(alerts) == 1
+    assert alerts[0]["active"] is False  # back on the route: the episode is closed
+    # GET /api/vehicles lists the detector's state beside the latest fix.
+    listed = client.get("/api/vehicles", params={"carrier": "测试危运公司", "limit": 100}).json()
+    mine = next(f for f in listed["features"] if f["id"] == vid)
+    assert mine["properties"]["state"] == "moving"
+    assert mine["geometry"]["coordinates"] == [fixes[-1]["lon"], fixes[-1]["lat"]]

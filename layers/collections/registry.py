@@ -357,6 +357,9 @@ VEHICLES = Collection(
         ("last_fix_at", "lp.ts"),
         ("speed_kmh", "lp.speed_kmh"),
         ("heading", "lp.heading"),
+        # The stop detector's persisted state (layers/tankers/state.py): moving / stopped.
+        ("state", "(SELECT vs.state FROM vehicle_state vs WHERE vs.vehicle_id = t.id)"),
+        ("state_since", "(SELECT vs.since FROM vehicle_state vs WHERE vs.vehicle_id = t.id)"),
     ),
     columns=(
         Column("plate", "text"),
