@@ -12,18 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from layers.alert_feeds import alerts_by_ids, alerts_changed_since
-from layers.changes import CHANGE_CHANNEL
+from layers.changes import CHANGE_CHANNEL, listen
 
 log = logging.getLogger("georisk.alert_stream")
 
@@ -139,21 +137,10 @@ class AlertBroadcaster:
         self._wake.set()
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {CHANGE_CHANNEL}")
-                    self._listening.set()
-                    async for note in conn.notifies():
-                        with contextlib.suppress(ValueError):
-                            self._note(json.loads(note.payload))
-            except (psycopg.Error, OSError):
-                self._listening.clear()
-                # Changes made while disconnected are not lost: clients resume by
-                # Last-Event-ID, and the next notification is read as usual.
-                log.exception("alert listener lost its connection; retrying in 2 s")
-                await asyncio.sleep(2)
+        # Changes made while disconnected are not lost: clients resume by Last-Event-ID.
+        await listen(
+            self.url, CHANGE_CHANNEL, self._note, name="alert stream", ready=self._listening
+        )
 
     async def _read(self) -> None:
         while True:

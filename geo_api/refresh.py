@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+from typing import Any
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from layers.changes import CHANGE_CHANNEL
+from layers.changes import CHANGE_CHANNEL, listen
 from layers.hexagons import rollup_all
 
 log = logging.getLogger("georisk.refresh")
@@ -48,19 +47,12 @@ class HexRefresher:
             self.dirty.update(layers)
             self.wake.set()
 
+    def _on_change(self, payload: dict[str, Any]) -> None:
+        if not payload.get("full"):  # a full recompute rolls up by itself
+            self.mark(str(payload.get("layer")))
+
     async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {CHANGE_CHANNEL}")
-                    async for note in conn.notifies():
-                        payload = json.loads(note.payload)
-                        if not payload.get("full"):  # a full recompute rolls up by itself
-                            self.mark(str(payload.get("layer")))
-            except (psycopg.Error, OSError):
-                log.exception("change listener lost its connection; retrying in 5 s")
-                await asyncio.sleep(5)
+        await listen(self.url, CHANGE_CHANNEL, self._on_change, name="hexagon refresh")
 
     async def _work(self) -> None:
         while True:

@@ -16,11 +16,11 @@ import logging
 import time
 
 import httpx
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from geo_api.settings import WebhookSettings
 from layers import webhooks as outbox
+from layers.changes import listen
 from layers.webhooks import Backoff, Delivery, Outcome
 
 log = logging.getLogger("georisk.webhooks")
@@ -48,17 +48,15 @@ class WebhookWorker:
         self._http: httpx.AsyncClient | None = None
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {outbox.WEBHOOK_CHANNEL}")
-                    self.wake.set()  # anything queued while we were not listening
-                    async for _ in conn.notifies():
-                        self.wake.set()
-            except (psycopg.Error, OSError):
-                log.exception("webhook listener lost its connection; retrying in 5 s")
-                await asyncio.sleep(5)
+        # On (re)connect, wake for anything queued while we were not listening.
+        await listen(
+            self.url,
+            outbox.WEBHOOK_CHANNEL,
+            lambda _payload: self.wake.set(),
+            name="webhook worker",
+            on_connect=self.wake.set,
+            retry_s=5,
+        )
 
     async def _post(self, http: httpx.AsyncClient, d: Delivery) -> Outcome:
         body = json.dumps(

@@ -7,12 +7,17 @@ push) hear of a change only once it is committed.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from psycopg import AsyncConnection
+import psycopg
+from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
+
+log = logging.getLogger("georisk.changes")
 
 #: PostgreSQL channel every engine notifies on.
 CHANGE_CHANNEL: Final = "georisk_changes"
@@ -46,3 +51,44 @@ async def notify_change(
         payload["ids"] = id_list
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGE_CHANNEL, json.dumps(payload)))
     return payload
+
+
+async def listen(
+    url: str,
+    channel: str,
+    on_payload: Callable[[dict[str, Any]], None],
+    *,
+    name: str,
+    ready: asyncio.Event | None = None,
+    on_connect: Callable[[], None] | None = None,
+    retry_s: float = 2.0,
+) -> None:
+    """LISTEN on ``channel`` forever and hand each JSON object payload to ``on_payload``.
+
+    Reconnects after a lost connection (a database restart), calling ``on_connect`` each time
+    it is listening again — the place to drop whatever may have been missed meanwhile — and
+    keeps ``ready`` set only while it is listening. An empty payload is passed as ``{}``; a
+    malformed one is logged and skipped. The one home of this loop for every listener.
+    """
+    while True:
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+            async with conn:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                if on_connect is not None:
+                    on_connect()
+                if ready is not None:
+                    ready.set()
+                async for note in conn.notifies():
+                    try:
+                        payload = json.loads(note.payload) if note.payload else {}
+                    except ValueError:
+                        log.warning("%s ignored a malformed payload %r", name, note.payload)
+                        continue
+                    if isinstance(payload, dict):
+                        on_payload(payload)
+        except (psycopg.Error, OSError):
+            if ready is not None:
+                ready.clear()
+            log.exception("%s lost its database connection; retrying in %g s", name, retry_s)
+            await asyncio.sleep(retry_s)

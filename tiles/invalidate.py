@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
-import psycopg
-
-from layers.changes import CHANGE_CHANNEL
+from layers.changes import CHANGE_CHANNEL, listen
 from layers.registry import layers_for_change
 from tiles.cache import TileCache
 
@@ -43,24 +40,23 @@ class ChangeListener:
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    def _on_change(self, payload: dict[str, Any]) -> None:
+        self.notes += 1
+        try:
+            apply_change(self.cache, payload)
+        except (ValueError, TypeError):
+            log.warning("ignored malformed change payload %r", payload)
+
     async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {CHANGE_CHANNEL}")
-                    self.cache.clear()  # whatever happened before LISTEN is unknown
-                    self.ready.set()
-                    async for note in conn.notifies():
-                        self.notes += 1
-                        try:
-                            apply_change(self.cache, json.loads(note.payload))
-                        except (ValueError, TypeError):
-                            log.warning("ignored malformed change payload %r", note.payload)
-            except (psycopg.Error, OSError):
-                self.ready.clear()
-                log.exception("tile cache listener lost its connection; retrying in 2 s")
-                await asyncio.sleep(2)
+        # Whatever happened before LISTEN is unknown: start from an empty cache each time.
+        await listen(
+            self.url,
+            CHANGE_CHANNEL,
+            self._on_change,
+            name="tile cache",
+            ready=self.ready,
+            on_connect=self.cache.clear,
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen())
