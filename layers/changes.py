@@ -67,8 +67,9 @@ async def listen(
 
     Reconnects after a lost connection (a database restart), calling ``on_connect`` each time
     it is listening again — the place to drop whatever may have been missed meanwhile — and
-    keeps ``ready`` set only while it is listening. An empty payload is passed as ``{}``; a
-    malformed one is logged and skipped. The one home of this loop for every listener.
+    keeps ``ready`` set only while it is listening. An empty payload is passed as ``{}``, a
+    bare JSON value as ``{"value": …}``; a malformed one is logged and skipped. The one home of
+    this loop for every listener.
     """
     while True:
         try:
@@ -85,8 +86,8 @@ async def listen(
                     except ValueError:
                         log.warning("%s ignored a malformed payload %r", name, note.payload)
                         continue
-                    if isinstance(payload, dict):
-                        on_payload(payload)
+                    # A bare value (e.g. a count) still wakes the listener.
+                    on_payload(payload if isinstance(payload, dict) else {"value": payload})
         except (psycopg.Error, OSError):
             if ready is not None:
                 ready.clear()
