@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from geo_api.alert_stream import AlertBroadcaster
+from geo_api.auth import current_caller
 from geo_api.db import open_pool
 from geo_api.errors import install_error_handlers
 from geo_api.escalation import EscalationScheduler
@@ -70,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(TileFastPath)  # cached tiles without FastAPI's per-request overhead
+    # Every route resolves the caller through the one dependency (cached per request, so a
+    # handler that also asks for it gets the same Caller): roles plug in there, not per route.
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(current_caller)])
     app.mount("/static", WebFiles(directory=WEB_DIR), name="static")
     return app
