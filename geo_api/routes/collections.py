@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from geo_api.auth import Caller, current_caller
+from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import (
     BadRequest,
@@ -23,7 +24,6 @@ from geo_api.errors import (
     GeoRiskError,
     InvalidInput,
     NotFound,
-    PayloadTooLarge,
 )
 from geo_api.settings import Settings
 from layers.collections import (
@@ -55,29 +55,6 @@ CrsParam = Annotated[
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON, refusing more than ``limit`` bytes before reading them all."""
-    declared = request.headers.get("content-length", "")
-    too_large = PayloadTooLarge(
-        f"body: larger than {limit} bytes", [FieldError("body", f"limit is {limit} bytes")]
-    )
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(
-            f"body: not valid JSON ({exc})", [FieldError("body", "not valid JSON")]
-        ) from None
 
 
 def _links(request: Request, query: ListQuery, page: FeaturePage) -> list[dict[str, str]]:

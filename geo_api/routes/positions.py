@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from geo_api.body import read_body
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound, PayloadTooLarge
 from geo_api.settings import Settings
@@ -37,22 +38,6 @@ _BODY_DOC = {
 }
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    too_large = PayloadTooLarge(
-        f"body: larger than {limit} bytes", [FieldError("body", f"limit is {limit} bytes")]
-    )
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/api/positions", openapi_extra=_BODY_DOC)
 async def post_positions(request: Request, conn: DbConn) -> JSONResponse:
     """Store a batch of fixes; answers `{accepted, duplicates, rejected: [{index, error}]}`.
@@ -61,7 +46,7 @@ async def post_positions(request: Request, conn: DbConn) -> JSONResponse:
     The answer comes after the commit: an accepted fix is durable.
     """
     settings: Settings = request.app.state.settings
-    body = await _body(request, settings.server.max_body_bytes)
+    body = await read_body(request, settings.server.max_body_bytes)
     try:
         rows = parse_body(body, request.headers.get("content-type", "application/json"))
     except BodyError as exc:

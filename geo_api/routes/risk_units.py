@@ -13,9 +13,9 @@ from psycopg import AsyncConnection
 from pydantic import ValidationError
 
 from geo_api.auth import Caller, current_caller
+from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound
-from geo_api.routes.collections import read_json
 from geo_api.routes.risk import risk_config
 from geo_api.settings import Settings
 from layers.recompute import recompute
