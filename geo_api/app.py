@@ -18,6 +18,7 @@ from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
 from geo_api.settings import Settings
 from geo_api.webhooks import WebhookWorker
+from layers.monitoring.sweep import StaleSweeper
 from tiles.service import TileService
 
 
@@ -45,6 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.escalation.enabled:
             escalation.start()
         app.state.escalation = escalation
+        mon = settings.monitoring
+        sweeper = StaleSweeper(
+            pool,
+            mon.rules(),
+            settings.risk.recompute_config(settings.db.data_dir),
+            mon.sweep_interval_s,
+        )
+        if mon.sweep_enabled:
+            sweeper.start()  # silent points send nothing: only a clock turns them grey
+        app.state.stale_sweeper = sweeper
         stream = settings.alert_stream
         alert_stream = AlertBroadcaster(
             settings.db.resolved_url(), pool, stream.queue_size, stream.max_subscribers
@@ -55,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await alert_stream.stop()  # ends open streams first, so their responses complete
+            await sweeper.stop()
             await escalation.stop()
             await webhooks.stop()
             await tiles.stop()

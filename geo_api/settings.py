@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from layers.monitoring.config import MonitoringRules
     from layers.recompute import RecomputeConfig
     from layers.tankers.config import TankerRules
 
@@ -222,6 +223,36 @@ class EscalationSettings(BaseSettings):
     interval_s: float = Field(default=30.0, gt=0, description="how often overdue alerts are found")
 
 
+class MonitoringSettings(BaseSettings):
+    """Live monitoring evaluation (DOMAIN.md §2.4); no national figure exists for these."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_MONITORING_", extra="ignore")
+
+    debounce_n: int = Field(default=3, ge=1, le=1000, description="samples before a change")
+    hysteresis: float = Field(
+        default=0.10, ge=0, lt=1, description="clear only past set point ∓ this share of it"
+    )
+    flat_line_n: int = Field(default=60, ge=2, description="identical samples that mean grey")
+    stale_intervals: float = Field(default=3.0, gt=0, description="silent sampling intervals")
+    ack_deadline_s: float = Field(default=900.0, gt=0, description="time to acknowledge")
+    sweep_interval_s: float = Field(
+        default=1.0, gt=0, description="stale / overdue sweep period (clock-driven changes)"
+    )
+    sweep_enabled: bool = Field(default=True, description="run the stale sweep in this process")
+    max_batch: int = Field(default=200_000, ge=1, description="most readings per POST")
+
+    def rules(self) -> MonitoringRules:
+        from layers.monitoring.config import MonitoringRules
+
+        return MonitoringRules(
+            debounce_n=self.debounce_n,
+            hysteresis=self.hysteresis,
+            flat_line_n=self.flat_line_n,
+            stale_intervals=self.stale_intervals,
+            ack_deadline_s=self.ack_deadline_s,
+        )
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -236,3 +267,4 @@ class Settings(BaseSettings):
     alert_stream: AlertStreamSettings = Field(default_factory=AlertStreamSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)

@@ -31,6 +31,9 @@ from layers.population import PopulationRaster
 from layers.substances import TABLE1_Q_BY_CAS, TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
 from layers.vocab import ILLEGAL_PARKING_RULES
 
+#: Advisory-lock key serialising recomputes across connections and processes.
+RECOMPUTE_LOCK: Final = 0x6765_6F72_6973  # "georis"
+
 #: Hexagon layers whose colours come from this engine (everything but raw fixes).
 COLOURED_HEX_LAYERS: Final = [name for name in HEX_LAYERS if name != "fixes"]
 
@@ -320,6 +323,10 @@ async def recompute(
     report = RecomputeReport()
     full = enterprise_ids is None
     async with conn.transaction():
+        # Concurrent recomputes (ingest batches, API edits, the sweep) would update overlapping
+        # enterprise rows in different orders and could deadlock; each takes milliseconds,
+        # so they queue on one transaction-scoped lock instead.
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (RECOMPUTE_LOCK,))
         report.hazard_sources, changed_sources = await recompute_hazard_sources(
             conn, enterprise_ids, config
         )

@@ -642,6 +642,34 @@ class Alarm(Base):
     )
 
 
+class MonitoringState(Base):
+    """Per-point evaluator state (layers/monitoring), saved with the readings that moved it.
+
+    Why persisted: debounce counters, the flat-line run and the open alarm span batches, so a
+    restart (or another worker) must resume exactly where the last committed batch left off.
+    """
+
+    __tablename__ = "monitoring_state"
+    point_id: Mapped[int] = mapped_column(
+        ForeignKey("monitoring_points.id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[int] = mapped_column(SmallInteger, server_default="0")  # confirmed 0/1/2
+    pending_level: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    pending_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_value: Mapped[float | None] = mapped_column(Float)
+    same_count: Mapped[int] = mapped_column(Integer, server_default="0")  # flat-line run
+    stale: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"))
+    # The sweep has re-rated the enterprise for this open alarm passing its ack deadline.
+    alarm_overdue: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 0 AND 2", name="level"),
+        CheckConstraint("pending_level BETWEEN 0 AND 2", name="pending_level"),
+    )
+
+
 class PipelineSegment(Base):
     """A pipeline cut into pieces of at most 500 m, each coloured with its reasons."""
 

@@ -22,7 +22,7 @@ import uvicorn
 
 from geo_api.app import create_app
 from geo_api.migrate import upgrade
-from geo_api.settings import DatabaseSettings, ServerSettings, Settings
+from geo_api.settings import DatabaseSettings, MonitoringSettings, ServerSettings, Settings
 
 TEST_SCALE = float(os.environ.get("GEORISK_TEST_SCALE", "0.02"))
 TEST_SEED = 7
@@ -121,7 +121,13 @@ class LiveServer:
 
 
 def make_settings(url: str) -> Settings:
-    return Settings(db=DatabaseSettings(url=url, pool_max=4), server=ServerSettings())
+    # The clock-driven monitoring sweep is exercised by calling it with a chosen ``now``; a
+    # second copy running on the real clock in the shared server would race those tests.
+    return Settings(
+        db=DatabaseSettings(url=url, pool_max=4),
+        server=ServerSettings(),
+        monitoring=MonitoringSettings(sweep_enabled=False),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from geo_api.routes import (
+    alarms,
     alert_feeds,
     alerts,
     collections,
@@ -11,6 +12,7 @@ from geo_api.routes import (
     hexagons,
     pages,
     positions,
+    readings,
     risk,
     risk_units,
     surface,
@@ -32,4 +34,6 @@ ROUTERS: list[APIRouter] = [
     alert_feeds.router,  # before alerts: /api/alerts/stream is not an {alert_id}
     alerts.router,
     webhooks.router,
+    readings.router,
+    alarms.router,
 ]

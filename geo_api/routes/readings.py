@@ -1,0 +1,63 @@
+"""Monitoring readings in (``POST /api/readings``).
+
+The handler only reads the body and calls ``layers.monitoring``; after the batch committed it
+re-rates the enterprises whose points changed colour or alarm (their dynamic colour follows).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from geo_api.body import read_body
+from geo_api.db import DbConn
+from geo_api.errors import BadRequest, FieldError, PayloadTooLarge
+from geo_api.settings import Settings
+from layers.monitoring.ingest import ingest
+from layers.monitoring.parse import BodyError, parse_body
+from layers.recompute import recompute
+
+router = APIRouter(tags=["monitoring"])
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "Readings `{point_id, ts, value}` as a JSON array (application/json), "
+        "NDJSON (application/x-ndjson) or CSV with a header (text/csv). `ts` is ISO 8601 with "
+        "an offset.",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post("/api/readings", openapi_extra=_BODY_DOC)
+async def post_readings(request: Request, conn: DbConn) -> JSONResponse:
+    """Store a batch of readings; answers `{accepted, duplicates, rejected: [{index, error}]}`.
+
+    Idempotent on (point_id, ts); unknown points and non-numeric values are per-row
+    rejections. The answer comes after the commit and the re-rating of affected enterprises.
+    """
+    settings: Settings = request.app.state.settings
+    body = await read_body(request, settings.server.max_body_bytes)
+    try:
+        rows = parse_body(body, request.headers.get("content-type", "application/json"))
+    except BodyError as exc:
+        raise BadRequest(str(exc), [FieldError("body", str(exc))]) from None
+    if rows.total > settings.monitoring.max_batch:
+        msg = f"body: at most {settings.monitoring.max_batch} readings per request"
+        raise PayloadTooLarge(msg, [FieldError("body", msg)])
+    result = await ingest(conn, rows, settings.monitoring.rules())
+    if result.enterprises:
+        config = settings.risk.recompute_config(settings.db.data_dir)
+        await recompute(conn, config, result.enterprises)
+    return JSONResponse(
+        {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "rejected": result.rejected,
+        }
+    )

@@ -1,0 +1,238 @@
+"""A batch of readings from ``POST /api/readings``: store, evaluate, recolour — one transaction.
+
+Mirrors the tanker path (layers/tankers/ingest.py): daily partitions first, in their own short
+transactions; then lock the batch's points' evaluator state in id order (concurrent batches of
+the same points queue instead of deadlocking); binary COPY into a temp table and
+``INSERT … ON CONFLICT DO NOTHING`` (idempotent on (point_id, ts): a re-sent batch reports
+duplicates and changes nothing); evaluate only the newly stored readings newer than each
+point's last one (a late reading is stored, not re-judged); save state, alarms and colours and
+NOTIFY — all before the commit. The caller re-rates the returned enterprises afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
+
+from layers import pgcopy
+from layers.monitoring.config import MonitoringRules
+from layers.monitoring.evaluate import Episode, PointState, evaluate
+from layers.monitoring.live import recolor_and_notify, ts_sql, us_sql
+from layers.monitoring.parse import Rows
+from layers.monitoring.thresholds import set_points
+from layers.partitions import partition_ddl, partition_name
+
+_TMP = (
+    "CREATE TEMP TABLE IF NOT EXISTS tmp_readings (point_id int4, ts timestamptz, value float8)"
+    " ON COMMIT DELETE ROWS"
+)
+_INSERT = (
+    "INSERT INTO readings (point_id, ts, value) SELECT point_id, ts, value FROM tmp_readings"
+    " ON CONFLICT DO NOTHING RETURNING point_id, " + us_sql("ts") + ", value"
+)
+_ENSURE_STATE = (
+    "INSERT INTO monitoring_state (point_id) SELECT id FROM monitoring_points"
+    " WHERE id = ANY(%(ids)s) ORDER BY id ON CONFLICT DO NOTHING"
+)
+_LOAD = (
+    "SELECT s.point_id, mp.kind, mp.level1, mp.level2, mp.limit_h, mp.limit_hh, mp.limit_l,"
+    " mp.limit_ll, s.level, s.pending_level, s.pending_count, "
+    + us_sql("s.last_ts")
+    + ", s.last_value, s.same_count, s.alarm_id, a.level, a.peak_value"
+    " FROM monitoring_state s JOIN monitoring_points mp ON mp.id = s.point_id"
+    " LEFT JOIN alarms a ON a.id = s.alarm_id"
+    " WHERE s.point_id = ANY(%(ids)s) ORDER BY s.point_id FOR UPDATE OF s"
+)
+_SAVE = (
+    "UPDATE monitoring_state s SET level = u.l, pending_level = u.pl, pending_count = u.pc,"
+    " last_ts = " + ts_sql("u.t") + ", last_value = u.v, same_count = u.sc, alarm_id = u.a,"
+    " stale = false, updated_at = now(), "
+    " alarm_overdue = coalesce(s.alarm_overdue AND s.alarm_id = u.a, false)"
+    " FROM unnest(%(p)s::int4[], %(l)s::int2[], %(pl)s::int2[], %(pc)s::int4[], %(t)s::int8[],"
+    " %(v)s::float8[], %(sc)s::int4[], %(a)s::int8[]) AS u(p, l, pl, pc, t, v, sc, a)"
+    " WHERE s.point_id = u.p"
+)
+_RAISE = (
+    "INSERT INTO alarms (point_id, level, color, raised_at, ack_deadline, cleared_at, peak_value)"
+    " SELECT u.p, u.l, CASE u.l WHEN 2 THEN 'orange' ELSE 'yellow' END, "
+    + ts_sql("u.t")
+    + ", "
+    + ts_sql("u.t")
+    + " + %(ack)s * interval '1 second', "
+    + ts_sql("u.c")
+    + ", u.pk FROM unnest(%(p)s::int4[], %(l)s::int2[], %(t)s::int8[], %(c)s::int8[],"
+    " %(pk)s::float8[]) AS u(p, l, t, c, pk) ORDER BY u.p, u.t RETURNING id, point_id, cleared_at"
+)
+_CONTINUE = (
+    "UPDATE alarms a SET level = greatest(a.level, u.l), peak_value = u.pk,"
+    " color = CASE WHEN a.color = 'red' THEN 'red' WHEN greatest(a.level, u.l) = 2"
+    " THEN 'orange' ELSE a.color END, cleared_at = " + ts_sql("u.c") + ""
+    " FROM unnest(%(a)s::int8[], %(l)s::int2[], %(c)s::int8[], %(pk)s::float8[])"
+    " AS u(a, l, c, pk) WHERE a.id = u.a AND a.cleared_at IS NULL"
+    " AND (a.level, a.peak_value, u.c) IS DISTINCT FROM (greatest(a.level, u.l), u.pk, NULL)"
+    " RETURNING a.point_id"
+)
+
+#: Daily partitions known to exist in this process (creating one is DDL: do it rarely).
+_KNOWN_DAYS: set[dt.date] = set()
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    alarm_points: list[int] = field(default_factory=list)  # points whose alarm changed
+    enterprises: list[int] = field(default_factory=list)  # to re-rate after the commit
+
+
+async def _ensure_partitions(conn: AsyncConnection[Any], t_us: np.ndarray) -> None:
+    """Create missing daily partitions in their own short transaction, before the batch's."""
+    days = {
+        dt.datetime.fromtimestamp(int(d) * 86400, dt.UTC).date()
+        for d in np.unique(t_us // 86_400_000_000)
+    }
+    for day in sorted(days - _KNOWN_DAYS):
+        async with conn.transaction():
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute("SELECT to_regclass(%s)", (partition_name("readings", day),))
+            row = await cur.fetchone()
+            if not (row and row[0]):
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('readings'))")
+                await conn.execute(partition_ddl("readings", day).encode())
+        _KNOWN_DAYS.add(day)
+
+
+async def _load(conn: AsyncConnection[Any], ids: list[int]) -> dict[int, PointState]:
+    await conn.execute(_ENSURE_STATE.encode(), {"ids": ids})
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(_LOAD.encode(), {"ids": ids})
+    out: dict[int, PointState] = {}
+    for r in await cur.fetchall():
+        out[int(r[0])] = PointState(
+            point_id=int(r[0]),
+            set_points=set_points(r[1], r[2], r[3], r[4], r[5], r[6], r[7]),
+            level=int(r[8]),
+            pending_level=int(r[9]),
+            pending_count=int(r[10]),
+            last_t=None if r[11] is None else int(r[11]),
+            last_value=r[12],
+            same_count=int(r[13]),
+            alarm_id=r[14],
+            alarm_level=int(r[15] or 0),
+            peak=r[16],
+        )
+    return out
+
+
+async def _copy_and_insert(conn: AsyncConnection[Any], rows: Rows, good: np.ndarray) -> list[Any]:
+    await conn.execute(_TMP)
+    block = pgcopy.encode(
+        [
+            ("int4", rows.point_id[good].astype(np.int32)),
+            ("timestamptz", rows.t[good]),
+            ("float8", rows.value[good]),
+        ]
+    )
+    cur = conn.cursor(row_factory=tuple_row)
+    async with cur.copy("COPY tmp_readings FROM STDIN (FORMAT BINARY)") as copy:
+        await copy.write(block)
+    await cur.execute(_INSERT.encode())
+    return await cur.fetchall()
+
+
+async def _store_episodes(
+    conn: AsyncConnection[Any],
+    episodes: list[Episode],
+    states: dict[int, PointState],
+    rules: MonitoringRules,
+) -> list[int]:
+    """Insert new alarms (noting the open one on its point) and advance continued ones."""
+    touched: list[int] = []
+    new = [e for e in episodes if e.alarm_id is None]
+    if new:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(
+            _RAISE.encode(),
+            {
+                "p": [e.point_id for e in new],
+                "l": [e.level for e in new],
+                "t": [e.raised_t for e in new],
+                "c": [e.cleared_t for e in new],
+                "pk": [e.peak for e in new],
+                "ack": rules.ack_deadline_s,
+            },
+        )
+        for alarm_id, point_id, cleared in await cur.fetchall():
+            touched.append(int(point_id))
+            if cleared is None:
+                states[int(point_id)].alarm_id = int(alarm_id)
+    old = [e for e in episodes if e.alarm_id is not None]
+    if old:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(
+            _CONTINUE.encode(),
+            {
+                "a": [e.alarm_id for e in old],
+                "l": [e.level for e in old],
+                "c": [e.cleared_t for e in old],
+                "pk": [e.peak for e in old],
+            },
+        )
+        touched += [int(r[0]) for r in await cur.fetchall()]
+    return touched
+
+
+async def _save(conn: AsyncConnection[Any], states: list[PointState]) -> None:
+    await conn.execute(
+        _SAVE.encode(),
+        {
+            "p": [s.point_id for s in states],
+            "l": [s.level for s in states],
+            "pl": [s.pending_level for s in states],
+            "pc": [s.pending_count for s in states],
+            "t": [s.last_t for s in states],
+            "v": [s.last_value for s in states],
+            "sc": [s.same_count for s in states],
+            "a": [s.alarm_id for s in states],
+        },
+    )
+
+
+async def ingest(conn: AsyncConnection[Any], rows: Rows, rules: MonitoringRules) -> IngestResult:
+    """Store and judge one batch; per-row problems are reported, never raised."""
+    out = IngestResult(rejected=[{"index": i, "error": e} for i, e in rows.errors])
+    if len(rows.t) == 0:
+        return out
+    await _ensure_partitions(conn, rows.t)
+    async with conn.transaction():
+        states = await _load(conn, np.unique(rows.point_id).tolist())
+        known = np.isin(rows.point_id, np.fromiter(states, dtype=np.int64, count=len(states)))
+        for j in np.flatnonzero(~known).tolist():
+            msg = f"point_id: unknown monitoring point {int(rows.point_id[j])}"
+            out.rejected.append({"index": int(rows.index[j]), "error": msg})
+        stored = await _copy_and_insert(conn, rows, known) if known.any() else []
+        out.accepted = len(stored)
+        out.duplicates = int(known.sum()) - len(stored)
+        if stored:
+            pid = np.array([r[0] for r in stored], dtype=np.int64)
+            t = np.array([r[1] for r in stored], dtype=np.int64)
+            v = np.array([r[2] for r in stored], dtype=np.float64)
+            last = np.array([states[p].last_t or -(2**62) for p in pid.tolist()], dtype=np.int64)
+            fresh = t > last  # late readings are kept but not re-judged
+            order = np.lexsort((t[fresh], pid[fresh]))
+            pid, t, v = pid[fresh][order], t[fresh][order], v[fresh][order]
+            outcome = evaluate(states, pid, t, v, rules.debounce_n, rules.hysteresis)
+            out.alarm_points = await _store_episodes(conn, outcome.episodes, states, rules)
+            if outcome.states:
+                await _save(conn, outcome.states)
+            out.enterprises = await recolor_and_notify(
+                conn, [s.point_id for s in outcome.states], out.alarm_points, rules.flat_line_n
+            )
+    out.rejected.sort(key=lambda r: r["index"])
+    return out
