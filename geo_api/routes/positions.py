@@ -16,9 +16,10 @@ from geo_api.body import read_body
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound, PayloadTooLarge
 from geo_api.settings import Settings
+from layers.bodies import BodyError
 from layers.recompute import recompute
 from layers.tankers.ingest import ingest
-from layers.tankers.parse import BodyError, parse_body
+from layers.tankers.parse import parse_body
 from layers.tankers.track import MAX_WINDOW, track
 
 router = APIRouter(tags=["tankers"])

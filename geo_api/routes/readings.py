@@ -13,8 +13,9 @@ from geo_api.body import read_body
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, PayloadTooLarge
 from geo_api.settings import Settings
+from layers.bodies import BodyError
 from layers.monitoring.ingest import ingest
-from layers.monitoring.parse import BodyError, parse_body
+from layers.monitoring.parse import parse_body
 from layers.recompute import recompute
 
 router = APIRouter(tags=["monitoring"])

@@ -6,10 +6,6 @@ is ISO 8601 with an offset. A malformed row is that row's error, never a failed 
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,13 +13,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from layers.bodies import body_items, timestamp_us
+
 REQUIRED = ("point_id", "ts", "value")
 INT32_MAX = 2**31 - 1
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-class BodyError(ValueError):
-    """The body as a whole cannot be read (not JSON, not an array, no CSV header)."""
 
 
 @dataclass
@@ -59,18 +52,6 @@ def _value(v: Any) -> float:
     return x
 
 
-def _ts(value: Any) -> int:
-    if not isinstance(value, str):
-        raise ValueError("ts: must be an ISO 8601 string")
-    try:
-        t = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("ts: not an ISO 8601 date-time") from None
-    if t.tzinfo is None:
-        raise ValueError("ts: needs a UTC offset (e.g. Z or +08:00)")
-    return (t - EPOCH) // dt.timedelta(microseconds=1)
-
-
 def _rows(items: list[Any]) -> Rows:
     n = len(items)
     idx, pid, t = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -84,7 +65,11 @@ def _rows(items: list[Any]) -> Rows:
             missing = [f for f in REQUIRED if f not in row]
             if missing:
                 raise ValueError(f"{missing[0]}: required")
-            pid[k], t[k], val[k] = _point(row["point_id"]), _ts(row["ts"]), _value(row["value"])
+            pid[k], t[k], val[k] = (
+                _point(row["point_id"]),
+                timestamp_us(row["ts"]),
+                _value(row["value"]),
+            )
         except (ValueError, TypeError, OverflowError) as exc:
             errors.append((i, str(exc)))
             continue
@@ -95,29 +80,4 @@ def _rows(items: list[Any]) -> Rows:
 
 def parse_body(body: bytes, content_type: str) -> Rows:
     """Dispatch on the media type: ``text/csv``, ``application/(x-)ndjson``, else JSON."""
-    kind = content_type.split(";")[0].strip().lower()
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BodyError("body: not UTF-8") from None
-    if kind == "text/csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or not set(REQUIRED) <= set(reader.fieldnames):
-            raise BodyError(f"body: CSV header must name {', '.join(REQUIRED)}")
-        return _rows(list(reader))
-    if kind in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
-        items: list[Any] = []
-        for line in text.splitlines():
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError:
-                    items.append(None)  # reported as that row's error
-        return _rows(items)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BodyError(f"body: not valid JSON ({exc.msg})") from None
-    if not isinstance(doc, list):
-        raise BodyError("body: must be a JSON array of readings (or NDJSON / CSV)")
-    return _rows(doc)
+    return _rows(body_items(body, content_type, REQUIRED, "readings"))

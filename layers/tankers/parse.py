@@ -8,10 +8,6 @@ guessed. A malformed row is a per-row error, never a failed batch.
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +15,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from layers.bodies import body_items, timestamp_us
+
 REQUIRED = ("vehicle_id", "ts", "lon", "lat", "speed_kmh")
 INT32_MAX = 2**31 - 1
-
-
-class BodyError(ValueError):
-    """The body as a whole cannot be read (not JSON, not an array, no CSV header)."""
 
 
 @dataclass
@@ -65,21 +59,6 @@ def _integer(row: dict[str, Any], key: str, default: int | None = None) -> int:
     return int(x)
 
 
-def _ts(value: Any) -> int:
-    if not isinstance(value, str):
-        raise ValueError("ts: must be an ISO 8601 string")
-    try:
-        t = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("ts: not an ISO 8601 date-time") from None
-    if t.tzinfo is None:
-        raise ValueError("ts: needs a UTC offset (e.g. Z or +08:00)")
-    return (t - EPOCH) // dt.timedelta(microseconds=1)
-
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
 def _rows_from_dicts(items: list[Any]) -> Rows:
     n = len(items)
     idx, vid, t = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -95,7 +74,7 @@ def _rows_from_dicts(items: list[Any]) -> Rows:
             if missing:
                 raise ValueError(f"{missing[0]}: required")
             vid[k] = _integer(row, "vehicle_id")
-            t[k] = _ts(row["ts"])
+            t[k] = timestamp_us(row["ts"])
             lon[k], lat[k] = _number(row, "lon"), _number(row, "lat")
             spd[k] = _number(row, "speed_kmh")
             if row.get("heading") not in (None, ""):
@@ -111,30 +90,4 @@ def _rows_from_dicts(items: list[Any]) -> Rows:
 
 def parse_body(body: bytes, content_type: str) -> Rows:
     """Dispatch on the media type: ``text/csv``, ``application/(x-)ndjson``, else JSON."""
-    kind = content_type.split(";")[0].strip().lower()
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BodyError("body: not UTF-8") from None
-    if kind == "text/csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or not set(REQUIRED) <= set(reader.fieldnames):
-            raise BodyError(f"body: CSV header must name {', '.join(REQUIRED)}")
-        return _rows_from_dicts(list(reader))
-    if kind in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
-        items: list[Any] = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError:
-                items.append(None)  # reported as that row's error
-        return _rows_from_dicts(items)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BodyError(f"body: not valid JSON ({exc.msg})") from None
-    if not isinstance(doc, list):
-        raise BodyError("body: must be a JSON array of fixes (or NDJSON / CSV)")
-    return _rows_from_dicts(doc)
+    return _rows_from_dicts(body_items(body, content_type, REQUIRED, "fixes"))

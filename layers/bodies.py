@@ -1,0 +1,64 @@
+"""Batch bodies of the ingest endpoints (tanker fixes, sensor readings): one parser for the
+three accepted forms and one rule for timestamps, so both paths refuse the same things."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+NDJSON_TYPES: Final = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+class BodyError(ValueError):
+    """The body as a whole cannot be read (not JSON, not an array, no CSV header)."""
+
+
+def body_items(body: bytes, content_type: str, required: Sequence[str], noun: str) -> list[Any]:
+    """The rows of a body by media type: ``text/csv``, NDJSON, else a JSON array. A line of
+    NDJSON that is not JSON becomes ``None``, reported later as that row's error."""
+    kind = content_type.split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BodyError("body: not UTF-8") from None
+    if kind == "text/csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or not set(required) <= set(reader.fieldnames):
+            raise BodyError(f"body: CSV header must name {', '.join(required)}")
+        return list(reader)
+    if kind in NDJSON_TYPES:
+        items: list[Any] = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError:
+                items.append(None)
+        return items
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BodyError(f"body: not valid JSON ({exc.msg})") from None
+    if not isinstance(doc, list):
+        raise BodyError(f"body: must be a JSON array of {noun} (or NDJSON / CSV)")
+    return doc
+
+
+def timestamp_us(value: Any) -> int:
+    """An ISO 8601 time with an explicit offset as µs since the epoch (naive times refused:
+    a terminal's local clock is not guessed)."""
+    if not isinstance(value, str):
+        raise ValueError("ts: must be an ISO 8601 string")
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("ts: not an ISO 8601 date-time") from None
+    if t.tzinfo is None:
+        raise ValueError("ts: needs a UTC offset (e.g. Z or +08:00)")
+    return (t - EPOCH) // dt.timedelta(microseconds=1)
