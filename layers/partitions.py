@@ -9,8 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
+from typing import Any
 
-from psycopg import Connection
+import numpy as np
+from psycopg import AsyncConnection, Connection
+from psycopg.rows import tuple_row
 
 #: Only these tables are partitioned; the name is interpolated, so it must come from here.
 PARTITIONED_TABLES = ("positions", "readings")
@@ -58,3 +61,25 @@ def include_in_autogenerate(obj: object, name: str | None, type_: str, *args: ob
     if type_ == "index" and is_partition_name(table_name):
         return False
     return bool(alembic_helpers.include_object(obj, name, type_, *args))
+
+
+#: Days known to have a partition, per table, so a hot ingest path skips the catalog lookup.
+_KNOWN_DAYS: dict[str, set[dt.date]] = {name: set() for name in PARTITIONED_TABLES}
+
+
+async def ensure_partitions_async(conn: AsyncConnection[Any], table: str, t_us: Any) -> None:
+    """Create the daily partitions that ``t_us`` (µs since the epoch) needs, each in its own
+    short transaction before the batch's own, serialised by an advisory lock per table."""
+    days = {
+        dt.datetime.fromtimestamp(int(d) * 86400, dt.UTC).date()
+        for d in np.unique(np.asarray(t_us) // 86_400_000_000)
+    }
+    for day in sorted(days - _KNOWN_DAYS[table]):
+        async with conn.transaction():
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute("SELECT to_regclass(%s)", (partition_name(table, day),))
+            row = await cur.fetchone()
+            if not (row and row[0]):
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
+                await conn.execute(partition_ddl(table, day).encode())
+        _KNOWN_DAYS[table].add(day)

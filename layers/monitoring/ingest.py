@@ -11,7 +11,6 @@ NOTIFY — all before the commit. The caller re-rates the returned enterprises a
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,7 @@ from layers.monitoring.evaluate import Episode, PointState, evaluate
 from layers.monitoring.live import recolor_and_notify, ts_sql, us_sql
 from layers.monitoring.parse import Rows
 from layers.monitoring.thresholds import set_points
-from layers.partitions import partition_ddl, partition_name
+from layers.partitions import ensure_partitions_async
 
 _TMP = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_readings (point_id int4, ts timestamptz, value float8)"
@@ -79,7 +78,6 @@ _CONTINUE = (
 )
 
 #: Daily partitions known to exist in this process (creating one is DDL: do it rarely).
-_KNOWN_DAYS: set[dt.date] = set()
 
 
 @dataclass
@@ -89,23 +87,6 @@ class IngestResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     alarm_points: list[int] = field(default_factory=list)  # points whose alarm changed
     enterprises: list[int] = field(default_factory=list)  # to re-rate after the commit
-
-
-async def _ensure_partitions(conn: AsyncConnection[Any], t_us: np.ndarray) -> None:
-    """Create missing daily partitions in their own short transaction, before the batch's."""
-    days = {
-        dt.datetime.fromtimestamp(int(d) * 86400, dt.UTC).date()
-        for d in np.unique(t_us // 86_400_000_000)
-    }
-    for day in sorted(days - _KNOWN_DAYS):
-        async with conn.transaction():
-            cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute("SELECT to_regclass(%s)", (partition_name("readings", day),))
-            row = await cur.fetchone()
-            if not (row and row[0]):
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('readings'))")
-                await conn.execute(partition_ddl("readings", day).encode())
-        _KNOWN_DAYS.add(day)
 
 
 async def _load(conn: AsyncConnection[Any], ids: list[int]) -> dict[int, PointState]:
@@ -209,7 +190,7 @@ async def ingest(conn: AsyncConnection[Any], rows: Rows, rules: MonitoringRules)
     out = IngestResult(rejected=[{"index": i, "error": e} for i, e in rows.errors])
     if len(rows.t) == 0:
         return out
-    await _ensure_partitions(conn, rows.t)
+    await ensure_partitions_async(conn, "readings", rows.t)
     async with conn.transaction():
         states = await _load(conn, np.unique(rows.point_id).tolist())
         known = np.isin(rows.point_id, np.fromiter(states, dtype=np.int64, count=len(states)))

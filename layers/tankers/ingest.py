@@ -21,7 +21,7 @@ from psycopg.rows import tuple_row
 
 from layers import fix_filters, pgcopy
 from layers.hexagons import fix_cells
-from layers.partitions import partition_ddl, partition_name
+from layers.partitions import ensure_partitions_async
 from layers.tankers import state
 from layers.tankers.alerts import AlertChanges
 from layers.tankers.config import TankerRules
@@ -61,7 +61,6 @@ _REJECTS = (
 )
 
 #: Daily partitions known to exist in this process (creating one is DDL: do it rarely).
-_KNOWN_DAYS: set[dt.date] = set()
 
 
 @dataclass
@@ -70,23 +69,6 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     alerts: AlertChanges = field(default_factory=AlertChanges)
-
-
-async def _ensure_partitions(conn: AsyncConnection[Any], t_us: np.ndarray) -> None:
-    """Create missing daily partitions in their own short transaction, before the batch's."""
-    days = {
-        dt.datetime.fromtimestamp(int(d) * 86400, dt.UTC).date()
-        for d in np.unique(t_us // 86_400_000_000)
-    }
-    for day in sorted(days - _KNOWN_DAYS):
-        async with conn.transaction():
-            cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute("SELECT to_regclass(%s)", (partition_name("positions", day),))
-            row = await cur.fetchone()
-            if not (row and row[0]):
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('positions'))")
-                await conn.execute(partition_ddl("positions", day).encode())
-        _KNOWN_DAYS.add(day)
 
 
 async def _last_good(
@@ -161,7 +143,7 @@ async def ingest(
     out = IngestResult(rejected=[{"index": i, "error": e} for i, e in rows.errors])
     if len(rows.t) == 0:
         return out
-    await _ensure_partitions(conn, rows.t)
+    await ensure_partitions_async(conn, "positions", rows.t)
     now = now or dt.datetime.now(dt.UTC)
     async with conn.transaction():
         loaded = await state.load(conn, np.unique(rows.vehicle_id).tolist())
