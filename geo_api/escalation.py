@@ -8,23 +8,23 @@ scheduler: the UPDATE only raises a level that is still lower, so a row is never
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from psycopg_pool import AsyncConnectionPool
 
+from layers.periodic import PeriodicTask
 from layers.tankers.lifecycle import escalate
 
 log = logging.getLogger("georisk.escalation")
 
 
-class EscalationScheduler:
+class EscalationScheduler(PeriodicTask):
+    name = "escalation"
+
     def __init__(self, pool: AsyncConnectionPool, interval_s: float) -> None:
         self.pool = pool
-        self.interval_s = interval_s
+        super().__init__(interval_s)
         self.escalated = 0
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> list[int]:
         async with self.pool.connection() as conn:
@@ -33,20 +33,3 @@ class EscalationScheduler:
         if ids:
             log.info("escalated %d overdue alerts", len(ids))
         return ids
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("escalation round failed")
-            await asyncio.sleep(self.interval_s)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

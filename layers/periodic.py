@@ -1,0 +1,42 @@
+"""A background task that runs ``run_once`` every ``interval_s`` until stopped.
+
+Clock-driven rules (stale sensors, overdue alerts) have no event to react to; this is the one
+loop they share. A failing round is logged and the next one still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+log = logging.getLogger("georisk.periodic")
+
+
+class PeriodicTask:
+    name = "periodic task"
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> Any:
+        raise NotImplementedError
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("%s round failed", self.name)
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
