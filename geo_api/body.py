@@ -37,3 +37,20 @@ async def read_json(request: Request, limit: int) -> Any:
         raise BadRequest(
             f"body: not valid JSON ({exc})", [FieldError("body", "not valid JSON")]
         ) from None
+
+
+def batch_body_doc(what: str) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` of the batch ingest endpoints (JSON array, NDJSON or CSV)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": f"{what} as a JSON array (application/json), NDJSON "
+            "(application/x-ndjson) or CSV with a header (text/csv). `ts` is ISO 8601 with an "
+            "offset.",
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    }

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from geo_api.body import read_body
+from geo_api.body import batch_body_doc, read_body
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound, PayloadTooLarge
 from geo_api.settings import Settings
@@ -24,19 +24,7 @@ from layers.tankers.track import MAX_WINDOW, track
 
 router = APIRouter(tags=["tankers"])
 
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "description": "Fixes `{vehicle_id, ts, lon, lat, speed_kmh, heading?, alarm_bits?}` as a "
-        "JSON array (application/json), NDJSON (application/x-ndjson) or CSV with a header "
-        "(text/csv). `ts` is ISO 8601 with an offset.",
-        "content": {
-            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}},
-        },
-    }
-}
+_BODY_DOC = batch_body_doc("Fixes `{vehicle_id, ts, lon, lat, speed_kmh, heading?, alarm_bits?}`")
 
 
 @router.post("/api/positions", openapi_extra=_BODY_DOC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from geo_api.body import read_body
+from geo_api.body import batch_body_doc, read_body
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, PayloadTooLarge
 from geo_api.settings import Settings
@@ -20,19 +20,7 @@ from layers.recompute import recompute
 
 router = APIRouter(tags=["monitoring"])
 
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "description": "Readings `{point_id, ts, value}` as a JSON array (application/json), "
-        "NDJSON (application/x-ndjson) or CSV with a header (text/csv). `ts` is ISO 8601 with "
-        "an offset.",
-        "content": {
-            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}},
-        },
-    }
-}
+_BODY_DOC = batch_body_doc("Readings `{point_id, ts, value}`")
 
 
 @router.post("/api/readings", openapi_extra=_BODY_DOC)
