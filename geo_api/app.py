@@ -16,6 +16,7 @@ from geo_api.refresh import HexRefresher
 from geo_api.routes import ROUTERS
 from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
+from geo_api.scoring_task import ScoringScheduler
 from geo_api.settings import Settings
 from geo_api.webhooks import WebhookWorker
 from layers.monitoring.sweep import StaleSweeper
@@ -56,6 +57,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if mon.sweep_enabled:
             sweeper.start()  # silent points send nothing: only a clock turns them grey
         app.state.stale_sweeper = sweeper
+        sc = settings.scoring
+        scoring = ScoringScheduler(
+            pool,
+            settings.risk.recompute_config(settings.db.data_dir),
+            sc.interval_s,
+            sc.timezone,
+            sc.initial_delay_s,
+        )
+        if sc.enabled:
+            scoring.start()  # expired licences and overdue alarms deduct on a clock
+        app.state.scoring = scoring
         stream = settings.alert_stream
         alert_stream = AlertBroadcaster(
             settings.db.resolved_url(), pool, stream.queue_size, stream.max_subscribers
@@ -66,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await alert_stream.stop()  # ends open streams first, so their responses complete
+            await scoring.stop()
             await sweeper.stop()
             await escalation.stop()
             await webhooks.stop()

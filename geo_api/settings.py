@@ -89,8 +89,6 @@ class RiskSettings(BaseSettings):
     )
     score_measure_threshold: int = Field(default=6, ge=1, le=12)
     parking_window_hours: int = Field(default=24, ge=1)
-    score_cycle_start_month: int = Field(default=1, ge=1, le=12)
-    score_cycle_start_day: int = Field(default=1, ge=1, le=28)
 
     def recompute_config(self, data_dir: Path) -> RecomputeConfig:
         from layers.enterprise_risk import LiveRules
@@ -102,7 +100,6 @@ class RiskSettings(BaseSettings):
         return RecomputeConfig(
             population_raster=raster,
             live_rules=LiveRules(self.score_measure_threshold, self.parking_window_hours),
-            score_cycle_start=(self.score_cycle_start_month, self.score_cycle_start_day),
         )
 
 
@@ -253,6 +250,19 @@ class MonitoringSettings(BaseSettings):
         )
 
 
+class ScoringSettings(BaseSettings):
+    """The automatic safety-score deductions (``GEORISK_SCORING_*``, DOMAIN.md §4)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_SCORING_", extra="ignore")
+
+    enabled: bool = Field(default=True, description="run the daily deductions in this process")
+    interval_s: float = Field(default=86_400.0, gt=0, description="seconds between runs")
+    initial_delay_s: float = Field(
+        default=300.0, ge=0, description="wait after start-up before the first run"
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -268,3 +278,4 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)

@@ -28,6 +28,7 @@ from layers.hexagons import rollup_all
 from layers.overlays import recompute_overlays
 from layers.pipeline_risk import recompute_pipelines
 from layers.population import PopulationRaster
+from layers.scoring import deducted_points
 from layers.substances import TABLE1_Q_BY_CAS, TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
 from layers.vocab import ILLEGAL_PARKING_RULES
 
@@ -45,7 +46,6 @@ TABLE1_Q: Final[dict[str, float]] = TABLE1_Q_BY_CAS
 class RecomputeConfig:
     population_raster: Path | None = None
     live_rules: LiveRules = field(default_factory=LiveRules)
-    score_cycle_start: tuple[int, int] = (1, 1)  # (month, day) a deduction cycle begins
 
 
 @dataclass
@@ -205,11 +205,6 @@ WITH target AS (
     WHERE a.level = 2 AND a.acknowledged_at IS NULL AND a.cleared_at IS NULL
       AND a.ack_deadline < %(now)s AND h.enterprise_id IN (SELECT id FROM target)
     GROUP BY h.enterprise_id
-), score AS (
-    SELECT enterprise_id, sum(points) AS points
-    FROM score_events
-    WHERE occurred_at >= %(cycle_start)s AND enterprise_id IN (SELECT id FROM target)
-    GROUP BY enterprise_id
 ), parking AS (
     SELECT v.enterprise_id, count(*) AS n
     FROM alerts a JOIN vehicles v ON v.id = a.vehicle_id
@@ -221,14 +216,13 @@ SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score,
        src.grade, src.code, src.r_value, unit.color AS unit_color, unit.name AS unit_name,
        coalesce(dangers.n, 0) AS dangers, dangers.title AS danger_title,
        coalesce(red_points.n, 0) AS red_points, coalesce(overdue.n, 0) AS overdue,
-       coalesce(score.points, 0) AS score_points, coalesce(parking.n, 0) AS parking
+       coalesce(parking.n, 0) AS parking
 FROM target t
 LEFT JOIN src ON src.enterprise_id = t.id
 LEFT JOIN unit ON unit.enterprise_id = t.id
 LEFT JOIN dangers ON dangers.enterprise_id = t.id
 LEFT JOIN red_points ON red_points.enterprise_id = t.id
 LEFT JOIN overdue ON overdue.enterprise_id = t.id
-LEFT JOIN score ON score.enterprise_id = t.id
 LEFT JOIN parking ON parking.enterprise_id = t.id
 """
 
@@ -243,14 +237,7 @@ RETURNING e.id
 """
 
 
-def cycle_start(now: dt.datetime, month_day: tuple[int, int]) -> dt.datetime:
-    """Start of the deduction cycle containing ``now`` (e.g. Hailing's cycle starts 1 Oct)."""
-    month, day = month_day
-    start = now.replace(month=month, day=day, hour=0, minute=0, second=0, microsecond=0)
-    return start if start <= now else start.replace(year=start.year - 1)
-
-
-def _facts(row: dict[str, Any]) -> EnterpriseFacts:
+def _facts(row: dict[str, Any], score_points: int) -> EnterpriseFacts:
     return EnterpriseFacts(
         enterprise_id=row["id"],
         diagnosis_score=row["diagnosis_score"],
@@ -263,7 +250,7 @@ def _facts(row: dict[str, Any]) -> EnterpriseFacts:
         major_danger_title=row["danger_title"],
         red_points=row["red_points"],
         overdue_level2_alarms=row["overdue"],
-        score_points=row["score_points"],
+        score_points=score_points,
         parking_alerts=row["parking"],
     )
 
@@ -282,12 +269,16 @@ async def rate_enterprises(
             "all": ids is None,
             "ids": list(ids or []),
             "now": now,
-            "cycle_start": cycle_start(now, config.score_cycle_start),
             "parking_rules": list(ILLEGAL_PARKING_RULES),
             "parking_since": now - dt.timedelta(hours=config.live_rules.parking_window_hours),
         },
     )
-    ratings = {row["id"]: rate(_facts(row), config.live_rules) for row in await cur.fetchall()}
+    rows = await cur.fetchall()
+    # Deducted points (cycle, carry-over, rule set per enterprise) have one home: layers/scoring.
+    points = await deducted_points(conn, ids, now.date())
+    ratings = {
+        row["id"]: rate(_facts(row, points.get(row["id"], 0)), config.live_rules) for row in rows
+    }
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS tmp_enterprise_results (id int, inherent text,"
         " dynamic text, reasons jsonb) ON COMMIT DELETE ROWS"

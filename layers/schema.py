@@ -597,6 +597,21 @@ class HiddenDanger(Base):
     )
 
 
+class InspectionTask(Base):
+    """A task an enterprise must do by ``due_date``; ``done_at`` feeds the completion rate."""
+
+    __tablename__ = "inspection_tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at = _created()
+    __table_args__ = (CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),)
+
+
 class ScoreEvent(Base):
     """A deduction on the 12-point safety licence (记销分), automatic or from an inspection."""
 

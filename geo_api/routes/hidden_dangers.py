@@ -1,0 +1,160 @@
+"""Dual prevention registers over HTTP: hidden dangers, inspection tasks and the three rates.
+
+Every hidden-danger change re-rates its enterprise at once: an open major danger raises the
+dynamic colour (layers/enterprise_risk.py), so the map must follow the register, not lag it.
+Rate definitions live in layers/dual_prevention.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from psycopg import AsyncConnection
+from pydantic import BaseModel, ValidationError
+
+from geo_api.auth import Caller, current_caller
+from geo_api.body import read_json
+from geo_api.db import DbConn
+from geo_api.errors import Conflict, FieldError, InvalidInput, NotFound
+from geo_api.routes.risk import risk_config
+from geo_api.settings import Settings
+from layers.dual_prevention import (
+    HiddenDangerInput,
+    HiddenDangerPatch,
+    InspectionTaskInput,
+    TransitionRefused,
+    district_rates,
+    enterprise_rates,
+    insert_danger,
+    insert_task,
+    list_dangers,
+    list_tasks,
+    mark_task_done,
+    update_danger,
+)
+from layers.recompute import recompute
+
+router = APIRouter(tags=["dual prevention"])
+Conn = DbConn
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+DistrictCode = Annotated[str, Path(min_length=1, max_length=64)]
+AsOf = Annotated[dt.date | None, Query(alias="date", description="as-of date; default today")]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _parse(request: Request, model: type[M]) -> M:
+    settings: Settings = request.app.state.settings
+    body = await read_json(request, settings.server.max_body_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInput("body: expected a JSON object", [FieldError("body", "not an object")])
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()
+        ]
+        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
+
+
+async def _enterprise_exists(conn: AsyncConnection[Any], enterprise_id: int) -> None:
+    cur = await conn.execute("SELECT 1 FROM enterprises WHERE id = %s", (enterprise_id,))
+    if await cur.fetchone() is None:
+        raise NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
+
+
+def _today(as_of: dt.date | None) -> dt.date:
+    return as_of or dt.datetime.now(dt.UTC).date()
+
+
+# -- hidden dangers ----------------------------------------------------------------------------
+@router.get("/api/enterprises/{enterprise_id}/hidden-dangers")
+async def get_dangers(enterprise_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
+    await _enterprise_exists(conn, enterprise_id)
+    items = await list_dangers(conn, enterprise_id)
+    return {"items": items, "numberMatched": len(items)}
+
+
+@router.post("/api/enterprises/{enterprise_id}/hidden-dangers", status_code=201)
+async def create_danger(
+    enterprise_id: Id, request: Request, conn: Conn, caller: CurrentCaller
+) -> dict[str, Any]:
+    await _enterprise_exists(conn, enterprise_id)
+    danger = await _parse(request, HiddenDangerInput)
+    row = await insert_danger(conn, enterprise_id, danger)
+    await recompute(conn, risk_config(request), [enterprise_id])
+    return row
+
+
+@router.patch("/api/hidden-dangers/{danger_id}")
+async def patch_danger(
+    danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller
+) -> dict[str, Any]:
+    patch = await _parse(request, HiddenDangerPatch)
+    try:
+        row = await update_danger(conn, danger_id, patch)
+    except TransitionRefused as exc:
+        raise Conflict(
+            str(exc), [FieldError("status", f"current state is {exc.current!r}")]
+        ) from None
+    if row is None:
+        raise NotFound(f"hidden danger {danger_id} not found", [FieldError("id", "not found")])
+    await recompute(conn, risk_config(request), [row["enterprise_id"]])
+    return row
+
+
+# -- inspection tasks --------------------------------------------------------------------------
+@router.get("/api/enterprises/{enterprise_id}/inspection-tasks")
+async def get_tasks(enterprise_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
+    await _enterprise_exists(conn, enterprise_id)
+    items = await list_tasks(conn, enterprise_id)
+    return {"items": items, "numberMatched": len(items)}
+
+
+@router.post("/api/enterprises/{enterprise_id}/inspection-tasks", status_code=201)
+async def create_task(
+    enterprise_id: Id, request: Request, conn: Conn, caller: CurrentCaller
+) -> dict[str, Any]:
+    await _enterprise_exists(conn, enterprise_id)
+    task = await _parse(request, InspectionTaskInput)
+    return await insert_task(conn, enterprise_id, task)
+
+
+@router.post("/api/inspection-tasks/{task_id}/done")
+async def task_done(task_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
+    row = await mark_task_done(conn, task_id)
+    if row is None:
+        raise NotFound(f"inspection task {task_id} not found", [FieldError("id", "not found")])
+    return row
+
+
+# -- rates -------------------------------------------------------------------------------------
+@router.get("/api/enterprises/{enterprise_id}/prevention")
+async def enterprise_prevention(
+    enterprise_id: Id, conn: Conn, caller: CurrentCaller, as_of: AsOf = None
+) -> dict[str, Any]:
+    day = _today(as_of)
+    rates = (await enterprise_rates(conn, day, enterprise_ids=[enterprise_id])).get(enterprise_id)
+    if rates is None:
+        raise NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
+    return {"enterprise_id": enterprise_id, "date": day.isoformat(), **rates.as_dict()}
+
+
+@router.get("/api/districts/{code}/prevention")
+async def district_prevention(
+    code: DistrictCode, conn: Conn, caller: CurrentCaller, as_of: AsOf = None
+) -> dict[str, Any]:
+    cur = await conn.execute("SELECT 1 FROM districts WHERE code = %s", (code,))
+    if await cur.fetchone() is None:
+        raise NotFound(f"district {code} not found", [FieldError("code", "not found")])
+    day = _today(as_of)
+    per_enterprise = await enterprise_rates(conn, day, district=code)
+    return {
+        "district": code,
+        "date": day.isoformat(),
+        "enterprises": len(per_enterprise),
+        **district_rates(per_enterprise).as_dict(),
+    }

@@ -1,0 +1,63 @@
+"""Reports: the daily watch list as JSON or CSV (rules in layers/watch_list.py)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from geo_api.auth import Caller, current_caller
+from geo_api.db import DbConn
+from geo_api.settings import Settings
+from layers.watch_list import DailyList, WatchRules, daily_list
+
+router = APIRouter(tags=["reports"])
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+Day = Annotated[dt.date | None, Query(alias="date", description="YYYY-MM-DD; default today")]
+Format = Annotated[Literal["json", "csv"], Query(alias="format")]
+
+
+def _rules(request: Request) -> WatchRules:
+    """The score threshold and cycle are the risk engine's, so the list and the colour agree."""
+    settings: Settings = request.app.state.settings
+    risk = settings.risk
+    return WatchRules(
+        score_points=risk.score_measure_threshold,
+    )
+
+
+def _csv(report: DailyList) -> Response:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(report.csv_rows())
+    name = f"daily-{report.date.isoformat()}.csv"
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def _report(request: Request, conn: Any, day: dt.date | None) -> DailyList:
+    return await daily_list(conn, day or dt.datetime.now(dt.UTC).date(), _rules(request))
+
+
+@router.get("/api/reports/daily.csv")
+async def daily_csv(
+    request: Request, conn: DbConn, caller: CurrentCaller, day: Day = None
+) -> Response:
+    return _csv(await _report(request, conn, day))
+
+
+@router.get("/api/reports/daily", response_model=None)
+async def daily(
+    request: Request,
+    conn: DbConn,
+    caller: CurrentCaller,
+    day: Day = None,
+    fmt: Format = "json",
+) -> dict[str, Any] | Response:
+    report = await _report(request, conn, day)
+    return _csv(report) if fmt == "csv" else report.as_dict()

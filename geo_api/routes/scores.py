@@ -1,0 +1,98 @@
+"""The 12-point safety licence of one enterprise: its score with history, manual deductions.
+
+Points always come from the enterprise's rule set (layers/scoring.py), never from the client,
+so an inspector cannot deduct a different amount than the published item says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from geo_api.body import read_json
+from geo_api.db import DbConn
+from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.routes.risk import risk_config
+from geo_api.settings import Settings
+from layers.recompute import recompute
+from layers.scoring import deduct, history, rule_set_of, score_of
+
+router = APIRouter(tags=["safety score"])
+EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+class DeductionInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_code: str = Field(min_length=1, max_length=64)
+    note: str = Field(min_length=1, max_length=4000)
+    evidence_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    occurred_at: dt.datetime | None = None
+
+
+def _today(request: Request) -> dt.date:
+    settings: Settings = request.app.state.settings
+    return dt.datetime.now(ZoneInfo(settings.scoring.timezone)).date()
+
+
+def _not_found(enterprise_id: int) -> NotFound:
+    return NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
+
+
+@router.post("/api/enterprises/{enterprise_id}/deductions", status_code=201)
+async def create_deduction(
+    enterprise_id: EnterpriseId, request: Request, conn: DbConn
+) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    body = await read_json(request, settings.server.max_body_bytes)
+    try:
+        data = DeductionInput.model_validate(body)
+    except ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()
+        ]
+        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
+    rule_set = await rule_set_of(conn, enterprise_id)
+    if rule_set is None:
+        raise _not_found(enterprise_id)
+    item = rule_set.item(data.item_code)
+    if item is None:
+        reason = f"unknown item {data.item_code!r} in rule set {rule_set.code!r}"
+        raise InvalidInput(f"item_code: {reason}", [FieldError("item_code", reason)])
+    occurred_at = data.occurred_at or dt.datetime.now(dt.UTC)
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=dt.UTC)
+    # No evidence column: the URL is kept in the note, where inspectors read it anyway.
+    note = data.note if data.evidence_url is None else f"{data.note}\nevidence: {data.evidence_url}"
+    event_id = await deduct(conn, enterprise_id, rule_set, item, occurred_at, note)
+    await recompute(conn, risk_config(request), [enterprise_id])
+    return {
+        "id": event_id,
+        "rule_set": rule_set.code,
+        "item_code": item.code,
+        "points": item.points,
+    }
+
+
+@router.get("/api/enterprises/{enterprise_id}/score")
+async def get_score(enterprise_id: EnterpriseId, request: Request, conn: DbConn) -> dict[str, Any]:
+    result = await score_of(conn, enterprise_id, _today(request))
+    if result is None:
+        raise _not_found(enterprise_id)
+    score, events = result
+    measure = score.measure
+    return {
+        "enterprise_id": enterprise_id,
+        "rule_set": {"code": score.rule_set.code, "name": score.rule_set.name.model_dump()},
+        "cycle_start": score.cycle_start.isoformat(),
+        "cycle_end": score.cycle_end.isoformat(),
+        "deducted": score.deducted,
+        "remaining": score.remaining,
+        "measure": None
+        if measure is None
+        else {"at": measure.at, "code": measure.code, "text": measure.text.model_dump()},
+        "history": history(events, score),
+    }

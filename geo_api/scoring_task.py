@@ -1,0 +1,52 @@
+"""Run the automatic safety-score deductions on a clock (daily by default).
+
+Expired licences and overdue alarms produce no event at the moment they become deductible;
+only a clock notices. ``run_automatic`` is idempotent and serialised by an advisory lock, so
+several processes may run this task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+from psycopg_pool import AsyncConnectionPool
+
+from layers.periodic import PeriodicTask
+from layers.recompute import RecomputeConfig
+from layers.scoring import run_automatic
+
+log = logging.getLogger("georisk.scoring")
+
+
+class ScoringScheduler(PeriodicTask):
+    name = "safety scoring"
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        config: RecomputeConfig,
+        interval_s: float,
+        timezone: str,
+        initial_delay_s: float,
+    ) -> None:
+        super().__init__(interval_s)
+        self.pool = pool
+        self.config = config
+        self.zone = ZoneInfo(timezone)
+        self.initial_delay_s = initial_delay_s
+
+    async def run_once(self) -> list[int]:
+        today = dt.datetime.now(self.zone).date()
+        async with self.pool.connection() as conn:
+            ids = await run_automatic(conn, today, config=self.config)
+        if ids:
+            log.info("automatic deductions for %d enterprises", len(ids))
+        return ids
+
+    async def _loop(self) -> None:
+        # A start-up burst of recomputes is not wanted; the first round waits a little.
+        await asyncio.sleep(self.initial_delay_s)
+        await super()._loop()
