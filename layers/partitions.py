@@ -63,8 +63,9 @@ def include_in_autogenerate(obj: object, name: str | None, type_: str, *args: ob
     return bool(alembic_helpers.include_object(obj, name, type_, *args))
 
 
-#: Days known to have a partition, per table, so a hot ingest path skips the catalog lookup.
-_KNOWN_DAYS: dict[str, set[dt.date]] = {name: set() for name in PARTITIONED_TABLES}
+#: Days known to have a partition, per database and table, so a hot ingest path skips the
+#: catalog lookup (keyed by database: one process may write to several, e.g. in tests).
+_KNOWN_DAYS: dict[tuple[str, int, str, str], set[dt.date]] = {}
 
 
 async def ensure_partitions_async(conn: AsyncConnection[Any], table: str, t_us: Any) -> None:
@@ -74,7 +75,9 @@ async def ensure_partitions_async(conn: AsyncConnection[Any], table: str, t_us: 
         dt.datetime.fromtimestamp(int(d) * 86400, dt.UTC).date()
         for d in np.unique(np.asarray(t_us) // 86_400_000_000)
     }
-    for day in sorted(days - _KNOWN_DAYS[table]):
+    info = conn.info
+    known = _KNOWN_DAYS.setdefault((info.host, info.port, info.dbname, table), set())
+    for day in sorted(days - known):
         async with conn.transaction():
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute("SELECT to_regclass(%s)", (partition_name(table, day),))
@@ -82,4 +85,4 @@ async def ensure_partitions_async(conn: AsyncConnection[Any], table: str, t_us: 
             if not (row and row[0]):
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
                 await conn.execute(partition_ddl(table, day).encode())
-        _KNOWN_DAYS[table].add(day)
+        known.add(day)

@@ -599,3 +599,89 @@ def test_fixes_carry_their_resolution_8_cell(conn: psycopg.Connection) -> None:
     for lon, lat, cell in rows:
         assert h3.int_to_str(cell) == h3.latlng_to_cell(lat, lon, 8)
     assert _one(conn, "SELECT count(*) FROM positions WHERE h3_r8 IS NULL") == 0
+
+
+# -- the live layer (scripts/demo_city/live.py) ---------------------------------------------
+
+
+def test_readings_cover_the_last_24_h_every_5_minutes(
+    conn: psycopg.Connection, truth: dict[str, Any]
+) -> None:
+    live = truth["live"]
+    now = dt.datetime.fromisoformat(live["now"])
+    n_points = _one(conn, "SELECT count(*) FROM monitoring_points")
+    rows = conn.execute(
+        "SELECT point_id, count(*), min(ts), max(ts),"
+        " count(DISTINCT extract(epoch FROM ts)::int8 % 300)"
+        " FROM readings GROUP BY point_id"
+    ).fetchall()
+    assert len(rows) == n_points
+    start = now - dt.timedelta(seconds=live["cadence_s"] * (live["samples"] - 1))
+    for _, n, first, last, phases in rows:
+        assert (n, first, last, phases) == (live["samples"], start, now, 1)
+    assert live["samples"] == 288 and live["cadence_s"] == 300
+
+
+def test_planted_alarms_are_open_with_their_colour(
+    conn: psycopg.Connection, truth: dict[str, Any]
+) -> None:
+    alarms = truth["live"]["alarms"]
+    assert len(alarms) >= 3
+    for a in alarms:
+        color, level, n_open = conn.execute(
+            "SELECT mp.live_color, s.level, (SELECT count(*) FROM alarms"
+            " WHERE point_id = mp.id AND cleared_at IS NULL)"
+            " FROM monitoring_points mp JOIN monitoring_state s ON s.point_id = mp.id"
+            " WHERE mp.id = %s",
+            (a["point_id"],),
+        ).fetchone()
+        assert (color, level, n_open) == (a["color"], a["level"], 1), a
+    planted = [a["point_id"] for a in alarms]
+    # Everything else reads normal: no other alarm, every other point blue.
+    assert _one(conn, "SELECT count(*) FROM alarms WHERE NOT point_id = ANY(%s)", (planted,)) == 0
+    assert (
+        _one(
+            conn,
+            "SELECT count(*) FROM monitoring_points WHERE NOT id = ANY(%s)"
+            " AND live_color IS DISTINCT FROM 'blue'",
+            (planted,),
+        )
+        == 0
+    )
+    assert {a["kind"] for a in alarms} >= {"gas_flammable"}
+
+
+def test_a_red_point_makes_its_enterprise_red_monitoring_point(
+    conn: psycopg.Connection, truth: dict[str, Any]
+) -> None:
+    red = [a for a in truth["live"]["alarms"] if a["color"] == "red"]
+    assert len(red) >= 2 and len({a["hazard_source_id"] for a in red}) == 1
+    reasons = _one(
+        conn, "SELECT risk_reasons::text FROM enterprises WHERE id = %s", (red[0]["enterprise_id"],)
+    )
+    assert "red_monitoring_point" in reasons
+
+
+def test_hidden_dangers_tasks_and_scores_are_stored(
+    conn: psycopg.Connection, truth: dict[str, Any]
+) -> None:
+    live = truth["live"]
+    dangers = live["hidden_dangers"]
+    assert len(dangers) >= 3 and any(d["is_major"] and d["status"] != "rectified" for d in dangers)
+    stored = conn.execute(
+        "SELECT enterprise_id, title, is_major, status, deadline, rectified_at IS NOT NULL"
+        " FROM hidden_dangers ORDER BY id"
+    ).fetchall()
+    assert [
+        (d["enterprise_id"], d["title"], d["is_major"], d["status"], d["deadline"], d["rectified"])
+        for d in dangers
+    ] == [(e, t, m, s, dl.isoformat(), r) for e, t, m, s, dl, r in stored]
+    assert _one(conn, "SELECT count(*) FROM inspection_tasks") == live["inspection_tasks"]
+    got = dict(
+        conn.execute(
+            "SELECT enterprise_id, sum(points)::int FROM score_events"
+            " WHERE rule_set = 'xiaoshan' GROUP BY enterprise_id"
+        ).fetchall()
+    )
+    assert got == {s["enterprise_id"]: s["points"] for s in live["score"]}
+    assert any(s["points"] >= 6 for s in live["score"])

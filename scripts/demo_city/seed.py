@@ -2,7 +2,9 @@
 
 Deterministic for (seed, scale, day): every phase draws from its own generator derived from the
 seed, and each vehicle from one derived from the seed and its id. The one input that is not is
-``now`` for the "fix in the future" filter, which only matters when ``day`` is today.
+``now`` for the "fix in the future" filter, which only matters when ``day`` is today, and the
+end of the live layer's 24 h of readings (scripts/demo_city/live.py; a parameter, default the
+wall clock floored to 5 minutes).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from layers.vocab import HAZMAT_CATEGORIES
 from scripts.demo_city import (
     enterprises,
     geography,
+    live,
     loader,
     monitoring,
     pipelines,
@@ -57,6 +60,7 @@ class SeedReport:
     events: dict[str, int] = field(default_factory=dict)
     risk: str = ""
     tankers: str = ""
+    live: str = ""
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -73,6 +77,8 @@ class SeedReport:
             lines.append(f"  risk: {self.risk}")
         if self.tankers:
             lines.append(f"  tanker alerts: {self.tankers}")
+        if self.live:
+            lines.append(f"  live: {self.live}")
         return "\n".join(lines)
 
 
@@ -102,12 +108,14 @@ def seed_demo_city(
     replace: bool = False,
     progress: bool = True,
     day: dt.date | None = None,
+    now: dt.datetime | None = None,
 ) -> SeedReport:
     """Generate the demo city for (seed, scale, day) and load it into ``url`` with COPY.
 
     ``day`` is the local (Asia/Shanghai) day the tanker fixes cover, default yesterday. Raises
     ``loader.NotEmpty`` when data exists and ``replace`` is false. Writes ``population.tif`` and
-    ``ground_truth.json`` into ``out_dir``.
+    ``ground_truth.json`` into ``out_dir``. ``now`` ends the 24 h of monitoring readings
+    (default: the wall clock floored to 5 minutes).
     """
     if scale <= 0:
         raise ValueError("scale must be > 0")
@@ -212,6 +220,23 @@ def seed_demo_city(
         # The map should open with real alerts: the live engine's detector and rules over
         # the seeded fixes, then the carriers with illegal-parking alerts re-rated.
         report.tankers = asyncio.run(_detect(url, config)).summary()
+    with _phase(report, "monitoring", progress):
+        # The live panels should show true data: 24 h of readings (the last samples judged by
+        # the real evaluator, a few planted alarms), hidden dangers, tasks and score events.
+        lrep = live.LiveReport()
+        with psycopg.connect(url) as conn:
+            state = live.write_static(conn, seed, scale, now or live.default_now(), lrep)
+        asyncio.run(live.evaluate_recent(url, *state, config, lrep))
+        truth.add_section(report.ground_truth, "live", lrep.truth)
+        report.counts["readings"] = lrep.readings + lrep.evaluated
+        report.counts["alarms_planted"] = lrep.alarms
+        report.counts["hidden_dangers"] = lrep.hidden_dangers
+        report.counts["inspection_tasks"] = lrep.inspection_tasks
+        report.counts["score_events"] = lrep.score_events
+        report.live = (
+            f"{lrep.alarms} planted alarms ({lrep.red_points} red points), "
+            f"{len(lrep.enterprises)} enterprises re-rated"
+        )
     for ev in events:
         report.events[ev["kind"]] = report.events.get(ev["kind"], 0) + 1
     print(report.summary())

@@ -60,3 +60,12 @@ def write(
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=None, separators=(",", ":")))
     tmp.replace(path)
+
+
+def add_section(path: Path, name: str, section: dict[str, Any]) -> None:
+    """Add (or replace) one top-level section of a written ground truth."""
+    doc = json.loads(path.read_text())
+    doc[name] = section
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=None, separators=(",", ":")))
+    tmp.replace(path)
