@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
@@ -33,6 +32,8 @@ from typing import Any
 import httpx
 import numpy as np
 import psycopg
+
+from scripts.benchkit import Batch, NotifyListener, bench_url, peak_rss_kb, post_all
 
 KINDS = {
     "illegal_roadside_stop": "illegal_parking",
@@ -112,11 +113,6 @@ _REC = np.dtype(
 )
 
 
-def bench_url(name: str = BENCH_DB) -> str:
-    port = (Path(".data") / "pg.port").read_text().strip()
-    return f"postgresql://georisk@127.0.0.1:{port}/{name}"
-
-
 def setup(url: str, scale: float, out: Path, zones: int) -> float:
     """Drop, migrate and seed the bench database (5 days ago, so replays stay in the past);
     then add small protected zones until there are ``zones``. Returns the seed's seconds."""
@@ -166,12 +162,6 @@ def load_fixes(url: str, vehicles: int, start: dt.datetime, hours: float) -> np.
     return np.frombuffer((row[0] if row else None) or b"", dtype=_REC)
 
 
-@dataclass
-class Batch:
-    body: bytes
-    completes: list[int]  # indices of illegal stops whose completing fix is in this batch
-
-
 def batches(
     fx: np.ndarray, shift_us: int, clients: int, size: int, completing: dict[tuple[int, int], int]
 ) -> list[list[Batch]]:
@@ -195,29 +185,6 @@ def batches(
 
 
 # -- one run -------------------------------------------------------------------------------
-class Listener(threading.Thread):
-    """LISTEN georisk_changes; first arrival time of each alert id."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.first: dict[int, float] = {}
-        self.stop = threading.Event()
-        self.ready = threading.Event()
-
-    def run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
-            c.execute("LISTEN georisk_changes")
-            self.ready.set()
-            while not self.stop.is_set():
-                for n in c.notifies(timeout=0.2):
-                    now = time.perf_counter()
-                    payload = json.loads(n.payload)
-                    if payload.get("layer") == "alerts":
-                        for i in payload.get("ids", []):
-                            self.first.setdefault(int(i), now)
-
-
 class SseListener(threading.Thread):
     """A live-map client on ``/api/alerts/stream``: first arrival time of each alert id."""
 
@@ -240,27 +207,6 @@ class SseListener(threading.Thread):
                     return
                 if line.startswith("id: "):
                     self.first.setdefault(int(line[4:].split(":")[0]), time.perf_counter())
-
-
-async def _client(base: str, work: list[Batch], sent: dict[int, float], counts: list[int]) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-        for b in work:
-            now = time.perf_counter()
-            for k in b.completes:
-                sent[k] = now
-            r = await http.post(
-                "/api/positions", content=b.body, headers={"content-type": "application/json"}
-            )
-            r.raise_for_status()
-            body = r.json()
-            counts[0] += body["accepted"]
-            counts[1] += body["duplicates"] + len(body["rejected"])
-
-
-async def _all_clients(
-    base: str, work: list[list[Batch]], sent: dict[int, float], counts: list[int]
-) -> None:
-    await asyncio.gather(*(_client(base, w, sent, counts) for w in work))
 
 
 def _latencies(
@@ -286,22 +232,6 @@ def _latencies(
             if row and int(row[0]) in first:
                 out.append(first[int(row[0])] - sent[k])
     return out
-
-
-def _rss_kb(pid: int) -> int:
-    """Peak RSS of a process and its children (uvicorn workers), from /proc."""
-    total = 0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
 
 
 def main() -> None:
@@ -378,7 +308,7 @@ def main() -> None:
         for run in range(args.runs):
             shift = (days_after + run) * 86_400_000_000
             work = batches(fx, shift, args.clients, args.batch, completing)
-            listener = Listener(url)
+            listener = NotifyListener(url, "alerts")
             listener.start()
             listener.ready.wait(10)
             sse = SseListener(base)
@@ -388,7 +318,7 @@ def main() -> None:
             counts = [0, 0]
             t0 = time.perf_counter()
 
-            asyncio.run(_all_clients(base, work, sent, counts))
+            asyncio.run(post_all(base, "/api/positions", work, sent, counts))
             elapsed = time.perf_counter() - t0
             time.sleep(0.5)
             listener.stop.set()
@@ -403,7 +333,7 @@ def main() -> None:
                 f"run {run + 1}: {counts[0]:,} fixes in {elapsed:.1f} s = {rates[-1]:,.0f}/s "
                 f"(not stored: {counts[1]}), {len(lat)} illegal stops timed"
             )
-        rss_server = _rss_kb(server.pid)
+        rss_server = peak_rss_kb(server.pid)
     finally:
         server.terminate()
         server.wait(30)

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,14 +34,10 @@ import psycopg
 
 from layers.monitoring.config import MonitoringRules
 from layers.monitoring.thresholds import set_points
+from scripts.benchkit import Batch, NotifyListener, bench_url, peak_rss_kb, post_all
 
 BENCH_DB = "georisk_bench_7"
 STEP_S = 10  # seconds between a point's samples in the replay
-
-
-def bench_url(name: str = BENCH_DB) -> str:
-    port = (Path(".data") / "pg.port").read_text().strip()
-    return f"postgresql://georisk@127.0.0.1:{port}/{name}"
 
 
 def setup(url: str, out: Path) -> float:
@@ -115,12 +108,6 @@ def plant_pairs(url: str, pts: Points, count: int, runs: int) -> list[list[tuple
     return [pairs[r * count : (r + 1) * count] for r in range(runs)]
 
 
-@dataclass
-class Batch:
-    body: bytes
-    raises: list[int]  # indices of planted points whose confirming sample is in this batch
-
-
 def make_batches(
     pts: Points,
     base: dt.datetime,
@@ -157,64 +144,6 @@ def make_batches(
             raises = [int(p[i]) for i in part if planted[p[i]] and k[i] == confirm]
             out[c].append(Batch(("[" + ",".join(rows) + "]").encode(), raises))
     return out
-
-
-class Listener(threading.Thread):
-    """LISTEN georisk_changes; first arrival time of each enterprise id."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.first: dict[int, float] = {}
-        self.stop = threading.Event()
-        self.ready = threading.Event()
-
-    def run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
-            c.execute("LISTEN georisk_changes")
-            self.ready.set()
-            while not self.stop.is_set():
-                for n in c.notifies(timeout=0.2):
-                    now = time.perf_counter()
-                    payload = json.loads(n.payload)
-                    if payload.get("layer") == "enterprises":
-                        for i in payload.get("ids", []):
-                            self.first.setdefault(int(i), now)
-
-
-async def _client(base: str, work: list[Batch], sent: dict[int, float], counts: list[int]) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=300) as http:
-        for b in work:
-            now = time.perf_counter()
-            for i in b.raises:
-                sent[i] = now
-            r = await http.post(
-                "/api/readings", content=b.body, headers={"content-type": "application/json"}
-            )
-            r.raise_for_status()
-            body = r.json()
-            counts[0] += body["accepted"]
-            counts[1] += body["duplicates"] + len(body["rejected"])
-
-
-async def _all(
-    base: str, work: list[list[Batch]], sent: dict[int, float], counts: list[int]
-) -> None:
-    await asyncio.gather(*(_client(base, w, sent, counts) for w in work))
-
-
-def _rss_kb(pid: int) -> int:
-    """Peak RSS of a process and its children (uvicorn workers), from /proc."""
-    total = 0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for q in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{q}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-    return total
 
 
 def main() -> None:
@@ -261,13 +190,13 @@ def main() -> None:
             work = make_batches(
                 pts, start + span * run, args.samples, args.clients, args.batch, pairs, rng
             )
-            listener = Listener(url)
+            listener = NotifyListener(url, "enterprises")
             listener.start()
             listener.ready.wait(10)
             sent: dict[int, float] = {}
             counts = [0, 0]
             t0 = time.perf_counter()
-            asyncio.run(_all(base, work, sent, counts))
+            asyncio.run(post_all(base, "/api/readings", work, sent, counts))
             elapsed = time.perf_counter() - t0
             time.sleep(2.5)
             listener.stop.set()
@@ -282,7 +211,7 @@ def main() -> None:
                 f"run {run + 1}: {counts[0]:,} readings in {elapsed:.1f} s = {rates[-1]:,.0f}/s"
                 f" (not stored: {counts[1]}), {timed}/{len(pairs)} planted pairs timed"
             )
-        rss_server = _rss_kb(server.pid)
+        rss_server = peak_rss_kb(server.pid)
     finally:
         server.terminate()
         server.wait(30)

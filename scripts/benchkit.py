@@ -1,0 +1,89 @@
+"""What the HTTP ingest benchmarks share: the bench database URL, batches of pre-encoded JSON
+posted by concurrent clients, a NOTIFY listener timing first sightings, and peak RSS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from layers.changes import CHANGE_CHANNEL
+
+
+def bench_url(name: str) -> str:
+    """A database in the private cluster (the benchmarks create and own theirs)."""
+    port = (Path(".data") / "pg.port").read_text().strip()
+    return f"postgresql://georisk@127.0.0.1:{port}/{name}"
+
+
+@dataclass
+class Batch:
+    body: bytes  # a JSON array, encoded once before the clock starts
+    marks: list[int]  # the events whose latency starts when this batch is sent
+
+
+async def _client(
+    base: str, path: str, work: list[Batch], sent: dict[int, float], counts: list[int]
+) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=300) as http:
+        for b in work:
+            now = time.perf_counter()
+            for k in b.marks:
+                sent[k] = now
+            r = await http.post(path, content=b.body, headers={"content-type": "application/json"})
+            r.raise_for_status()
+            body = r.json()
+            counts[0] += body["accepted"]
+            counts[1] += body["duplicates"] + len(body["rejected"])
+
+
+async def post_all(
+    base: str, path: str, work: list[list[Batch]], sent: dict[int, float], counts: list[int]
+) -> None:
+    """One client per list of batches, all at once; ``counts`` gets accepted / not stored."""
+    await asyncio.gather(*(_client(base, path, w, sent, counts) for w in work))
+
+
+class NotifyListener(threading.Thread):
+    """LISTEN georisk_changes; the first arrival time of each id of one layer."""
+
+    def __init__(self, url: str, layer: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.layer = layer
+        self.first: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as c:
+            c.execute(f"LISTEN {CHANGE_CHANNEL}")
+            self.ready.set()
+            while not self.stop.is_set():
+                for n in c.notifies(timeout=0.2):
+                    now = time.perf_counter()
+                    payload = json.loads(n.payload)
+                    if payload.get("layer") == self.layer:
+                        for i in payload.get("ids", []):
+                            self.first.setdefault(int(i), now)
+
+
+def peak_rss_kb(pid: int) -> int:
+    """Peak RSS of a process and its children (uvicorn workers), from /proc."""
+    total = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for q in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{q}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+    return total
