@@ -22,6 +22,7 @@ db: install
 ## make run: install, start PostGIS, migrate, seed the demo city if empty, serve on :8000
 run: db
 	$(BIN)/georisk seed --if-empty --scale $(SCALE)
+	$(BIN)/georisk keys demo
 	$(BIN)/georisk serve
 
 ## make test: the same bootstrap into the separate test database, then pytest

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from geo_api.alert_stream import AlertBroadcaster
-from geo_api.auth import current_caller
+from geo_api.auth import Authenticator, current_caller, load_token_secret
 from geo_api.db import open_pool
 from geo_api.errors import install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.refresh import HexRefresher
-from geo_api.routes import ROUTERS
+from geo_api.routes import PUBLIC_ROUTERS, ROUTERS
 from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
 from geo_api.scoring_task import ScoringScheduler
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = open_pool(settings.db)
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
+        auth.pool = pool
         refresher = HexRefresher(
             settings.db.resolved_url(), pool, settings.server.hex_refresh_delay_s
         )
@@ -94,10 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))
+    app.state.auth = auth
     install_error_handlers(app)
     app.add_middleware(TileFastPath)  # cached tiles without FastAPI's per-request overhead
-    # Every route resolves the caller through the one dependency (cached per request, so a
-    # handler that also asks for it gets the same Caller): roles plug in there, not per route.
+    for router in PUBLIC_ROUTERS:
+        app.include_router(router)
+    # Every other route resolves the caller through the one dependency first (cached per
+    # request, so the route's ``allow`` and its handler get the same Caller).
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(current_caller)])
     app.mount("/static", WebFiles(directory=WEB_DIR), name="static")

@@ -8,10 +8,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from geo_api.settings import Settings
+from layers.vocab import ROLES
+
+
+def vocab_roles() -> list[str]:
+    return list(ROLES)
 
 
 def _settings() -> Settings:
@@ -154,6 +160,90 @@ def recompute(enterprise_ids: tuple[int, ...]) -> None:
         return report.summary()
 
     click.echo(asyncio.run(run()))
+
+
+# -- keys --------------------------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """API keys: create, list, revoke, and the demo key per role."""
+
+
+def _run_db(work: Any) -> Any:
+    """Run ``work(conn)`` on an async connection to the configured database."""
+    import asyncio
+
+    import psycopg
+
+    settings = _settings()
+
+    async def run() -> Any:
+        conn = await psycopg.AsyncConnection.connect(settings.db.resolved_url())
+        async with conn:
+            return await work(conn)
+
+    return asyncio.run(run())
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="whose key (a person or a system)")
+@click.option("--role", required=True, type=click.Choice(vocab_roles()))
+@click.option("--enterprise", "enterprise_id", type=int, default=None, help="enterprise role")
+@click.option("--district", "districts", multiple=True, help="regulator/officer; repeatable")
+def keys_create(
+    name: str, role: str, enterprise_id: int | None, districts: tuple[str, ...]
+) -> None:
+    """Make a key and print it (it is shown only this once)."""
+    from layers.api_keys import KeyProblem, create_key
+
+    async def work(conn: Any) -> str:
+        _, key = await create_key(conn, name, role, enterprise_id, list(districts) or None)
+        await conn.commit()
+        return key
+
+    try:
+        click.echo(_run_db(work))
+    except KeyProblem as exc:
+        _fail(str(exc))
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key: id, prefix, role, scope, state."""
+    from layers.api_keys import list_keys
+
+    for row in _run_db(list_keys):
+        scope = row["enterprise_id"] or ",".join(row["districts"] or []) or "-"
+        state = "active" if row["active"] else "revoked/expired"
+        head = f"{row['id']:>5}  {row['prefix']}…  {row['role']:<12}"
+        click.echo(f"{head} {scope:<20} {state}  {row['name']}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def keys_revoke(key_id: int) -> None:
+    """Revoke a key by id (other servers stop accepting it within the key cache TTL)."""
+    from layers.api_keys import revoke
+
+    async def work(conn: Any) -> bool:
+        done = await revoke(conn, key_id)
+        await conn.commit()
+        return done
+
+    if not _run_db(work):
+        _fail(f"no active key {key_id}")
+    click.echo(f"key {key_id} revoked")
+
+
+@keys.command("demo")
+def keys_demo() -> None:
+    """Make (or re-print) one demo key per role for the demo city."""
+    from scripts.demo_keys import describe, ensure_demo_keys
+
+    data_dir = _settings().db.data_dir
+    entries = _run_db(lambda conn: ensure_demo_keys(conn, data_dir))
+    click.echo("Demo keys (send as 'X-API-Key: …' or 'Authorization: Bearer …'; the map asks):")
+    for entry in entries:
+        click.echo(describe(entry))
 
 
 @main.command("import")

@@ -38,11 +38,31 @@ def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
     )
 
 
+#: Requests that may write: their transaction names its actor for the audit triggers.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """FastAPI dependency: one pooled connection, committed on success, rolled back on error."""
+    """FastAPI dependency: one pooled connection, committed on success, rolled back on error.
+
+    For a write, the transaction's ``georisk.actor`` is set to the caller (resolved by the
+    route's ``allow`` dependency, which runs first) so the audit log says who did it."""
     pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as conn:
+        caller = getattr(request.state, "caller", None)
+        if request.method in WRITE_METHODS and caller is not None:
+            await set_actor(conn, actor_name(caller.name, caller.role, caller.key_id))
         yield conn
+
+
+def actor_name(name: str, role: str, key_id: int | None) -> str:
+    """How the audit log names a caller: role, key id and the key's name."""
+    return f"{role}:{key_id}:{name}" if key_id is not None else f"{role}:{name}"
+
+
+async def set_actor(conn: AsyncConnection[Any], actor: str) -> None:
+    """Name who writes in this transaction (``is_local``: it ends with the transaction)."""
+    await conn.execute("SELECT set_config('georisk.actor', %s, true)", (actor,))
 
 
 #: The connection every handler takes. ``scope="function"`` commits *before* the response is

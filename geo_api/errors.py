@@ -55,6 +55,10 @@ class Forbidden(GeoRiskError):
     """The caller is known but may not do this (another enterprise's data, a writer role)."""
 
 
+class Unauthorized(GeoRiskError):
+    """No credentials, or credentials that are unknown, revoked, expired or badly signed."""
+
+
 class Conflict(GeoRiskError):
     """A duplicate (credit code, plate) or a state transition that is not allowed."""
 
@@ -68,6 +72,7 @@ class ErrorMap:
     statuses: dict[type[GeoRiskError], int] = field(
         default_factory=lambda: {
             NotFound: 404,
+            Unauthorized: 401,
             Forbidden: 403,
             InvalidInput: 422,
             BadRequest: 400,
@@ -92,9 +97,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_georisk(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, GeoRiskError)
+        # RFC 9110: a 401 says how to authenticate.
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="georisk"'}
+            if isinstance(exc, Unauthorized)
+            else None
+        )
         return JSONResponse(
             _body(exc.message, [e.as_dict() for e in exc.errors]),
             status_code=mapping.status_for(exc),
+            headers=headers,
         )
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:

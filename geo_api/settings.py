@@ -7,9 +7,9 @@ the CLI, so tests construct their own without patching globals.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -263,6 +263,47 @@ class ScoringSettings(BaseSettings):
     timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
 
 
+class AuthSettings(BaseSettings):
+    """Who may call (``GEORISK_AUTH_*``, issue 8; see geo_api/auth.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_AUTH_", extra="ignore")
+
+    methods: str = Field(
+        default="key,token",
+        description="accepted credentials: 'key', 'token' or 'key,token' (the browser's "
+        "session cookie is a token the server signs, and works either way)",
+    )
+    token_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC secret of tokens and session cookies; unset → made once and kept in "
+        "<data dir>/auth_secret. Processes behind one load balancer must share it",
+    )
+    token_ttl_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
+    key_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
+    key_cache_ttl_s: float = Field(default=30.0, ge=0, le=3600)
+    anonymous_role: Literal["", "tile_reader"] = Field(
+        default="",
+        description="'tile_reader' publishes the redacted tile map without a key; '' → 401",
+    )
+    query_key: bool = Field(
+        default=True, description="accept ?key= on GET tile, TileJSON and style requests"
+    )
+    cookie_secure: bool = Field(default=False, description="mark the session cookie Secure")
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, v: str) -> str:
+        chosen = {m.strip() for m in v.split(",") if m.strip()}
+        if not chosen or not chosen <= {"key", "token"}:
+            raise ValueError("must be 'key', 'token' or 'key,token'")
+        return ",".join(sorted(chosen))
+
+    @property
+    def method_set(self) -> frozenset[str]:
+        return frozenset(self.methods.split(","))
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -279,3 +320,4 @@ class Settings(BaseSettings):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -71,6 +71,11 @@ class TileLayer:
     h3_layer: str | None = None  # reads h3_cells of this layer, resolution from zoom
     h3_fixed_res: int | None = None  # a layer rolled up at one resolution only (fixes)
     legend: str = ""  # what the colour means, for the legend
+    # Access (layers/access.py decides who gets which view): the district and the enterprise a
+    # row belongs to, and the properties a redacted (tile reader) view leaves out.
+    district_sql: str | None = None
+    enterprise_sql: str | None = None
+    sensitive: tuple[str, ...] = ()
 
     @property
     def fields(self) -> dict[str, FieldType]:
@@ -127,6 +132,15 @@ ENTERPRISES = TileLayer(
     feature_cap=4000,
     change_layers=("enterprises",),
     legend="dynamic risk colour",
+    district_sql="t.district",
+    enterprise_sql="t.id",
+)
+
+#: A unit's substance inventory, e.g. "液氯 12.5/5 t; 氨 3/10 t" (q / Q in tonnes).
+_INVENTORY_SQL = (
+    "(SELECT string_agg(s.name || ' ' || round(s.q::numeric, 3)::text"
+    " || coalesce('/' || round(s.critical_q::numeric, 3)::text, '') || ' t', '; ' ORDER BY s.id)"
+    " FROM hazard_source_substances s WHERE s.hazard_source_id = t.id)"
 )
 
 HAZARD_SOURCES = TileLayer(
@@ -143,6 +157,7 @@ HAZARD_SOURCES = TileLayer(
         Prop("unit_name", "t.unit_name", "String"),
         Prop("grade", "t.grade", "Number", "GB 18218 grade 1–4"),
         Prop("R", "round(t.r_value::numeric, 2)::float8", "Number", "GB 18218 R value"),
+        Prop("substances", _INVENTORY_SQL, "String", "inventory: name q/Q t; …"),
         _color(),
     ),
     color_sql="t.color",
@@ -150,6 +165,9 @@ HAZARD_SOURCES = TileLayer(
     simplify_below=14,
     change_layers=("hazard_sources",),
     legend="GB 18218 grade",
+    district_sql="(SELECT e.district FROM enterprises e WHERE e.id = t.enterprise_id)",
+    enterprise_sql="t.enterprise_id",
+    sensitive=("R", "substances"),  # R is Σ βq/Q: the inventory in one number
 )
 
 MONITORING_POINTS = TileLayer(
@@ -172,6 +190,12 @@ MONITORING_POINTS = TileLayer(
     cache_class="live",
     change_layers=("monitoring_points", "alarms"),
     legend="live alarm level",
+    district_sql=(
+        "coalesce((SELECT e.district FROM hazard_sources h JOIN enterprises e"
+        " ON e.id = h.enterprise_id WHERE h.id = t.hazard_source_id),"
+        " (SELECT pl.district FROM pipelines pl WHERE pl.id = t.pipeline_id))"
+    ),
+    enterprise_sql="(SELECT h.enterprise_id FROM hazard_sources h WHERE h.id = t.hazard_source_id)",
 )
 
 PIPELINE_SEGMENTS = TileLayer(
@@ -194,6 +218,8 @@ PIPELINE_SEGMENTS = TileLayer(
     simplify_below=14,
     change_layers=("pipeline_segments", "pipelines"),
     legend="segment risk colour",
+    district_sql="p.district",
+    sensitive=("substance",),
 )
 
 OVERLAY_ZONES = TileLayer(
@@ -364,6 +390,8 @@ ALERTS = TileLayer(
     cache_class="live",
     change_layers=("alerts",),
     legend="CAP severity",
+    district_sql="t.district",
+    enterprise_sql="t.enterprise_id",
 )
 
 

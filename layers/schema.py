@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
@@ -754,4 +755,55 @@ class H3Cell(Base):
         CheckConstraint("res BETWEEN 0 AND 15", name="res"),
         CheckConstraint("count >= 0", name="count"),
         CheckConstraint(f"color {LIVE_COLOR_CHECK}", name="color"),
+    )
+
+
+class ApiKey(Base):
+    """A caller's key (issue 8). Only a SHA-256 of the key is stored: keys are 32 random bytes,
+    so a fast hash is enough, and a leaked table does not leak a usable key."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    districts: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    prefix: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at = _created()
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(f"role {sql_in(vocab.ROLES)}", name="role"),
+        CheckConstraint("(role = 'enterprise') = (enterprise_id IS NOT NULL)", name="enterprise"),
+        CheckConstraint(
+            f"districts IS NULL OR role {sql_in(vocab.DISTRICT_ROLES)}", name="districts_role"
+        ),
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    )
+
+
+class AuditEntry(Base):
+    """One audited write: who (``georisk.actor`` of the transaction), what, when, before/after.
+
+    Rows are written by statement-level triggers (migration 0008), so every path — API, CLI,
+    import, background worker, hand-written SQL — is recorded, not only the ones that remember
+    to call a function."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("clock_timestamp()"), index=True
+    )
+    actor: Mapped[str] = mapped_column(Text, index=True)
+    action: Mapped[str] = mapped_column(Text)
+    entity: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
+    __table_args__ = (
+        CheckConstraint("action IN ('insert', 'update', 'delete')", name="action"),
+        Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
     )

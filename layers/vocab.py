@@ -38,6 +38,10 @@ ROAD_CLASSES: Final = ("expressway", "arterial", "local")
 ALERT_STATUSES: Final = ("new", "acknowledged", "disposed", "false_alarm")
 HIDDEN_DANGER_STATUSES: Final = ("found", "rectifying", "rectified")
 RISK_UNIT_METHODS: Final = ("LEC", "LS")
+#: Who may call the API (issue 8); what each one sees is decided in ``layers/access.py``.
+ROLES: Final = ("admin", "regulator", "enterprise", "officer", "tile_reader")
+#: Roles whose keys carry a district list (unset = every district).
+DISTRICT_ROLES: Final = ("regulator", "officer")
 
 #: GB 18218-2018 Table 2 hazard codes (J1–J5 acute toxicity, W1.x explosives, W2 flammable
 #: gases … W11), plus toxic_gas for Table 3 substances; free text would make β look-ups miss.

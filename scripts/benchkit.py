@@ -17,6 +17,30 @@ import psycopg
 from layers.changes import CHANGE_CHANNEL
 
 
+def make_key(
+    url: str,
+    role: str = "admin",
+    name: str = "benchmark",
+    enterprise_id: int | None = None,
+    districts: list[str] | None = None,
+) -> str:
+    """A fresh API key in the database at ``url`` (scripts and tests call the API with it)."""
+    from layers.api_keys import create_key
+
+    async def work() -> str:
+        conn = await psycopg.AsyncConnection.connect(url)
+        async with conn:
+            _, key = await create_key(conn, name, role, enterprise_id, districts)
+            await conn.commit()
+            return key
+
+    return asyncio.run(work())
+
+
+def key_headers(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
 def bench_url(name: str) -> str:
     """A database in the private cluster (the benchmarks create and own theirs)."""
     port = (Path(".data") / "pg.port").read_text().strip()

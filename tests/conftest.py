@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -87,10 +88,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_KEYS: dict[tuple[str, str], str] = {}
+
+
+def key_for(url: str, role: str = "admin", **scope: Any) -> str:
+    """An API key in the database at ``url``; keys without a scope are made once per session.
+    Tests reach the API with real keys through the real authentication path."""
+    from scripts.benchkit import make_key
+
+    if scope:
+        return make_key(url, role, f"test {role}", **scope)
+    if (url, role) not in _KEYS:
+        _KEYS[(url, role)] = make_key(url, role, f"test {role}")
+    return _KEYS[(url, role)]
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
 class LiveServer:
     """uvicorn serving ``create_app`` on a free loopback port in a background thread."""
 
     def __init__(self, settings: Settings) -> None:
+        self.url = settings.db.resolved_url()
         self.port = _free_port()
         config = uvicorn.Config(
             create_app(settings),
@@ -105,6 +126,15 @@ class LiveServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return auth(key_for(self.url))
+
+    def client(self, role: str = "admin", key: str | None = None, **kw: Any) -> httpx.Client:
+        """An HTTP client sending a key of ``role`` (or ``key``) with every request."""
+        headers = auth(key or key_for(self.url, role))
+        return httpx.Client(base_url=self.base_url, headers=headers, **{"timeout": 30, **kw})
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -140,7 +170,7 @@ def live_server(database_url: str) -> Iterator[LiveServer]:
 @pytest.fixture()
 def client(live_server: LiveServer) -> Iterator[httpx.Client]:
     """Real HTTP against the running server (no in-process transport)."""
-    with httpx.Client(base_url=live_server.base_url, timeout=30) as http:
+    with live_server.client() as http:
         yield http
 
 

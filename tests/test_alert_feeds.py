@@ -48,9 +48,14 @@ def feeds_server(database_url: str) -> Iterator[LiveServer]:
         yield server
 
 
+#: The admin key's header for raw stream readers (filled in by the ``http`` fixture).
+ADMIN: dict[str, str] = {}
+
+
 @pytest.fixture()
 def http(feeds_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=feeds_server.base_url, timeout=30) as c:
+    ADMIN.update(feeds_server.admin_headers)
+    with feeds_server.client() as c:
         yield c
 
 
@@ -140,7 +145,8 @@ class SseReader(threading.Thread):
 
     def __init__(self, base: str, params: dict[str, str], headers: dict[str, str] | None = None):
         super().__init__(daemon=True)
-        self.base, self.params, self.headers = base, params, headers or {}
+        self.base, self.params = base, params
+        self.headers = {**ADMIN, **(headers or {})}
         self.events: queue.Queue[dict[str, str]] = queue.Queue()
         self.connected = threading.Event()
         self.stopping = threading.Event()

@@ -194,7 +194,7 @@ def test_malformed_and_oversized_bodies(client: httpx.Client, database_url: str)
         server=ServerSettings(max_body_bytes=2048),
     )
     big = collection(*[enterprise(123.5, 31.9) for _ in range(40)])
-    with LiveServer(settings) as small, httpx.Client(base_url=small.base_url) as http:
+    with LiveServer(settings) as small, small.client() as http:
         r = http.post("/api/enterprises", json=big)
     assert r.status_code == 413
     assert r.json()["errors"][0]["field"] == "body"

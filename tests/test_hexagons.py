@@ -113,7 +113,7 @@ def h3_client(database_url: str) -> Iterator[httpx.Client]:
     assert isinstance(app, FastAPI)
     if not any(getattr(r, "path", "") == "/api/h3/{layer}" for r in app.routes):
         app.include_router(hexagon_routes.router)
-    with server, httpx.Client(base_url=server.base_url, timeout=60) as http:
+    with server, server.client(timeout=60) as http:
         yield http
 
 

@@ -75,7 +75,7 @@ def surface_client(database_url: str) -> Iterator[httpx.Client]:
     assert isinstance(app, FastAPI)
     if not any(getattr(r, "path", "") == "/api/risk/surface.tif" for r in app.routes):
         app.include_router(surface_routes.router)
-    with server, httpx.Client(base_url=server.base_url, timeout=60) as http:
+    with server, server.client(timeout=60) as http:
         yield http
 
 

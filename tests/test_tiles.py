@@ -331,7 +331,7 @@ def test_cap_keeps_the_worst_and_says_so(capped_server: LiveServer, db: psycopg.
         by_tile.setdefault(tile_of(lon, lat, 13), []).append(color)
     tile, colors = max(by_tile.items(), key=lambda kv: len(kv[1]))
     assert len(colors) > 3
-    with httpx.Client(base_url=capped_server.base_url, timeout=30) as http:
+    with capped_server.client() as http:
         r = get_tile(http, "enterprises", tile)
     assert r.status_code == 200
     assert r.headers["x-tile-truncated"] == "enterprises"

@@ -80,7 +80,7 @@ def test_map_draws_tiles_without_errors_or_foreign_requests(
         timeout=15_000,
     )
     # Every registry layer has a switch; the legend shows the four colours.
-    catalog = httpx.get(live_server.base_url + "/tiles").json()["layers"]
+    catalog = httpx.get(live_server.base_url + "/tiles", headers=live_server.admin_headers).json()["layers"]
     for layer in catalog:
         if layer["name"].startswith("h3_"):
             assert page.locator(f'#hex-layer option[value="{layer["name"]}"]').count() == 1

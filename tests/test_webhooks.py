@@ -33,7 +33,30 @@ from geo_api.settings import (
     WebhookSettings,
 )
 from layers import webhooks
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, auth, key_for
+
+
+class _Api:
+    """httpx's one-shot calls with the admin key of the test database."""
+
+    headers: dict[str, str] = {}  # noqa: RUF012 (set once per module by ``admin_key``)
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return httpx.get(url, headers=self.headers, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return httpx.post(url, headers=self.headers, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return httpx.delete(url, headers=self.headers, **kw)
+
+
+api = _Api()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def admin_key(database_url: str) -> None:
+    _Api.headers = auth(key_for(database_url))
 
 DISTRICT = "W6-TEST"
 SCHOOL = (125.05, 32.85)
@@ -164,14 +187,14 @@ def server(database_url: str) -> Iterator[Callable[..., LiveServer]]:
 
 def subscribe(base: str, url: str, **extra: Any) -> int:
     body = {"url": url, "secret": SECRET, "districts": [DISTRICT], **extra}
-    r = httpx.post(base + "/api/webhooks", json=body)
+    r = api.post(base + "/api/webhooks", json=body)
     assert r.status_code == 201, r.text
     assert r.json()["secret"] == SECRET and r.json()["districts"] == [DISTRICT]
     return int(r.json()["id"])
 
 
 def plant(base: str, vid: int) -> None:
-    r = httpx.post(base + "/api/positions", json=school_stop(vid, DAY), timeout=30)
+    r = api.post(base + "/api/positions", json=school_stop(vid, DAY), timeout=30)
     assert r.status_code == 200 and r.json()["rejected"] == [], r.text
 
 
@@ -187,23 +210,23 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
 
 def test_subscriptions_are_validated_and_listed(server: Callable[..., LiveServer]) -> None:
     base = server(webhook={"enabled": False}).base_url
-    r = httpx.post(base + "/api/webhooks", json={"url": "ftp://example.org/x"})
+    r = api.post(base + "/api/webhooks", json={"url": "ftp://example.org/x"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.url"
-    r = httpx.post(base + "/api/webhooks", json={"url": "http://127.0.0.1:9/x", "secret": "short"})
+    r = api.post(base + "/api/webhooks", json={"url": "http://127.0.0.1:9/x", "secret": "short"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.secret"
-    r = httpx.post(base + "/api/webhooks", json={"url": "https://h.example/x", "rules": ["nope"]})
+    r = api.post(base + "/api/webhooks", json={"url": "https://h.example/x", "rules": ["nope"]})
     assert r.status_code == 422
-    r = httpx.post(base + "/api/webhooks", json={"url": "https://h.example/x"})
+    r = api.post(base + "/api/webhooks", json={"url": "https://h.example/x"})
     assert r.status_code == 201 and len(r.json()["secret"]) >= 32  # generated
     sid = r.json()["id"]
-    listed = httpx.get(base + "/api/webhooks").json()["webhooks"]
+    listed = api.get(base + "/api/webhooks").json()["webhooks"]
     assert [w["url"] for w in listed if w["id"] == sid] == ["https://h.example/x"]
     assert all("secret" not in w for w in listed)
-    assert httpx.delete(f"{base}/api/webhooks/{sid}").status_code == 204
-    assert httpx.delete(f"{base}/api/webhooks/{sid}").status_code == 404
-    assert sid not in [w["id"] for w in httpx.get(base + "/api/webhooks").json()["webhooks"]]
-    assert httpx.get(f"{base}/api/webhooks/{sid}/deliveries").json() == {"deliveries": []}
-    assert httpx.get(f"{base}/api/webhooks/999999/deliveries").status_code == 404
+    assert api.delete(f"{base}/api/webhooks/{sid}").status_code == 204
+    assert api.delete(f"{base}/api/webhooks/{sid}").status_code == 404
+    assert sid not in [w["id"] for w in api.get(base + "/api/webhooks").json()["webhooks"]]
+    assert api.get(f"{base}/api/webhooks/{sid}/deliveries").json() == {"deliveries": []}
+    assert api.get(f"{base}/api/webhooks/999999/deliveries").status_code == 404
 
 
 def test_illegal_stop_is_delivered_signed(
@@ -227,7 +250,7 @@ def test_illegal_stop_is_delivered_signed(
         log = wait_for(
             lambda: [
                 d
-                for d in httpx.get(f"{base}/api/webhooks/{sid}/deliveries").json()["deliveries"]
+                for d in api.get(f"{base}/api/webhooks/{sid}/deliveries").json()["deliveries"]
                 if d["alert_id"] == alert["id"] and d["delivered_at"]
             ]
         )
@@ -237,7 +260,7 @@ def test_illegal_stop_is_delivered_signed(
         plant(base, vid)
         time.sleep(0.3)
         assert db.execute(count, (alert["id"],)).fetchone() == before
-        httpx.delete(f"{base}/api/webhooks/{sid}")
+        api.delete(f"{base}/api/webhooks/{sid}")
 
 
 def test_failing_receiver_gets_it_on_the_third_attempt(
@@ -266,7 +289,7 @@ def test_failing_receiver_gets_it_on_the_third_attempt(
             ).fetchone()
         )
         assert row[0] == 3 and row[2] is None
-        httpx.delete(f"{base}/api/webhooks/{sid}")
+        api.delete(f"{base}/api/webhooks/{sid}")
 
 
 def test_pending_deliveries_survive_a_restart(
@@ -294,7 +317,7 @@ def test_pending_deliveries_survive_a_restart(
         assert all(c["json"]["attempt"] > pending[0][1] for c in calls)  # the count carried on
         row = wait_for(lambda: (r := db.execute(sql, (vid, sid)).fetchone()) and r[3] and r)
         assert row[2] is None
-        httpx.delete(f"{second.base_url}/api/webhooks/{sid}")
+        api.delete(f"{second.base_url}/api/webhooks/{sid}")
 
 
 def test_escalation_runs_on_a_clock_not_on_reads(
@@ -311,7 +334,7 @@ def test_escalation_runs_on_a_clock_not_on_reads(
             " dispose_deadline = now() - interval '1 s' WHERE vehicle_id = %s",
             (vid,),
         )
-        r = httpx.get(quiet.base_url + "/api/alerts", params={"vehicle_id": vid, "f": "json"})
+        r = api.get(quiet.base_url + "/api/alerts", params={"vehicle_id": vid, "f": "json"})
         (alert,) = r.json()["alerts"]
         assert alert["escalation_level"] == 0
         quiet.__exit__(None, None, None)
@@ -328,7 +351,7 @@ def test_escalation_runs_on_a_clock_not_on_reads(
         assert calls[0]["json"]["alert"]["revision"] == revision
         time.sleep(0.5)  # further rounds change nothing
         assert db.execute(sql, (alert["id"],)).fetchone() == (level, at, revision)
-        httpx.delete(f"{live.base_url}/api/webhooks/{sid}")
+        api.delete(f"{live.base_url}/api/webhooks/{sid}")
 
 
 def test_a_missed_ack_deadline_is_level_one(
@@ -343,7 +366,7 @@ def test_a_missed_ack_deadline_is_level_one(
     )
     time.sleep(0.5)  # the dispose deadline is an hour away: nothing more happens
     assert db.execute(sql, (vid,)).fetchone() == (alert_id, 1, revision)
-    r = httpx.post(f"{base}/api/alerts/{alert_id}/ack")
+    r = api.post(f"{base}/api/alerts/{alert_id}/ack")
     assert r.status_code == 200 and r.json()["properties"]["escalation_level"] == 1
 
 
@@ -366,7 +389,7 @@ def test_two_workers_deliver_each_row_once(
         ids = [c["json"]["delivery_id"] for c in rx.calls]
         assert len(ids) == len(set(ids)) == rows[0]
         assert {c["json"]["alert"]["vehicle_id"] for c in rx.calls} == set(vids)
-        httpx.delete(f"{one.base_url}/api/webhooks/{sid}")
+        api.delete(f"{one.base_url}/api/webhooks/{sid}")
 
 
 async def _claim_and_die(url: str, alert_id: int, sub_id: int, lease_s: float) -> list[int]:
@@ -403,4 +426,4 @@ def test_a_row_claimed_by_a_dead_worker_is_retried_after_its_lease(
         assert time.monotonic() - t0 >= 0.9
         assert [c["json"]["delivery_id"] for c in calls] == claimed
         assert calls[0]["json"]["attempt"] == 2
-        httpx.delete(f"{base}/api/webhooks/{sid}")
+        api.delete(f"{base}/api/webhooks/{sid}")

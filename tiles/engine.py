@@ -14,9 +14,10 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
+from layers.access import FULL_VIEW, TileView
 from layers.hexagons import ensure_rollup
 from layers.registry import TILE_LAYERS, TileLayer, h3_resolution
-from tiles.sql import CLUSTER_GRID, layer_sql
+from tiles.sql import CLUSTER_GRID, Scope, layer_sql
 from tiles.tms import MARGIN, Tile
 
 
@@ -60,11 +61,13 @@ class TileRequest:
     tile: Tile
     window: TimeParams = field(default_factory=TimeParams)  # tracks: ?from=&to=
     at: TimeParams = field(default_factory=TimeParams)  # latest positions: ?at=
+    view: TileView = FULL_VIEW  # whose tile: rows and properties (layers/access.py)
 
     @property
     def key(self) -> str:
         names = ",".join(layer.name for layer in self.layers)
-        return f"{names}/{self.tile.z}/{self.tile.x}/{self.tile.y}?{self.window.key}&{self.at.key}"
+        tile = f"{names}/{self.tile.z}/{self.tile.x}/{self.tile.y}"
+        return f"{tile}?{self.window.key}&{self.at.key}#{self.view.key}"
 
     def visible(self) -> tuple[TileLayer, ...]:
         z = self.tile.z
@@ -123,9 +126,18 @@ class Renderer:
             params.update(t_from=req.window.t_from, t_to=req.window.t_to)
         elif layer.time_window == "at":
             params.update(t_from=req.at.t_from, t_to=req.at.t_to)
+        view = req.view
+        scope: Scope = ""
+        if view.scoped_by_enterprise(layer):
+            scope = "enterprise"
+            params["scope_enterprise"] = view.enterprise_id
+        elif view.scoped_by_district(layer):
+            scope = "district"
+            params["scope_districts"] = list(view.districts or ())
+        statement = layer_sql(layer, clustered, cap is not None, view.properties(layer), scope)
         # Binary results: the MVT bytea arrives as is, not hex-encoded by the server.
         cur = conn.cursor(row_factory=tuple_row, binary=True)
-        await cur.execute(layer_sql(layer, clustered, cap is not None), params)
+        await cur.execute(statement, params)
         row = await cur.fetchone()
         if row is None:
             return b"", False

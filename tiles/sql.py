@@ -21,11 +21,11 @@ Three shapes:
 from __future__ import annotations
 
 from functools import cache
-from typing import Final, LiteralString, cast
+from typing import Final, Literal, LiteralString, cast
 
 from psycopg import sql
 
-from layers.registry import COLOR_ARRAY_SQL, TileLayer
+from layers.registry import COLOR_ARRAY_SQL, Prop, TileLayer
 from tiles.tms import BUFFER, EXTENT
 
 #: Cells per tile side when clustering (16 → a cell is 16 px on a 256 px tile).
@@ -40,17 +40,28 @@ WITH b AS (
 )"""
 
 
-def _props(layer: TileLayer) -> str:
-    return ", ".join(f'{p.sql} AS "{p.name}"' for p in layer.properties)
+#: How a view narrows a layer's rows: not at all, to some districts, to one enterprise.
+Scope = Literal["", "district", "enterprise"]
 
 
-def _prop_names(layer: TileLayer, prefix: str) -> str:
-    return ", ".join(f'{prefix}."{p.name}"' for p in layer.properties)
+def _props(props: tuple[Prop, ...]) -> str:
+    return ", ".join(f'{p.sql} AS "{p.name}"' for p in props)
 
 
-def _where(layer: TileLayer, envelope: str) -> str:
-    clause = f"{layer.geom_sql} && b.{envelope}"
-    return f"{clause} AND {layer.where_sql}" if layer.where_sql else clause
+def _prop_names(props: tuple[Prop, ...], prefix: str) -> str:
+    return ", ".join(f'{prefix}."{p.name}"' for p in props)
+
+
+def _where(layer: TileLayer, envelope: str, scope: Scope) -> str:
+    clauses = [f"{layer.geom_sql} && b.{envelope}"]
+    if layer.where_sql:
+        clauses.append(layer.where_sql)
+    if scope == "district":
+        clauses.append(f"{layer.district_sql} = ANY(%(scope_districts)s)")
+    elif scope == "enterprise":
+        # A layer without an enterprise expression has no row of any one enterprise.
+        clauses.append(f"{layer.enterprise_sql or 'NULL'} = %(scope_enterprise)s")
+    return " AND ".join(clauses)
 
 
 def _geom_3857(layer: TileLayer) -> str:
@@ -70,33 +81,33 @@ def _geom_3857(layer: TileLayer) -> str:
     )
 
 
-def _plain(layer: TileLayer, capped: bool) -> str:
+def _plain(layer: TileLayer, capped: bool, props: tuple[Prop, ...], scope: Scope) -> str:
     limit = " ORDER BY rk, fid LIMIT %(cap)s + 1" if capped else ""
     kept = "(SELECT * FROM src ORDER BY rk, fid LIMIT %(cap)s)" if capped else "src"
     truncated = "(SELECT count(*) FROM src) > %(cap)s" if capped else "false"
     return f"""{_BOUNDS.format(srid=layer.srid)},
 src AS (
-    SELECT {layer.id_sql} AS fid, {layer.geom_sql} AS g, {layer.rank_sql} AS rk, {_props(layer)}
+    SELECT {layer.id_sql} AS fid, {layer.geom_sql} AS g, {layer.rank_sql} AS rk, {_props(props)}
     FROM {layer.from_sql}, b
-    WHERE {_where(layer, "qenv")}{limit}
+    WHERE {_where(layer, "qenv", scope)}{limit}
 ),
 m AS (
     SELECT s.fid, s.rk, ST_AsMVTGeom({_geom_3857(layer)}, b.env, {EXTENT}, {BUFFER}, true) AS geom,
-           {_prop_names(layer, "s")}
+           {_prop_names(props, "s")}
     FROM {kept} s, b
 )
 SELECT (SELECT ST_AsMVT(q, %(name)s, {EXTENT}, 'geom', 'fid') FROM (
-            SELECT m.fid, m.geom, {_prop_names(layer, "m")} FROM m
+            SELECT m.fid, m.geom, {_prop_names(props, "m")} FROM m
             WHERE m.geom IS NOT NULL ORDER BY m.rk DESC, m.fid) q),
        {truncated}"""
 
 
-def _clustered(layer: TileLayer) -> str:
+def _clustered(layer: TileLayer, scope: Scope) -> str:
     return f"""{_BOUNDS.format(srid=layer.srid)},
 src AS (
     SELECT ST_Transform({layer.geom_sql}, 3857) AS g, {layer.rank_sql} AS rk
     FROM {layer.from_sql}, b
-    WHERE {_where(layer, "tenv")}
+    WHERE {_where(layer, "tenv", scope)}
 ),
 cells AS (
     SELECT floor((ST_X(s.g) + {_HALF_WORLD}) / %(cell_m)s)::bigint AS gx,
@@ -116,8 +127,16 @@ _HALF_WORLD: Final = "20037508.342789244"
 
 
 @cache
-def layer_sql(layer: TileLayer, clustered: bool, capped: bool) -> sql.SQL:
-    """The statement for a layer; cached, so psycopg can prepare it once per connection."""
-    text = _clustered(layer) if clustered else _plain(layer, capped)
+def layer_sql(
+    layer: TileLayer,
+    clustered: bool,
+    capped: bool,
+    props: tuple[Prop, ...] | None = None,
+    scope: Scope = "",
+) -> sql.SQL:
+    """The statement for a layer; cached, so psycopg can prepare it once per connection.
+    ``props`` (default: all of the layer's) and ``scope`` come from the caller's view."""
+    chosen = layer.properties if props is None else props
+    text = _clustered(layer, scope) if clustered else _plain(layer, capped, chosen, scope)
     # Registry constants only (see layers/registry.py); request values are %(bound)s.
     return sql.SQL(cast(LiteralString, text))

@@ -58,13 +58,20 @@ def _draw(layer: TileLayer) -> list[dict[str, Any]]:
 VISIBLE = ("districts", "overlay_zones", "pipeline_segments", "hazard_sources", "enterprises")
 
 
-def risk_style(base: str) -> dict[str, Any]:
+def risk_style(base: str, allowed: frozenset[str] | None = None, query: str = "") -> dict[str, Any]:
+    """The style over the layers the caller may request (``allowed``; None = all); ``query``
+    (e.g. ``key=…`` for clients that cannot send headers) is carried into the TileJSON URLs."""
     root = base.rstrip("/")
-    sources = {name: {"type": "vector", "url": f"{root}/tiles/{name}.json"} for name in TILE_LAYERS}
+    chosen = [layer for layer in TILE_LAYERS.values() if allowed is None or layer.name in allowed]
+    suffix = f"?{query}" if query else ""
+    sources = {
+        layer.name: {"type": "vector", "url": f"{root}/tiles/{layer.name}.json{suffix}"}
+        for layer in chosen
+    }
     layers: list[dict[str, Any]] = [
         {"id": "background", "type": "background", "paint": {"background-color": "#f4f4f0"}}
     ]
-    for layer in TILE_LAYERS.values():
+    for layer in chosen:
         for drawn in _draw(layer):
             visible = layer.name in VISIBLE
             drawn.setdefault("layout", {})["visibility"] = "visible" if visible else "none"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from layers.access import FULL_VIEW, TileView
 from layers.registry import TILE_LAYERS, TileLayer
 
 WORLD = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
@@ -17,13 +18,13 @@ def tile_url(base: str, names: str) -> str:
     return f"{base.rstrip('/')}/tiles/{names}/{{z}}/{{x}}/{{y}}.mvt"
 
 
-def vector_layer(layer: TileLayer) -> dict[str, Any]:
+def vector_layer(layer: TileLayer, view: TileView = FULL_VIEW) -> dict[str, Any]:
     return {
         "id": layer.name,
         "description": layer.description,
         "minzoom": layer.minzoom,
         "maxzoom": layer.maxzoom,
-        "fields": layer.field_descriptions(),
+        "fields": view.visible(layer.field_descriptions(), layer),
         "geometry_type": layer.geometry_type,
     }
 
@@ -33,6 +34,7 @@ def tilejson(
     base: str,
     bounds: tuple[float, float, float, float] | None,
     query: str = "",
+    view: TileView = FULL_VIEW,
 ) -> dict[str, Any]:
     names = ",".join(layer.name for layer in layers)
     west, south, east, north = bounds or WORLD
@@ -52,11 +54,14 @@ def tilejson(
         "bounds": [west, south, east, north],
         "center": [round((west + east) / 2, 6), round((south + north) / 2, 6), center_zoom],
         "attribution": "GeoRisk",
-        "vector_layers": [vector_layer(layer) for layer in layers],
+        "vector_layers": [vector_layer(layer, view) for layer in layers],
     }
 
 
-def catalog(base: str) -> dict[str, Any]:
+def catalog(
+    base: str, allowed: frozenset[str] | None = None, view: TileView = FULL_VIEW
+) -> dict[str, Any]:
+    """Every layer the caller may request (``allowed``; None = all), fields as they see them."""
     return {
         "layers": [
             {
@@ -70,11 +75,12 @@ def catalog(base: str) -> dict[str, Any]:
                 "clustered_below": layer.cluster_below,
                 "feature_cap": layer.feature_cap,
                 "time": layer.time_window,
-                "fields": layer.fields,
+                "fields": view.visible(layer.fields, layer),
                 "tilejson": f"{base.rstrip('/')}/tiles/{layer.name}.json",
                 "tiles": tile_url(base, layer.name),
             }
             for layer in TILE_LAYERS.values()
+            if allowed is None or layer.name in allowed
         ],
         "style": f"{base.rstrip('/')}/styles/risk.json",
     }

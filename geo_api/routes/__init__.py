@@ -6,6 +6,8 @@ from geo_api.routes import (
     alarms,
     alert_feeds,
     alerts,
+    audit,
+    auth,
     collections,
     diagram,
     health,
@@ -23,9 +25,14 @@ from geo_api.routes import (
     webhooks,
 )
 
+#: Reachable without credentials: health checks, the page shell (it signs in), sign-in itself.
+PUBLIC_ROUTERS: list[APIRouter] = [health.router, pages.router, auth.public_router]
+
+#: Everything else: the caller is resolved first (401 without credentials), then each route's
+#: ``allow(...)`` names the roles it admits.
 ROUTERS: list[APIRouter] = [
-    health.router,
-    pages.router,
+    auth.router,
+    audit.router,
     diagram.router,
     collections.router,
     risk.router,

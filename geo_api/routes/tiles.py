@@ -17,14 +17,14 @@ import gzip
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from psycopg.rows import tuple_row
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import ANYONE, Caller, CurrentCaller, allow, current_caller
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.errors import FieldError, Forbidden, GeoRiskError, InvalidInput, NotFound
 from geo_api.settings import Settings, TilesSettings
 from layers.registry import TileLayer
 from tiles.engine import TileRequest, TimeParams, UnknownTileLayer, parse_layers
@@ -36,16 +36,28 @@ from tiles.tms import Tile, TileOutOfRange
 router = APIRouter(tags=["tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
+Everyone = [allow(*ANYONE)]  # which layers each role may ask for is checked per request
 Layers = Annotated[str, Path(description="a layer name or a comma list (see GET /tiles)")]
 TimeQuery = Annotated[dt.datetime | None, Query(description="ISO 8601 time")]
 
 
-def _layers(text: str) -> tuple[TileLayer, ...]:
+def _layers(text: str, caller: Caller) -> tuple[TileLayer, ...]:
     try:
-        return parse_layers(text)
+        layers = parse_layers(text)
     except UnknownTileLayer as exc:
         raise NotFound(str(exc), [FieldError("layer", str(exc))]) from None
+    _check_layers(layers, caller)
+    return layers
+
+
+def _check_layers(layers: tuple[TileLayer, ...], caller: Caller) -> None:
+    refused = [layer.name for layer in layers if layer.name not in caller.tile_layers]
+    if refused:
+        reason = f"not available to the {caller.role} role"
+        raise Forbidden(
+            f"layer: {', '.join(refused)} {reason}",
+            [FieldError("layer", f"{name}: {reason}") for name in refused],
+        )
 
 
 def _tiles_settings(request: Request) -> TilesSettings:
@@ -86,23 +98,35 @@ async def _bounds(conn: Any) -> tuple[float, float, float, float] | None:
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
 
-@router.get("/tiles", summary="Catalog of tile layers")
+def _json(doc: dict[str, Any]) -> JSONResponse:
+    # What a document lists depends on who asks: never let a shared cache hand it on.
+    return JSONResponse(doc, headers={"Cache-Control": "private, no-cache"})
+
+
+@router.get("/tiles", summary="Catalog of tile layers", dependencies=Everyone)
 async def tiles_catalog(request: Request, caller: CurrentCaller) -> JSONResponse:
-    return JSONResponse(catalog(str(request.base_url)))
+    """The layers the caller may request, with their fields as the caller sees them."""
+    return _json(catalog(str(request.base_url), caller.tile_layers, caller.tile_view))
 
 
-@router.get("/tiles/{layers}.json", summary="TileJSON 3.0.0 of a layer or comma list")
+@router.get(
+    "/tiles/{layers}.json",
+    summary="TileJSON 3.0.0 of a layer or comma list",
+    dependencies=Everyone,
+)
 async def tiles_tilejson(
     request: Request, conn: DbConn, caller: CurrentCaller, layers: Layers
 ) -> JSONResponse:
-    chosen = _layers(layers)
-    doc = tilejson(chosen, str(request.base_url), await _bounds(conn), request.url.query)
-    return JSONResponse(doc)
+    chosen = _layers(layers, caller)
+    base, bounds = str(request.base_url), await _bounds(conn)
+    return _json(tilejson(chosen, base, bounds, request.url.query, caller.tile_view))
 
 
-@router.get("/styles/risk.json", summary="MapLibre style in the four risk colours")
+@router.get(
+    "/styles/risk.json", summary="MapLibre style in the four risk colours", dependencies=Everyone
+)
 async def tiles_style(request: Request, caller: CurrentCaller) -> JSONResponse:
-    return JSONResponse(risk_style(str(request.base_url)))
+    return _json(risk_style(str(request.base_url), caller.tile_layers, request.url.query))
 
 
 async def answer(
@@ -111,7 +135,8 @@ async def answer(
     """The response for a valid tile request — shared by the route and the fast path."""
     live = any(layer.cache_class == "live" for layer in req.layers)
     max_age = cfg.live_max_age_s if live else cfg.static_max_age_s
-    headers = {"Cache-Control": f"public, max-age={max_age}", "Vary": "Accept-Encoding"}
+    # Tiles differ by caller (layers/access.py): a shared cache may keep none of them.
+    headers = {"Cache-Control": f"private, max-age={max_age}", "Vary": "Accept-Encoding"}
     if not req.visible():
         return Response(status_code=204, headers=headers)
     entry = await service.tile(req)
@@ -132,7 +157,10 @@ async def answer(
 
 
 @router.get(
-    "/tiles/{layers}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile", response_class=Response
+    "/tiles/{layers}/{z}/{x}/{y}.mvt",
+    summary="Mapbox vector tile",
+    response_class=Response,
+    dependencies=Everyone,
 )
 async def tiles_tile(
     request: Request,
@@ -144,15 +172,16 @@ async def tiles_tile(
     t_from: Annotated[TimeQuery, Query(alias="from")] = None,
     t_to: Annotated[TimeQuery, Query(alias="to")] = None,
     at: TimeQuery = None,
+    key: Annotated[str | None, Query(description="API key, for clients without headers")] = None,
 ) -> Response:
-    chosen = _layers(layers)
+    chosen = _layers(layers, caller)
     try:
         tile = Tile(z, x, y).check()
     except TileOutOfRange as exc:
         raise NotFound(f"no such tile: {exc}", [FieldError(exc.field, exc.reason)]) from None
     cfg = _tiles_settings(request)
     window, moment = _time_params(cfg, t_from, t_to, at)
-    req = TileRequest(chosen, tile, window, moment)
+    req = TileRequest(chosen, tile, window, moment, caller.tile_view)
     accept = request.headers.get("accept-encoding", "")
     return await answer(
         request.app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", "")
@@ -163,13 +192,14 @@ _FAST_PATH = re.compile(r"^/tiles/([A-Za-z0-9_,]+)/([0-9]{1,2})/([0-9]{1,7})/([0
 
 
 class TileFastPath:
-    """ASGI shortcut for well-formed tile requests without a query string.
+    """ASGI shortcut for well-formed tile requests without a query string (but ``?key=``).
 
     Tiles are most of a map server's traffic, and for a cached tile FastAPI's routing,
     parameter validation and dependency resolution cost more than the answer itself. This
-    serves exactly what ``tiles_tile`` would (same ``answer``, same caller check); anything
-    unusual — a query string, an unknown layer, an impossible address — falls through to the
-    route, which validates it and answers the errors.
+    serves exactly what ``tiles_tile`` would (same ``answer``, same caller and layer checks);
+    anything unusual — another query parameter, an unknown layer, an impossible address, a
+    caller who may not have the tile — falls through to the route, which validates it and
+    answers the errors.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -177,7 +207,7 @@ class TileFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = None
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
+        if scope["type"] == "http" and scope["method"] == "GET" and _plain_query(scope):
             match = _FAST_PATH.match(scope["path"])
         app = scope.get("app")
         if match is None or app is None or not hasattr(app.state, "tiles"):
@@ -190,12 +220,23 @@ class TileFastPath:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        await current_caller(request)
+        try:
+            caller = await current_caller(request)
+            _check_layers(layers, caller)
+        except GeoRiskError:
+            await self.app(scope, receive, send)  # the route answers the 401/403
+            return
         cfg: TilesSettings = app.state.settings.tiles
         window, moment = _time_params(cfg, None, None, None)
-        req = TileRequest(layers, tile, window, moment)
+        req = TileRequest(layers, tile, window, moment, caller.tile_view)
         accept = request.headers.get("accept-encoding", "")
         response = await answer(
             app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", "")
         )
         await response(scope, receive, send)
+
+
+def _plain_query(scope: Scope) -> bool:
+    """No query string, or only ``key=…`` (which the authenticator reads)."""
+    query: bytes = scope["query_string"]
+    return not query or (query.startswith(b"key=") and b"&" not in query)
