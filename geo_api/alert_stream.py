@@ -20,10 +20,14 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from geo_api.errors import database_unavailable
 from layers.alert_feeds import alerts_by_ids, alerts_changed_since
 from layers.changes import CHANGE_CHANNEL, listen
 
 log = logging.getLogger("georisk.alert_stream")
+
+#: After a lost LISTEN connection, alerts changed up to this long ago are read again.
+RESCAN_MAX_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class AlertBroadcaster:
         self._scan_from: dt.datetime | None = None
         self._wake = asyncio.Event()
         self._listening = asyncio.Event()
+        self._connected = False  # LISTEN was issued once: a later connect is a reconnect
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- subscribers --------------------------------------------------------------------
@@ -136,10 +141,26 @@ class AlertBroadcaster:
             self._pending.update(int(i) for i in ids)
         self._wake.set()
 
+    def _on_connect(self) -> None:
+        # A LISTEN after the first follows a lost connection (a database restart): what was
+        # notified meanwhile is gone, but streams that stayed open must not miss it (only a
+        # reconnecting browser resumes by Last-Event-ID). Re-read by time from the last read,
+        # at most RESCAN_MAX_S back (a replay sends an alert again, never loses one).
+        if self._connected:
+            floor = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=RESCAN_MAX_S)
+            self._scan_from = max(self._scan_from or floor, floor)
+            self._rescan = True
+            self._wake.set()
+        self._connected = True
+
     async def _listen(self) -> None:
-        # Changes made while disconnected are not lost: clients resume by Last-Event-ID.
         await listen(
-            self.url, CHANGE_CHANNEL, self._note, name="alert stream", ready=self._listening
+            self.url,
+            CHANGE_CHANNEL,
+            self._note,
+            name="alert stream",
+            ready=self._listening,
+            on_connect=self._on_connect,
         )
 
     async def _read(self) -> None:
@@ -160,8 +181,17 @@ class AlertBroadcaster:
                     cur = await conn.execute("SELECT now() - interval '2 seconds'")
                     row = await cur.fetchone()
                     self._scan_from = row[0] if row else None
-            except Exception:
-                log.exception("reading %d changed alerts failed", len(ids))
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    log.exception("reading %d changed alerts failed", len(ids))
+                    continue
+                # The database is restarting: these alerts are committed (NOTIFY said so), so
+                # keep them and read again shortly instead of dropping them.
+                log.warning("reading %d changed alerts: database unavailable", len(ids))
+                self._pending.update(ids)
+                self._rescan = self._rescan or rescan
+                await asyncio.sleep(1.0)
+                self._wake.set()
                 continue
             self.publish(features)
 

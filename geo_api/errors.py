@@ -1,7 +1,8 @@
 """One exception family and one ``{exception: status}`` map.
 
-Client mistakes become 4xx bodies that name the field and the reason; anything else is logged
-with its traceback and answered with a generic 500 — never database text.
+Client mistakes become 4xx bodies that name the field and the reason; a database that cannot
+be reached (restarting, failing over, pool exhausted) is a 503 with ``Retry-After``; anything
+else is logged with its traceback and answered with a generic 500 — never database text.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
 
 log = logging.getLogger("georisk")
 
@@ -88,6 +91,23 @@ class ErrorMap:
         return 400
 
 
+#: The body's ``detail`` while the database cannot be reached.
+DB_UNAVAILABLE = "database unavailable; retry shortly"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Is ``exc`` the database being out of reach, not a problem of this one query?
+
+    No SQLSTATE: the client lost or could not open the connection. Class 08: connection
+    exception; 57P: the server is shutting down or starting up; 53: too many connections."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith(("08", "57P", "53"))
+
+
 def _body(message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"detail": message, "errors": errors}
 
@@ -117,10 +137,31 @@ def install_error_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else {"field": "request", "reason": "invalid"}
         return JSONResponse(_body(f"{first['field']}: {first['reason']}", errors), status_code=422)
 
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        # Lost connection, refused connection, server shutting down, no pooled connection in
+        # time: transient, the client should retry. One log line, no traceback, no db text.
+        # Other OperationalErrors (a statement timeout, a lock not available) are not outages.
+        if not database_unavailable(exc):
+            return await on_unexpected(request, exc)
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return JSONResponse(
+            _body(DB_UNAVAILABLE, [{"field": "database", "reason": "unavailable"}]),
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse(_body("internal error; it has been logged", []), status_code=500)
 
     app.add_exception_handler(GeoRiskError, on_georisk)
     app.add_exception_handler(RequestValidationError, on_validation)
+    # PoolTimeout is an OperationalError subclass; both are named for the reader.
+    app.add_exception_handler(OperationalError, on_database_down)
+    app.add_exception_handler(PoolTimeout, on_database_down)
     app.add_exception_handler(Exception, on_unexpected)

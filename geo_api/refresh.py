@@ -39,6 +39,7 @@ class HexRefresher:
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
         self.rollups_done = 0
+        self._connected = False
         self._tasks: list[asyncio.Task[None]] = []
 
     def mark(self, changed_layer: str) -> None:
@@ -51,8 +52,22 @@ class HexRefresher:
         if not payload.get("full"):  # a full recompute rolls up by itself
             self.mark(str(payload.get("layer")))
 
+    def _on_connect(self) -> None:
+        # The first LISTEN is at startup; any later one follows a lost connection (a database
+        # restart), and the changes notified meanwhile are gone: re-roll every hexagon layer.
+        if self._connected:
+            self.dirty.update(layer for group in HEX_LAYERS_FOR.values() for layer in group)
+            self.wake.set()
+        self._connected = True
+
     async def _listen(self) -> None:
-        await listen(self.url, CHANGE_CHANNEL, self._on_change, name="hexagon refresh")
+        await listen(
+            self.url,
+            CHANGE_CHANNEL,
+            self._on_change,
+            name="hexagon refresh",
+            on_connect=self._on_connect,
+        )
 
     async def _work(self) -> None:
         while True:

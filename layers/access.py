@@ -118,3 +118,71 @@ def tile_view(role: str, districts: frozenset[str] | None, enterprise_id: int | 
         scope = "r" if role == REGULATOR else "o"
         return TileView(key=f"{scope}:{','.join(ordered)}", districts=ordered)
     return FULL_VIEW
+
+
+#: Roles whose keys may carry districts (see ``vocab.DISTRICT_ROLES``).
+DISTRICT_ROLES: Final = vocab.DISTRICT_ROLES
+
+
+def sees_site(
+    role: str,
+    own_enterprise: int | None,
+    districts: frozenset[str] | None,
+    enterprise_id: int | None,
+    district: str | None,
+) -> bool:
+    """May a caller see an enterprise's data (its site, units, score, alarms, dangers)?"""
+    if role == ADMIN:
+        return True
+    if role == REGULATOR:
+        return districts is None or district in districts
+    if role == ENTERPRISE:
+        return own_enterprise is not None and own_enterprise == enterprise_id
+    return False
+
+
+def sees_transport(role: str, districts: frozenset[str] | None, district: str | None) -> bool:
+    """May a caller see a tanker alert (or vehicle) of ``district``?"""
+    if role == ADMIN:
+        return True
+    if role in (REGULATOR, OFFICER):
+        return districts is None or district in districts
+    return False
+
+
+#: Collections holding enterprises' data: scoped to a regulator's districts or an enterprise.
+#: The others (zones, districts, vehicles) are reference data for whoever may read them.
+SITE_COLLECTIONS: Final = frozenset(
+    {"enterprises", "hazard-sources", "monitoring-points", "pipelines"}
+)
+COLLECTION_READERS: Final[dict[str, tuple[str, ...]]] = {
+    "enterprises": (ADMIN, REGULATOR, ENTERPRISE),
+    "hazard-sources": (ADMIN, REGULATOR, ENTERPRISE),
+    "monitoring-points": (ADMIN, REGULATOR, ENTERPRISE),
+    "pipelines": (ADMIN, REGULATOR),
+    "zones": (ADMIN, REGULATOR, ENTERPRISE, OFFICER),
+    "districts": (ADMIN, REGULATOR, ENTERPRISE, OFFICER),
+    "vehicles": (ADMIN, REGULATOR, OFFICER),
+}
+COLLECTION_WRITERS: Final[dict[str, tuple[str, ...]]] = {
+    "enterprises": (ADMIN, REGULATOR),
+    "hazard-sources": (ADMIN, REGULATOR),
+    "monitoring-points": (ADMIN, REGULATOR),
+    "pipelines": (ADMIN, REGULATOR),
+    "zones": (ADMIN, REGULATOR),
+    "districts": (ADMIN,),
+    "vehicles": (ADMIN, REGULATOR, OFFICER),
+}
+
+
+def collection_scope(
+    role: str, collection: str, districts: frozenset[str] | None, enterprise_id: int | None
+) -> tuple[list[str] | None, int | None]:
+    """(districts, enterprise) a caller's rows of ``collection`` are limited to (None: no limit)."""
+    if collection not in SITE_COLLECTIONS:
+        return None, None
+    if role == ENTERPRISE:
+        return None, enterprise_id if enterprise_id is not None else -1
+    if role == REGULATOR and districts is not None:
+        return sorted(districts), None
+    return None, None

@@ -71,11 +71,15 @@ async def listen(
     bare JSON value as ``{"value": …}``; a malformed one is logged and skipped. The one home of
     this loop for every listener.
     """
+    failures = 0
     while True:
         try:
             conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
             async with conn:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                if failures:
+                    log.warning("%s is listening again (%d failed attempts)", name, failures)
+                    failures = 0
                 if on_connect is not None:
                     on_connect()
                 if ready is not None:
@@ -88,8 +92,22 @@ async def listen(
                         continue
                     # A bare value (e.g. a count) still wakes the listener.
                     on_payload(payload if isinstance(payload, dict) else {"value": payload})
-        except (psycopg.Error, OSError):
+        except (psycopg.OperationalError, OSError) as exc:
+            # The database restarted or is unreachable: expected; one line per outage.
             if ready is not None:
                 ready.clear()
-            log.exception("%s lost its database connection; retrying in %g s", name, retry_s)
+            if not failures:
+                log.warning(
+                    "%s lost its database connection (%s); retrying every %g s",
+                    name,
+                    type(exc).__name__,
+                    retry_s,
+                )
+            failures += 1
+            await asyncio.sleep(retry_s)
+        except psycopg.Error:
+            if ready is not None:
+                ready.clear()
+            log.exception("%s failed; retrying in %g s", name, retry_s)
+            failures += 1
             await asyncio.sleep(retry_s)

@@ -155,6 +155,16 @@ class DailyList:
     suggested: list[WatchEntry]
     districts: list[dict[str, Any]]
 
+    def within(self, districts: list[str]) -> DailyList:
+        """The same list cut to some districts (a district regulator's view)."""
+        keep = set(districts)
+        return DailyList(
+            self.date,
+            [e for e in self.key if e.district in keep],
+            [e for e in self.suggested if e.district in keep],
+            [d for d in self.districts if d.get("district") in keep],
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "date": self.date.isoformat(),

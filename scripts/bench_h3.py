@@ -30,6 +30,8 @@ import httpx
 import psycopg
 import uvicorn
 
+from scripts.benchkit import key_headers, make_key
+
 TARGET_ROLLUP_S = 2.0
 TARGET_SERVED_MS = 50.0
 DEMO_FIXES = 9_800_000
@@ -113,8 +115,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def served(url: str, res: int, requests: int, bbox: str | None) -> tuple[list[float], int, int]:
-    """Median/p99 inputs: milliseconds per request over real HTTP, plus features and bytes."""
+def served(
+    url: str, res: int, requests: int, bbox: str | None, key: str
+) -> tuple[list[float], int, int]:
+    """Median/p99 inputs: milliseconds per request over real HTTP, plus features and bytes;
+    every request carries the API key ``key`` (issue 8)."""
     from geo_api.app import create_app
     from geo_api.routes import hexagons as hexagon_routes
     from geo_api.settings import DatabaseSettings, ServerSettings, Settings
@@ -131,7 +136,8 @@ def served(url: str, res: int, requests: int, bbox: str | None) -> tuple[list[fl
     params = {"res": str(res), **({"bbox": bbox} if bbox else {})}
     times: list[float] = []
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, headers=key_headers(key), timeout=60) as http:
             first = http.get("/api/h3/fixes", params=params)  # computes on demand if needed
             first.raise_for_status()
             features = len(first.json()["features"])
@@ -168,9 +174,10 @@ def main() -> None:
     roll_s = statistics.median(r["seconds"] for r in runs)
     roll_rss = max(r["rss_mb"] for r in runs)
     cells = int(runs[0]["cells"])
-    city, n_city, b_city = served(url, args.res, args.requests, None)
+    key = make_key(url, name="bench_h3")
+    city, n_city, b_city = served(url, args.res, args.requests, None, key)
     window = "121.50,29.85,121.70,30.00"  # a district-sized view
-    part, n_part, b_part = served(url, args.res, args.requests, window)
+    part, n_part, b_part = served(url, args.res, args.requests, window, key)
     rss = peak_rss_mb()
     print(f"\nfixes: {fixes:,}; cells at res {args.res}: {cells:,}; cpus: {os.cpu_count()}")
     print(f"{'measure':<44} {'median':>9} {'p99':>9} {'target':>8} {'ratio':>6} {'peak RSS':>9}")

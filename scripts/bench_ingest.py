@@ -33,7 +33,15 @@ import httpx
 import numpy as np
 import psycopg
 
-from scripts.benchkit import Batch, NotifyListener, bench_url, peak_rss_kb, post_all
+from scripts.benchkit import (
+    Batch,
+    NotifyListener,
+    bench_url,
+    key_headers,
+    make_key,
+    peak_rss_kb,
+    post_all,
+)
 
 KINDS = {
     "illegal_roadside_stop": "illegal_parking",
@@ -188,9 +196,10 @@ def batches(
 class SseListener(threading.Thread):
     """A live-map client on ``/api/alerts/stream``: first arrival time of each alert id."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
         super().__init__(daemon=True)
         self.base = base
+        self.headers = headers
         self.first: dict[int, float] = {}
         self.stop = threading.Event()
         self.ready = threading.Event()
@@ -198,7 +207,9 @@ class SseListener(threading.Thread):
     def run(self) -> None:
         params = {"rule": "illegal_parking"}
         with (
-            httpx.Client(base_url=self.base, timeout=httpx.Timeout(10, read=30)) as http,
+            httpx.Client(
+                base_url=self.base, headers=self.headers, timeout=httpx.Timeout(10, read=30)
+            ) as http,
             http.stream("GET", "/api/alerts/stream", params=params) as r,
         ):
             self.ready.set()
@@ -271,6 +282,7 @@ def main() -> None:
             if len(mine) and mine.min() < s + 660_000_000:
                 completing[(e["vehicle_id"], int(mine.min()))] = len(stops)
                 stops.append((e["vehicle_id"], s))
+    headers = key_headers(make_key(url, name="bench_ingest"))
     port = 8760
     env = {
         **os.environ,
@@ -311,14 +323,14 @@ def main() -> None:
             listener = NotifyListener(url, "alerts")
             listener.start()
             listener.ready.wait(10)
-            sse = SseListener(base)
+            sse = SseListener(base, headers)
             sse.start()
             sse.ready.wait(10)
             sent: dict[int, float] = {}
             counts = [0, 0]
             t0 = time.perf_counter()
 
-            asyncio.run(post_all(base, "/api/positions", work, sent, counts))
+            asyncio.run(post_all(base, "/api/positions", work, sent, counts, headers))
             elapsed = time.perf_counter() - t0
             time.sleep(0.5)
             listener.stop.set()

@@ -34,7 +34,15 @@ import psycopg
 
 from layers.monitoring.config import MonitoringRules
 from layers.monitoring.thresholds import set_points
-from scripts.benchkit import Batch, NotifyListener, bench_url, peak_rss_kb, post_all
+from scripts.benchkit import (
+    Batch,
+    NotifyListener,
+    bench_url,
+    key_headers,
+    make_key,
+    peak_rss_kb,
+    post_all,
+)
 
 BENCH_DB = "georisk_bench_7"
 STEP_S = 10  # seconds between a point's samples in the replay
@@ -164,6 +172,7 @@ def main() -> None:
     pts = load_points(url)
     plan = plant_pairs(url, pts, args.pairs, args.runs)
     rng = np.random.default_rng(7)
+    headers = key_headers(make_key(url, name="bench_readings"))
     env = {
         **os.environ,
         "GEORISK_DATABASE_URL": url,
@@ -196,7 +205,7 @@ def main() -> None:
             sent: dict[int, float] = {}
             counts = [0, 0]
             t0 = time.perf_counter()
-            asyncio.run(post_all(base, "/api/readings", work, sent, counts))
+            asyncio.run(post_all(base, "/api/readings", work, sent, counts, headers))
             elapsed = time.perf_counter() - t0
             time.sleep(2.5)
             listener.stop.set()

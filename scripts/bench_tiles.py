@@ -9,7 +9,9 @@ tables both servers serve. Modes:
 * warm — a few hundred popular tiles requested over and over (GeoRisk's cache primed once).
 tipg has no tile cache, so its warm run measures the same popular list straight from PostGIS.
 
-The database must hold the scale-1 demo (7,046 enterprises); nothing is written to it.
+The database must hold the scale-1 demo (7,046 enterprises); nothing is written to it but
+one admin API key (issue 8: GeoRisk answers 401 without one; tipg needs none), unless
+``--key`` gives an existing key.
 The client is a small keep-alive HTTP/1.1 client on asyncio, so the load generator is not the
 bottleneck it would be with a general-purpose client on a two-core machine.
 """
@@ -33,6 +35,7 @@ from typing import Final
 import psutil
 import psycopg
 
+from scripts.benchkit import key_headers, make_key
 from tiles.tms import tile_range
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +102,7 @@ class Server:
     port: int
     path: str  # format with table, z, x, y
     health: str
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every tile request
     proc: subprocess.Popen[bytes] | None = None
     peak_rss: int = 0
     _watch: threading.Thread | None = None
@@ -165,7 +169,7 @@ _OURS_CODE = (
 )
 
 
-def georisk_server(url: str, cache: bool) -> Server:
+def georisk_server(url: str, cache: bool, key: str) -> Server:
     port = free_port()
     env = {
         "GEORISK_DATABASE_URL": url,
@@ -178,7 +182,8 @@ def georisk_server(url: str, cache: bool) -> Server:
         env=env,
         port=port,
         path="/tiles/{table}/{z}/{x}/{y}.mvt",
-        health="/tiles",
+        health="/healthz",
+        headers=key_headers(key),
     )
 
 
@@ -208,8 +213,9 @@ def tipg_server(url: str) -> Server:
 class Conn:
     """One keep-alive HTTP/1.1 connection; reads Content-Length or chunked bodies."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
         self.port = port
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -218,7 +224,8 @@ class Conn:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
         self.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n"
+            f"{self.extra}\r\n".encode()
         )
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
@@ -273,7 +280,7 @@ async def _run(
 
     async def worker() -> None:
         nonlocal errors
-        conn = Conn(server.port)
+        conn = Conn(server.port, server.headers)
         for path in queue:
             started = time.perf_counter()
             status, _ = await conn.get(path)
@@ -316,12 +323,14 @@ def main() -> None:
     ap.add_argument("--popular", type=int, default=300, help="tiles in the warm set")
     ap.add_argument("--warm", type=int, default=6000, help="requests in the warm run")
     ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--key", help="a GeoRisk API key (default: a new admin key in the database)")
     args = ap.parse_args()
 
     with psycopg.connect(args.database_url) as conn:
         row = conn.execute("SELECT count(*) FROM enterprises").fetchone()
     if not row or row[0] != SCALE1_ENTERPRISES:
         sys.exit(f"the database does not hold the scale-1 demo (enterprises = {row and row[0]})")
+    key = args.key or make_key(args.database_url, name="bench_tiles")
     cold = tile_list(args.database_url, args.cold, args.seed)
     popular = tile_list(args.database_url, args.popular, args.seed + 1)
     rng = random.Random(args.seed + 2)
@@ -330,7 +339,10 @@ def main() -> None:
           f"concurrency {args.concurrency}")  # fmt: skip
 
     results: list[Result] = []
-    servers = [georisk_server(args.database_url, cache=False), tipg_server(args.database_url)]
+    servers = [
+        georisk_server(args.database_url, cache=False, key=key),
+        tipg_server(args.database_url),
+    ]
     try:
         for s in servers:
             s.start()
@@ -341,7 +353,7 @@ def main() -> None:
     finally:
         for s in servers:
             s.stop()
-    cached = georisk_server(args.database_url, cache=True)
+    cached = georisk_server(args.database_url, cache=True, key=key)
     try:
         cached.start()
         run(cached, "prime", popular, args.concurrency)

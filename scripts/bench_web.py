@@ -8,24 +8,35 @@ background workers do can write to it. ``--url`` measures an already running ser
 Each run uses a fresh browser context (empty HTTP cache); the first run also meets a cold
 server-side tile cache, later runs a warm one — both are printed.
 
-    .venv/bin/python -m scripts.bench_web [--runs 5] [--url http://127.0.0.1:8000]
+The map needs a signed-in session (issue 8). Each context signs in before the page opens,
+outside the measured view: with ``--key`` by ``POST /api/auth/session`` (the map's own sign-in;
+the cookie it sets is what the page's fetches send); without it, the script's own server
+(read-only: no key can be made in its database) hands the context an admin session cookie it
+signed itself, and for ``--url`` the admin key ``make run`` keeps in ``<data dir>/demo_keys.json``
+is used.
+
+    .venv/bin/python -m scripts.bench_web [--runs 5] [--url http://127.0.0.1:8000] [--key grk_…]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import socket
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
 from geo_api.app import create_app
+from geo_api.auth import SESSION_COOKIE, Caller
 from geo_api.settings import (
     DatabaseSettings,
     EscalationSettings,
@@ -75,9 +86,9 @@ class _Server:
             webhook=WebhookSettings(enabled=False),
             escalation=EscalationSettings(enabled=False),
         )
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="error"
-        )
+        self.app = create_app(settings)
+        self.session_ttl_s = settings.auth.session_ttl_s
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -94,10 +105,43 @@ class _Server:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
+    def session_cookie(self) -> str:
+        """An admin session, signed as ``POST /api/auth/session`` would sign it."""
+        caller = Caller(name="bench_web", role="admin", via="session")
+        return str(self.app.state.auth.issue_token(caller, self.session_ttl_s))
 
-def measure(browser: Any, base: str) -> Run:
+
+SignIn = Callable[[Any, str], None]  # (BrowserContext, base URL)
+
+
+def sign_in_with_key(key: str) -> SignIn:
+    def sign_in(context: Any, base: str) -> None:
+        r = context.request.post(base + "/api/auth/session", data={"key": key})
+        if not r.ok:
+            raise RuntimeError(f"sign-in refused: {r.status} {r.text()[:300]}")
+
+    return sign_in
+
+
+def sign_in_with_cookie(token: str) -> SignIn:
+    def sign_in(context: Any, base: str) -> None:
+        context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": base + "/"}])
+
+    return sign_in
+
+
+def demo_admin_key() -> str | None:
+    """The admin key ``make run`` printed and kept (scripts/demo_keys.py), if any."""
+    path = Path(DatabaseSettings().data_dir) / "demo_keys.json"
+    if not path.exists():
+        return None
+    return next((e["key"] for e in json.loads(path.read_text()) if e["role"] == "admin"), None)
+
+
+def measure(browser: Any, base: str, sign_in: SignIn) -> Run:
     """One cold-cache first view: navigation start → first tile with features drawn."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    sign_in(context, base)  # before the page and its counters exist: not measured
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
@@ -135,6 +179,7 @@ def main() -> None:
     parser.add_argument("--url", help="an already running server (default: serve --db-url)")
     parser.add_argument("--db-url", help="PostGIS of the scale-1 demo city (default: georisk)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--key", help="API key to sign in with (see above for the default)")
     parser.add_argument("--verbose", action="store_true", help="show the server's error log")
     args = parser.parse_args()
     if not args.verbose:
@@ -143,20 +188,25 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    def run_all(base: str) -> list[Run]:
+    def run_all(base: str, sign_in: SignIn) -> list[Run]:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             try:
-                return [measure(browser, base) for _ in range(args.runs)]
+                return [measure(browser, base, sign_in) for _ in range(args.runs)]
             finally:
                 browser.close()
 
     if args.url:
-        runs = run_all(args.url.rstrip("/"))
+        key = args.key or demo_admin_key()
+        if not key:
+            parser.error("--url needs --key (no admin key in the data dir's demo_keys.json)")
+        runs = run_all(args.url.rstrip("/"), sign_in_with_key(key))
     else:
         db_url = args.db_url or DatabaseSettings(name="georisk").resolved_url()
-        with _Server(db_url) as base:
-            runs = run_all(base)
+        server = _Server(db_url)
+        with server as base:
+            how = sign_in_with_key(args.key) if args.key else None
+            runs = run_all(base, how or sign_in_with_cookie(server.session_cookie()))
 
     print(f"{'run':>4} {'first features':>15} {'transferred':>12} {'requests':>9} {'features':>9}")
     for i, r in enumerate(runs, 1):

@@ -54,14 +54,20 @@ class Batch:
 
 
 async def _client(
-    base: str, path: str, work: list[Batch], sent: dict[int, float], counts: list[int]
+    base: str,
+    path: str,
+    work: list[Batch],
+    sent: dict[int, float],
+    counts: list[int],
+    headers: dict[str, str] | None = None,
 ) -> None:
+    sent_headers = {**(headers or {}), "content-type": "application/json"}
     async with httpx.AsyncClient(base_url=base, timeout=300) as http:
         for b in work:
             now = time.perf_counter()
             for k in b.marks:
                 sent[k] = now
-            r = await http.post(path, content=b.body, headers={"content-type": "application/json"})
+            r = await http.post(path, content=b.body, headers=sent_headers)
             r.raise_for_status()
             body = r.json()
             counts[0] += body["accepted"]
@@ -69,10 +75,16 @@ async def _client(
 
 
 async def post_all(
-    base: str, path: str, work: list[list[Batch]], sent: dict[int, float], counts: list[int]
+    base: str,
+    path: str,
+    work: list[list[Batch]],
+    sent: dict[int, float],
+    counts: list[int],
+    headers: dict[str, str] | None = None,
 ) -> None:
-    """One client per list of batches, all at once; ``counts`` gets accepted / not stored."""
-    await asyncio.gather(*(_client(base, path, w, sent, counts) for w in work))
+    """One client per list of batches, all at once; ``counts`` gets accepted / not stored.
+    ``headers`` go with every request (the API key: ``key_headers(make_key(url))``)."""
+    await asyncio.gather(*(_client(base, path, w, sent, counts, headers) for w in work))
 
 
 class NotifyListener(threading.Thread):

@@ -287,14 +287,14 @@ def test_alert_lifecycle(client: httpx.Client, area: Any) -> None:
     r = client.post(url + "/ack")
     assert r.status_code == 200
     props = r.json()["properties"]
-    assert props["status"] == "acknowledged" and props["acknowledged_by"] == "anonymous"
+    assert props["status"] == "acknowledged" and props["acknowledged_by"] == "test admin"
     assert props["acknowledged_at"]
     r = client.post(url + "/ack")
     assert r.status_code == 409 and "acknowledged" in r.json()["detail"]
     r = client.post(url + "/dispose", json={"outcome": "false_alarm", "note": "维修停车"})
     props = r.json()["properties"]
     assert props["status"] == "false_alarm" and props["note"] == "维修停车"
-    assert props["disposed_by"] == "anonymous"
+    assert props["disposed_by"] == "test admin"
     r = client.post(url + "/dispose", json={"outcome": "disposed"})
     assert r.status_code == 409 and "false_alarm" in r.json()["detail"]
     assert client.post("/api/alerts/999999999/ack").status_code == 404

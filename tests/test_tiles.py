@@ -174,7 +174,7 @@ def test_enterprise_tile_holds_the_enterprise(
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     assert r.headers["content-encoding"] == "gzip"
-    assert r.headers["cache-control"].startswith("public, max-age=")
+    assert r.headers["cache-control"].startswith("private, max-age=")  # a keyed caller
     decoded = decode(r.content)
     assert decoded["enterprises"]["extent"] == EXTENT
     feats = features(decoded, "enterprises")

@@ -26,7 +26,12 @@ from geo_api.routes import (
 )
 
 #: Reachable without credentials: health checks, the page shell (it signs in), sign-in itself.
-PUBLIC_ROUTERS: list[APIRouter] = [health.router, pages.router, auth.public_router]
+PUBLIC_ROUTERS: list[APIRouter] = [
+    health.router,
+    pages.router,
+    auth.public_router,
+    diagram.page_router,  # checks the caller itself: without one it redirects to sign in
+]
 
 #: Everything else: the caller is resolved first (401 without credentials), then each route's
 #: ``allow(...)`` names the roles it admits.

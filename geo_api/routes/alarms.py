@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from geo_api.auth import SITE_READERS, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, Conflict, FieldError, NotFound
+from geo_api.scope import check_object, district_filter, enterprise_filter
 from geo_api.settings import Settings
 from layers.monitoring.alarms import (
     STATUSES,
@@ -35,10 +37,11 @@ def _since(value: str | None) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-@router.get("/api/alarms")
+@router.get("/api/alarms", dependencies=[allow(*SITE_READERS)])
 async def get_alarms(
     request: Request,
     conn: DbConn,
+    caller: CurrentCaller,
     status: Annotated[str | None, Query(description="open|acknowledged|disposed|cleared")] = None,
     level: Annotated[int | None, Query(ge=1, le=2)] = None,
     enterprise_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
@@ -52,12 +55,15 @@ async def get_alarms(
         raise BadRequest(msg, [FieldError("status", msg)])
     settings: Settings = request.app.state.settings
     size = min(limit or settings.server.default_page_size, settings.server.max_page_size)
-    f = AlarmFilter(status, level, enterprise_id, district, _since(since), size)
+    districts = district_filter(caller, [district] if district else None)
+    enterprise = enterprise_filter(caller, enterprise_id)
+    f = AlarmFilter(status, level, enterprise, districts, _since(since), size)
     return JSONResponse(await list_alarms(conn, f), media_type="application/geo+json")
 
 
 async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSONResponse:
     settings: Settings = request.app.state.settings
+    await check_object(conn, request.state.caller, "alarm", alarm_id)
     try:
         alarm, enterprises = await advance(conn, alarm_id, step, settings.monitoring.flat_line_n)
     except LifecycleError as exc:
@@ -70,7 +76,7 @@ async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSO
     return JSONResponse(body, media_type="application/geo+json")
 
 
-@router.post("/api/alarms/{alarm_id}/ack")
+@router.post("/api/alarms/{alarm_id}/ack", dependencies=[allow(*SITE_READERS)])
 async def ack_alarm(
     request: Request, conn: DbConn, alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
 ) -> JSONResponse:
@@ -78,7 +84,7 @@ async def ack_alarm(
     return await _step(request, conn, alarm_id, "ack")
 
 
-@router.post("/api/alarms/{alarm_id}/dispose")
+@router.post("/api/alarms/{alarm_id}/dispose", dependencies=[allow(*SITE_READERS)])
 async def dispose_alarm(
     request: Request, conn: DbConn, alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
 ) -> JSONResponse:

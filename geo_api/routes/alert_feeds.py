@@ -15,8 +15,10 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from geo_api.alert_stream import AlertBroadcaster, StreamFilter, Subscriber, TooManySubscribers
+from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound
+from geo_api.scope import check_object, district_filter
 from geo_api.settings import AlertStreamSettings
 from layers import alert_feeds, cap
 from layers.alert_stats import StatsQuery, alert_stats
@@ -90,21 +92,24 @@ async def _events(
         hub.unsubscribe(sub)
 
 
-@router.get("/api/alerts/stream")
+@router.get("/api/alerts/stream", dependencies=[allow(*TRANSPORT)])
 async def alert_stream(
     request: Request,
     conn: DbConn,
+    caller: CurrentCaller,
     district: CommaList = None,
     rule: CommaList = None,
     status: CommaList = None,
     since: Annotated[dt.datetime | None, Query(description="replay changes since")] = None,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> Response:
-    """Server-Sent Events of alert changes; ``id: <alert id>:<revision>``, ``event: alert``."""
+    """Server-Sent Events of alert changes; ``id: <alert id>:<revision>``, ``event: alert``.
+    A regulator's or officer's stream carries only their districts' alerts."""
     settings: AlertStreamSettings = request.app.state.settings.alert_stream
     hub: AlertBroadcaster = request.app.state.alert_stream
+    districts = district_filter(caller, _split("district", district, None))
     flt = StreamFilter(
-        _split("district", district, None),
+        frozenset(districts or ()),
         _split("rule", rule, ALERT_RULES),
         _split("status", status, ALERT_STATUSES),
     )
@@ -133,15 +138,17 @@ async def alert_stream(
     )
 
 
-@router.get("/api/alerts/stats")
+@router.get("/api/alerts/stats", dependencies=[allow(*TRANSPORT)])
 async def alert_statistics(
     conn: DbConn,
+    caller: CurrentCaller,
     from_: Annotated[dt.datetime | None, Query(alias="from")] = None,
     to: dt.datetime | None = None,
     district: CommaList = None,
 ) -> JSONResponse:
     """Time to acknowledge / dispose (median, p90), disposal rates, counts by district, carrier."""
-    districts = tuple(sorted(_split("district", district, None))) or None
+    chosen = district_filter(caller, _split("district", district, None))
+    districts = tuple(chosen) if chosen is not None else None
     q = StatsQuery(_utc(from_) if from_ else None, _utc(to) if to else None, districts)
     if q.start and q.end and q.end <= q.start:
         raise BadRequest("to: must be after from", [FieldError("to", "must be after from")])
@@ -155,9 +162,10 @@ async def _feature(conn: DbConn, alert_id: int) -> dict[str, Any]:
         raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
 
 
-@router.get("/api/alerts/{alert_id}.cap")
-async def alert_cap(conn: DbConn, alert_id: AlertId) -> Response:
+@router.get("/api/alerts/{alert_id}.cap", dependencies=[allow(*TRANSPORT)])
+async def alert_cap(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> Response:
     """The alert's current revision as an OASIS CAP 1.2 message (Alert, Update or Cancel)."""
+    await check_object(conn, caller, "alert", alert_id)
     feature = await _feature(conn, alert_id)
     zone_id = feature["properties"].get("zone_id")
     ring = await cap.zone_ring(conn, int(zone_id)) if zone_id else None
@@ -165,9 +173,10 @@ async def alert_cap(conn: DbConn, alert_id: AlertId) -> Response:
     return Response(body, media_type="application/cap+xml")
 
 
-@router.get("/api/alerts/{alert_id}/evidence")
-async def alert_evidence(conn: DbConn, alert_id: AlertId) -> JSONResponse:
+@router.get("/api/alerts/{alert_id}/evidence", dependencies=[allow(*TRANSPORT)])
+async def alert_evidence(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> JSONResponse:
     """Track 15 min either side of the episode, the stop and the zone, as GeoJSON."""
+    await check_object(conn, caller, "alert", alert_id)
     try:
         body = await alert_feeds.evidence(conn, alert_id)
     except lifecycle.AlertNotFound as exc:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.errors import Conflict, FieldError, NotFound
+from geo_api.scope import check_object, district_filter
 from geo_api.settings import Settings
 from layers.recompute import recompute
 from layers.tankers import lifecycle
@@ -23,7 +24,6 @@ from layers.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
 Status = Literal[ALERT_STATUSES]  # type: ignore[valid-type]
 Rule = Literal[ALERT_RULES]  # type: ignore[valid-type]
 
@@ -33,13 +33,14 @@ class Disposal(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
 
 
-@router.get("/api/alerts")
+@router.get("/api/alerts", dependencies=[allow(*TRANSPORT)])
 async def list_alerts(
     request: Request,
     conn: DbConn,
+    caller: CurrentCaller,
     status: Status | None = None,
     rule: Rule | None = None,
-    district: str | None = None,
+    district: Annotated[str | None, Query(max_length=64)] = None,
     vehicle_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     since: Annotated[
         dt.datetime | None, Query(description="changed at or after (ISO 8601)")
@@ -54,7 +55,8 @@ async def list_alerts(
     size = min(limit or server.default_page_size, server.max_page_size)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
-    q = lifecycle.AlertQuery(status, rule, district, vehicle_id, since, active, size, offset)
+    districts = district_filter(caller, [district] if district else None)
+    q = lifecycle.AlertQuery(status, rule, districts, vehicle_id, since, active, size, offset)
     features, matched = await lifecycle.list_alerts(conn, q)
     if f == "json":
         body: dict[str, Any] = {
@@ -71,9 +73,10 @@ async def list_alerts(
     return JSONResponse(body, media_type="application/geo+json")
 
 
-@router.get("/api/alerts/{alert_id}")
-async def get_alert(conn: DbConn, alert_id: AlertId) -> JSONResponse:
+@router.get("/api/alerts/{alert_id}", dependencies=[allow(*TRANSPORT)])
+async def get_alert(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> JSONResponse:
     """One alert as a GeoJSON Feature."""
+    await check_object(conn, caller, "alert", alert_id)
     try:
         feature = await lifecycle.get_alert(conn, alert_id)
     except lifecycle.AlertNotFound as exc:
@@ -91,18 +94,20 @@ async def _act(conn: DbConn, alert_id: int, action: Any) -> dict[str, Any]:
     return result
 
 
-@router.post("/api/alerts/{alert_id}/ack")
+@router.post("/api/alerts/{alert_id}/ack", dependencies=[allow(*TRANSPORT)])
 async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> JSONResponse:
     """new → acknowledged (409 naming the state otherwise)."""
+    await check_object(conn, caller, "alert", alert_id)
     feature = await _act(conn, alert_id, lifecycle.acknowledge(conn, alert_id, caller.name))
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.post("/api/alerts/{alert_id}/dispose")
+@router.post("/api/alerts/{alert_id}/dispose", dependencies=[allow(*TRANSPORT)])
 async def dispose_alert(
     request: Request, conn: DbConn, alert_id: AlertId, body: Disposal, caller: CurrentCaller
 ) -> JSONResponse:
     """acknowledged → disposed | false_alarm, with a note (409 naming the state otherwise)."""
+    await check_object(conn, caller, "alert", alert_id)
     action = lifecycle.dispose(conn, alert_id, caller.name, body.outcome, body.note)
     feature = await _act(conn, alert_id, action)
     props = feature["properties"]

@@ -8,24 +8,28 @@ Handlers only translate HTTP to domain calls: filters are parsed and SQL is buil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import Caller, CurrentCaller, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import (
     BadRequest,
     Conflict,
     FieldError,
+    Forbidden,
     GeoRiskError,
     InvalidInput,
     NotFound,
 )
+from geo_api.scope import district_filter
 from geo_api.settings import Settings
+from layers import access
 from layers.collections import (
     COLLECTIONS,
     Collection,
@@ -37,6 +41,7 @@ from layers.collections import (
     parse_list_query,
     store_records,
 )
+from layers.collections.read import RowScope, outside_scope
 from layers.recompute import refresh_after_create
 from layers.validation import FeaturesRejected, MalformedPayload, validate_payload
 
@@ -44,7 +49,6 @@ router = APIRouter()
 
 GEOJSON = "application/geo+json"
 Conn = DbConn
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the feature's id")]
 CrsParam = Annotated[
     str | None,
@@ -73,6 +77,24 @@ def _links(request: Request, query: ListQuery, page: FeaturePage) -> list[dict[s
 def _rejected(exc: FeaturesRejected) -> GeoRiskError:
     errors = [FieldError(p.field, p.reason, p.index) for p in exc.problems]
     return (Conflict if exc.is_conflict else InvalidInput)(str(exc), errors)
+
+
+def _scope(coll: Collection, caller: Caller) -> RowScope:
+    districts, enterprise_id = access.collection_scope(
+        caller.role, coll.name, caller.districts, caller.enterprise_id
+    )
+    return RowScope(districts, enterprise_id)
+
+
+async def _check_scope(conn: Any, coll: Collection, caller: Caller, ids: list[int]) -> None:
+    """403 when any of ``ids`` lies outside the caller's rows (for a write: rolled back)."""
+    outside = await outside_scope(conn, coll, ids, _scope(coll, caller))
+    if outside:
+        reason = f"outside this {caller.role} key's districts or enterprise"
+        raise Forbidden(
+            f"{coll.noun} {outside[0]}: {reason}",
+            [FieldError("id", f"{coll.noun} {i}: {reason}") for i in outside[:20]],
+        )
 
 
 def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
@@ -109,6 +131,9 @@ def _add_routes(coll: Collection) -> None:
             )
         except QueryError as exc:
             raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
+        if query.district is not None and coll.name in access.SITE_COLLECTIONS:
+            district_filter(caller, [query.district])  # 403 outside a regulator's districts
+        query = dataclasses.replace(query, scope=_scope(coll, caller))
         page = await list_features(conn, coll, query)
         head = {
             "type": "FeatureCollection",
@@ -126,6 +151,7 @@ def _add_routes(coll: Collection) -> None:
             raise NotFound(
                 f"{coll.noun} {item_id} not found", [FieldError("id", f"no {coll.noun} {item_id}")]
             )
+        await _check_scope(conn, coll, caller, [item_id])
         return Response(feature.encode(), media_type=GEOJSON)
 
     async def create(
@@ -135,6 +161,7 @@ def _add_routes(coll: Collection) -> None:
         try:
             records, problems, single = validate_payload(coll.name, payload, crs)
             result = await store_records(conn, coll, records, problems)
+            await _check_scope(conn, coll, caller, result.ids)
             settings = _settings(request)
             config = settings.risk.recompute_config(settings.db.data_dir)
             await refresh_after_create(conn, coll.name, result.ids, config)
@@ -149,9 +176,11 @@ def _add_routes(coll: Collection) -> None:
             headers["Location"] = f"{base}/{result.ids[0]}"
         return JSONResponse(body, status_code=201, headers=headers)
 
+    readers = [allow(*access.COLLECTION_READERS[coll.name])]
     router.add_api_route(
         base,
         list_items,
+        dependencies=readers,
         methods=["GET"],
         tags=[coll.name],
         summary=f"List {coll.name} as GeoJSON",
@@ -161,6 +190,7 @@ def _add_routes(coll: Collection) -> None:
     router.add_api_route(
         base + "/{item_id}",
         get_item,
+        dependencies=readers,
         methods=["GET"],
         tags=[coll.name],
         summary=f"One {coll.noun} as a GeoJSON Feature",
@@ -169,6 +199,7 @@ def _add_routes(coll: Collection) -> None:
     router.add_api_route(
         base,
         create,
+        dependencies=[allow(*access.COLLECTION_WRITERS[coll.name])],
         methods=["POST"],
         tags=[coll.name],
         status_code=201,

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import html
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from geo_api.auth import SITE_READERS, allow, current_caller
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, NotFound
+from geo_api.errors import FieldError, Forbidden, NotFound, Unauthorized
 from geo_api.routes.pages import WEB_DIR
+from geo_api.scope import VisibleEnterprise, check_object
 from layers import diagram as dg
 
 router = APIRouter(tags=["pages"])
+#: The page itself: a browser without a session is sent to the map's sign-in, not shown JSON.
+page_router = APIRouter(tags=["pages"])
 EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Export = Literal["png", "pdf", "html", "geojson"]
 
@@ -36,12 +41,20 @@ async def _load(conn: DbConn, enterprise_id: int) -> dg.Diagram:
         raise NotFound(str(exc), [FieldError("id", "not found")]) from None
 
 
-@router.get(
+@page_router.get(
     "/enterprises/{enterprise_id}/diagram", response_class=HTMLResponse, include_in_schema=False
 )
-async def diagram_page(request: Request, conn: DbConn, enterprise_id: EnterpriseId) -> HTMLResponse:
+async def diagram_page(request: Request, conn: DbConn, enterprise_id: EnterpriseId) -> Response:
     """The page itself is static; its script reads the APIs. The title is filled server-side so
     a saved or printed page still names the enterprise."""
+    try:
+        caller = await current_caller(request)
+    except Unauthorized:
+        target = quote(f"/enterprises/{enterprise_id}/diagram", safe="")
+        return RedirectResponse(f"/?next={target}", status_code=303)
+    if caller.role not in SITE_READERS:
+        raise Forbidden(f"role: {caller.role} has no diagrams", [FieldError("role", "no access")])
+    await check_object(conn, caller, "enterprise", enterprise_id)
     d = await _load(conn, enterprise_id)
     page = (WEB_DIR / "diagram.html").read_text(encoding="utf-8")
     page = page.replace("{{ENTERPRISE_ID}}", str(enterprise_id))
@@ -52,8 +65,12 @@ async def diagram_page(request: Request, conn: DbConn, enterprise_id: Enterprise
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/enterprises/{enterprise_id}/diagram.{fmt}", summary="Diagram export")
-async def diagram_export(conn: DbConn, enterprise_id: EnterpriseId, fmt: Export) -> Response:
+@router.get(
+    "/enterprises/{enterprise_id}/diagram.{fmt}",
+    summary="Diagram export",
+    dependencies=[allow(*SITE_READERS)],
+)
+async def diagram_export(conn: DbConn, enterprise_id: VisibleEnterprise, fmt: Export) -> Response:
     """PNG, A4 PDF, standalone HTML (no network needed) or GeoJSON of the diagram."""
     d = await _load(conn, enterprise_id)
     body: bytes | str

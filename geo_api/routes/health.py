@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from psycopg.rows import dict_row
@@ -31,12 +32,13 @@ async def healthz(request: Request) -> JSONResponse:
                 await cur.execute("SELECT version_num FROM alembic_version")
                 rev: Any = await cur.fetchone()
                 revision = rev["version_num"] if rev else None
+    except (psycopg.OperationalError, OSError) as exc:
+        # The database is down or restarting: expected, transient, no traceback needed.
+        log.warning("health check: database unreachable (%s)", type(exc).__name__)
+        return _unavailable()
     except Exception:
         log.exception("health check failed")
-        return JSONResponse(
-            {"status": "unavailable", "detail": "database unreachable; see the server log"},
-            status_code=503,
-        )
+        return _unavailable()
     return JSONResponse(
         {
             "status": "ok",
@@ -46,4 +48,12 @@ async def healthz(request: Request) -> JSONResponse:
             "schema_revision": revision,
             "version": request.app.version,
         }
+    )
+
+
+def _unavailable() -> JSONResponse:
+    return JSONResponse(
+        {"status": "unavailable", "detail": "database unreachable; see the server log"},
+        status_code=503,
+        headers={"Retry-After": "2"},
     )

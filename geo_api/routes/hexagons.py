@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from psycopg.rows import tuple_row
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import TRANSPORT, allow
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, InvalidInput, NotFound
 from layers import hexagons
@@ -24,7 +24,6 @@ router = APIRouter()
 
 GEOJSON = "application/geo+json"
 Conn = DbConn
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 _FEATURES = """
 SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
@@ -50,10 +49,14 @@ def _res(text: str) -> int:
     return value
 
 
-@router.get("/api/h3/{layer}", tags=["hexagons"], response_class=Response)
+@router.get(
+    "/api/h3/{layer}",
+    tags=["hexagons"],
+    response_class=Response,
+    dependencies=[allow(*TRANSPORT)],  # counts and worst colours: city-wide aggregates
+)
 async def hexagon_cells(
     conn: Conn,
-    caller: CurrentCaller,
     layer: Annotated[str, Path(description=f"one of {', '.join(hexagons.LAYERS)}")],
     res: Annotated[str, Query(description="H3 resolution, 5–10")] = "8",
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (WGS 84)")] = None,

@@ -10,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from psycopg import AsyncConnection
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ValidationError
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import Conflict, FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
+from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
 from layers.dual_prevention import (
     HiddenDangerInput,
@@ -38,7 +38,8 @@ from layers.recompute import recompute
 
 router = APIRouter(tags=["dual prevention"])
 Conn = DbConn
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
+Site = [allow(*SITE_READERS)]  # enterprises keep their own registers
+Staff = [allow(*STAFF)]  # regulators set inspection tasks
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DistrictCode = Annotated[str, Path(min_length=1, max_length=64)]
 AsOf = Annotated[dt.date | None, Query(alias="date", description="as-of date; default today")]
@@ -60,39 +61,32 @@ async def _parse(request: Request, model: type[M]) -> M:
         raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
 
 
-async def _enterprise_exists(conn: AsyncConnection[Any], enterprise_id: int) -> None:
-    cur = await conn.execute("SELECT 1 FROM enterprises WHERE id = %s", (enterprise_id,))
-    if await cur.fetchone() is None:
-        raise NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
-
-
 def _today(as_of: dt.date | None) -> dt.date:
     return as_of or dt.datetime.now(dt.UTC).date()
 
 
 # -- hidden dangers ----------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/hidden-dangers")
-async def get_dangers(enterprise_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
-    await _enterprise_exists(conn, enterprise_id)
+@router.get("/api/enterprises/{enterprise_id}/hidden-dangers", dependencies=Site)
+async def get_dangers(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str, Any]:
     items = await list_dangers(conn, enterprise_id)
     return {"items": items, "numberMatched": len(items)}
 
 
-@router.post("/api/enterprises/{enterprise_id}/hidden-dangers", status_code=201)
+@router.post("/api/enterprises/{enterprise_id}/hidden-dangers", status_code=201, dependencies=Site)
 async def create_danger(
-    enterprise_id: Id, request: Request, conn: Conn, caller: CurrentCaller
+    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
-    await _enterprise_exists(conn, enterprise_id)
     danger = await _parse(request, HiddenDangerInput)
     row = await insert_danger(conn, enterprise_id, danger)
     await recompute(conn, risk_config(request), [enterprise_id])
     return row
 
 
-@router.patch("/api/hidden-dangers/{danger_id}")
+@router.patch("/api/hidden-dangers/{danger_id}", dependencies=Site)
 async def patch_danger(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller
 ) -> dict[str, Any]:
+    await check_object(conn, caller, "hidden danger", danger_id)
     patch = await _parse(request, HiddenDangerPatch)
     try:
         row = await update_danger(conn, danger_id, patch)
@@ -107,24 +101,25 @@ async def patch_danger(
 
 
 # -- inspection tasks --------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/inspection-tasks")
-async def get_tasks(enterprise_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
-    await _enterprise_exists(conn, enterprise_id)
+@router.get("/api/enterprises/{enterprise_id}/inspection-tasks", dependencies=Site)
+async def get_tasks(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str, Any]:
     items = await list_tasks(conn, enterprise_id)
     return {"items": items, "numberMatched": len(items)}
 
 
-@router.post("/api/enterprises/{enterprise_id}/inspection-tasks", status_code=201)
+@router.post(
+    "/api/enterprises/{enterprise_id}/inspection-tasks", status_code=201, dependencies=Staff
+)
 async def create_task(
-    enterprise_id: Id, request: Request, conn: Conn, caller: CurrentCaller
+    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
-    await _enterprise_exists(conn, enterprise_id)
     task = await _parse(request, InspectionTaskInput)
     return await insert_task(conn, enterprise_id, task)
 
 
-@router.post("/api/inspection-tasks/{task_id}/done")
+@router.post("/api/inspection-tasks/{task_id}/done", dependencies=Site)
 async def task_done(task_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
+    await check_object(conn, caller, "inspection task", task_id)
     row = await mark_task_done(conn, task_id)
     if row is None:
         raise NotFound(f"inspection task {task_id} not found", [FieldError("id", "not found")])
@@ -132,9 +127,9 @@ async def task_done(task_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str,
 
 
 # -- rates -------------------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/prevention")
+@router.get("/api/enterprises/{enterprise_id}/prevention", dependencies=Site)
 async def enterprise_prevention(
-    enterprise_id: Id, conn: Conn, caller: CurrentCaller, as_of: AsOf = None
+    enterprise_id: VisibleEnterprise, conn: Conn, as_of: AsOf = None
 ) -> dict[str, Any]:
     day = _today(as_of)
     rates = (await enterprise_rates(conn, day, enterprise_ids=[enterprise_id])).get(enterprise_id)
@@ -143,13 +138,14 @@ async def enterprise_prevention(
     return {"enterprise_id": enterprise_id, "date": day.isoformat(), **rates.as_dict()}
 
 
-@router.get("/api/districts/{code}/prevention")
+@router.get("/api/districts/{code}/prevention", dependencies=Staff)
 async def district_prevention(
     code: DistrictCode, conn: Conn, caller: CurrentCaller, as_of: AsOf = None
 ) -> dict[str, Any]:
     cur = await conn.execute("SELECT 1 FROM districts WHERE code = %s", (code,))
     if await cur.fetchone() is None:
         raise NotFound(f"district {code} not found", [FieldError("code", "not found")])
+    district_filter(caller, [code])  # 403 for a district outside the regulator's
     day = _today(as_of)
     per_enterprise = await enterprise_rates(conn, day, district=code)
     return {

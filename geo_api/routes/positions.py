@@ -12,9 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import batch_body_doc, read_body
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound, PayloadTooLarge
+from geo_api.scope import check_object
 from geo_api.settings import Settings
 from layers.bodies import BodyError
 from layers.recompute import recompute
@@ -27,7 +29,8 @@ router = APIRouter(tags=["tankers"])
 _BODY_DOC = batch_body_doc("Fixes `{vehicle_id, ts, lon, lat, speed_kmh, heading?, alarm_bits?}`")
 
 
-@router.post("/api/positions", openapi_extra=_BODY_DOC)
+#: GPS platforms push with an administrator's (service) key; people never post fixes.
+@router.post("/api/positions", openapi_extra=_BODY_DOC, dependencies=[allow("admin")])
 async def post_positions(request: Request, conn: DbConn) -> JSONResponse:
     """Store a batch of fixes; answers `{accepted, duplicates, rejected: [{index, error}]}`.
 
@@ -68,9 +71,10 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-@router.get("/api/vehicles/{vehicle_id}/track")
+@router.get("/api/vehicles/{vehicle_id}/track", dependencies=[allow(*TRANSPORT)])
 async def get_track(
     conn: DbConn,
+    caller: CurrentCaller,
     vehicle_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     start: Annotated[
         str | None, Query(alias="from", description="ISO 8601; default to − 24 h")
@@ -84,6 +88,9 @@ async def get_track(
     if t1 < t0 or t1 - t0 > MAX_WINDOW:
         msg = f"from/to: the window must be ordered and at most {MAX_WINDOW.days} days"
         raise BadRequest(msg, [FieldError("from", msg)])
+    # Officers follow tankers across district lines (layers/access.py): any vehicle's track.
+    if caller.role not in ("admin", "officer"):
+        await check_object(conn, caller, "vehicle", vehicle_id)
     cur = await conn.execute("SELECT 1 FROM vehicles WHERE id = %s", (vehicle_id,))
     if await cur.fetchone() is None:
         raise NotFound(f"vehicle {vehicle_id} not found", [FieldError("vehicle_id", "unknown")])

@@ -7,15 +7,15 @@ import datetime as dt
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import STAFF, Caller, CurrentCaller, allow
 from geo_api.db import DbConn
+from geo_api.scope import district_filter
 from geo_api.settings import Settings
 from layers.watch_list import DailyList, WatchRules, daily_list
 
 router = APIRouter(tags=["reports"])
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
 Day = Annotated[dt.date | None, Query(alias="date", description="YYYY-MM-DD; default today")]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 
@@ -40,18 +40,20 @@ def _csv(report: DailyList) -> Response:
     )
 
 
-async def _report(request: Request, conn: Any, day: dt.date | None) -> DailyList:
-    return await daily_list(conn, day or dt.datetime.now(dt.UTC).date(), _rules(request))
+async def _report(request: Request, conn: Any, caller: Caller, day: dt.date | None) -> DailyList:
+    report = await daily_list(conn, day or dt.datetime.now(dt.UTC).date(), _rules(request))
+    districts = district_filter(caller, None)
+    return report if districts is None else report.within(districts)
 
 
-@router.get("/api/reports/daily.csv")
+@router.get("/api/reports/daily.csv", dependencies=[allow(*STAFF)])
 async def daily_csv(
     request: Request, conn: DbConn, caller: CurrentCaller, day: Day = None
 ) -> Response:
-    return _csv(await _report(request, conn, day))
+    return _csv(await _report(request, conn, caller, day))
 
 
-@router.get("/api/reports/daily", response_model=None)
+@router.get("/api/reports/daily", response_model=None, dependencies=[allow(*STAFF)])
 async def daily(
     request: Request,
     conn: DbConn,
@@ -59,5 +61,5 @@ async def daily(
     day: Day = None,
     fmt: Format = "json",
 ) -> dict[str, Any] | Response:
-    report = await _report(request, conn, day)
+    report = await _report(request, conn, caller, day)
     return _csv(report) if fmt == "csv" else report.as_dict()

@@ -3,16 +3,17 @@ summary and recompute."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Request
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.scope import VisibleEnterprise, district_filter
 from geo_api.settings import Settings
 from layers import gb18218
 from layers.recompute import TABLE1_Q, recompute
@@ -20,8 +21,6 @@ from layers.substances import TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
 
 router = APIRouter(tags=["risk"])
 Conn = DbConn
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
-EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 # -- GB 18218 calculator -------------------------------------------------------------------
@@ -43,8 +42,8 @@ class AssessIn(BaseModel):
     substances: list[SubstanceIn] = Field(min_length=1, max_length=500)
 
 
-@router.post("/api/assess/gb18218")
-async def assess_gb18218(body: AssessIn, caller: CurrentCaller) -> dict[str, Any]:
+@router.post("/api/assess/gb18218", dependencies=[allow(*SITE_READERS)])
+async def assess_gb18218(body: AssessIn) -> dict[str, Any]:
     """S, α, R, grade and colour of one unit; grade and colour are null when S < 1."""
     substances = [
         gb18218.Substance(s.name, s.q, s.Q, s.beta, s.hazard_class, s.cas) for s in body.substances
@@ -92,9 +91,9 @@ async def _risk_row(conn: AsyncConnection[Any], enterprise_id: int) -> dict[str,
     return await cur.fetchone()
 
 
-@router.get("/api/enterprises/{enterprise_id}/risk")
+@router.get("/api/enterprises/{enterprise_id}/risk", dependencies=[allow(*SITE_READERS)])
 async def enterprise_risk(
-    enterprise_id: EnterpriseId, request: Request, conn: Conn, caller: CurrentCaller
+    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
     row = await _risk_row(conn, enterprise_id)
     if row is None:
@@ -114,13 +113,17 @@ async def enterprise_risk(
     }
 
 
-@router.get("/api/risk/summary")
+@router.get("/api/risk/summary", dependencies=[allow(*STAFF)])
 async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
-    """Counts by dynamic colour, overall and per district; hazard sources by grade."""
+    """Counts by dynamic colour, overall and per district; hazard sources by grade (a
+    regulator's: their districts)."""
+    districts = district_filter(caller, None)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT coalesce(district, '') AS district, dynamic_color AS color, count(*) AS n"
-        " FROM enterprises GROUP BY 1, 2 ORDER BY 1, 2"
+        " FROM enterprises WHERE %(d)s::text[] IS NULL OR district = ANY(%(d)s)"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        {"d": districts},
     )
     by_district: dict[str, dict[str, int]] = {}
     totals: dict[str, int] = {}
@@ -129,7 +132,10 @@ async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
         by_district.setdefault(row["district"], {})[color] = row["n"]
         totals[color] = totals.get(color, 0) + row["n"]
     await cur.execute(
-        "SELECT grade, count(*) AS n FROM hazard_sources GROUP BY grade ORDER BY grade"
+        "SELECT h.grade, count(*) AS n FROM hazard_sources h JOIN enterprises e"
+        " ON e.id = h.enterprise_id WHERE %(d)s::text[] IS NULL OR e.district = ANY(%(d)s)"
+        " GROUP BY h.grade ORDER BY h.grade",
+        {"d": districts},
     )
     grades = {str(r["grade"] or "none"): r["n"] for r in await cur.fetchall()}
     return {
@@ -139,11 +145,9 @@ async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
     }
 
 
-@router.post("/api/risk/recompute")
-async def recompute_all(request: Request, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
+@router.post("/api/risk/recompute", dependencies=[allow("admin")])
+async def recompute_all(request: Request, conn: Conn) -> dict[str, Any]:
     """Full recompute of every hazard source and enterprise (administrators)."""
-    if not caller.is_admin:
-        raise NotFound("not found")
     report = await recompute(conn, risk_config(request), None)
     return {
         "hazard_sources": report.hazard_sources,

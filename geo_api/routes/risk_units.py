@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
-from psycopg import AsyncConnection
 from pydantic import ValidationError
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import SITE_READERS, CurrentCaller, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
+from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.settings import Settings
 from layers.recompute import recompute
 from layers.risk_register import (
@@ -34,8 +34,6 @@ from layers.validation import GeometryProblem
 
 router = APIRouter(tags=["risk units"])
 Conn = DbConn
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
-EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 UnitId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -64,43 +62,41 @@ async def _parse_unit(request: Request) -> tuple[RiskUnitInput, Any, str, float]
     return unit, geom, color, score
 
 
-async def _enterprise_exists(conn: AsyncConnection[Any], enterprise_id: int) -> None:
-    cur = await conn.execute("SELECT 1 FROM enterprises WHERE id = %s", (enterprise_id,))
-    if await cur.fetchone() is None:
-        raise NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
+#: Enterprises keep their own register; regulators theirs; officers and tile readers none.
+Site = [allow(*SITE_READERS)]
 
 
-@router.get("/api/enterprises/{enterprise_id}/risk-units")
-async def list_units(enterprise_id: EnterpriseId, conn: Conn, caller: CurrentCaller) -> Response:
-    await _enterprise_exists(conn, enterprise_id)
+@router.get("/api/enterprises/{enterprise_id}/risk-units", dependencies=Site)
+async def list_units(enterprise_id: VisibleEnterprise, conn: Conn) -> Response:
     features = await unit_features(conn, enterprise_id)
     body = {"type": "FeatureCollection", "features": features, "numberMatched": len(features)}
     return JSONResponse(body, media_type="application/geo+json")
 
 
-@router.post("/api/enterprises/{enterprise_id}/risk-units", status_code=201)
+@router.post("/api/enterprises/{enterprise_id}/risk-units", status_code=201, dependencies=Site)
 async def create_unit(
-    enterprise_id: EnterpriseId, request: Request, conn: Conn, caller: CurrentCaller
+    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
-    await _enterprise_exists(conn, enterprise_id)
     unit, geom, color, score = await _parse_unit(request)
     unit_id = await insert_unit(conn, enterprise_id, unit, geom, color)
     await recompute(conn, risk_config(request), [enterprise_id])
     return {"id": unit_id, "color": color, "score": score}
 
 
-@router.get("/api/risk-units/{unit_id}")
+@router.get("/api/risk-units/{unit_id}", dependencies=Site)
 async def get_unit(unit_id: UnitId, conn: Conn, caller: CurrentCaller) -> Response:
+    await check_object(conn, caller, "risk unit", unit_id)
     feature = await unit_feature(conn, unit_id)
     if feature is None:
         raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.put("/api/risk-units/{unit_id}")
+@router.put("/api/risk-units/{unit_id}", dependencies=Site)
 async def replace_unit(
     unit_id: UnitId, request: Request, conn: Conn, caller: CurrentCaller
 ) -> dict[str, Any]:
+    await check_object(conn, caller, "risk unit", unit_id)
     unit, geom, color, score = await _parse_unit(request)
     enterprise_id = await update_unit(conn, unit_id, unit, geom, color)
     if enterprise_id is None:
@@ -109,10 +105,11 @@ async def replace_unit(
     return {"id": unit_id, "color": color, "score": score}
 
 
-@router.delete("/api/risk-units/{unit_id}", status_code=204)
+@router.delete("/api/risk-units/{unit_id}", status_code=204, dependencies=Site)
 async def remove_unit(
     unit_id: UnitId, request: Request, conn: Conn, caller: CurrentCaller
 ) -> Response:
+    await check_object(conn, caller, "risk unit", unit_id)
     enterprise_id = await delete_unit(conn, unit_id)
     if enterprise_id is None:
         raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])

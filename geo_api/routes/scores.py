@@ -7,22 +7,23 @@ so an inspector cannot deduct a different amount than the published item says.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from geo_api.auth import SITE_READERS, STAFF, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
+from geo_api.scope import VisibleEnterprise
 from geo_api.settings import Settings
 from layers.recompute import recompute
 from layers.scoring import deduct, history, rule_set_of, score_of
 
 router = APIRouter(tags=["safety score"])
-EnterpriseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class DeductionInput(BaseModel):
@@ -42,10 +43,13 @@ def _not_found(enterprise_id: int) -> NotFound:
     return NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
 
 
-@router.post("/api/enterprises/{enterprise_id}/deductions", status_code=201)
+@router.post(
+    "/api/enterprises/{enterprise_id}/deductions", status_code=201, dependencies=[allow(*STAFF)]
+)
 async def create_deduction(
-    enterprise_id: EnterpriseId, request: Request, conn: DbConn
+    enterprise_id: VisibleEnterprise, request: Request, conn: DbConn
 ) -> dict[str, Any]:
+    """Deduct points for an inspection finding (regulators of the enterprise's district)."""
     settings: Settings = request.app.state.settings
     body = await read_json(request, settings.server.max_body_bytes)
     try:
@@ -77,8 +81,10 @@ async def create_deduction(
     }
 
 
-@router.get("/api/enterprises/{enterprise_id}/score")
-async def get_score(enterprise_id: EnterpriseId, request: Request, conn: DbConn) -> dict[str, Any]:
+@router.get("/api/enterprises/{enterprise_id}/score", dependencies=[allow(*SITE_READERS)])
+async def get_score(
+    enterprise_id: VisibleEnterprise, request: Request, conn: DbConn
+) -> dict[str, Any]:
     result = await score_of(conn, enterprise_id, _today(request))
     if result is None:
         raise _not_found(enterprise_id)

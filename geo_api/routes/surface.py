@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import STAFF, allow
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, InvalidInput
 from geo_api.settings import Settings, SurfaceSettings
@@ -21,7 +21,6 @@ from layers.collections.read import QueryError, parse_bbox
 router = APIRouter()
 
 Conn = DbConn
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
 def surface_settings(request: Request) -> SurfaceSettings:
@@ -57,11 +56,15 @@ def _size(
     return bbox, width, height
 
 
-@router.get("/api/risk/surface.{fmt}", tags=["risk"], response_class=Response)
+@router.get(
+    "/api/risk/surface.{fmt}",
+    tags=["risk"],
+    response_class=Response,
+    dependencies=[allow(*STAFF)],
+)
 async def surface_image(
     fmt: Literal["tif", "png"],
     conn: Conn,
-    caller: CurrentCaller,
     limits: Limits,
     bbox: BboxParam = None,
     width: WidthParam = None,

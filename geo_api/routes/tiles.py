@@ -130,13 +130,20 @@ async def tiles_style(request: Request, caller: CurrentCaller) -> JSONResponse:
 
 
 async def answer(
-    service: TileService, cfg: TilesSettings, req: TileRequest, accept: str, if_none_match: str
+    service: TileService,
+    cfg: TilesSettings,
+    req: TileRequest,
+    accept: str,
+    if_none_match: str,
+    caller: Caller,
 ) -> Response:
     """The response for a valid tile request — shared by the route and the fast path."""
     live = any(layer.cache_class == "live" for layer in req.layers)
     max_age = cfg.live_max_age_s if live else cfg.static_max_age_s
-    # Tiles differ by caller (layers/access.py): a shared cache may keep none of them.
-    headers = {"Cache-Control": f"private, max-age={max_age}", "Vary": "Accept-Encoding"}
+    # Tiles differ by caller (layers/access.py): only the anonymous public map (when it is
+    # switched on) may be kept by a shared cache such as a CDN.
+    shared = "public" if caller.via == "anonymous" else "private"
+    headers = {"Cache-Control": f"{shared}, max-age={max_age}", "Vary": "Accept-Encoding"}
     if not req.visible():
         return Response(status_code=204, headers=headers)
     entry = await service.tile(req)
@@ -184,7 +191,7 @@ async def tiles_tile(
     req = TileRequest(chosen, tile, window, moment, caller.tile_view)
     accept = request.headers.get("accept-encoding", "")
     return await answer(
-        request.app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", "")
+        request.app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", ""), caller
     )
 
 
@@ -231,7 +238,7 @@ class TileFastPath:
         req = TileRequest(layers, tile, window, moment, caller.tile_view)
         accept = request.headers.get("accept-encoding", "")
         response = await answer(
-            app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", "")
+            app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", ""), caller
         )
         await response(scope, receive, send)
 

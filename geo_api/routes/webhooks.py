@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from geo_api.auth import Caller, current_caller
+from geo_api.auth import allow
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, Forbidden, NotFound
+from geo_api.errors import FieldError, NotFound
 from layers import webhooks
 from layers.vocab import ALERT_RULES
 
@@ -27,15 +27,7 @@ SubId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Rule = Literal[ALERT_RULES]  # type: ignore[valid-type]
 
 
-async def admin(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
-    if not caller.is_admin:
-        raise Forbidden(
-            "webhooks: administrators only", [FieldError("caller", "not an administrator")]
-        )
-    return caller
-
-
-Admin = Depends(admin)
+Admin = allow("admin")
 
 
 class NewSubscription(BaseModel):

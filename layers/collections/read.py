@@ -33,6 +33,26 @@ def registry_sql(text: str) -> sql.SQL:
 
 
 @dataclass(frozen=True)
+class RowScope:
+    """The rows a caller may see (layers/access.py): some districts, one enterprise, or all."""
+
+    districts: list[str] | None = None
+    enterprise_id: int | None = None
+
+    def clauses(self, coll: Collection) -> tuple[list[str], dict[str, Any]]:
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.districts is not None:
+            # A collection without a district has nothing of these districts.
+            clauses.append(f"{coll.district_sql or 'NULL'} = ANY(%(scope_districts)s)")
+            params["scope_districts"] = self.districts
+        if self.enterprise_id is not None:
+            clauses.append(f"{coll.enterprise_sql or 'NULL'} = %(scope_enterprise)s")
+            params["scope_enterprise"] = self.enterprise_id
+        return clauses, params
+
+
+@dataclass(frozen=True)
 class ListQuery:
     limit: int
     offset: int = 0
@@ -40,6 +60,7 @@ class ListQuery:
     district: str | None = None
     color: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    scope: RowScope = field(default_factory=RowScope)
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -128,6 +149,9 @@ def _where(coll: Collection, query: ListQuery) -> tuple[str, dict[str, Any]]:
         if flt.name in query.extras:
             clauses.append(f"{flt.sql} = %({flt.name})s")
             params[flt.name] = query.extras[flt.name]
+    scoped, scope_params = query.scope.clauses(coll)
+    clauses += scoped
+    params.update(scope_params)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -175,6 +199,21 @@ async def get_feature(conn: AsyncConnection[Any], coll: Collection, item_id: int
     )
     row = await fetch_one(conn, text, {"id": item_id})
     return None if row is None else str(row["feature"])
+
+
+async def outside_scope(
+    conn: AsyncConnection[Any], coll: Collection, ids: list[int], scope: RowScope
+) -> list[int]:
+    """Which of ``ids`` the scope does not cover (sorted)."""
+    clauses, params = scope.clauses(coll)
+    if not clauses or not ids:
+        return []
+    text = (
+        f"SELECT array_agg(t.id ORDER BY t.id) AS ids FROM {coll.from_sql}"
+        f" WHERE t.id = ANY(%(ids)s) AND NOT coalesce({' AND '.join(clauses)}, false)"
+    )
+    row = await fetch_one(conn, text, {**params, "ids": ids})
+    return list(row["ids"] or []) if row else []
 
 
 async def fetch_one(

@@ -61,6 +61,7 @@ class Collection:
     properties: tuple[tuple[str, str], ...]  # (JSON key, SQL expression)
     columns: tuple[Column, ...]
     district_sql: str | None = None
+    enterprise_sql: str | None = None  # the enterprise a row belongs to (access scoping)
     color_sql: str | None = None  # None until the risk engine stores colours for the layer
     filters: tuple[Filter, ...] = ()
     lateral_sql: str = ""  # joined only when the geometry is needed (vehicles' latest fix)
@@ -129,6 +130,7 @@ ENTERPRISES = Collection(
         Column("site_geom", "geometry", geometry=True),
     ),
     district_sql="t.district",
+    enterprise_sql="t.id",
     color_sql="t.dynamic_color",
     filters=(Filter("category", "t.category", str, vocab.ENTERPRISE_CATEGORIES),),
     unique_keys=(UniqueKey(("credit_code",), "credit_code", "uq_enterprises_credit_code"),),
@@ -174,6 +176,7 @@ HAZARD_SOURCES = Collection(
         Column("geom", "geometry", geometry=True),
     ),
     district_sql="e.district",
+    enterprise_sql="t.enterprise_id",
     color_sql="t.color",
     filters=(Filter("enterprise_id", "t.enterprise_id", int),),
     unique_keys=(
@@ -254,6 +257,7 @@ MONITORING_POINTS = Collection(
         Column("geom", "geometry", geometry=True),
     ),
     district_sql="COALESCE(e.district, pl.district)",
+    enterprise_sql="h.enterprise_id",
     color_sql="t.live_color",
     filters=(
         Filter("kind", "t.kind", str, vocab.MONITORING_KINDS),

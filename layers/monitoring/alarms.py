@@ -28,10 +28,12 @@ _SELECT = (
     "SELECT a.id, a.point_id, mp.code AS point_code, mp.kind, mp.unit, a.level, a.color, "
     + _STATUS_SQL
     + " AS status, a.raised_at, a.ack_deadline, a.acknowledged_at, a.disposed_at, a.cleared_at,"
-    " a.peak_value, h.enterprise_id, e.district, ST_AsGeoJSON(mp.geom, 7) AS geometry"
+    " a.peak_value, h.enterprise_id, coalesce(e.district, pl.district) AS district,"
+    " ST_AsGeoJSON(mp.geom, 7) AS geometry"
     " FROM alarms a JOIN monitoring_points mp ON mp.id = a.point_id"
     " LEFT JOIN hazard_sources h ON h.id = mp.hazard_source_id"
     " LEFT JOIN enterprises e ON e.id = h.enterprise_id"
+    " LEFT JOIN pipelines pl ON pl.id = mp.pipeline_id"
 )
 
 
@@ -40,7 +42,7 @@ class AlarmFilter:
     status: str | None = None
     level: int | None = None
     enterprise_id: int | None = None
-    district: str | None = None
+    districts: list[str] | None = None  # None: every district
     since: dt.datetime | None = None
     limit: int = 1000
 
@@ -59,7 +61,8 @@ async def list_alarms(conn: AsyncConnection[Any], f: AlarmFilter) -> dict[str, A
             _SELECT + " WHERE (%(status)s::text IS NULL OR " + _STATUS_SQL + " = %(status)s)"
             " AND (%(level)s::int IS NULL OR a.level = %(level)s)"
             " AND (%(ent)s::int IS NULL OR h.enterprise_id = %(ent)s)"
-            " AND (%(district)s::text IS NULL OR e.district = %(district)s)"
+            " AND (%(districts)s::text[] IS NULL"
+            " OR coalesce(e.district, pl.district) = ANY(%(districts)s))"
             " AND (%(since)s::timestamptz IS NULL OR a.raised_at >= %(since)s)"
             " ORDER BY a.raised_at DESC, a.id DESC LIMIT %(limit)s"
         ).encode(),
@@ -67,7 +70,7 @@ async def list_alarms(conn: AsyncConnection[Any], f: AlarmFilter) -> dict[str, A
             "status": f.status,
             "level": f.level,
             "ent": f.enterprise_id,
-            "district": f.district,
+            "districts": f.districts,
             "since": f.since,
             "limit": f.limit,
         },

@@ -63,7 +63,7 @@ _LIST = (
     + _FROM
     + " WHERE (%(status)s::text IS NULL OR a.status = %(status)s)"
     " AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)"
-    " AND (%(district)s::text IS NULL OR a.district = %(district)s)"
+    " AND (%(districts)s::text[] IS NULL OR a.district = ANY(%(districts)s))"
     " AND (%(vehicle_id)s::int IS NULL OR a.vehicle_id = %(vehicle_id)s)"
     " AND (%(since)s::timestamptz IS NULL OR a.updated_at >= %(since)s)"
     " AND (%(active)s::bool IS NULL OR a.active = %(active)s)"
@@ -87,7 +87,7 @@ RETURNING alerts.id
 class AlertQuery:
     status: str | None = None
     rule: str | None = None
-    district: str | None = None
+    districts: list[str] | None = None  # None: every district
     vehicle_id: int | None = None
     since: dt.datetime | None = None
     active: bool | None = None
