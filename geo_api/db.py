@@ -23,16 +23,22 @@ def sqlalchemy_url(url: str) -> str:
 #: How long a request waits for a working pooled connection; past it, ``PoolTimeout`` → 503
 #: ("database unavailable; retry shortly") instead of a client hanging for psycopg's 30 s.
 POOL_TIMEOUT_S = 10.0
+#: How long one background reconnection keeps retrying (backing off 1, 2, 4, 8 … s) before it
+#: gives up and frees its slot; the next request that waits starts a fresh one at once. With
+#: psycopg's 5 minutes the backoff grows so long that after a 30-s outage the pool could stay
+#: empty for another 30 s although PostgreSQL is back.
+RECONNECT_TIMEOUT_S = 5.0
 
 
 def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
     """Connections keep psycopg's default tuple rows, exactly like the CLI's and the tests', so
     domain code behaves the same everywhere; code that wants dicts asks its cursor for them.
 
-    Every checkout is checked first (``check_connection``: one empty query, ~0.1 ms on a local
-    socket): after a database restart the idle connections are all dead, and without the check
-    each would be handed to one request and fail it. With it, a dead connection is discarded
-    and replaced before use, so requests recover as soon as PostgreSQL accepts connections."""
+    Every checkout is checked first (``check_connection``: one empty query; measured +65–70 µs
+    per checkout on loopback, against ~200 µs for a checkout running ``SELECT 1``): after a
+    database restart the idle connections are all dead, and without the check each would be
+    handed to one request and fail it. With it, a dead connection is discarded and replaced
+    before use, so requests recover as soon as PostgreSQL accepts connections."""
 
     async def configure(conn: AsyncConnection) -> None:
         await conn.execute(f"SET statement_timeout = {int(settings.statement_timeout_ms)}")
@@ -45,6 +51,7 @@ def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
         configure=configure,
         check=AsyncConnectionPool.check_connection,
         timeout=POOL_TIMEOUT_S,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
         open=False,
         name="georisk",
     )

@@ -156,6 +156,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Raised outside the routes (a middleware such as the tile fast path), a database
+        # outage only reaches this last-resort handler: still a 503, not a 500.
+        if database_unavailable(exc):
+            return await on_database_down(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse(_body("internal error; it has been logged", []), status_code=500)
 

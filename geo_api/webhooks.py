@@ -18,6 +18,7 @@ import time
 import httpx
 from psycopg_pool import AsyncConnectionPool
 
+from geo_api.errors import database_unavailable
 from geo_api.settings import WebhookSettings
 from layers import webhooks as outbox
 from layers.changes import listen
@@ -103,8 +104,11 @@ class WebhookWorker:
                 # A full batch suggests more is due: go again at once.
                 while await self.run_once() >= self.settings.batch_size:
                     pass
-            except Exception:
-                log.exception("webhook delivery round failed")
+            except Exception as exc:
+                if database_unavailable(exc):  # a restart: the outbox waits, retry next round
+                    log.warning("webhook delivery round: database unavailable")
+                else:
+                    log.exception("webhook delivery round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval_s)
             self.wake.clear()

@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Accepted ``ts`` range. Rows land in daily partitions, and a year-9999 time (or one that
+#: becomes year 10000 in UTC) cannot even be named as a partition: refuse it as a row error.
+TS_MIN: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+TS_MAX: Final = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 NDJSON_TYPES: Final = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
@@ -38,13 +42,15 @@ def body_items(body: bytes, content_type: str, required: Sequence[str], noun: st
                 continue
             try:
                 items.append(json.loads(line))
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 items.append(None)
         return items
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BodyError(f"body: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise BodyError("body: JSON nested too deeply") from None
     if not isinstance(doc, list):
         raise BodyError(f"body: must be a JSON array of {noun} (or NDJSON / CSV)")
     return doc
@@ -61,4 +67,6 @@ def timestamp_us(value: Any) -> int:
         raise ValueError("ts: not an ISO 8601 date-time") from None
     if t.tzinfo is None:
         raise ValueError("ts: needs a UTC offset (e.g. Z or +08:00)")
+    if not TS_MIN <= t < TS_MAX:
+        raise ValueError(f"ts: outside {TS_MIN:%Y}..{TS_MAX.year - 1}")
     return (t - EPOCH) // dt.timedelta(microseconds=1)

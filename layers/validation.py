@@ -168,6 +168,9 @@ def _check_positions(coords: Any, depth: int = 0) -> None:
         if len(coords) not in (2, 3):
             raise GeometryProblem(f"a position needs 2 or 3 numbers, got {len(coords)}")
         for c in coords:
+            # An int past float range (10**400) would raise OverflowError in isfinite.
+            if isinstance(c, int) and abs(c) > 1e308:
+                raise GeometryProblem(f"coordinate {c:.3g} is not a finite number")
             if not math.isfinite(c):
                 raise GeometryProblem(f"coordinate {c} is not a finite number")
         return
@@ -186,7 +189,7 @@ def _parse(value: Any, rule: GeometryRule) -> BaseGeometry:
     if not isinstance(value, Mapping):
         raise GeometryProblem("not a GeoJSON geometry object")
     kind = value.get("type")
-    if kind not in GEOJSON_TYPES:
+    if not isinstance(kind, str) or kind not in GEOJSON_TYPES:  # a list/dict is unhashable
         raise GeometryProblem(f"not a GeoJSON geometry (type {kind!r})")
     if kind not in rule.accepts:
         raise GeometryProblem(f"{kind} is not accepted here; expected {expected}")

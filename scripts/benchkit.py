@@ -4,6 +4,7 @@ posted by concurrent clients, a NOTIFY listener timing first sightings, and peak
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import threading
@@ -34,7 +35,9 @@ def make_key(
             await conn.commit()
             return key
 
-    return asyncio.run(work())
+    # In a thread of its own: callers may already run an event loop (Playwright's sync API).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
 
 
 def key_headers(key: str) -> dict[str, str]:

@@ -45,7 +45,7 @@ import mapbox_vector_tile
 import psycopg
 
 from scripts.fault_ingest import free_port, recreate_database, start_server
-from scripts.pg_local import LocalCluster
+from scripts.pg_local import LocalCluster, _run_as_server, pg_bindir
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_UNAVAILABLE = "database unavailable; retry shortly"
@@ -61,21 +61,34 @@ def cluster() -> LocalCluster:
     return LocalCluster(data_dir if data_dir.is_absolute() else ROOT / data_dir)
 
 
+def start_on_port(pg: LocalCluster, port: int) -> None:
+    """``pg_ctl start`` on exactly ``port``. (``LocalCluster.start`` picks another port when a
+    plain bind of the old one fails, which it does for a minute after a stop: TIME_WAIT.
+    PostgreSQL itself binds with SO_REUSEADDR, and every client knows the old port.)"""
+    real = pg.pgdata.resolve()
+    log = real.parent / "pg.log" if real != pg.pgdata else pg.log_file
+    cmd = [str(pg_bindir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(real)]
+    cmd += ["-l", str(log), "-o", f"-p {port} -k {real}"]
+    result = _run_as_server(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"PostgreSQL did not start: {result.stdout}{result.stderr}")
+
+
 def restart_cluster(down_s: float) -> tuple[float, float]:
     """Stop the private cluster, keep it down ``down_s``, start it on the same port.
-    Returns (monotonic time it was down, monotonic time it was up again)."""
+    Returns (monotonic time the stop began, monotonic time it was up again)."""
     pg = cluster()
     port = pg.recorded_port()
+    if port is None or not pg.running():
+        raise RuntimeError("the private cluster is not running")
+    t_down = time.monotonic()
     try:
         pg.stop()
-        t_down = time.monotonic()
         time.sleep(down_s)
     finally:
-        new_port = pg.start()
-    t_up = time.monotonic()
-    if new_port != port:
-        raise RuntimeError(f"the cluster came back on port {new_port}, not {port}")
-    return t_down, t_up
+        if not pg.running():
+            start_on_port(pg, port)
+    return t_down, time.monotonic()
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
@@ -179,10 +192,11 @@ class SseReader(threading.Thread):
 
 @dataclass
 class Sample:
-    t: float
+    t: float  # sent
     endpoint: str
     status: int | None  # None: no HTTP answer (timeout, connection error)
     detail: str | None = None
+    t_end: float = 0.0  # answered
 
 
 @dataclass
@@ -198,11 +212,20 @@ class Endpoints:
         )
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tiles: int = 0
 
     def next_fix(self) -> dict[str, Any]:
         with self._lock:
             self._t += dt.timedelta(seconds=5)
             return _fix(self.probe_vehicle, self._t, ALERT_LON - 0.2, ALERT_LAT, 30)
+
+    def _uncached_tile(self, http: httpx.Client) -> httpx.Response:
+        """A tile next to the cached one, a new one each time: rendered from the database."""
+        with self._lock:
+            self._tiles += 1
+            k = self._tiles
+        z, x, y = (int(v) for v in self.tile_path.removesuffix(".mvt").split("/")[-3:])
+        return http.get(f"/tiles/enterprises/{z}/{x + k}/{y + 1}.mvt")
 
     def calls(self) -> dict[str, Callable[[httpx.Client], httpx.Response]]:
         def positions(http: httpx.Client) -> httpx.Response:
@@ -217,6 +240,7 @@ class Endpoints:
             "healthz": lambda http: http.get("/healthz"),
             "enterprises": lambda http: http.get("/api/enterprises", params={"limit": 5}),
             "tile": lambda http: http.get(self.tile_path),
+            "tile (uncached)": self._uncached_tile,
             "positions": positions,
             "stream": lambda http: _stream_opens(http),
         }
@@ -232,47 +256,61 @@ def _stream_opens(http: httpx.Client) -> httpx.Response:
         return r
 
 
+def probe(http: httpx.Client, name: str, call: Callable[[httpx.Client], httpx.Response]) -> Sample:
+    t = time.monotonic()
+    try:
+        r = call(http)
+    except httpx.HTTPError as exc:
+        return Sample(t, name, None, type(exc).__name__, time.monotonic())
+    detail = None
+    if r.status_code >= 400:
+        try:
+            detail = str(r.json().get("detail"))
+        except ValueError:
+            detail = r.text[:200]
+    return Sample(t, name, r.status_code, detail, time.monotonic())
+
+
 def one_round(
     http: httpx.Client, calls: dict[str, Callable[[httpx.Client], httpx.Response]]
 ) -> list[Sample]:
-    out = []
-    for name, call in calls.items():
-        t = time.monotonic()
-        try:
-            r = call(http)
-        except httpx.HTTPError as exc:
-            out.append(Sample(t, name, None, type(exc).__name__))
-            continue
-        detail = None
-        if r.status_code >= 400:
-            try:
-                detail = str(r.json().get("detail"))
-            except ValueError:
-                detail = r.text[:200]
-        out.append(Sample(t, name, r.status_code, detail))
-    return out
+    return [probe(http, name, call) for name, call in calls.items()]
 
 
-class Prober(threading.Thread):
-    """Requests every endpoint in turn, again and again, recording each answer."""
+class Prober:
+    """One client per endpoint, each requesting it again and again (every 0.2 s), recording
+    every answer: a request waiting on the database does not hold up the other endpoints."""
 
     def __init__(self, base: str, headers: dict[str, str], endpoints: Endpoints) -> None:
-        super().__init__(daemon=True)
-        self.base, self.headers, self.endpoints = base, headers, endpoints
+        self.base, self.headers = base, headers
+        self.calls = endpoints.calls()
         self.samples: list[Sample] = []
         self.stopping = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._run, args=(name,), daemon=True) for name in self.calls
+        ]
 
-    def run(self) -> None:
-        calls = self.endpoints.calls()
-        with httpx.Client(base_url=self.base, headers=self.headers, timeout=20) as http:
+    def _run(self, name: str) -> None:
+        with httpx.Client(base_url=self.base, headers=self.headers, timeout=30) as http:
             while not self.stopping.is_set():
-                self.samples += one_round(http, calls)
-                time.sleep(0.1)
+                self.samples.append(probe(http, name, self.calls[name]))
+                time.sleep(0.2)
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=40)
 
 
 @dataclass
 class Report:
     down_s: float = 0.0
+    #: Per endpoint, from the database being up to the prober's first 2xx answer.
+    first_2xx_s: dict[str, float | None] = field(default_factory=dict)
     recovered_s: float | None = None  # from the cluster being up to every endpoint 2xx
     samples: int = 0
     during_down: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -297,7 +335,12 @@ class Report:
         rec = "never" if self.recovered_s is None else f"{self.recovered_s:.2f} s"
         return [
             f"database down {self.down_s:.1f} s; all endpoints 2xx again {rec} after it was up",
-            f"answers while down: {down or 'none'}",
+            "first 2xx per endpoint after the database was up: "
+            + ", ".join(
+                f"{k} {'never' if v is None else f'{v:.2f} s'}"
+                for k, v in sorted(self.first_2xx_s.items())
+            ),
+            f"answers to requests sent while down: {down or 'none'}",
             f"probe samples {self.samples}; 500s/other 5xx {len(self.server_errors)};"
             f" 503 without the JSON body {self.bad_503_bodies};"
             f" healthz 503 seen {self.healthz_503_seen}",
@@ -392,24 +435,31 @@ def check_restart(
         time.sleep(1.0)
         t_down, t_up = restart()
         rep.down_s = t_up - t_down
+        # Recovered: a round of every endpoint, sent after the database was up, all 2xx;
+        # the time is from the database being up to that round's last answer.
         deadline = t_up + recover_within
         t_ok: float | None = None
         while time.monotonic() < deadline:
-            t = time.monotonic()
-            if all(s.status is not None and s.status < 300 for s in one_round(http, calls)):
-                t_ok = t
+            answers = one_round(http, calls)
+            if all(s.status is not None and s.status < 300 for s in answers):
+                t_ok = answers[0].t
+                rep.recovered_s = max(s.t_end for s in answers) - t_up
                 break
             time.sleep(0.1)
-        if t_ok is not None:
-            rep.recovered_s = max(0.0, t_ok - t_up)
         time.sleep(2.0)  # the prober keeps going after recovery: it must stay healthy
-        prober.stopping.set()
-        prober.join(timeout=30)
+        prober.stop()
+        for name in calls:
+            firsts = [
+                s.t_end - t_up
+                for s in prober.samples
+                if s.endpoint == name and s.t_end >= t_up and s.status and s.status < 300
+            ]
+            rep.first_2xx_s[name] = min(firsts) if firsts else None
 
         rep.samples = len(prober.samples)
         for s in prober.samples:
             code = "no answer" if s.status is None else str(s.status)
-            if t_down - 0.5 <= s.t < t_up:
+            if t_down <= s.t < t_up:
                 rep.during_down.setdefault(s.endpoint, {}).setdefault(code, 0)
                 rep.during_down[s.endpoint][code] += 1
                 if s.endpoint == "healthz" and s.status == 503:
@@ -467,6 +517,8 @@ def check_restart(
         rep.sse_old_stream = old.wait_for_vehicle(setup["after"], 10)
         for reader in (old, new):
             reader.stopping.set()
+        for reader in (old, new):
+            reader.join(timeout=10)  # the next keep-alive comment ends the read
             if reader.error:
                 rep.sse_errors.append(reader.error)
 
@@ -517,7 +569,8 @@ def main() -> None:
             seed_demo_city(url, scale=args.scale, seed=7, out_dir=Path(tmp), progress=False)
         log = Path(tmp) / "server.log"
         port = free_port()
-        proc = start_server(url, port, log)
+        # Keep-alives every second: a stopping SSE reader notices quickly.
+        proc = start_server(url, port, log, {"GEORISK_ALERT_STREAM_KEEPALIVE_S": "1"})
         try:
             headers = key_headers(make_key(url, role="admin", name="fault"))
             rep = check_restart(
@@ -531,8 +584,9 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-            if not cluster().running():  # never leave the cluster down
-                cluster().start()
+            pg = cluster()
+            if not pg.running() and pg.recorded_port():  # never leave the cluster down
+                start_on_port(pg, pg.recorded_port() or 0)
         text = log.read_text(errors="replace")
     tracebacks = text.count("Traceback")
     for line in rep.lines():
@@ -544,10 +598,11 @@ def main() -> None:
         print("FAILED:")
         for f in rep.failures:
             print(f"  - {f}")
-        if tracebacks:
-            print(text[-4000:])
     else:
         print("OK")
+    if tracebacks:
+        at = text.index("Traceback")
+        print("first server traceback:\n" + text[max(0, at - 300) : at + 3000])
     sys.exit(1 if rep.failures else 0)
 
 

@@ -273,7 +273,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str, port: int, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """``georisk serve`` as its own process (SIGKILL must not touch us), ready when /healthz is."""
     env = {
         **os.environ,
@@ -282,6 +284,7 @@ def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         "GEORISK_WEBHOOK_POLL_INTERVAL_S": "1",
         # Readings are replayed into the recent past: the clock-driven sweep would grey them.
         "GEORISK_MONITORING_SWEEP_ENABLED": "false",
+        **(extra_env or {}),
     }
     with log.open("ab") as out:
         proc = subprocess.Popen(

@@ -18,6 +18,8 @@ import httpx
 import psycopg
 import pytest
 
+from tests.conftest import key_for
+
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--no-sandbox",
@@ -46,10 +48,15 @@ def browser() -> Iterator[Any]:
 
 
 class Watched:
-    """A page with its console errors and off-server requests recorded."""
+    """A signed-in page (session cookie from POST /api/auth/session, as the sign-in form does)
+    with its console errors and off-server requests recorded."""
 
-    def __init__(self, browser: Any, base: str) -> None:
-        self.page = browser.new_page(viewport={"width": 1280, "height": 800})
+    def __init__(self, browser: Any, base: str, key: str | None = None) -> None:
+        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
+        if key is not None:
+            r = self.context.request.post(base + "/api/auth/session", data={"key": key})
+            assert r.ok, r.text()
+        self.page = self.context.new_page()
         self.errors: list[str] = []
         self.foreign: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
@@ -64,9 +71,9 @@ class Watched:
 
 @pytest.fixture()
 def watched(browser: Any, live_server: Any) -> Iterator[Watched]:
-    w = Watched(browser, live_server.base_url)
+    w = Watched(browser, live_server.base_url, key_for(live_server.url))
     yield w
-    w.page.close()
+    w.context.close()
 
 
 def test_map_draws_tiles_without_errors_or_foreign_requests(
@@ -80,7 +87,8 @@ def test_map_draws_tiles_without_errors_or_foreign_requests(
         timeout=15_000,
     )
     # Every registry layer has a switch; the legend shows the four colours.
-    catalog = httpx.get(live_server.base_url + "/tiles", headers=live_server.admin_headers).json()["layers"]
+    tiles = httpx.get(live_server.base_url + "/tiles", headers=live_server.admin_headers)
+    catalog = tiles.json()["layers"]
     for layer in catalog:
         if layer["name"].startswith("h3_"):
             assert page.locator(f'#hex-layer option[value="{layer["name"]}"]').count() == 1
@@ -342,3 +350,33 @@ def test_track_replay_draws_the_chosen_window(
     )
     assert page.locator("#map path.leaflet-interactive, #map canvas").count() > 0
     assert watched.errors == []
+
+
+def test_sign_in_form_then_a_role_shaped_map(browser: Any, live_server: Any) -> None:
+    """Signed out, the map asks for a key; a tile reader's map has only public layers and
+    neither the alert panel nor the district chart; signing out asks again."""
+    w = Watched(browser, live_server.base_url)
+    page = w.page
+    page.goto(live_server.base_url + "/")
+    page.locator("#signin-key").wait_for(timeout=10_000)
+    page.fill("#signin-key", "grk_not-a-real-key-0000000000000000")
+    page.click("#signin button[type=submit]")
+    page.wait_for_function(
+        "() => document.getElementById('signin-error').textContent.includes('unknown')",
+        timeout=5_000,
+    )
+    page.fill("#signin-key", key_for(live_server.url, "tile_reader"))
+    page.click("#signin button[type=submit]")
+    page.wait_for_selector("#whoami", timeout=10_000)
+    assert "tile_reader" in page.inner_text("#whoami")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#layer-list input').length > 0", timeout=10_000
+    )
+    names = page.eval_on_selector_all("#layer-list input", "els => els.map(e => e.dataset.layer)")
+    assert "enterprises" in names and "alerts" not in names and "tankers" not in names
+    assert page.locator("#alerts").is_hidden() and page.locator("#summary").is_hidden()
+    page.click("#signout")
+    page.locator("#signin-key").wait_for(timeout=10_000)
+    # The unknown key's 401 is the one console error this flow may produce.
+    assert [e for e in w.errors if "401" not in e] == []
+    w.context.close()

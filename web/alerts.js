@@ -107,9 +107,12 @@
     }
   });
 
-  poll().then(async () => {
-    lastProbe = Date.now();
-    if (await streamAvailable()) useSse(); else usePolling();
+  G.ready.then((caller) => {
+    if (!G.can(caller, "admin", "regulator", "officer")) { $("alerts").hidden = true; return; }
+    poll().then(async () => {
+      lastProbe = Date.now();
+      if (await streamAvailable()) useSse(); else usePolling();
+    });
   });
   G.alerts = alerts;
 })();

@@ -113,6 +113,11 @@
       if (e.target.checked) state.on.add(name); else state.on.delete(name);
       redraw();
     });
+    // A role without the default hexagon layer gets its first one (or no hexagon mode at all).
+    if (!state.catalog.some((l) => l.name === state.hexLayer)) {
+      state.hexLayer = hexSelect.options.length ? hexSelect.options[0].value : "";
+      document.getElementById("hex-mode").disabled = !state.hexLayer;
+    }
     hexSelect.value = state.hexLayer;
     hexSelect.addEventListener("change", () => { state.hexLayer = hexSelect.value; if (state.hex) redraw(); });
     document.getElementById("hex-mode").addEventListener("change", (e) => { state.hex = e.target.checked; redraw(); });
@@ -195,7 +200,7 @@
   G.stats = stats;
 
   document.getElementById("legend").innerHTML = G.legendHtml("四色风险 Risk colours");
-  getJson("/tiles").then((cat) => {
+  G.ready.then(() => getJson("/tiles")).then((cat) => {
     state.catalog = cat.layers;
     buildSwitcher();
     redraw();

@@ -42,4 +42,5 @@
     } catch (err) { $("replay-info").textContent = String(err.message || err); }
   }
   $("replay-go").addEventListener("click", replay);
+  G.ready.then((caller) => { if (!G.can(caller, "admin", "regulator", "officer")) $("replay").hidden = true; });
 })();

@@ -26,7 +26,13 @@
       `<svg id="summary-svg" width="${w}" height="${h}" role="img" aria-label="enterprises by colour and district">${parts}</svg>`;
   }
   let last = null;
-  G.getJson("/api/risk/summary").then((s) => { last = s; render(s); })
+  G.ready.then((caller) => {
+    if (!G.can(caller, "admin", "regulator")) {
+      document.getElementById("summary").hidden = true;
+      return new Promise(() => {});
+    }
+    return G.getJson("/api/risk/summary");
+  }).then((s) => { last = s; render(s); })
     .catch((err) => { document.getElementById("summary-chart").textContent = String(err); });
   // District names arrive with the district tiles; redraw once they are known.
   setTimeout(() => { if (last) render(last); }, 2500);

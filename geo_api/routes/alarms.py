@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from geo_api.auth import SITE_READERS, CurrentCaller, allow
+from geo_api.body import Text
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, Conflict, FieldError, NotFound
 from geo_api.scope import check_object, district_filter, enterprise_filter
@@ -45,7 +46,7 @@ async def get_alarms(
     status: Annotated[str | None, Query(description="open|acknowledged|disposed|cleared")] = None,
     level: Annotated[int | None, Query(ge=1, le=2)] = None,
     enterprise_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    district: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[Text | None, Query(max_length=64)] = None,
     since: Annotated[str | None, Query(description="raised at or after (ISO 8601)")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> JSONResponse:

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from geo_api.alert_stream import AlertBroadcaster, StreamFilter, Subscriber, TooManySubscribers
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
+from geo_api.body import Text
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.scope import check_object, district_filter
@@ -27,7 +28,7 @@ from layers.vocab import ALERT_RULES, ALERT_STATUSES
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-CommaList = Annotated[str | None, Query(max_length=2000, description="comma-separated list")]
+CommaList = Annotated[Text | None, Query(max_length=2000, description="comma-separated list")]
 
 
 def _split(field: str, value: str | None, allowed: tuple[str, ...] | None) -> frozenset[str]:

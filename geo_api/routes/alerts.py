@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
+from geo_api.body import Text
 from geo_api.db import DbConn
 from geo_api.errors import Conflict, FieldError, NotFound
 from geo_api.scope import check_object, district_filter
@@ -30,7 +31,7 @@ Rule = Literal[ALERT_RULES]  # type: ignore[valid-type]
 
 class Disposal(BaseModel):
     outcome: Literal["disposed", "false_alarm"]
-    note: str | None = Field(default=None, max_length=4000)
+    note: Text | None = Field(default=None, max_length=4000)
 
 
 @router.get("/api/alerts", dependencies=[allow(*TRANSPORT)])
@@ -40,14 +41,14 @@ async def list_alerts(
     caller: CurrentCaller,
     status: Status | None = None,
     rule: Rule | None = None,
-    district: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[Text | None, Query(max_length=64)] = None,
     vehicle_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     since: Annotated[
         dt.datetime | None, Query(description="changed at or after (ISO 8601)")
     ] = None,
     active: Annotated[bool | None, Query(description="episode still going on")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     f: Annotated[Literal["geojson", "json"], Query(description="output format")] = "geojson",
 ) -> JSONResponse:
     """Alerts, newest first (overdue ones are escalated by geo_api/escalation.py, not here)."""

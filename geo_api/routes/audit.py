@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from geo_api.auth import allow
+from geo_api.body import Text
 from geo_api.db import DbConn
 from layers.audit import AUDITED_ENTITIES, AuditQuery, read_audit
 
@@ -22,7 +23,7 @@ async def audit_log(
     conn: DbConn,
     entity: Entity | None = None,
     entity_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    actor: Annotated[str | None, Query(max_length=300)] = None,
+    actor: Annotated[Text | None, Query(max_length=300)] = None,
     action: Literal["insert", "update", "delete"] | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,

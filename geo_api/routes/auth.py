@@ -3,6 +3,8 @@
 * ``GET /api/auth/whoami`` — the caller as the server sees them;
 * ``POST /api/auth/token`` — a short-lived signed token for the caller (exchange a key once,
   then send the token; nothing is looked up per request);
+* ``GET /api/auth/session`` — who is signed in, ``{"signed_in": false}`` when nobody is (200
+  either way: the page asks before it has anyone to ask as);
 * ``POST /api/auth/session`` ``{"key"}`` / ``DELETE /api/auth/session`` — the web map's
   sign-in: an HttpOnly, SameSite=Strict cookie holding a signed token;
 * ``POST/GET /api/keys``, ``DELETE /api/keys/{id}`` — administrators manage keys (the key
@@ -11,7 +13,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -25,9 +26,11 @@ from geo_api.auth import (
     Authenticator,
     CurrentCaller,
     allow,
+    current_caller,
 )
+from geo_api.body import Moment, Text
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, Forbidden, InvalidInput, NotFound
+from geo_api.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 from layers import api_keys
 from layers.vocab import ROLES
 
@@ -66,6 +69,16 @@ class SignIn(BaseModel):
     key: str = Field(min_length=1, max_length=200, description="an API key (grk_…)")
 
 
+@public_router.get("/api/auth/session")
+async def session_state(request: Request) -> JSONResponse:
+    """The caller if the request carries valid credentials, else ``{"signed_in": false}``."""
+    try:
+        caller = await current_caller(request)
+    except Unauthorized as exc:
+        return JSONResponse({"signed_in": False, "reason": exc.message})
+    return JSONResponse({"signed_in": True, **caller.public()})
+
+
 @public_router.post("/api/auth/session")
 async def sign_in(request: Request, body: SignIn) -> JSONResponse:
     """Check a key and set the session cookie the web map uses from then on."""
@@ -95,13 +108,13 @@ async def sign_out() -> Response:
 
 
 class NewKey(BaseModel):
-    name: str = Field(min_length=1, max_length=200, description="whose key, e.g. a person")
-    role: str = Field(description=f"one of {', '.join(ROLES)}")
+    name: Text = Field(min_length=1, max_length=200, description="whose key, e.g. a person")
+    role: Text = Field(description=f"one of {', '.join(ROLES)}")
     enterprise_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    districts: list[Annotated[str, Field(min_length=1, max_length=50)]] | None = Field(
+    districts: list[Annotated[Text, Field(min_length=1, max_length=50)]] | None = Field(
         default=None, max_length=100, description="regulators and officers; unset = all"
     )
-    expires_at: dt.datetime | None = None
+    expires_at: Moment | None = None
 
 
 def _json(body: Any, status_code: int = 200) -> JSONResponse:

@@ -13,12 +13,15 @@ from psycopg.rows import dict_row
 router = APIRouter(tags=["health"])
 log = logging.getLogger("georisk")
 
+#: How long /healthz waits for a working connection: a probe wants a quick 503, not a hang.
+HEALTH_TIMEOUT_S = 2.0
+
 
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
     """200 with versions when PostGIS answers; 503 (no database text) when it does not."""
     try:
-        async with request.app.state.pool.connection(timeout=5) as conn:
+        async with request.app.state.pool.connection(timeout=HEALTH_TIMEOUT_S) as conn:
             cur = conn.cursor(row_factory=dict_row)
             row: Any = await (
                 await cur.execute(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
-from geo_api.body import read_json
+from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
 from geo_api.errors import Conflict, FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
@@ -41,8 +41,8 @@ Conn = DbConn
 Site = [allow(*SITE_READERS)]  # enterprises keep their own registers
 Staff = [allow(*STAFF)]  # regulators set inspection tasks
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-DistrictCode = Annotated[str, Path(min_length=1, max_length=64)]
-AsOf = Annotated[dt.date | None, Query(alias="date", description="as-of date; default today")]
+DistrictCode = Annotated[Text, Path(min_length=1, max_length=64)]
+AsOf = Annotated[Day | None, Query(alias="date", description="as-of date; default today")]
 
 M = TypeVar("M", bound=BaseModel)
 

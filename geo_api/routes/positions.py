@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
-from geo_api.body import batch_body_doc, read_body
+from geo_api.body import DAY_MAX, DAY_MIN, batch_body_doc, read_body
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound, PayloadTooLarge
 from geo_api.scope import check_object
@@ -68,6 +68,9 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
         raise BadRequest(
             f"{name}: not an ISO 8601 date-time", [FieldError(name, "not ISO 8601")]
         ) from None
+    if not DAY_MIN <= t.date() <= DAY_MAX:  # a day either side must still be a datetime
+        reason = f"must be between {DAY_MIN} and {DAY_MAX}"
+        raise BadRequest(f"{name}: {reason}", [FieldError(name, reason)])
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 

@@ -10,13 +10,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from geo_api.auth import STAFF, Caller, CurrentCaller, allow
+from geo_api.body import Day as ValidDay
 from geo_api.db import DbConn
 from geo_api.scope import district_filter
 from geo_api.settings import Settings
 from layers.watch_list import DailyList, WatchRules, daily_list
 
 router = APIRouter(tags=["reports"])
-Day = Annotated[dt.date | None, Query(alias="date", description="YYYY-MM-DD; default today")]
+Day = Annotated[ValidDay | None, Query(alias="date", description="YYYY-MM-DD; default today")]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 
 

@@ -23,6 +23,7 @@ from psycopg.rows import tuple_row
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo_api.auth import ANYONE, Caller, CurrentCaller, allow, current_caller
+from geo_api.body import Moment
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, GeoRiskError, InvalidInput, NotFound
 from geo_api.settings import Settings, TilesSettings
@@ -38,7 +39,7 @@ router = APIRouter(tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
 Everyone = [allow(*ANYONE)]  # which layers each role may ask for is checked per request
 Layers = Annotated[str, Path(description="a layer name or a comma list (see GET /tiles)")]
-TimeQuery = Annotated[dt.datetime | None, Query(description="ISO 8601 time")]
+TimeQuery = Annotated[Moment | None, Query(description="ISO 8601 time")]
 
 
 def _layers(text: str, caller: Caller) -> tuple[TileLayer, ...]:

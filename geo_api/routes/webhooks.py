@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from geo_api.auth import allow
+from geo_api.body import Text
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
 from layers import webhooks
@@ -31,12 +32,12 @@ Admin = allow("admin")
 
 
 class NewSubscription(BaseModel):
-    url: str = Field(max_length=2000, description="http(s) endpoint that receives the POSTs")
-    secret: str | None = Field(
+    url: Text = Field(max_length=2000, description="http(s) endpoint that receives the POSTs")
+    secret: Text | None = Field(
         default=None, min_length=16, max_length=200, description="HMAC key; generated if unset"
     )
-    districts: list[Annotated[str, Field(min_length=1)]] | None = Field(
-        default=None, description="district codes to receive; unset = all"
+    districts: list[Annotated[Text, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=1000, description="district codes to receive; unset = all"
     )
     rules: list[Rule] | None = Field(default=None, description="alert rules; unset = all")
 
@@ -80,7 +81,7 @@ async def list_deliveries(
     conn: DbConn,
     sub_id: SubId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> JSONResponse:
     """The subscription's deliveries, newest first: attempts, when due, delivered, last error."""
     rows = await webhooks.deliveries(conn, sub_id, limit, offset)

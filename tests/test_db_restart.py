@@ -1,0 +1,129 @@
+"""A database restart while serving recovers without manual action (issue 8).
+
+Two parts:
+
+- the error map: a database that cannot be reached is a 503 ``{"detail": "database unavailable;
+  retry shortly", "errors": [...]}`` with ``Retry-After`` and no database text; an
+  OperationalError that is not an outage (a statement timeout) stays a logged 500;
+- the small version of ``scripts/fault_db_restart.py``, in process: a server of its own over the
+  test database, the private cluster stopped for a few seconds and started again under a
+  client that keeps requesting, then every endpoint 2xx again, ``/healthz`` 503 while down, no
+  500, writes stored, the tile cache purged by a NOTIFY after the restart and a new alert on an
+  SSE stream opened before it.
+
+Why in process rather than the script as a subprocess: the cluster restart is shared by the
+whole session either way (every database in the cluster goes down for a few seconds), and in
+process the test also proves that the session's own ``live_server`` — whose pool held
+connections that the restart killed — answers again afterwards without being restarted. The
+cluster is always started again (``restart_cluster`` starts it in a ``finally``); the test is
+skipped when the test database is not in the private cluster (nothing of ours to restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from psycopg import errors as pg_errors
+from psycopg_pool import PoolTimeout
+
+from geo_api.errors import DB_UNAVAILABLE, install_error_handlers
+from geo_api.settings import AlertStreamSettings
+from scripts.fault_db_restart import check_restart, cluster, restart_cluster
+from tests.conftest import LiveServer, auth, key_for, make_settings
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/lost")
+    async def lost() -> None:
+        raise psycopg.OperationalError("consuming input failed: server closed the connection")
+
+    @app.get("/shutdown")
+    async def shutdown() -> None:
+        raise pg_errors.AdminShutdown("terminating connection due to administrator command")
+
+    @app.get("/pool")
+    async def pool() -> None:
+        raise PoolTimeout("couldn't get a connection after 10.00 sec")
+
+    @app.get("/slow")
+    async def slow() -> None:
+        raise pg_errors.QueryCanceled("canceling statement due to statement timeout")
+
+    return app
+
+
+def _get(path: str) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            return await http.get(path)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("path", ["/lost", "/shutdown", "/pool"])
+def test_database_unavailable_is_503_without_database_text(path: str) -> None:
+    r = _get(path)
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "2"
+    body = r.json()
+    assert body == {
+        "detail": DB_UNAVAILABLE,
+        "errors": [{"field": "database", "reason": "unavailable"}],
+    }
+    assert "connection" not in r.text and "administrator" not in r.text
+
+
+def test_a_statement_timeout_is_not_an_outage() -> None:
+    r = _get("/slow")
+    assert r.status_code == 500
+    assert r.json()["detail"] == "internal error; it has been logged"
+    assert "statement" not in r.text
+
+
+def _in_private_cluster(url: str) -> bool:
+    pg = cluster()
+    return pg.running() and urlsplit(url).port == pg.recorded_port()
+
+
+def test_database_restart_while_serving_recovers(
+    database_url: str, live_server: LiveServer, tmp_path: Path
+) -> None:
+    if not _in_private_cluster(database_url):
+        pytest.skip("the test database is not in the private cluster: nothing to restart")
+    settings = make_settings(database_url)
+    settings.alert_stream = AlertStreamSettings(keepalive_s=1.0)  # readers stop promptly
+    headers = auth(key_for(database_url))
+    with live_server.client() as shared:
+        assert shared.get("/api/enterprises", params={"limit": 1}).status_code == 200
+    with LiveServer(settings) as server:
+        rep = check_restart(
+            database_url,
+            server.base_url,
+            headers,
+            lambda: restart_cluster(4.0),  # > /healthz's 2-s wait: it must say 503
+            recover_within=30.0,
+        )
+    assert cluster().running()
+    assert rep.failures == [], "\n".join(rep.failures + rep.lines())
+    assert rep.recovered_s is not None and rep.recovered_s < 30
+    assert rep.healthz_503_seen and not rep.server_errors
+    # The session's server was never restarted: its pool replaced its dead connections.
+    deadline = time.monotonic() + 10
+    with live_server.client() as shared:
+        while True:
+            r = shared.get("/api/enterprises", params={"limit": 1})
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200, r.text
