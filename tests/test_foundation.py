@@ -198,4 +198,3 @@ def test_npm_working_files_are_not_served(client: httpx.Client) -> None:
     assert client.get("/static/package.json").status_code == 404
     assert client.get("/static/node_modules/leaflet/package.json").status_code == 404
     assert client.get("/static/vendor/leaflet/leaflet.css").status_code == 200
-

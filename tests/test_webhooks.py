@@ -58,6 +58,7 @@ api = _Api()
 def admin_key(database_url: str) -> None:
     _Api.headers = auth(key_for(database_url))
 
+
 DISTRICT = "W6-TEST"
 SCHOOL = (125.05, 32.85)
 DAY = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(second=0, microsecond=0)
