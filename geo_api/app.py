@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from geo_api.alert_stream import AlertBroadcaster
 from geo_api.auth import Authenticator, current_caller, load_token_secret
+from geo_api.body import BodyLimit
 from geo_api.db import open_pool
 from geo_api.errors import install_error_handlers
 from geo_api.escalation import EscalationScheduler
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth = auth
     install_error_handlers(app)
     app.add_middleware(TileFastPath)  # cached tiles without FastAPI's per-request overhead
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)  # outermost: first
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     # Every other route resolves the caller through the one dependency first (cached per

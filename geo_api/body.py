@@ -32,7 +32,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def read_json(request: Request, limit: int) -> Any:
     """The body as JSON (400 naming ``body`` when it is not; 422 naming the member when a
-    string holds a NUL character, which no PostgreSQL text column can store)."""
+    string holds what no PostgreSQL text column can store: NUL, a lone surrogate)."""
     raw = await read_body(request, limit)
     try:
         doc = json.loads(raw)
@@ -46,27 +46,39 @@ async def read_json(request: Request, limit: int) -> Any:
         ) from None
     where = nul_path(doc)
     if where is not None:
-        raise InvalidInput(f"{where}: contains a NUL character", [FieldError(where, NUL_REASON)])
+        raise InvalidInput(f"{where}: {NUL_REASON}", [FieldError(where, NUL_REASON)])
     return doc
 
 
-NUL_REASON = "contains a NUL character"
+NUL_REASON = "contains a NUL character or a lone UTF-16 surrogate"
+
+
+def text_problem(value: str) -> bool:
+    """True when PostgreSQL cannot store ``value`` as text: a NUL, or a lone surrogate
+    (``"\\ud800"`` is legal JSON but is no Unicode character, so it has no UTF-8 form)."""
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def nul_path(doc: Any, path: str = "") -> str | None:
-    """The dotted path (``properties.name``, ``0.ts``) of the first string or key holding
-    U+0000 in a parsed JSON document, or None."""
+    """The dotted path (``properties.name``, ``0.ts``) of the first string or key of a parsed
+    JSON document that PostgreSQL cannot store as text (see ``text_problem``), or None."""
     stack: list[tuple[str, Any]] = [(path, doc)]
     while stack:
         at, value = stack.pop()
         if isinstance(value, str):
-            if "\x00" in value:
+            if text_problem(value):
                 return at or "body"
         elif isinstance(value, dict):
             for k, v in value.items():
                 name = f"{at}.{k}" if at else str(k)
-                if "\x00" in k:
-                    return name
+                if text_problem(k):
+                    return name.encode("utf-8", "backslashreplace").decode()
                 stack.append((name, v))
         elif isinstance(value, list):
             stack.extend((f"{at}.{i}" if at else str(i), v) for i, v in enumerate(value))
@@ -74,13 +86,13 @@ def nul_path(doc: Any, path: str = "") -> str | None:
 
 
 def no_nul(value: Any) -> Any:
-    """Pydantic validator: PostgreSQL text cannot hold NUL, so refuse it as input (422)."""
-    if isinstance(value, str) and "\x00" in value:
+    """Pydantic validator: what PostgreSQL text cannot hold is refused as input (422)."""
+    if isinstance(value, str) and text_problem(value):
         raise ValueError(NUL_REASON)
     return value
 
 
-#: A string parameter or body field that reaches SQL: no NUL characters.
+#: A string parameter or body field that reaches SQL: no NUL, no lone surrogate.
 Text = Annotated[str, AfterValidator(no_nul)]
 
 #: Dates and times the database and ``datetime`` arithmetic (a day either side, any UTC
@@ -118,3 +130,75 @@ def batch_body_doc(what: str) -> dict[str, Any]:
             },
         }
     }
+
+
+class BodyLimit:
+    """ASGI guard: no request body above ``limit`` bytes reaches any route (413, JSON).
+
+    Routes that read bodies themselves (``read_body``) check the same limit; this covers the
+    ones whose body FastAPI parses into a model before any handler runs. A declared
+    Content-Length is checked up front (uvicorn holds the client to it); a chunked body is
+    buffered up to the limit and then replayed to the app, so nothing larger is ever held.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit():
+            if int(declared) > self.limit:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Any) -> None:
+        reason = f"limit is {self.limit} bytes"
+        payload = json.dumps(
+            {
+                "detail": f"body: larger than {self.limit} bytes",
+                "errors": [{"field": "body", "reason": reason}],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

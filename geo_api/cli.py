@@ -24,6 +24,18 @@ def _settings() -> Settings:
     return Settings()
 
 
+def _as_cli_actor() -> None:
+    """Writes of this command appear in the audit log as ``cli:<user>`` (not ``system``):
+    every connection it opens starts with ``georisk.actor`` set (libpq reads PGOPTIONS)."""
+    import getpass
+    import os
+    import re
+
+    user = re.sub(r"[^A-Za-z0-9_.-]", "_", getpass.getuser())
+    option = f"-c georisk.actor=cli:{user}"
+    os.environ["PGOPTIONS"] = f"{os.environ.get('PGOPTIONS', '')} {option}".strip()
+
+
 def _fail(message: str) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(1)
@@ -125,6 +137,7 @@ def migrate() -> None:
 @click.option("--replace", is_flag=True, help="delete existing demo data first")
 def seed(scale: float, seed_value: int, if_empty: bool, replace: bool) -> None:
     """Generate and load the demo city (deterministic for a seed)."""
+    _as_cli_actor()
     from scripts.demo_city import database_is_empty, seed_demo_city
 
     settings = _settings()
@@ -143,6 +156,7 @@ def seed(scale: float, seed_value: int, if_empty: bool, replace: bool) -> None:
 @click.option("--enterprise", "enterprise_ids", type=int, multiple=True, help="only these ids")
 def recompute(enterprise_ids: tuple[int, ...]) -> None:
     """Recompute hazard-source grades and enterprise colours (all, or the given enterprises)."""
+    _as_cli_actor()
     import asyncio
 
     import psycopg
@@ -166,6 +180,7 @@ def recompute(enterprise_ids: tuple[int, ...]) -> None:
 @main.group()
 def keys() -> None:
     """API keys: create, list, revoke, and the demo key per role."""
+    _as_cli_actor()
 
 
 def _run_db(work: Any) -> Any:
@@ -260,6 +275,7 @@ def import_(layer: str, file: Path, partial: bool, crs: str | None) -> None:
     """Import a GeoPackage, GeoJSON, Shapefile or CSV (lon/lat columns) into LAYER."""
     from layers.importer import ImportRejected, import_file
 
+    _as_cli_actor()
     try:
         settings = _settings()
         report = import_file(

@@ -23,11 +23,12 @@ def sqlalchemy_url(url: str) -> str:
 #: How long a request waits for a working pooled connection; past it, ``PoolTimeout`` → 503
 #: ("database unavailable; retry shortly") instead of a client hanging for psycopg's 30 s.
 POOL_TIMEOUT_S = 10.0
-#: How long one background reconnection keeps retrying (backing off 1, 2, 4, 8 … s) before it
+#: How long one background reconnection keeps retrying (after 0, 1, 3, 7 and 10 s) before it
 #: gives up and frees its slot; the next request that waits starts a fresh one at once. With
-#: psycopg's 5 minutes the backoff grows so long that after a 30-s outage the pool could stay
-#: empty for another 30 s although PostgreSQL is back.
-RECONNECT_TIMEOUT_S = 5.0
+#: psycopg's 5 minutes the backoff doubles on (15, 31, 63 s …), so after a 30-s outage the pool
+#: could stay empty for another 30 s although PostgreSQL was back; with 10 s a restart is seen
+#: within ~4 s, and a server started while PostgreSQL is still starting waits up to 10 s for it.
+RECONNECT_TIMEOUT_S = 10.0
 
 
 def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:

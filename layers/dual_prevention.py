@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 HiddenDangerStatus = Literal["found", "rectifying", "rectified"]
 
@@ -36,26 +36,43 @@ HiddenDangerStatus = Literal["found", "rectifying", "rectified"]
 NEXT_STATUS: Final[dict[str, str]] = {"found": "rectifying", "rectifying": "rectified"}
 
 
+#: Dates the registers accept: a year-9999 time with a negative offset is year 10000 in UTC,
+#: which PostgreSQL refuses (a 500 before this check).
+FIRST_DAY: Final = dt.date(1900, 1, 1)
+LAST_DAY: Final = dt.date(2999, 12, 31)
+
+
+def _in_range(value: Any) -> Any:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if isinstance(day, dt.date) and not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+Day = Annotated[dt.date, AfterValidator(_in_range)]
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+
+
 class HiddenDangerInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=500, pattern=r"\S")
     is_major: bool = False
-    deadline: dt.date | None = None
-    found_at: AwareDatetime | None = None  # default: now; an offset is required
+    deadline: Day | None = None
+    found_at: Moment | None = None  # default: now; an offset is required
 
 
 class HiddenDangerPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(default=None, min_length=1, max_length=500, pattern=r"\S")
     is_major: bool | None = None
-    deadline: dt.date | None = None
+    deadline: Day | None = None
     status: HiddenDangerStatus | None = None
 
 
 class InspectionTaskInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=500, pattern=r"\S")
-    due_date: dt.date
+    due_date: Day
 
 
 class TransitionRefused(Exception):

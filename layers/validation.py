@@ -170,7 +170,7 @@ def _check_positions(coords: Any, depth: int = 0) -> None:
         for c in coords:
             # An int past float range (10**400) would raise OverflowError in isfinite.
             if isinstance(c, int) and abs(c) > 1e308:
-                raise GeometryProblem(f"coordinate {c:.3g} is not a finite number")
+                raise GeometryProblem("coordinate is too large to be a finite number")
             if not math.isfinite(c):
                 raise GeometryProblem(f"coordinate {c} is not a finite number")
         return

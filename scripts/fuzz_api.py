@@ -47,6 +47,7 @@ see it anyway.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import json
 import os
@@ -361,6 +362,16 @@ RAW_BODIES: list[bytes] = [
 _SQUARE = [[[121.5, 29.85], [121.51, 29.85], [121.51, 29.86], [121.5, 29.86], [121.5, 29.85]]]
 
 
+async def _first_item_code(url: str, enterprise_id: int) -> str | None:
+    """A deduction item of the enterprise's rule set, so the probe gets past ``item_code``."""
+    from layers.scoring import rule_set_of
+
+    conn = await psycopg.AsyncConnection.connect(url)
+    async with conn:
+        rule_set = await rule_set_of(conn, enterprise_id)
+    return rule_set.items[0].code if rule_set and rule_set.items else None
+
+
 def valid_bodies(url: str) -> dict[tuple[str, str], Any]:
     """One valid (or nearly valid) body per write, whose leaves the probe replaces."""
     with psycopg.connect(url) as conn:
@@ -368,6 +379,8 @@ def valid_bodies(url: str) -> dict[tuple[str, str], Any]:
         credit = row[0] if row else "91330200MA00000001"
         row = conn.execute("SELECT code FROM districts ORDER BY id LIMIT 1").fetchone()
         district = row[0] if row else "330206"
+
+    item_code = asyncio.run(_first_item_code(url, 1)) or "X1"
 
     def point(props: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -423,7 +436,7 @@ def valid_bodies(url: str) -> dict[tuple[str, str], Any]:
         },
         ("post", "/api/alerts/{alert_id}/dispose"): {"outcome": "disposed", "note": "ok"},
         ("post", "/api/enterprises/{enterprise_id}/deductions"): {
-            "item_code": "X1",
+            "item_code": item_code,
             "note": "found",
             "evidence_url": "http://e/x",
             "occurred_at": "2026-01-01T00:00:00Z",
@@ -681,13 +694,14 @@ def run_probe(base: str, key: str, schema: dict[str, Any], url: str) -> Probe:
                             content=_encode(replaced(body, leaf, v)),
                         )
                 if isinstance(body, dict):
-                    send(
-                        op,
-                        method.upper(),
-                        fill(base_path),
-                        "body with an unknown key",
-                        content=_encode({**body, "zz_unknown\x00": 1}),
-                    )
+                    for odd in ("zz_unknown\x00", "zz_\ud800"):
+                        send(
+                            op,
+                            method.upper(),
+                            fill(base_path),
+                            f"body with an unknown key {odd!r}",
+                            content=_encode({**body, odd: 1}),
+                        )
     probe.seconds = time.monotonic() - t0
     return probe
 

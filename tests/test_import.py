@@ -310,3 +310,10 @@ def test_cli_prints_the_row_error_and_exits_non_zero(
     )
     assert done.returncode == 0, done.stderr
     assert "imported 1 of 1 rows" in done.stdout
+    # The audit log names the command line as the writer, with the row as stored.
+    actor, after = db.execute(
+        "SELECT a.actor, a.after FROM audit_log a JOIN enterprises e ON e.id = a.entity_id"
+        " WHERE a.entity = 'enterprises' AND a.action = 'insert' AND e.credit_code = %s",
+        (code,),
+    ).fetchone() or (None, None)
+    assert actor is not None and actor.startswith("cli:") and after["credit_code"] == code

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geo_api.auth import SITE_READERS, STAFF, allow
-from geo_api.body import read_json
+from geo_api.body import Moment, read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
@@ -31,7 +31,7 @@ class DeductionInput(BaseModel):
     item_code: str = Field(min_length=1, max_length=64)
     note: str = Field(min_length=1, max_length=4000)
     evidence_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
-    occurred_at: dt.datetime | None = None
+    occurred_at: Moment | None = None
 
 
 def _today(request: Request) -> dt.date:
