@@ -176,13 +176,21 @@ class Authenticator:
         role = claims.get("role")
         if role not in access.ROLES:
             raise _refused("token", "names no known role")
+        enterprise_id = claims.get("ent")
+        if (role == access.ENTERPRISE) != isinstance(enterprise_id, int):
+            raise _refused("token", "an enterprise token names one enterprise (ent), others none")
         districts = claims.get("dst")
+        if districts is not None and not (
+            isinstance(districts, list) and all(isinstance(d, str) for d in districts)
+        ):
+            raise _refused("token", "dst must be a list of district codes")
+        key_id = claims.get("kid")
         return Caller(
             name=str(claims["sub"]),
             role=role,
-            enterprise_id=claims.get("ent"),
-            districts=frozenset(districts) if isinstance(districts, list) else None,
-            key_id=claims.get("kid"),
+            enterprise_id=enterprise_id,
+            districts=frozenset(districts) if districts is not None else None,
+            key_id=key_id if isinstance(key_id, int) else None,
             via=via,
         )
 

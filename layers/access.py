@@ -104,13 +104,18 @@ class TileView:
         return self.enterprise_id is not None and layer.name not in REFERENCE_LAYERS
 
 
+#: An id no enterprise has (ids start at 1): scoping to it shows nothing.
+NO_ENTERPRISE: Final = -1
+
 FULL_VIEW: Final = TileView()
 PUBLIC_VIEW: Final = TileView(key="public", redacted=True)
 
 
 def tile_view(role: str, districts: frozenset[str] | None, enterprise_id: int | None) -> TileView:
-    if role == ENTERPRISE and enterprise_id is not None:
-        return TileView(key=f"e:{enterprise_id}", enterprise_id=enterprise_id, redacted=False)
+    if role == ENTERPRISE:
+        # No enterprise named (a malformed token): the view of an enterprise that has nothing.
+        own = enterprise_id if enterprise_id is not None else NO_ENTERPRISE
+        return TileView(key=f"e:{own}", enterprise_id=own, redacted=False)
     if role == TILE_READER:
         return PUBLIC_VIEW
     if role in (REGULATOR, OFFICER) and districts is not None:
@@ -182,7 +187,7 @@ def collection_scope(
     if collection not in SITE_COLLECTIONS:
         return None, None
     if role == ENTERPRISE:
-        return None, enterprise_id if enterprise_id is not None else -1
+        return None, enterprise_id if enterprise_id is not None else NO_ENTERPRISE
     if role == REGULATOR and districts is not None:
         return sorted(districts), None
     return None, None

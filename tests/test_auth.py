@@ -182,6 +182,17 @@ def test_tokens_and_sessions(client: httpx.Client, live_server: Any) -> None:
     old = app.state.auth.issue_token(Caller("old", "admin"), -10)
     r = httpx.get(base + "/api/auth/whoami", headers={"Authorization": f"Bearer {old}"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
+    # Correctly signed but inconsistent claims are refused, never read as "see everything".
+    import jwt
+
+    now = int(time.time())
+    claims = {"iss": "georisk", "sub": "x", "role": "enterprise", "iat": now, "exp": now + 60}
+    odd = jwt.encode(claims, app.state.auth.secret, algorithm="HS256")
+    r = httpx.get(base + "/api/auth/whoami", headers={"Authorization": f"Bearer {odd}"})
+    assert r.status_code == 401 and r.json()["errors"][0]["field"] == "token"
+    unsigned = jwt.encode({**claims, "role": "admin"}, "another secret", algorithm="HS256")
+    r = httpx.get(base + "/api/auth/whoami", headers={"Authorization": f"Bearer {unsigned}"})
+    assert r.status_code == 401
     # The browser: a key signs in, the cookie carries a signed token, signing out drops it.
     with httpx.Client(base_url=base) as browser:
         assert browser.get("/api/auth/session").json() == {
