@@ -275,6 +275,7 @@ class AuthSettings(BaseSettings):
     )
     token_secret: SecretStr | None = Field(
         default=None,
+        min_length=32,  # RFC 7518 §3.2: an HS256 key of at least 256 bits
         description="HMAC secret of tokens and session cookies; unset → made once and kept in "
         "<data dir>/auth_secret. Processes behind one load balancer must share it",
     )
