@@ -30,9 +30,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int) -> Any:
+async def read_json(request: Request, limit: int, check_text: bool = True) -> Any:
     """The body as JSON (400 naming ``body`` when it is not; 422 naming the member when a
-    string holds what no PostgreSQL text column can store: NUL, a lone surrogate)."""
+    string holds what no PostgreSQL text column can store: NUL, a lone surrogate).
+
+    ``check_text=False`` leaves that to a caller whose own validation names the feature too
+    (the collections: ``layers.validation``)."""
     raw = await read_body(request, limit)
     try:
         doc = json.loads(raw)
@@ -44,7 +47,7 @@ async def read_json(request: Request, limit: int) -> Any:
         raise BadRequest(
             "body: JSON nested too deeply", [FieldError("body", "nested too deeply")]
         ) from None
-    where = nul_path(doc)
+    where = nul_path(doc) if check_text else None
     if where is not None:
         raise InvalidInput(f"{where}: {NUL_REASON}", [FieldError(where, NUL_REASON)])
     return doc

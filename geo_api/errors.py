@@ -112,6 +112,15 @@ def _body(message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"detail": message, "errors": errors}
 
 
+def unavailable_response() -> JSONResponse:
+    """The 503 of a database outage (also sent by the tile fast path, outside the routes)."""
+    return JSONResponse(
+        _body(DB_UNAVAILABLE, [{"field": "database", "reason": "unavailable"}]),
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     mapping = ErrorMap()
 
@@ -149,11 +158,7 @@ def install_error_handlers(app: FastAPI) -> None:
             request.url.path,
             type(exc).__name__,
         )
-        return JSONResponse(
-            _body(DB_UNAVAILABLE, [{"field": "database", "reason": "unavailable"}]),
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
+        return unavailable_response()
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Raised outside the routes (a middleware such as the tile fast path), a database

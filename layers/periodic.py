@@ -11,6 +11,9 @@ import contextlib
 import logging
 from typing import Any
 
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
+
 log = logging.getLogger("georisk.periodic")
 
 
@@ -28,6 +31,10 @@ class PeriodicTask:
         while True:
             try:
                 await self.run_once()
+            except (OperationalError, PoolTimeout) as exc:
+                # The database is restarting or out of reach: the next round retries; one line
+                # per round, not a traceback every interval for the length of an outage.
+                log.warning("%s round skipped: database unavailable (%s)", self.name, exc)
             except Exception:
                 log.exception("%s round failed", self.name)
             await asyncio.sleep(self.interval_s)

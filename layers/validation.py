@@ -317,8 +317,15 @@ OptDistrict = Annotated[str | None, BeforeValidator(_blank_is_none)]
 
 
 def _no_nul(value: Any) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("contains a NUL character")
+    """PostgreSQL text holds neither NUL nor a lone surrogate (``"\\ud800"`` is valid JSON
+    but has no UTF-8 form): both are input errors, not 500s."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode (a lone surrogate)") from None
     return value
 
 

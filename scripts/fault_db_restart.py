@@ -550,6 +550,7 @@ def main() -> None:
     parser.add_argument("--down", type=float, default=3.0, help="seconds the database is down")
     parser.add_argument("--recover-within", type=float, default=30.0)
     parser.add_argument("--skip-seed", action="store_true", help="reuse the database as it is")
+    parser.add_argument("--log", type=Path, default=None, help="keep the server log here")
     args = parser.parse_args()
     if not args.db_name.startswith("georisk_fault"):
         parser.error("--db-name must start with georisk_fault (this script drops it)")
@@ -588,6 +589,8 @@ def main() -> None:
             if not pg.running() and pg.recorded_port():  # never leave the cluster down
                 start_on_port(pg, pg.recorded_port() or 0)
         text = log.read_text(errors="replace")
+        if args.log:
+            args.log.write_text(text)
     tracebacks = text.count("Traceback")
     for line in rep.lines():
         print(line)

@@ -309,13 +309,20 @@ def start_server(
     raise RuntimeError(f"server did not start; see {log}")
 
 
+#: The last refusal seen by ``_send`` (status and body), for the error message.
+LAST_REFUSAL: list[str] = []
+
+
 def _send(http: httpx.Client, batch: list[dict[str, Any]], path: str = "/api/positions") -> bool:
     try:
         r = http.post(path, json=batch)
     except httpx.HTTPError:
         return False
-    if r.is_success and path == "/api/readings" and r.json().get("rejected"):
-        raise RuntimeError(f"readings rejected: {r.json()['rejected'][:3]}")
+    if not r.is_success:
+        LAST_REFUSAL[:] = [f"{path} {r.status_code} {r.text[:300]}"]
+    elif path == "/api/readings" and r.json().get("rejected"):
+        LAST_REFUSAL[:] = [f"{path} rejected {r.json()['rejected'][:3]}"]
+        return False
     return r.is_success
 
 
@@ -372,7 +379,7 @@ def stream_and_kill(
     try:
         barrier.wait(timeout=600)
     except threading.BrokenBarrierError:
-        raise RuntimeError("a client failed before the kill point") from None
+        raise RuntimeError(f"a client failed before the kill point: {LAST_REFUSAL}") from None
     typical = sorted(streams[0].took)[len(streams[0].took) // 2]
     time.sleep(rnd.uniform(0.1, 1.1) * typical)
     busy = {st.name: st.busy for st in streams}
@@ -537,7 +544,9 @@ def run(
                 resend = [k for k in range(len(st.batches)) if k not in st.acked] + acked[::3]
                 for k in resend:
                     if not _send(http, st.batches[k], st.path):
-                        raise RuntimeError(f"{st.name} batch {k} failed after the restart")
+                        raise RuntimeError(
+                            f"{st.name} batch {k} failed after the restart: {LAST_REFUSAL}"
+                        )
                 resends[st.name] = resend
     finally:
         proc.terminate()

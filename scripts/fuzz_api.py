@@ -553,11 +553,18 @@ class Hit:
     body: bytes | None
 
 
+#: What would mean database (or Python) text in an answer: issue 8 forbids it.
+_DB_TEXT = re.compile(
+    r"psycopg|SQLSTATE|Traceback|ERROR:  |DETAIL:  |relation \"|asyncpg|sqlalchemy"
+)
+
+
 @dataclass
 class Probe:
     sent: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     hits: list[Hit] = field(default_factory=list)
+    leaks: list[Hit] = field(default_factory=list)  # 4xx bodies holding database text
     seconds: float = 0.0
 
 
@@ -607,6 +614,8 @@ def run_probe(base: str, key: str, schema: dict[str, Any], url: str) -> Probe:
                     else:
                         r = http.request(method, path, content=content, headers=hdrs)
                         status = r.status_code
+                        if status >= 400 and _DB_TEXT.search(r.text):
+                            probe.leaks.append(Hit(op, status, what, method, base + path, content))
                     break
                 except (httpx.InvalidURL, UnicodeEncodeError, httpx.LocalProtocolError):
                     return  # the client cannot even send it (a lone surrogate in a header)
@@ -835,6 +844,19 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    {h.status} {h.what}\n      {repro}")
                 for h in hs:
                     hits.append((op, h.status, h.what, ""))
+            print(f"  4xx bodies holding database text: {len(probe.leaks)}")
+            for n, h in enumerate(probe.leaks[:10]):
+                print(
+                    f"    {h.op} {h.status} {h.what}\n      {curl(h.method, h.url, h.body, out, 900 + n)}"
+                )
+                hits.append((h.op, h.status, h.what + " (database text)", ""))
+        outage = log.read_text(errors="replace").count("database unavailable on ")
+        if outage:
+            print(
+                f"\nnote: the server logged {outage} 'database unavailable' (503) answers: the"
+                " PostgreSQL cluster was unreachable or restarting during the run (not an input"
+                " error; re-run)."
+            )
         errors = server_errors(log)
         print(f"\nserver log: {sum(errors.values())} unhandled errors")
         for line, n in errors.most_common(40):

@@ -38,6 +38,7 @@ import datetime as dt
 import math
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,7 +53,6 @@ import httpx
 import psycopg
 
 from scripts.benchkit import bench_url, key_headers, make_key, peak_rss_kb
-from scripts.fault_ingest import free_port
 from tiles.tms import tile_range
 
 #: Zoom weights: most map views are at z12–z15 (as scripts/bench_tiles.py).
@@ -168,6 +168,12 @@ def stored_fixes(url: str, fleet: list[list[int]]) -> int:
             "SELECT count(*) FROM positions WHERE vehicle_id = ANY(%s)", (ids,)
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:

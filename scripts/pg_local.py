@@ -98,6 +98,9 @@ def _free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as s:
+        # As PostgreSQL binds: a port in TIME_WAIT after a stop is still ours to reuse (without
+        # this a restart within a minute moved the cluster to another port under its clients).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

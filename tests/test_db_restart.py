@@ -127,3 +127,24 @@ def test_database_restart_while_serving_recovers(
                 break
             time.sleep(0.2)
         assert r.status_code == 200, r.text
+
+
+def test_listeners_catch_up_after_a_reconnect_not_at_startup() -> None:
+    """``listen`` calls ``on_connect`` after every LISTEN: the first is startup (nothing
+    missed), a later one follows a lost connection — notifications sent meanwhile are gone."""
+    from geo_api.alert_stream import AlertBroadcaster
+    from geo_api.refresh import HexRefresher
+
+    async def scenario() -> None:
+        hub = AlertBroadcaster("", None, 8, 8)  # type: ignore[arg-type]
+        hub._on_connect()
+        assert not hub._rescan and hub._scan_from is None
+        hub._on_connect()  # reconnected: re-read alerts changed since the last read
+        assert hub._rescan and hub._wake.is_set() and hub._scan_from is not None
+        hexes = HexRefresher("", None, 0.1)
+        hexes._on_connect()
+        assert not hexes.dirty
+        hexes._on_connect()  # reconnected: every hexagon layer is rolled up again
+        assert {"enterprises", "alarms", "stops"} <= hexes.dirty and hexes.wake.is_set()
+
+    asyncio.run(scenario())

@@ -157,7 +157,9 @@ def _add_routes(coll: Collection) -> None:
     async def create(
         request: Request, conn: Conn, caller: CurrentCaller, crs: CrsParam = None
     ) -> JSONResponse:
-        payload = await read_json(request, _settings(request).server.max_body_bytes)
+        payload = await read_json(
+            request, _settings(request).server.max_body_bytes, check_text=False
+        )  # layers.validation refuses NUL / lone surrogates, naming the feature's index
         try:
             records, problems, single = validate_payload(coll.name, payload, crs)
             result = await store_records(conn, coll, records, problems)

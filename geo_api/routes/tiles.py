@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import logging
 import re
 from typing import Annotated, Any
 
@@ -25,7 +26,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from geo_api.auth import ANYONE, Caller, CurrentCaller, allow, current_caller
 from geo_api.body import Moment
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, Forbidden, GeoRiskError, InvalidInput, NotFound
+from geo_api.errors import (
+    FieldError,
+    Forbidden,
+    GeoRiskError,
+    InvalidInput,
+    NotFound,
+    database_unavailable,
+    unavailable_response,
+)
 from geo_api.settings import Settings, TilesSettings
 from layers.registry import TileLayer
 from tiles.engine import TileRequest, TimeParams, UnknownTileLayer, parse_layers
@@ -35,6 +44,7 @@ from tiles.tilejson import catalog, tilejson
 from tiles.tms import Tile, TileOutOfRange
 
 router = APIRouter(tags=["tiles"])
+log = logging.getLogger("georisk.tiles")
 
 MVT = "application/vnd.mapbox-vector-tile"
 Everyone = [allow(*ANYONE)]  # which layers each role may ask for is checked per request
@@ -238,9 +248,15 @@ class TileFastPath:
         window, moment = _time_params(cfg, None, None, None)
         req = TileRequest(layers, tile, window, moment, caller.tile_view)
         accept = request.headers.get("accept-encoding", "")
-        response = await answer(
-            app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", ""), caller
-        )
+        try:
+            response = await answer(
+                app.state.tiles, cfg, req, accept, request.headers.get("if-none-match", ""), caller
+            )
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            log.warning("database unavailable on tile %s: %s", scope["path"], type(exc).__name__)
+            response = unavailable_response()
         await response(scope, receive, send)
 
 
