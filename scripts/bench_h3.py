@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import httpx
 import psycopg
 import uvicorn
 
-from scripts.benchkit import key_headers, make_key
+from scripts.benchkit import free_port, key_headers, make_key
 
 TARGET_ROLLUP_S = 2.0
 TARGET_SERVED_MS = 50.0
@@ -109,12 +108,6 @@ def cold_rollups(url: str, res: int, runs: int) -> list[dict[str, float]]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def served(
     url: str, res: int, requests: int, bbox: str | None, key: str
 ) -> tuple[list[float], int, int]:
@@ -127,7 +120,7 @@ def served(
     app = create_app(Settings(db=DatabaseSettings(url=url, pool_max=4), server=ServerSettings()))
     if not any(getattr(r, "path", "") == "/api/h3/{layer}" for r in app.routes):
         app.include_router(hexagon_routes.router)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -35,7 +35,7 @@ from typing import Final
 import psutil
 import psycopg
 
-from scripts.benchkit import key_headers, make_key
+from scripts.benchkit import free_port, key_headers, make_key
 from tiles.tms import tile_range
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,12 +88,6 @@ def tile_list(url: str, n: int, seed: int) -> list[Job]:
 
 
 # -- servers --------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Server:
     name: str

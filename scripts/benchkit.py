@@ -1,5 +1,6 @@
-"""What the HTTP ingest benchmarks share: the bench database URL, batches of pre-encoded JSON
-posted by concurrent clients, a NOTIFY listener timing first sightings, and peak RSS."""
+"""What the benchmark and fault scripts share: their own databases (URL, re-create, drop), a
+``georisk serve`` subprocess on a free port, API keys, batches of pre-encoded JSON posted by
+concurrent clients, a NOTIFY listener timing first sightings, and peak RSS."""
 
 from __future__ import annotations
 
@@ -7,15 +8,22 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
 
 from layers.changes import CHANGE_CHANNEL
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_key(
@@ -42,6 +50,62 @@ def make_key(
 
 def key_headers(key: str) -> dict[str, str]:
     return {"X-API-Key": key}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _admin_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
+
+
+def drop_database(url: str) -> None:
+    """Drop the database named in ``url`` (the caller's own), closing its sessions."""
+    admin, name = _admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the database named in ``url`` (the caller's own, never another)."""
+    drop_database(url)
+    admin, name = _admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def start_server(
+    url: str, port: int, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``georisk serve`` as its own process group (a SIGKILL aimed at it spares the caller),
+    over ``url`` on ``port``, ready once /healthz answers 200; its output goes to ``log``."""
+    env = {**os.environ, "DATABASE_URL": url, "GEORISK_DATABASE_URL": url, **(extra_env or {})}
+    env.pop("GEORISK_PORT", None)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "geo_api.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
 def bench_url(name: str) -> str:

@@ -44,7 +44,8 @@ import httpx
 import mapbox_vector_tile
 import psycopg
 
-from scripts.fault_ingest import free_port, recreate_database, start_server
+from scripts.benchkit import free_port, recreate_database
+from scripts.fault_ingest import start_server
 from scripts.pg_local import LocalCluster, _run_as_server, pg_bindir
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,7 +35,6 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
+
+from scripts import benchkit
+from scripts.benchkit import free_port, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 LON0, LAT0 = 126.0, 34.0
@@ -267,46 +269,18 @@ def make_sensors(
     return Sensors(ids, batches, episodes)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(
     url: str, port: int, log: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """``georisk serve`` as its own process (SIGKILL must not touch us), ready when /healthz is."""
+    """The shared ``georisk serve`` subprocess, with the sweep off: readings are replayed into
+    the recent past and the clock-driven sweep would grey them."""
     env = {
-        **os.environ,
-        "GEORISK_DATABASE_URL": url,
         "GEORISK_LOG_LEVEL": "warning",
         "GEORISK_WEBHOOK_POLL_INTERVAL_S": "1",
-        # Readings are replayed into the recent past: the clock-driven sweep would grey them.
         "GEORISK_MONITORING_SWEEP_ENABLED": "false",
         **(extra_env or {}),
     }
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "geo_api.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}; see {log}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server did not start; see {log}")
+    return benchkit.start_server(url, port, log, env)
 
 
 #: The last refusal seen by ``_send`` (status and body), for the error message.
@@ -575,21 +549,6 @@ def run(
             (sub_id,),
         )
     return out
-
-
-def recreate_database(url: str) -> None:
-    """Drop and create the database named in ``url`` (this script's own, never another)."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def main() -> None:

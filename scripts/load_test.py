@@ -38,7 +38,6 @@ import datetime as dt
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,15 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 
-from scripts.benchkit import bench_url, key_headers, make_key, peak_rss_kb
+from scripts.benchkit import (
+    bench_url,
+    drop_database,
+    free_port,
+    key_headers,
+    make_key,
+    peak_rss_kb,
+    start_server,
+)
 from tiles.tms import tile_range
 
 #: Zoom weights: most map views are at z12–z15 (as scripts/bench_tiles.py).
@@ -96,12 +103,6 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 def _admin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
-
-
-def drop_database(url: str) -> None:
-    admin, name = _admin(url)
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def prepare_database(url: str, template: str, out_dir: Path) -> str:
@@ -168,41 +169,6 @@ def stored_fixes(url: str, fleet: list[list[int]]) -> int:
             "SELECT count(*) FROM positions WHERE vehicle_id = ANY(%s)", (ids,)
         ).fetchone()
     return int(row[0]) if row else 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """``georisk serve`` with default settings but the database and port; ready at /healthz."""
-    env = {**os.environ, "DATABASE_URL": url, "PORT": str(port)}
-    for name in ("GEORISK_DATABASE_URL", "GEORISK_PORT"):
-        env.pop(name, None)
-    georisk = Path(sys.executable).with_name("georisk")
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [str(georisk), "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
 # -- workload --------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ the start of every session, so a run never depends on what an earlier one left b
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import uvicorn
 from geo_api.app import create_app
 from geo_api.migrate import upgrade
 from geo_api.settings import DatabaseSettings, MonitoringSettings, ServerSettings, Settings
+from scripts.benchkit import free_port, recreate_database
 
 TEST_SCALE = float(os.environ.get("GEORISK_TEST_SCALE", "0.02"))
 TEST_SEED = 7
@@ -41,20 +41,6 @@ def _test_url() -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-def _recreate(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo")
@@ -70,7 +56,7 @@ def database_url(demo_dir: Path) -> str:
     from scripts.demo_city import seed_demo_city
 
     url = _test_url()
-    _recreate(url)
+    recreate_database(url)
     upgrade(url)
     seed_demo_city(url, scale=TEST_SCALE, seed=TEST_SEED, out_dir=demo_dir, progress=False)
     return url
@@ -80,12 +66,6 @@ def database_url(demo_dir: Path) -> str:
 def seeded_url(database_url: str) -> str:
     """The same database, named for tests that read the demo city's content."""
     return database_url
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _KEYS: dict[tuple[str, str], str] = {}
@@ -112,7 +92,7 @@ class LiveServer:
 
     def __init__(self, settings: Settings) -> None:
         self.url = settings.db.resolved_url()
-        self.port = _free_port()
+        self.port = free_port()
         config = uvicorn.Config(
             create_app(settings),
             host="127.0.0.1",
