@@ -27,7 +27,8 @@ What it does, in order:
    that break a database (``"\\x00"``, 2**63, NaN, year 0001/9999, 100 000 characters, lone
    surrogates, 10 000-deep JSON). The probe sends each of them, deterministically, into every
    query and path parameter of every operation and into every leaf of a valid body of every
-   write, one at a time.
+   write, one at a time; a 4xx body holding database text (``psycopg``, ``SQLSTATE``,
+   ``DETAIL:`` …) counts as a failure too.
 6. **Summary**: operations tested, examples, every 5xx by operation with its status and a
    curl reproduction, and the unhandled exceptions found in the server log. Exit status 1 on
    any 5xx (from either phase or the log), else 0.
@@ -50,10 +51,8 @@ import argparse
 import asyncio
 import copy
 import json
-import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -67,6 +66,9 @@ from typing import Any
 
 import httpx
 import psycopg
+
+from scripts import benchkit
+from scripts.benchkit import free_port, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "georisk_fuzz"
@@ -82,16 +84,7 @@ def prepare_database(name: str = DB_NAME) -> str:
     from scripts.demo_city import seed_demo_city
 
     url = bench_url(name)
-    parts = urllib.parse.urlsplit(url)
-    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_database(url)
     upgrade(url)
     seed_demo_city(
         url, scale=0.02, seed=7, out_dir=Path(tempfile.mkdtemp(prefix="fuzz_city_")), progress=False
@@ -125,41 +118,14 @@ def make_fuzz_key(url: str, role: str, districts: list[str] | None) -> str:
     return key
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The shared server subprocess with a 1 MiB body limit (oversized fuzz bodies stay cheap)."""
     env = {
-        **os.environ,
-        "GEORISK_DATABASE_URL": url,
         "GEORISK_MONITORING_SWEEP_ENABLED": "false",
         "GEORISK_MAX_BODY_BYTES": str(1024 * 1024),
         "GEORISK_LOG_LEVEL": "warning",
     }
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "geo_api.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}; see {log}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server did not start; see {log}")
+    return benchkit.start_server(url, port, log, env)
 
 
 # -- schema ---------------------------------------------------------------------------------------
@@ -817,7 +783,10 @@ def main(argv: list[str] | None = None) -> int:
                     f" {failure.get('count')} — {', '.join(failure.get('operations', []))}"
                 )
             for err in rep.get("errors", []):
-                print(f"  ERROR {json.dumps(err)[:300]}")
+                # A schemathesis/hypothesis error while *generating* (no request was answered
+                # with it): reported, but it is no server error and does not fail the run.
+                print(f"  TOOL ERROR (not a server response) {json.dumps(err)[:300]}")
+            _print_st_errors(st.text)
             if rep.get("failures") or rep.get("errors"):
                 print(f"  details and curl reproductions: {out / 'schemathesis.txt'}")
                 _print_st_failures(st.text)
@@ -846,9 +815,8 @@ def main(argv: list[str] | None = None) -> int:
                     hits.append((op, h.status, h.what, ""))
             print(f"  4xx bodies holding database text: {len(probe.leaks)}")
             for n, h in enumerate(probe.leaks[:10]):
-                print(
-                    f"    {h.op} {h.status} {h.what}\n      {curl(h.method, h.url, h.body, out, 900 + n)}"
-                )
+                repro = curl(h.method, h.url, h.body, out, 900 + n)
+                print(f"    {h.op} {h.status} {h.what}\n      {repro}")
                 hits.append((h.op, h.status, h.what + " (database text)", ""))
         outage = log.read_text(errors="replace").count("database unavailable on ")
         if outage:
@@ -874,6 +842,22 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def _print_st_errors(text: str) -> None:
+    """Operation and message of each error in schemathesis' ERRORS section."""
+    start = text.find("= ERRORS =")
+    if start < 0:
+        return
+    end = min(
+        i
+        for i in (text.find("= FAILURES =", start), text.find("= SUMMARY =", start), len(text))
+        if i > 0
+    )
+    lines = [line for line in text[start:end].splitlines()[1:] if line.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("___"):
+            print(f"    {line.strip('_ ')}: {' / '.join(lines[i + 1 : i + 3])[:200]}")
 
 
 def _print_st_failures(text: str) -> None:
