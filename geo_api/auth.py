@@ -23,6 +23,7 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,11 +55,12 @@ class Caller:
     def is_admin(self) -> bool:
         return self.role == access.ADMIN
 
-    @property
+    # Cached: a key's Caller is kept by the KeyCache and asked on every tile request.
+    @cached_property
     def tile_view(self) -> TileView:
         return access.tile_view(self.role, self.districts, self.enterprise_id)
 
-    @property
+    @cached_property
     def tile_layers(self) -> frozenset[str]:
         return access.tile_layers_for(self.role)
 
@@ -88,15 +90,15 @@ def _caller_of(identity: KeyIdentity, via: str = "key") -> Caller:
 
 
 class KeyCache:
-    """A bounded LRU of key hash → identity (or None for unknown keys, so guessing keys cannot
+    """A bounded LRU of key → its caller (or None for unknown keys, so guessing keys cannot
     make every request a database query), each entry good for ``ttl_s``."""
 
     def __init__(self, size: int, ttl_s: float) -> None:
         self.size = size
         self.ttl_s = ttl_s
-        self._entries: OrderedDict[str, tuple[float, KeyIdentity | None]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Caller | None]] = OrderedDict()
 
-    def get(self, key: str) -> tuple[bool, KeyIdentity | None]:
+    def get(self, key: str) -> tuple[bool, Caller | None]:
         hit = self._entries.get(key)
         if hit is None or hit[0] < time.monotonic():
             self._entries.pop(key, None)
@@ -104,7 +106,7 @@ class KeyCache:
         self._entries.move_to_end(key)
         return True, hit[1]
 
-    def put(self, key: str, identity: KeyIdentity | None) -> None:
+    def put(self, key: str, identity: Caller | None) -> None:
         if self.size <= 0:
             return
         self._entries[key] = (time.monotonic() + self.ttl_s, identity)
@@ -114,7 +116,7 @@ class KeyCache:
 
     def forget_key_id(self, key_id: int) -> None:
         for key, (_, identity) in list(self._entries.items()):
-            if identity is not None and identity.id == key_id:
+            if identity is not None and identity.key_id == key_id:
                 del self._entries[key]
 
 
@@ -198,16 +200,17 @@ class Authenticator:
     async def key_caller(self, key: str) -> Caller:
         if "key" not in self.settings.method_set:
             raise _refused("credentials", "API keys are switched off (GEORISK_AUTH_METHODS)")
-        known, identity = self.keys.get(key)
+        known, caller = self.keys.get(key)
         if not known:
             if self.pool is None:
                 raise _refused("credentials", "keys cannot be checked yet")
             async with self.pool.connection() as conn:
                 identity = await lookup(conn, key)
-            self.keys.put(key, identity)
-        if identity is None:
+            caller = _caller_of(identity) if identity is not None else None
+            self.keys.put(key, caller)
+        if caller is None:
             raise _refused("credentials", "unknown, revoked or expired key")
-        return _caller_of(identity)
+        return caller
 
     # --- requests -----------------------------------------------------------------------
     async def resolve(self, request: Request) -> Caller:
