@@ -11,7 +11,7 @@ from geo_api.alert_stream import AlertBroadcaster
 from geo_api.auth import Authenticator, current_caller, load_token_secret
 from geo_api.body import BodyLimit
 from geo_api.db import open_pool
-from geo_api.errors import install_error_handlers
+from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.refresh import HexRefresher
 from geo_api.routes import PUBLIC_ROUTERS, ROUTERS
@@ -106,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every other route resolves the caller through the one dependency first (cached per
     # request, so the route's ``allow`` and its handler get the same Caller).
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(current_caller)])
+        app.include_router(
+            router, dependencies=[Depends(current_caller)], responses=ERROR_RESPONSES
+        )
     app.mount("/static", WebFiles(directory=WEB_DIR), name="static")
     return app

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
+from pydantic import BaseModel
 
 log = logging.getLogger("georisk")
 
@@ -106,6 +107,35 @@ def database_unavailable(exc: BaseException) -> bool:
         return False
     state = exc.sqlstate
     return state is None or state.startswith(("08", "57P", "53"))
+
+
+class ErrorItem(BaseModel):
+    field: str
+    reason: str
+    index: int | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: what went wrong, then each field and why."""
+
+    detail: str
+    errors: list[ErrorItem]
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: The error answers every protected route may give, for the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("malformed query or body (the field is named)"),
+    401: _documented("no valid credentials (key, token or session)"),
+    403: _documented("the caller's role or scope does not cover this"),
+    404: _documented("no such object"),
+    413: _documented("body larger than GEORISK_MAX_BODY_BYTES"),
+    422: _documented("impossible content (the field and the reason are named)"),
+    503: _documented("database unavailable; retry shortly"),
+}
 
 
 def _body(message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
