@@ -146,6 +146,13 @@ def test_no_bad_and_revoked_credentials_are_401(client: httpx.Client, live_serve
     gone = httpx.get(live_server.base_url + "/api/risk/summary", headers=auth(key))
     assert gone.status_code == 401  # at once in this process (others: within the cache TTL)
     assert client.delete(f"/api/keys/{key_id}").status_code == 404
+    expired = client.post(
+        "/api/keys",
+        json={"name": "expired", "role": "admin", "expires_at": "2020-01-01T00:00:00Z"},
+    )
+    assert expired.status_code == 201
+    r = httpx.get(live_server.base_url + "/api/auth/whoami", headers=auth(expired.json()["key"]))
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,15 @@
   G.stats = stats;
 
   document.getElementById("legend").innerHTML = G.legendHtml("四色风险 Risk colours");
-  G.ready.then(() => getJson("/tiles")).then((cat) => {
+  G.ready.then((caller) => {
+    // An enterprise user's map opens on their own site, the only one they can see.
+    if (caller.role === "enterprise" && caller.enterprise_id && !wanted) {
+      getJson(`/api/enterprises/${caller.enterprise_id}`).then((f) => {
+        if (f.geometry) map.setView([f.geometry.coordinates[1], f.geometry.coordinates[0]], 16);
+      }).catch(() => {});
+    }
+    return getJson("/tiles");
+  }).then((cat) => {
     state.catalog = cat.layers;
     buildSwitcher();
     redraw();
