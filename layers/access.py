@@ -181,9 +181,19 @@ COLLECTION_WRITERS: Final[dict[str, tuple[str, ...]]] = {
 
 
 def collection_scope(
-    role: str, collection: str, districts: frozenset[str] | None, enterprise_id: int | None
+    role: str,
+    collection: str,
+    districts: frozenset[str] | None,
+    enterprise_id: int | None,
+    writing: bool = False,
 ) -> tuple[list[str] | None, int | None]:
-    """(districts, enterprise) a caller's rows of ``collection`` are limited to (None: no limit)."""
+    """(districts, enterprise) a caller's rows of ``collection`` are limited to (None: no limit).
+
+    Reading, only enterprises' data is scoped (zones and vehicles are reference for everyone
+    who may read them); writing, a district-bound regulator or officer creates rows of their
+    own districts only, whatever the collection."""
+    if writing and role in DISTRICT_ROLES and districts is not None:
+        return sorted(districts), None
     if collection not in SITE_COLLECTIONS:
         return None, None
     if role == ENTERPRISE:

@@ -365,6 +365,39 @@ def test_a_regulator_sees_their_districts(
         assert "越权新增公司" not in found.text
 
 
+def test_a_district_regulator_writes_in_their_districts_only(
+    live_server: Any, keys: dict[str, str], plant: dict[str, Any]
+) -> None:
+    """Zones are reference data anyone may read, but a district regulator creates them only in
+    their districts; the refused batch leaves nothing behind."""
+
+    def school(code: str, district: str, dx: float) -> dict[str, Any]:
+        lon, lat = LON + 0.02 + dx, LAT + 0.02
+        ring = [[lon, lat], [lon + 0.001, lat], [lon + 0.001, lat + 0.001], [lon, lat]]
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {
+                "code": code,
+                "name": "权限测试学校",
+                "kind": "school",
+                "district": district,
+            },
+        }
+
+    tag = uuid.uuid4().hex[:6]
+    with as_(live_server, keys["reg_d1"]) as http:
+        theirs = school(f"AUTH-Z1-{tag}", plant["d1"], 0.0)
+        other = school(f"AUTH-Z2-{tag}", plant["d2"], 0.01)
+        r = http.post("/api/zones", json={"type": "FeatureCollection", "features": [theirs, other]})
+        assert r.status_code == 403 and r.json()["errors"][0]["field"] == "id"
+        assert http.post("/api/zones", json=theirs).status_code == 201
+    with live_server.client() as admin:
+        stored = admin.get("/api/zones", params={"limit": 10000}).json()["features"]
+        codes = {f["properties"]["code"] for f in stored}
+        assert f"AUTH-Z1-{tag}" in codes and f"AUTH-Z2-{tag}" not in codes
+
+
 def _plant_alerts(database_url: str, plant: dict[str, Any]) -> dict[str, int]:
     with psycopg.connect(database_url, autocommit=True) as c:
         (vid,) = c.execute(

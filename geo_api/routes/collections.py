@@ -79,16 +79,18 @@ def _rejected(exc: FeaturesRejected) -> GeoRiskError:
     return (Conflict if exc.is_conflict else InvalidInput)(str(exc), errors)
 
 
-def _scope(coll: Collection, caller: Caller) -> RowScope:
+def _scope(coll: Collection, caller: Caller, writing: bool = False) -> RowScope:
     districts, enterprise_id = access.collection_scope(
-        caller.role, coll.name, caller.districts, caller.enterprise_id
+        caller.role, coll.name, caller.districts, caller.enterprise_id, writing
     )
     return RowScope(districts, enterprise_id)
 
 
-async def _check_scope(conn: Any, coll: Collection, caller: Caller, ids: list[int]) -> None:
+async def _check_scope(
+    conn: Any, coll: Collection, caller: Caller, ids: list[int], writing: bool = False
+) -> None:
     """403 when any of ``ids`` lies outside the caller's rows (for a write: rolled back)."""
-    outside = await outside_scope(conn, coll, ids, _scope(coll, caller))
+    outside = await outside_scope(conn, coll, ids, _scope(coll, caller, writing))
     if outside:
         reason = f"outside this {caller.role} key's districts or enterprise"
         raise Forbidden(
@@ -163,7 +165,7 @@ def _add_routes(coll: Collection) -> None:
         try:
             records, problems, single = validate_payload(coll.name, payload, crs)
             result = await store_records(conn, coll, records, problems)
-            await _check_scope(conn, coll, caller, result.ids)
+            await _check_scope(conn, coll, caller, result.ids, writing=True)
             settings = _settings(request)
             config = settings.risk.recompute_config(settings.db.data_dir)
             await refresh_after_create(conn, coll.name, result.ids, config)
