@@ -11,5 +11,5 @@ COPY migrations migrations
 COPY web web
 RUN pip install --no-cache-dir -e .
 EXPOSE 8000
-# Migrate, seed the demo city once, then serve.
-CMD ["sh", "-c", "georisk migrate && georisk seed --if-empty --scale ${GEORISK_DEMO_SCALE:-1} && georisk serve --host 0.0.0.0"]
+# Migrate, seed the demo city once, print a demo key per role, then serve.
+CMD ["sh", "-c", "georisk migrate && georisk seed --if-empty --scale ${GEORISK_DEMO_SCALE:-1} && georisk keys demo && georisk serve --host 0.0.0.0"]
