@@ -124,6 +124,23 @@ def test_every_documented_route_refuses_a_caller_it_cannot_resolve(database_url:
     assert {call: code for call, code in answers.items() if code != 401} == {}
 
 
+def test_the_access_rules_fit_the_layer_registry() -> None:
+    """Every layer an enterprise may read (but the reference layers) names its enterprise, so
+    its tiles can be cut to one site; every sensitive property exists; the published map
+    exists; and each role's layer set is a subset of the registry."""
+    from layers import access
+    from layers.registry import TILE_LAYERS
+
+    for name in access.ENTERPRISE_LAYERS - access.REFERENCE_LAYERS:
+        assert TILE_LAYERS[name].enterprise_sql, name
+    for layer in TILE_LAYERS.values():
+        assert set(layer.sensitive) <= {p.name for p in layer.properties}, layer.name
+    assert TILE_LAYERS["hazard_sources"].sensitive  # the inventory is never published
+    for role in access.ROLES:
+        assert access.tile_layers_for(role) <= set(TILE_LAYERS), role
+    assert TILE_LAYERS["alerts"].district_sql  # an officer's alerts are cut to districts
+
+
 # -- credentials -----------------------------------------------------------------------------
 def test_no_bad_and_revoked_credentials_are_401(client: httpx.Client, live_server: Any) -> None:
     r = httpx.get(live_server.base_url + "/api/enterprises")
