@@ -94,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Hazardous-chemical risk maps: enterprises, hazard sources, monitoring "
         "points, pipelines, zones and hazmat tankers over PostGIS.",
         lifespan=lifespan,
+        telemetry=None
+        if settings.server.telemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))

@@ -143,6 +143,7 @@ class Authenticator:
         self.secret = secret
         self.pool: AsyncConnectionPool[Any] | None = pool
         self.keys = KeyCache(settings.key_cache_size, settings.key_cache_ttl_s)
+        self.methods = settings.method_set  # once, not per request
 
     # --- tokens -------------------------------------------------------------------------
     def issue_token(self, caller: Caller, ttl_s: float) -> str:
@@ -198,7 +199,7 @@ class Authenticator:
 
     # --- keys ---------------------------------------------------------------------------
     async def key_caller(self, key: str) -> Caller:
-        if "key" not in self.settings.method_set:
+        if "key" not in self.methods:
             raise _refused("credentials", "API keys are switched off (GEORISK_AUTH_METHODS)")
         known, caller = self.keys.get(key)
         if not known:
@@ -225,7 +226,7 @@ class Authenticator:
             )
         if looks_like_key(credential):
             return await self.key_caller(credential)
-        if via == "session" or "token" in self.settings.method_set:
+        if via == "session" or "token" in self.methods:
             return self._token_caller(credential, "session" if via == "session" else "token")
         raise _refused("credentials", "signed tokens are switched off (GEORISK_AUTH_METHODS)")
 

@@ -75,6 +75,11 @@ class ServerSettings(BaseSettings):
         default=None,
         description="XYZ template of a base map (e.g. Tianditu or OSM); unset → plain background",
     )
+    telemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry (global providers); off, a request skips "
+        "its per-request provider checks (≈ 7 µs, a third of a cached tile)",
+    )
 
 
 class RiskSettings(BaseSettings):

@@ -54,7 +54,7 @@ async def whoami(caller: CurrentCaller) -> JSONResponse:
 async def token(request: Request, caller: CurrentCaller) -> JSONResponse:
     """A signed bearer token standing for the caller, valid ``GEORISK_AUTH_TOKEN_TTL_S``."""
     auth = _auth(request)
-    if "token" not in auth.settings.method_set:
+    if "token" not in auth.methods:
         raise Forbidden(
             "token: signed tokens are switched off (GEORISK_AUTH_METHODS)",
             [FieldError("token", "switched off")],

@@ -245,7 +245,10 @@ class TileFastPath:
             await self.app(scope, receive, send)  # the route answers the 401/403
             return
         cfg: TilesSettings = app.state.settings.tiles
-        window, moment = _time_params(cfg, None, None, None)
+        if any(layer.time_window != "none" for layer in layers):
+            window, moment = _time_params(cfg, None, None, None)
+        else:  # the same cache key; no clock read for layers that have no time
+            window, moment = TimeParams(), TimeParams()
         req = TileRequest(layers, tile, window, moment, caller.tile_view)
         accept = request.headers.get("accept-encoding", "")
         try:
