@@ -51,10 +51,6 @@ class Caller:
     key_id: int | None = None
     via: str = "key"  # key, token, session or anonymous
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == access.ADMIN
-
     # Cached: a key's Caller is kept by the KeyCache and asked on every tile request.
     @cached_property
     def tile_view(self) -> TileView:
@@ -106,17 +102,17 @@ class KeyCache:
         self._entries.move_to_end(key)
         return True, hit[1]
 
-    def put(self, key: str, identity: Caller | None) -> None:
+    def put(self, key: str, caller: Caller | None) -> None:
         if self.size <= 0:
             return
-        self._entries[key] = (time.monotonic() + self.ttl_s, identity)
+        self._entries[key] = (time.monotonic() + self.ttl_s, caller)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
     def forget_key_id(self, key_id: int) -> None:
-        for key, (_, identity) in list(self._entries.items()):
-            if identity is not None and identity.key_id == key_id:
+        for key, (_, caller) in list(self._entries.items()):
+            if caller is not None and caller.key_id == key_id:
                 del self._entries[key]
 
 

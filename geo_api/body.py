@@ -7,6 +7,8 @@ import json
 from typing import Annotated, Any, Final
 
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
 from geo_api.errors import BadRequest, FieldError, InvalidInput, PayloadTooLarge
@@ -116,6 +118,11 @@ def day_in_range(value: Any) -> Any:
 
 Day = Annotated[dt.date, AfterValidator(day_in_range)]
 Moment = Annotated[dt.datetime, AfterValidator(day_in_range)]
+
+
+def json_response(body: Any, status_code: int = 200) -> JSONResponse:
+    """A JSON answer of database rows (datetimes, decimals encoded the FastAPI way)."""
+    return JSONResponse(jsonable_encoder(body), status_code=status_code)
 
 
 def batch_body_doc(what: str) -> dict[str, Any]:

@@ -6,11 +6,10 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from geo_api.auth import allow
-from geo_api.body import Text
+from geo_api.body import Text, json_response
 from geo_api.db import DbConn
 from layers.audit import AUDITED_ENTITIES, AuditQuery, read_audit
 
@@ -33,6 +32,4 @@ async def audit_log(
     """Who changed what and when, with the row before and after; newest first."""
     q = AuditQuery(entity, entity_id, actor, action, since, until, limit, offset)
     total, rows = await read_audit(conn, q)
-    return JSONResponse(
-        jsonable_encoder({"numberMatched": total, "numberReturned": len(rows), "entries": rows})
-    )
+    return json_response({"numberMatched": total, "numberReturned": len(rows), "entries": rows})

@@ -13,10 +13,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -28,7 +27,7 @@ from geo_api.auth import (
     allow,
     current_caller,
 )
-from geo_api.body import Moment, Text
+from geo_api.body import Moment, Text, json_response
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 from layers import api_keys
@@ -117,10 +116,6 @@ class NewKey(BaseModel):
     expires_at: Moment | None = None
 
 
-def _json(body: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(body), status_code=status_code)
-
-
 @router.post("/api/keys", status_code=201, dependencies=[allow("admin")])
 async def create_key(conn: DbConn, body: NewKey) -> JSONResponse:
     """Make a key; the answer holds the key, shown only here."""
@@ -130,13 +125,13 @@ async def create_key(conn: DbConn, body: NewKey) -> JSONResponse:
         )
     except api_keys.KeyProblem as exc:
         raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
-    return _json({**row, "key": key}, status_code=201)
+    return json_response({**row, "key": key}, status_code=201)
 
 
 @router.get("/api/keys", dependencies=[allow("admin")])
 async def list_keys(conn: DbConn) -> JSONResponse:
     """Every key with its prefix, role and state; never the key."""
-    return _json({"keys": await api_keys.list_keys(conn)})
+    return json_response({"keys": await api_keys.list_keys(conn)})
 
 
 @router.delete("/api/keys/{key_id}", status_code=204, dependencies=[allow("admin")])

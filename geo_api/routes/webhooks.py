@@ -8,16 +8,15 @@ never show it. Deliveries are signed ``X-GeoRisk-Signature: sha256=HMAC(secret,
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from geo_api.auth import allow
-from geo_api.body import Text
+from geo_api.body import Text, json_response
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
 from layers import webhooks
@@ -50,22 +49,18 @@ class NewSubscription(BaseModel):
         return v
 
 
-def _json(body: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(body), status_code=status_code)
-
-
 @router.post("/api/webhooks", status_code=201, dependencies=[Admin])
 async def create_webhook(conn: DbConn, body: NewSubscription) -> JSONResponse:
     """Subscribe a URL; the answer holds the signing secret (shown only here)."""
     secret = body.secret or webhooks.new_secret()
     row = await webhooks.create_subscription(conn, body.url, secret, body.districts, body.rules)
-    return _json({**row, "secret": secret}, status_code=201)
+    return json_response({**row, "secret": secret}, status_code=201)
 
 
 @router.get("/api/webhooks", dependencies=[Admin])
 async def list_webhooks(conn: DbConn) -> JSONResponse:
     """Active subscriptions, without their secrets."""
-    return _json({"webhooks": await webhooks.list_subscriptions(conn)})
+    return json_response({"webhooks": await webhooks.list_subscriptions(conn)})
 
 
 @router.delete("/api/webhooks/{sub_id}", status_code=204, dependencies=[Admin])
@@ -87,4 +82,4 @@ async def list_deliveries(
     rows = await webhooks.deliveries(conn, sub_id, limit, offset)
     if rows is None:
         raise NotFound(f"webhook {sub_id} not found", [FieldError("id", "unknown")])
-    return _json({"deliveries": rows})
+    return json_response({"deliveries": rows})
