@@ -27,7 +27,7 @@ run: db
 
 ## make test: the same bootstrap into the separate test database, then pytest
 test: install
-	$(BIN)/python -m scripts.ensure_browser
+	$(BIN)/python -m tests.ensure_browser
 	$(BIN)/georisk db up --database georisk_test
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -21,8 +21,8 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from geo_api.errors import database_unavailable
-from layers.alert_feeds import alerts_by_ids, alerts_changed_since
-from layers.changes import CHANGE_CHANNEL, listen
+from layers.alerts.feeds import alerts_by_ids, alerts_changed_since
+from layers.core.changes import CHANGE_CHANNEL, listen
 
 log = logging.getLogger("georisk.alert_stream")
 

@@ -13,7 +13,7 @@ Credentials, in the order they are looked at:
 ``GEORISK_AUTH_KEY_CACHE_SIZE`` entries for ``GEORISK_AUTH_KEY_CACHE_TTL_S`` seconds), so a
 revoked key stops working in other processes within that time; in this one at once.
 
-What each role may do lives in ``layers/access.py``; routes state their roles with
+What each role may do lives in ``layers/access/roles.py``; routes state their roles with
 :func:`allow`, and the row-level checks are :mod:`geo_api.scope`.
 """
 
@@ -34,9 +34,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from geo_api.errors import FieldError, Forbidden, Unauthorized
 from geo_api.settings import AuthSettings
-from layers import access
-from layers.access import TileView
-from layers.api_keys import KeyIdentity, looks_like_key, lookup
+from layers.access import roles as access
+from layers.access.keys import KeyIdentity, looks_like_key, lookup
+from layers.access.roles import TileView
 
 SESSION_COOKIE = "georisk_session"
 TOKEN_ISSUER = "georisk"

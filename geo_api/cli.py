@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from geo_api.settings import Settings
-from layers.vocab import ROLES
+from layers.core.vocab import ROLES
 
 
 def vocab_roles() -> list[str]:
@@ -61,7 +61,7 @@ def db() -> None:
 )
 def db_up(databases: tuple[str, ...]) -> None:
     """Install PostGIS if needed (root on Debian), start the cluster, create the database."""
-    from scripts.pg_local import LocalCluster, PostgresUnavailable
+    from geo_api.pg_local import LocalCluster, PostgresUnavailable
 
     settings = _settings()
     if settings.db.url:
@@ -96,7 +96,7 @@ def _check_external(url: str) -> None:
 @db.command("down")
 def db_down() -> None:
     """Stop the private cluster (data stays in .data/pg)."""
-    from scripts.pg_local import LocalCluster
+    from geo_api.pg_local import LocalCluster
 
     LocalCluster(_settings().db.data_dir).stop()
     click.echo("stopped")
@@ -104,7 +104,7 @@ def db_down() -> None:
 
 @db.command("status")
 def db_status() -> None:
-    from scripts.pg_local import LocalCluster
+    from geo_api.pg_local import LocalCluster
 
     settings = _settings()
     if settings.db.url:
@@ -138,7 +138,7 @@ def migrate() -> None:
 def seed(scale: float, seed_value: int, if_empty: bool, replace: bool) -> None:
     """Generate and load the demo city (deterministic for a seed)."""
     _as_cli_actor()
-    from scripts.demo_city import database_is_empty, seed_demo_city
+    from layers.demo_city import database_is_empty, seed_demo_city
 
     settings = _settings()
     url = settings.db.resolved_url()
@@ -161,7 +161,7 @@ def recompute(enterprise_ids: tuple[int, ...]) -> None:
 
     import psycopg
 
-    from layers.recompute import recompute as run_recompute
+    from layers.risk.recompute import recompute as run_recompute
 
     settings = _settings()
 
@@ -208,7 +208,7 @@ def keys_create(
     name: str, role: str, enterprise_id: int | None, districts: tuple[str, ...]
 ) -> None:
     """Make a key and print it (it is shown only this once)."""
-    from layers.api_keys import KeyProblem, create_key
+    from layers.access.keys import KeyProblem, create_key
 
     async def work(conn: Any) -> str:
         _, key = await create_key(conn, name, role, enterprise_id, list(districts) or None)
@@ -224,7 +224,7 @@ def keys_create(
 @keys.command("list")
 def keys_list() -> None:
     """Every key: id, prefix, role, scope, state."""
-    from layers.api_keys import list_keys
+    from layers.access.keys import list_keys
 
     for row in _run_db(list_keys):
         scope = row["enterprise_id"] or ",".join(row["districts"] or []) or "-"
@@ -237,7 +237,7 @@ def keys_list() -> None:
 @click.argument("key_id", type=int)
 def keys_revoke(key_id: int) -> None:
     """Revoke a key by id (other servers stop accepting it within the key cache TTL)."""
-    from layers.api_keys import revoke
+    from layers.access.keys import revoke
 
     async def work(conn: Any) -> bool:
         done = await revoke(conn, key_id)
@@ -252,7 +252,7 @@ def keys_revoke(key_id: int) -> None:
 @keys.command("demo")
 def keys_demo() -> None:
     """Make (or re-print) one demo key per role for the demo city."""
-    from scripts.demo_keys import describe, ensure_demo_keys
+    from layers.demo_city.keys import describe, ensure_demo_keys
 
     data_dir = _settings().db.data_dir
     entries = _run_db(lambda conn: ensure_demo_keys(conn, data_dir))
@@ -273,7 +273,7 @@ def keys_demo() -> None:
 @click.option("--crs", default=None, help="CRS of a file that declares none (e.g. EPSG:4490)")
 def import_(layer: str, file: Path, partial: bool, crs: str | None) -> None:
     """Import a GeoPackage, GeoJSON, Shapefile or CSV (lon/lat columns) into LAYER."""
-    from layers.importer import ImportRejected, import_file
+    from layers.imports.importer import ImportRejected, import_file
 
     _as_cli_actor()
     try:

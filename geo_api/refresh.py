@@ -15,8 +15,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from layers.changes import CHANGE_CHANNEL, listen
-from layers.hexagons import rollup_all
+from layers.core.changes import CHANGE_CHANNEL, listen
+from layers.risk.hexagons import rollup_all
 
 log = logging.getLogger("georisk.refresh")
 

@@ -1,6 +1,6 @@
 """Row-level checks: may this caller see this enterprise, alert, alarm, unit, district?
 
-The rules are ``layers/access.py``'s; this module fetches what they need (an object's
+The rules are ``layers/access/roles.py``'s; this module fetches what they need (an object's
 enterprise and district) and turns "no" into the HTTP answers: 404 when the object does not
 exist at all, 403 when it exists and is someone else's.
 """
@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from geo_api.auth import Caller, CurrentCaller
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, NotFound
-from layers import access
+from layers.access import roles as access
 
 #: Object kind → SQL giving (enterprise id, district) of one object by id.
 _OWNER_SQL: Final = {

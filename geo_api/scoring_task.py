@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
 
-from layers.periodic import PeriodicTask
-from layers.recompute import RecomputeConfig
-from layers.scoring import run_automatic
+from layers.core.periodic import PeriodicTask
+from layers.prevention.scoring import run_automatic
+from layers.risk.recompute import RecomputeConfig
 
 log = logging.getLogger("georisk.scoring")
 

@@ -14,8 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from layers.monitoring.config import MonitoringRules
-    from layers.recompute import RecomputeConfig
-    from layers.tankers.config import TankerRules
+    from layers.risk.recompute import RecomputeConfig
+    from layers.transport.config import TankerRules
 
 
 class DatabaseSettings(BaseSettings):
@@ -44,7 +44,7 @@ class DatabaseSettings(BaseSettings):
         """The URL to connect to; explains what to do when there is none."""
         if self.url:
             return self.url
-        from scripts.pg_local import LocalCluster  # the CLI-level bootstrap owns this file
+        from geo_api.pg_local import LocalCluster  # the CLI-level bootstrap owns this file
 
         cluster = LocalCluster(self.data_dir)
         port = cluster.recorded_port()
@@ -83,7 +83,7 @@ class ServerSettings(BaseSettings):
 
 
 class RiskSettings(BaseSettings):
-    """Inputs of the risk engine that differ between deployments (DOMAIN.md §2)."""
+    """Inputs of the risk engine that differ between deployments (docs/domain.md §2)."""
 
     model_config = SettingsConfigDict(env_prefix="GEORISK_RISK_", extra="ignore")
 
@@ -96,8 +96,8 @@ class RiskSettings(BaseSettings):
     parking_window_hours: int = Field(default=24, ge=1)
 
     def recompute_config(self, data_dir: Path) -> RecomputeConfig:
-        from layers.enterprise_risk import LiveRules
-        from layers.recompute import RecomputeConfig
+        from layers.risk.enterprise import LiveRules
+        from layers.risk.recompute import RecomputeConfig
 
         raster = self.population_raster
         if raster is None and (data_dir / "demo" / "population.tif").exists():
@@ -144,7 +144,7 @@ class TilesSettings(BaseSettings):
 
 
 class TankerSettings(BaseSettings):
-    """Tanker stop and geofence rules (``GEORISK_TANKER_*``); defaults from DOMAIN.md §3.
+    """Tanker stop and geofence rules (``GEORISK_TANKER_*``); defaults from docs/domain.md §3.
 
     Zones override per zone: ``max_dwell_s`` (allowed dwell) and ``speed_limit_kmh``.
     """
@@ -165,7 +165,7 @@ class TankerSettings(BaseSettings):
     max_batch: int = Field(default=50_000, ge=1, description="most fixes per POST")
 
     def rules(self) -> TankerRules:
-        from layers.tankers.config import TankerRules
+        from layers.transport.config import TankerRules
 
         return TankerRules(
             stop_radius_m=self.stop_radius_m,
@@ -226,7 +226,7 @@ class EscalationSettings(BaseSettings):
 
 
 class MonitoringSettings(BaseSettings):
-    """Live monitoring evaluation (DOMAIN.md §2.4); no national figure exists for these."""
+    """Live monitoring evaluation (docs/domain.md §2.4); no national figure exists for these."""
 
     model_config = SettingsConfigDict(env_prefix="GEORISK_MONITORING_", extra="ignore")
 
@@ -256,7 +256,7 @@ class MonitoringSettings(BaseSettings):
 
 
 class ScoringSettings(BaseSettings):
-    """The automatic safety-score deductions (``GEORISK_SCORING_*``, DOMAIN.md §4)."""
+    """The automatic safety-score deductions (``GEORISK_SCORING_*``, docs/domain.md §4)."""
 
     model_config = SettingsConfigDict(env_prefix="GEORISK_SCORING_", extra="ignore")
 

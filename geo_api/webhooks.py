@@ -20,9 +20,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from geo_api.errors import database_unavailable
 from geo_api.settings import WebhookSettings
-from layers import webhooks as outbox
-from layers.changes import listen
-from layers.webhooks import Backoff, Delivery, Outcome
+from layers.alerts import webhooks as outbox
+from layers.alerts.webhooks import Backoff, Delivery, Outcome
+from layers.core.changes import listen
 
 log = logging.getLogger("georisk.webhooks")
 

@@ -1,7 +1,7 @@
 """Validation of incoming features and rows — the one home shared by ``POST`` and imports.
 
 The rules mirror the schema's CHECK constraints (same vocabularies and patterns from
-``layers.vocab``) so that a bad value is refused here with the field and the reason, instead of
+``layers.core.vocab``) so that a bad value is refused here with the field and the reason, instead of
 reaching the database and coming back as constraint text. Geometry is checked with shapely 2
 (type, emptiness, validity, finite numbers, lon/lat range) after reprojection to WGS 84: what is
 checked is exactly what will be stored.
@@ -38,7 +38,7 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from layers import vocab
+from layers.core import vocab
 
 # -- problems -----------------------------------------------------------------------------
 
@@ -100,7 +100,7 @@ def resolve_crs(declared: str | None) -> Transformer | None:
     """The transformer to WGS 84 for a declared CRS, ``None`` when it already is WGS 84.
 
     CGCS2000 (EPSG:4490) is within centimetres of WGS 84 but is a different code, so it goes
-    through pyproj like any other EPSG code; GCJ-02 / BD-09 are refused (DOMAIN.md §6).
+    through pyproj like any other EPSG code; GCJ-02 / BD-09 are refused (docs/domain.md §6).
     """
     if declared is None:
         return None

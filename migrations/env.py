@@ -8,8 +8,8 @@ from sqlalchemy import create_engine, pool
 
 from geo_api.db import sqlalchemy_url
 from geo_api.settings import DatabaseSettings
-from layers.partitions import include_in_autogenerate
-from layers.schema import Base
+from layers.core.partitions import include_in_autogenerate
+from layers.core.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

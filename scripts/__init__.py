@@ -1,1 +1,1 @@
-"""Demo-city generator, local PostGIS bootstrap and benchmarks."""
+"""Benchmarks, load and fault-injection scripts (nothing the product imports)."""

@@ -82,7 +82,7 @@ def ensure_fixes(url: str) -> int:
 
 def one_cold_rollup(url: str, res: int) -> None:
     """Child process: drop the stored cells, roll up once, print seconds and peak RSS."""
-    from layers.hexagons import rollup
+    from layers.risk.hexagons import rollup
 
     async def go() -> dict[str, float]:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:

@@ -73,7 +73,7 @@ def score(conn: psycopg.Connection, truth: dict[str, Any]) -> dict[str, Score]:
     """Precision and recall of alerts per planted kind: an alert matches an event of the same
     vehicle whose time span it overlaps (± 60 s) and, for forbidden zones, names its zone.
     Only the seeded fleet's alerts on the seeded day count (other rows may share the DB)."""
-    from scripts.demo_city.config import Counts
+    from layers.demo_city.config import Counts
 
     fleet = Counts.for_scale(float(truth["scale"])).vehicles
     day0 = dt.datetime.fromisoformat(truth["day"] + "T00:00:00+08:00")
@@ -125,7 +125,7 @@ def setup(url: str, scale: float, out: Path, zones: int) -> float:
     """Drop, migrate and seed the bench database (5 days ago, so replays stay in the past);
     then add small protected zones until there are ``zones``. Returns the seed's seconds."""
     from geo_api.migrate import upgrade
-    from scripts.demo_city import seed_demo_city
+    from layers.demo_city import seed_demo_city
 
     admin, name = url.rsplit("/", 1)
     with psycopg.connect(admin + "/postgres", autocommit=True) as c:

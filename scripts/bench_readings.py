@@ -51,7 +51,7 @@ STEP_S = 10  # seconds between a point's samples in the replay
 def setup(url: str, out: Path) -> float:
     """Drop, migrate and seed the bench database; returns the seed's seconds."""
     from geo_api.migrate import upgrade
-    from scripts.demo_city import seed_demo_city
+    from layers.demo_city import seed_demo_city
 
     admin, name = url.rsplit("/", 1)
     with psycopg.connect(admin + "/postgres", autocommit=True) as c:

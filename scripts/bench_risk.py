@@ -19,8 +19,8 @@ import time
 import psycopg
 
 from geo_api.settings import Settings
-from layers.changes import CHANGE_CHANNEL
-from layers.recompute import RecomputeConfig, recompute
+from layers.core.changes import CHANGE_CHANNEL
+from layers.risk.recompute import RecomputeConfig, recompute
 
 #: Issue targets: ≤ 10 s at scale 1 (≈ 7,000 enterprises), ≤ 60 s at scale 7.4 (≈ 52,000).
 FULL_TARGET_S = 10.0

@@ -131,7 +131,7 @@ def sign_in_with_cookie(token: str) -> SignIn:
 
 
 def demo_admin_key() -> str | None:
-    """The admin key ``make run`` printed and kept (scripts/demo_keys.py), if any."""
+    """The admin key ``make run`` printed and kept (layers/demo_city/keys.py), if any."""
     path = Path(DatabaseSettings().data_dir) / "demo_keys.json"
     if not path.exists():
         return None

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 
-from layers.changes import CHANGE_CHANNEL
+from layers.core.changes import CHANGE_CHANNEL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def make_key(
     districts: list[str] | None = None,
 ) -> str:
     """A fresh API key in the database at ``url`` (scripts and tests call the API with it)."""
-    from layers.api_keys import create_key
+    from layers.access.keys import create_key
 
     async def work() -> str:
         conn = await psycopg.AsyncConnection.connect(url)

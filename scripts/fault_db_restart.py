@@ -44,9 +44,9 @@ import httpx
 import mapbox_vector_tile
 import psycopg
 
+from geo_api.pg_local import LocalCluster, _run_as_server, pg_bindir
 from scripts.benchkit import free_port, recreate_database
 from scripts.fault_ingest import start_server
-from scripts.pg_local import LocalCluster, _run_as_server, pg_bindir
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_UNAVAILABLE = "database unavailable; retry shortly"
@@ -558,8 +558,8 @@ def main() -> None:
 
     from geo_api.migrate import upgrade
     from geo_api.settings import DatabaseSettings
+    from layers.demo_city import seed_demo_city
     from scripts.benchkit import key_headers, make_key
-    from scripts.demo_city import seed_demo_city
 
     base_url = urlsplit(DatabaseSettings().resolved_url())
     url = urlunsplit(base_url._replace(path="/" + args.db_name))

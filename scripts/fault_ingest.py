@@ -565,7 +565,7 @@ def main() -> None:
 
     from geo_api.migrate import upgrade
     from geo_api.settings import DatabaseSettings
-    from scripts.demo_city import seed_demo_city
+    from layers.demo_city import seed_demo_city
 
     base = urlsplit(DatabaseSettings().resolved_url())
     url = urlunsplit(base._replace(path="/" + args.db_name))

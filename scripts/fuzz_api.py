@@ -80,8 +80,8 @@ ROLES = ("admin", "regulator", "enterprise", "officer", "tile_reader")
 # -- set-up -------------------------------------------------------------------------------------
 def prepare_database(name: str = DB_NAME) -> str:
     from geo_api.migrate import upgrade
+    from layers.demo_city import seed_demo_city
     from scripts.benchkit import bench_url
-    from scripts.demo_city import seed_demo_city
 
     url = bench_url(name)
     recreate_database(url)
@@ -108,7 +108,7 @@ def make_fuzz_key(url: str, role: str, districts: list[str] | None) -> str:
         enterprise_id=enterprise_id,
         districts=districts if role in ("regulator", "officer") else None,
     )
-    from layers.api_keys import hash_key
+    from layers.access.keys import hash_key
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
@@ -154,8 +154,8 @@ def body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     models where it has them)."""
     from geo_api.routes.scores import DeductionInput
     from layers.collections import COLLECTIONS
-    from layers.dual_prevention import HiddenDangerInput, HiddenDangerPatch, InspectionTaskInput
-    from layers.risk_register import RiskUnitInput
+    from layers.prevention.dual import HiddenDangerInput, HiddenDangerPatch, InspectionTaskInput
+    from layers.risk.register import RiskUnitInput
 
     def model(m: Any) -> dict[str, Any]:
         return dict(m.model_json_schema(ref_template="#/components/schemas/{model}"))
@@ -330,7 +330,7 @@ _SQUARE = [[[121.5, 29.85], [121.51, 29.85], [121.51, 29.86], [121.5, 29.86], [1
 
 async def _first_item_code(url: str, enterprise_id: int) -> str | None:
     """A deduction item of the enterprise's rule set, so the probe gets past ``item_code``."""
-    from layers.scoring import rule_set_of
+    from layers.prevention.scoring import rule_set_of
 
     conn = await psycopg.AsyncConnection.connect(url)
     async with conn:

@@ -127,7 +127,7 @@ def prepare_database(url: str, template: str, out_dir: Path) -> str:
             c.execute(f'CREATE DATABASE "{name}"')
     upgrade(url)
     if not how:
-        from scripts.demo_city import seed_demo_city
+        from layers.demo_city import seed_demo_city
 
         print(f"{template} stays in use: seeding a scale-0.3 demo city instead …", flush=True)
         seed_demo_city(url, scale=0.3, seed=7, out_dir=out_dir, progress=False)

@@ -53,7 +53,7 @@ def database_url(demo_dir: Path) -> str:
     Seeding comes first, always: tests add their own rows afterwards in areas and with codes
     of their own, and assert on those, so their order never matters.
     """
-    from scripts.demo_city import seed_demo_city
+    from layers.demo_city import seed_demo_city
 
     url = _test_url()
     recreate_database(url)

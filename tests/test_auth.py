@@ -128,8 +128,8 @@ def test_the_access_rules_fit_the_layer_registry() -> None:
     """Every layer an enterprise may read (but the reference layers) names its enterprise, so
     its tiles can be cut to one site; every sensitive property exists; the published map
     exists; and each role's layer set is a subset of the registry."""
-    from layers import access
-    from layers.registry import TILE_LAYERS
+    from layers.access import roles as access
+    from layers.catalog.tiles import TILE_LAYERS
 
     for name in access.ENTERPRISE_LAYERS - access.REFERENCE_LAYERS:
         assert TILE_LAYERS[name].enterprise_sql, name

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from geo_api.settings import DatabaseSettings, ServerSettings, Settings
-from layers.partitions import ensure_daily_partitions
+from layers.core.partitions import ensure_daily_partitions
 from tests.conftest import LiveServer
 
 GEOJSON = "application/geo+json"

@@ -19,12 +19,13 @@ import psycopg
 import pytest
 
 from geo_api.migrate import upgrade
-from layers import fix_filters, pgcopy
-from layers.gb18218 import Substance, assess
-from layers.substances import BY_CAS, CATALOGUE
-from layers.vocab import CREDIT_CODE_PATTERN
-from scripts.demo_city import NotEmpty, database_is_empty, seed_demo_city
-from scripts.demo_city.config import Counts
+from layers.core import pgcopy
+from layers.core.vocab import CREDIT_CODE_PATTERN
+from layers.demo_city import NotEmpty, database_is_empty, seed_demo_city
+from layers.demo_city.config import Counts
+from layers.risk.gb18218 import Substance, assess
+from layers.risk.substances import BY_CAS, CATALOGUE
+from layers.transport import fix_filters
 from tests.conftest import TEST_SCALE, TEST_SEED
 
 PROTECTED = ("school", "hospital", "residential", "water_source")
@@ -601,7 +602,7 @@ def test_fixes_carry_their_resolution_8_cell(conn: psycopg.Connection) -> None:
     assert _one(conn, "SELECT count(*) FROM positions WHERE h3_r8 IS NULL") == 0
 
 
-# -- the live layer (scripts/demo_city/live.py) ---------------------------------------------
+# -- the live layer (layers/demo_city/live.py) ---------------------------------------------
 
 
 def test_readings_cover_the_last_24_h_every_5_minutes(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from layers.enterprise_risk import EnterpriseFacts, LiveRules, diagnosis_color, rate
+from layers.risk.enterprise import EnterpriseFacts, LiveRules, diagnosis_color, rate
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from geo_api.migrate import downgrade, upgrade
-from layers.partitions import ensure_daily_partitions, partition_name
+from layers.core.partitions import ensure_daily_partitions, partition_name
 
 
 def head_revision() -> str:
@@ -180,8 +180,8 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     from sqlalchemy import create_engine
 
     from geo_api.db import sqlalchemy_url
-    from layers.partitions import include_in_autogenerate
-    from layers.schema import Base
+    from layers.core.partitions import include_in_autogenerate
+    from layers.core.schema import Base
 
     engine = create_engine(sqlalchemy_url(database_url))
     with engine.connect() as conn:

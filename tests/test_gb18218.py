@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from layers.gb18218 import AssessmentError, Substance, alpha_for, assess, beta_for, grade_for
+from layers.risk.gb18218 import AssessmentError, Substance, alpha_for, assess, beta_for, grade_for
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,10 @@ from collections import Counter
 
 import pytest
 
-from layers import substances
-from layers.gb18218 import AssessmentError, Substance, assess
-from layers.substances import (
+from layers.core.vocab import CAS_PATTERN, HAZARD_CLASS_PATTERN
+from layers.risk import substances
+from layers.risk.gb18218 import AssessmentError, Substance, assess
+from layers.risk.substances import (
     CATALOGUE,
     TABLE1,
     TABLE1_Q_BY_CAS,
@@ -19,7 +20,6 @@ from layers.substances import (
     TABLE2_Q_BY_CLASS,
     TableDataError,
 )
-from layers.vocab import CAS_PATTERN, HAZARD_CLASS_PATTERN
 
 
 def test_table1_has_all_85_entries_and_one_row_per_cas() -> None:

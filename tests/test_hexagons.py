@@ -21,9 +21,9 @@ from fastapi import FastAPI
 from shapely.geometry import Point, Polygon, shape
 
 from geo_api.routes import hexagons as hexagon_routes
-from layers import hexagons
-from layers.partitions import ensure_daily_partitions
-from layers.surface import D0_M
+from layers.core.partitions import ensure_daily_partitions
+from layers.risk import hexagons
+from layers.risk.surface import D0_M
 from tests.conftest import LiveServer, make_settings
 
 LON, LAT = 122.45, 30.45

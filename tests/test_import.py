@@ -1,5 +1,5 @@
 """``georisk import`` against a real PostGIS: files written here with geopandas, loaded through
-``layers.importer`` and the CLI, and checked by SQL — counts, coordinates and row errors.
+``layers.imports.importer`` and the CLI, and checked by SQL — counts, coordinates and row errors.
 
 The tests use their own district far from the demo city (110–111 E, 35–36 N) and their own
 credit codes, so they need no seed and do not see the API tests' data.
@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from shapely.geometry import Point, Polygon
 
-from layers.importer import ImportRejected, RowError, import_file
+from layers.imports.importer import ImportRejected, RowError, import_file
 
 _serial = itertools.count(1)
 DISTRICT = "T-IMP"

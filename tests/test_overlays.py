@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from layers.colors import RISK_COLORS
-from layers.consequence import (
+from layers.core.colors import RISK_COLORS
+from layers.risk.consequence import (
     HAZARD_SOURCE_RADII,
     PIPELINE_RADII,
     HazardClass,
@@ -26,8 +26,8 @@ from layers.consequence import (
     pipeline_radii,
     potential_impact_radius_m,
 )
-from layers.overlays import dissolve_overlays, recompute_overlays
-from layers.pipeline_risk import recompute_pipelines
+from layers.risk.overlays import dissolve_overlays, recompute_overlays
+from layers.risk.pipelines import recompute_pipelines
 
 T = TypeVar("T")
 LON, LAT = 120.90, 29.30

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from scripts.pg_local import LocalCluster
+from geo_api.pg_local import LocalCluster
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the fallback only exists for root")

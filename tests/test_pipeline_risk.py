@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from layers.changes import CHANGE_CHANNEL
-from layers.consequence import SubstanceHazard, pipeline_radii, substance_hazard
-from layers.pipeline_risk import (
+from layers.core.changes import CHANGE_CHANNEL
+from layers.risk.consequence import SubstanceHazard, pipeline_radii, substance_hazard
+from layers.risk.pipelines import (
     DEFAULT_RULES,
     MAX_SEGMENT_M,
     SegmentFacts,

@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from layers.changes import CHANGE_CHANNEL
-from layers.recompute import RecomputeConfig, recompute
+from layers.core.changes import CHANGE_CHANNEL
+from layers.risk.recompute import RecomputeConfig, recompute
 
 CODE = "91330200RC{:07d}X"
 

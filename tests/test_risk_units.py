@@ -1,10 +1,10 @@
-"""LEC and LS colours at the threshold edges (DOMAIN.md §2.3)."""
+"""LEC and LS colours at the threshold edges (docs/domain.md §2.3)."""
 
 from __future__ import annotations
 
 import pytest
 
-from layers.risk_units import LecThresholds, UnitAssessmentError, lec, ls
+from layers.risk.units import LecThresholds, UnitAssessmentError, lec, ls
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The 12-point safety licence against the real PostGIS and real HTTP (DOMAIN.md §4).
+"""The 12-point safety licence against the real PostGIS and real HTTP (docs/domain.md §4).
 
 Enterprises are planted in an area of their own (125.9–126.05 E, 33.6–33.75 N) with codes
 ``91330200TC…``; automatic runs are limited to them so the demo city is left alone.
@@ -14,8 +14,15 @@ import httpx
 import psycopg
 import pytest
 
-from layers.recompute import RecomputeConfig
-from layers.scoring import RULE_SETS, Event, compute, load_rule_sets, run_automatic, score_of
+from layers.prevention.scoring import (
+    RULE_SETS,
+    Event,
+    compute,
+    load_rule_sets,
+    run_automatic,
+    score_of,
+)
+from layers.risk.recompute import RecomputeConfig
 
 CODE = "91330200TC{:07d}X"
 UTC = dt.UTC
@@ -240,8 +247,8 @@ def test_recompute_takes_its_points_from_the_rule_set(
 ) -> None:
     """One home for cycles: last cycle's unrectified 6 points clear under Xiaoshan and carry
     over under Hailing, and the risk engine follows whichever set scores the enterprise."""
-    import layers.scoring as scoring
-    from layers.recompute import recompute
+    import layers.prevention.scoring as scoring
+    from layers.risk.recompute import recompute
 
     enterprise = _enterprise(db, 9)
     db.execute(

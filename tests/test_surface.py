@@ -22,7 +22,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from geo_api.routes import surface as surface_routes
-from layers.colors import DISPLAY_HEX
+from layers.core.colors import DISPLAY_HEX
 from tests.conftest import LiveServer, make_settings
 
 SOURCE = (122.45, 30.35)

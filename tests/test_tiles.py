@@ -23,9 +23,9 @@ import pytest
 from pyproj import Transformer
 
 from geo_api.settings import DatabaseSettings, ServerSettings, Settings, TilesSettings
-from layers.colors import LIVE_COLORS
-from layers.recompute import RecomputeConfig, recompute
-from layers.registry import ENTERPRISES, TILE_LAYERS
+from layers.catalog.tiles import ENTERPRISES, TILE_LAYERS
+from layers.core.colors import LIVE_COLORS
+from layers.risk.recompute import RecomputeConfig, recompute
 from tests.conftest import LiveServer
 from tiles.cache import Entry, TileCache
 from tiles.tms import BUFFER, EXTENT, Tile, tile_range

@@ -33,7 +33,7 @@ FLAGS = [
 SPOT = (124.85, 32.65)  # roadside spot of our own, outside every zone
 
 pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/ensure_browser.py)"
+    not CHROMIUM.exists(), reason="needs Debian's chromium (tests/ensure_browser.py)"
 )
 
 

@@ -32,7 +32,7 @@ from geo_api.settings import (
     TankerSettings,
     WebhookSettings,
 )
-from layers import webhooks
+from layers.alerts import webhooks
 from tests.conftest import LiveServer, auth, key_for
 
 

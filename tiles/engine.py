@@ -14,9 +14,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers.access import FULL_VIEW, TileView
-from layers.hexagons import ensure_rollup
-from layers.registry import TILE_LAYERS, TileLayer, h3_resolution
+from layers.access.roles import FULL_VIEW, TileView
+from layers.catalog.tiles import TILE_LAYERS, TileLayer, h3_resolution
+from layers.risk.hexagons import ensure_rollup
 from tiles.sql import CLUSTER_GRID, Scope, layer_sql
 from tiles.tms import MARGIN, Tile
 
@@ -61,7 +61,7 @@ class TileRequest:
     tile: Tile
     window: TimeParams = field(default_factory=TimeParams)  # tracks: ?from=&to=
     at: TimeParams = field(default_factory=TimeParams)  # latest positions: ?at=
-    view: TileView = FULL_VIEW  # whose tile: rows and properties (layers/access.py)
+    view: TileView = FULL_VIEW  # whose tile: rows and properties (layers/access/roles.py)
 
     @property
     def key(self) -> str:

@@ -22,7 +22,7 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 from tqdm import tqdm
 
-from layers.registry import TileLayer
+from layers.catalog.tiles import TileLayer
 from tiles.engine import Renderer, TileRequest, TimeParams
 from tiles.tilejson import vector_layer
 from tiles.tms import Tile, tiles_in

@@ -13,8 +13,8 @@ import contextlib
 import logging
 from typing import Any
 
-from layers.changes import CHANGE_CHANNEL, listen
-from layers.registry import layers_for_change
+from layers.catalog.tiles import layers_for_change
+from layers.core.changes import CHANGE_CHANNEL, listen
 from tiles.cache import TileCache
 
 log = logging.getLogger("georisk.tiles")

@@ -25,7 +25,7 @@ from typing import Final, Literal, LiteralString, cast
 
 from psycopg import sql
 
-from layers.registry import COLOR_ARRAY_SQL, Prop, TileLayer
+from layers.catalog.tiles import COLOR_ARRAY_SQL, Prop, TileLayer
 from tiles.tms import BUFFER, EXTENT
 
 #: Cells per tile side when clustering (16 → a cell is 16 px on a 256 px tile).
@@ -138,5 +138,5 @@ def layer_sql(
     ``props`` (default: all of the layer's) and ``scope`` come from the caller's view."""
     chosen = layer.properties if props is None else props
     text = _clustered(layer, scope) if clustered else _plain(layer, capped, chosen, scope)
-    # Registry constants only (see layers/registry.py); request values are %(bound)s.
+    # Registry constants only (see layers/catalog/tiles.py); request values are %(bound)s.
     return sql.SQL(cast(LiteralString, text))

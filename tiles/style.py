@@ -1,16 +1,17 @@
 """The MapLibre style (version 8) drawn from the registry and the four display colours.
 
 One vector source per layer (each its own TileJSON, so zoom ranges stay per layer); colours come
-from ``layers.colors.DISPLAY_HEX`` through a ``match`` on the ``color`` property, so the map, the
-legend and the tiles can never disagree. No glyphs are referenced, so the style works offline.
+from ``layers.core.colors.DISPLAY_HEX`` through a ``match`` on the ``color`` property, so the
+map, the legend and the tiles can never disagree. No glyphs are referenced, so the style works
+offline.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from layers.colors import DISPLAY_HEX, LIVE_COLORS
-from layers.registry import TILE_LAYERS, TileLayer
+from layers.catalog.tiles import TILE_LAYERS, TileLayer
+from layers.core.colors import DISPLAY_HEX, LIVE_COLORS
 
 #: Colour of features without a risk colour (districts, zones, tracks).
 NEUTRAL = "#607D8B"

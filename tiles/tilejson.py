@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from layers.access import FULL_VIEW, TileView
-from layers.registry import TILE_LAYERS, TileLayer
+from layers.access.roles import FULL_VIEW, TileView
+from layers.catalog.tiles import TILE_LAYERS, TileLayer
 
 WORLD = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
 

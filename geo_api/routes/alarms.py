@@ -21,7 +21,7 @@ from layers.monitoring.alarms import (
     advance,
     list_alarms,
 )
-from layers.recompute import recompute
+from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["monitoring"])
 

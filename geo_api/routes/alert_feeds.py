@@ -1,4 +1,4 @@
-"""Alert feeds: live stream (SSE), CAP 1.2 XML, statistics and evidence (ARCHITECTURE.md §4).
+"""Alert feeds: live stream (SSE), CAP 1.2 XML, statistics and evidence (docs/architecture.md §4).
 
 Mounted *before* ``routes.alerts``: ``/api/alerts/stream``, ``/api/alerts/stats`` and
 ``/api/alerts/{id}.cap`` would otherwise match ``/api/alerts/{alert_id}`` and fail as a bad id.
@@ -21,10 +21,11 @@ from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import AlertStreamSettings
-from layers import alert_feeds, cap
-from layers.alert_stats import StatsQuery, alert_stats
-from layers.tankers import lifecycle
-from layers.vocab import ALERT_RULES, ALERT_STATUSES
+from layers.alerts import cap
+from layers.alerts import feeds as alert_feeds
+from layers.alerts.stats import StatsQuery, alert_stats
+from layers.core.vocab import ALERT_RULES, ALERT_STATUSES
+from layers.transport import lifecycle
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]

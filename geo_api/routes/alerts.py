@@ -1,4 +1,4 @@
-"""Alerts for transport officers: list, one, acknowledge, dispose (ARCHITECTURE.md §4).
+"""Alerts for transport officers: list, one, acknowledge, dispose (docs/architecture.md §4).
 
 ``GET /api/alerts`` answers GeoJSON (a FeatureCollection of alert points, ``numberMatched``)
 by default, or plain JSON ``{"alerts": [properties…], "numberMatched"}`` with ``f=json``.
@@ -19,9 +19,9 @@ from geo_api.db import DbConn
 from geo_api.errors import Conflict, FieldError, NotFound
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import Settings
-from layers.recompute import recompute
-from layers.tankers import lifecycle
-from layers.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
+from layers.core.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
+from layers.risk.recompute import recompute
+from layers.transport import lifecycle
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from geo_api.auth import allow
 from geo_api.body import Text, json_response
 from geo_api.db import DbConn
-from layers.audit import AUDITED_ENTITIES, AuditQuery, read_audit
+from layers.access.audit import AUDITED_ENTITIES, AuditQuery, read_audit
 
 router = APIRouter(tags=["audit"])
 Entity = Literal[AUDITED_ENTITIES]  # type: ignore[valid-type]

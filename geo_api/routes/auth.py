@@ -30,8 +30,8 @@ from geo_api.auth import (
 from geo_api.body import Moment, Text, json_response
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
-from layers import api_keys
-from layers.vocab import ROLES
+from layers.access import keys as api_keys
+from layers.core.vocab import ROLES
 
 router = APIRouter(tags=["auth"])
 public_router = APIRouter(tags=["auth"])  # reachable without credentials

@@ -1,4 +1,4 @@
-"""The REST collections (ARCHITECTURE.md §4): list, one item and create, for every entry of
+"""The REST collections (docs/architecture.md §4): list, one item and create, for every entry of
 the registry in ``layers.collections`` — enterprises, hazard sources, monitoring points,
 pipelines, zones and vehicles.
 
@@ -29,7 +29,7 @@ from geo_api.errors import (
 )
 from geo_api.scope import district_filter
 from geo_api.settings import Settings
-from layers import access
+from layers.access import roles as access
 from layers.collections import (
     COLLECTIONS,
     Collection,
@@ -42,7 +42,7 @@ from layers.collections import (
     store_records,
 )
 from layers.collections.read import RowScope, outside_scope
-from layers.recompute import refresh_after_create
+from layers.risk.recompute import refresh_after_create
 from layers.validation import FeaturesRejected, MalformedPayload, validate_payload
 
 router = APIRouter()

@@ -1,5 +1,5 @@
 """The enterprise's four-colour diagram page and its exports (``.png``, ``.pdf``, ``.html``,
-``.geojson``). Rendering lives in layers/diagram.py; matplotlib and folium are CPU-bound, so
+``.geojson``). Rendering lives in layers/risk/diagram.py; matplotlib and folium are CPU-bound, so
 they run in the thread pool to keep the event loop serving tiles meanwhile.
 """
 
@@ -18,7 +18,7 @@ from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, NotFound, Unauthorized
 from geo_api.routes.pages import WEB_DIR
 from geo_api.scope import VisibleEnterprise, check_object
-from layers import diagram as dg
+from layers.risk import diagram as dg
 
 router = APIRouter(tags=["pages"])
 #: The page itself: a browser without a session is sent to the map's sign-in, not shown JSON.

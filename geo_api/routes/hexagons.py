@@ -17,8 +17,8 @@ from psycopg.rows import tuple_row
 from geo_api.auth import TRANSPORT, allow
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, InvalidInput, NotFound
-from layers import hexagons
 from layers.collections.read import QueryError, parse_bbox
+from layers.risk import hexagons
 
 router = APIRouter()
 

@@ -1,8 +1,8 @@
 """Dual prevention registers over HTTP: hidden dangers, inspection tasks and the three rates.
 
 Every hidden-danger change re-rates its enterprise at once: an open major danger raises the
-dynamic colour (layers/enterprise_risk.py), so the map must follow the register, not lag it.
-Rate definitions live in layers/dual_prevention.py.
+dynamic colour (layers/risk/enterprise.py), so the map must follow the register, not lag it.
+Rate definitions live in layers/prevention/dual.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from geo_api.errors import Conflict, FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
-from layers.dual_prevention import (
+from layers.prevention.dual import (
     HiddenDangerInput,
     HiddenDangerPatch,
     InspectionTaskInput,
@@ -34,7 +34,7 @@ from layers.dual_prevention import (
     mark_task_done,
     update_danger,
 )
-from layers.recompute import recompute
+from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["dual prevention"])
 Conn = DbConn

@@ -1,6 +1,6 @@
 """Tanker fixes in (``POST /api/positions``) and tracks out (``GET /api/vehicles/{id}/track``).
 
-The handler only reads the body, calls ``layers.tankers`` and, after the batch committed,
+The handler only reads the body, calls ``layers.transport`` and, after the batch committed,
 re-rates the carriers that got a new illegal-parking alert (their dynamic colour rises).
 """
 
@@ -18,11 +18,11 @@ from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound, PayloadTooLarge
 from geo_api.scope import check_object
 from geo_api.settings import Settings
-from layers.bodies import BodyError
-from layers.recompute import recompute
-from layers.tankers.ingest import ingest
-from layers.tankers.parse import parse_body
-from layers.tankers.track import MAX_WINDOW, track
+from layers.core.bodies import BodyError
+from layers.risk.recompute import recompute
+from layers.transport.ingest import ingest
+from layers.transport.parse import parse_body
+from layers.transport.track import MAX_WINDOW, track
 
 router = APIRouter(tags=["tankers"])
 
@@ -91,7 +91,7 @@ async def get_track(
     if t1 < t0 or t1 - t0 > MAX_WINDOW:
         msg = f"from/to: the window must be ordered and at most {MAX_WINDOW.days} days"
         raise BadRequest(msg, [FieldError("from", msg)])
-    # Officers follow tankers across district lines (layers/access.py): any vehicle's track.
+    # Officers follow tankers across district lines (layers/access/roles.py): any vehicle's track.
     if caller.role not in ("admin", "officer"):
         await check_object(conn, caller, "vehicle", vehicle_id)
     cur = await conn.execute("SELECT 1 FROM vehicles WHERE id = %s", (vehicle_id,))

@@ -14,10 +14,10 @@ from geo_api.body import batch_body_doc, read_body
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, Forbidden, PayloadTooLarge
 from geo_api.settings import Settings
-from layers.bodies import BodyError
+from layers.core.bodies import BodyError
 from layers.monitoring.ingest import ingest
 from layers.monitoring.parse import parse_body
-from layers.recompute import recompute
+from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["monitoring"])
 

@@ -1,4 +1,4 @@
-"""Reports: the daily watch list as JSON or CSV (rules in layers/watch_list.py)."""
+"""Reports: the daily watch list as JSON or CSV (rules in layers/prevention/watch_list.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from geo_api.body import Day as ValidDay
 from geo_api.db import DbConn
 from geo_api.scope import district_filter
 from geo_api.settings import Settings
-from layers.watch_list import DailyList, WatchRules, daily_list
+from layers.prevention.watch_list import DailyList, WatchRules, daily_list
 
 router = APIRouter(tags=["reports"])
 Day = Annotated[ValidDay | None, Query(alias="date", description="YYYY-MM-DD; default today")]

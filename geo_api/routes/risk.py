@@ -15,9 +15,9 @@ from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.scope import VisibleEnterprise, district_filter
 from geo_api.settings import Settings
-from layers import gb18218
-from layers.recompute import TABLE1_Q, recompute
-from layers.substances import TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
+from layers.risk import gb18218
+from layers.risk.recompute import TABLE1_Q, recompute
+from layers.risk.substances import TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
 
 router = APIRouter(tags=["risk"])
 Conn = DbConn

@@ -18,8 +18,8 @@ from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.settings import Settings
-from layers.recompute import recompute
-from layers.risk_register import (
+from layers.risk.recompute import recompute
+from layers.risk.register import (
     RiskUnitInput,
     assess_unit,
     delete_unit,
@@ -29,7 +29,7 @@ from layers.risk_register import (
     unit_geometry,
     update_unit,
 )
-from layers.risk_units import UnitAssessmentError
+from layers.risk.units import UnitAssessmentError
 from layers.validation import GeometryProblem
 
 router = APIRouter(tags=["risk units"])

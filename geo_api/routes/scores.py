@@ -1,7 +1,7 @@
 """The 12-point safety licence of one enterprise: its score with history, manual deductions.
 
-Points always come from the enterprise's rule set (layers/scoring.py), never from the client,
-so an inspector cannot deduct a different amount than the published item says.
+Points always come from the enterprise's rule set (layers/prevention/scoring.py), never
+from the client, so an inspector cannot deduct a different amount than the published item says.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise
 from geo_api.settings import Settings
-from layers.recompute import recompute
-from layers.scoring import deduct, history, rule_set_of, score_of
+from layers.prevention.scoring import deduct, history, rule_set_of, score_of
+from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["safety score"])
 

@@ -1,6 +1,6 @@
 """``GET /api/risk/surface.tif`` and ``surface.png``: the continuous risk index over a bbox.
 
-The index and its colour classes are defined once, in ``layers/surface.py``; these handlers
+The index and its colour classes are defined once, in ``layers/risk/surface.py``; these handlers
 only validate the request and pick the encoding.
 """
 
@@ -15,8 +15,8 @@ from geo_api.auth import STAFF, allow
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, InvalidInput
 from geo_api.settings import Settings, SurfaceSettings
-from layers import surface
 from layers.collections.read import QueryError, parse_bbox
+from layers.risk import surface
 
 router = APIRouter()
 

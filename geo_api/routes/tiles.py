@@ -1,4 +1,4 @@
-"""Vector tiles (ARCHITECTURE.md §4): catalog, TileJSON 3.0.0, MVT tiles, MapLibre style.
+"""Vector tiles (docs/architecture.md §4): catalog, TileJSON 3.0.0, MVT tiles, MapLibre style.
 
 Tile responses: ``200`` gzip MVT (``Content-Encoding: gzip`` when the client accepts it) with a
 weak ``ETag`` and ``Cache-Control`` by layer class; ``304`` on a matching ``If-None-Match``;
@@ -36,7 +36,7 @@ from geo_api.errors import (
     unavailable_response,
 )
 from geo_api.settings import Settings, TilesSettings
-from layers.registry import TileLayer
+from layers.catalog.tiles import TileLayer
 from tiles.engine import TileRequest, TimeParams, UnknownTileLayer, parse_layers
 from tiles.service import TileService
 from tiles.style import risk_style
@@ -151,7 +151,7 @@ async def answer(
     """The response for a valid tile request — shared by the route and the fast path."""
     live = any(layer.cache_class == "live" for layer in req.layers)
     max_age = cfg.live_max_age_s if live else cfg.static_max_age_s
-    # Tiles differ by caller (layers/access.py): only the anonymous public map (when it is
+    # Tiles differ by caller (layers/access/roles.py): only the anonymous public map (when it is
     # switched on) may be kept by a shared cache such as a CDN.
     shared = "public" if caller.via == "anonymous" else "private"
     headers = {"Cache-Control": f"{shared}, max-age={max_age}", "Vary": "Accept-Encoding"}

@@ -19,8 +19,8 @@ from geo_api.auth import allow
 from geo_api.body import Text, json_response
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
-from layers import webhooks
-from layers.vocab import ALERT_RULES
+from layers.alerts import webhooks
+from layers.core.vocab import ALERT_RULES
 
 router = APIRouter(tags=["webhooks"])
 SubId = Annotated[int, Path(ge=1, le=2**31 - 1)]

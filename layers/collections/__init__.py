@@ -1,6 +1,7 @@
 """REST collections: the registry (what is exposed), reading (filters → GeoJSON) and writing
 (the one insert path shared by POST and imports)."""
 
+from layers.catalog.collections import COLLECTIONS, Collection
 from layers.collections.read import (
     FeaturePage,
     ListQuery,
@@ -9,7 +10,6 @@ from layers.collections.read import (
     list_features,
     parse_list_query,
 )
-from layers.collections.registry import COLLECTIONS, Collection
 from layers.collections.write import StoreResult, store_records
 
 __all__ = [

@@ -14,8 +14,8 @@ from typing import Any, LiteralString, cast
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from layers.collections.registry import Collection
-from layers.colors import LIVE_COLORS
+from layers.catalog.collections import Collection
+from layers.core.colors import LIVE_COLORS
 
 
 class QueryError(ValueError):
@@ -34,7 +34,8 @@ def registry_sql(text: str) -> sql.SQL:
 
 @dataclass(frozen=True)
 class RowScope:
-    """The rows a caller may see (layers/access.py): some districts, one enterprise, or all."""
+    """The rows a caller may see (layers/access/roles.py): some districts, one enterprise or
+    all."""
 
     districts: list[str] | None = None
     enterprise_id: int | None = None

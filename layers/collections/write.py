@@ -20,8 +20,8 @@ from psycopg.types.json import Jsonb
 from shapely.geometry.base import BaseGeometry
 from tqdm import tqdm
 
+from layers.catalog.collections import Collection, UniqueKey
 from layers.collections.read import registry_sql
-from layers.collections.registry import Collection, UniqueKey
 from layers.validation import FeaturesRejected, Problem, Record
 
 STAGING = "georisk_staging"

@@ -4,7 +4,7 @@ Why this shape: the level every value *raises* and *holds* is classified for the
 at once (``thresholds.levels``, numpy); what remains is a tiny state machine per point over
 its samples in time order — plain Python over lists, no database round-trip per reading.
 
-Rules (DOMAIN.md §2.4):
+Rules (docs/domain.md §2.4):
 - a sample *wants* a higher level when its raise-level exceeds the confirmed level, a lower
   one when even its hold-level (set point ∓ hysteresis band) is below it;
 - ``debounce_n`` consecutive samples wanting the same direction change the level — upwards to

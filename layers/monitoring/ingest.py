@@ -1,6 +1,6 @@
 """A batch of readings from ``POST /api/readings``: store, evaluate, recolour — one transaction.
 
-Mirrors the tanker path (layers/tankers/ingest.py): daily partitions first, in their own short
+Mirrors the tanker path (layers/transport/ingest.py): daily partitions first, in their own short
 transactions; then lock the batch's points' evaluator state in id order (concurrent batches of
 the same points queue instead of deadlocking); binary COPY into a temp table and
 ``INSERT … ON CONFLICT DO NOTHING`` (idempotent on (point_id, ts): a re-sent batch reports
@@ -18,13 +18,13 @@ import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers import pgcopy
+from layers.core import pgcopy
+from layers.core.partitions import ensure_partitions_async
 from layers.monitoring.config import MonitoringRules
 from layers.monitoring.evaluate import Episode, PointState, evaluate
 from layers.monitoring.live import recolor_and_notify, ts_sql, us_sql
 from layers.monitoring.parse import Rows
 from layers.monitoring.thresholds import set_points
-from layers.partitions import ensure_partitions_async
 
 _TMP = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_readings (point_id int4, ts timestamptz, value float8)"

@@ -1,6 +1,6 @@
 """Live colours of monitoring points, the stale sweep, and telling the map what changed.
 
-Colour (DOMAIN.md §2.4), judged set-based for the points touched and their siblings (a red
+Colour (docs/domain.md §2.4), judged set-based for the points touched and their siblings (a red
 needs a second sensor of the same hazard source): grey when stale or flat-lined; red when at
 confirmed level 2 and another live point of the same hazard source is too; orange at level 2;
 yellow at level 1; blue otherwise. Points that never reported through the evaluator (no
@@ -16,9 +16,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers.changes import notify_change
+from layers.core.changes import notify_change
 from layers.monitoring.config import MonitoringRules
-from layers.recompute import RecomputeConfig, recompute
+from layers.risk.recompute import RecomputeConfig, recompute
 
 
 def us_sql(col: str) -> str:
@@ -102,7 +102,7 @@ RETURNING s.point_id
 
 
 #: Open level-2 alarms that just passed their ack deadline: the enterprise's dynamic colour
-#: rises (layers/recompute.py counts them), and only a clock can notice. Marked once per alarm.
+#: rises (layers/risk/recompute.py counts them), and only a clock can notice. Marked once per alarm.
 _OVERDUE = """
 UPDATE monitoring_state s SET alarm_overdue = true
 FROM alarms a

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from layers.bodies import body_items, timestamp_us
+from layers.core.bodies import body_items, timestamp_us
 
 REQUIRED = ("point_id", "ts", "value")
 INT32_MAX = 2**31 - 1

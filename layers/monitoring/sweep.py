@@ -11,10 +11,10 @@ import logging
 
 from psycopg_pool import AsyncConnectionPool
 
+from layers.core.periodic import PeriodicTask
 from layers.monitoring.config import MonitoringRules
 from layers.monitoring.live import sweep_stale
-from layers.periodic import PeriodicTask
-from layers.recompute import RecomputeConfig
+from layers.risk.recompute import RecomputeConfig
 
 log = logging.getLogger("georisk.monitoring")
 

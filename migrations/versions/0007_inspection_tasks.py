@@ -1,7 +1,7 @@
 """inspection tasks
 
 The tasks an enterprise must carry out by a due date (issue 7, dual prevention): the
-denominator and numerator of the inspection-task completion rate (layers/dual_prevention.py).
+denominator and numerator of the inspection-task completion rate (layers/prevention/dual.py).
 
 Revision ID: 0007
 Revises: 0006

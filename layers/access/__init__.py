@@ -1,0 +1,1 @@
+"""Who may see and do what: roles and views, API keys, the audit log."""

@@ -1,0 +1,203 @@
+"""Who sees what (issue 8): the one home of the roles' rules.
+
+* **admin** — everything, every write, keys and the audit log.
+* **regulator** — the data of their districts (a key without districts: the whole city):
+  enterprises, hazard sources, monitoring points, pipelines, alerts, alarms, risk units,
+  scores, hidden dangers; writes in those districts. Aggregates that do not stop at a district
+  line — hexagons, consequence zones, the city summary — are city-wide.
+* **enterprise** — one enterprise: its own site, hazard sources, monitoring points, risk units,
+  score, hidden dangers and diagram; nothing of any other enterprise, not even on the map.
+* **officer** — transport: tankers, tracks, stops, and the alerts of their districts, which
+  they acknowledge and dispose.
+* **tile_reader** — tiles, TileJSON and the style only, with sensitive properties removed
+  (substance inventories and what they imply: R values, pipeline substances), never writes.
+
+The HTTP layer asks these questions through ``geo_api/auth.py``; the tile engine through
+:class:`TileView`. Nothing here knows about FastAPI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from layers.catalog.tiles import TILE_LAYERS, Prop, TileLayer
+from layers.core import vocab
+
+V = TypeVar("V")
+
+ADMIN: Final = "admin"
+REGULATOR: Final = "regulator"
+ENTERPRISE: Final = "enterprise"
+OFFICER: Final = "officer"
+TILE_READER: Final = "tile_reader"
+ROLES: Final = vocab.ROLES
+
+#: Map layers anybody with a map may see: outlines and protected targets.
+REFERENCE_LAYERS: Final = frozenset({"districts", "zones"})
+#: What an enterprise sees of the map besides the reference: its own site, nothing else.
+ENTERPRISE_LAYERS: Final = REFERENCE_LAYERS | {"enterprises", "hazard_sources", "monitoring_points"}
+#: Transport officers' layers.
+OFFICER_LAYERS: Final = REFERENCE_LAYERS | {
+    "tankers",
+    "tanker_tracks",
+    "stops",
+    "alerts",
+    "h3_fixes",
+    "h3_stops",
+}
+#: The published risk map of a tile reader (sensitive properties removed, see ``sensitive``).
+PUBLIC_LAYERS: Final = REFERENCE_LAYERS | {
+    "enterprises",
+    "hazard_sources",
+    "monitoring_points",
+    "pipeline_segments",
+    "overlay_zones",
+    "h3_enterprises",
+    "h3_hazard_sources",
+    "h3_monitoring_points",
+    "h3_alarms",
+    "h3_overlay_zones",
+}
+
+
+def tile_layers_for(role: str) -> frozenset[str]:
+    """The tile layers a role may request; asking for any other is a 403."""
+    if role in (ADMIN, REGULATOR):
+        return frozenset(TILE_LAYERS)
+    if role == ENTERPRISE:
+        return ENTERPRISE_LAYERS
+    if role == OFFICER:
+        return OFFICER_LAYERS
+    if role == TILE_READER:
+        return PUBLIC_LAYERS
+    return frozenset()
+
+
+@dataclass(frozen=True)
+class TileView:
+    """The rows and properties one kind of caller gets in a tile; ``key`` keys the tile cache,
+    so callers who would get different bytes never share an entry."""
+
+    key: str = ""  # "" = the full view
+    districts: tuple[str, ...] | None = None  # rows of these districts (scoped layers only)
+    enterprise_id: int | None = None  # rows of this enterprise only
+    redacted: bool = False  # sensitive properties removed
+
+    def properties(self, layer: TileLayer) -> tuple[Prop, ...]:
+        if not self.redacted:
+            return layer.properties
+        return tuple(p for p in layer.properties if p.name not in layer.sensitive)
+
+    def visible(self, fields: dict[str, V], layer: TileLayer) -> dict[str, V]:
+        """``fields`` (a layer's TileJSON fields) without what this view leaves out."""
+        if not self.redacted:
+            return fields
+        return {k: v for k, v in fields.items() if k not in layer.sensitive}
+
+    def scoped_by_district(self, layer: TileLayer) -> bool:
+        return self.districts is not None and layer.district_sql is not None
+
+    def scoped_by_enterprise(self, layer: TileLayer) -> bool:
+        # Reference layers carry no enterprise's data; every other layer an enterprise may
+        # read has an enterprise expression (checked by a test over the registry).
+        return self.enterprise_id is not None and layer.name not in REFERENCE_LAYERS
+
+
+#: An id no enterprise has (ids start at 1): scoping to it shows nothing.
+NO_ENTERPRISE: Final = -1
+
+FULL_VIEW: Final = TileView()
+PUBLIC_VIEW: Final = TileView(key="public", redacted=True)
+
+
+def tile_view(role: str, districts: frozenset[str] | None, enterprise_id: int | None) -> TileView:
+    if role == ENTERPRISE:
+        # No enterprise named (a malformed token): the view of an enterprise that has nothing.
+        own = enterprise_id if enterprise_id is not None else NO_ENTERPRISE
+        return TileView(key=f"e:{own}", enterprise_id=own, redacted=False)
+    if role == TILE_READER:
+        return PUBLIC_VIEW
+    if role in (REGULATOR, OFFICER) and districts is not None:
+        ordered = tuple(sorted(districts))
+        scope = "r" if role == REGULATOR else "o"
+        return TileView(key=f"{scope}:{','.join(ordered)}", districts=ordered)
+    return FULL_VIEW
+
+
+#: Roles whose keys may carry districts (see ``vocab.DISTRICT_ROLES``).
+DISTRICT_ROLES: Final = vocab.DISTRICT_ROLES
+
+
+def sees_site(
+    role: str,
+    own_enterprise: int | None,
+    districts: frozenset[str] | None,
+    enterprise_id: int | None,
+    district: str | None,
+) -> bool:
+    """May a caller see an enterprise's data (its site, units, score, alarms, dangers)?"""
+    if role == ADMIN:
+        return True
+    if role == REGULATOR:
+        return districts is None or district in districts
+    if role == ENTERPRISE:
+        return own_enterprise is not None and own_enterprise == enterprise_id
+    return False
+
+
+def sees_transport(role: str, districts: frozenset[str] | None, district: str | None) -> bool:
+    """May a caller see a tanker alert (or vehicle) of ``district``?"""
+    if role == ADMIN:
+        return True
+    if role in (REGULATOR, OFFICER):
+        return districts is None or district in districts
+    return False
+
+
+#: Collections holding enterprises' data: scoped to a regulator's districts or an enterprise.
+#: The others (zones, districts, vehicles) are reference data for whoever may read them.
+SITE_COLLECTIONS: Final = frozenset(
+    {"enterprises", "hazard-sources", "monitoring-points", "pipelines"}
+)
+COLLECTION_READERS: Final[dict[str, tuple[str, ...]]] = {
+    "enterprises": (ADMIN, REGULATOR, ENTERPRISE),
+    "hazard-sources": (ADMIN, REGULATOR, ENTERPRISE),
+    "monitoring-points": (ADMIN, REGULATOR, ENTERPRISE),
+    "pipelines": (ADMIN, REGULATOR),
+    "zones": (ADMIN, REGULATOR, ENTERPRISE, OFFICER),
+    "districts": (ADMIN, REGULATOR, ENTERPRISE, OFFICER),
+    "vehicles": (ADMIN, REGULATOR, OFFICER),
+}
+COLLECTION_WRITERS: Final[dict[str, tuple[str, ...]]] = {
+    "enterprises": (ADMIN, REGULATOR),
+    "hazard-sources": (ADMIN, REGULATOR),
+    "monitoring-points": (ADMIN, REGULATOR),
+    "pipelines": (ADMIN, REGULATOR),
+    "zones": (ADMIN, REGULATOR),
+    "districts": (ADMIN,),
+    "vehicles": (ADMIN, REGULATOR, OFFICER),
+}
+
+
+def collection_scope(
+    role: str,
+    collection: str,
+    districts: frozenset[str] | None,
+    enterprise_id: int | None,
+    writing: bool = False,
+) -> tuple[list[str] | None, int | None]:
+    """(districts, enterprise) a caller's rows of ``collection`` are limited to (None: no limit).
+
+    Reading, only enterprises' data is scoped (zones and vehicles are reference for everyone
+    who may read them); writing, a district-bound regulator or officer creates rows of their
+    own districts only, whatever the collection."""
+    if writing and role in DISTRICT_ROLES and districts is not None:
+        return sorted(districts), None
+    if collection not in SITE_COLLECTIONS:
+        return None, None
+    if role == ENTERPRISE:
+        return None, enterprise_id if enterprise_id is not None else NO_ENTERPRISE
+    if role == REGULATOR and districts is not None:
+        return sorted(districts), None
+    return None, None

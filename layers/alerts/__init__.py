@@ -1,0 +1,1 @@
+"""Alert delivery: feeds, statistics, CAP 1.2 messages, webhooks."""

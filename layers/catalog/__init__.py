@@ -1,0 +1,1 @@
+"""The one catalogue of layers: what each layer is, and everything derived from it."""

@@ -1,0 +1,1 @@
+"""Plumbing every room shares: colours, vocabularies, schema, change notices, partitions, COPY."""

@@ -1,0 +1,809 @@
+"""Database schema: the GeoAlchemy2 models behind the one Alembic migration chain.
+
+Everything is stored in WGS 84 (EPSG:4326, docs/domain.md §6). CHECK constraints reject values that
+cannot be true (a latitude of 95, a negative quantity, an unknown kind) so that no code path —
+API, import, seed or hand-written SQL — can store them. Queries elsewhere are plain SQL text;
+these models exist to define and migrate the schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from layers.core import vocab
+from layers.core.vocab import sql_in
+
+SRID = 4326
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _geom(kind: str, nullable: bool = False) -> Mapped:
+    return mapped_column(Geometry(kind, srid=SRID, spatial_index=True), nullable=nullable)
+
+
+def _created() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue')"
+LIVE_COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue', 'grey')"
+
+
+class District(Base):
+    __tablename__ = "districts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("MULTIPOLYGON")
+    __table_args__ = (CheckConstraint("ST_IsValid(geom)", name="geom_valid"),)
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    credit_code: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text)
+    is_hazmat: Mapped[bool] = mapped_column(Boolean)
+    district: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("districts.code", onupdate="CASCADE"), index=True
+    )
+    park: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("POINT")
+    site_geom = _geom("MULTIPOLYGON", nullable=True)
+    licence_expiry: Mapped[dt.date | None] = mapped_column(Date)
+    diagnosis_score: Mapped[float | None] = mapped_column(Numeric(5, 2))
+    # Written by the risk engine (layers/risk/enterprise.py); reasons explain every colour.
+    inherent_color: Mapped[str | None] = mapped_column(Text, index=True)
+    dynamic_color: Mapped[str | None] = mapped_column(Text, index=True)
+    risk_reasons: Mapped[list | None] = mapped_column(JSONB)
+    risk_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"inherent_color {COLOR_CHECK}", name="inherent_color"),
+        CheckConstraint(f"dynamic_color {COLOR_CHECK}", name="dynamic_color"),
+        CheckConstraint(f"credit_code ~ '{vocab.CREDIT_CODE_PATTERN}'", name="credit_code"),
+        CheckConstraint(f"category IN {sql_in(vocab.ENTERPRISE_CATEGORIES)}", name="category"),
+        CheckConstraint(
+            f"is_hazmat = (category IN {sql_in(vocab.HAZMAT_CATEGORIES)})", name="is_hazmat"
+        ),
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+        CheckConstraint("diagnosis_score BETWEEN 0 AND 100", name="diagnosis_score"),
+        CheckConstraint(
+            "ST_X(geom) BETWEEN -180 AND 180 AND ST_Y(geom) BETWEEN -90 AND 90", name="geom_range"
+        ),
+        CheckConstraint("site_geom IS NULL OR ST_IsValid(site_geom)", name="site_valid"),
+    )
+
+
+class HazardSource(Base):
+    """A GB 18218-2018 production or storage unit identified as (or assessed for) a major hazard."""
+
+    __tablename__ = "hazard_sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(Text)
+    unit_name: Mapped[str] = mapped_column(Text)
+    unit_kind: Mapped[str] = mapped_column(Text)
+    population_500m: Mapped[int | None] = mapped_column(Integer)
+    geom = _geom("MULTIPOLYGON")
+    # GB 18218 results, written by the risk engine; population_used says which α input won.
+    s_value: Mapped[float | None] = mapped_column(Float)
+    alpha: Mapped[float | None] = mapped_column(Float)
+    r_value: Mapped[float | None] = mapped_column(Float)
+    grade: Mapped[int | None] = mapped_column(SmallInteger)
+    color: Mapped[str | None] = mapped_column(Text)
+    population_used: Mapped[int | None] = mapped_column(Integer)
+    population_source: Mapped[str | None] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("grade BETWEEN 1 AND 4", name="grade"),
+        CheckConstraint(f"color {COLOR_CHECK}", name="color"),
+        UniqueConstraint("enterprise_id", "code"),
+        CheckConstraint(f"unit_kind IN {sql_in(vocab.HAZARD_UNIT_KINDS)}", name="unit_kind"),
+        CheckConstraint("population_500m >= 0", name="population_500m"),
+        CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
+    )
+
+
+class HazardSourceSubstance(Base):
+    """One substance of a unit: q (design maximum, t), Q (critical quantity, t), β and class."""
+
+    __tablename__ = "hazard_source_substances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hazard_source_id: Mapped[int] = mapped_column(
+        ForeignKey("hazard_sources.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    cas: Mapped[str | None] = mapped_column(Text)
+    q: Mapped[float] = mapped_column(Float)
+    critical_q: Mapped[float | None] = mapped_column(Float)
+    beta: Mapped[float | None] = mapped_column(Float)
+    hazard_class: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("q > 0", name="q_positive"),
+        CheckConstraint("critical_q > 0", name="critical_q_positive"),
+        CheckConstraint("beta > 0", name="beta_positive"),
+        CheckConstraint(f"cas ~ '{vocab.CAS_PATTERN}'", name="cas_format"),
+        CheckConstraint(f"hazard_class ~ '{vocab.HAZARD_CLASS_PATTERN}'", name="hazard_class"),
+    )
+
+
+class Pipeline(Base):
+    __tablename__ = "pipelines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    substance: Mapped[str] = mapped_column(Text)
+    cas: Mapped[str | None] = mapped_column(Text)
+    diameter_mm: Mapped[float] = mapped_column(Float)
+    pressure_mpa: Mapped[float] = mapped_column(Float)
+    operator: Mapped[str | None] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("districts.code", onupdate="CASCADE"), index=True
+    )
+    geom = _geom("LINESTRING")
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("diameter_mm > 0 AND diameter_mm <= 5000", name="diameter_mm"),
+        CheckConstraint("pressure_mpa >= 0 AND pressure_mpa <= 100", name="pressure_mpa"),
+        CheckConstraint(f"cas ~ '{vocab.CAS_PATTERN}'", name="cas_format"),
+        CheckConstraint("ST_IsValid(geom) AND ST_NPoints(geom) >= 2", name="geom_valid"),
+    )
+
+
+class MonitoringPoint(Base):
+    """A live sensor on a hazard source (or a pipeline); limits per GB/T 50493-2019 or H/HH/L/LL."""
+
+    __tablename__ = "monitoring_points"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    hazard_source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hazard_sources.id", ondelete="CASCADE"), index=True
+    )
+    pipeline_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(Text)
+    substance: Mapped[str | None] = mapped_column(Text)
+    unit: Mapped[str] = mapped_column(Text)
+    level1: Mapped[float | None] = mapped_column(Float)
+    level2: Mapped[float | None] = mapped_column(Float)
+    limit_h: Mapped[float | None] = mapped_column(Float)
+    limit_hh: Mapped[float | None] = mapped_column(Float)
+    limit_l: Mapped[float | None] = mapped_column(Float)
+    limit_ll: Mapped[float | None] = mapped_column(Float)
+    sampling_interval_s: Mapped[int] = mapped_column(Integer, server_default="10")
+    geom = _geom("POINT")
+    live_color: Mapped[str | None] = mapped_column(Text)  # grey = offline / no data
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"live_color {LIVE_COLOR_CHECK}", name="live_color"),
+        CheckConstraint(f"kind IN {sql_in(vocab.MONITORING_KINDS)}", name="kind"),
+        CheckConstraint(
+            "hazard_source_id IS NOT NULL OR pipeline_id IS NOT NULL", name="has_parent"
+        ),
+        CheckConstraint("sampling_interval_s > 0", name="sampling_interval"),
+        CheckConstraint("level1 <= level2", name="level_order"),
+        CheckConstraint("limit_h <= limit_hh", name="high_order"),
+        CheckConstraint("limit_ll <= limit_l", name="low_order"),
+        CheckConstraint("limit_l < limit_h", name="band_order"),
+        CheckConstraint(
+            "ST_X(geom) BETWEEN -180 AND 180 AND ST_Y(geom) BETWEEN -90 AND 90", name="geom_range"
+        ),
+    )
+
+
+class Reading(Base):
+    """Sensor readings, range-partitioned by time (partitions are created on demand)."""
+
+    __tablename__ = "readings"
+    point_id: Mapped[int] = mapped_column(Integer)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    value: Mapped[float] = mapped_column(Float)
+    __table_args__ = (
+        PrimaryKeyConstraint("point_id", "ts"),
+        CheckConstraint("value = value", name="value_not_nan"),  # NaN = NaN is true in PG
+        Index("ix_readings_ts_brin", "ts", postgresql_using="brin"),
+        {"postgresql_partition_by": "RANGE (ts)"},
+    )
+
+
+class Zone(Base):
+    """Designated parking lots, protected targets that forbid stops, and chemical parks."""
+
+    __tablename__ = "zones"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str | None] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, index=True)
+    district: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("districts.code", onupdate="CASCADE"), index=True
+    )
+    max_dwell_s: Mapped[int | None] = mapped_column(Integer)
+    active_hours: Mapped[str | None] = mapped_column(Text)
+    speed_limit_kmh: Mapped[float | None] = mapped_column(Float)
+    population: Mapped[int | None] = mapped_column(Integer)
+    geom = _geom("MULTIPOLYGON")
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"kind IN {sql_in(vocab.ZONE_KINDS)}", name="kind"),
+        CheckConstraint("max_dwell_s >= 0", name="max_dwell_s"),
+        CheckConstraint(f"active_hours ~ '{vocab.ACTIVE_HOURS_PATTERN}'", name="active_hours"),
+        CheckConstraint("speed_limit_kmh > 0 AND speed_limit_kmh <= 200", name="speed_limit"),
+        CheckConstraint("population >= 0", name="population"),
+        CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="geom_valid"),
+    )
+
+
+class Road(Base):
+    """Road network; the class sets the tanker speed limit (80 km/h expressway, 60 elsewhere)."""
+
+    __tablename__ = "roads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    road_class: Mapped[str] = mapped_column(Text)
+    speed_limit_kmh: Mapped[float | None] = mapped_column(Float)
+    geom = _geom("LINESTRING")
+    __table_args__ = (
+        CheckConstraint(f"road_class IN {sql_in(vocab.ROAD_CLASSES)}", name="road_class"),
+        CheckConstraint("speed_limit_kmh > 0 AND speed_limit_kmh <= 200", name="speed_limit"),
+    )
+
+
+class Vehicle(Base):
+    __tablename__ = "vehicles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plate: Mapped[str] = mapped_column(Text, unique=True)
+    carrier: Mapped[str] = mapped_column(Text, index=True)
+    hazmat_class: Mapped[str | None] = mapped_column(Text)
+    un_number: Mapped[str | None] = mapped_column(Text)
+    capacity_t: Mapped[float | None] = mapped_column(Float)
+    district: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("districts.code", onupdate="CASCADE"), index=True
+    )
+    # The carrier as a supervised enterprise, so its tankers' alerts reach its dynamic colour.
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
+    )
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("length(btrim(plate)) > 0", name="plate_not_blank"),
+        CheckConstraint("length(btrim(carrier)) > 0", name="carrier_not_blank"),
+        CheckConstraint(f"un_number ~ '{vocab.UN_NUMBER_PATTERN}'", name="un_number"),
+        CheckConstraint(f"hazmat_class ~ '{vocab.HAZMAT_CLASS_PATTERN}'", name="hazmat_class"),
+        CheckConstraint("capacity_t > 0 AND capacity_t <= 100", name="capacity_t"),
+    )
+
+
+class Position(Base):
+    """Tanker GNSS fixes, range-partitioned by day (created on demand), one per (vehicle, ts).
+
+    No foreign key to vehicles: the ingest path checks vehicles in bulk and reports unknown
+    ones per row, and a per-row FK lookup would cost more than the rest of the insert.
+    """
+
+    __tablename__ = "positions"
+    vehicle_id: Mapped[int] = mapped_column(Integer)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    speed_kmh: Mapped[float] = mapped_column(REAL)
+    heading: Mapped[int | None] = mapped_column(SmallInteger)
+    alarm_bits: Mapped[int] = mapped_column(Integer, server_default="0")
+    #: H3 cell at resolution 8 (the city view), computed when the fix is stored, so the
+    #: city-wide hexagon rollup is one GROUP BY instead of indexing millions of points again.
+    h3_r8: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (
+        PrimaryKeyConstraint("vehicle_id", "ts"),
+        CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90", name="lonlat"),
+        CheckConstraint("speed_kmh >= 0 AND speed_kmh <= 400", name="speed"),
+        CheckConstraint("heading BETWEEN 0 AND 359", name="heading"),
+        # Time-window scans across all vehicles: BRIN is tiny and fits append-mostly data.
+        Index("ix_positions_ts_brin", "ts", postgresql_using="brin"),
+        {"postgresql_partition_by": "RANGE (ts)"},
+    )
+
+
+class PositionReject(Base):
+    """Fixes dropped by the noise filters, with the reason, so nothing disappears silently."""
+
+    __tablename__ = "position_rejects"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    vehicle_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at = _created()
+
+
+class VehicleState(Base):
+    """Per-vehicle moving/stopped state, persisted so a restart resumes exactly."""
+
+    __tablename__ = "vehicle_state"
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(Text, server_default="unknown")
+    since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_lon: Mapped[float | None] = mapped_column(Float)
+    last_lat: Mapped[float | None] = mapped_column(Float)
+    last_speed_kmh: Mapped[float | None] = mapped_column(Float)
+    # The tanker engine's detector state (layers/transport/state.py): the current cluster of
+    # fixes (its first fix, running sums for the centroid, last fix) and the open speeding and
+    # corridor episodes. Saved in the same transaction as the fixes, so a restart resumes
+    # exactly where the last acknowledged batch left off.
+    anchor_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    anchor_lon: Mapped[float | None] = mapped_column(Float)
+    anchor_lat: Mapped[float | None] = mapped_column(Float)
+    cluster_n: Mapped[int] = mapped_column(Integer, server_default="0")
+    cluster_sum_lon: Mapped[float] = mapped_column(Float, server_default="0")
+    cluster_sum_lat: Mapped[float] = mapped_column(Float, server_default="0")
+    cluster_last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    over_start_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    over_last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    over_peak: Mapped[float | None] = mapped_column(Float)
+    over_limit: Mapped[float | None] = mapped_column(Float)
+    over_lon: Mapped[float | None] = mapped_column(Float)
+    over_lat: Mapped[float | None] = mapped_column(Float)
+    dev_start_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    dev_last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    dev_peak: Mapped[float | None] = mapped_column(Float)
+    dev_limit: Mapped[float | None] = mapped_column(Float)
+    dev_lon: Mapped[float | None] = mapped_column(Float)
+    dev_lat: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("state IN ('unknown', 'moving', 'stopped')", name="state"),)
+
+
+class Stop(Base):
+    __tablename__ = "stops"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    start_ts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    end_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    fix_count: Mapped[int] = mapped_column(Integer)
+    geom = _geom("POINT")
+    # Tanker engine: seconds from first to last fix, whether the vehicle is still there, and
+    # the zone the centroid was judged in (lot or forbidden zone; NULL at a roadside).
+    duration_s: Mapped[float] = mapped_column(Float, server_default="0")
+    is_open: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"))
+    __table_args__ = (
+        Index("ix_stops_vehicle_start", "vehicle_id", "start_ts"),
+        UniqueConstraint("vehicle_id", "start_ts"),
+        CheckConstraint("end_ts IS NULL OR end_ts >= start_ts", name="time_order"),
+        CheckConstraint("fix_count > 0", name="fix_count"),
+    )
+
+
+class Alert(Base):
+    """One alert per (vehicle, rule, zone, episode); later fixes update it instead of adding."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(Text)
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"))
+    episode_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    episode_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, server_default="new")
+    district: Mapped[str | None] = mapped_column(Text, index=True)
+    severity: Mapped[str] = mapped_column(Text, server_default="moderate")
+    details: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    created_at = _created()
+    updated_at = _created()
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    disposed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disposed_by: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("POINT", nullable=True)
+    # Tanker engine: the carrier enterprise, the stop behind a parking alert, whether the
+    # episode is still going on, deadlines with escalation, and a revision bumped on each update
+    # (CAP Update messages and SSE consumers tell versions apart by it).
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
+    )
+    stop_id: Mapped[int | None] = mapped_column(ForeignKey("stops.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    ack_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    dispose_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    escalation_level: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_in(vocab.ALERT_STATUSES)}", name="status"),
+        CheckConstraint(f"rule IN {sql_in(vocab.ALERT_RULES)}", name="rule"),
+        Index("ix_alerts_vehicle_rule_start", "vehicle_id", "rule", "episode_start"),
+        CheckConstraint("severity IN ('extreme', 'severe', 'moderate', 'minor')", name="severity"),
+        CheckConstraint(
+            "episode_end IS NULL OR episode_end >= episode_start", name="episode_order"
+        ),
+        # NULLS NOT DISTINCT: an alert with no zone (overspeed on a road) is still unique.
+        UniqueConstraint(
+            "vehicle_id", "rule", "zone_id", "episode_start", postgresql_nulls_not_distinct=True
+        ),
+        Index("ix_alerts_status_created", "status", "created_at"),
+    )
+
+
+class WebhookSubscription(Base):
+    """An outside system that wants alert changes pushed to it (issue 6), filtered by district and
+    rule (NULL = all). ``secret`` keys the HMAC-SHA256 signature so receivers can trust a POST.
+    Unsubscribing sets ``active = false`` rather than deleting, so the delivery log survives."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    districts: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    rules: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("url ~ '^https?://[^/]+'", name="url_http"),
+        CheckConstraint("length(secret) >= 16", name="secret_length"),
+    )
+
+
+class WebhookOutbox(Base):
+    """One delivery per (subscription, alert, revision), written in the alert's own transaction,
+    so an alert change and its deliveries commit together and a replay never enqueues twice.
+
+    The table is the worker's whole state: ``next_attempt_at`` is when it is due (NULL once
+    delivered or given up), so a restarted process simply picks up what is due.
+    """
+
+    __tablename__ = "webhook_outbox"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "alert_id", "revision"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        # Only due rows are indexed: the worker's claim stays fast however long the log grows.
+        Index(
+            "ix_webhook_outbox_due",
+            "next_attempt_at",
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+        ),
+    )
+
+
+class VehicleRoute(Base):
+    """A planned route: fixes farther than ``corridor_m`` from it raise corridor deviation."""
+
+    __tablename__ = "vehicle_routes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    corridor_m: Mapped[float] = mapped_column(Float, server_default="500")
+    geom = _geom("LINESTRING")
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("valid_to > valid_from", name="valid_order"),
+        CheckConstraint("corridor_m > 0 AND corridor_m <= 50000", name="corridor_m"),
+        CheckConstraint("ST_IsValid(geom) AND ST_NPoints(geom) >= 2", name="geom_valid"),
+    )
+
+
+class RiskUnit(Base):
+    """A unit of an enterprise's risk register (风险分级管控), assessed by LEC or LS."""
+
+    __tablename__ = "risk_units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text)
+    likelihood: Mapped[float] = mapped_column(Float)
+    exposure: Mapped[float | None] = mapped_column(Float)
+    consequence: Mapped[float | None] = mapped_column(Float)
+    severity: Mapped[float | None] = mapped_column(Float)
+    controls: Mapped[str | None] = mapped_column(Text)
+    color: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("MULTIPOLYGON")
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"method IN {sql_in(vocab.RISK_UNIT_METHODS)}", name="method"),
+        CheckConstraint(
+            "(method = 'LEC' AND exposure IS NOT NULL AND consequence IS NOT NULL)"
+            " OR (method = 'LS' AND severity IS NOT NULL)",
+            name="method_inputs",
+        ),
+        CheckConstraint(f"color {COLOR_CHECK}", name="color"),
+        CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
+    )
+
+
+class HiddenDanger(Base):
+    """Hidden-danger register (隐患): found → rectifying → rectified, with a deadline."""
+
+    __tablename__ = "hidden_dangers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    is_major: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    status: Mapped[str] = mapped_column(Text, server_default="found")
+    found_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    rectified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_in(vocab.HIDDEN_DANGER_STATUSES)}", name="status"),
+        CheckConstraint("(status = 'rectified') = (rectified_at IS NOT NULL)", name="rectified_at"),
+    )
+
+
+class InspectionTask(Base):
+    """A task an enterprise must do by ``due_date``; ``done_at`` feeds the completion rate."""
+
+    __tablename__ = "inspection_tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at = _created()
+    __table_args__ = (CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),)
+
+
+class ScoreEvent(Base):
+    """A deduction on the 12-point safety licence (记销分), automatic or from an inspection."""
+
+    __tablename__ = "score_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    rule_set: Mapped[str] = mapped_column(Text)
+    item_code: Mapped[str] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(SmallInteger)
+    source: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    rectified: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("points BETWEEN 1 AND 12", name="points"),
+        CheckConstraint("source IN ('auto', 'inspection')", name="source"),
+    )
+
+
+class Alarm(Base):
+    """A monitoring-point alarm: raised → acknowledged → disposed → cleared, with a deadline."""
+
+    __tablename__ = "alarms"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    point_id: Mapped[int] = mapped_column(
+        ForeignKey("monitoring_points.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[int] = mapped_column(SmallInteger)
+    color: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ack_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disposed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    peak_value: Mapped[float | None] = mapped_column(Float)
+    __table_args__ = (
+        CheckConstraint("level IN (1, 2)", name="level"),
+        CheckConstraint(f"color {LIVE_COLOR_CHECK}", name="color"),
+        Index("ix_alarms_open", "point_id", postgresql_where="cleared_at IS NULL"),
+    )
+
+
+class MonitoringState(Base):
+    """Per-point evaluator state (layers/monitoring), saved with the readings that moved it.
+
+    Why persisted: debounce counters, the flat-line run and the open alarm span batches, so a
+    restart (or another worker) must resume exactly where the last committed batch left off.
+    """
+
+    __tablename__ = "monitoring_state"
+    point_id: Mapped[int] = mapped_column(
+        ForeignKey("monitoring_points.id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[int] = mapped_column(SmallInteger, server_default="0")  # confirmed 0/1/2
+    pending_level: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    pending_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_value: Mapped[float | None] = mapped_column(Float)
+    same_count: Mapped[int] = mapped_column(Integer, server_default="0")  # flat-line run
+    stale: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"))
+    # The sweep has re-rated the enterprise for this open alarm passing its ack deadline.
+    alarm_overdue: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 0 AND 2", name="level"),
+        CheckConstraint("pending_level BETWEEN 0 AND 2", name="pending_level"),
+    )
+
+
+class PipelineSegment(Base):
+    """A pipeline cut into pieces of at most 500 m, each coloured with its reasons."""
+
+    __tablename__ = "pipeline_segments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    length_m: Mapped[float] = mapped_column(Float)
+    likelihood: Mapped[int | None] = mapped_column(SmallInteger)
+    severity: Mapped[int | None] = mapped_column(SmallInteger)
+    sensitive_target: Mapped[str | None] = mapped_column(Text)
+    color: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list | None] = mapped_column(JSONB)
+    geom = _geom("LINESTRING")
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "seq"),
+        CheckConstraint(f"color {COLOR_CHECK}", name="color"),
+        CheckConstraint("length_m >= 0 AND length_m <= 500.5", name="length_m"),
+    )
+
+
+class ConsequenceZone(Base):
+    """One source's zone (hazard source or pipeline segment) before dissolving."""
+
+    __tablename__ = "consequence_zones"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_kind: Mapped[str] = mapped_column(Text)
+    source_id: Mapped[int] = mapped_column(Integer)
+    color: Mapped[str] = mapped_column(Text)
+    radius_m: Mapped[float] = mapped_column(Float)
+    geom = _geom("MULTIPOLYGON")
+    __table_args__ = (
+        CheckConstraint("source_kind IN ('hazard_source', 'pipeline_segment')", name="kind"),
+        CheckConstraint(f"color {COLOR_CHECK}", name="color"),
+        CheckConstraint("radius_m > 0", name="radius_m"),
+        Index("ix_consequence_zones_source", "source_kind", "source_id"),
+    )
+
+
+class OverlayZone(Base):
+    """Consequence zones dissolved per colour; overlaps take the worst colour."""
+
+    __tablename__ = "overlay_zones"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    color: Mapped[str] = mapped_column(Text, index=True)
+    sources: Mapped[list] = mapped_column(JSONB)
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    geom = _geom("MULTIPOLYGON")
+    __table_args__ = (CheckConstraint(f"color {COLOR_CHECK}", name="color"),)
+
+
+class H3Cell(Base):
+    """Hexagon rollups per layer and resolution: count, worst colour, ranking score."""
+
+    __tablename__ = "h3_cells"
+    layer: Mapped[str] = mapped_column(Text)
+    res: Mapped[int] = mapped_column(SmallInteger)
+    h3: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer)
+    color: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float, server_default="0")
+    geom = _geom("POLYGON")
+    __table_args__ = (
+        PrimaryKeyConstraint("layer", "res", "h3"),
+        CheckConstraint("res BETWEEN 0 AND 15", name="res"),
+        CheckConstraint("count >= 0", name="count"),
+        CheckConstraint(f"color {LIVE_COLOR_CHECK}", name="color"),
+    )
+
+
+class ApiKey(Base):
+    """A caller's key (issue 8). Only a SHA-256 of the key is stored: keys are 32 random bytes,
+    so a fast hash is enough, and a leaked table does not leak a usable key."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    districts: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    prefix: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at = _created()
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(f"role {sql_in(vocab.ROLES)}", name="role"),
+        CheckConstraint("(role = 'enterprise') = (enterprise_id IS NOT NULL)", name="enterprise"),
+        CheckConstraint(
+            f"districts IS NULL OR role {sql_in(vocab.DISTRICT_ROLES)}", name="districts_role"
+        ),
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    )
+
+
+class AuditEntry(Base):
+    """One audited write: who (``georisk.actor`` of the transaction), what, when, before/after.
+
+    Rows are written by statement-level triggers (migration 0008), so every path — API, CLI,
+    import, background worker, hand-written SQL — is recorded, not only the ones that remember
+    to call a function."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("clock_timestamp()"), index=True
+    )
+    actor: Mapped[str] = mapped_column(Text, index=True)
+    action: Mapped[str] = mapped_column(Text)
+    entity: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
+    __table_args__ = (
+        CheckConstraint("action IN ('insert', 'update', 'delete')", name="action"),
+        Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
+    )

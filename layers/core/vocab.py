@@ -1,0 +1,78 @@
+"""Controlled vocabularies shared by the schema's CHECK constraints, validation and the seed.
+
+Keeping them in one module means a new kind is added in one place and the database, the API
+and imports all agree.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Enterprises that produce, store, trade, use, transport or dispose of hazardous chemicals.
+HAZMAT_CATEGORIES: Final = ("production", "storage", "trading", "use", "transport", "disposal")
+#: Other supervised users (Ningbo counts schools, hospitals, labs … among its 7,046 entities).
+OTHER_CATEGORIES: Final = ("school", "hospital", "laboratory", "research", "other_user")
+ENTERPRISE_CATEGORIES: Final = HAZMAT_CATEGORIES + OTHER_CATEGORIES
+
+HAZARD_UNIT_KINDS: Final = ("production", "storage")
+
+#: Monitoring point kinds; gas limits follow GB/T 50493-2019, the others carry H/HH/L/LL.
+MONITORING_KINDS: Final = (
+    "gas_flammable",
+    "gas_toxic",
+    "oxygen",
+    "temperature",
+    "pressure",
+    "level",
+    "flow",
+    "leak",
+)
+
+#: Zones tankers are judged against. ``designated_parking`` allows stops; the protected kinds
+#: (school … water_source) forbid them; ``chemical_park`` outlines a park.
+PROTECTED_ZONE_KINDS: Final = ("school", "hospital", "residential", "water_source")
+ZONE_KINDS: Final = ("designated_parking", *PROTECTED_ZONE_KINDS, "chemical_park")
+
+ROAD_CLASSES: Final = ("expressway", "arterial", "local")
+
+ALERT_STATUSES: Final = ("new", "acknowledged", "disposed", "false_alarm")
+HIDDEN_DANGER_STATUSES: Final = ("found", "rectifying", "rectified")
+RISK_UNIT_METHODS: Final = ("LEC", "LS")
+#: Who may call the API (issue 8); what each one sees is decided in ``layers/access/roles.py``.
+ROLES: Final = ("admin", "regulator", "enterprise", "officer", "tile_reader")
+#: Roles whose keys carry a district list (unset = every district).
+DISTRICT_ROLES: Final = ("regulator", "officer")
+
+#: GB 18218-2018 Table 2 hazard codes (J1–J5 acute toxicity, W1.x explosives, W2 flammable
+#: gases … W11), plus toxic_gas for Table 3 substances; free text would make β look-ups miss.
+HAZARD_CLASS_PATTERN: Final = (
+    r"^(J[1-5]|W1\.[1-3]|W([1-4]|5\.[1-4]|6\.[12]|7\.[12]|8|9\.[12]|10|11)|toxic_gas|other)$"
+)
+
+#: Unified social credit code (GB 32100-2015): 18 characters from a 31-letter alphabet.
+CREDIT_CODE_PATTERN: Final = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+CAS_PATTERN: Final = r"^[0-9]{2,7}-[0-9]{2}-[0-9]$"
+UN_NUMBER_PATTERN: Final = r"^[0-9]{4}$"
+#: UN model regulations class of a tanker's load, e.g. 3 or 2.1.
+HAZMAT_CLASS_PATTERN: Final = r"^[1-9](\.[1-6])?$"
+#: ``HH:MM-HH:MM`` windows separated by commas, e.g. ``07:00-18:00`` or ``22:00-06:00``.
+ACTIVE_HOURS_PATTERN: Final = (
+    r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]"
+    r"(,([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9])*$"
+)
+
+
+def sql_in(values: tuple[str, ...]) -> str:
+    """Render a vocabulary as a SQL ``IN (...)`` list for CHECK constraints (constants only)."""
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+#: Alert rules of the tanker engine. Both parking rules count as "illegal parking" for the
+#: carrier's dynamic colour (docs/domain.md §3).
+ALERT_RULES: Final = (
+    "illegal_parking",
+    "forbidden_zone_parking",
+    "overspeed",
+    "corridor_deviation",
+)
+ILLEGAL_PARKING_RULES: Final = ("illegal_parking", "forbidden_zone_parking")

@@ -1,0 +1,1 @@
+"""Bringing data in: files, coordinate systems, geometry and property validation."""

@@ -1,0 +1,1 @@
+"""Dual prevention and supervision: hidden dangers, inspection tasks, scores, watch list."""

@@ -1,0 +1,1 @@
+"""Risk: GB 18218 grading, enterprise ratings, risk units, pipelines, zones, surface, hexagons."""

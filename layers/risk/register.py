@@ -1,0 +1,143 @@
+"""Risk units of an enterprise's register: validate, colour (LEC / LS) and store.
+
+The colour always comes from layers/risk/units.py, never from the client, so a unit's colour
+can be explained from its stored L, E, C or L, S values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from shapely.geometry.base import BaseGeometry
+
+from layers.core.colors import RiskColor
+from layers.risk.units import lec, ls
+from layers.validation import AREA, clean_geometry
+
+
+class RiskUnitInput(BaseModel):
+    """Properties of a risk unit feature (the geometry is validated separately)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    method: Literal["LEC", "LS"]
+    likelihood: float
+    exposure: float | None = None
+    consequence: float | None = None
+    severity: float | None = None
+    controls: str | None = Field(default=None, max_length=4000)
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+def assess_unit(unit: RiskUnitInput) -> tuple[float, RiskColor]:
+    """(score, colour); raises UnitAssessmentError naming the missing or off-scale field."""
+    from layers.risk.units import UnitAssessmentError
+
+    if unit.method == "LEC":
+        if unit.exposure is None:
+            raise UnitAssessmentError("exposure", "required for LEC")
+        if unit.consequence is None:
+            raise UnitAssessmentError("consequence", "required for LEC")
+        return lec(unit.likelihood, unit.exposure, unit.consequence)
+    if unit.severity is None:
+        raise UnitAssessmentError("severity", "required for LS")
+    if not (float(unit.likelihood).is_integer() and float(unit.severity).is_integer()):
+        raise UnitAssessmentError("likelihood", "LS uses whole numbers 1–5")
+    return ls(int(unit.likelihood), int(unit.severity))
+
+
+def unit_geometry(value: Any) -> BaseGeometry:
+    return clean_geometry(value, AREA)
+
+
+_FEATURE_SQL = """
+SELECT json_build_object(
+    'type', 'Feature', 'id', u.id,
+    'geometry', ST_AsGeoJSON(u.geom, 7)::json,
+    'properties', json_build_object(
+        'id', u.id, 'enterprise_id', u.enterprise_id, 'name', u.name, 'method', u.method,
+        'likelihood', u.likelihood, 'exposure', u.exposure, 'consequence', u.consequence,
+        'severity', u.severity, 'controls', u.controls, 'color', u.color,
+        'score', CASE u.method WHEN 'LEC' THEN u.likelihood * u.exposure * u.consequence
+                               ELSE u.likelihood * u.severity END))
+FROM risk_units u
+"""
+
+
+async def _first_column(conn: AsyncConnection, query: str, params: tuple[Any, ...]) -> list[Any]:
+    """Run ``query`` and return its first column, whatever row factory the pool set."""
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, params)
+    return [row[0] for row in await cur.fetchall()]
+
+
+async def unit_features(conn: AsyncConnection, enterprise_id: int) -> list[Any]:
+    query = _FEATURE_SQL + " WHERE u.enterprise_id = %s ORDER BY u.id"
+    return await _first_column(conn, query, (enterprise_id,))
+
+
+async def unit_feature(conn: AsyncConnection, unit_id: int) -> Any | None:
+    rows = await _first_column(conn, _FEATURE_SQL + " WHERE u.id = %s", (unit_id,))
+    return rows[0] if rows else None
+
+
+def _stored_values(unit: RiskUnitInput, geom: BaseGeometry, color: str) -> tuple[Any, ...]:
+    """Column values in ``_UNIT_COLUMNS`` order; inputs of the other method are not kept."""
+    lec_unit = unit.method == "LEC"
+    return (
+        unit.name,
+        unit.method,
+        unit.likelihood,
+        unit.exposure if lec_unit else None,
+        unit.consequence if lec_unit else None,
+        None if lec_unit else unit.severity,
+        unit.controls,
+        color,
+        geom.wkt,
+    )
+
+
+_UNIT_COLUMNS = "name, method, likelihood, exposure, consequence, severity, controls, color, geom"
+_UNIT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326)"
+
+
+async def insert_unit(
+    conn: AsyncConnection, enterprise_id: int, unit: RiskUnitInput, geom: BaseGeometry, color: str
+) -> int:
+    rows = await _first_column(
+        conn,
+        f"INSERT INTO risk_units (enterprise_id, {_UNIT_COLUMNS})"
+        f" VALUES (%s, {_UNIT_VALUES}) RETURNING id",
+        (enterprise_id, *_stored_values(unit, geom, color)),
+    )
+    return int(rows[0])
+
+
+async def update_unit(
+    conn: AsyncConnection, unit_id: int, unit: RiskUnitInput, geom: BaseGeometry, color: str
+) -> int | None:
+    """Replace a unit; returns its enterprise id, or None when it does not exist."""
+    rows = await _first_column(
+        conn,
+        f"UPDATE risk_units SET ({_UNIT_COLUMNS}) = ROW({_UNIT_VALUES})"
+        " WHERE id = %s RETURNING enterprise_id",
+        (*_stored_values(unit, geom, color), unit_id),
+    )
+    return int(rows[0]) if rows else None
+
+
+async def delete_unit(conn: AsyncConnection, unit_id: int) -> int | None:
+    rows = await _first_column(
+        conn, "DELETE FROM risk_units WHERE id = %s RETURNING enterprise_id", (unit_id,)
+    )
+    return int(rows[0]) if rows else None

@@ -1,0 +1,9 @@
+"""The tanker engine: fix ingest, per-vehicle stop and episode detection, geofence rules, alerts.
+
+docs/domain.md §3. Modules: ``config`` (thresholds), ``parse`` (request bodies → columns),
+``detector`` (the numpy state machine, one step per fix index across all vehicles),
+``state`` (the detector state in ``vehicle_state``), ``limits`` (speed limit and corridor
+distance per fix), ``parking`` (judging a stop's centroid against zones), ``alerts`` (one alert
+per episode, NOTIFY), ``engine`` (one batch end to end), ``ingest`` (the HTTP batch path),
+``lifecycle`` (alert listing and transitions), ``track`` and ``batch`` (the seed's run).
+"""

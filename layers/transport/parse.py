@@ -1,0 +1,93 @@
+"""Request bodies of ``POST /api/positions`` → numpy columns plus per-row errors.
+
+Accepted: a JSON array of objects, NDJSON (one object per line) and CSV with a header row,
+all with the fields ``vehicle_id, ts, lon, lat, speed_kmh[, heading][, alarm_bits]``. ``ts`` is
+ISO 8601 with a UTC offset (``Z`` or ``+08:00``); a time without one is refused rather than
+guessed. A malformed row is a per-row error, never a failed batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from layers.core.bodies import body_items, timestamp_us
+
+REQUIRED = ("vehicle_id", "ts", "lon", "lat", "speed_kmh")
+INT32_MAX = 2**31 - 1
+
+
+@dataclass
+class Rows:
+    """Parsed rows; ``index`` maps each to its position in the body (0-based)."""
+
+    index: NDArray[np.int64]
+    vehicle_id: NDArray[np.int64]
+    t: NDArray[np.int64]  # µs since the Unix epoch
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    speed: NDArray[np.float64]
+    heading: NDArray[np.float64]  # NaN = not given
+    alarm_bits: NDArray[np.int64]
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    total: int = 0
+
+
+def _number(row: dict[str, Any], key: str) -> float:
+    v = row[key]
+    if isinstance(v, bool) or v is None or v == "":
+        raise ValueError(f"{key}: must be a number")
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"{key}: must be finite")
+    return x
+
+
+def _integer(row: dict[str, Any], key: str, default: int | None = None) -> int:
+    v = row.get(key)
+    if (v is None or v == "") and default is not None:
+        return default
+    if isinstance(v, bool) or v is None:
+        raise ValueError(f"{key}: must be an integer")
+    x = float(v)
+    if not x.is_integer() or not 0 <= x <= INT32_MAX:
+        raise ValueError(f"{key}: must be an integer between 0 and {INT32_MAX}")
+    return int(x)
+
+
+def _rows_from_dicts(items: list[Any]) -> Rows:
+    n = len(items)
+    idx, vid, t = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    lon, lat, spd = np.zeros(n), np.zeros(n), np.zeros(n)
+    hd, bits = np.full(n, np.nan), np.zeros(n, np.int64)
+    errors: list[tuple[int, str]] = []
+    k = 0
+    for i, row in enumerate(items):
+        try:
+            if not isinstance(row, dict):
+                raise ValueError("row: must be an object")
+            missing = [f for f in REQUIRED if f not in row]
+            if missing:
+                raise ValueError(f"{missing[0]}: required")
+            vid[k] = _integer(row, "vehicle_id")
+            t[k] = timestamp_us(row["ts"])
+            lon[k], lat[k] = _number(row, "lon"), _number(row, "lat")
+            spd[k] = _number(row, "speed_kmh")
+            if row.get("heading") not in (None, ""):
+                hd[k] = _number(row, "heading")
+            bits[k] = _integer(row, "alarm_bits", 0)
+        except (ValueError, TypeError, OverflowError) as exc:
+            errors.append((i, str(exc)))
+            continue
+        idx[k] = i
+        k += 1
+    return Rows(idx[:k], vid[:k], t[:k], lon[:k], lat[:k], spd[:k], hd[:k], bits[:k], errors, n)
+
+
+def parse_body(body: bytes, content_type: str) -> Rows:
+    """Dispatch on the media type: ``text/csv``, ``application/(x-)ndjson``, else JSON."""
+    return _rows_from_dicts(body_items(body, content_type, REQUIRED, "fixes"))
