@@ -14,17 +14,19 @@ from geo_api.db import open_pool
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.refresh import HexRefresher
-from geo_api.routes import PUBLIC_ROUTERS, ROUTERS
+from geo_api.routes import PUBLIC_ROUTERS, routers
 from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
 from geo_api.scoring_task import ScoringScheduler
 from geo_api.settings import Settings
 from geo_api.webhooks import WebhookWorker
+from layers.catalog import CATALOG, Catalog
 from layers.monitoring.sweep import StaleSweeper
 from tiles.service import TileService
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> FastAPI:
+    """The service for ``settings``, serving the layers of ``catalog``."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -34,11 +36,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = pool
         auth.pool = pool
         refresher = HexRefresher(
-            settings.db.resolved_url(), pool, settings.server.hex_refresh_delay_s
+            settings.db.resolved_url(), pool, settings.server.hex_refresh_delay_s, catalog
         )
         refresher.start()
         app.state.hex_refresher = refresher
-        tiles = TileService.from_settings(settings.tiles, pool, settings.db.resolved_url())
+        tiles = TileService.from_settings(
+            settings.tiles, pool, settings.db.resolved_url(), catalog=catalog
+        )
         tiles.start()  # LISTEN georisk_changes → purge the tiles that changed
         app.state.tiles = tiles
         webhooks = WebhookWorker(settings.db.resolved_url(), pool, settings.webhook)
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.catalog = catalog
     auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))
     app.state.auth = auth
     install_error_handlers(app)
@@ -108,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Every other route resolves the caller through the one dependency first (cached per
     # request, so the route's ``allow`` and its handler get the same Caller).
-    for router in ROUTERS:
+    for router in routers(catalog):
         app.include_router(
             router, dependencies=[Depends(current_caller)], responses=ERROR_RESPONSES
         )

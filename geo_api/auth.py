@@ -56,10 +56,6 @@ class Caller:
     def tile_view(self) -> TileView:
         return access.tile_view(self.role, self.districts, self.enterprise_id)
 
-    @cached_property
-    def tile_layers(self) -> frozenset[str]:
-        return access.tile_layers_for(self.role)
-
     def district_list(self) -> list[str] | None:
         """The districts a scoped caller is limited to (None: not limited by district)."""
         return sorted(self.districts) if self.districts is not None else None

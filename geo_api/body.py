@@ -37,7 +37,7 @@ async def read_json(request: Request, limit: int, check_text: bool = True) -> An
     string holds what no PostgreSQL text column can store: NUL, a lone surrogate).
 
     ``check_text=False`` leaves that to a caller whose own validation names the feature too
-    (the collections: ``layers.validation``)."""
+    (the collections: ``layers.imports.payload``)."""
     raw = await read_body(request, limit)
     try:
         doc = json.loads(raw)

@@ -307,6 +307,7 @@ def export_tiles_cmd(layer_names: str, bbox: str, zooms: str, out: Path) -> None
     """Write tiles to OUT.pmtiles or OUT.mbtiles for offline use in the field."""
     import asyncio
 
+    from layers.catalog import CATALOG
     from layers.collections.read import QueryError, parse_bbox
     from tiles.engine import UnknownTileLayer, parse_layers
     from tiles.export import export_tiles, parse_zooms
@@ -314,7 +315,7 @@ def export_tiles_cmd(layer_names: str, bbox: str, zooms: str, out: Path) -> None
     if out.suffix.lower() not in (".pmtiles", ".mbtiles"):
         _fail("OUT must end in .pmtiles or .mbtiles")
     try:
-        layers = parse_layers(layer_names)
+        layers = parse_layers(layer_names, CATALOG.tiles)
         box = parse_bbox(bbox)
         zoom_range = parse_zooms(zooms)
     except (UnknownTileLayer, QueryError, ValueError) as exc:

@@ -15,24 +15,20 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from layers.catalog import CATALOG, Catalog
 from layers.core.changes import CHANGE_CHANNEL, listen
 from layers.risk.hexagons import rollup_all
 
 log = logging.getLogger("georisk.refresh")
 
-#: Which hexagon layers depend on which changed layer.
-HEX_LAYERS_FOR: dict[str, tuple[str, ...]] = {
-    "enterprises": ("enterprises",),
-    "hazard_sources": ("hazard_sources",),
-    "monitoring_points": ("monitoring_points", "alarms"),
-    "alarms": ("monitoring_points", "alarms"),
-    "overlay_zones": ("overlay_zones",),
-    "stops": ("stops",),
-}
-
 
 class HexRefresher:
-    def __init__(self, url: str, pool: AsyncConnectionPool, delay_s: float) -> None:
+    """Which rollups a change dirties comes from the catalogue (``Layer.depends_on``)."""
+
+    def __init__(
+        self, url: str, pool: AsyncConnectionPool, delay_s: float, catalog: Catalog = CATALOG
+    ) -> None:
+        self.catalog = catalog
         self.url = url
         self.pool = pool
         self.delay_s = delay_s
@@ -43,7 +39,7 @@ class HexRefresher:
         self._tasks: list[asyncio.Task[None]] = []
 
     def mark(self, changed_layer: str) -> None:
-        layers = HEX_LAYERS_FOR.get(changed_layer, ())
+        layers = self.catalog.hex_layers_for_change(changed_layer)
         if layers:
             self.dirty.update(layers)
             self.wake.set()
@@ -56,7 +52,7 @@ class HexRefresher:
         # The first LISTEN is at startup; any later one follows a lost connection (a database
         # restart), and the changes notified meanwhile are gone: re-roll every hexagon layer.
         if self._connected:
-            self.dirty.update(layer for group in HEX_LAYERS_FOR.values() for layer in group)
+            self.dirty.update(self.catalog.refreshed_hex_layers)
             self.wake.set()
         self._connected = True
 

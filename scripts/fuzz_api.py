@@ -153,7 +153,7 @@ def body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """Request-body schemas of the writes that read their body by hand (from the server's own
     models where it has them)."""
     from geo_api.routes.scores import DeductionInput
-    from layers.collections import COLLECTIONS
+    from layers.catalog import CATALOG
     from layers.prevention.dual import HiddenDangerInput, HiddenDangerPatch, InspectionTaskInput
     from layers.risk.register import RiskUnitInput
 
@@ -170,7 +170,7 @@ def body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
         ),
         ("put", "/api/risk-units/{unit_id}"): _feature_schema(model(RiskUnitInput)),
     }
-    for name in COLLECTIONS:
+    for name in CATALOG.collections:
         out[("post", f"/api/{name}")] = {
             "oneOf": [
                 _feature_schema(),

@@ -20,7 +20,8 @@ import httpx
 import psycopg
 import pytest
 
-from geo_api.routes import PUBLIC_ROUTERS, ROUTERS
+from geo_api.routes import PUBLIC_ROUTERS, routers
+from layers.catalog import CATALOG
 from tests.conftest import LiveServer, auth, key_for, make_settings
 from tests.test_tiles import decode, features, get_tile, tile_of
 
@@ -89,7 +90,7 @@ def as_(live_server: LiveServer, key: str) -> httpx.Client:
 def test_every_route_declares_its_roles() -> None:
     """One ``allow(...)`` per route: a route added without deciding who may call it fails."""
     missing = []
-    for router in ROUTERS:
+    for router in routers(CATALOG):
         for route in router.routes:
             roles = [getattr(d.dependency, "allowed_roles", None) for d in route.dependencies]
             if len([r for r in roles if r]) != 1:
@@ -129,16 +130,44 @@ def test_the_access_rules_fit_the_layer_registry() -> None:
     its tiles can be cut to one site; every sensitive property exists; the published map
     exists; and each role's layer set is a subset of the registry."""
     from layers.access import roles as access
-    from layers.catalog.tiles import TILE_LAYERS
+    from layers.catalog import CATALOG
 
-    for name in access.ENTERPRISE_LAYERS - access.REFERENCE_LAYERS:
-        assert TILE_LAYERS[name].enterprise_sql, name
-    for layer in TILE_LAYERS.values():
+    tiles = CATALOG.tiles
+    for name in access.tile_layers_for(access.ENTERPRISE, CATALOG):
+        assert tiles[name].audience == "reference" or tiles[name].enterprise_sql, name
+    for layer in tiles.values():
         assert set(layer.sensitive) <= {p.name for p in layer.properties}, layer.name
-    assert TILE_LAYERS["hazard_sources"].sensitive  # the inventory is never published
+    assert tiles["hazard_sources"].sensitive  # the inventory is never published
     for role in access.ROLES:
-        assert access.tile_layers_for(role) <= set(TILE_LAYERS), role
-    assert TILE_LAYERS["alerts"].district_sql  # an officer's alerts are cut to districts
+        assert access.tile_layers_for(role, CATALOG) <= set(tiles), role
+    assert tiles["alerts"].district_sql  # an officer's alerts are cut to districts
+    # The sets each role had before the catalogue derived them (issue 8's role table).
+    reference = {"districts", "zones"}
+    assert access.tile_layers_for(access.ENTERPRISE, CATALOG) == reference | {
+        "enterprises",
+        "hazard_sources",
+        "monitoring_points",
+    }
+    assert access.tile_layers_for(access.OFFICER, CATALOG) == reference | {
+        "tankers",
+        "tanker_tracks",
+        "stops",
+        "alerts",
+        "h3_fixes",
+        "h3_stops",
+    }
+    assert access.tile_layers_for(access.TILE_READER, CATALOG) == reference | {
+        "enterprises",
+        "hazard_sources",
+        "monitoring_points",
+        "pipeline_segments",
+        "overlay_zones",
+        "h3_enterprises",
+        "h3_hazard_sources",
+        "h3_monitoring_points",
+        "h3_alarms",
+        "h3_overlay_zones",
+    }
 
 
 # -- credentials -----------------------------------------------------------------------------

@@ -23,13 +23,15 @@ import pytest
 from pyproj import Transformer
 
 from geo_api.settings import DatabaseSettings, ServerSettings, Settings, TilesSettings
-from layers.catalog.tiles import ENTERPRISES, TILE_LAYERS
+from layers.catalog import CATALOG
 from layers.core.colors import LIVE_COLORS
 from layers.risk.recompute import RecomputeConfig, recompute
 from tests.conftest import LiveServer
 from tiles.cache import Entry, TileCache
 from tiles.tms import BUFFER, EXTENT, Tile, tile_range
 
+TILE_LAYERS = CATALOG.tiles
+ENTERPRISES = TILE_LAYERS["enterprises"]
 TO_3857 = Transformer.from_crs(4326, 3857, always_xy=True)
 HALF_WORLD = 20037508.342789244
 
@@ -477,7 +479,7 @@ def test_export_pmtiles_and_mbtiles(database_url: str, tmp_path: Path) -> None:
     from tiles.export import export_tiles
 
     bbox = (121.2, 29.6, 122.2, 30.2)
-    layers = parse_layers("enterprises,districts")
+    layers = parse_layers("enterprises,districts", TILE_LAYERS)
     pm = tmp_path / "city.pmtiles"
     report = asyncio.run(export_tiles(database_url, layers, bbox, range(8, 11), pm, False))
     assert report.written > 0

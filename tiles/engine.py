@@ -8,6 +8,7 @@ outside their zoom range are left out (an empty result is answered 204 by the ro
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from layers.access.roles import FULL_VIEW, TileView
-from layers.catalog.tiles import TILE_LAYERS, TileLayer, h3_resolution
+from layers.catalog.tiles import TileLayer, h3_resolution
 from layers.risk.hexagons import ensure_rollup
 from tiles.sql import CLUSTER_GRID, Scope, layer_sql
 from tiles.tms import MARGIN, Tile
@@ -30,13 +31,13 @@ class UnknownTileLayer(KeyError):
         return f"unknown layer {self.name!r}; see GET /tiles for the catalog"
 
 
-def parse_layers(text: str) -> tuple[TileLayer, ...]:
-    """``a,b`` → registry layers in request order, duplicates dropped; unknown → error."""
+def parse_layers(text: str, tiles: Mapping[str, TileLayer]) -> tuple[TileLayer, ...]:
+    """``a,b`` → catalogue layers in request order, duplicates dropped; unknown → error."""
     out: list[TileLayer] = []
     for name in (n.strip() for n in text.split(",")):
         if not name:
             continue
-        layer = TILE_LAYERS.get(name)
+        layer = tiles.get(name)
         if layer is None:
             raise UnknownTileLayer(name)
         if layer not in out:

@@ -13,29 +13,30 @@ import contextlib
 import logging
 from typing import Any
 
-from layers.catalog.tiles import layers_for_change
+from layers.catalog import Catalog
 from layers.core.changes import CHANGE_CHANNEL, listen
 from tiles.cache import TileCache
 
 log = logging.getLogger("georisk.tiles")
 
 
-def apply_change(cache: TileCache, payload: dict[str, Any]) -> int:
+def apply_change(cache: TileCache, payload: dict[str, Any], catalog: Catalog) -> int:
     """Purge what one payload invalidates; returns the number of tiles dropped."""
     bbox_raw = payload.get("bbox")
     bbox = None
     if not payload.get("full") and isinstance(bbox_raw, list) and len(bbox_raw) == 4:
         bbox = (float(bbox_raw[0]), float(bbox_raw[1]), float(bbox_raw[2]), float(bbox_raw[3]))
     dropped = 0
-    for layer in layers_for_change(str(payload.get("layer"))):
+    for layer in catalog.tile_layers_for_change(str(payload.get("layer"))):
         dropped += cache.purge(layer.name, bbox)
     return dropped
 
 
 class ChangeListener:
-    def __init__(self, url: str, cache: TileCache) -> None:
+    def __init__(self, url: str, cache: TileCache, catalog: Catalog) -> None:
         self.url = url
         self.cache = cache
+        self.catalog = catalog
         self.notes = 0
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -43,7 +44,7 @@ class ChangeListener:
     def _on_change(self, payload: dict[str, Any]) -> None:
         self.notes += 1
         try:
-            apply_change(self.cache, payload)
+            apply_change(self.cache, payload, self.catalog)
         except (ValueError, TypeError):
             log.warning("ignored malformed change payload %r", payload)
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from psycopg_pool import AsyncConnectionPool
 
+from layers.catalog import CATALOG, Catalog
 from tiles.cache import Entry, TileCache
 from tiles.engine import Renderer, TileRequest
 from tiles.invalidate import ChangeListener
@@ -48,13 +49,15 @@ class TileService:
         disk_dir: Path | None = None,
         gzip_level: int = 5,
         listen: bool = True,
+        catalog: Catalog = CATALOG,
     ) -> None:
+        self.catalog = catalog
         self.pool = pool
         self.cache = TileCache(cache_bytes, disk_dir)
         self.renderer = Renderer(caps)
         self.live_ttl_s = live_ttl_s
         self.gzip_level = gzip_level
-        self.listener = ChangeListener(url, self.cache) if listen else None
+        self.listener = ChangeListener(url, self.cache, catalog) if listen else None
         self._inflight: dict[str, asyncio.Future[Entry]] = {}
 
     async def tile(self, req: TileRequest) -> Entry:
@@ -104,7 +107,12 @@ class TileService:
 
     @classmethod
     def from_settings(
-        cls, cfg: TileConfig, pool: AsyncConnectionPool[Any], url: str, listen: bool = True
+        cls,
+        cfg: TileConfig,
+        pool: AsyncConnectionPool[Any],
+        url: str,
+        listen: bool = True,
+        catalog: Catalog = CATALOG,
     ) -> TileService:
         return cls(
             pool,
@@ -115,6 +123,7 @@ class TileService:
             disk_dir=cfg.cache_dir,
             gzip_level=cfg.gzip_level,
             listen=listen,
+            catalog=catalog,
         )
 
     @property

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from layers.catalog.tiles import TILE_LAYERS, TileLayer
+from layers.catalog import Catalog
+from layers.catalog.tiles import TileLayer
 from layers.core.colors import DISPLAY_HEX, LIVE_COLORS
 
 #: Colour of features without a risk colour (districts, zones, tracks).
@@ -59,11 +60,13 @@ def _draw(layer: TileLayer) -> list[dict[str, Any]]:
 VISIBLE = ("districts", "overlay_zones", "pipeline_segments", "hazard_sources", "enterprises")
 
 
-def risk_style(base: str, allowed: frozenset[str] | None = None, query: str = "") -> dict[str, Any]:
+def risk_style(
+    base: str, catalog: Catalog, allowed: frozenset[str] | None = None, query: str = ""
+) -> dict[str, Any]:
     """The style over the layers the caller may request (``allowed``; None = all); ``query``
     (e.g. ``key=…`` for clients that cannot send headers) is carried into the TileJSON URLs."""
     root = base.rstrip("/")
-    chosen = [layer for layer in TILE_LAYERS.values() if allowed is None or layer.name in allowed]
+    chosen = [t for t in catalog.tiles.values() if allowed is None or t.name in allowed]
     suffix = f"?{query}" if query else ""
     sources = {
         layer.name: {"type": "vector", "url": f"{root}/tiles/{layer.name}.json{suffix}"}

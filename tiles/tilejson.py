@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from layers.access.roles import FULL_VIEW, TileView
-from layers.catalog.tiles import TILE_LAYERS, TileLayer
+from layers.catalog import Catalog
+from layers.catalog.tiles import TileLayer
 
 WORLD = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
 
@@ -59,7 +60,10 @@ def tilejson(
 
 
 def catalog(
-    base: str, allowed: frozenset[str] | None = None, view: TileView = FULL_VIEW
+    base: str,
+    layers: Catalog,
+    allowed: frozenset[str] | None = None,
+    view: TileView = FULL_VIEW,
 ) -> dict[str, Any]:
     """Every layer the caller may request (``allowed``; None = all), fields as they see them."""
     return {
@@ -79,7 +83,7 @@ def catalog(
                 "tilejson": f"{base.rstrip('/')}/tiles/{layer.name}.json",
                 "tiles": tile_url(base, layer.name),
             }
-            for layer in TILE_LAYERS.values()
+            for layer in layers.tiles.values()
             if allowed is None or layer.name in allowed
         ],
         "style": f"{base.rstrip('/')}/styles/risk.json",

@@ -1,4 +1,4 @@
-"""One module per resource; ``ROUTERS`` is the list ``create_app`` mounts."""
+"""One module per resource; ``routers(catalog)`` is the list ``create_app`` mounts."""
 
 from fastapi import APIRouter
 
@@ -24,6 +24,7 @@ from geo_api.routes import (
     tiles,
     webhooks,
 )
+from layers.catalog import Catalog
 
 #: Reachable without credentials: health checks, the page shell (it signs in), sign-in itself.
 PUBLIC_ROUTERS: list[APIRouter] = [
@@ -33,13 +34,23 @@ PUBLIC_ROUTERS: list[APIRouter] = [
     diagram.page_router,  # checks the caller itself: without one it redirects to sign in
 ]
 
-#: Everything else: the caller is resolved first (401 without credentials), then each route's
-#: ``allow(...)`` names the roles it admits.
-ROUTERS: list[APIRouter] = [
+
+def routers(catalog: Catalog) -> list[APIRouter]:
+    """Everything else: the caller is resolved first (401 without credentials), then each
+    route's ``allow(...)`` names the roles it admits. The collections come from ``catalog``."""
+    return [
+        *_BEFORE_COLLECTIONS,
+        collections.router_for(catalog),
+        *_AFTER_COLLECTIONS,
+    ]
+
+
+_BEFORE_COLLECTIONS: list[APIRouter] = [
     auth.router,
     audit.router,
     diagram.router,
-    collections.router,
+]
+_AFTER_COLLECTIONS: list[APIRouter] = [
     risk.router,
     risk_units.router,
     hexagons.router,

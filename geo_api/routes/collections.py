@@ -1,9 +1,9 @@
-"""The REST collections (docs/architecture.md §4): list, one item and create, for every entry of
-the registry in ``layers.collections`` — enterprises, hazard sources, monitoring points,
-pipelines, zones and vehicles.
+"""The REST collections (docs/api.md): list, one item and create, for every layer of the
+catalogue that declares a collection (``layers/catalog``) — enterprises, hazard sources,
+monitoring points, pipelines, zones, vehicles, districts, and whatever a deployment adds.
 
 Handlers only translate HTTP to domain calls: filters are parsed and SQL is built in
-``layers.collections``, features are validated in ``layers.validation``.
+``layers.collections``, features are validated in ``layers.imports.payload``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from geo_api.errors import (
 from geo_api.scope import district_filter
 from geo_api.settings import Settings
 from layers.access import roles as access
+from layers.catalog import Catalog
 from layers.collections import (
-    COLLECTIONS,
     Collection,
     FeaturePage,
     ListQuery,
@@ -42,10 +42,9 @@ from layers.collections import (
     store_records,
 )
 from layers.collections.read import RowScope, outside_scope
+from layers.core.features import FeaturesRejected, MalformedPayload
+from layers.imports.payload import validate_payload
 from layers.risk.recompute import refresh_after_create
-from layers.validation import FeaturesRejected, MalformedPayload, validate_payload
-
-router = APIRouter()
 
 GEOJSON = "application/geo+json"
 Conn = DbConn
@@ -81,7 +80,7 @@ def _rejected(exc: FeaturesRejected) -> GeoRiskError:
 
 def _scope(coll: Collection, caller: Caller, writing: bool = False) -> RowScope:
     districts, enterprise_id = access.collection_scope(
-        caller.role, coll.name, caller.districts, caller.enterprise_id, writing
+        caller.role, coll, caller.districts, caller.enterprise_id, writing
     )
     return RowScope(districts, enterprise_id)
 
@@ -122,7 +121,7 @@ def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
     ]
 
 
-def _add_routes(coll: Collection) -> None:
+def _add_routes(router: APIRouter, coll: Collection) -> None:
     base = f"/api/{coll.name}"
 
     async def list_items(request: Request, conn: Conn, caller: CurrentCaller) -> Response:
@@ -133,7 +132,7 @@ def _add_routes(coll: Collection) -> None:
             )
         except QueryError as exc:
             raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
-        if query.district is not None and coll.name in access.SITE_COLLECTIONS:
+        if query.district is not None and access.scoped_on_read(coll):
             district_filter(caller, [query.district])  # 403 outside a regulator's districts
         query = dataclasses.replace(query, scope=_scope(coll, caller))
         page = await list_features(conn, coll, query)
@@ -161,14 +160,15 @@ def _add_routes(coll: Collection) -> None:
     ) -> JSONResponse:
         payload = await read_json(
             request, _settings(request).server.max_body_bytes, check_text=False
-        )  # layers.validation refuses NUL / lone surrogates, naming the feature's index
+        )  # validation refuses NUL / lone surrogates, naming the feature's index
+        assert coll.model is not None  # only writable collections get this route
         try:
-            records, problems, single = validate_payload(coll.name, payload, crs)
+            records, problems, single = validate_payload(coll.model, coll.name, payload, crs)
             result = await store_records(conn, coll, records, problems)
             await _check_scope(conn, coll, caller, result.ids, writing=True)
             settings = _settings(request)
             config = settings.risk.recompute_config(settings.db.data_dir)
-            await refresh_after_create(conn, coll.name, result.ids, config)
+            await refresh_after_create(conn, coll.layer, result.ids, config)
         except MalformedPayload as exc:
             raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
         except FeaturesRejected as exc:
@@ -180,7 +180,7 @@ def _add_routes(coll: Collection) -> None:
             headers["Location"] = f"{base}/{result.ids[0]}"
         return JSONResponse(body, status_code=201, headers=headers)
 
-    readers = [allow(*access.COLLECTION_READERS[coll.name])]
+    readers = [allow(*access.collection_readers(coll))]
     router.add_api_route(
         base,
         list_items,
@@ -200,10 +200,12 @@ def _add_routes(coll: Collection) -> None:
         summary=f"One {coll.noun} as a GeoJSON Feature",
         response_class=Response,
     )
+    if not coll.writable:
+        return
     router.add_api_route(
         base,
         create,
-        dependencies=[allow(*access.COLLECTION_WRITERS[coll.name])],
+        dependencies=[allow(*access.collection_writers(coll))],
         methods=["POST"],
         tags=[coll.name],
         status_code=201,
@@ -212,5 +214,10 @@ def _add_routes(coll: Collection) -> None:
     )
 
 
-for _coll in COLLECTIONS.values():
-    _add_routes(_coll)
+def router_for(catalog: Catalog) -> APIRouter:
+    """The collection routes of a catalogue (built per app, so a catalogue with one more
+    layer serves one more collection)."""
+    router = APIRouter()
+    for coll in catalog.collections.values():
+        _add_routes(router, coll)
+    return router

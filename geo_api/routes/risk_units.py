@@ -18,6 +18,7 @@ from geo_api.errors import FieldError, InvalidInput, NotFound
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.settings import Settings
+from layers.core.geometry import GeometryProblem
 from layers.risk.recompute import recompute
 from layers.risk.register import (
     RiskUnitInput,
@@ -30,7 +31,6 @@ from layers.risk.register import (
     update_unit,
 )
 from layers.risk.units import UnitAssessmentError
-from layers.validation import GeometryProblem
 
 router = APIRouter(tags=["risk units"])
 Conn = DbConn

@@ -36,11 +36,14 @@ from geo_api.errors import (
     unavailable_response,
 )
 from geo_api.settings import Settings, TilesSettings
+from layers.access import roles as access
+from layers.catalog import Catalog
 from layers.catalog.tiles import TileLayer
 from tiles.engine import TileRequest, TimeParams, UnknownTileLayer, parse_layers
 from tiles.service import TileService
 from tiles.style import risk_style
-from tiles.tilejson import catalog, tilejson
+from tiles.tilejson import catalog as tile_catalog
+from tiles.tilejson import tilejson
 from tiles.tms import Tile, TileOutOfRange
 
 router = APIRouter(tags=["tiles"])
@@ -52,17 +55,23 @@ Layers = Annotated[str, Path(description="a layer name or a comma list (see GET 
 TimeQuery = Annotated[Moment | None, Query(description="ISO 8601 time")]
 
 
-def _layers(text: str, caller: Caller) -> tuple[TileLayer, ...]:
+def _catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+def _layers(text: str, caller: Caller, catalog: Catalog) -> tuple[TileLayer, ...]:
     try:
-        layers = parse_layers(text)
+        layers = parse_layers(text, catalog.tiles)
     except UnknownTileLayer as exc:
         raise NotFound(str(exc), [FieldError("layer", str(exc))]) from None
-    _check_layers(layers, caller)
+    _check_layers(layers, caller, catalog)
     return layers
 
 
-def _check_layers(layers: tuple[TileLayer, ...], caller: Caller) -> None:
-    refused = [layer.name for layer in layers if layer.name not in caller.tile_layers]
+def _check_layers(layers: tuple[TileLayer, ...], caller: Caller, catalog: Catalog) -> None:
+    allowed = access.tile_layers_for(caller.role, catalog)
+    refused = [layer.name for layer in layers if layer.name not in allowed]
     if refused:
         reason = f"not available to the {caller.role} role"
         raise Forbidden(
@@ -117,7 +126,9 @@ def _json(doc: dict[str, Any]) -> JSONResponse:
 @router.get("/tiles", summary="Catalog of tile layers", dependencies=Everyone)
 async def tiles_catalog(request: Request, caller: CurrentCaller) -> JSONResponse:
     """The layers the caller may request, with their fields as the caller sees them."""
-    return _json(catalog(str(request.base_url), caller.tile_layers, caller.tile_view))
+    layers = _catalog(request)
+    allowed = access.tile_layers_for(caller.role, layers)
+    return _json(tile_catalog(str(request.base_url), layers, allowed, caller.tile_view))
 
 
 @router.get(
@@ -128,7 +139,7 @@ async def tiles_catalog(request: Request, caller: CurrentCaller) -> JSONResponse
 async def tiles_tilejson(
     request: Request, conn: DbConn, caller: CurrentCaller, layers: Layers
 ) -> JSONResponse:
-    chosen = _layers(layers, caller)
+    chosen = _layers(layers, caller, _catalog(request))
     base, bounds = str(request.base_url), await _bounds(conn)
     return _json(tilejson(chosen, base, bounds, request.url.query, caller.tile_view))
 
@@ -137,7 +148,9 @@ async def tiles_tilejson(
     "/styles/risk.json", summary="MapLibre style in the four risk colours", dependencies=Everyone
 )
 async def tiles_style(request: Request, caller: CurrentCaller) -> JSONResponse:
-    return _json(risk_style(str(request.base_url), caller.tile_layers, request.url.query))
+    layers = _catalog(request)
+    allowed = access.tile_layers_for(caller.role, layers)
+    return _json(risk_style(str(request.base_url), layers, allowed, request.url.query))
 
 
 async def answer(
@@ -192,7 +205,7 @@ async def tiles_tile(
     at: TimeQuery = None,
     key: Annotated[str | None, Query(description="API key, for clients without headers")] = None,
 ) -> Response:
-    chosen = _layers(layers, caller)
+    chosen = _layers(layers, caller, _catalog(request))
     try:
         tile = Tile(z, x, y).check()
     except TileOutOfRange as exc:
@@ -232,7 +245,8 @@ class TileFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            layers = parse_layers(match[1])
+            catalog: Catalog = app.state.catalog
+            layers = parse_layers(match[1], catalog.tiles)
             tile = Tile(int(match[2]), int(match[3]), int(match[4])).check()
         except (UnknownTileLayer, TileOutOfRange):
             await self.app(scope, receive, send)
@@ -240,7 +254,7 @@ class TileFastPath:
         request = Request(scope, receive)
         try:
             caller = await current_caller(request)
-            _check_layers(layers, caller)
+            _check_layers(layers, caller, catalog)
         except GeoRiskError:
             await self.app(scope, receive, send)  # the route answers the 401/403
             return

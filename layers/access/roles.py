@@ -19,9 +19,12 @@ The HTTP layer asks these questions through ``geo_api/auth.py``; the tile engine
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, TypeVar
 
-from layers.catalog.tiles import TILE_LAYERS, Prop, TileLayer
+from layers.catalog import Catalog, Collection
+from layers.catalog.model import Prop
+from layers.catalog.tiles import TileLayer
 from layers.core import vocab
 
 V = TypeVar("V")
@@ -33,45 +36,38 @@ OFFICER: Final = "officer"
 TILE_READER: Final = "tile_reader"
 ROLES: Final = vocab.ROLES
 
-#: Map layers anybody with a map may see: outlines and protected targets.
-REFERENCE_LAYERS: Final = frozenset({"districts", "zones"})
-#: What an enterprise sees of the map besides the reference: its own site, nothing else.
-ENTERPRISE_LAYERS: Final = REFERENCE_LAYERS | {"enterprises", "hazard_sources", "monitoring_points"}
-#: Transport officers' layers.
-OFFICER_LAYERS: Final = REFERENCE_LAYERS | {
-    "tankers",
-    "tanker_tracks",
-    "stops",
-    "alerts",
-    "h3_fixes",
-    "h3_stops",
+#: Who reads which audience of layers (``layers/catalog/model.py``) besides admins and
+#: regulators, who read everything: reference layers are for anybody with a map, an enterprise
+#: sees its own site, officers the transport layers; the tile reader gets the layers declared
+#: public, sensitive properties removed.
+AUDIENCE_READERS: Final[dict[str, frozenset[str]]] = {
+    "reference": frozenset({ENTERPRISE, OFFICER}),
+    "site": frozenset({ENTERPRISE}),
+    "city": frozenset(),
+    "transport": frozenset({OFFICER}),
 }
-#: The published risk map of a tile reader (sensitive properties removed, see ``sensitive``).
-PUBLIC_LAYERS: Final = REFERENCE_LAYERS | {
-    "enterprises",
-    "hazard_sources",
-    "monitoring_points",
-    "pipeline_segments",
-    "overlay_zones",
-    "h3_enterprises",
-    "h3_hazard_sources",
-    "h3_monitoring_points",
-    "h3_alarms",
-    "h3_overlay_zones",
-}
+#: Audiences whose rows are scoped: to a regulator's districts, or to one enterprise.
+SCOPED_AUDIENCES: Final = frozenset({"site", "city", "transport"})
+#: Collections of these audiences are cut to the caller's rows when read (zones, districts
+#: and vehicles are reference data for whoever may read them).
+SCOPED_READ_AUDIENCES: Final = frozenset({"site", "city"})
 
 
-def tile_layers_for(role: str) -> frozenset[str]:
-    """The tile layers a role may request; asking for any other is a 403."""
+def reads(role: str, audience: str, public: bool = False) -> bool:
+    """May ``role`` read a layer of ``audience`` (``public``: on the published map)?"""
     if role in (ADMIN, REGULATOR):
-        return frozenset(TILE_LAYERS)
-    if role == ENTERPRISE:
-        return ENTERPRISE_LAYERS
-    if role == OFFICER:
-        return OFFICER_LAYERS
+        return True
     if role == TILE_READER:
-        return PUBLIC_LAYERS
-    return frozenset()
+        return public
+    return role in AUDIENCE_READERS.get(audience, frozenset())
+
+
+@lru_cache(maxsize=256)
+def tile_layers_for(role: str, catalog: Catalog) -> frozenset[str]:
+    """The tile layers a role may request; asking for any other is a 403."""
+    return frozenset(
+        name for name, layer in catalog.tiles.items() if reads(role, layer.audience, layer.public)
+    )
 
 
 @dataclass(frozen=True)
@@ -96,12 +92,17 @@ class TileView:
         return {k: v for k, v in fields.items() if k not in layer.sensitive}
 
     def scoped_by_district(self, layer: TileLayer) -> bool:
-        return self.districts is not None and layer.district_sql is not None
+        # Reference layers (outlines, protected targets) are not cut at a district line.
+        return (
+            self.districts is not None
+            and layer.district_sql is not None
+            and layer.audience in SCOPED_AUDIENCES
+        )
 
     def scoped_by_enterprise(self, layer: TileLayer) -> bool:
         # Reference layers carry no enterprise's data; every other layer an enterprise may
         # read has an enterprise expression (checked by a test over the registry).
-        return self.enterprise_id is not None and layer.name not in REFERENCE_LAYERS
+        return self.enterprise_id is not None and layer.audience != "reference"
 
 
 #: An id no enterprise has (ids start at 1): scoping to it shows nothing.
@@ -155,34 +156,25 @@ def sees_transport(role: str, districts: frozenset[str] | None, district: str | 
     return False
 
 
-#: Collections holding enterprises' data: scoped to a regulator's districts or an enterprise.
-#: The others (zones, districts, vehicles) are reference data for whoever may read them.
-SITE_COLLECTIONS: Final = frozenset(
-    {"enterprises", "hazard-sources", "monitoring-points", "pipelines"}
-)
-COLLECTION_READERS: Final[dict[str, tuple[str, ...]]] = {
-    "enterprises": (ADMIN, REGULATOR, ENTERPRISE),
-    "hazard-sources": (ADMIN, REGULATOR, ENTERPRISE),
-    "monitoring-points": (ADMIN, REGULATOR, ENTERPRISE),
-    "pipelines": (ADMIN, REGULATOR),
-    "zones": (ADMIN, REGULATOR, ENTERPRISE, OFFICER),
-    "districts": (ADMIN, REGULATOR, ENTERPRISE, OFFICER),
-    "vehicles": (ADMIN, REGULATOR, OFFICER),
-}
-COLLECTION_WRITERS: Final[dict[str, tuple[str, ...]]] = {
-    "enterprises": (ADMIN, REGULATOR),
-    "hazard-sources": (ADMIN, REGULATOR),
-    "monitoring-points": (ADMIN, REGULATOR),
-    "pipelines": (ADMIN, REGULATOR),
-    "zones": (ADMIN, REGULATOR),
-    "districts": (ADMIN,),
-    "vehicles": (ADMIN, REGULATOR, OFFICER),
-}
+def collection_readers(coll: Collection) -> tuple[str, ...]:
+    """Roles that may list and read a collection."""
+    return tuple(r for r in (ADMIN, REGULATOR, ENTERPRISE, OFFICER) if reads(r, coll.audience))
+
+
+def collection_writers(coll: Collection) -> tuple[str, ...]:
+    """Roles that may create rows of a collection: admins and regulators, unless the layer
+    names its writers (districts: admins only; vehicles: officers too)."""
+    return coll.writers if coll.writers is not None else (ADMIN, REGULATOR)
+
+
+def scoped_on_read(coll: Collection) -> bool:
+    """Are a collection's rows cut to the caller's districts or enterprise when read?"""
+    return coll.audience in SCOPED_READ_AUDIENCES
 
 
 def collection_scope(
     role: str,
-    collection: str,
+    collection: Collection,
     districts: frozenset[str] | None,
     enterprise_id: int | None,
     writing: bool = False,
@@ -194,7 +186,7 @@ def collection_scope(
     own districts only, whatever the collection."""
     if writing and role in DISTRICT_ROLES and districts is not None:
         return sorted(districts), None
-    if collection not in SITE_COLLECTIONS:
+    if not scoped_on_read(collection):
         return None, None
     if role == ENTERPRISE:
         return None, enterprise_id if enterprise_id is not None else NO_ENTERPRISE

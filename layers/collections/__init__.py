@@ -1,7 +1,7 @@
-"""REST collections: the registry (what is exposed), reading (filters → GeoJSON) and writing
-(the one insert path shared by POST and imports)."""
+"""REST collections of the catalogue (``layers/catalog``): reading (filters → GeoJSON) and
+writing (the one insert path shared by POST and imports)."""
 
-from layers.catalog.collections import COLLECTIONS, Collection
+from layers.catalog.collections import Collection
 from layers.collections.read import (
     FeaturePage,
     ListQuery,
@@ -13,7 +13,6 @@ from layers.collections.read import (
 from layers.collections.write import StoreResult, store_records
 
 __all__ = [
-    "COLLECTIONS",
     "Collection",
     "FeaturePage",
     "ListQuery",

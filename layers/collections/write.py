@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from layers.catalog.collections import Collection, UniqueKey
 from layers.collections.read import registry_sql
-from layers.validation import FeaturesRejected, Problem, Record
+from layers.core.features import FeaturesRejected, Problem, Record
 
 STAGING = "georisk_staging"
 

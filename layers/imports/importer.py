@@ -1,6 +1,6 @@
 """``georisk import``: load a GeoPackage, GeoJSON, Shapefile or CSV into a collection.
 
-Every row goes through the same validation as ``POST`` (``layers.validation``) and the same
+Every row goes through the same validation as ``POST`` (``layers.imports.payload``) and the same
 insert path (``layers.collections.write``: COPY into a staging table, set-based checks, one
 ``INSERT … SELECT`` in one transaction). Bad rows are reported with their 1-based number — row 1
 is the first feature, or the first line after a CSV's header — and, by default, one bad row
@@ -26,19 +26,13 @@ from pyproj.exceptions import CRSError
 from pyproj.transformer import Transformer
 from tqdm import tqdm
 
-from layers.collections import COLLECTIONS, store_records
+from layers.catalog import CATALOG, Catalog, Collection
+from layers.catalog.props import LayerProps
+from layers.collections import store_records
+from layers.core.crs import CRSRejected, resolve_crs, transformer_from
+from layers.core.features import FeaturesRejected, Problem, Record
+from layers.imports.payload import property_names, validate_item
 from layers.risk.recompute import RecomputeConfig, refresh_after_create
-from layers.validation import (
-    MODELS,
-    CRSRejected,
-    FeaturesRejected,
-    Problem,
-    Record,
-    property_names,
-    resolve_crs,
-    transformer_from,
-    validate_item,
-)
 
 #: Column pairs recognised as CSV point coordinates, in order of preference.
 LONLAT_COLUMNS: Final = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), ("x", "y"))
@@ -132,7 +126,7 @@ def _crs(declared: str | None) -> Transformer | None:
         raise _file_error("crs", str(exc)) from None
 
 
-def _read_csv(path: Path, layer: str, crs: str | None) -> _Source:
+def _read_csv(path: Path, model: type[LayerProps], crs: str | None) -> _Source:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     frame.columns = [str(c).strip() for c in frame.columns]
     lower = {c.lower(): c for c in frame.columns}
@@ -140,7 +134,7 @@ def _read_csv(path: Path, layer: str, crs: str | None) -> _Source:
         ((lower[x], lower[y]) for x, y in LONLAT_COLUMNS if x in lower and y in lower), None
     )
     wkt = next((lower[w] for w in WKT_COLUMNS if w in lower), None)
-    needs_geometry = MODELS[layer].geometry is not None
+    needs_geometry = model.geometry is not None
     if needs_geometry and pair is None and wkt is None:
         raise _file_error(
             "lon/lat", "no coordinate columns (lon/lat, lng/lat, longitude/latitude, x/y or wkt)"
@@ -208,9 +202,9 @@ def _read_vector(path: Path, crs: str | None) -> _Source:
     return _Source(props, list(frame.geometry), transformer, label, columns)
 
 
-def read_source(path: Path, layer: str, crs: str | None = None) -> _Source:
+def read_source(path: Path, model: type[LayerProps], crs: str | None = None) -> _Source:
     if path.suffix.lower() in (".csv", ".txt"):
-        return _read_csv(path, layer, crs)
+        return _read_csv(path, model, crs)
     return _read_vector(path, crs)
 
 
@@ -227,9 +221,9 @@ def _untruncate(columns: Sequence[str], accepted: frozenset[str]) -> dict[str, s
 
 
 def _validate(
-    layer: str, source: _Source, progress: bool
+    coll: Collection, model: type[LayerProps], source: _Source, progress: bool
 ) -> tuple[list[Record], list[Problem], tuple[str, ...]]:
-    accepted = property_names(layer)
+    accepted = property_names(model)
     renamed = _untruncate(source.columns, accepted)
     ignored = tuple(c for c in source.columns if renamed.get(c, c) not in accepted)
     bad_rows = {p.index for p in source.problems}
@@ -241,7 +235,7 @@ def _validate(
     )
     for index, (props, geometry) in iterator:
         kept = {renamed.get(k, k): v for k, v in props.items() if renamed.get(k, k) in accepted}
-        record, bad = validate_item(layer, kept, geometry, index, source.transformer)
+        record, bad = validate_item(model, coll.name, kept, geometry, index, source.transformer)
         problems.extend(p for p in bad if not (index in bad_rows and p.field == "geometry"))
         if record is not None and index not in bad_rows:
             records.append(record)
@@ -254,7 +248,7 @@ def _row_errors(problems: Sequence[Problem]) -> list[RowError]:
 
 async def _store(
     url: str,
-    layer: str,
+    coll: Collection,
     records: list[Record],
     problems: list[Problem],
     partial: bool,
@@ -263,9 +257,9 @@ async def _store(
 ) -> tuple[list[int], list[Problem]]:
     async with await AsyncConnection.connect(url) as conn:
         result = await store_records(
-            conn, COLLECTIONS[layer], records, problems, partial=partial, progress=progress
+            conn, coll, records, problems, partial=partial, progress=progress
         )
-        await refresh_after_create(conn, layer, result.ids, config)
+        await refresh_after_create(conn, coll.layer, result.ids, config)
     return result.ids, result.set_aside
 
 
@@ -278,6 +272,7 @@ def import_file(
     progress: bool = True,
     crs: str | None = None,
     config: RecomputeConfig | None = None,
+    catalog: Catalog = CATALOG,
 ) -> ImportReport:
     """Validate and load ``path`` into ``layer``; raise ``ImportRejected`` when nothing was stored.
 
@@ -285,21 +280,24 @@ def import_file(
     .prj); it defaults to WGS 84. Consumer map offsets (GCJ-02, BD-09) are refused.
     """
     started = time.monotonic()
-    layer = layer.replace("_", "-")
-    if layer not in COLLECTIONS:
-        raise _file_error("layer", f"unknown layer {layer!r}; use {', '.join(COLLECTIONS)}")
+    coll = catalog.collection(layer)
+    if coll is None or coll.model is None:
+        writable = [c.name for c in catalog.collections.values() if c.writable]
+        raise _file_error("layer", f"unknown layer {layer!r}; use {', '.join(writable)}")
+    model = coll.model
+    layer = coll.name
     path = Path(path)
-    source = read_source(path, layer, crs)
+    source = read_source(path, model, crs)
     if not source.props:
         raise _file_error("file", "no rows to import")
-    records, problems, ignored = _validate(layer, source, progress)
+    records, problems, ignored = _validate(coll, model, source, progress)
     try:
         # Even when rows already failed, the good ones go through the database checks too, so
         # one run reports every bad row (store_records rolls back before raising).
         ids, set_aside = asyncio.run(
             _store(
                 url,
-                layer,
+                coll,
                 records,
                 problems,
                 not all_or_nothing,

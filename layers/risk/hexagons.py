@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, LiteralString, cast
+from typing import Any, Final, LiteralString, cast
 
 import numpy as np
 from h3ronpy import ContainmentMode, cells_to_string
@@ -43,6 +43,8 @@ from numpy.typing import NDArray
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
+from layers.catalog import CATALOG
+from layers.catalog.model import Hexagons
 from layers.core.colors import LIVE_COLORS
 from layers.risk.surface import Emitters, index_at_points, load_emitters
 
@@ -61,60 +63,8 @@ INDEX_THREADS: Final = max(1, min(4, os.cpu_count() or 1))
 U64 = NDArray[np.uint64]
 
 
-@dataclass(frozen=True)
-class LayerSpec:
-    """How one layer is read: ``sql`` yields (lon, lat, color, n) for points, where ``n`` is
-    what the row adds to the count (an open alarm colours its point's cell without adding a
-    point), or (wkb, color) for polygons. ``exists_sql`` tells whether there is data at all."""
-
-    kind: Literal["points", "polygons", "fixes"]
-    sql: str
-    exists_sql: str
-    scored_by_count: bool = False
-
-
-_OPEN_ALARMS = (
-    "FROM alarms a JOIN monitoring_points mp ON mp.id = a.point_id WHERE a.cleared_at IS NULL"
-)
-
-LAYERS: Final[dict[str, LayerSpec]] = {
-    "enterprises": LayerSpec(
-        "points",
-        "SELECT ST_X(geom), ST_Y(geom), coalesce(dynamic_color, inherent_color), 1"
-        " FROM enterprises",
-        "SELECT EXISTS (SELECT 1 FROM enterprises)",
-    ),
-    "hazard_sources": LayerSpec(
-        "polygons",
-        "SELECT ST_AsBinary(geom), color FROM hazard_sources",
-        "SELECT EXISTS (SELECT 1 FROM hazard_sources)",
-    ),
-    "monitoring_points": LayerSpec(
-        "points",
-        "SELECT ST_X(geom), ST_Y(geom), live_color, 1 FROM monitoring_points"
-        f" UNION ALL SELECT ST_X(mp.geom), ST_Y(mp.geom), a.color, 0 {_OPEN_ALARMS}",
-        "SELECT EXISTS (SELECT 1 FROM monitoring_points)",
-    ),
-    "alarms": LayerSpec(
-        "points",
-        f"SELECT ST_X(mp.geom), ST_Y(mp.geom), a.color, 1 {_OPEN_ALARMS}",
-        f"SELECT EXISTS (SELECT 1 {_OPEN_ALARMS})",
-    ),
-    "overlay_zones": LayerSpec(
-        "polygons",
-        "SELECT ST_AsBinary(geom), color FROM overlay_zones",
-        "SELECT EXISTS (SELECT 1 FROM overlay_zones)",
-    ),
-    "fixes": LayerSpec(
-        "fixes", "", "SELECT EXISTS (SELECT 1 FROM positions)", scored_by_count=True
-    ),
-    "stops": LayerSpec(
-        "points",
-        "SELECT ST_X(geom), ST_Y(geom), NULL::text, 1 FROM stops",
-        "SELECT EXISTS (SELECT 1 FROM stops)",
-        scored_by_count=True,
-    ),
-}
+#: How each layer is rolled up, from its catalogue entry (``Layer.hexagons``).
+LAYERS: Final[dict[str, Hexagons]] = CATALOG.hexagons
 
 
 class UnknownLayer(ValueError):
@@ -170,7 +120,7 @@ async def _fetch(
 
 
 async def _point_cells(
-    conn: AsyncConnection[Any], spec: LayerSpec, resolutions: list[int]
+    conn: AsyncConnection[Any], spec: Hexagons, resolutions: list[int]
 ) -> dict[int, Cells]:
     rows = await _fetch(conn, spec.sql)
     if not rows:
@@ -186,7 +136,7 @@ async def _point_cells(
 
 
 async def _polygon_cells(
-    conn: AsyncConnection[Any], spec: LayerSpec, resolutions: list[int]
+    conn: AsyncConnection[Any], spec: Hexagons, resolutions: list[int]
 ) -> dict[int, Cells]:
     rows = await _fetch(conn, spec.sql)
     out: dict[int, Cells] = {}
@@ -353,7 +303,7 @@ _REPLACE_SQL = (
 )
 
 
-def _scores(cells: Cells, spec: LayerSpec, emitters: Emitters | None) -> NDArray[np.float64]:
+def _scores(cells: Cells, spec: Hexagons, emitters: Emitters | None) -> NDArray[np.float64]:
     if spec.scored_by_count or emitters is None:
         return cells.count.astype(np.float64)
     centres = cells_to_coordinates(cells.ids)

@@ -20,12 +20,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row, tuple_row
 from shapely import wkb
 
+from layers.catalog import CATALOG
 from layers.core.changes import notify_change
 from layers.core.vocab import ILLEGAL_PARKING_RULES
 from layers.prevention.scoring import deducted_points
 from layers.risk import gb18218
 from layers.risk.enterprise import EnterpriseFacts, LiveRules, Rating, rate
-from layers.risk.hexagons import LAYERS as HEX_LAYERS
 from layers.risk.hexagons import rollup_all
 from layers.risk.overlays import recompute_overlays
 from layers.risk.pipelines import recompute_pipelines
@@ -36,7 +36,7 @@ from layers.risk.substances import TABLE1_Q_BY_CAS, TABLE1_VARIANT_CAS, TABLE2_Q
 RECOMPUTE_LOCK: Final = 0x6765_6F72_6973  # "georis"
 
 #: Hexagon layers whose colours come from this engine (everything but raw fixes).
-COLOURED_HEX_LAYERS: Final = [name for name in HEX_LAYERS if name != "fixes"]
+COLOURED_HEX_LAYERS: Final = list(CATALOG.refreshed_hex_layers)
 
 #: GB 18218-2018 Table 1 critical quantities by CAS (layers/risk/data/gb18218_table1.csv).
 TABLE1_Q: Final[dict[str, float]] = TABLE1_Q_BY_CAS
@@ -352,7 +352,7 @@ async def refresh_after_create(
         return
     if layer == "enterprises":
         await recompute(conn, config, list(ids))
-    elif layer == "hazard-sources":
+    elif layer == "hazard_sources":
         cur = conn.cursor(row_factory=tuple_row)
         await cur.execute(
             "SELECT DISTINCT enterprise_id FROM hazard_sources WHERE id = ANY(%s)", (list(ids),)

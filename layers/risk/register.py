@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shapely.geometry.base import BaseGeometry
 
 from layers.core.colors import RiskColor
+from layers.core.geometry import AREA, clean_geometry
 from layers.risk.units import lec, ls
-from layers.validation import AREA, clean_geometry
 
 
 class RiskUnitInput(BaseModel):

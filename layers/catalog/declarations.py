@@ -1,0 +1,717 @@
+"""Every layer of GeoRisk, declared once (the vocabulary is ``layers/catalog/model.py``).
+
+The order is the drawing order of the tile layers (first at the bottom) and the order of the
+catalogue, the style and the REST tags. Adding a layer is adding one :class:`Layer` here (or
+passing a catalogue with it to ``create_app``): its collection, tiles, TileJSON, style entry,
+legend, hexagon rollup and access follow.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from layers.catalog import props
+from layers.catalog.model import (
+    Column,
+    Filter,
+    Hexagons,
+    Layer,
+    Prop,
+    Rest,
+    StagedCheck,
+    Tiles,
+    UniqueKey,
+    Writes,
+    rest_prop,
+    tile_prop,
+)
+from layers.core import vocab
+
+
+def _color(sql: str = "t.color", what: str = "risk colour", name: str = "color") -> Prop:
+    return Prop(name, sql, "String", f"{what}: red, orange, yellow, blue (grey: offline)")
+
+
+def _exists(field_name: str, table: str, key: str, noun: str) -> StagedCheck:
+    """A staged row's reference must exist (a clear 422 instead of a foreign-key error)."""
+    return StagedCheck(
+        field=field_name,
+        sql=(
+            f"SELECT s.ord, s.{field_name}::text AS value FROM georisk_staging s"
+            f" WHERE s.{field_name} IS NOT NULL"
+            f" AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.{key} = s.{field_name})"
+        ),
+        reason=f"no {noun} with {key} {{value}}",
+    )
+
+
+_DISTRICT = Column("district", "text")
+
+DISTRICTS = Layer(
+    name="districts",
+    title="Districts",
+    description="Administrative districts",
+    audience="reference",
+    from_sql="districts t",
+    geom_sql="t.geom",
+    geometry_type="polygon",
+    properties=(
+        tile_prop("id", "t.id", "Number", "district id"),
+        Prop("code", "t.code", "String"),
+        Prop("name", "t.name", "String"),
+        Prop("name_en", "t.name_en", "String"),
+    ),
+    district_sql="t.code",
+    depends_on=("districts",),
+    tiles=Tiles(minzoom=0, simplify_below=16, public=True),
+    rest=Rest(
+        noun="district",
+        writes=Writes(
+            table="districts",
+            model=props.DistrictProps,
+            columns=(
+                Column("code", "text"),
+                Column("name", "text"),
+                Column("name_en", "text"),
+                Column("geom", "geometry", geometry=True),
+            ),
+            unique_keys=(UniqueKey(("code",), "code", "uq_districts_code"),),
+            writers=("admin",),
+        ),
+    ),
+)
+
+ZONES = Layer(
+    name="zones",
+    title="Protected targets and zones",
+    description="Schools, hospitals, residential areas, water sources, parking lots, parks",
+    audience="reference",
+    from_sql="zones t",
+    geom_sql="t.geom",
+    geometry_type="polygon",
+    properties=(
+        tile_prop("id", "t.id", "Number", "zone id"),
+        rest_prop("code", "t.code"),
+        Prop("name", "t.name", "String"),
+        Prop("kind", "t.kind", "String"),
+        Prop("district", "t.district", "String"),
+        Prop("max_dwell_s", "t.max_dwell_s", "Number"),
+        rest_prop("active_hours", "t.active_hours"),
+        rest_prop("speed_limit_kmh", "t.speed_limit_kmh", "Number"),
+        rest_prop("population", "t.population", "Number"),
+    ),
+    district_sql="t.district",
+    depends_on=("zones",),
+    tiles=Tiles(minzoom=10, simplify_below=15, public=True),
+    rest=Rest(
+        noun="zone",
+        filters=(Filter("kind", "t.kind", str, vocab.ZONE_KINDS),),
+        writes=Writes(
+            table="zones",
+            model=props.ZoneProps,
+            columns=(
+                Column("code", "text"),
+                Column("name", "text"),
+                Column("kind", "text"),
+                _DISTRICT,
+                Column("max_dwell_s", "integer"),
+                Column("active_hours", "text"),
+                Column("speed_limit_kmh", "float8"),
+                Column("population", "integer"),
+                Column("geom", "geometry", geometry=True),
+            ),
+            unique_keys=(UniqueKey(("code",), "code", "uq_zones_code"),),
+            fills_district=True,
+        ),
+    ),
+)
+
+OVERLAY_ZONES = Layer(
+    name="overlay_zones",
+    title="Consequence zones",
+    description="Consequence zones dissolved per colour; overlaps take the worst colour",
+    audience="city",
+    from_sql="overlay_zones t",
+    geom_sql="t.geom",
+    geometry_type="polygon",
+    properties=(Prop("id", "t.id", "Number", "overlay polygon id"), _color()),
+    color_sql="t.color",
+    legend="worst consequence colour",
+    depends_on=("overlay_zones",),
+    tiles=Tiles(minzoom=8, simplify_below=15, public=True),
+    hexagons=Hexagons(
+        "polygons",
+        "SELECT ST_AsBinary(geom), color FROM overlay_zones",
+        "SELECT EXISTS (SELECT 1 FROM overlay_zones)",
+        public=True,
+    ),
+)
+
+#: A unit's substance inventory, e.g. "液氯 12.5/5 t; 氨 3/10 t" (q / Q in tonnes).
+_INVENTORY_SQL = (
+    "(SELECT string_agg(s.name || ' ' || round(s.q::numeric, 3)::text"
+    " || coalesce('/' || round(s.critical_q::numeric, 3)::text, '') || ' t', '; ' ORDER BY s.id)"
+    " FROM hazard_source_substances s WHERE s.hazard_source_id = t.id)"
+)
+_SUBSTANCES_JSON_SQL = (
+    "(SELECT COALESCE(json_agg(json_build_object('name', x.name, 'cas', x.cas,"
+    " 'q', x.q, 'Q', x.critical_q, 'beta', x.beta, 'class', x.hazard_class)"
+    " ORDER BY x.id), '[]'::json)"
+    " FROM hazard_source_substances x WHERE x.hazard_source_id = t.id)"
+)
+
+HAZARD_SOURCES = Layer(
+    name="hazard_sources",
+    title="Major hazard sources",
+    description="GB 18218-2018 units; grade 1→red, 2→orange, 3→yellow, 4→blue",
+    audience="site",
+    # A hazard source's district is its enterprise's; the join is dropped by the planner
+    # whenever nothing reads ``e`` (a LEFT JOIN on a primary key).
+    from_sql="hazard_sources t LEFT JOIN enterprises e ON e.id = t.enterprise_id",
+    geom_sql="t.geom",
+    geometry_type="polygon",
+    properties=(
+        tile_prop("id", "t.id", "Number", "hazard source id"),
+        Prop("enterprise_id", "t.enterprise_id", "Number"),
+        rest_prop("enterprise_credit_code", "e.credit_code"),
+        Prop("code", "t.code", "String"),
+        Prop("unit_name", "t.unit_name", "String"),
+        rest_prop("unit_kind", "t.unit_kind"),
+        rest_prop("population_500m", "t.population_500m", "Number"),
+        rest_prop("district", "e.district"),
+        rest_prop("S", "t.s_value", "Number"),
+        rest_prop("alpha", "t.alpha", "Number"),
+        rest_prop("R", "t.r_value", "Number"),
+        Prop("grade", "t.grade", "Number", "GB 18218 grade 1–4"),
+        # R is Σ βq/Q: the inventory in one number, so both leave the public map.
+        tile_prop(
+            "R", "round(t.r_value::numeric, 2)::float8", "Number", "GB 18218 R", sensitive=True
+        ),
+        tile_prop(
+            "substances", _INVENTORY_SQL, "String", "inventory: name q/Q t; …", sensitive=True
+        ),
+        _color(),
+        rest_prop("substances", _SUBSTANCES_JSON_SQL, "Object"),
+    ),
+    district_sql="e.district",
+    enterprise_sql="t.enterprise_id",
+    color_sql="t.color",
+    legend="GB 18218 grade",
+    depends_on=("hazard_sources",),
+    tiles=Tiles(minzoom=9, simplify_below=14, public=True),
+    hexagons=Hexagons(
+        "polygons",
+        "SELECT ST_AsBinary(geom), color FROM hazard_sources",
+        "SELECT EXISTS (SELECT 1 FROM hazard_sources)",
+        public=True,
+    ),
+    rest=Rest(
+        noun="hazard source",
+        filters=(Filter("enterprise_id", "t.enterprise_id", int),),
+        writes=Writes(
+            table="hazard_sources",
+            model=props.HazardSourceProps,
+            columns=(
+                Column("enterprise_id", "integer"),
+                Column("enterprise_credit_code", "text", staging_only=True),
+                Column("code", "text"),
+                Column("unit_name", "text"),
+                Column("unit_kind", "text"),
+                Column("population_500m", "integer"),
+                Column("substances", "jsonb", staging_only=True),
+                Column("geom", "geometry", geometry=True),
+            ),
+            unique_keys=(
+                UniqueKey(
+                    ("enterprise_id", "code"), "code", "uq_hazard_sources_enterprise_id_code"
+                ),
+            ),
+            resolve_sql=(
+                "UPDATE georisk_staging s SET enterprise_id = e.id FROM enterprises e"
+                " WHERE s.enterprise_id IS NULL AND e.credit_code = s.enterprise_credit_code",
+            ),
+            checks=(
+                _exists("enterprise_id", "enterprises", "id", "enterprise"),
+                _exists("enterprise_credit_code", "enterprises", "credit_code", "enterprise"),
+                StagedCheck(
+                    field="enterprise_credit_code",
+                    sql=(
+                        "SELECT s.ord, s.enterprise_credit_code AS value FROM georisk_staging s"
+                        " JOIN enterprises e ON e.id = s.enterprise_id"
+                        " WHERE s.enterprise_credit_code IS NOT NULL"
+                        " AND e.credit_code <> s.enterprise_credit_code"
+                    ),
+                    reason="{value} is not the credit code of the enterprise given by "
+                    "enterprise_id",
+                ),
+            ),
+            after_insert_sql=(
+                "INSERT INTO hazard_source_substances"
+                " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class)"
+                " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.hazard_class"
+                " FROM georisk_staging s CROSS JOIN LATERAL jsonb_to_recordset(s.substances)"
+                " AS x(name text, cas text, q float8, critical_q float8, beta float8,"
+                " hazard_class text) ORDER BY s.ord",
+            ),
+            field_for_constraint={"fk_hazard_sources_enterprise_id_enterprises": "enterprise_id"},
+        ),
+    ),
+)
+
+PIPELINES = Layer(
+    name="pipelines",
+    title="Pipelines (register)",
+    description="Hazardous-chemical pipelines as registered; the map draws their segments",
+    audience="city",
+    from_sql="pipelines t",
+    geom_sql="t.geom",
+    geometry_type="line",
+    properties=(
+        rest_prop("code", "t.code"),
+        rest_prop("name", "t.name"),
+        rest_prop("substance", "t.substance"),
+        rest_prop("cas", "t.cas"),
+        rest_prop("diameter_mm", "t.diameter_mm", "Number"),
+        rest_prop("pressure_mpa", "t.pressure_mpa", "Number"),
+        rest_prop("operator", "t.operator"),
+        rest_prop("district", "t.district"),
+        rest_prop("length_m", "round(ST_Length(t.geom::geography)::numeric, 1)", "Number"),
+    ),
+    district_sql="t.district",
+    depends_on=("pipelines",),
+    rest=Rest(
+        noun="pipeline",
+        writes=Writes(
+            table="pipelines",
+            model=props.PipelineProps,
+            columns=(
+                Column("code", "text"),
+                Column("name", "text"),
+                Column("substance", "text"),
+                Column("cas", "text"),
+                Column("diameter_mm", "float8"),
+                Column("pressure_mpa", "float8"),
+                Column("operator", "text"),
+                _DISTRICT,
+                Column("geom", "geometry", geometry=True),
+            ),
+            unique_keys=(UniqueKey(("code",), "code", "uq_pipelines_code"),),
+            fills_district=True,
+        ),
+    ),
+)
+
+PIPELINE_SEGMENTS = Layer(
+    name="pipeline_segments",
+    title="Pipelines",
+    description="Pipelines cut into ≤ 500 m segments, each coloured by its own risk",
+    audience="city",
+    from_sql="pipeline_segments t JOIN pipelines p ON p.id = t.pipeline_id",
+    geom_sql="t.geom",
+    geometry_type="line",
+    properties=(
+        Prop("id", "t.id", "Number", "segment id"),
+        Prop("pipeline_id", "t.pipeline_id", "Number"),
+        Prop("code", "p.code", "String", "pipeline code"),
+        Prop("substance", "p.substance", "String", sensitive=True),
+        Prop("seq", "t.seq", "Number"),
+        _color(),
+    ),
+    district_sql="p.district",
+    color_sql="t.color",
+    legend="segment risk colour",
+    depends_on=("pipeline_segments", "pipelines"),
+    tiles=Tiles(minzoom=8, simplify_below=14, public=True),
+)
+
+ENTERPRISES = Layer(
+    name="enterprises",
+    title="Enterprises",
+    description="Supervised enterprises; colour = dynamic colour (MEM 2018 rating + live facts)",
+    audience="site",
+    from_sql="enterprises t",
+    geom_sql="t.geom",
+    geometry_type="point",
+    properties=(
+        tile_prop("id", "t.id", "Number", "enterprise id"),
+        rest_prop("credit_code", "t.credit_code"),
+        Prop("name", "t.name", "String"),
+        Prop("category", "t.category", "String"),
+        rest_prop("is_hazmat", "t.is_hazmat", "Boolean"),
+        Prop("district", "t.district", "String"),
+        rest_prop("park", "t.park"),
+        rest_prop("address", "t.address"),
+        rest_prop("licence_expiry", "t.licence_expiry", "Date"),
+        rest_prop("diagnosis_score", "t.diagnosis_score::float8", "Number"),
+        rest_prop("site", "ST_AsGeoJSON(t.site_geom, 7)::json", "Object"),
+        _color("coalesce(t.dynamic_color, t.inherent_color)", "dynamic colour"),
+        _color("t.inherent_color", "inherent colour", "inherent_color"),
+        _color("t.dynamic_color", "dynamic colour", "dynamic_color"),
+    ),
+    district_sql="t.district",
+    enterprise_sql="t.id",
+    color_sql="coalesce(t.dynamic_color, t.inherent_color)",
+    legend="dynamic risk colour",
+    depends_on=("enterprises",),
+    tiles=Tiles(minzoom=6, cluster_below=12, feature_cap=4000, public=True),
+    hexagons=Hexagons(
+        "points",
+        "SELECT ST_X(geom), ST_Y(geom), coalesce(dynamic_color, inherent_color), 1"
+        " FROM enterprises",
+        "SELECT EXISTS (SELECT 1 FROM enterprises)",
+        public=True,
+    ),
+    rest=Rest(
+        noun="enterprise",
+        filters=(Filter("category", "t.category", str, vocab.ENTERPRISE_CATEGORIES),),
+        writes=Writes(
+            table="enterprises",
+            model=props.EnterpriseProps,
+            columns=(
+                Column("credit_code", "text"),
+                Column("name", "text"),
+                Column("category", "text"),
+                Column("is_hazmat", "boolean"),
+                _DISTRICT,
+                Column("park", "text"),
+                Column("address", "text"),
+                Column("licence_expiry", "date"),
+                Column("diagnosis_score", "numeric"),
+                Column("geom", "geometry", geometry=True),
+                Column("site_geom", "geometry", geometry=True),
+            ),
+            unique_keys=(UniqueKey(("credit_code",), "credit_code", "uq_enterprises_credit_code"),),
+            fills_district=True,
+        ),
+    ),
+)
+
+_OPEN_ALARMS = (
+    "FROM alarms a JOIN monitoring_points mp ON mp.id = a.point_id WHERE a.cleared_at IS NULL"
+)
+
+MONITORING_POINTS = Layer(
+    name="monitoring_points",
+    title="Monitoring points",
+    description="Live sensors; colour = live alarm level, grey = offline",
+    audience="site",
+    # The district comes from the parent: the hazard source's enterprise, or the pipeline.
+    # Unread joins (LEFT JOIN on primary keys) are dropped by the planner.
+    from_sql=(
+        "monitoring_points t"
+        " LEFT JOIN hazard_sources h ON h.id = t.hazard_source_id"
+        " LEFT JOIN enterprises e ON e.id = h.enterprise_id"
+        " LEFT JOIN pipelines pl ON pl.id = t.pipeline_id"
+    ),
+    geom_sql="t.geom",
+    geometry_type="point",
+    properties=(
+        tile_prop("id", "t.id", "Number", "monitoring point id"),
+        Prop("code", "t.code", "String"),
+        Prop("hazard_source_id", "t.hazard_source_id", "Number"),
+        rest_prop("pipeline_id", "t.pipeline_id", "Number"),
+        Prop("kind", "t.kind", "String"),
+        rest_prop("substance", "t.substance"),
+        rest_prop("unit", "t.unit"),
+        rest_prop("level1", "t.level1", "Number"),
+        rest_prop("level2", "t.level2", "Number"),
+        rest_prop("limit_h", "t.limit_h", "Number"),
+        rest_prop("limit_hh", "t.limit_hh", "Number"),
+        rest_prop("limit_l", "t.limit_l", "Number"),
+        rest_prop("limit_ll", "t.limit_ll", "Number"),
+        rest_prop("sampling_interval_s", "t.sampling_interval_s", "Number"),
+        rest_prop("district", "COALESCE(e.district, pl.district)"),
+        _color("t.live_color", "live level"),
+    ),
+    district_sql="COALESCE(e.district, pl.district)",
+    enterprise_sql="h.enterprise_id",
+    color_sql="t.live_color",
+    legend="live alarm level",
+    depends_on=("monitoring_points", "alarms"),
+    tiles=Tiles(minzoom=10, cluster_below=14, cache_class="live", public=True),
+    hexagons=Hexagons(
+        "points",
+        "SELECT ST_X(geom), ST_Y(geom), live_color, 1 FROM monitoring_points"
+        f" UNION ALL SELECT ST_X(mp.geom), ST_Y(mp.geom), a.color, 0 {_OPEN_ALARMS}",
+        "SELECT EXISTS (SELECT 1 FROM monitoring_points)",
+        public=True,
+    ),
+    rest=Rest(
+        noun="monitoring point",
+        filters=(
+            Filter("kind", "t.kind", str, vocab.MONITORING_KINDS),
+            Filter("hazard_source_id", "t.hazard_source_id", int),
+        ),
+        writes=Writes(
+            table="monitoring_points",
+            model=props.MonitoringPointProps,
+            columns=(
+                Column("code", "text"),
+                Column("hazard_source_id", "integer"),
+                Column("pipeline_id", "integer"),
+                Column("kind", "text"),
+                Column("substance", "text"),
+                Column("unit", "text"),
+                Column("level1", "float8"),
+                Column("level2", "float8"),
+                Column("limit_h", "float8"),
+                Column("limit_hh", "float8"),
+                Column("limit_l", "float8"),
+                Column("limit_ll", "float8"),
+                Column("sampling_interval_s", "integer"),
+                Column("geom", "geometry", geometry=True),
+            ),
+            unique_keys=(UniqueKey(("code",), "code", "uq_monitoring_points_code"),),
+            checks=(
+                _exists("hazard_source_id", "hazard_sources", "id", "hazard source"),
+                _exists("pipeline_id", "pipelines", "id", "pipeline"),
+            ),
+            field_for_constraint={
+                "fk_monitoring_points_hazard_source_id_hazard_sources": "hazard_source_id",
+                "fk_monitoring_points_pipeline_id_pipelines": "pipeline_id",
+            },
+        ),
+    ),
+)
+
+ALARMS = Layer(
+    name="alarms",
+    title="Open alarms",
+    description="Open monitoring alarms at their points (rolled up into hexagons)",
+    audience="city",
+    depends_on=("monitoring_points", "alarms"),
+    hexagons=Hexagons(
+        "points",
+        f"SELECT ST_X(mp.geom), ST_Y(mp.geom), a.color, 1 {_OPEN_ALARMS}",
+        f"SELECT EXISTS (SELECT 1 {_OPEN_ALARMS})",
+        public=True,
+    ),
+)
+
+STOPS = Layer(
+    name="stops",
+    title="Tanker stops",
+    description="Detected stops (≥ 180 s within 200 m); open stops have no end",
+    audience="transport",
+    from_sql="stops t",
+    geom_sql="t.geom",
+    geometry_type="point",
+    properties=(
+        Prop("id", "t.id", "Number", "stop id"),
+        Prop("vehicle_id", "t.vehicle_id", "Number"),
+        Prop("start_ts", "t.start_ts::text", "String"),
+        Prop("end_ts", "t.end_ts::text", "String"),
+        Prop("fix_count", "t.fix_count", "Number"),
+    ),
+    depends_on=("stops",),
+    tiles=Tiles(minzoom=10, cluster_below=13, cache_class="live"),
+    hexagons=Hexagons(
+        "points",
+        "SELECT ST_X(geom), ST_Y(geom), NULL::text, 1 FROM stops",
+        "SELECT EXISTS (SELECT 1 FROM stops)",
+        scored_by_count=True,
+    ),
+)
+
+#: CAP severity → the four colours (extreme red … minor blue).
+_SEVERITY_COLOR = (
+    "CASE t.severity WHEN 'extreme' THEN 'red' WHEN 'severe' THEN 'orange'"
+    " WHEN 'moderate' THEN 'yellow' ELSE 'blue' END"
+)
+
+ALERTS = Layer(
+    name="alerts",
+    title="Geofence alerts",
+    description="Tanker alerts (illegal parking, overspeed); colour from CAP severity",
+    audience="transport",
+    from_sql="alerts t",
+    geom_sql="t.geom",
+    geometry_type="point",
+    where_sql="t.geom IS NOT NULL",
+    properties=(
+        Prop("id", "t.id", "Number", "alert id"),
+        Prop("vehicle_id", "t.vehicle_id", "Number"),
+        Prop("rule", "t.rule", "String"),
+        Prop("status", "t.status", "String"),
+        Prop("severity", "t.severity", "String"),
+        _color(_SEVERITY_COLOR, "severity colour"),
+    ),
+    district_sql="t.district",
+    enterprise_sql="t.enterprise_id",
+    color_sql=_SEVERITY_COLOR,
+    legend="CAP severity",
+    depends_on=("alerts",),
+    tiles=Tiles(minzoom=8, cluster_below=12, feature_cap=5000, cache_class="live"),
+)
+
+#: Fixes inside the tile (with margin) in the window, cut into parts where a vehicle left the
+#: tile or went silent (> 120 s between fixes), one MultiLineString per vehicle.
+_TRACKS_SQL = (
+    "(SELECT f.vehicle_id AS id, count(*) AS fixes, max(f.speed_kmh) AS max_speed,"
+    " ST_Multi(ST_Collect(f.line)) AS geom FROM (SELECT s.vehicle_id, s.part,"
+    " ST_MakeLine(ST_MakePoint(s.lon, s.lat) ORDER BY s.ts) AS line,"
+    " max(s.speed_kmh) AS speed_kmh FROM (SELECT p.vehicle_id, p.ts, p.lon, p.lat, p.speed_kmh,"
+    " count(*) FILTER (WHERE p.gap) OVER (PARTITION BY p.vehicle_id ORDER BY p.ts) AS part"
+    " FROM (SELECT q.vehicle_id, q.ts, q.lon, q.lat, q.speed_kmh, coalesce(q.ts - lag(q.ts)"
+    " OVER (PARTITION BY q.vehicle_id ORDER BY q.ts) > interval '120 seconds', true) AS gap"
+    " FROM positions q, b WHERE q.ts >= %(t_from)s AND q.ts < %(t_to)s"
+    " AND q.lon BETWEEN ST_XMin(b.qenv) AND ST_XMax(b.qenv)"
+    " AND q.lat BETWEEN ST_YMin(b.qenv) AND ST_YMax(b.qenv)) p) s"
+    " GROUP BY s.vehicle_id, s.part HAVING count(*) > 1) f GROUP BY f.vehicle_id) t"
+)
+
+TANKER_TRACKS = Layer(
+    name="tanker_tracks",
+    title="Hazmat tanker tracks",
+    description="Tracks in a time window ?from=&to= (ISO 8601; default the last hour)",
+    audience="transport",
+    from_sql=_TRACKS_SQL,
+    geom_sql="ST_SetSRID(t.geom, 4326)",
+    geometry_type="line",
+    properties=(
+        Prop("id", "t.id", "Number", "vehicle id"),
+        Prop("fixes", "t.fixes", "Number", "fixes inside the tile"),
+        Prop("max_speed_kmh", "t.max_speed::float8", "Number"),
+    ),
+    tiles=Tiles(
+        minzoom=10, simplify_below=15, feature_cap=3000, cache_class="live", time_window="window"
+    ),
+)
+
+#: Latest fix per vehicle read backwards on the (vehicle_id, ts) primary key, at most
+#: ``latest_max_age`` old (``t_from``) and not after ``?at=`` (``t_to``, default now).
+_LATEST_SQL = (
+    "(SELECT v.id, v.plate, v.carrier, v.un_number, lp.ts, lp.lon, lp.lat, lp.speed_kmh,"
+    " lp.heading FROM vehicles v CROSS JOIN LATERAL (SELECT p.ts, p.lon, p.lat, p.speed_kmh,"
+    " p.heading FROM positions p WHERE p.vehicle_id = v.id AND p.ts > %(t_from)s"
+    " AND p.ts <= %(t_to)s ORDER BY p.ts DESC LIMIT 1) lp) t"
+)
+
+TANKERS = Layer(
+    name="tankers",
+    title="Hazmat tankers (latest position)",
+    description="Each tanker's latest fix (at most GEORISK_TILES_LATEST_MAX_AGE_H old, ?at= "
+    "to replay)",
+    audience="transport",
+    from_sql=_LATEST_SQL,
+    geom_sql="ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)",
+    geometry_type="point",
+    properties=(
+        Prop("id", "t.id", "Number", "vehicle id"),
+        Prop("plate", "t.plate", "String"),
+        Prop("carrier", "t.carrier", "String"),
+        Prop("un_number", "t.un_number", "String"),
+        Prop("ts", "to_char(t.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", "String"),
+        Prop("speed_kmh", "t.speed_kmh::float8", "Number"),
+        Prop("heading", "t.heading", "Number"),
+    ),
+    tiles=Tiles(minzoom=8, cluster_below=11, cache_class="live", time_window="at"),
+)
+
+VEHICLES = Layer(
+    name="vehicles",
+    title="Hazmat vehicles (register)",
+    description="Registered hazmat vehicles with their latest fix and detector state",
+    audience="transport",
+    from_sql="vehicles t",
+    # The latest fix per vehicle (``Rest.lateral_sql``), read backwards on the primary key.
+    geom_sql="ST_SetSRID(ST_MakePoint(lp.lon, lp.lat), 4326)",
+    geometry_type="point",
+    properties=(
+        rest_prop("plate", "t.plate"),
+        rest_prop("carrier", "t.carrier"),
+        rest_prop("hazmat_class", "t.hazmat_class"),
+        rest_prop("un_number", "t.un_number"),
+        rest_prop("capacity_t", "t.capacity_t", "Number"),
+        rest_prop("district", "t.district"),
+        rest_prop("last_fix_at", "lp.ts", "Date"),
+        rest_prop("speed_kmh", "lp.speed_kmh", "Number"),
+        rest_prop("heading", "lp.heading", "Number"),
+        # The stop detector's persisted state (layers/transport/state.py): moving / stopped.
+        rest_prop("state", "(SELECT vs.state FROM vehicle_state vs WHERE vs.vehicle_id = t.id)"),
+        rest_prop(
+            "state_since",
+            "(SELECT vs.since FROM vehicle_state vs WHERE vs.vehicle_id = t.id)",
+            "Date",
+        ),
+    ),
+    district_sql="t.district",
+    rest=Rest(
+        noun="vehicle",
+        filters=(Filter("carrier", "t.carrier", str),),
+        lateral_sql=(
+            " LEFT JOIN LATERAL (SELECT p.lon, p.lat, p.ts, p.speed_kmh, p.heading"
+            " FROM positions p WHERE p.vehicle_id = t.id ORDER BY p.ts DESC LIMIT 1) lp ON true"
+        ),
+        writes=Writes(
+            table="vehicles",
+            model=props.VehicleProps,
+            columns=(
+                Column("plate", "text"),
+                Column("carrier", "text"),
+                Column("hazmat_class", "text"),
+                Column("un_number", "text"),
+                Column("capacity_t", "float8"),
+                _DISTRICT,
+            ),
+            unique_keys=(UniqueKey(("plate",), "plate", "uq_vehicles_plate"),),
+            writers=("admin", "regulator", "officer"),
+        ),
+    ),
+)
+
+FIXES = Layer(
+    name="fixes",
+    title="Tanker fixes",
+    description="Every stored GNSS fix (rolled up into hexagons on a schedule or on demand)",
+    audience="transport",
+    # Fixes are stored with their resolution-8 cell; other resolutions would re-index millions.
+    hexagons=Hexagons(
+        "fixes",
+        "",
+        "SELECT EXISTS (SELECT 1 FROM positions)",
+        scored_by_count=True,
+        fixed_res=8,
+        minzoom=9,
+    ),
+)
+
+#: Declaration order = tile drawing order (bottom first). Hexagon tile layers follow in the
+#: order of ``HEXAGON_ORDER``.
+LAYERS: Final[tuple[Layer, ...]] = (
+    DISTRICTS,
+    ZONES,
+    OVERLAY_ZONES,
+    HAZARD_SOURCES,
+    PIPELINE_SEGMENTS,
+    ENTERPRISES,
+    MONITORING_POINTS,
+    STOPS,
+    ALERTS,
+    TANKER_TRACKS,
+    TANKERS,
+    PIPELINES,
+    VEHICLES,
+    ALARMS,
+    FIXES,
+)
+#: Hexagon tile layers are drawn in this order, above every feature layer.
+HEXAGON_ORDER: Final = (
+    "enterprises",
+    "hazard_sources",
+    "monitoring_points",
+    "alarms",
+    "overlay_zones",
+    "fixes",
+    "stops",
+)
+#: REST collections in this order (the OpenAPI document's tags).
+COLLECTION_ORDER: Final = (
+    "enterprises",
+    "hazard_sources",
+    "monitoring_points",
+    "pipelines",
+    "zones",
+    "vehicles",
+    "districts",
+)
