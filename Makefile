@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy geo_api layers tiles scripts
+	$(BIN)/lint-imports  # dependencies point one way: contracts in pyproject.toml
 
 format: install
 	$(BIN)/ruff format .

@@ -1,6 +1,6 @@
 """Escalate overdue alerts on a clock, not when someone happens to list them.
 
-Every ``interval_s`` one set-based UPDATE (``layers.transport.lifecycle.escalate``, the rule's
+Every ``interval_s`` one set-based UPDATE (``layers.alerts.lifecycle.escalate``, the rule's
 only home) raises the level of alerts past a deadline, bumps their revision, queues their
 webhooks and NOTIFYs layer ``alerts`` — all in one transaction. Several processes may run the
 scheduler: the UPDATE only raises a level that is still lower, so a row is never bumped twice.
@@ -12,8 +12,8 @@ import logging
 
 from psycopg_pool import AsyncConnectionPool
 
+from layers.alerts.lifecycle import escalate
 from layers.core.periodic import PeriodicTask
-from layers.transport.lifecycle import escalate
 
 log = logging.getLogger("georisk.escalation")
 

@@ -23,6 +23,7 @@ import uvicorn
 from geo_api.app import create_app
 from geo_api.migrate import upgrade
 from geo_api.settings import DatabaseSettings, MonitoringSettings, ServerSettings, Settings
+from layers.catalog import CATALOG, Catalog
 from scripts.benchkit import free_port, recreate_database
 
 TEST_SCALE = float(os.environ.get("GEORISK_TEST_SCALE", "0.02"))
@@ -90,11 +91,11 @@ def auth(key: str) -> dict[str, str]:
 class LiveServer:
     """uvicorn serving ``create_app`` on a free loopback port in a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog = CATALOG) -> None:
         self.url = settings.db.resolved_url()
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(settings, catalog),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -21,11 +21,10 @@ from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import AlertStreamSettings
-from layers.alerts import cap
+from layers.alerts import cap, lifecycle
 from layers.alerts import feeds as alert_feeds
 from layers.alerts.stats import StatsQuery, alert_stats
 from layers.core.vocab import ALERT_RULES, ALERT_STATUSES
-from layers.transport import lifecycle
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -19,9 +19,9 @@ from geo_api.db import DbConn
 from geo_api.errors import Conflict, FieldError, NotFound
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import Settings
+from layers.alerts import lifecycle
 from layers.core.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
 from layers.risk.recompute import recompute
-from layers.transport import lifecycle
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -14,7 +14,7 @@ from typing import Any, Final
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers.transport.lifecycle import _FEATURE, _FROM, AlertNotFound
+from layers.alerts.lifecycle import _FEATURE, _FROM, AlertNotFound
 
 #: Track shown around an episode, before its start and after its end (docs/domain.md §3 evidence).
 EVIDENCE_MARGIN: Final = dt.timedelta(minutes=15)

@@ -5,5 +5,6 @@ docs/domain.md §3. Modules: ``config`` (thresholds), ``parse`` (request bodies 
 ``state`` (the detector state in ``vehicle_state``), ``limits`` (speed limit and corridor
 distance per fix), ``parking`` (judging a stop's centroid against zones), ``alerts`` (one alert
 per episode, NOTIFY), ``engine`` (one batch end to end), ``ingest`` (the HTTP batch path),
-``lifecycle`` (alert listing and transitions), ``track`` and ``batch`` (the seed's run).
+``track`` and ``batch`` (the seed's run). The officer's side of alerts (listing, acknowledge,
+dispose, escalation) lives in ``layers/alerts/lifecycle.py``.
 """
