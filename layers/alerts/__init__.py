@@ -1,1 +1,1 @@
-"""Alerts after detection: the officer's lifecycle, feeds, statistics, CAP 1.2 messages, webhooks."""
+"""Alerts after detection: the officer's lifecycle, feeds, statistics, CAP 1.2, webhooks."""

@@ -8,7 +8,7 @@ values are always bound parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from layers.catalog.model import (
     Audience,
@@ -17,44 +17,58 @@ from layers.catalog.model import (
     Layer,
     StagedCheck,
     UniqueKey,
+    Writes,
 )
 from layers.catalog.props import LayerProps
 
-__all__ = ["Collection", "Column", "Filter", "StagedCheck", "UniqueKey", "collection_of"]
+__all__ = [
+    "Collection",
+    "Column",
+    "Filter",
+    "StagedCheck",
+    "UniqueKey",
+    "Writes",
+    "collection_of",
+]
+
+
+class ReadOnlyCollection(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
 class Collection:
     name: str  # URL segment and CLI layer name (``hazard-sources``)
     layer: str  # the catalogue name (``hazard_sources``)
-    table: str
     noun: str  # singular, for messages
     audience: Audience
     from_sql: str  # main table aliased ``t``
     geom_sql: str | None  # the feature geometry expression (None: no geometry at all)
     properties: tuple[tuple[str, str], ...]  # (JSON key, SQL expression)
-    columns: tuple[Column, ...]
-    model: type[LayerProps] | None  # None: read-only collection
     district_sql: str | None = None
     enterprise_sql: str | None = None  # the enterprise a row belongs to (access scoping)
     color_sql: str | None = None  # None until the risk engine stores colours for the layer
     filters: tuple[Filter, ...] = ()
     lateral_sql: str = ""  # joined only when the geometry is needed (vehicles' latest fix)
-    unique_keys: tuple[UniqueKey, ...] = ()
-    resolve_sql: tuple[str, ...] = ()  # UPDATEs run on the staging table before the checks
-    checks: tuple[StagedCheck, ...] = ()
-    after_insert_sql: tuple[str, ...] = ()
-    fills_district: bool = False  # fill a missing district from the polygon holding the geometry
-    field_for_constraint: dict[str, str] = field(default_factory=dict)
-    writers: tuple[str, ...] | None = None  # roles allowed to create; None: audience default
+    writes: Writes | None = None  # None: a read-only collection
 
     @property
-    def stored_columns(self) -> tuple[Column, ...]:
-        return tuple(c for c in self.columns if not c.staging_only)
+    def writing(self) -> Writes:
+        if self.writes is None:
+            raise ReadOnlyCollection(f"{self.name} accept no new rows")
+        return self.writes
 
     @property
     def writable(self) -> bool:
-        return self.model is not None
+        return self.writes is not None
+
+    @property
+    def model(self) -> type[LayerProps] | None:
+        return self.writes.model if self.writes is not None else None
+
+    @property
+    def writers(self) -> tuple[str, ...] | None:
+        return self.writes.writers if self.writes is not None else None
 
     def filter_names(self) -> tuple[str, ...]:
         common = ("bbox", "limit", "offset", "district", "color")
@@ -66,28 +80,18 @@ def collection_of(layer: Layer) -> Collection:
     rest = layer.rest
     if rest is None:
         raise ValueError(f"layer {layer.name} declares no REST collection")
-    writes = rest.writes
     return Collection(
         name=layer.path,
         layer=layer.name,
-        table=writes.table if writes else layer.from_sql.split()[0],
         noun=rest.noun,
         audience=layer.audience,
         from_sql=layer.from_sql,
         geom_sql=layer.geom_sql,
         properties=tuple((p.name, p.sql) for p in layer.properties if p.rest),
-        columns=writes.columns if writes else (),
-        model=writes.model if writes else None,
         district_sql=layer.district_sql,
         enterprise_sql=layer.enterprise_sql,
         color_sql=layer.color_sql,
         filters=rest.filters,
         lateral_sql=rest.lateral_sql,
-        unique_keys=writes.unique_keys if writes else (),
-        resolve_sql=writes.resolve_sql if writes else (),
-        checks=writes.checks if writes else (),
-        after_insert_sql=writes.after_insert_sql if writes else (),
-        fills_district=writes.fills_district if writes else False,
-        field_for_constraint=dict(writes.field_for_constraint) if writes else {},
-        writers=writes.writers if writes else None,
+        writes=rest.writes,
     )

@@ -137,6 +137,10 @@ class Writes:
     field_for_constraint: dict[str, str] = field(default_factory=dict)
     writers: tuple[str, ...] | None = None  # roles; None: the audience's default
 
+    @property
+    def stored_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if not c.staging_only)
+
 
 @dataclass(frozen=True)
 class Rest:

@@ -52,8 +52,9 @@ async def _rows(conn: AsyncConnection[Any], text: str, params: Any = None) -> li
 async def _stage(
     conn: AsyncConnection[Any], coll: Collection, records: Sequence[Record], progress: bool
 ) -> None:
-    names = [c.name for c in coll.columns]
-    ddl = ", ".join(f"{c.name} {c.pgtype}" for c in coll.columns)
+    w = coll.writing
+    names = [c.name for c in w.columns]
+    ddl = ", ".join(f"{c.name} {c.pgtype}" for c in w.columns)
     await _rows(
         conn,
         f"CREATE TEMP TABLE {STAGING} (ord integer PRIMARY KEY, id integer, {ddl}) ON COMMIT DROP",
@@ -70,10 +71,11 @@ async def _stage(
 
 async def _check(conn: AsyncConnection[Any], coll: Collection) -> list[Problem]:
     """Every database-dependent rule, each one query over the whole batch."""
+    w = coll.writing
     problems: list[Problem] = []
-    for text in coll.resolve_sql:
+    for text in w.resolve_sql:
         await _rows(conn, text)
-    names = {c.name for c in coll.columns}
+    names = {c.name for c in w.columns}
     if "district" in names:
         for r in await _rows(
             conn,
@@ -81,7 +83,7 @@ async def _check(conn: AsyncConnection[Any], coll: Collection) -> list[Problem]:
             " AND NOT EXISTS (SELECT 1 FROM districts d WHERE d.code = s.district)",
         ):
             problems.append(Problem(r["ord"], "district", f"unknown district code {r['district']}"))
-    if coll.fills_district:
+    if w.fills_district:
         # A point-on-surface is inside exactly one district even for lines and polygons
         # that cross a boundary; the GiST index on districts.geom finds it.
         await _rows(
@@ -90,10 +92,10 @@ async def _check(conn: AsyncConnection[Any], coll: Collection) -> list[Problem]:
             " WHERE ST_Covers(d.geom, ST_PointOnSurface(s.geom)) ORDER BY d.code LIMIT 1)"
             " WHERE s.district IS NULL",
         )
-    for check in coll.checks:
+    for check in w.checks:
         for r in await _rows(conn, check.sql):
             problems.append(Problem(r["ord"], check.field, check.reason.format(value=r["value"])))
-    for key in coll.unique_keys:
+    for key in w.unique_keys:
         problems.extend(await _duplicates(conn, coll, key))
     return problems
 
@@ -101,6 +103,7 @@ async def _check(conn: AsyncConnection[Any], coll: Collection) -> list[Problem]:
 async def _duplicates(
     conn: AsyncConnection[Any], coll: Collection, key: UniqueKey
 ) -> list[Problem]:
+    w = coll.writing
     cols = key.columns
     value = f"s.{key.field}::text"  # the part the client chose; the rest is the scope
     not_null = " AND ".join(f"s.{c} IS NOT NULL" for c in cols)
@@ -118,7 +121,7 @@ async def _duplicates(
     join = " AND ".join(f"t.{c} = s.{c}" for c in cols)
     for r in await _rows(
         conn,
-        f"SELECT s.ord, {value} AS value, t.id FROM {STAGING} s JOIN {coll.table} t ON {join}",
+        f"SELECT s.ord, {value} AS value, t.id FROM {STAGING} s JOIN {w.table} t ON {join}",
     ):
         reason = f"{r['value']} already exists ({coll.noun} id {r['id']})"
         out.append(Problem(r["ord"], key.field, reason, True))
@@ -126,6 +129,7 @@ async def _duplicates(
 
 
 async def _insert(conn: AsyncConnection[Any], coll: Collection) -> list[dict[str, Any]]:
+    w = coll.writing
     # Ids are drawn in batch order before the insert, so the answer maps index → id exactly
     # instead of trusting the order of RETURNING.
     await _rows(
@@ -133,30 +137,31 @@ async def _insert(conn: AsyncConnection[Any], coll: Collection) -> list[dict[str
         f"UPDATE {STAGING} s SET id = n.id FROM (SELECT o.ord,"
         " nextval(pg_get_serial_sequence(%(table)s, 'id')) AS id"
         f" FROM (SELECT ord FROM {STAGING} ORDER BY ord) o) n WHERE n.ord = s.ord",
-        {"table": coll.table},
+        {"table": w.table},
     )
-    cols = ", ".join(c.name for c in coll.stored_columns)
+    cols = ", ".join(c.name for c in w.stored_columns)
     await _rows(
         conn,
-        f"INSERT INTO {coll.table} (id, {cols}) SELECT id, {cols} FROM {STAGING} ORDER BY ord",
+        f"INSERT INTO {w.table} (id, {cols}) SELECT id, {cols} FROM {STAGING} ORDER BY ord",
     )
-    for text in coll.after_insert_sql:
+    for text in w.after_insert_sql:
         await _rows(conn, text)
     return await _rows(conn, f"SELECT ord, id FROM {STAGING} ORDER BY ord")
 
 
 def _translate(coll: Collection, exc: errors.IntegrityError) -> FeaturesRejected:
     """A constraint tripped despite the checks (a concurrent writer): our words, not PG's."""
+    w = coll.writing
     name = exc.diag.constraint_name or ""
-    for key in coll.unique_keys:
+    for key in w.unique_keys:
         if key.constraint == name:
             return FeaturesRejected(
                 [Problem(None, key.field, "already exists (stored concurrently)", True)]
             )
     if isinstance(exc, errors.ForeignKeyViolation):
-        fld = coll.field_for_constraint.get(name, "district" if "district" in name else "id")
+        fld = w.field_for_constraint.get(name, "district" if "district" in name else "id")
         return FeaturesRejected([Problem(None, fld, "refers to a record that no longer exists")])
-    prefix = f"ck_{coll.table}_"
+    prefix = f"ck_{w.table}_"
     fld = name.removeprefix(prefix) if name.startswith(prefix) else "properties"
     return FeaturesRejected([Problem(None, fld, f"value not allowed for a {coll.noun}")])
 
