@@ -195,3 +195,13 @@ def test_derived_views_agree_with_the_declarations() -> None:
     assert set(CATALOG.hex_layers_for_change("alarms")) == {"monitoring_points", "alarms"}
     assert "monitoring_points" in {t.name for t in CATALOG.tile_layers_for_change("alarms")}
     assert "fixes" not in CATALOG.refreshed_hex_layers  # rolled up on a schedule
+
+
+def test_the_legend_comes_from_the_declaration(client: httpx.Client) -> None:
+    """What a colour means is declared once and reaches TileJSON and the catalogue."""
+    doc = client.get("/tiles/enterprises.json").json()
+    assert doc["legend"].startswith("Enterprises: dynamic risk colour")
+    assert "red #E02020" in doc["legend"]
+    entries = {layer["name"]: layer for layer in client.get("/tiles").json()["layers"]}
+    assert entries["hazard_sources"]["legend"] == "GB 18218 grade"
+    assert client.get("/tiles/districts.json").json()["legend"] == ""

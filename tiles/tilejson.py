@@ -11,6 +11,7 @@ from typing import Any
 from layers.access.roles import FULL_VIEW, TileView
 from layers.catalog import Catalog
 from layers.catalog.tiles import TileLayer
+from layers.core.colors import DISPLAY_HEX, LIVE_COLORS
 
 WORLD = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
 
@@ -28,6 +29,14 @@ def vector_layer(layer: TileLayer, view: TileView = FULL_VIEW) -> dict[str, Any]
         "fields": view.visible(layer.field_descriptions(), layer),
         "geometry_type": layer.geometry_type,
     }
+
+
+def legend(layers: tuple[TileLayer, ...]) -> str:
+    """TileJSON's ``legend``: what each coloured layer's colour means, in the four colours
+    (plus grey), from the layers' declarations."""
+    scale = ", ".join(f"{name} {DISPLAY_HEX[name]}" for name in LIVE_COLORS)
+    parts = [f"{layer.title}: {layer.legend}" for layer in layers if layer.legend]
+    return f"{'; '.join(parts)} ({scale})" if parts else ""
 
 
 def tilejson(
@@ -56,6 +65,7 @@ def tilejson(
         "center": [round((west + east) / 2, 6), round((south + north) / 2, 6), center_zoom],
         "attribution": "GeoRisk",
         "vector_layers": [vector_layer(layer, view) for layer in layers],
+        "legend": legend(layers),
     }
 
 
@@ -79,6 +89,7 @@ def catalog(
                 "clustered_below": layer.cluster_below,
                 "feature_cap": layer.feature_cap,
                 "time": layer.time_window,
+                "legend": layer.legend,
                 "fields": view.visible(layer.fields, layer),
                 "tilejson": f"{base.rstrip('/')}/tiles/{layer.name}.json",
                 "tiles": tile_url(base, layer.name),
