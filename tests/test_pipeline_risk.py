@@ -18,14 +18,8 @@ import pytest
 
 from layers.core.changes import CHANGE_CHANNEL
 from layers.risk.consequence import SubstanceHazard, pipeline_radii, substance_hazard
-from layers.risk.pipelines import (
-    DEFAULT_RULES,
-    MAX_SEGMENT_M,
-    SegmentFacts,
-    likelihood_of,
-    rate_segment,
-    recompute_pipelines,
-)
+from layers.risk.pipeline_rules import DEFAULT_RULES, SegmentFacts, likelihood_of, rate_segment
+from layers.risk.pipelines import MAX_SEGMENT_M, recompute_pipelines
 
 T = TypeVar("T")
 LON, LAT = 120.90, 29.40
