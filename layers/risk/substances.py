@@ -2,10 +2,9 @@
 
 Source: GB 18218-2018 《危险化学品重大危险源辨识》 — Table 1 (named substances and their
 critical quantities Q, in tonnes), Table 3 (β of the toxic gases) and Table 4 (β by hazard
-category of Table 2). β follows docs/domain.md §2.1; the per-code numbers there agree with the
-standard. Note that docs/domain.md's *labels* for the Table 2 codes are shifted by one: in the
-standard W1.x are explosives, W2 flammable gases, W3 aerosols, W4 oxidising gases and J1–J5
-acute toxicity; this catalogue assigns codes as the standard does (e.g. LPG is W2, β 1.5).
+category of Table 2), as docs/domain.md §2.1 gives them. Codes are the standard's: W1.x
+explosives, W2 flammable gases, W3 aerosols, W4 oxidising gases, W5.x flammable liquids, J1–J5
+acute toxicity (e.g. LPG is W2, β 1.5).
 
 ``oel_mg_m3`` is the occupational exposure limit (GBZ 2.1, MAC or PC-TWA) that GB/T 50493-2019
 uses for toxic-gas detector set points (level 1 = 100 % OEL, level 2 = 200 % OEL).
