@@ -11,13 +11,12 @@ from fastapi.responses import JSONResponse
 from geo_api.auth import SITE_READERS, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, Conflict, FieldError, NotFound
+from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.scope import check_object, district_filter, enterprise_filter
 from geo_api.settings import Settings
 from layers.monitoring.alarms import (
     STATUSES,
     AlarmFilter,
-    LifecycleError,
     advance,
     list_alarms,
 )
@@ -65,10 +64,8 @@ async def get_alarms(
 async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSONResponse:
     settings: Settings = request.app.state.settings
     await check_object(conn, request.state.caller, "alarm", alarm_id)
-    try:
-        alarm, enterprises = await advance(conn, alarm_id, step, settings.monitoring.flat_line_n)
-    except LifecycleError as exc:
-        raise Conflict(str(exc), [FieldError("alarm_id", str(exc))]) from None
+    # A dispose before the acknowledgement raises TransitionRefused: a 409.
+    alarm, enterprises = await advance(conn, alarm_id, step, settings.monitoring.flat_line_n)
     if alarm is None:
         raise NotFound(f"alarm {alarm_id} not found", [FieldError("alarm_id", "unknown")])
     if enterprises:

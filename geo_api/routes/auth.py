@@ -119,12 +119,10 @@ class NewKey(BaseModel):
 @router.post("/api/keys", status_code=201, dependencies=[allow("admin")])
 async def create_key(conn: DbConn, body: NewKey) -> JSONResponse:
     """Make a key; the answer holds the key, shown only here."""
-    try:
-        row, key = await api_keys.create_key(
-            conn, body.name, body.role, body.enterprise_id, body.districts, body.expires_at
-        )
-    except api_keys.KeyProblem as exc:
-        raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    # KeyProblem (an unknown district, a missing enterprise) is an InvalidInput: a 422.
+    row, key = await api_keys.create_key(
+        conn, body.name, body.role, body.enterprise_id, body.districts, body.expires_at
+    )
     return json_response({**row, "key": key}, status_code=201)
 
 

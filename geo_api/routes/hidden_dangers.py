@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
-from geo_api.errors import Conflict, FieldError, InvalidInput, NotFound
+from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
@@ -24,7 +24,6 @@ from layers.prevention.dual import (
     HiddenDangerInput,
     HiddenDangerPatch,
     InspectionTaskInput,
-    TransitionRefused,
     district_rates,
     enterprise_rates,
     insert_danger,
@@ -55,10 +54,7 @@ async def _parse(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        errors = [
-            FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()
-        ]
-        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
+        raise invalid_input(exc) from None
 
 
 def _today(as_of: dt.date | None) -> dt.date:
@@ -88,12 +84,7 @@ async def patch_danger(
 ) -> dict[str, Any]:
     await check_object(conn, caller, "hidden danger", danger_id)
     patch = await _parse(request, HiddenDangerPatch)
-    try:
-        row = await update_danger(conn, danger_id, patch)
-    except TransitionRefused as exc:
-        raise Conflict(
-            str(exc), [FieldError("status", f"current state is {exc.current!r}")]
-        ) from None
+    row = await update_danger(conn, danger_id, patch)  # a skipped step: TransitionRefused, 409
     if row is None:
         raise NotFound(f"hidden danger {danger_id} not found", [FieldError("id", "not found")])
     await recompute(conn, risk_config(request), [row["enterprise_id"]])

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.errors import FieldError, NotFound
 from geo_api.scope import VisibleEnterprise, district_filter
 from geo_api.settings import Settings
 from layers.risk import gb18218
@@ -48,12 +48,10 @@ async def assess_gb18218(body: AssessIn) -> dict[str, Any]:
     substances = [
         gb18218.Substance(s.name, s.q, s.Q, s.beta, s.hazard_class, s.cas) for s in body.substances
     ]
-    try:
-        result = gb18218.assess(
-            body.population_500m, substances, TABLE1_Q, TABLE2_Q_BY_CLASS, TABLE1_VARIANT_CAS
-        )
-    except gb18218.AssessmentError as exc:
-        raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    # AssessmentError (a substance lacking Q or β) is an InvalidInput: a 422 naming the field.
+    result = gb18218.assess(
+        body.population_500m, substances, TABLE1_Q, TABLE2_Q_BY_CLASS, TABLE1_VARIANT_CAS
+    )
     return {
         "S": result.S,
         "alpha": result.alpha,

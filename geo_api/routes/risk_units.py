@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from geo_api.auth import SITE_READERS, CurrentCaller, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.settings import Settings
@@ -29,7 +29,6 @@ from layers.risk.register import (
     unit_geometry,
     update_unit,
 )
-from layers.risk.units import UnitAssessmentError
 from layers.validation import GeometryProblem
 
 router = APIRouter(tags=["risk units"])
@@ -47,18 +46,12 @@ async def _parse_unit(request: Request) -> tuple[RiskUnitInput, Any, str, float]
     try:
         unit = RiskUnitInput.model_validate(body.get("properties") or {})
     except ValidationError as exc:
-        errors = [
-            FieldError(".".join(str(p) for p in e["loc"]) or "properties", e["msg"])
-            for e in exc.errors()
-        ]
-        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
+        raise invalid_input(exc, "properties") from None
     try:
         geom = unit_geometry(body.get("geometry"))
-        score, color = assess_unit(unit)
-    except GeometryProblem as exc:
+    except GeometryProblem as exc:  # layers/validation.py's, not yet of the family
         raise InvalidInput(f"geometry: {exc}", [FieldError("geometry", str(exc))]) from None
-    except UnitAssessmentError as exc:
-        raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    score, color = assess_unit(unit)  # UnitAssessmentError is an InvalidInput: a 422
     return unit, geom, color, score
 
 

@@ -44,6 +44,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
 from layers.core.colors import LIVE_COLORS
+from layers.core.errors import FieldError, NotFound
 from layers.risk.surface import Emitters, index_at_points, load_emitters
 
 MIN_RES: Final = 5
@@ -117,9 +118,12 @@ LAYERS: Final[dict[str, LayerSpec]] = {
 }
 
 
-class UnknownLayer(ValueError):
+class UnknownLayer(NotFound, ValueError):
+    """No hexagon layer of that name (a 404 naming ``layer``)."""
+
     def __init__(self, layer: str) -> None:
-        super().__init__(f"unknown hexagon layer {layer!r}; use one of {', '.join(LAYERS)}")
+        reason = f"unknown hexagon layer {layer!r}; use one of {', '.join(LAYERS)}"
+        super().__init__(reason, [FieldError("layer", reason)])
         self.layer = layer
 
 
