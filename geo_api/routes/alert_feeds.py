@@ -19,6 +19,7 @@ from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError
+from geo_api.models.alerts import AlertStats
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import AlertStreamSettings
 from layers.alerts import cap
@@ -140,7 +141,7 @@ async def alert_stream(
     )
 
 
-@router.get("/api/alerts/stats", dependencies=[allow(*TRANSPORT)])
+@router.get("/api/alerts/stats", response_model=AlertStats, dependencies=[allow(*TRANSPORT)])
 async def alert_statistics(
     conn: DbConn,
     caller: CurrentCaller,

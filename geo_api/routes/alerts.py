@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
+from geo_api.models.alerts import AlertCollection, AlertFeature, AlertList
+from geo_api.models.base import GeoJSONResponse, json_variant
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import Settings
 from layers.core.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
@@ -33,7 +35,13 @@ class Disposal(BaseModel):
     note: Text | None = Field(default=None, max_length=4000)
 
 
-@router.get("/api/alerts", dependencies=[allow(*TRANSPORT)])
+@router.get(
+    "/api/alerts",
+    response_model=AlertCollection,
+    response_class=GeoJSONResponse,
+    openapi_extra=json_variant(AlertList),  # f=json
+    dependencies=[allow(*TRANSPORT)],
+)
 async def list_alerts(
     request: Request,
     conn: DbConn,
@@ -73,7 +81,12 @@ async def list_alerts(
     return JSONResponse(body, media_type="application/geo+json")
 
 
-@router.get("/api/alerts/{alert_id}", dependencies=[allow(*TRANSPORT)])
+@router.get(
+    "/api/alerts/{alert_id}",
+    response_model=AlertFeature,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def get_alert(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> JSONResponse:
     """One alert as a GeoJSON Feature."""
     await check_object(conn, caller, "alert", alert_id)
@@ -81,7 +94,12 @@ async def get_alert(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> J
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.post("/api/alerts/{alert_id}/ack", dependencies=[allow(*TRANSPORT)])
+@router.post(
+    "/api/alerts/{alert_id}/ack",
+    response_model=AlertFeature,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> JSONResponse:
     """new → acknowledged (409 naming the state otherwise)."""
     await check_object(conn, caller, "alert", alert_id)
@@ -89,7 +107,12 @@ async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> J
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.post("/api/alerts/{alert_id}/dispose", dependencies=[allow(*TRANSPORT)])
+@router.post(
+    "/api/alerts/{alert_id}/dispose",
+    response_model=AlertFeature,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def dispose_alert(
     request: Request, conn: DbConn, alert_id: AlertId, body: Disposal, caller: CurrentCaller
 ) -> JSONResponse:

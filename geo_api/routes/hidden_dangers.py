@@ -17,6 +17,7 @@ from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
+from geo_api.models.prevention import HiddenDanger, HiddenDangerList
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
@@ -62,13 +63,22 @@ def _today(as_of: dt.date | None) -> dt.date:
 
 
 # -- hidden dangers ----------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/hidden-dangers", dependencies=Site)
+@router.get(
+    "/api/enterprises/{enterprise_id}/hidden-dangers",
+    response_model=HiddenDangerList,
+    dependencies=Site,
+)
 async def get_dangers(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str, Any]:
     items = await list_dangers(conn, enterprise_id)
     return {"items": items, "numberMatched": len(items)}
 
 
-@router.post("/api/enterprises/{enterprise_id}/hidden-dangers", status_code=201, dependencies=Site)
+@router.post(
+    "/api/enterprises/{enterprise_id}/hidden-dangers",
+    status_code=201,
+    response_model=HiddenDanger,
+    dependencies=Site,
+)
 async def create_danger(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
@@ -78,7 +88,7 @@ async def create_danger(
     return row
 
 
-@router.patch("/api/hidden-dangers/{danger_id}", dependencies=Site)
+@router.patch("/api/hidden-dangers/{danger_id}", response_model=HiddenDanger, dependencies=Site)
 async def patch_danger(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller
 ) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from geo_api.auth import SITE_READERS, STAFF, allow
 from geo_api.body import Moment, read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
+from geo_api.models.prevention import Deduction, SafetyScore
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise
 from geo_api.settings import Settings
@@ -44,7 +45,10 @@ def _not_found(enterprise_id: int) -> NotFound:
 
 
 @router.post(
-    "/api/enterprises/{enterprise_id}/deductions", status_code=201, dependencies=[allow(*STAFF)]
+    "/api/enterprises/{enterprise_id}/deductions",
+    status_code=201,
+    response_model=Deduction,
+    dependencies=[allow(*STAFF)],
 )
 async def create_deduction(
     enterprise_id: VisibleEnterprise, request: Request, conn: DbConn
@@ -78,7 +82,11 @@ async def create_deduction(
     }
 
 
-@router.get("/api/enterprises/{enterprise_id}/score", dependencies=[allow(*SITE_READERS)])
+@router.get(
+    "/api/enterprises/{enterprise_id}/score",
+    response_model=SafetyScore,
+    dependencies=[allow(*SITE_READERS)],
+)
 async def get_score(
     enterprise_id: VisibleEnterprise, request: Request, conn: DbConn
 ) -> dict[str, Any]:
