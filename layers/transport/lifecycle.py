@@ -1,7 +1,8 @@
 """Alert listing and the officer's lifecycle: new → acknowledged → disposed | false_alarm.
 
 Each transition records who (the caller's name) and when, and is a single conditional UPDATE,
-so two officers racing on one alert cannot both win; the loser learns the state it found.
+so two officers racing on one alert cannot both win; the loser learns the state it found
+(``TransitionRefused``, layers/core/errors.py: a 409 naming it).
 Overdue alerts escalate one level per missed deadline (acknowledge, then dispose); the
 background scheduler (geo_api/escalation.py) calls ``escalate``, never a read. Every change
 here bumps the revision and queues its webhooks in the same transaction (layers/alerts/webhooks.py).
