@@ -1,4 +1,8 @@
-"""One exception family and one ``{exception: status}`` map.
+"""The domain's error family (layers/core/errors.py) over HTTP: one ``{exception: status}`` map.
+
+The classes are the domain's own, re-exported here under the names routes already use: a route
+raises ``NotFound``, a module of layers/ raises ``AlertNotFound`` (a ``NotFound``), and both
+become the same 404 body, so no route translates a domain exception by hand.
 
 Client mistakes become 4xx bodies that name the field and the reason; a database that cannot
 be reached (restarting, failing over, pool exhausted) is a 503 with ``Retry-After``; anything
@@ -16,64 +20,60 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from layers.core.errors import (
+    BadField,
+    BadRequest,
+    Conflict,
+    DomainError,
+    FieldError,
+    Forbidden,
+    InvalidField,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TransitionRefused,
+    Unauthorized,
+)
+
+__all__ = [
+    "DB_UNAVAILABLE",
+    "ERROR_RESPONSES",
+    "BadField",
+    "BadRequest",
+    "Conflict",
+    "DomainError",
+    "ErrorBody",
+    "ErrorMap",
+    "FieldError",
+    "Forbidden",
+    "GeoRiskError",
+    "InvalidField",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "TransitionRefused",
+    "Unauthorized",
+    "database_unavailable",
+    "install_error_handlers",
+    "invalid_input",
+    "unavailable_response",
+]
 
 log = logging.getLogger("georisk")
 
 
-@dataclass
-class FieldError:
-    field: str
-    reason: str
-    index: int | None = None  # the feature / row number in a batch, 0-based for features
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"field": self.field, "reason": self.reason}
-        if self.index is not None:
-            out["index"] = self.index
-        return out
-
-
-class GeoRiskError(Exception):
-    """Base of every error this service raises on purpose."""
-
-    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.errors: list[FieldError] = errors or []
-
-
-class NotFound(GeoRiskError):
-    pass
-
-
-class InvalidInput(GeoRiskError):
-    """The request is well formed but its content is impossible (lat 95, self-crossing ring)."""
-
-
-class BadRequest(GeoRiskError):
-    """A malformed query or body (bad bbox, unparsable JSON)."""
-
-
-class Forbidden(GeoRiskError):
-    """The caller is known but may not do this (another enterprise's data, a writer role)."""
-
-
-class Unauthorized(GeoRiskError):
-    """No credentials, or credentials that are unknown, revoked, expired or badly signed."""
-
-
-class Conflict(GeoRiskError):
-    """A duplicate (credit code, plate) or a state transition that is not allowed."""
-
-
-class PayloadTooLarge(GeoRiskError):
-    pass
+#: The family's old base name here; routes and middleware that say it keep working.
+GeoRiskError = DomainError
 
 
 @dataclass
 class ErrorMap:
-    statuses: dict[type[GeoRiskError], int] = field(
+    """Each class of the domain family → its HTTP status; a subclass takes its nearest
+    ancestor's (``AlertNotFound`` → 404, ``AssessmentError`` → 422)."""
+
+    statuses: dict[type[DomainError], int] = field(
         default_factory=lambda: {
             NotFound: 404,
             Unauthorized: 401,
@@ -81,15 +81,25 @@ class ErrorMap:
             InvalidInput: 422,
             BadRequest: 400,
             Conflict: 409,
+            TransitionRefused: 409,
             PayloadTooLarge: 413,
         }
     )
 
-    def status_for(self, exc: GeoRiskError) -> int:
+    def status_for(self, exc: DomainError) -> int:
         for klass in type(exc).__mro__:
             if klass in self.statuses:
                 return self.statuses[klass]
         return 400
+
+
+def invalid_input(exc: ValidationError, root: str = "body") -> InvalidInput:
+    """A pydantic refusal of a parsed body as the 422 naming each field (``root`` when the
+    error is about the whole object)."""
+    errors = [
+        FieldError(".".join(str(p) for p in e["loc"]) or root, e["msg"]) for e in exc.errors()
+    ]
+    return InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors)
 
 
 #: The body's ``detail`` while the database cannot be reached.
@@ -154,8 +164,8 @@ def unavailable_response() -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     mapping = ErrorMap()
 
-    async def on_georisk(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, GeoRiskError)
+    async def on_domain(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
         # RFC 9110: a 401 says how to authenticate.
         headers = (
             {"WWW-Authenticate": 'Bearer realm="georisk"'}
@@ -198,7 +208,7 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse(_body("internal error; it has been logged", []), status_code=500)
 
-    app.add_exception_handler(GeoRiskError, on_georisk)
+    app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     # PoolTimeout is an OperationalError subclass; both are named for the reader.
     app.add_exception_handler(OperationalError, on_database_down)

@@ -17,18 +17,22 @@ from psycopg.rows import tuple_row
 
 from layers.access.roles import FULL_VIEW, TileView
 from layers.catalog.tiles import TileLayer, h3_resolution
+from layers.core.errors import FieldError, NotFound
 from layers.risk.hexagons import ensure_rollup
 from tiles.sql import CLUSTER_GRID, Scope, layer_sql
 from tiles.tms import MARGIN, Tile
 
 
-class UnknownTileLayer(KeyError):
+class UnknownTileLayer(NotFound, KeyError):
+    """A tile layer the catalogue does not have (a 404 naming ``layer``)."""
+
     def __init__(self, name: str) -> None:
-        super().__init__(name)
+        text = f"unknown layer {name!r}; see GET /tiles for the catalog"
+        super().__init__(text, [FieldError("layer", text)])
         self.name = name
 
     def __str__(self) -> str:
-        return f"unknown layer {self.name!r}; see GET /tiles for the catalog"
+        return self.message
 
 
 def parse_layers(text: str, tiles: Mapping[str, TileLayer]) -> tuple[TileLayer, ...]:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
+from layers.core.errors import FieldError, NotFound
+
 MAX_ZOOM: Final = 22
 #: Web Mercator's latitude limit: tiles cover ±85.0511°.
 MAX_LAT: Final = 85.0511287798066
@@ -22,11 +24,11 @@ MARGIN: Final = BUFFER / EXTENT * 1.25
 WORLD_M: Final = 2 * 20037508.342789244
 
 
-class TileOutOfRange(ValueError):
-    """No such tile: z beyond 0..22 or x/y beyond 0..2^z - 1."""
+class TileOutOfRange(NotFound, ValueError):
+    """No such tile: z beyond 0..22 or x/y beyond 0..2^z - 1 (a 404 naming z, x or y)."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+        super().__init__(f"no such tile: {field}: {reason}", [FieldError(field, reason)])
         self.field = field
         self.reason = reason
 

@@ -11,13 +11,14 @@ from fastapi.responses import JSONResponse
 from geo_api.auth import SITE_READERS, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, Conflict, FieldError, NotFound
+from geo_api.errors import BadRequest, FieldError, NotFound
+from geo_api.models.base import GeoJSONResponse
+from geo_api.models.monitoring import AlarmCollection, AlarmFeature
 from geo_api.scope import check_object, district_filter, enterprise_filter
 from geo_api.settings import Settings
 from layers.monitoring.alarms import (
     STATUSES,
     AlarmFilter,
-    LifecycleError,
     advance,
     list_alarms,
 )
@@ -38,7 +39,12 @@ def _since(value: str | None) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-@router.get("/api/alarms", dependencies=[allow(*SITE_READERS)])
+@router.get(
+    "/api/alarms",
+    response_model=AlarmCollection,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*SITE_READERS)],
+)
 async def get_alarms(
     request: Request,
     conn: DbConn,
@@ -65,10 +71,8 @@ async def get_alarms(
 async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSONResponse:
     settings: Settings = request.app.state.settings
     await check_object(conn, request.state.caller, "alarm", alarm_id)
-    try:
-        alarm, enterprises = await advance(conn, alarm_id, step, settings.monitoring.flat_line_n)
-    except LifecycleError as exc:
-        raise Conflict(str(exc), [FieldError("alarm_id", str(exc))]) from None
+    # A dispose before the acknowledgement raises TransitionRefused: a 409.
+    alarm, enterprises = await advance(conn, alarm_id, step, settings.monitoring.flat_line_n)
     if alarm is None:
         raise NotFound(f"alarm {alarm_id} not found", [FieldError("alarm_id", "unknown")])
     if enterprises:
@@ -77,7 +81,12 @@ async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSO
     return JSONResponse(body, media_type="application/geo+json")
 
 
-@router.post("/api/alarms/{alarm_id}/ack", dependencies=[allow(*SITE_READERS)])
+@router.post(
+    "/api/alarms/{alarm_id}/ack",
+    response_model=AlarmFeature,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*SITE_READERS)],
+)
 async def ack_alarm(
     request: Request, conn: DbConn, alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
 ) -> JSONResponse:
@@ -85,7 +94,12 @@ async def ack_alarm(
     return await _step(request, conn, alarm_id, "ack")
 
 
-@router.post("/api/alarms/{alarm_id}/dispose", dependencies=[allow(*SITE_READERS)])
+@router.post(
+    "/api/alarms/{alarm_id}/dispose",
+    response_model=AlarmFeature,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*SITE_READERS)],
+)
 async def dispose_alarm(
     request: Request, conn: DbConn, alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
 ) -> JSONResponse:

@@ -18,7 +18,8 @@ from geo_api.alert_stream import AlertBroadcaster, StreamFilter, Subscriber, Too
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, FieldError, NotFound
+from geo_api.errors import BadRequest, FieldError
+from geo_api.models.alerts import AlertStats
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import AlertStreamSettings
 from layers.alerts import cap, lifecycle
@@ -139,7 +140,7 @@ async def alert_stream(
     )
 
 
-@router.get("/api/alerts/stats", dependencies=[allow(*TRANSPORT)])
+@router.get("/api/alerts/stats", response_model=AlertStats, dependencies=[allow(*TRANSPORT)])
 async def alert_statistics(
     conn: DbConn,
     caller: CurrentCaller,
@@ -156,18 +157,11 @@ async def alert_statistics(
     return JSONResponse(await alert_stats(conn, q))
 
 
-async def _feature(conn: DbConn, alert_id: int) -> dict[str, Any]:
-    try:
-        return await lifecycle.get_alert(conn, alert_id)
-    except lifecycle.AlertNotFound as exc:
-        raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
-
-
 @router.get("/api/alerts/{alert_id}.cap", dependencies=[allow(*TRANSPORT)])
 async def alert_cap(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> Response:
     """The alert's current revision as an OASIS CAP 1.2 message (Alert, Update or Cancel)."""
     await check_object(conn, caller, "alert", alert_id)
-    feature = await _feature(conn, alert_id)
+    feature = await lifecycle.get_alert(conn, alert_id)
     zone_id = feature["properties"].get("zone_id")
     ring = await cap.zone_ring(conn, int(zone_id)) if zone_id else None
     body = cap.to_bytes(cap.build_cap(feature, zone_ring=ring))
@@ -178,8 +172,5 @@ async def alert_cap(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> R
 async def alert_evidence(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> JSONResponse:
     """Track 15 min either side of the episode, the stop and the zone, as GeoJSON."""
     await check_object(conn, caller, "alert", alert_id)
-    try:
-        body = await alert_feeds.evidence(conn, alert_id)
-    except lifecycle.AlertNotFound as exc:
-        raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
+    body = await alert_feeds.evidence(conn, alert_id)  # AlertNotFound: a 404
     return JSONResponse(body, media_type="application/geo+json")

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
-from geo_api.errors import Conflict, FieldError, NotFound
+from geo_api.models.alerts import AlertCollection, AlertFeature, AlertList
+from geo_api.models.base import GeoJSONResponse, json_variant
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import Settings
 from layers.alerts import lifecycle
@@ -34,7 +35,13 @@ class Disposal(BaseModel):
     note: Text | None = Field(default=None, max_length=4000)
 
 
-@router.get("/api/alerts", dependencies=[allow(*TRANSPORT)])
+@router.get(
+    "/api/alerts",
+    response_model=AlertCollection,
+    response_class=GeoJSONResponse,
+    openapi_extra=json_variant(AlertList),  # f=json
+    dependencies=[allow(*TRANSPORT)],
+)
 async def list_alerts(
     request: Request,
     conn: DbConn,
@@ -74,43 +81,44 @@ async def list_alerts(
     return JSONResponse(body, media_type="application/geo+json")
 
 
-@router.get("/api/alerts/{alert_id}", dependencies=[allow(*TRANSPORT)])
+@router.get(
+    "/api/alerts/{alert_id}",
+    response_model=AlertFeature,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def get_alert(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> JSONResponse:
     """One alert as a GeoJSON Feature."""
     await check_object(conn, caller, "alert", alert_id)
-    try:
-        feature = await lifecycle.get_alert(conn, alert_id)
-    except lifecycle.AlertNotFound as exc:
-        raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
+    feature = await lifecycle.get_alert(conn, alert_id)  # AlertNotFound: a 404
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-async def _act(conn: DbConn, alert_id: int, action: Any) -> dict[str, Any]:
-    try:
-        result: dict[str, Any] = await action
-    except lifecycle.AlertNotFound as exc:
-        raise NotFound(str(exc), [FieldError("alert_id", "unknown")]) from None
-    except lifecycle.IllegalTransition as exc:
-        raise Conflict(str(exc), [FieldError("status", f"is {exc.status}")]) from None
-    return result
-
-
-@router.post("/api/alerts/{alert_id}/ack", dependencies=[allow(*TRANSPORT)])
+@router.post(
+    "/api/alerts/{alert_id}/ack",
+    response_model=AlertFeature,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> JSONResponse:
     """new → acknowledged (409 naming the state otherwise)."""
     await check_object(conn, caller, "alert", alert_id)
-    feature = await _act(conn, alert_id, lifecycle.acknowledge(conn, alert_id, caller.name))
+    feature = await lifecycle.acknowledge(conn, alert_id, caller.name)  # TransitionRefused: 409
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.post("/api/alerts/{alert_id}/dispose", dependencies=[allow(*TRANSPORT)])
+@router.post(
+    "/api/alerts/{alert_id}/dispose",
+    response_model=AlertFeature,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def dispose_alert(
     request: Request, conn: DbConn, alert_id: AlertId, body: Disposal, caller: CurrentCaller
 ) -> JSONResponse:
     """acknowledged → disposed | false_alarm, with a note (409 naming the state otherwise)."""
     await check_object(conn, caller, "alert", alert_id)
-    action = lifecycle.dispose(conn, alert_id, caller.name, body.outcome, body.note)
-    feature = await _act(conn, alert_id, action)
+    feature = await lifecycle.dispose(conn, alert_id, caller.name, body.outcome, body.note)
     props = feature["properties"]
     if body.outcome == "false_alarm" and props["rule"] in ILLEGAL_PARKING_RULES:
         # A false alarm no longer counts against the carrier's dynamic colour.

@@ -30,6 +30,7 @@ from geo_api.auth import (
 from geo_api.body import Moment, Text, json_response
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
+from geo_api.models.access import KeyList, NewApiKey
 from layers.access import keys as api_keys
 from layers.core.vocab import ROLES
 
@@ -116,19 +117,17 @@ class NewKey(BaseModel):
     expires_at: Moment | None = None
 
 
-@router.post("/api/keys", status_code=201, dependencies=[allow("admin")])
+@router.post("/api/keys", status_code=201, response_model=NewApiKey, dependencies=[allow("admin")])
 async def create_key(conn: DbConn, body: NewKey) -> JSONResponse:
     """Make a key; the answer holds the key, shown only here."""
-    try:
-        row, key = await api_keys.create_key(
-            conn, body.name, body.role, body.enterprise_id, body.districts, body.expires_at
-        )
-    except api_keys.KeyProblem as exc:
-        raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    # KeyProblem (an unknown district, a missing enterprise) is an InvalidInput: a 422.
+    row, key = await api_keys.create_key(
+        conn, body.name, body.role, body.enterprise_id, body.districts, body.expires_at
+    )
     return json_response({**row, "key": key}, status_code=201)
 
 
-@router.get("/api/keys", dependencies=[allow("admin")])
+@router.get("/api/keys", response_model=KeyList, dependencies=[allow("admin")])
 async def list_keys(conn: DbConn) -> JSONResponse:
     """Every key with its prefix, role and state; never the key."""
     return json_response({"keys": await api_keys.list_keys(conn)})

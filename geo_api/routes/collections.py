@@ -19,7 +19,6 @@ from geo_api.auth import Caller, CurrentCaller, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import (
-    BadRequest,
     Conflict,
     FieldError,
     Forbidden,
@@ -35,14 +34,13 @@ from layers.collections import (
     Collection,
     FeaturePage,
     ListQuery,
-    QueryError,
     get_feature,
     list_features,
     parse_list_query,
     store_records,
 )
 from layers.collections.read import RowScope, outside_scope
-from layers.core.features import FeaturesRejected, MalformedPayload
+from layers.core.features import FeaturesRejected
 from layers.imports.payload import validate_payload
 from layers.risk.recompute import refresh_after_create
 
@@ -126,12 +124,9 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
 
     async def list_items(request: Request, conn: Conn, caller: CurrentCaller) -> Response:
         server = _settings(request).server
-        try:
-            query = parse_list_query(
-                coll, request.query_params, server.default_page_size, server.max_page_size
-            )
-        except QueryError as exc:
-            raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
+        query = parse_list_query(  # a bad filter is a QueryError: a 400 naming it
+            coll, request.query_params, server.default_page_size, server.max_page_size
+        )
         if query.district is not None and access.scoped_on_read(coll):
             district_filter(caller, [query.district])  # 403 outside a regulator's districts
         query = dataclasses.replace(query, scope=_scope(coll, caller))
@@ -169,8 +164,6 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
             settings = _settings(request)
             config = settings.risk.recompute_config(settings.db.data_dir)
             await refresh_after_create(conn, coll.layer, result.ids, config)
-        except MalformedPayload as exc:
-            raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
         except FeaturesRejected as exc:
             raise _rejected(exc) from None
         body: dict[str, Any] = {"ids": result.ids}

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from geo_api.auth import SITE_READERS, allow, current_caller
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, Forbidden, NotFound, Unauthorized
+from geo_api.errors import FieldError, Forbidden, Unauthorized
 from geo_api.routes.pages import WEB_DIR
 from geo_api.scope import VisibleEnterprise, check_object
 from layers.risk import diagram as dg
@@ -34,13 +34,6 @@ _MEDIA = {
 }
 
 
-async def _load(conn: DbConn, enterprise_id: int) -> dg.Diagram:
-    try:
-        return await dg.load_diagram(conn, enterprise_id)
-    except dg.EnterpriseNotFound as exc:
-        raise NotFound(str(exc), [FieldError("id", "not found")]) from None
-
-
 @page_router.get(
     "/enterprises/{enterprise_id}/diagram", response_class=HTMLResponse, include_in_schema=False
 )
@@ -55,7 +48,7 @@ async def diagram_page(request: Request, conn: DbConn, enterprise_id: Enterprise
     if caller.role not in SITE_READERS:
         raise Forbidden(f"role: {caller.role} has no diagrams", [FieldError("role", "no access")])
     await check_object(conn, caller, "enterprise", enterprise_id)
-    d = await _load(conn, enterprise_id)
+    d = await dg.load_diagram(conn, enterprise_id)  # EnterpriseNotFound: a 404
     page = (WEB_DIR / "diagram.html").read_text(encoding="utf-8")
     page = page.replace("{{ENTERPRISE_ID}}", str(enterprise_id))
     page = page.replace("{{ENTERPRISE_NAME}}", html.escape(d.enterprise["name"]))
@@ -72,7 +65,7 @@ async def diagram_page(request: Request, conn: DbConn, enterprise_id: Enterprise
 )
 async def diagram_export(conn: DbConn, enterprise_id: VisibleEnterprise, fmt: Export) -> Response:
     """PNG, A4 PDF, standalone HTML (no network needed) or GeoJSON of the diagram."""
-    d = await _load(conn, enterprise_id)
+    d = await dg.load_diagram(conn, enterprise_id)
     body: bytes | str
     if fmt == "png":
         body = await run_in_threadpool(dg.render_png, d)

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from psycopg.rows import dict_row
 
+from geo_api.models.health import Health, HealthUnavailable
+
 router = APIRouter(tags=["health"])
 log = logging.getLogger("georisk")
 
@@ -17,7 +19,11 @@ log = logging.getLogger("georisk")
 HEALTH_TIMEOUT_S = 2.0
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": HealthUnavailable, "description": "database unreachable"}},
+)
 async def healthz(request: Request) -> JSONResponse:
     """200 with versions when PostGIS answers; 503 (no database text) when it does not."""
     try:

@@ -16,8 +16,8 @@ from psycopg.rows import tuple_row
 
 from geo_api.auth import TRANSPORT, allow
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, FieldError, InvalidInput, NotFound
-from layers.collections.read import QueryError, parse_bbox
+from geo_api.errors import FieldError, InvalidInput
+from layers.collections.read import parse_bbox
 from layers.risk import hexagons
 
 router = APIRouter()
@@ -63,16 +63,12 @@ async def hexagon_cells(
 ) -> Response:
     """Cells of one layer with ``h3``, ``count``, worst ``color`` and ``score``."""
     if layer not in hexagons.LAYERS:
-        reason = f"unknown layer {layer!r}; use one of {', '.join(hexagons.LAYERS)}"
-        raise NotFound(reason, [FieldError("layer", reason)])
+        raise hexagons.UnknownLayer(layer)  # a 404 naming the layer
     resolution = _res(res)
     params: dict[str, Any] = {"layer": layer, "res": resolution}
     query = _FEATURES
     if bbox is not None:
-        try:
-            params.update(zip(("minx", "miny", "maxx", "maxy"), parse_bbox(bbox), strict=True))
-        except QueryError as exc:
-            raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
+        params.update(zip(("minx", "miny", "maxx", "maxy"), parse_bbox(bbox), strict=True))
         query += _BBOX
     state = await hexagons.ensure_rollup(conn, layer, resolution)
     cur = conn.cursor(row_factory=tuple_row)

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ValidationError
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
-from geo_api.errors import Conflict, FieldError, InvalidInput, NotFound
+from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
+from geo_api.models.prevention import HiddenDanger, HiddenDangerList
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
@@ -24,7 +25,6 @@ from layers.prevention.dual import (
     HiddenDangerInput,
     HiddenDangerPatch,
     InspectionTaskInput,
-    TransitionRefused,
     district_rates,
     enterprise_rates,
     insert_danger,
@@ -55,10 +55,7 @@ async def _parse(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        errors = [
-            FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()
-        ]
-        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
+        raise invalid_input(exc) from None
 
 
 def _today(as_of: dt.date | None) -> dt.date:
@@ -66,13 +63,22 @@ def _today(as_of: dt.date | None) -> dt.date:
 
 
 # -- hidden dangers ----------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/hidden-dangers", dependencies=Site)
+@router.get(
+    "/api/enterprises/{enterprise_id}/hidden-dangers",
+    response_model=HiddenDangerList,
+    dependencies=Site,
+)
 async def get_dangers(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str, Any]:
     items = await list_dangers(conn, enterprise_id)
     return {"items": items, "numberMatched": len(items)}
 
 
-@router.post("/api/enterprises/{enterprise_id}/hidden-dangers", status_code=201, dependencies=Site)
+@router.post(
+    "/api/enterprises/{enterprise_id}/hidden-dangers",
+    status_code=201,
+    response_model=HiddenDanger,
+    dependencies=Site,
+)
 async def create_danger(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
@@ -82,18 +88,13 @@ async def create_danger(
     return row
 
 
-@router.patch("/api/hidden-dangers/{danger_id}", dependencies=Site)
+@router.patch("/api/hidden-dangers/{danger_id}", response_model=HiddenDanger, dependencies=Site)
 async def patch_danger(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller
 ) -> dict[str, Any]:
     await check_object(conn, caller, "hidden danger", danger_id)
     patch = await _parse(request, HiddenDangerPatch)
-    try:
-        row = await update_danger(conn, danger_id, patch)
-    except TransitionRefused as exc:
-        raise Conflict(
-            str(exc), [FieldError("status", f"current state is {exc.current!r}")]
-        ) from None
+    row = await update_danger(conn, danger_id, patch)  # a skipped step: TransitionRefused, 409
     if row is None:
         raise NotFound(f"hidden danger {danger_id} not found", [FieldError("id", "not found")])
     await recompute(conn, risk_config(request), [row["enterprise_id"]])

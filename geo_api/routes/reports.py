@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from geo_api.auth import STAFF, Caller, CurrentCaller, allow
 from geo_api.body import Day as ValidDay
 from geo_api.db import DbConn
+from geo_api.models.prevention import WatchList
 from geo_api.scope import district_filter
 from geo_api.settings import Settings
 from layers.prevention.watch_list import DailyList, WatchRules, daily_list
@@ -54,7 +55,12 @@ async def daily_csv(
     return _csv(await _report(request, conn, caller, day))
 
 
-@router.get("/api/reports/daily", response_model=None, dependencies=[allow(*STAFF)])
+@router.get(
+    "/api/reports/daily",
+    response_model=WatchList,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},  # format=csv
+    dependencies=[allow(*STAFF)],
+)
 async def daily(
     request: Request,
     conn: DbConn,

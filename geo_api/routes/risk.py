@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.errors import FieldError, NotFound
+from geo_api.models.risk import EnterpriseRisk, Gb18218Assessment, RiskSummary
 from geo_api.scope import VisibleEnterprise, district_filter
 from geo_api.settings import Settings
 from layers.risk import gb18218
@@ -42,18 +43,18 @@ class AssessIn(BaseModel):
     substances: list[SubstanceIn] = Field(min_length=1, max_length=500)
 
 
-@router.post("/api/assess/gb18218", dependencies=[allow(*SITE_READERS)])
+@router.post(
+    "/api/assess/gb18218", response_model=Gb18218Assessment, dependencies=[allow(*SITE_READERS)]
+)
 async def assess_gb18218(body: AssessIn) -> dict[str, Any]:
     """S, α, R, grade and colour of one unit; grade and colour are null when S < 1."""
     substances = [
         gb18218.Substance(s.name, s.q, s.Q, s.beta, s.hazard_class, s.cas) for s in body.substances
     ]
-    try:
-        result = gb18218.assess(
-            body.population_500m, substances, TABLE1_Q, TABLE2_Q_BY_CLASS, TABLE1_VARIANT_CAS
-        )
-    except gb18218.AssessmentError as exc:
-        raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    # AssessmentError (a substance lacking Q or β) is an InvalidInput: a 422 naming the field.
+    result = gb18218.assess(
+        body.population_500m, substances, TABLE1_Q, TABLE2_Q_BY_CLASS, TABLE1_VARIANT_CAS
+    )
     return {
         "S": result.S,
         "alpha": result.alpha,
@@ -91,7 +92,11 @@ async def _risk_row(conn: AsyncConnection[Any], enterprise_id: int) -> dict[str,
     return await cur.fetchone()
 
 
-@router.get("/api/enterprises/{enterprise_id}/risk", dependencies=[allow(*SITE_READERS)])
+@router.get(
+    "/api/enterprises/{enterprise_id}/risk",
+    response_model=EnterpriseRisk,
+    dependencies=[allow(*SITE_READERS)],
+)
 async def enterprise_risk(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
@@ -113,7 +118,7 @@ async def enterprise_risk(
     }
 
 
-@router.get("/api/risk/summary", dependencies=[allow(*STAFF)])
+@router.get("/api/risk/summary", response_model=RiskSummary, dependencies=[allow(*STAFF)])
 async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
     """Counts by dynamic colour, overall and per district; hazard sources by grade (a
     regulator's: their districts)."""

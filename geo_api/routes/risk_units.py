@@ -14,11 +14,12 @@ from pydantic import ValidationError
 from geo_api.auth import SITE_READERS, CurrentCaller, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
+from geo_api.models.base import GeoJSONResponse
+from geo_api.models.risk import RiskUnitCollection, RiskUnitFeature, RiskUnitRating
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.settings import Settings
-from layers.core.geometry import GeometryProblem
 from layers.risk.recompute import recompute
 from layers.risk.register import (
     RiskUnitInput,
@@ -30,7 +31,6 @@ from layers.risk.register import (
     unit_geometry,
     update_unit,
 )
-from layers.risk.units import UnitAssessmentError
 
 router = APIRouter(tags=["risk units"])
 Conn = DbConn
@@ -47,18 +47,9 @@ async def _parse_unit(request: Request) -> tuple[RiskUnitInput, Any, str, float]
     try:
         unit = RiskUnitInput.model_validate(body.get("properties") or {})
     except ValidationError as exc:
-        errors = [
-            FieldError(".".join(str(p) for p in e["loc"]) or "properties", e["msg"])
-            for e in exc.errors()
-        ]
-        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
-    try:
-        geom = unit_geometry(body.get("geometry"))
-        score, color = assess_unit(unit)
-    except GeometryProblem as exc:
-        raise InvalidInput(f"geometry: {exc}", [FieldError("geometry", str(exc))]) from None
-    except UnitAssessmentError as exc:
-        raise InvalidInput(str(exc), [FieldError(exc.field, exc.reason)]) from None
+        raise invalid_input(exc, "properties") from None
+    geom = unit_geometry(body.get("geometry"))  # a bad ring is an InvalidField: a 422
+    score, color = assess_unit(unit)  # UnitAssessmentError is an InvalidInput: a 422
     return unit, geom, color, score
 
 
@@ -66,14 +57,24 @@ async def _parse_unit(request: Request) -> tuple[RiskUnitInput, Any, str, float]
 Site = [allow(*SITE_READERS)]
 
 
-@router.get("/api/enterprises/{enterprise_id}/risk-units", dependencies=Site)
+@router.get(
+    "/api/enterprises/{enterprise_id}/risk-units",
+    response_model=RiskUnitCollection,
+    response_class=GeoJSONResponse,
+    dependencies=Site,
+)
 async def list_units(enterprise_id: VisibleEnterprise, conn: Conn) -> Response:
     features = await unit_features(conn, enterprise_id)
     body = {"type": "FeatureCollection", "features": features, "numberMatched": len(features)}
     return JSONResponse(body, media_type="application/geo+json")
 
 
-@router.post("/api/enterprises/{enterprise_id}/risk-units", status_code=201, dependencies=Site)
+@router.post(
+    "/api/enterprises/{enterprise_id}/risk-units",
+    status_code=201,
+    response_model=RiskUnitRating,
+    dependencies=Site,
+)
 async def create_unit(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
@@ -83,7 +84,12 @@ async def create_unit(
     return {"id": unit_id, "color": color, "score": score}
 
 
-@router.get("/api/risk-units/{unit_id}", dependencies=Site)
+@router.get(
+    "/api/risk-units/{unit_id}",
+    response_model=RiskUnitFeature,
+    response_class=GeoJSONResponse,
+    dependencies=Site,
+)
 async def get_unit(unit_id: UnitId, conn: Conn, caller: CurrentCaller) -> Response:
     await check_object(conn, caller, "risk unit", unit_id)
     feature = await unit_feature(conn, unit_id)
@@ -92,7 +98,7 @@ async def get_unit(unit_id: UnitId, conn: Conn, caller: CurrentCaller) -> Respon
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.put("/api/risk-units/{unit_id}", dependencies=Site)
+@router.put("/api/risk-units/{unit_id}", response_model=RiskUnitRating, dependencies=Site)
 async def replace_unit(
     unit_id: UnitId, request: Request, conn: Conn, caller: CurrentCaller
 ) -> dict[str, Any]:

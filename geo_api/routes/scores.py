@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from geo_api.auth import SITE_READERS, STAFF, allow
 from geo_api.body import Moment, read_json
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound
+from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
+from geo_api.models.prevention import Deduction, SafetyScore
 from geo_api.routes.risk import risk_config
 from geo_api.scope import VisibleEnterprise
 from geo_api.settings import Settings
@@ -44,7 +45,10 @@ def _not_found(enterprise_id: int) -> NotFound:
 
 
 @router.post(
-    "/api/enterprises/{enterprise_id}/deductions", status_code=201, dependencies=[allow(*STAFF)]
+    "/api/enterprises/{enterprise_id}/deductions",
+    status_code=201,
+    response_model=Deduction,
+    dependencies=[allow(*STAFF)],
 )
 async def create_deduction(
     enterprise_id: VisibleEnterprise, request: Request, conn: DbConn
@@ -55,10 +59,7 @@ async def create_deduction(
     try:
         data = DeductionInput.model_validate(body)
     except ValidationError as exc:
-        errors = [
-            FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()
-        ]
-        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors) from None
+        raise invalid_input(exc) from None
     rule_set = await rule_set_of(conn, enterprise_id)
     if rule_set is None:
         raise _not_found(enterprise_id)
@@ -81,7 +82,11 @@ async def create_deduction(
     }
 
 
-@router.get("/api/enterprises/{enterprise_id}/score", dependencies=[allow(*SITE_READERS)])
+@router.get(
+    "/api/enterprises/{enterprise_id}/score",
+    response_model=SafetyScore,
+    dependencies=[allow(*SITE_READERS)],
+)
 async def get_score(
     enterprise_id: VisibleEnterprise, request: Request, conn: DbConn
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from geo_api.auth import STAFF, allow
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, InvalidInput
 from geo_api.settings import Settings, SurfaceSettings
-from layers.collections.read import QueryError, parse_bbox
+from layers.collections.read import parse_bbox
 from layers.risk import surface
 
 router = APIRouter()
@@ -38,10 +38,7 @@ def _size(
 ) -> tuple[surface.Bbox, int, int]:
     if bbox_text is None:
         raise BadRequest("bbox: required", [FieldError("bbox", "required: minx,miny,maxx,maxy")])
-    try:
-        bbox = parse_bbox(bbox_text)
-    except QueryError as exc:
-        raise BadRequest(str(exc), [FieldError(exc.field, exc.reason)]) from None
+    bbox = parse_bbox(bbox_text)  # a QueryError: a 400 naming bbox
     reason = f"must be an integer within 1..{limits.max_size}"
     try:
         width = int(width_text) if width_text is not None else limits.default_width

@@ -31,7 +31,6 @@ from geo_api.errors import (
     Forbidden,
     GeoRiskError,
     InvalidInput,
-    NotFound,
     database_unavailable,
     unavailable_response,
 )
@@ -61,10 +60,7 @@ def _catalog(request: Request) -> Catalog:
 
 
 def _layers(text: str, caller: Caller, catalog: Catalog) -> tuple[TileLayer, ...]:
-    try:
-        layers = parse_layers(text, catalog.tiles)
-    except UnknownTileLayer as exc:
-        raise NotFound(str(exc), [FieldError("layer", str(exc))]) from None
+    layers = parse_layers(text, catalog.tiles)  # UnknownTileLayer is a 404 naming the layer
     _check_layers(layers, caller, catalog)
     return layers
 
@@ -206,10 +202,7 @@ async def tiles_tile(
     key: Annotated[str | None, Query(description="API key, for clients without headers")] = None,
 ) -> Response:
     chosen = _layers(layers, caller, _catalog(request))
-    try:
-        tile = Tile(z, x, y).check()
-    except TileOutOfRange as exc:
-        raise NotFound(f"no such tile: {exc}", [FieldError(exc.field, exc.reason)]) from None
+    tile = Tile(z, x, y).check()  # TileOutOfRange is a 404 naming z, x or y
     cfg = _tiles_settings(request)
     window, moment = _time_params(cfg, t_from, t_to, at)
     req = TileRequest(chosen, tile, window, moment, caller.tile_view)

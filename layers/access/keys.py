@@ -18,18 +18,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from layers.core import vocab
+from layers.core.errors import InvalidField
 
 KEY_PREFIX: Final = "grk_"
 SHOWN_CHARS: Final = 12
 
 
-class KeyProblem(ValueError):
-    """A key that cannot be made as asked; ``field`` names the culprit."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class KeyProblem(InvalidField, ValueError):
+    """A key that cannot be made as asked; ``field`` names the culprit (a 422)."""
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ async def replay_start(conn: AsyncConnection[Any], alert_id: int, revision: int)
     await cur.execute(_MARK, (alert_id,))
     row = await cur.fetchone()
     if row is None:
-        raise AlertNotFound(f"alert {alert_id} not found")
+        raise AlertNotFound(alert_id)
     updated, created, current = row
     start: dt.datetime = updated if int(current) <= revision else created
     return start
@@ -119,7 +119,7 @@ async def evidence(conn: AsyncConnection[Any], alert_id: int) -> dict[str, Any]:
     await cur.execute(_EVIDENCE.encode(), params)
     row = await cur.fetchone()
     if row is None or row[0] is None:
-        raise AlertNotFound(f"alert {alert_id} not found")
+        raise AlertNotFound(alert_id)
     window, track, stop, zone = (_feature(v) if v is not None else None for v in row)
     assert window is not None and track is not None
     features: list[dict[str, Any]] = []

@@ -1,7 +1,8 @@
 """Alert listing and the officer's lifecycle: new → acknowledged → disposed | false_alarm.
 
 Each transition records who (the caller's name) and when, and is a single conditional UPDATE,
-so two officers racing on one alert cannot both win; the loser learns the state it found.
+so two officers racing on one alert cannot both win; the loser learns the state it found
+(``TransitionRefused``, layers/core/errors.py: a 409 naming it).
 Overdue alerts escalate one level per missed deadline (acknowledge, then dispose); the
 background scheduler (geo_api/escalation.py) calls ``escalate``, never a read. Every change
 here bumps the revision and queues its webhooks in the same transaction (layers/alerts/webhooks.py).
@@ -19,16 +20,25 @@ from psycopg.rows import tuple_row
 
 from layers.alerts import webhooks
 from layers.core.changes import notify_change
+from layers.core.errors import FieldError, InvalidField, NotFound, TransitionRefused
 
 
-class AlertNotFound(LookupError):
-    pass
+class AlertNotFound(NotFound, LookupError):
+    """No alert with that id (a 404 naming ``alert_id``)."""
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__(f"alert {alert_id} not found", [FieldError("alert_id", "unknown")])
+        self.alert_id = alert_id
 
 
-class IllegalTransition(Exception):
-    def __init__(self, alert_id: int, status: str, action: str) -> None:
-        super().__init__(f"alert {alert_id} is {status}: cannot {action} it")
-        self.status = status
+def _refused(alert_id: int, status: str, action: str) -> TransitionRefused:
+    """The loser of a race, or a step out of order, learns the state it found."""
+    return TransitionRefused(
+        f"alert {alert_id} is {status}: cannot {action} it",
+        [FieldError("status", f"is {status}")],
+        current=status,
+        wanted=action,
+    )
 
 
 OUTCOMES = ("disposed", "false_alarm")
@@ -118,7 +128,7 @@ async def get_alert(conn: AsyncConnection[Any], alert_id: int) -> dict[str, Any]
     await cur.execute(_ONE.encode(), (alert_id,))
     row = await cur.fetchone()
     if row is None:
-        raise AlertNotFound(f"alert {alert_id} not found")
+        raise AlertNotFound(alert_id)
     feature: dict[str, Any] = row[0] if isinstance(row[0], dict) else json.loads(row[0])
     return feature
 
@@ -132,8 +142,8 @@ async def _transition(
         await cur.execute("SELECT status FROM alerts WHERE id = %s", (alert_id,))
         row = await cur.fetchone()
         if row is None:
-            raise AlertNotFound(f"alert {alert_id} not found")
-        raise IllegalTransition(alert_id, str(row[0]), action)
+            raise AlertNotFound(alert_id)
+        raise _refused(alert_id, str(row[0]), action)
     await webhooks.enqueue(conn, [alert_id], f"alert.{EVENTS[action]}")
     await notify_change(conn, "alerts", "alerts", [alert_id])
     return await get_alert(conn, alert_id)
@@ -154,7 +164,7 @@ async def dispose(
 ) -> dict[str, Any]:
     """acknowledged → disposed | false_alarm, with the officer's note."""
     if outcome not in OUTCOMES:
-        raise ValueError(f"outcome: must be one of {', '.join(OUTCOMES)}")
+        raise InvalidField("outcome", f"must be one of {', '.join(OUTCOMES)}")
     query = (
         "UPDATE alerts SET status = %(outcome)s, outcome = %(outcome)s, note = %(note)s,"
         " disposed_at = now(), disposed_by = %(who)s, revision = revision + 1,"

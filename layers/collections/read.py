@@ -16,15 +16,11 @@ from psycopg.rows import dict_row
 
 from layers.catalog.collections import Collection
 from layers.core.colors import LIVE_COLORS
+from layers.core.errors import BadField
 
 
-class QueryError(ValueError):
+class QueryError(BadField, ValueError):
     """A filter the client got wrong (400); names the parameter."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 def registry_sql(text: str) -> sql.SQL:

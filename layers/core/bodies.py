@@ -10,6 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
+from layers.core.errors import BadRequest, FieldError
+
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: Accepted ``ts`` range. Rows land in daily partitions, and a year-9999 time (or one that
 #: becomes year 10000 in UTC) cannot even be named as a partition: refuse it as a row error.
@@ -18,8 +20,12 @@ TS_MAX: Final = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 NDJSON_TYPES: Final = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
-class BodyError(ValueError):
-    """The body as a whole cannot be read (not JSON, not an array, no CSV header)."""
+class BodyError(BadRequest, ValueError):
+    """The body as a whole cannot be read (not JSON, not an array, no CSV header): a 400
+    naming ``body``, the message being the reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [FieldError("body", message)])
 
 
 def body_items(body: bytes, content_type: str, required: Sequence[str], noun: str) -> list[Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from layers.core.errors import BadField
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -36,13 +38,8 @@ class FeaturesRejected(Exception):
         return bool(self.problems) and all(p.conflict for p in self.problems)
 
 
-class MalformedPayload(ValueError):
+class MalformedPayload(BadField, ValueError):
     """The body is not the shape we accept at all (not a Feature, not an object …)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any, Final
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from layers.core.errors import FieldError, TransitionRefused
 from layers.monitoring.live import recolor_and_notify
 
 STATUSES: Final = ("open", "acknowledged", "disposed", "cleared")
@@ -86,17 +87,13 @@ async def get_alarm(conn: AsyncConnection[Any], alarm_id: int) -> dict[str, Any]
     return None if row is None else _feature(row)
 
 
-class LifecycleError(ValueError):
-    """A step out of order (dispose before acknowledge)."""
-
-
 async def advance(
     conn: AsyncConnection[Any], alarm_id: int, step: str, flat_n: int
 ) -> tuple[dict[str, Any] | None, list[int]]:
     """Acknowledge or dispose (idempotent: a repeated step keeps its first time).
 
     Returns the alarm and the enterprises to re-rate (an acknowledged level-2 alarm no longer
-    counts as overdue). Raises ``LifecycleError`` for a dispose before acknowledgement.
+    counts as overdue). Raises ``TransitionRefused`` for a dispose before acknowledgement.
     """
     column = {"ack": "acknowledged_at", "dispose": "disposed_at"}[step]
     async with conn.transaction():
@@ -108,7 +105,8 @@ async def advance(
         if row is None:
             return None, []
         if step == "dispose" and row["acknowledged_at"] is None:
-            raise LifecycleError("an alarm is acknowledged before it is disposed")
+            reason = "an alarm is acknowledged before it is disposed"
+            raise TransitionRefused(reason, [FieldError("alarm_id", reason)], wanted=step)
         await conn.execute(
             f"UPDATE alarms SET {column} = coalesce({column}, now()) WHERE id = %s".encode(),
             (alarm_id,),

@@ -30,6 +30,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from layers.core.errors import FieldError, TransitionRefused
+
 HiddenDangerStatus = Literal["found", "rectifying", "rectified"]
 
 #: The only moves the register allows; anything else is a conflict naming the current state.
@@ -75,15 +77,16 @@ class InspectionTaskInput(BaseModel):
     due_date: Day
 
 
-class TransitionRefused(Exception):
-    """A status change outside found → rectifying → rectified."""
-
-    def __init__(self, current: str, wanted: str) -> None:
-        allowed = NEXT_STATUS.get(current)
-        hint = f"only '{allowed}' may follow" if allowed else "it is final"
-        super().__init__(f"hidden danger is '{current}': cannot become '{wanted}' ({hint})")
-        self.current = current
-        self.wanted = wanted
+def _refused(current: str, wanted: str) -> TransitionRefused:
+    """A status change outside found → rectifying → rectified, naming the current state."""
+    allowed = NEXT_STATUS.get(current)
+    hint = f"only '{allowed}' may follow" if allowed else "it is final"
+    return TransitionRefused(
+        f"hidden danger is '{current}': cannot become '{wanted}' ({hint})",
+        [FieldError("status", f"current state is {current!r}")],
+        current=current,
+        wanted=wanted,
+    )
 
 
 _DANGER_COLUMNS = "id, enterprise_id, title, is_major, status, found_at, deadline, rectified_at"
@@ -137,7 +140,7 @@ async def update_danger(
     sent = patch.model_fields_set
     if "status" in sent and patch.status is not None and patch.status != status:
         if NEXT_STATUS.get(status) != patch.status:
-            raise TransitionRefused(status, patch.status)
+            raise _refused(status, patch.status)
         status = patch.status
     await cur.execute(
         "UPDATE hidden_dangers SET"

@@ -20,6 +20,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from layers.core.colors import DISPLAY_HEX
+from layers.core.errors import FieldError, NotFound
 
 GREY = "#9E9E9E"
 LEVELS = (
@@ -31,8 +32,13 @@ LEVELS = (
 _CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC")
 
 
-class EnterpriseNotFound(LookupError):
-    """No enterprise with that id."""
+class EnterpriseNotFound(NotFound, LookupError):
+    """No enterprise with that id (a 404 naming ``id``)."""
+
+    def __init__(self, enterprise_id: int) -> None:
+        message = f"enterprise {enterprise_id} not found"
+        super().__init__(message, [FieldError("id", "not found")])
+        self.enterprise_id = enterprise_id
 
 
 @dataclass
@@ -82,7 +88,7 @@ async def load_diagram(conn: AsyncConnection[Any], enterprise_id: int) -> Diagra
     cur = await conn.execute(_SQL, (enterprise_id,))
     row = await cur.fetchone()
     if row is None:
-        raise EnterpriseNotFound(f"enterprise {enterprise_id} not found")
+        raise EnterpriseNotFound(enterprise_id)
     d = row[0]
     return Diagram(
         enterprise=d["enterprise"],

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from layers.core.colors import RiskColor
+from layers.core.errors import InvalidField
 
 #: Table 5 — (minimum people within 500 m, α), checked top-down.
 ALPHA_BANDS: Final[tuple[tuple[int, float], ...]] = (
@@ -82,13 +83,8 @@ GRADE_COLORS: Final[dict[int, RiskColor]] = {1: "red", 2: "orange", 3: "yellow",
 _EDGE_DECIMALS: Final = 9
 
 
-class AssessmentError(ValueError):
+class AssessmentError(InvalidField, ValueError):
     """A substance lacks what the formula needs; ``field`` names it for the API's 422."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)

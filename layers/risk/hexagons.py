@@ -46,6 +46,7 @@ from psycopg.rows import tuple_row
 from layers.catalog import CATALOG
 from layers.catalog.model import Hexagons
 from layers.core.colors import LIVE_COLORS
+from layers.core.errors import FieldError, NotFound
 from layers.risk.surface import Emitters, index_at_points, load_emitters
 
 MIN_RES: Final = 5
@@ -67,9 +68,12 @@ U64 = NDArray[np.uint64]
 LAYERS: Final[dict[str, Hexagons]] = CATALOG.hexagons
 
 
-class UnknownLayer(ValueError):
+class UnknownLayer(NotFound, ValueError):
+    """No hexagon layer of that name (a 404 naming ``layer``)."""
+
     def __init__(self, layer: str) -> None:
-        super().__init__(f"unknown hexagon layer {layer!r}; use one of {', '.join(LAYERS)}")
+        reason = f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}"
+        super().__init__(reason, [FieldError("layer", reason)])
         self.layer = layer
 
 

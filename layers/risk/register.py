@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shapely.geometry.base import BaseGeometry
 
 from layers.core.colors import RiskColor
-from layers.core.geometry import AREA, clean_geometry
+from layers.core.errors import InvalidField
+from layers.core.geometry import AREA, GeometryProblem, clean_geometry
 from layers.risk.units import lec, ls
 
 
@@ -57,7 +58,10 @@ def assess_unit(unit: RiskUnitInput) -> tuple[float, RiskColor]:
 
 
 def unit_geometry(value: Any) -> BaseGeometry:
-    return clean_geometry(value, AREA)
+    try:
+        return clean_geometry(value, AREA)
+    except GeometryProblem as exc:
+        raise InvalidField("geometry", str(exc)) from None
 
 
 _FEATURE_SQL = """

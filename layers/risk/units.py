@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from layers.core.colors import RiskColor
+from layers.core.errors import InvalidField
 
 LEC_LIKELIHOOD: Final = (10, 6, 3, 1, 0.5, 0.2, 0.1)
 LEC_EXPOSURE: Final = (10, 6, 3, 2, 1, 0.5)
@@ -19,11 +20,8 @@ LEC_CONSEQUENCE: Final = (100, 40, 15, 7, 3, 1)
 LS_SCALE: Final = (1, 2, 3, 4, 5)
 
 
-class UnitAssessmentError(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class UnitAssessmentError(InvalidField, ValueError):
+    """A value missing or off the LEC / LS scale; ``field`` names it (a 422)."""
 
 
 @dataclass(frozen=True)

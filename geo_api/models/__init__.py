@@ -1,0 +1,17 @@
+"""Response models: what each main resource answers, so /openapi.json documents success bodies.
+
+One module per concern (risk, prevention, alerts, monitoring, access, health), sharing the
+base types of ``geo_api.models.base``. They describe bodies the handlers already build; they
+never reshape them:
+
+- every model allows extra keys (``extra="allow"``), so a column or key a handler adds later
+  still reaches the client instead of being dropped by ``response_model``;
+- fields are required exactly when the handler always sends them (nullable ones say so), so
+  validation adds no key the handler did not send;
+- numbers that may be integers are ``Number`` (``int | float``): a plain ``float`` would turn
+  a stored ``4`` into ``4.0``; times and dates the handlers already format stay strings.
+
+Handlers that return a ``JSONResponse`` themselves (GeoJSON bodies, the alert and alarm lists,
+keys, /healthz) are documented only: FastAPI sends such a response as it is, unvalidated, so
+the hot paths cost nothing more.
+"""

@@ -1,0 +1,112 @@
+"""Tanker alert answers: an alert as GeoJSON, the list in both forms, the statistics
+(layers/alerts/lifecycle.py, layers/alerts/stats.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from geo_api.models.base import Body, Geometry, IsoTime, Number
+
+AlertStatus = Literal["new", "acknowledged", "disposed", "false_alarm"]
+
+
+class AlertProperties(Body):
+    id: int
+    vehicle_id: int | None
+    plate: str | None
+    carrier: str | None
+    enterprise_id: int | None
+    rule: str
+    zone_id: int | None
+    zone_name: str | None
+    zone_kind: str | None
+    stop_id: int | None
+    episode_start: IsoTime
+    episode_end: IsoTime | None
+    duration_s: Number | None
+    active: bool
+    status: AlertStatus
+    district: str | None
+    severity: str
+    details: dict[str, Any]
+    created_at: IsoTime
+    updated_at: IsoTime
+    revision: int = Field(description="bumped by every change; SSE ids are id:revision")
+    acknowledged_at: IsoTime | None
+    acknowledged_by: str | None
+    disposed_at: IsoTime | None
+    disposed_by: str | None
+    outcome: Literal["disposed", "false_alarm"] | None
+    note: str | None
+    ack_deadline: IsoTime | None
+    dispose_deadline: IsoTime | None
+    escalation_level: int
+    escalated_at: IsoTime | None
+
+
+class AlertFeature(Body):
+    """One alert as a GeoJSON Feature at the stop or the fix that raised it."""
+
+    type: Literal["Feature"]
+    id: int
+    geometry: Geometry | None
+    properties: AlertProperties
+
+
+class AlertCollection(Body):
+    """``GET /api/alerts``: alerts as a GeoJSON FeatureCollection, newest first."""
+
+    type: Literal["FeatureCollection"]
+    numberMatched: int
+    numberReturned: int
+    features: list[AlertFeature]
+
+
+class AlertList(Body):
+    """``GET /api/alerts?f=json``: the alerts' properties as plain JSON."""
+
+    alerts: list[AlertProperties]
+    numberMatched: int
+
+
+class StatusCounts(Body):
+    new: int
+    acknowledged: int
+    disposed: int
+    false_alarm: int
+
+
+class Durations(Body):
+    median: Number | None
+    p90: Number | None
+
+
+class AlertFigures(Body):
+    total: int
+    by_status: StatusCounts
+    time_to_acknowledge_s: Durations
+    time_to_dispose_s: Durations
+    disposal_rate_of_closed: Number | None
+    disposal_rate_of_all: Number | None
+    closed_rate: Number | None
+
+
+class DistrictAlertFigures(AlertFigures):
+    district: str | None
+
+
+class CarrierAlertFigures(AlertFigures):
+    carrier: str | None
+
+
+class AlertStats(Body):
+    """``GET /api/alerts/stats``: overall figures, then per district and per carrier."""
+
+    from_: IsoTime | None = Field(alias="from")
+    to: IsoTime | None
+    district: list[str] | None
+    overall: AlertFigures
+    by_district: list[DistrictAlertFigures]
+    by_carrier: list[CarrierAlertFigures]

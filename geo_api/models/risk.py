@@ -1,0 +1,110 @@
+"""Risk answers: an enterprise's colours and reasons, the city summary, the GB 18218 calculator
+and the risk units of a site (layers/risk/)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from geo_api.models.base import Body, Geometry, IsoTime, Number
+from layers.core.colors import RiskColor
+
+
+class RiskReason(Body):
+    """One cause behind a colour, as layers/risk/enterprise.py's ``Reason`` stores it.
+
+    Fields in the order jsonb keeps keys (shorter first), so the body stays byte for byte what
+    it was before this model."""
+
+    en: str
+    zh: str
+    code: str = Field(description="stable key, e.g. diagnosis_score, risk_unit, open_alarm")
+    color: RiskColor | None = Field(description="the colour this reason contributes, if any")
+    raises: bool = Field(description="a live condition raising the dynamic colour")
+
+
+class EnterpriseRisk(Body):
+    """``GET /api/enterprises/{id}/risk``: the colours and every reason, worst first."""
+
+    id: int
+    name: str
+    color: RiskColor | None = Field(description="the dynamic colour (what the map shows)")
+    inherent_color: RiskColor | None
+    dynamic_color: RiskColor | None
+    reasons: list[RiskReason]
+    updated_at: IsoTime | None
+
+
+class DistrictCounts(Body):
+    district: str | None
+    counts: dict[str, int] = Field(description="enterprises by dynamic colour, 'unrated' too")
+
+
+class RiskSummary(Body):
+    """``GET /api/risk/summary``: counts by dynamic colour, overall and per district."""
+
+    enterprises: dict[str, int] = Field(description="colour (or 'unrated') → enterprises")
+    districts: list[DistrictCounts]
+    hazard_sources_by_grade: dict[str, int] = Field(description="grade 1–4 (or 'none') → count")
+
+
+class SubstanceContribution(Body):
+    name: str
+    q: Number = Field(description="design maximum quantity, t")
+    Q: Number = Field(description="critical quantity, t")
+    beta: Number
+    q_over_Q: Number
+    Q_from: Literal["given", "table1", "table2"]
+    beta_from: Literal["given", "table3", "table4"]
+
+
+class Gb18218Assessment(Body):
+    """``POST /api/assess/gb18218``: S, α, R, grade and colour; grade and colour are null when
+    S < 1 (not a major hazard source)."""
+
+    S: Number
+    alpha: Number
+    R: Number
+    grade: int | None
+    color: RiskColor | None
+    substances: list[SubstanceContribution]
+
+
+class RiskUnitRating(Body):
+    """A risk unit just stored: its id, colour and LEC D or LS R score."""
+
+    id: int
+    color: RiskColor
+    score: Number
+
+
+class RiskUnitProperties(Body):
+    id: int
+    enterprise_id: int
+    name: str
+    method: Literal["LEC", "LS"]
+    likelihood: Number
+    exposure: Number | None
+    consequence: Number | None
+    severity: Number | None
+    controls: str | None
+    color: RiskColor | None
+    score: Number | None
+
+
+class RiskUnitFeature(Body):
+    """One risk unit as a GeoJSON Feature (its outline on the site plan)."""
+
+    type: Literal["Feature"]
+    id: int
+    geometry: Geometry | None
+    properties: RiskUnitProperties
+
+
+class RiskUnitCollection(Body):
+    """An enterprise's risk register as a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"]
+    features: list[RiskUnitFeature]
+    numberMatched: int
