@@ -1,8 +1,9 @@
 """Run the automatic safety-score deductions on a clock (daily by default).
 
 Expired licences and overdue alarms produce no event at the moment they become deductible;
-only a clock notices. ``run_automatic`` is idempotent and serialised by an advisory lock, so
-several processes may run this task.
+only a clock notices. ``deduct_automatic`` is idempotent and serialised by an advisory lock, so
+several processes may run this task. Enterprises that received new deductions are re-rated
+here (the scoring module only deducts: the risk engine reads its scores from there).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from zoneinfo import ZoneInfo
 from psycopg_pool import AsyncConnectionPool
 
 from layers.core.periodic import PeriodicTask
-from layers.prevention.scoring import run_automatic
-from layers.risk.recompute import RecomputeConfig
+from layers.prevention.scoring import deduct_automatic
+from layers.risk.recompute import RecomputeConfig, recompute
 
 log = logging.getLogger("georisk.scoring")
 
@@ -41,7 +42,9 @@ class ScoringScheduler(PeriodicTask):
     async def run_once(self) -> list[int]:
         today = dt.datetime.now(self.zone).date()
         async with self.pool.connection() as conn:
-            ids = await run_automatic(conn, today, config=self.config)
+            ids = await deduct_automatic(conn, today)
+            if ids:  # their dynamic colour follows the new deductions
+                await recompute(conn, self.config, ids)
         if ids:
             log.info("automatic deductions for %d enterprises", len(ids))
         return ids
