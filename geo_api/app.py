@@ -14,6 +14,7 @@ from geo_api.db import open_pool
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.refresh import HexRefresher
+from geo_api.rerate import Rerater
 from geo_api.routes import PUBLIC_ROUTERS, ROUTERS
 from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
@@ -26,6 +27,7 @@ from tiles.service import TileService
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    rerate = Rerater(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sc = settings.scoring
         scoring = ScoringScheduler(
             pool,
-            settings.risk.recompute_config(settings.db.data_dir),
+            rerate,
             sc.interval_s,
             sc.timezone,
             sc.initial_delay_s,
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.rerate = rerate  # the ``Rerate`` dependency (geo_api/rerate.py)
     auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))
     app.state.auth = auth
     install_error_handlers(app)

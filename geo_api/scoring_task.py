@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
 
+from geo_api.rerate import Rerater
 from layers.core.periodic import PeriodicTask
 from layers.prevention.scoring import deduct_automatic
-from layers.risk.recompute import RecomputeConfig, recompute
 
 log = logging.getLogger("georisk.scoring")
 
@@ -28,14 +28,14 @@ class ScoringScheduler(PeriodicTask):
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        config: RecomputeConfig,
+        rerate: Rerater,
         interval_s: float,
         timezone: str,
         initial_delay_s: float,
     ) -> None:
         super().__init__(interval_s)
         self.pool = pool
-        self.config = config
+        self.rerate = rerate
         self.zone = ZoneInfo(timezone)
         self.initial_delay_s = initial_delay_s
 
@@ -44,7 +44,7 @@ class ScoringScheduler(PeriodicTask):
         async with self.pool.connection() as conn:
             ids = await deduct_automatic(conn, today)
             if ids:  # their dynamic colour follows the new deductions
-                await recompute(conn, self.config, ids)
+                await self.rerate(conn, ids)
         if ids:
             log.info("automatic deductions for %d enterprises", len(ids))
         return ids

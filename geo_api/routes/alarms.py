@@ -12,6 +12,7 @@ from geo_api.auth import SITE_READERS, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, Conflict, FieldError, NotFound
+from geo_api.rerate import Rerate
 from geo_api.scope import check_object, district_filter, enterprise_filter
 from geo_api.settings import Settings
 from layers.monitoring.alarms import (
@@ -21,7 +22,6 @@ from layers.monitoring.alarms import (
     advance,
     list_alarms,
 )
-from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["monitoring"])
 
@@ -62,7 +62,9 @@ async def get_alarms(
     return JSONResponse(await list_alarms(conn, f), media_type="application/geo+json")
 
 
-async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSONResponse:
+async def _step(
+    request: Request, conn: DbConn, rerate: Rerate, alarm_id: int, step: str
+) -> JSONResponse:
     settings: Settings = request.app.state.settings
     await check_object(conn, request.state.caller, "alarm", alarm_id)
     try:
@@ -72,22 +74,28 @@ async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSO
     if alarm is None:
         raise NotFound(f"alarm {alarm_id} not found", [FieldError("alarm_id", "unknown")])
     if enterprises:
-        await recompute(conn, settings.risk.recompute_config(settings.db.data_dir), enterprises)
+        await rerate(conn, enterprises)
     body: dict[str, Any] = alarm
     return JSONResponse(body, media_type="application/geo+json")
 
 
 @router.post("/api/alarms/{alarm_id}/ack", dependencies=[allow(*SITE_READERS)])
 async def ack_alarm(
-    request: Request, conn: DbConn, alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+    request: Request,
+    conn: DbConn,
+    rerate: Rerate,
+    alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 ) -> JSONResponse:
     """Acknowledge (idempotent: a second ack keeps the first time)."""
-    return await _step(request, conn, alarm_id, "ack")
+    return await _step(request, conn, rerate, alarm_id, "ack")
 
 
 @router.post("/api/alarms/{alarm_id}/dispose", dependencies=[allow(*SITE_READERS)])
 async def dispose_alarm(
-    request: Request, conn: DbConn, alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+    request: Request,
+    conn: DbConn,
+    rerate: Rerate,
+    alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 ) -> JSONResponse:
     """Record disposal; 409 before acknowledgement."""
-    return await _step(request, conn, alarm_id, "dispose")
+    return await _step(request, conn, rerate, alarm_id, "dispose")

@@ -17,10 +17,9 @@ from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
 from geo_api.errors import Conflict, FieldError, NotFound
+from geo_api.rerate import Rerate
 from geo_api.scope import check_object, district_filter
-from geo_api.settings import Settings
 from layers.core.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
-from layers.risk.recompute import recompute
 from layers.transport import lifecycle
 
 router = APIRouter(tags=["alerts"])
@@ -105,7 +104,7 @@ async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> J
 
 @router.post("/api/alerts/{alert_id}/dispose", dependencies=[allow(*TRANSPORT)])
 async def dispose_alert(
-    request: Request, conn: DbConn, alert_id: AlertId, body: Disposal, caller: CurrentCaller
+    conn: DbConn, alert_id: AlertId, body: Disposal, caller: CurrentCaller, rerate: Rerate
 ) -> JSONResponse:
     """acknowledged → disposed | false_alarm, with a note (409 naming the state otherwise)."""
     await check_object(conn, caller, "alert", alert_id)
@@ -116,7 +115,5 @@ async def dispose_alert(
         # A false alarm no longer counts against the carrier's dynamic colour.
         await conn.commit()
         if props.get("enterprise_id"):
-            settings: Settings = request.app.state.settings
-            config = settings.risk.recompute_config(settings.db.data_dir)
-            await recompute(conn, config, [int(props["enterprise_id"])])
+            await rerate(conn, [int(props["enterprise_id"])])
     return JSONResponse(feature, media_type="application/geo+json")

@@ -17,7 +17,7 @@ from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
 from geo_api.errors import Conflict, FieldError, InvalidInput, NotFound
-from geo_api.routes.risk import risk_config
+from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
 from layers.prevention.dual import (
@@ -34,7 +34,6 @@ from layers.prevention.dual import (
     mark_task_done,
     update_danger,
 )
-from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["dual prevention"])
 Conn = DbConn
@@ -74,17 +73,17 @@ async def get_dangers(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str,
 
 @router.post("/api/enterprises/{enterprise_id}/hidden-dangers", status_code=201, dependencies=Site)
 async def create_danger(
-    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
+    enterprise_id: VisibleEnterprise, request: Request, conn: Conn, rerate: Rerate
 ) -> dict[str, Any]:
     danger = await _parse(request, HiddenDangerInput)
     row = await insert_danger(conn, enterprise_id, danger)
-    await recompute(conn, risk_config(request), [enterprise_id])
+    await rerate(conn, [enterprise_id])
     return row
 
 
 @router.patch("/api/hidden-dangers/{danger_id}", dependencies=Site)
 async def patch_danger(
-    danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller
+    danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate
 ) -> dict[str, Any]:
     await check_object(conn, caller, "hidden danger", danger_id)
     patch = await _parse(request, HiddenDangerPatch)
@@ -96,7 +95,7 @@ async def patch_danger(
         ) from None
     if row is None:
         raise NotFound(f"hidden danger {danger_id} not found", [FieldError("id", "not found")])
-    await recompute(conn, risk_config(request), [row["enterprise_id"]])
+    await rerate(conn, [row["enterprise_id"]])
     return row
 
 
