@@ -1,4 +1,4 @@
-"""The tile service an API process keeps: cache, renderer, change listener, single flight.
+"""The tile service an API process keeps: cache, renderer, change purge, single flight.
 
 A cache hit takes no database connection at all (that is what makes warm tiles cheap); a miss
 borrows one from the pool only while its statements run. Concurrent misses for the same tile
@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tiles.cache import Entry, TileCache
 from tiles.engine import Renderer, TileRequest
-from tiles.invalidate import ChangeListener
+from tiles.invalidate import TilePurge
 
 
 class TileConfig(Protocol):
@@ -41,20 +41,19 @@ class TileService:
         self,
         pool: AsyncConnectionPool[Any],
         *,
-        url: str,
         cache_bytes: int,
         live_ttl_s: float,
         caps: dict[str, int] | None = None,
         disk_dir: Path | None = None,
         gzip_level: int = 5,
-        listen: bool = True,
     ) -> None:
         self.pool = pool
         self.cache = TileCache(cache_bytes, disk_dir)
         self.renderer = Renderer(caps)
         self.live_ttl_s = live_ttl_s
         self.gzip_level = gzip_level
-        self.listener = ChangeListener(url, self.cache) if listen else None
+        #: Subscribed to the change bus by the app (nothing purges a service nobody wires).
+        self.purge = TilePurge(self.cache)
         self._inflight: dict[str, asyncio.Future[Entry]] = {}
 
     async def tile(self, req: TileRequest) -> Entry:
@@ -103,28 +102,16 @@ class TileService:
         return entry
 
     @classmethod
-    def from_settings(
-        cls, cfg: TileConfig, pool: AsyncConnectionPool[Any], url: str, listen: bool = True
-    ) -> TileService:
+    def from_settings(cls, cfg: TileConfig, pool: AsyncConnectionPool[Any]) -> TileService:
         return cls(
             pool,
-            url=url,
             cache_bytes=cfg.cache_bytes,
             live_ttl_s=cfg.live_ttl_s,
             caps=dict(cfg.feature_caps),
             disk_dir=cfg.cache_dir,
             gzip_level=cfg.gzip_level,
-            listen=listen,
         )
 
     @property
     def compressed(self) -> bool:
         return self.cache.enabled
-
-    def start(self) -> None:
-        if self.listener is not None:
-            self.listener.start()
-
-    async def stop(self) -> None:
-        if self.listener is not None:
-            await self.listener.stop()
