@@ -1,8 +1,9 @@
-"""Live alert feed: one LISTEN per process fanned out to many SSE subscribers.
+"""Live alert feed: the process's change bus fanned out to many SSE subscribers.
 
 The engine NOTIFYs ``georisk_changes`` with ``layer = "alerts"`` and the alert ids inside its
-transaction, so a notification means "committed". One listener collects ids, one worker reads
-those alerts (one query per burst, coalesced) and hands each subscriber a copy. Each
+transaction, so a notification means "committed". The broadcaster subscribes to the change bus
+(layers/core/changes.py) and collects ids; one worker reads those alerts (one query per burst,
+coalesced) and hands each subscriber a copy. Each
 subscriber owns a bounded deque: a slow client loses its oldest events and is told how many
 (``lagged``) — publishing never waits on a client and memory stays bounded per client.
 """
@@ -22,7 +23,6 @@ from psycopg_pool import AsyncConnectionPool
 
 from geo_api.errors import database_unavailable
 from layers.alerts.feeds import alerts_by_ids, alerts_changed_since
-from layers.core.changes import CHANGE_CHANNEL, listen
 
 log = logging.getLogger("georisk.alert_stream")
 
@@ -94,10 +94,7 @@ class TooManySubscribers(Exception):
 class AlertBroadcaster:
     """Started and stopped by the app's lifespan; subscribers come and go with requests."""
 
-    def __init__(
-        self, url: str, pool: AsyncConnectionPool, queue_size: int, max_subscribers: int
-    ) -> None:
-        self.url = url
+    def __init__(self, pool: AsyncConnectionPool, queue_size: int, max_subscribers: int) -> None:
         self.pool = pool
         self.queue_size = queue_size
         self.max_subscribers = max_subscribers
@@ -107,9 +104,7 @@ class AlertBroadcaster:
         self._rescan = False  # a NOTIFY without ids (> 500 changed): read by time instead
         self._scan_from: dt.datetime | None = None
         self._wake = asyncio.Event()
-        self._listening = asyncio.Event()
-        self._connected = False  # LISTEN was issued once: a later connect is a reconnect
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
 
     # -- subscribers --------------------------------------------------------------------
     def subscribe(self, flt: StreamFilter) -> Subscriber:
@@ -130,8 +125,8 @@ class AlertBroadcaster:
                     sub.offer(feature)
             self.published += 1
 
-    # -- the listener and the reader ------------------------------------------------------
-    def _note(self, payload: dict[str, Any]) -> None:
+    # -- the change bus subscriber and the reader ----------------------------------------------
+    def on_change(self, payload: dict[str, Any]) -> None:
         if payload.get("layer") != "alerts":
             return
         ids = payload.get("ids")
@@ -141,27 +136,15 @@ class AlertBroadcaster:
             self._pending.update(int(i) for i in ids)
         self._wake.set()
 
-    def _on_connect(self) -> None:
-        # A LISTEN after the first follows a lost connection (a database restart): what was
-        # notified meanwhile is gone, but streams that stayed open must not miss it (only a
-        # reconnecting browser resumes by Last-Event-ID). Re-read by time from the last read,
-        # at most RESCAN_MAX_S back (a replay sends an alert again, never loses one).
-        if self._connected:
-            floor = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=RESCAN_MAX_S)
-            self._scan_from = max(self._scan_from or floor, floor)
-            self._rescan = True
-            self._wake.set()
-        self._connected = True
-
-    async def _listen(self) -> None:
-        await listen(
-            self.url,
-            CHANGE_CHANNEL,
-            self._note,
-            name="alert stream",
-            ready=self._listening,
-            on_connect=self._on_connect,
-        )
+    def on_reconnect(self) -> None:
+        """After a lost connection (a database restart) what was notified meanwhile is gone,
+        but streams that stayed open must not miss it (only a reconnecting browser resumes by
+        Last-Event-ID). Re-read by time from the last read, at most RESCAN_MAX_S back (a replay
+        sends an alert again, never loses one)."""
+        floor = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=RESCAN_MAX_S)
+        self._scan_from = max(self._scan_from or floor, floor)
+        self._rescan = True
+        self._wake.set()
 
     async def _read(self) -> None:
         while True:
@@ -195,20 +178,15 @@ class AlertBroadcaster:
                 continue
             self.publish(features)
 
-    async def wait_listening(self, timeout: float = 10.0) -> None:
-        """For tests and benchmarks: changes before LISTEN was issued are not heard."""
-        await asyncio.wait_for(self._listening.wait(), timeout)
-
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._read())]
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._read())
 
     async def stop(self) -> None:
-        """Close every stream (their responses end) and stop the tasks."""
+        """Close every stream (their responses end) and stop the reader."""
         for sub in list(self.subscribers):
             sub.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+                await self._task
+            self._task = None

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from psycopg_pool import AsyncConnectionPool
 
 from geo_api.alert_stream import AlertBroadcaster
 from geo_api.auth import Authenticator, current_caller, load_token_secret
@@ -14,20 +15,81 @@ from geo_api.db import open_pool
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.refresh import HexRefresher
+from geo_api.rerate import Rerater
 from geo_api.routes import PUBLIC_ROUTERS, routers
 from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
 from geo_api.scoring_task import ScoringScheduler
 from geo_api.settings import Settings
 from geo_api.webhooks import WebhookWorker
+from geo_api.workers import Slot, Workers
+from layers.alerts.webhooks import WEBHOOK_CHANNEL
 from layers.catalog import CATALOG, Catalog
+from layers.core.changes import ChangeBus
 from layers.monitoring.sweep import StaleSweeper
 from tiles.service import TileService
+
+
+def background_workers(
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    tiles: TileService,
+    rerate: Rerater,
+    catalog: Catalog = CATALOG,
+) -> Workers:
+    """Every background worker of the process in start order (stopped in reverse).
+
+    The change bus comes first — it is listening once started, so nothing that relies on its
+    notices runs before — and stops last. The alert stream comes last, so stopping it first
+    ends the open SSE responses before the rest goes. Each worker's ``app.state`` name is its
+    slot's name; a disabled one is built (routes and tests may read it) but not started.
+    """
+    bus = ChangeBus(settings.db.resolved_url())
+    bus.subscribe("tile cache", tiles.purge.on_change, on_reconnect=tiles.purge.on_reconnect)
+    refresher = HexRefresher(pool, settings.server.hex_refresh_delay_s, catalog)
+    bus.subscribe("hexagon refresh", refresher.on_change, on_reconnect=refresher.on_reconnect)
+    webhooks = WebhookWorker(pool, settings.webhook)
+    if settings.webhook.enabled:  # the outbox is its state: a restart resumes what is due
+        bus.subscribe(
+            "webhook worker",
+            webhooks.on_notice,
+            channel=WEBHOOK_CHANNEL,
+            on_reconnect=webhooks.on_reconnect,
+        )
+    mon, sc, stream = settings.monitoring, settings.scoring, settings.alert_stream
+    alert_stream = AlertBroadcaster(pool, stream.queue_size, stream.max_subscribers)
+    bus.subscribe("alert stream", alert_stream.on_change, on_reconnect=alert_stream.on_reconnect)
+    return Workers(
+        [
+            Slot("change_bus", bus),
+            Slot("hex_refresher", refresher),
+            Slot("webhooks", webhooks, settings.webhook.enabled),
+            Slot(
+                "escalation",
+                EscalationScheduler(pool, settings.escalation.interval_s),
+                settings.escalation.enabled,
+            ),
+            # Silent points send nothing: only a clock turns them grey.
+            Slot(
+                "stale_sweeper",
+                StaleSweeper(pool, mon.rules(), rerate.config(), mon.sweep_interval_s),
+                mon.sweep_enabled,
+            ),
+            # Expired licences and overdue alarms deduct on a clock.
+            Slot(
+                "scoring",
+                ScoringScheduler(pool, rerate, sc.interval_s, sc.timezone, sc.initial_delay_s),
+                sc.enabled,
+            ),
+            Slot("alert_stream", alert_stream),  # feeds every /api/alerts/stream client
+        ]
+    )
 
 
 def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> FastAPI:
     """The service for ``settings``, serving the layers of ``catalog``."""
     settings = settings or Settings()
+    rerate = Rerater(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,61 +97,17 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
         auth.pool = pool
-        refresher = HexRefresher(
-            settings.db.resolved_url(), pool, settings.server.hex_refresh_delay_s, catalog
-        )
-        refresher.start()
-        app.state.hex_refresher = refresher
-        tiles = TileService.from_settings(
-            settings.tiles, pool, settings.db.resolved_url(), catalog=catalog
-        )
-        tiles.start()  # LISTEN georisk_changes → purge the tiles that changed
+        tiles = TileService.from_settings(settings.tiles, pool, catalog)
         app.state.tiles = tiles
-        webhooks = WebhookWorker(settings.db.resolved_url(), pool, settings.webhook)
-        if settings.webhook.enabled:
-            webhooks.start()  # the outbox is its state: a restart resumes what is due
-        app.state.webhooks = webhooks
-        escalation = EscalationScheduler(pool, settings.escalation.interval_s)
-        if settings.escalation.enabled:
-            escalation.start()
-        app.state.escalation = escalation
-        mon = settings.monitoring
-        sweeper = StaleSweeper(
-            pool,
-            mon.rules(),
-            settings.risk.recompute_config(settings.db.data_dir),
-            mon.sweep_interval_s,
-        )
-        if mon.sweep_enabled:
-            sweeper.start()  # silent points send nothing: only a clock turns them grey
-        app.state.stale_sweeper = sweeper
-        sc = settings.scoring
-        scoring = ScoringScheduler(
-            pool,
-            settings.risk.recompute_config(settings.db.data_dir),
-            sc.interval_s,
-            sc.timezone,
-            sc.initial_delay_s,
-        )
-        if sc.enabled:
-            scoring.start()  # expired licences and overdue alarms deduct on a clock
-        app.state.scoring = scoring
-        stream = settings.alert_stream
-        alert_stream = AlertBroadcaster(
-            settings.db.resolved_url(), pool, stream.queue_size, stream.max_subscribers
-        )
-        alert_stream.start()  # one LISTEN feeding every /api/alerts/stream client
-        app.state.alert_stream = alert_stream
+        workers = background_workers(settings, pool, tiles, rerate, catalog)
+        app.state.workers = workers
+        for slot in workers:
+            setattr(app.state, slot.name, slot.worker)
         try:
+            await workers.start()
             yield
         finally:
-            await alert_stream.stop()  # ends open streams first, so their responses complete
-            await scoring.stop()
-            await sweeper.stop()
-            await escalation.stop()
-            await webhooks.stop()
-            await tiles.stop()
-            await refresher.stop()
+            await workers.stop()
             await pool.close()
 
     app = FastAPI(
@@ -104,6 +122,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
     )
     app.state.settings = settings
     app.state.catalog = catalog
+    app.state.rerate = rerate  # the ``Rerate`` dependency (geo_api/rerate.py)
     auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))
     app.state.auth = auth
     install_error_handlers(app)

@@ -161,16 +161,15 @@ def recompute(enterprise_ids: tuple[int, ...]) -> None:
 
     import psycopg
 
-    from layers.risk.recompute import recompute as run_recompute
+    from geo_api.rerate import Rerater
 
     settings = _settings()
+    rerate = Rerater(settings)
 
     async def run() -> str:
         conn = await psycopg.AsyncConnection.connect(settings.db.resolved_url())
         async with conn:
-            report = await run_recompute(
-                conn, settings.risk.recompute_config(settings.db.data_dir), enterprise_ids or None
-            )
+            report = await rerate(conn, enterprise_ids or None)
         return report.summary()
 
     click.echo(asyncio.run(run()))

@@ -1,9 +1,10 @@
 """Keep hexagon rollups in step with colour changes, off the request path.
 
-The risk engine sends ``NOTIFY georisk_changes`` whenever colours change. A single listener per
-API process turns those notifications into "these hexagon layers are dirty" and one background
-task re-rolls them, coalescing bursts: however many changes arrive, at most one rollup runs and
-one more is queued (the dirty set is bounded by the number of layers).
+The risk engine sends ``NOTIFY georisk_changes`` whenever colours change. The process's change
+bus (layers/core/changes.py) hands each notice to ``on_change``, which turns it into "these
+hexagon layers are dirty", and one background task re-rolls them, coalescing bursts: however
+many changes arrive, at most one rollup runs and one more is queued (the dirty set is bounded
+by the number of layers).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from layers.catalog import CATALOG, Catalog
-from layers.core.changes import CHANGE_CHANNEL, listen
 from layers.risk.hexagons import rollup_all
 
 log = logging.getLogger("georisk.refresh")
@@ -26,17 +26,15 @@ class HexRefresher:
     """Which rollups a change dirties comes from the catalogue (``Layer.depends_on``)."""
 
     def __init__(
-        self, url: str, pool: AsyncConnectionPool, delay_s: float, catalog: Catalog = CATALOG
+        self, pool: AsyncConnectionPool, delay_s: float, catalog: Catalog = CATALOG
     ) -> None:
         self.catalog = catalog
-        self.url = url
         self.pool = pool
         self.delay_s = delay_s
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
         self.rollups_done = 0
-        self._connected = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
 
     def mark(self, changed_layer: str) -> None:
         layers = self.catalog.hex_layers_for_change(changed_layer)
@@ -44,26 +42,16 @@ class HexRefresher:
             self.dirty.update(layers)
             self.wake.set()
 
-    def _on_change(self, payload: dict[str, Any]) -> None:
+    def on_change(self, payload: dict[str, Any]) -> None:
+        """A change bus subscriber: mark what the notice dirties."""
         if not payload.get("full"):  # a full recompute rolls up by itself
             self.mark(str(payload.get("layer")))
 
-    def _on_connect(self) -> None:
-        # The first LISTEN is at startup; any later one follows a lost connection (a database
-        # restart), and the changes notified meanwhile are gone: re-roll every hexagon layer.
-        if self._connected:
-            self.dirty.update(self.catalog.refreshed_hex_layers)
-            self.wake.set()
-        self._connected = True
-
-    async def _listen(self) -> None:
-        await listen(
-            self.url,
-            CHANGE_CHANNEL,
-            self._on_change,
-            name="hexagon refresh",
-            on_connect=self._on_connect,
-        )
+    def on_reconnect(self) -> None:
+        """After a lost connection the changes notified meanwhile are gone: re-roll every
+        hexagon layer."""
+        self.dirty.update(self.catalog.refreshed_hex_layers)
+        self.wake.set()
 
     async def _work(self) -> None:
         while True:
@@ -78,12 +66,12 @@ class HexRefresher:
             except Exception:
                 log.exception("hexagon refresh of %s failed", layers)
 
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._work())]
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._work())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._task
+            self._task = None

@@ -1,8 +1,9 @@
 """Run the automatic safety-score deductions on a clock (daily by default).
 
 Expired licences and overdue alarms produce no event at the moment they become deductible;
-only a clock notices. ``run_automatic`` is idempotent and serialised by an advisory lock, so
-several processes may run this task.
+only a clock notices. ``deduct_automatic`` is idempotent and serialised by an advisory lock, so
+several processes may run this task. Enterprises that received new deductions are re-rated
+here (the scoring module only deducts: the risk engine reads its scores from there).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
 
+from geo_api.rerate import Rerater
 from layers.core.periodic import PeriodicTask
-from layers.prevention.scoring import run_automatic
-from layers.risk.recompute import RecomputeConfig
+from layers.prevention.scoring import deduct_automatic
 
 log = logging.getLogger("georisk.scoring")
 
@@ -27,21 +28,23 @@ class ScoringScheduler(PeriodicTask):
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        config: RecomputeConfig,
+        rerate: Rerater,
         interval_s: float,
         timezone: str,
         initial_delay_s: float,
     ) -> None:
         super().__init__(interval_s)
         self.pool = pool
-        self.config = config
+        self.rerate = rerate
         self.zone = ZoneInfo(timezone)
         self.initial_delay_s = initial_delay_s
 
     async def run_once(self) -> list[int]:
         today = dt.datetime.now(self.zone).date()
         async with self.pool.connection() as conn:
-            ids = await run_automatic(conn, today, config=self.config)
+            ids = await deduct_automatic(conn, today)
+            if ids:  # their dynamic colour follows the new deductions
+                await self.rerate(conn, ids)
         if ids:
             log.info("automatic deductions for %d enterprises", len(ids))
         return ids

@@ -2,9 +2,10 @@
 ``FOR UPDATE SKIP LOCKED``), and stateless — the outbox table is its whole state, so a restart
 just carries on with whatever is due.
 
-It wakes on ``NOTIFY georisk_webhooks`` (sent when a committed transaction queued rows) and
-at least every ``poll_interval_s`` (retries that came due, rows whose lease ran out because a
-process died mid-POST, or a lost notification).
+It wakes on ``NOTIFY georisk_webhooks`` (sent when a committed transaction queued rows; heard
+through the process's change bus, layers/core/changes.py) and at least every
+``poll_interval_s`` (retries that came due, rows whose lease ran out because a process died
+mid-POST, or a lost notification).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import json
 import logging
 import time
+from typing import Any
 
 import httpx
 from psycopg_pool import AsyncConnectionPool
@@ -22,7 +24,6 @@ from geo_api.errors import database_unavailable
 from geo_api.settings import WebhookSettings
 from layers.alerts import webhooks as outbox
 from layers.alerts.webhooks import Backoff, Delivery, Outcome
-from layers.core.changes import listen
 
 log = logging.getLogger("georisk.webhooks")
 
@@ -38,26 +39,22 @@ def backoff_of(settings: WebhookSettings) -> Backoff:
 
 
 class WebhookWorker:
-    def __init__(self, url: str, pool: AsyncConnectionPool, settings: WebhookSettings) -> None:
-        self.url = url
+    def __init__(self, pool: AsyncConnectionPool, settings: WebhookSettings) -> None:
         self.pool = pool
         self.settings = settings
         self.backoff = backoff_of(settings)
         self.wake = asyncio.Event()
         self.attempts_made = 0
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
 
-    async def _listen(self) -> None:
-        # On (re)connect, wake for anything queued while we were not listening.
-        await listen(
-            self.url,
-            outbox.WEBHOOK_CHANNEL,
-            lambda _payload: self.wake.set(),
-            name="webhook worker",
-            on_connect=self.wake.set,
-            retry_s=5,
-        )
+    def on_notice(self, payload: dict[str, Any]) -> None:
+        """A change bus subscriber of ``georisk_webhooks``: rows were queued, deliver now."""
+        self.wake.set()
+
+    def on_reconnect(self) -> None:
+        """Wake for anything queued while the bus was not listening."""
+        self.wake.set()
 
     async def _post(self, http: httpx.AsyncClient, d: Delivery) -> Outcome:
         body = json.dumps(
@@ -113,16 +110,17 @@ class WebhookWorker:
                 await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval_s)
             self.wake.clear()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         timeout = httpx.Timeout(self.settings.timeout_s)
         self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._work())]
+        self._task = asyncio.create_task(self._work())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._task
+            self._task = None
         if self._http is not None:
             await self._http.aclose()
+            self._http = None

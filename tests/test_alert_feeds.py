@@ -41,9 +41,9 @@ def feeds_server(database_url: str) -> Iterator[LiveServer]:
     settings.alert_stream = AlertStreamSettings(keepalive_s=0.5, queue_size=64)
     with LiveServer(settings) as server:
         app: Any = server.server.config.app
-        hub = app.state.alert_stream
+        bus = app.state.change_bus  # the alert stream hears changes through it
         deadline = time.monotonic() + 10
-        while not hub._listening.is_set() and time.monotonic() < deadline:
+        while not bus.ready.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
         yield server
 

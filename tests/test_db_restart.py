@@ -130,21 +130,27 @@ def test_database_restart_while_serving_recovers(
 
 
 def test_listeners_catch_up_after_a_reconnect_not_at_startup() -> None:
-    """``listen`` calls ``on_connect`` after every LISTEN: the first is startup (nothing
-    missed), a later one follows a lost connection — notifications sent meanwhile are gone."""
+    """The change bus calls its subscribers' ``on_reconnect`` after every LISTEN but the one
+    ``start`` waits for: that first is startup (nothing missed), a later one follows a lost
+    connection — notifications sent meanwhile are gone."""
     from geo_api.alert_stream import AlertBroadcaster
     from geo_api.refresh import HexRefresher
+    from layers.core.changes import ChangeBus
 
     async def scenario() -> None:
-        hub = AlertBroadcaster("", None, 8, 8)  # type: ignore[arg-type]
-        hub._on_connect()
+        hub = AlertBroadcaster(None, 8, 8)  # type: ignore[arg-type]
+        hexes = HexRefresher(None, 0.1)  # type: ignore[arg-type]
+        bus = ChangeBus("")
+        bus.subscribe("alert stream", hub.on_change, on_reconnect=hub.on_reconnect)
+        bus.subscribe("hexagon refresh", hexes.on_change, on_reconnect=hexes.on_reconnect)
+        bus._on_connect()  # the LISTEN start() waits for
         assert not hub._rescan and hub._scan_from is None
-        hub._on_connect()  # reconnected: re-read alerts changed since the last read
+        assert not hexes.dirty and bus.reconnects == 0
+        bus._started = True  # start() returned
+        bus._on_connect()  # reconnected: re-read alerts changed since the last read
         assert hub._rescan and hub._wake.is_set() and hub._scan_from is not None
-        hexes = HexRefresher("", None, 0.1)
-        hexes._on_connect()
-        assert not hexes.dirty
-        hexes._on_connect()  # reconnected: every hexagon layer is rolled up again
+        # … and every hexagon layer is rolled up again
         assert {"enterprises", "alarms", "stops"} <= hexes.dirty and hexes.wake.is_set()
+        assert bus.reconnects == 1
 
     asyncio.run(scenario())

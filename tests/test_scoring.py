@@ -18,11 +18,11 @@ from layers.prevention.scoring import (
     RULE_SETS,
     Event,
     compute,
+    deduct_automatic,
     load_rule_sets,
-    run_automatic,
     score_of,
 )
-from layers.risk.recompute import RecomputeConfig
+from layers.risk.recompute import RecomputeConfig, recompute
 
 CODE = "91330200TC{:07d}X"
 UTC = dt.UTC
@@ -70,7 +70,10 @@ def _run(url: str, ids: list[int], today: dt.date, now: dt.datetime | None = Non
     async def go() -> list[int]:
         conn = await psycopg.AsyncConnection.connect(url)
         async with conn:
-            return await run_automatic(conn, today, now, RecomputeConfig(), ids)
+            changed = await deduct_automatic(conn, today, now, ids)
+            if changed:  # what the scheduler does: the new deductions colour them
+                await recompute(conn, RecomputeConfig(), changed)
+            return changed
 
     return asyncio.run(go())
 
@@ -248,7 +251,6 @@ def test_recompute_takes_its_points_from_the_rule_set(
     """One home for cycles: last cycle's unrectified 6 points clear under Xiaoshan and carry
     over under Hailing, and the risk engine follows whichever set scores the enterprise."""
     import layers.prevention.scoring as scoring
-    from layers.risk.recompute import recompute
 
     enterprise = _enterprise(db, 9)
     db.execute(

@@ -1,20 +1,18 @@
 """Purge cached tiles when the engines say rows changed (``NOTIFY georisk_changes``).
 
-One listening connection per API process (the same shape as ``geo_api/refresh.py``). A payload
-``{layer, bbox}`` purges exactly that layer's tiles touching the bbox at every zoom; ``full`` or
-a payload without a bbox (rows deleted) purges the whole layer. After a lost connection the
-whole cache is dropped: notifications sent meanwhile are gone, so nothing cached can be trusted.
+``TilePurge`` subscribes to the process's change bus (layers/core/changes.py), like the hexagon
+refresher. A payload ``{layer, bbox}`` purges exactly that layer's tiles touching the bbox at
+every zoom; ``full`` or a payload without a bbox (rows deleted) purges the whole layer. After a
+lost connection the whole cache is dropped: notifications sent meanwhile are gone, so nothing
+cached can be trusted.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from layers.catalog import Catalog
-from layers.core.changes import CHANGE_CHANNEL, listen
 from tiles.cache import TileCache
 
 log = logging.getLogger("georisk.tiles")
@@ -32,38 +30,20 @@ def apply_change(cache: TileCache, payload: dict[str, Any], catalog: Catalog) ->
     return dropped
 
 
-class ChangeListener:
-    def __init__(self, url: str, cache: TileCache, catalog: Catalog) -> None:
-        self.url = url
+class TilePurge:
+    """The tile cache's change bus subscriber; synchronous, so a notice costs no task switch."""
+
+    def __init__(self, cache: TileCache, catalog: Catalog) -> None:
         self.cache = cache
         self.catalog = catalog
         self.notes = 0
-        self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def _on_change(self, payload: dict[str, Any]) -> None:
+    def on_change(self, payload: dict[str, Any]) -> None:
         self.notes += 1
         try:
             apply_change(self.cache, payload, self.catalog)
         except (ValueError, TypeError):
             log.warning("ignored malformed change payload %r", payload)
 
-    async def _listen(self) -> None:
-        # Whatever happened before LISTEN is unknown: start from an empty cache each time.
-        await listen(
-            self.url,
-            CHANGE_CHANNEL,
-            self._on_change,
-            name="tile cache",
-            ready=self.ready,
-            on_connect=self.cache.clear,
-        )
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._listen())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def on_reconnect(self) -> None:
+        self.cache.clear()

@@ -1,4 +1,4 @@
-"""The tile service an API process keeps: cache, renderer, change listener, single flight.
+"""The tile service an API process keeps: cache, renderer, change purge, single flight.
 
 A cache hit takes no database connection at all (that is what makes warm tiles cheap); a miss
 borrows one from the pool only while its statements run. Concurrent misses for the same tile
@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from layers.catalog import CATALOG, Catalog
 from tiles.cache import Entry, TileCache
 from tiles.engine import Renderer, TileRequest
-from tiles.invalidate import ChangeListener
+from tiles.invalidate import TilePurge
 
 
 class TileConfig(Protocol):
@@ -42,22 +42,21 @@ class TileService:
         self,
         pool: AsyncConnectionPool[Any],
         *,
-        url: str,
         cache_bytes: int,
         live_ttl_s: float,
         caps: dict[str, int] | None = None,
         disk_dir: Path | None = None,
         gzip_level: int = 5,
-        listen: bool = True,
         catalog: Catalog = CATALOG,
     ) -> None:
-        self.catalog = catalog
         self.pool = pool
+        self.catalog = catalog
         self.cache = TileCache(cache_bytes, disk_dir)
         self.renderer = Renderer(caps)
         self.live_ttl_s = live_ttl_s
         self.gzip_level = gzip_level
-        self.listener = ChangeListener(url, self.cache, catalog) if listen else None
+        #: Subscribed to the change bus by the app (nothing purges a service nobody wires).
+        self.purge = TilePurge(self.cache, catalog)
         self._inflight: dict[str, asyncio.Future[Entry]] = {}
 
     async def tile(self, req: TileRequest) -> Entry:
@@ -107,33 +106,18 @@ class TileService:
 
     @classmethod
     def from_settings(
-        cls,
-        cfg: TileConfig,
-        pool: AsyncConnectionPool[Any],
-        url: str,
-        listen: bool = True,
-        catalog: Catalog = CATALOG,
+        cls, cfg: TileConfig, pool: AsyncConnectionPool[Any], catalog: Catalog = CATALOG
     ) -> TileService:
         return cls(
             pool,
-            url=url,
+            catalog=catalog,
             cache_bytes=cfg.cache_bytes,
             live_ttl_s=cfg.live_ttl_s,
             caps=dict(cfg.feature_caps),
             disk_dir=cfg.cache_dir,
             gzip_level=cfg.gzip_level,
-            listen=listen,
-            catalog=catalog,
         )
 
     @property
     def compressed(self) -> bool:
         return self.cache.enabled
-
-    def start(self) -> None:
-        if self.listener is not None:
-            self.listener.start()
-
-    async def stop(self) -> None:
-        if self.listener is not None:
-            await self.listener.stop()

@@ -14,6 +14,7 @@ from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.models.base import GeoJSONResponse
 from geo_api.models.monitoring import AlarmCollection, AlarmFeature
+from geo_api.rerate import Rerate
 from geo_api.scope import check_object, district_filter, enterprise_filter
 from geo_api.settings import Settings
 from layers.monitoring.alarms import (
@@ -22,7 +23,6 @@ from layers.monitoring.alarms import (
     advance,
     list_alarms,
 )
-from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["monitoring"])
 
@@ -68,7 +68,9 @@ async def get_alarms(
     return JSONResponse(await list_alarms(conn, f), media_type="application/geo+json")
 
 
-async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSONResponse:
+async def _step(
+    request: Request, conn: DbConn, rerate: Rerate, alarm_id: int, step: str
+) -> JSONResponse:
     settings: Settings = request.app.state.settings
     await check_object(conn, request.state.caller, "alarm", alarm_id)
     # A dispose before the acknowledgement raises TransitionRefused: a 409.
@@ -76,7 +78,7 @@ async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSO
     if alarm is None:
         raise NotFound(f"alarm {alarm_id} not found", [FieldError("alarm_id", "unknown")])
     if enterprises:
-        await recompute(conn, settings.risk.recompute_config(settings.db.data_dir), enterprises)
+        await rerate(conn, enterprises)
     body: dict[str, Any] = alarm
     return JSONResponse(body, media_type="application/geo+json")
 
@@ -88,10 +90,13 @@ async def _step(request: Request, conn: DbConn, alarm_id: int, step: str) -> JSO
     dependencies=[allow(*SITE_READERS)],
 )
 async def ack_alarm(
-    request: Request, conn: DbConn, alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+    request: Request,
+    conn: DbConn,
+    rerate: Rerate,
+    alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 ) -> JSONResponse:
     """Acknowledge (idempotent: a second ack keeps the first time)."""
-    return await _step(request, conn, alarm_id, "ack")
+    return await _step(request, conn, rerate, alarm_id, "ack")
 
 
 @router.post(
@@ -101,7 +106,10 @@ async def ack_alarm(
     dependencies=[allow(*SITE_READERS)],
 )
 async def dispose_alarm(
-    request: Request, conn: DbConn, alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+    request: Request,
+    conn: DbConn,
+    rerate: Rerate,
+    alarm_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 ) -> JSONResponse:
     """Record disposal; 409 before acknowledgement."""
-    return await _step(request, conn, alarm_id, "dispose")
+    return await _step(request, conn, rerate, alarm_id, "dispose")

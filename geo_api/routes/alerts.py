@@ -18,11 +18,10 @@ from geo_api.body import Text
 from geo_api.db import DbConn
 from geo_api.models.alerts import AlertCollection, AlertFeature, AlertList
 from geo_api.models.base import GeoJSONResponse, json_variant
+from geo_api.rerate import Rerate
 from geo_api.scope import check_object, district_filter
-from geo_api.settings import Settings
 from layers.alerts import lifecycle
 from layers.core.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
-from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -114,7 +113,7 @@ async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> J
     dependencies=[allow(*TRANSPORT)],
 )
 async def dispose_alert(
-    request: Request, conn: DbConn, alert_id: AlertId, body: Disposal, caller: CurrentCaller
+    conn: DbConn, alert_id: AlertId, body: Disposal, caller: CurrentCaller, rerate: Rerate
 ) -> JSONResponse:
     """acknowledged → disposed | false_alarm, with a note (409 naming the state otherwise)."""
     await check_object(conn, caller, "alert", alert_id)
@@ -124,7 +123,5 @@ async def dispose_alert(
         # A false alarm no longer counts against the carrier's dynamic colour.
         await conn.commit()
         if props.get("enterprise_id"):
-            settings: Settings = request.app.state.settings
-            config = settings.risk.recompute_config(settings.db.data_dir)
-            await recompute(conn, config, [int(props["enterprise_id"])])
+            await rerate(conn, [int(props["enterprise_id"])])
     return JSONResponse(feature, media_type="application/geo+json")

@@ -26,6 +26,7 @@ from geo_api.errors import (
     InvalidInput,
     NotFound,
 )
+from geo_api.rerate import Rerate
 from geo_api.scope import district_filter
 from geo_api.settings import Settings
 from layers.access import roles as access
@@ -151,7 +152,7 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         return Response(feature.encode(), media_type=GEOJSON)
 
     async def create(
-        request: Request, conn: Conn, caller: CurrentCaller, crs: CrsParam = None
+        request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate, crs: CrsParam = None
     ) -> JSONResponse:
         payload = await read_json(
             request, _settings(request).server.max_body_bytes, check_text=False
@@ -161,9 +162,7 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
             records, problems, single = validate_payload(coll.model, coll.name, payload, crs)
             result = await store_records(conn, coll, records, problems)
             await _check_scope(conn, coll, caller, result.ids, writing=True)
-            settings = _settings(request)
-            config = settings.risk.recompute_config(settings.db.data_dir)
-            await refresh_after_create(conn, coll.layer, result.ids, config)
+            await refresh_after_create(conn, coll.layer, result.ids, rerate.config())
         except FeaturesRejected as exc:
             raise _rejected(exc) from None
         body: dict[str, Any] = {"ids": result.ids}

@@ -18,7 +18,7 @@ from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
 from geo_api.models.prevention import HiddenDanger, HiddenDangerList
-from geo_api.routes.risk import risk_config
+from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
 from layers.prevention.dual import (
@@ -34,7 +34,6 @@ from layers.prevention.dual import (
     mark_task_done,
     update_danger,
 )
-from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["dual prevention"])
 Conn = DbConn
@@ -80,24 +79,24 @@ async def get_dangers(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str,
     dependencies=Site,
 )
 async def create_danger(
-    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
+    enterprise_id: VisibleEnterprise, request: Request, conn: Conn, rerate: Rerate
 ) -> dict[str, Any]:
     danger = await _parse(request, HiddenDangerInput)
     row = await insert_danger(conn, enterprise_id, danger)
-    await recompute(conn, risk_config(request), [enterprise_id])
+    await rerate(conn, [enterprise_id])
     return row
 
 
 @router.patch("/api/hidden-dangers/{danger_id}", response_model=HiddenDanger, dependencies=Site)
 async def patch_danger(
-    danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller
+    danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate
 ) -> dict[str, Any]:
     await check_object(conn, caller, "hidden danger", danger_id)
     patch = await _parse(request, HiddenDangerPatch)
     row = await update_danger(conn, danger_id, patch)  # a skipped step: TransitionRefused, 409
     if row is None:
         raise NotFound(f"hidden danger {danger_id} not found", [FieldError("id", "not found")])
-    await recompute(conn, risk_config(request), [row["enterprise_id"]])
+    await rerate(conn, [row["enterprise_id"]])
     return row
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,10 +14,10 @@ from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
 from geo_api.models.risk import EnterpriseRisk, Gb18218Assessment, RiskSummary
+from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, district_filter
-from geo_api.settings import Settings
 from layers.risk import gb18218
-from layers.risk.recompute import TABLE1_Q, recompute
+from layers.risk.recompute import TABLE1_Q
 from layers.risk.substances import TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
 
 router = APIRouter(tags=["risk"])
@@ -77,11 +77,6 @@ async def assess_gb18218(body: AssessIn) -> dict[str, Any]:
 
 
 # -- enterprise colour -------------------------------------------------------------------------
-def risk_config(request: Request) -> Any:
-    settings: Settings = request.app.state.settings
-    return settings.risk.recompute_config(settings.db.data_dir)
-
-
 async def _risk_row(conn: AsyncConnection[Any], enterprise_id: int) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
@@ -98,13 +93,13 @@ async def _risk_row(conn: AsyncConnection[Any], enterprise_id: int) -> dict[str,
     dependencies=[allow(*SITE_READERS)],
 )
 async def enterprise_risk(
-    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
+    enterprise_id: VisibleEnterprise, conn: Conn, rerate: Rerate
 ) -> dict[str, Any]:
     row = await _risk_row(conn, enterprise_id)
     if row is None:
         raise NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
     if row["dynamic_color"] is None:  # never rated yet (e.g. just imported): rate it now
-        await recompute(conn, risk_config(request), [enterprise_id])
+        await rerate(conn, [enterprise_id])
         row = await _risk_row(conn, enterprise_id)
         assert row is not None
     return {
@@ -151,9 +146,9 @@ async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
 
 
 @router.post("/api/risk/recompute", dependencies=[allow("admin")])
-async def recompute_all(request: Request, conn: Conn) -> dict[str, Any]:
+async def recompute_all(conn: Conn, rerate: Rerate) -> dict[str, Any]:
     """Full recompute of every hazard source and enterprise (administrators)."""
-    report = await recompute(conn, risk_config(request), None)
+    report = await rerate(conn, None)
     return {
         "hazard_sources": report.hazard_sources,
         "hazard_sources_changed": report.hazard_sources_changed,

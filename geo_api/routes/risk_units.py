@@ -17,10 +17,9 @@ from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
 from geo_api.models.base import GeoJSONResponse
 from geo_api.models.risk import RiskUnitCollection, RiskUnitFeature, RiskUnitRating
-from geo_api.routes.risk import risk_config
+from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.settings import Settings
-from layers.risk.recompute import recompute
 from layers.risk.register import (
     RiskUnitInput,
     assess_unit,
@@ -76,11 +75,11 @@ async def list_units(enterprise_id: VisibleEnterprise, conn: Conn) -> Response:
     dependencies=Site,
 )
 async def create_unit(
-    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
+    enterprise_id: VisibleEnterprise, request: Request, conn: Conn, rerate: Rerate
 ) -> dict[str, Any]:
     unit, geom, color, score = await _parse_unit(request)
     unit_id = await insert_unit(conn, enterprise_id, unit, geom, color)
-    await recompute(conn, risk_config(request), [enterprise_id])
+    await rerate(conn, [enterprise_id])
     return {"id": unit_id, "color": color, "score": score}
 
 
@@ -100,24 +99,24 @@ async def get_unit(unit_id: UnitId, conn: Conn, caller: CurrentCaller) -> Respon
 
 @router.put("/api/risk-units/{unit_id}", response_model=RiskUnitRating, dependencies=Site)
 async def replace_unit(
-    unit_id: UnitId, request: Request, conn: Conn, caller: CurrentCaller
+    unit_id: UnitId, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate
 ) -> dict[str, Any]:
     await check_object(conn, caller, "risk unit", unit_id)
     unit, geom, color, score = await _parse_unit(request)
     enterprise_id = await update_unit(conn, unit_id, unit, geom, color)
     if enterprise_id is None:
         raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
-    await recompute(conn, risk_config(request), [enterprise_id])
+    await rerate(conn, [enterprise_id])
     return {"id": unit_id, "color": color, "score": score}
 
 
 @router.delete("/api/risk-units/{unit_id}", status_code=204, dependencies=Site)
 async def remove_unit(
-    unit_id: UnitId, request: Request, conn: Conn, caller: CurrentCaller
+    unit_id: UnitId, conn: Conn, caller: CurrentCaller, rerate: Rerate
 ) -> Response:
     await check_object(conn, caller, "risk unit", unit_id)
     enterprise_id = await delete_unit(conn, unit_id)
     if enterprise_id is None:
         raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
-    await recompute(conn, risk_config(request), [enterprise_id])
+    await rerate(conn, [enterprise_id])
     return Response(status_code=204)

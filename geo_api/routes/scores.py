@@ -18,11 +18,10 @@ from geo_api.body import Moment, read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
 from geo_api.models.prevention import Deduction, SafetyScore
-from geo_api.routes.risk import risk_config
+from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise
 from geo_api.settings import Settings
 from layers.prevention.scoring import deduct, history, rule_set_of, score_of
-from layers.risk.recompute import recompute
 
 router = APIRouter(tags=["safety score"])
 
@@ -51,7 +50,7 @@ def _not_found(enterprise_id: int) -> NotFound:
     dependencies=[allow(*STAFF)],
 )
 async def create_deduction(
-    enterprise_id: VisibleEnterprise, request: Request, conn: DbConn
+    enterprise_id: VisibleEnterprise, request: Request, conn: DbConn, rerate: Rerate
 ) -> dict[str, Any]:
     """Deduct points for an inspection finding (regulators of the enterprise's district)."""
     settings: Settings = request.app.state.settings
@@ -73,7 +72,7 @@ async def create_deduction(
     # No evidence column: the URL is kept in the note, where inspectors read it anyway.
     note = data.note if data.evidence_url is None else f"{data.note}\nevidence: {data.evidence_url}"
     event_id = await deduct(conn, enterprise_id, rule_set, item, occurred_at, note)
-    await recompute(conn, risk_config(request), [enterprise_id])
+    await rerate(conn, [enterprise_id])
     return {
         "id": event_id,
         "rule_set": rule_set.code,

@@ -39,7 +39,7 @@ class PeriodicTask:
                 log.exception("%s round failed", self.name)
             await asyncio.sleep(self.interval_s)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
@@ -47,3 +47,4 @@ class PeriodicTask:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None

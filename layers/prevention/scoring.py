@@ -6,8 +6,8 @@ once for different enterprise groups. The files live in layers/prevention/data/s
 this module validates them once at import, so a bad file fails at start-up rather than mid-request.
 
 Deductions are rows of ``score_events``. Automatic ones carry a stable ``note`` key
-(``auto:<trigger>:<instance>``) so ``run_automatic`` deducts once per trigger instance however
-often it runs.
+(``auto:<trigger>:<instance>``) so ``deduct_automatic`` deducts once per trigger instance
+however often it runs.
 """
 
 from __future__ import annotations
@@ -17,24 +17,21 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row, tuple_row
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-if TYPE_CHECKING:
-    from layers.risk.recompute import RecomputeConfig
-
 RULES_DIR: Final = Path(__file__).parent / "data" / "score_rules"
 TOTAL_POINTS: Final = 12
 
-#: Triggers run_automatic knows. ``certificate_expired`` has no table yet (no personnel
+#: Triggers deduct_automatic knows. ``certificate_expired`` has no table yet (no personnel
 #: certificates are stored), so its items are deducted by hand until one exists.
 AUTOMATIC_TRIGGERS: Final = ("licence_expired", "alarm_overdue")
 Trigger = Literal["manual", "licence_expired", "alarm_overdue", "certificate_expired"]
 
-#: Serialises concurrent run_automatic calls (scheduler + a manual run): NOT EXISTS alone
+#: Serialises concurrent deduct_automatic calls (scheduler + a manual run): NOT EXISTS alone
 #: does not stop two transactions inserting the same key at once.
 SCORING_LOCK: Final = 0x7363_6F72_6531  # "score1"
 
@@ -340,19 +337,19 @@ async def _ids_by_rule_set(
     return groups
 
 
-async def run_automatic(
+async def deduct_automatic(
     conn: AsyncConnection[Any],
     today: dt.date,
     now: dt.datetime | None = None,
-    config: RecomputeConfig | None = None,
     enterprise_ids: Sequence[int] | None = None,
 ) -> list[int]:
     """Deduct every automatic item due on ``today`` (alarm deadlines against ``now``).
 
     ``enterprise_ids`` limits the run to those enterprises (None: all of them).
 
-    Idempotent: an item deducts once per trigger instance. Enterprises that received new
-    deductions are re-rated so their dynamic colour follows. Returns their ids.
+    Idempotent: an item deducts once per trigger instance. Returns the ids of the enterprises
+    that received new deductions: the caller re-rates them (layers/risk/recompute.py reads its
+    score facts from this module, so this module must not call it).
     """
     now = now or dt.datetime.now(dt.UTC)
     deducted: set[int] = set()
@@ -379,13 +376,7 @@ async def run_automatic(
                     },
                 )
                 deducted.update(int(r[0]) for r in await cur.fetchall())
-    changed = sorted(deducted)
-    if changed:
-        # Imported here: recompute reads score facts from this module (deducted_points).
-        from layers.risk.recompute import RecomputeConfig, recompute
-
-        await recompute(conn, config or RecomputeConfig(), changed)
-    return changed
+    return sorted(deducted)
 
 
 def history(events: Sequence[Event], score: Score) -> list[dict[str, Any]]:
