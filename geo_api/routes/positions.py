@@ -1,7 +1,8 @@
 """Tanker fixes in (``POST /api/positions``) and tracks out (``GET /api/vehicles/{id}/track``).
 
-The handler only reads the body, calls ``layers.transport`` and, after the batch committed,
-re-rates the carriers that got a new illegal-parking alert (their dynamic colour rises).
+The handler hands the body to the shared ingest route (``geo_api/ingest.py``) with the tanker
+kind (``layers.transport.ingest``), which re-rates the carriers that got a new illegal-parking
+alert (their dynamic colour rises).
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
-from geo_api.body import DAY_MAX, DAY_MIN, batch_body_doc, read_body
+from geo_api.body import DAY_MAX, DAY_MIN, batch_body_doc
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, FieldError, NotFound, PayloadTooLarge
+from geo_api.errors import BadRequest, FieldError, NotFound
+from geo_api.ingest import ingest_request
 from geo_api.scope import check_object
 from geo_api.settings import Settings
-from layers.core.bodies import BodyError
-from layers.risk.recompute import recompute
-from layers.transport.ingest import ingest
-from layers.transport.parse import parse_body
+from layers.transport.ingest import TankerFixes
 from layers.transport.track import MAX_WINDOW, track
 
 router = APIRouter(tags=["tankers"])
@@ -38,25 +37,8 @@ async def post_positions(request: Request, conn: DbConn) -> JSONResponse:
     The answer comes after the commit: an accepted fix is durable.
     """
     settings: Settings = request.app.state.settings
-    body = await read_body(request, settings.server.max_body_bytes)
-    try:
-        rows = parse_body(body, request.headers.get("content-type", "application/json"))
-    except BodyError as exc:
-        raise BadRequest(str(exc), [FieldError("body", str(exc))]) from None
-    if rows.total > settings.tanker.max_batch:
-        msg = f"body: at most {settings.tanker.max_batch} fixes per request"
-        raise PayloadTooLarge(msg, [FieldError("body", msg)])
-    result = await ingest(conn, rows, settings.tanker.rules())
-    if result.alerts.carriers:
-        config = settings.risk.recompute_config(settings.db.data_dir)
-        await recompute(conn, config, sorted(result.alerts.carriers))
-    return JSONResponse(
-        {
-            "accepted": result.accepted,
-            "duplicates": result.duplicates,
-            "rejected": result.rejected,
-        }
-    )
+    kind = TankerFixes(settings.tanker.rules())
+    return await ingest_request(request, conn, kind, settings.tanker.max_batch)
 
 
 def _time(value: str | None, name: str) -> dt.datetime | None:

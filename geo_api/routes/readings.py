@@ -1,7 +1,8 @@
 """Monitoring readings in (``POST /api/readings``).
 
-The handler only reads the body and calls ``layers.monitoring``; after the batch committed it
-re-rates the enterprises whose points changed colour or alarm (their dynamic colour follows).
+The handler hands the body to the shared ingest route (``geo_api/ingest.py``) with the readings
+kind (``layers.monitoring.ingest``), which re-rates the enterprises whose points changed colour
+or alarm (their dynamic colour follows).
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from geo_api.auth import CurrentCaller, allow
-from geo_api.body import batch_body_doc, read_body
+from geo_api.body import batch_body_doc
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, FieldError, Forbidden, PayloadTooLarge
+from geo_api.errors import FieldError, Forbidden
+from geo_api.ingest import ingest_request
 from geo_api.settings import Settings
-from layers.core.bodies import BodyError
-from layers.monitoring.ingest import ingest
-from layers.monitoring.parse import parse_body
-from layers.risk.recompute import recompute
+from layers.monitoring.ingest import SensorReadings
+from layers.monitoring.parse import Rows
 
 router = APIRouter(tags=["monitoring"])
 
@@ -48,24 +48,10 @@ async def post_readings(request: Request, conn: DbConn, caller: CurrentCaller) -
     An enterprise key may send readings of its own points only.
     """
     settings: Settings = request.app.state.settings
-    body = await read_body(request, settings.server.max_body_bytes)
-    try:
-        rows = parse_body(body, request.headers.get("content-type", "application/json"))
-    except BodyError as exc:
-        raise BadRequest(str(exc), [FieldError("body", str(exc))]) from None
-    if rows.total > settings.monitoring.max_batch:
-        msg = f"body: at most {settings.monitoring.max_batch} readings per request"
-        raise PayloadTooLarge(msg, [FieldError("body", msg)])
-    if caller.role == "enterprise":
+    kind = SensorReadings(settings.monitoring.rules())
+
+    async def own_points_only(rows: Rows) -> None:
         await _own_points_only(conn, caller.enterprise_id, rows.point_id.tolist())
-    result = await ingest(conn, rows, settings.monitoring.rules())
-    if result.enterprises:
-        config = settings.risk.recompute_config(settings.db.data_dir)
-        await recompute(conn, config, result.enterprises)
-    return JSONResponse(
-        {
-            "accepted": result.accepted,
-            "duplicates": result.duplicates,
-            "rejected": result.rejected,
-        }
-    )
+
+    check = own_points_only if caller.role == "enterprise" else None
+    return await ingest_request(request, conn, kind, settings.monitoring.max_batch, check)

@@ -1,1 +1,2 @@
-"""Plumbing every room shares: colours, vocabularies, schema, change notices, partitions, COPY."""
+"""Plumbing every room shares: colours, vocabularies, schema, change notices, partitions, COPY,
+batch bodies and the batch ingest pipeline (``ingest``)."""

@@ -1,5 +1,6 @@
 """Batch bodies of the ingest endpoints (tanker fixes, sensor readings): one parser for the
-three accepted forms and one rule for timestamps, so both paths refuse the same things."""
+three accepted forms, one loop from rows to numpy columns with per-row errors, and one rule
+for timestamps, so both paths refuse the same things."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
+
+import numpy as np
+from numpy.typing import DTypeLike
 
 from layers.core.errors import BadRequest, FieldError
 
@@ -18,6 +22,7 @@ EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TS_MIN: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 TS_MAX: Final = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 NDJSON_TYPES: Final = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+INT32_MAX: Final = 2**31 - 1
 
 
 class BodyError(BadRequest, ValueError):
@@ -76,3 +81,42 @@ def timestamp_us(value: Any) -> int:
     if not TS_MIN <= t < TS_MAX:
         raise ValueError(f"ts: outside {TS_MIN:%Y}..{TS_MAX.year - 1}")
     return (t - EPOCH) // dt.timedelta(microseconds=1)
+
+
+T = TypeVar("T")
+
+
+def read_columns(
+    body: bytes,
+    content_type: str,
+    required: Sequence[str],
+    noun: str,
+    convert: Callable[[dict[str, Any]], tuple[Any, ...]],
+    dtypes: Sequence[DTypeLike],
+    into: Callable[..., T],
+) -> T:
+    """The rows of a body (see ``body_items``) through ``convert`` (one object → one value per
+    column, ``ValueError`` naming the field when a value is wrong) into numpy columns of
+    ``dtypes``, handed over as ``into(index, *columns, errors=…, total=…)``: ``index`` maps
+    each readable row to its position in the body (0-based), ``errors`` are the other rows'
+    ``(position, message)`` — a row that is not an object, lacks a ``required`` field or fails
+    ``convert`` is that row's error, never a failed batch — and ``total`` counts all rows."""
+    items = body_items(body, content_type, required, noun)
+    index: list[int] = []
+    values: list[tuple[Any, ...]] = []
+    errors: list[tuple[int, str]] = []
+    for i, row in enumerate(items):
+        try:
+            if not isinstance(row, dict):
+                raise ValueError("row: must be an object")
+            missing = [f for f in required if f not in row]
+            if missing:
+                raise ValueError(f"{missing[0]}: required")
+            values.append(convert(row))
+        except (ValueError, TypeError, OverflowError) as exc:
+            errors.append((i, str(exc)))
+            continue
+        index.append(i)
+    by_column = list(zip(*values, strict=True)) if values else [() for _ in dtypes]
+    columns = [np.array(c, dtype=d) for c, d in zip(by_column, dtypes, strict=True)]
+    return into(np.array(index, dtype=np.int64), *columns, errors=errors, total=len(items))

@@ -1,8 +1,9 @@
 """A batch of readings from ``POST /api/readings``: store, evaluate, recolour — one transaction.
 
-Mirrors the tanker path (layers/transport/ingest.py): daily partitions first, in their own short
-transactions; then lock the batch's points' evaluator state in id order (concurrent batches of
-the same points queue instead of deadlocking); binary COPY into a temp table and
+The readings kind of the shared ingest pipeline (``layers/core/ingest.py``), like the tanker
+one (layers/transport/ingest.py): daily partitions first, in their own short transactions;
+then lock the batch's points' evaluator state in id order (concurrent batches of the same
+points queue instead of deadlocking); binary COPY into a temp table and
 ``INSERT … ON CONFLICT DO NOTHING`` (idempotent on (point_id, ts): a re-sent batch reports
 duplicates and changes nothing); evaluate only the newly stored readings newer than each
 point's last one (a late reading is stored, not re-judged); save state, alarms and colours and
@@ -11,28 +12,25 @@ NOTIFY — all before the commit. The caller re-rates the returned enterprises a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers.core import pgcopy
-from layers.core.partitions import ensure_partitions_async
+from layers.core.ingest import IngestKind, IngestResult, Target, ingest_batch
 from layers.monitoring.config import MonitoringRules
 from layers.monitoring.evaluate import Episode, PointState, evaluate
 from layers.monitoring.live import recolor_and_notify, ts_sql, us_sql
-from layers.monitoring.parse import Rows
+from layers.monitoring.parse import Rows, parse_body
 from layers.monitoring.thresholds import set_points
 
-_TMP = (
-    "CREATE TEMP TABLE IF NOT EXISTS tmp_readings (point_id int4, ts timestamptz, value float8)"
-    " ON COMMIT DELETE ROWS"
-)
-_INSERT = (
-    "INSERT INTO readings (point_id, ts, value) SELECT point_id, ts, value FROM tmp_readings"
-    " ON CONFLICT DO NOTHING RETURNING point_id, " + us_sql("ts") + ", value"
+READINGS = Target(
+    table="readings",
+    temp="tmp_readings",
+    columns=(("point_id", "int4"), ("ts", "timestamptz"), ("value", "float8")),
+    returning="point_id, " + us_sql("ts") + ", value",
 )
 _ENSURE_STATE = (
     "INSERT INTO monitoring_state (point_id) SELECT id FROM monitoring_points"
@@ -77,17 +75,6 @@ _CONTINUE = (
     " RETURNING a.point_id"
 )
 
-#: Daily partitions known to exist in this process (creating one is DDL: do it rarely).
-
-
-@dataclass
-class IngestResult:
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    alarm_points: list[int] = field(default_factory=list)  # points whose alarm changed
-    enterprises: list[int] = field(default_factory=list)  # to re-rate after the commit
-
 
 async def _load(conn: AsyncConnection[Any], ids: list[int]) -> dict[int, PointState]:
     await conn.execute(_ENSURE_STATE.encode(), {"ids": ids})
@@ -109,22 +96,6 @@ async def _load(conn: AsyncConnection[Any], ids: list[int]) -> dict[int, PointSt
             peak=r[16],
         )
     return out
-
-
-async def _copy_and_insert(conn: AsyncConnection[Any], rows: Rows, good: np.ndarray) -> list[Any]:
-    await conn.execute(_TMP)
-    block = pgcopy.encode(
-        [
-            ("int4", rows.point_id[good].astype(np.int32)),
-            ("timestamptz", rows.t[good]),
-            ("float8", rows.value[good]),
-        ]
-    )
-    cur = conn.cursor(row_factory=tuple_row)
-    async with cur.copy("COPY tmp_readings FROM STDIN (FORMAT BINARY)") as copy:
-        await copy.write(block)
-    await cur.execute(_INSERT.encode())
-    return await cur.fetchall()
 
 
 async def _store_episodes(
@@ -185,35 +156,53 @@ async def _save(conn: AsyncConnection[Any], states: list[PointState]) -> None:
     )
 
 
+class SensorReadings(IngestKind[Rows, dict[int, PointState]]):
+    """Sensor readings: known points, no filter, the alarm evaluator and live colours."""
+
+    target = READINGS
+    key, noun, plural = "point_id", "monitoring point", "readings"
+
+    def __init__(self, rules: MonitoringRules) -> None:
+        self.rules = rules
+
+    def parse(self, body: bytes, content_type: str) -> Rows:
+        return parse_body(body, content_type)
+
+    def ids(self, rows: Rows) -> NDArray[np.int64]:
+        return rows.point_id
+
+    async def lock(
+        self, conn: AsyncConnection[Any], ids: list[int]
+    ) -> tuple[dict[int, PointState], NDArray[Any]]:
+        states = await _load(conn, ids)
+        return states, np.fromiter(states, dtype=np.int64, count=len(states))
+
+    def columns(self, rows: Rows, good: np.ndarray) -> list[np.ndarray]:
+        return [rows.point_id[good].astype(np.int32), rows.t[good], rows.value[good]]
+
+    async def evaluate(
+        self, conn: AsyncConnection[Any], stored: list[Any], states: dict[int, PointState]
+    ) -> list[int]:
+        """Judge only the new readings newer than each point's last one (a late reading is
+        stored, not re-judged); save state, alarms and colours and NOTIFY; the enterprises
+        whose points changed colour or alarm are re-rated."""
+        rules = self.rules
+        pid = np.array([r[0] for r in stored], dtype=np.int64)
+        t = np.array([r[1] for r in stored], dtype=np.int64)
+        v = np.array([r[2] for r in stored], dtype=np.float64)
+        last = np.array([states[p].last_t or -(2**62) for p in pid.tolist()], dtype=np.int64)
+        fresh = t > last  # late readings are kept but not re-judged
+        order = np.lexsort((t[fresh], pid[fresh]))
+        pid, t, v = pid[fresh][order], t[fresh][order], v[fresh][order]
+        outcome = evaluate(states, pid, t, v, rules.debounce_n, rules.hysteresis)
+        alarm_points = await _store_episodes(conn, outcome.episodes, states, rules)
+        if outcome.states:
+            await _save(conn, outcome.states)
+        return await recolor_and_notify(
+            conn, [s.point_id for s in outcome.states], alarm_points, rules.flat_line_n
+        )
+
+
 async def ingest(conn: AsyncConnection[Any], rows: Rows, rules: MonitoringRules) -> IngestResult:
     """Store and judge one batch; per-row problems are reported, never raised."""
-    out = IngestResult(rejected=[{"index": i, "error": e} for i, e in rows.errors])
-    if len(rows.t) == 0:
-        return out
-    await ensure_partitions_async(conn, "readings", rows.t)
-    async with conn.transaction():
-        states = await _load(conn, np.unique(rows.point_id).tolist())
-        known = np.isin(rows.point_id, np.fromiter(states, dtype=np.int64, count=len(states)))
-        for j in np.flatnonzero(~known).tolist():
-            msg = f"point_id: unknown monitoring point {int(rows.point_id[j])}"
-            out.rejected.append({"index": int(rows.index[j]), "error": msg})
-        stored = await _copy_and_insert(conn, rows, known) if known.any() else []
-        out.accepted = len(stored)
-        out.duplicates = int(known.sum()) - len(stored)
-        if stored:
-            pid = np.array([r[0] for r in stored], dtype=np.int64)
-            t = np.array([r[1] for r in stored], dtype=np.int64)
-            v = np.array([r[2] for r in stored], dtype=np.float64)
-            last = np.array([states[p].last_t or -(2**62) for p in pid.tolist()], dtype=np.int64)
-            fresh = t > last  # late readings are kept but not re-judged
-            order = np.lexsort((t[fresh], pid[fresh]))
-            pid, t, v = pid[fresh][order], t[fresh][order], v[fresh][order]
-            outcome = evaluate(states, pid, t, v, rules.debounce_n, rules.hysteresis)
-            out.alarm_points = await _store_episodes(conn, outcome.episodes, states, rules)
-            if outcome.states:
-                await _save(conn, outcome.states)
-            out.enterprises = await recolor_and_notify(
-                conn, [s.point_id for s in outcome.states], out.alarm_points, rules.flat_line_n
-            )
-    out.rejected.sort(key=lambda r: r["index"])
-    return out
+    return await ingest_batch(conn, SensorReadings(rules), rows)

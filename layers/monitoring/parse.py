@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from layers.core.bodies import body_items, timestamp_us
+from layers.core.bodies import INT32_MAX, read_columns, timestamp_us
 
 REQUIRED = ("point_id", "ts", "value")
-INT32_MAX = 2**31 - 1
 
 
 @dataclass
@@ -52,32 +51,13 @@ def _value(v: Any) -> float:
     return x
 
 
-def _rows(items: list[Any]) -> Rows:
-    n = len(items)
-    idx, pid, t = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
-    val = np.zeros(n)
-    errors: list[tuple[int, str]] = []
-    k = 0
-    for i, row in enumerate(items):
-        try:
-            if not isinstance(row, dict):
-                raise ValueError("row: must be an object")
-            missing = [f for f in REQUIRED if f not in row]
-            if missing:
-                raise ValueError(f"{missing[0]}: required")
-            pid[k], t[k], val[k] = (
-                _point(row["point_id"]),
-                timestamp_us(row["ts"]),
-                _value(row["value"]),
-            )
-        except (ValueError, TypeError, OverflowError) as exc:
-            errors.append((i, str(exc)))
-            continue
-        idx[k] = i
-        k += 1
-    return Rows(idx[:k], pid[:k], t[:k], val[:k], errors, n)
+def _reading(row: dict[str, Any]) -> tuple[int, int, float]:
+    return _point(row["point_id"]), timestamp_us(row["ts"]), _value(row["value"])
+
+
+_DTYPES = (np.int64, np.int64, np.float64)
 
 
 def parse_body(body: bytes, content_type: str) -> Rows:
     """Dispatch on the media type: ``text/csv``, ``application/(x-)ndjson``, else JSON."""
-    return _rows(body_items(body, content_type, REQUIRED, "readings"))
+    return read_columns(body, content_type, REQUIRED, "readings", _reading, _DTYPES, Rows)

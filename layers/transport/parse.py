@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from layers.core.bodies import body_items, timestamp_us
+from layers.core.bodies import INT32_MAX, read_columns, timestamp_us
 
 REQUIRED = ("vehicle_id", "ts", "lon", "lat", "speed_kmh")
-INT32_MAX = 2**31 - 1
 
 
 @dataclass
@@ -59,35 +58,22 @@ def _integer(row: dict[str, Any], key: str, default: int | None = None) -> int:
     return int(x)
 
 
-def _rows_from_dicts(items: list[Any]) -> Rows:
-    n = len(items)
-    idx, vid, t = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
-    lon, lat, spd = np.zeros(n), np.zeros(n), np.zeros(n)
-    hd, bits = np.full(n, np.nan), np.zeros(n, np.int64)
-    errors: list[tuple[int, str]] = []
-    k = 0
-    for i, row in enumerate(items):
-        try:
-            if not isinstance(row, dict):
-                raise ValueError("row: must be an object")
-            missing = [f for f in REQUIRED if f not in row]
-            if missing:
-                raise ValueError(f"{missing[0]}: required")
-            vid[k] = _integer(row, "vehicle_id")
-            t[k] = timestamp_us(row["ts"])
-            lon[k], lat[k] = _number(row, "lon"), _number(row, "lat")
-            spd[k] = _number(row, "speed_kmh")
-            if row.get("heading") not in (None, ""):
-                hd[k] = _number(row, "heading")
-            bits[k] = _integer(row, "alarm_bits", 0)
-        except (ValueError, TypeError, OverflowError) as exc:
-            errors.append((i, str(exc)))
-            continue
-        idx[k] = i
-        k += 1
-    return Rows(idx[:k], vid[:k], t[:k], lon[:k], lat[:k], spd[:k], hd[:k], bits[:k], errors, n)
+def _fix(row: dict[str, Any]) -> tuple[int, int, float, float, float, float, int]:
+    heading = row.get("heading")
+    return (
+        _integer(row, "vehicle_id"),
+        timestamp_us(row["ts"]),
+        _number(row, "lon"),
+        _number(row, "lat"),
+        _number(row, "speed_kmh"),
+        math.nan if heading in (None, "") else _number(row, "heading"),
+        _integer(row, "alarm_bits", 0),
+    )
+
+
+_DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float64, np.float64, np.int64)
 
 
 def parse_body(body: bytes, content_type: str) -> Rows:
     """Dispatch on the media type: ``text/csv``, ``application/(x-)ndjson``, else JSON."""
-    return _rows_from_dicts(body_items(body, content_type, REQUIRED, "fixes"))
+    return read_columns(body, content_type, REQUIRED, "fixes", _fix, _DTYPES, Rows)
