@@ -16,11 +16,10 @@ from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 
 from geo_api.body import read_body
-from geo_api.errors import BadRequest, FieldError, PayloadTooLarge
+from geo_api.errors import FieldError, PayloadTooLarge
+from geo_api.rerate import Rerater
 from geo_api.settings import Settings
-from layers.core.bodies import BodyError
 from layers.core.ingest import IngestKind, R, S, ingest_batch
-from layers.risk.recompute import recompute
 
 
 async def ingest_request(
@@ -33,10 +32,8 @@ async def ingest_request(
     """Run one batch request of ``kind`` end to end (see the module's docstring)."""
     settings: Settings = request.app.state.settings
     body = await read_body(request, settings.server.max_body_bytes)
-    try:
-        rows = kind.parse(body, request.headers.get("content-type", "application/json"))
-    except BodyError as exc:
-        raise BadRequest(str(exc), [FieldError("body", str(exc))]) from None
+    # An unreadable body is a BodyError: a 400 naming ``body``.
+    rows = kind.parse(body, request.headers.get("content-type", "application/json"))
     if rows.total > max_batch:
         msg = f"body: at most {max_batch} {kind.plural} per request"
         raise PayloadTooLarge(msg, [FieldError("body", msg)])
@@ -44,6 +41,6 @@ async def ingest_request(
         await check(rows)
     result = await ingest_batch(conn, kind, rows)
     if result.enterprises:  # the one place a batch re-rates enterprises
-        config = settings.risk.recompute_config(settings.db.data_dir)
-        await recompute(conn, config, result.enterprises)
+        rerate: Rerater = request.app.state.rerate
+        await rerate(conn, result.enterprises)
     return JSONResponse(result.answer())
