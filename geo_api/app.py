@@ -14,6 +14,7 @@ from geo_api.body import BodyLimit
 from geo_api.db import open_pool
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
+from geo_api.map_changes import MapChangeFeed
 from geo_api.refresh import HexRefresher
 from geo_api.rerate import Rerater
 from geo_api.routes import PUBLIC_ROUTERS, routers
@@ -56,6 +57,10 @@ def background_workers(
             channel=WEBHOOK_CHANNEL,
             on_reconnect=webhooks.on_reconnect,
         )
+    # After the tile purge: a map told "this changed" refetches tiles that are already gone.
+    mc = settings.map_changes
+    map_changes = MapChangeFeed(catalog, mc.history, mc.queue_size, mc.max_viewers)
+    bus.subscribe("map changes", map_changes.on_change, on_reconnect=map_changes.on_reconnect)
     mon, sc, stream = settings.monitoring, settings.scoring, settings.alert_stream
     alert_stream = AlertBroadcaster(pool, stream.queue_size, stream.max_subscribers)
     bus.subscribe("alert stream", alert_stream.on_change, on_reconnect=alert_stream.on_reconnect)
@@ -81,6 +86,7 @@ def background_workers(
                 ScoringScheduler(pool, rerate, sc.interval_s, sc.timezone, sc.initial_delay_s),
                 sc.enabled,
             ),
+            Slot("map_changes", map_changes),  # feeds every /api/changes/stream map
             Slot("alert_stream", alert_stream),  # feeds every /api/alerts/stream client
         ]
     )

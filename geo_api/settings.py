@@ -128,8 +128,11 @@ class TilesSettings(BaseSettings):
     cache_dir: Path | None = Field(
         default=None, description="optional on-disk tier (cleared at start); unset = memory only"
     )
-    static_max_age_s: int = Field(default=300, ge=0, description="Cache-Control of static layers")
-    live_max_age_s: int = Field(default=2, ge=0, description="Cache-Control of live layers")
+    # 0 = ``no-cache``: browsers and proxies revalidate every tile by ETag (a 304 from the tile
+    # cache, no database), so a colour is never older than the last change. A deployment that
+    # accepts stale colours for that long may set seconds here.
+    static_max_age_s: int = Field(default=0, ge=0, description="Cache-Control of static layers")
+    live_max_age_s: int = Field(default=0, ge=0, description="Cache-Control of live layers")
     live_ttl_s: float = Field(
         default=2.0, ge=0, description="server-side lifetime of cached live-layer tiles"
     )
@@ -180,6 +183,18 @@ class TankerSettings(BaseSettings):
             ack_deadline_s=self.ack_deadline_s,
             dispose_deadline_s=self.dispose_deadline_s,
         )
+
+
+class MapChangeSettings(BaseSettings):
+    """The live map's change feed (``GEORISK_MAP_CHANGES_*``, geo_api/map_changes.py): bounded
+    history for resuming, bounded queues per open map (a lagging map is told to reload)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_MAP_CHANGES_", extra="ignore")
+
+    history: int = Field(default=2048, ge=0, le=1_000_000, description="changes kept for resume")
+    queue_size: int = Field(default=256, ge=1, le=100_000, description="changes per open map")
+    keepalive_s: float = Field(default=15.0, gt=0, le=300, description="heartbeat interval")
+    max_viewers: int = Field(default=1000, ge=1, description="open map streams per process")
 
 
 class AlertStreamSettings(BaseSettings):
@@ -322,6 +337,7 @@ class Settings(BaseSettings):
     tanker: TankerSettings = Field(default_factory=TankerSettings)
     tiles: TilesSettings = Field(default_factory=TilesSettings)
     alert_stream: AlertStreamSettings = Field(default_factory=AlertStreamSettings)
+    map_changes: MapChangeSettings = Field(default_factory=MapChangeSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)

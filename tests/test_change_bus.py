@@ -185,6 +185,7 @@ def test_one_listen_connection_serves_every_consumer(
         "tile cache": "georisk_changes",
         "hexagon refresh": "georisk_changes",
         "alert stream": "georisk_changes",
+        "map changes": "georisk_changes",
         "webhook worker": "georisk_webhooks",
     }
     assert bus.channels == ("georisk_changes", "georisk_webhooks")
@@ -293,6 +294,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "escalation",
             "stale_sweeper",
             "scoring",
+            "map_changes",
             "alert_stream",
         ]
         started = workers.started
@@ -302,6 +304,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "webhooks",
             "escalation",
             "scoring",
+            "map_changes",
             "alert_stream",
         )
         for slot in workers:

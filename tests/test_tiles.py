@@ -176,7 +176,9 @@ def test_enterprise_tile_holds_the_enterprise(
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     assert r.headers["content-encoding"] == "gzip"
-    assert r.headers["cache-control"].startswith("private, max-age=")  # a keyed caller
+    # A keyed caller's tile: never shared, always revalidated (issue 13: the map never lies).
+    assert r.headers["cache-control"] == "private, no-cache"
+    assert "X-API-Key" in r.headers["vary"] and "Cookie" in r.headers["vary"]
     decoded = decode(r.content)
     assert decoded["enterprises"]["extent"] == EXTENT
     feats = features(decoded, "enterprises")

@@ -8,6 +8,7 @@ from geo_api.routes import (
     alerts,
     audit,
     auth,
+    changes,
     collections,
     diagram,
     health,
@@ -56,6 +57,7 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     hexagons.router,
     surface.router,
     tiles.router,
+    changes.router,
     positions.router,
     alert_feeds.router,  # before alerts: /api/alerts/stream is not an {alert_id}
     alerts.router,

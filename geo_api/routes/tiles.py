@@ -49,6 +49,8 @@ router = APIRouter(tags=["tiles"])
 log = logging.getLogger("georisk.tiles")
 
 MVT = "application/vnd.mapbox-vector-tile"
+#: What a tile's bytes depend on besides the URL: the encoding and who asks.
+TILE_VARY = "Accept-Encoding, Authorization, X-API-Key, Cookie"
 Everyone = [allow(*ANYONE)]  # which layers each role may ask for is checked per request
 Layers = Annotated[str, Path(description="a layer name or a comma list (see GET /tiles)")]
 TimeQuery = Annotated[Moment | None, Query(description="ISO 8601 time")]
@@ -161,9 +163,13 @@ async def answer(
     live = any(layer.cache_class == "live" for layer in req.layers)
     max_age = cfg.live_max_age_s if live else cfg.static_max_age_s
     # Tiles differ by caller (layers/access/roles.py): only the anonymous public map (when it is
-    # switched on) may be kept by a shared cache such as a CDN.
+    # switched on) may be kept by a shared cache such as a CDN. ``no-cache`` makes every cache
+    # revalidate by ETag, so a tile is never reused after a change nor across callers whose
+    # views differ (the other view's bytes have another ETag); ``Vary`` tells proxies the
+    # credential is part of the answer.
     shared = "public" if caller.via == "anonymous" else "private"
-    headers = {"Cache-Control": f"{shared}, max-age={max_age}", "Vary": "Accept-Encoding"}
+    freshness = f"max-age={max_age}" if max_age > 0 else "no-cache"
+    headers = {"Cache-Control": f"{shared}, {freshness}", "Vary": TILE_VARY}
     if not req.visible():
         return Response(status_code=204, headers=headers)
     entry = await service.tile(req)
@@ -200,6 +206,10 @@ async def tiles_tile(
     t_to: Annotated[TimeQuery, Query(alias="to")] = None,
     at: TimeQuery = None,
     key: Annotated[str | None, Query(description="API key, for clients without headers")] = None,
+    v: Annotated[
+        int | None,
+        Query(ge=0, le=2**63 - 1, description="change version (the live map's cache-buster)"),
+    ] = None,
 ) -> Response:
     chosen = _layers(layers, caller, _catalog(request))
     tile = Tile(z, x, y).check()  # TileOutOfRange is a 404 naming z, x or y
@@ -212,6 +222,7 @@ async def tiles_tile(
     )
 
 
+_PLAIN_QUERY = re.compile(rb"^(?:(?:key=[^&]*|v=[0-9]{1,20})(?:&|$))+$")
 _FAST_PATH = re.compile(r"^/tiles/([A-Za-z0-9_,]+)/([0-9]{1,2})/([0-9]{1,7})/([0-9]{1,7})\.mvt$")
 
 
@@ -271,6 +282,7 @@ class TileFastPath:
 
 
 def _plain_query(scope: Scope) -> bool:
-    """No query string, or only ``key=…`` (which the authenticator reads)."""
+    """No query string, or only ``key=…`` (which the authenticator reads) and ``v=<version>``
+    (the live map's cache-buster after a change; it never changes the tile)."""
     query: bytes = scope["query_string"]
-    return not query or (query.startswith(b"key=") and b"&" not in query)
+    return not query or _PLAIN_QUERY.match(query) is not None

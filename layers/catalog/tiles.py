@@ -37,6 +37,11 @@ NO_COLOR_RANK: Final = len(LIVE_COLORS) + 1
 H3_PREFIX: Final = "h3_"
 
 
+def hexagon_notice(layer: str) -> str:
+    """The change notice a rollup of ``layer`` sends (and its hexagon tile layer listens to)."""
+    return f"{H3_PREFIX}{layer}"
+
+
 def color_rank_sql(color_sql: str) -> str:
     """Rank of a colour expression, red 1 … grey 5, none last — the order caps keep."""
     return f"coalesce(array_position({COLOR_ARRAY_SQL}, {color_sql}), {NO_COLOR_RANK})"
@@ -143,7 +148,8 @@ def _color(what: str) -> Prop:
 
 def hexagon_tile_layer_of(layer: Layer) -> TileLayer:
     """The hexagon tile layer of a layer that declares ``hexagons``: it reads ``h3_cells``.
-    Rollups are rewritten without a change notice, hence live caching."""
+    A rollup that changes cells sends the notice ``h3_<layer>`` with their bbox
+    (``layers/risk/hexagons.py``), which purges these tiles like any other change."""
     spec = layer.hexagons
     if spec is None:
         raise ValueError(f"layer {layer.name} declares no hexagon rollup")
@@ -170,7 +176,7 @@ def hexagon_tile_layer_of(layer: Layer) -> TileLayer:
         color_sql="t.color",
         minzoom=spec.minzoom,
         maxzoom=16,
-        cache_class="live",
+        change_layers=(hexagon_notice(layer.name),),
         h3_layer=layer.name,
         h3_fixed_res=spec.fixed_res,
         legend="worst colour in the cell",

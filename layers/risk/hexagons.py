@@ -25,6 +25,7 @@ a second at scale 1) after a recompute; ``fixes`` is rolled up on a schedule or 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -45,6 +46,8 @@ from psycopg.rows import tuple_row
 
 from layers.catalog import CATALOG
 from layers.catalog.model import Hexagons
+from layers.catalog.tiles import hexagon_notice
+from layers.core.changes import CHANGE_CHANNEL
 from layers.core.colors import LIVE_COLORS
 from layers.core.errors import FieldError, NotFound
 from layers.risk.surface import Emitters, index_at_points, load_emitters
@@ -349,11 +352,41 @@ async def _write(
                     )
                 )
             written += int(cells.ids.size)
+    await _notify_changed_cells(conn, layer, list(by_res))
     await conn.execute(
         "DELETE FROM h3_cells WHERE layer = %s AND res = ANY(%s)", (layer, list(by_res))
     )
     await conn.execute(_REPLACE_SQL, (layer,))
     return written
+
+
+#: Cells whose count, colour or score differ between the stored rollup and the new one (or
+#: that appear or vanish): their extent is what the hexagon tiles must redraw.
+_CHANGED_CELLS_SQL = """
+SELECT d.n, ST_XMin(d.e), ST_YMin(d.e), ST_XMax(d.e), ST_YMax(d.e) FROM (
+    SELECT count(*) AS n, ST_Extent(coalesce(o.geom, ST_GeomFromWKB(nw.wkb, 4326)))::geometry AS e
+    FROM (SELECT res, h3, count, color, score, geom FROM h3_cells
+          WHERE layer = %s AND res = ANY(%s)) o
+    FULL JOIN tmp_h3_cells nw ON nw.res = o.res AND nw.h3 = o.h3
+    WHERE o.h3 IS NULL OR nw.h3 IS NULL OR o.count <> nw.count
+       OR o.color IS DISTINCT FROM nw.color OR o.score IS DISTINCT FROM nw.score
+) d
+"""
+
+
+async def _notify_changed_cells(conn: AsyncConnection[Any], layer: str, res: list[int]) -> None:
+    """Tell the change bus which hexagons a rollup is about to change (issue 13): inside the
+    rollup's transaction, so the notice is delivered only if the new cells are committed."""
+    rows = await _fetch(conn, _CHANGED_CELLS_SQL, (layer, res))
+    if not rows or rows[0][1] is None:
+        return
+    n, *bbox = rows[0]
+    payload = {
+        "layer": hexagon_notice(layer),
+        "count": int(n),
+        "bbox": [round(float(v), 7) for v in bbox],
+    }
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGE_CHANNEL, json.dumps(payload)))
 
 
 # -- entry points ---------------------------------------------------------------------------------
