@@ -9,11 +9,11 @@ given by ``--database-url`` (the scale-1 demo, say). It writes into it: hidden d
 readings, tanker fixes. The stale sweep is off in the server (the seeded sensors fall silent
 once seeding ends, so it would grey the whole city at start and again after each write).
 
-Map clients: ``--clients`` of them, each with a key of its own, grouped around a few "spots"
-(random enterprises, five clients a spot), each viewing a ``--viewport`` of pixels at zoom
-14–16 with a random offset. Every fifth client is a ``tile_reader`` (the published map:
-enterprises and monitoring points), the others admins (the regulator's map: enterprises,
-monitoring points and alerts). Like the page, a client opens ``GET /api/changes/stream``,
+Map clients: ``--clients`` of them, grouped around a few "spots" (random enterprises, five
+clients a spot), each viewing a ``--viewport`` of pixels at zoom 14–16 with a random offset.
+Every fifth client is a ``tile_reader`` (the published map: enterprises and monitoring
+points), the others admins (the regulator's map: enterprises, monitoring points and alerts);
+one API key per role. Like the page, a client opens ``GET /api/changes/stream``,
 takes the ``hello``, then fetches its view: one combined request per tile address for the
 layers it shows, keeping each tile's ETag and decoded features (mapbox-vector-tile). On a
 ``change`` event for a layer it shows whose bbox (null: the whole layer) meets its view, it
@@ -24,10 +24,11 @@ hand-written client (as in bench_tiles), so the load generator is not the bottle
 cores.
 
 Changes: a writer thread posts ``--changes`` writes at ``--rate`` per second, in turn:
-* ``danger`` — a major hidden danger on a non-red enterprise without one (its dynamic colour
-  goes up a level: the tile's ``color`` must differ from before);
+* ``danger`` — a major hidden danger on an enterprise neither red nor raised already (its
+  dynamic colour goes up a level: the tile's ``color`` must differ from before);
 * ``pair`` — level-2 readings (``debounce_n`` samples) for two points of one hazard source, as
-  planted by bench_readings (both points must turn red, their enterprise's colour change);
+  planted by bench_readings (both points must turn red, their enterprise's colour change
+  unless it is red or raised already);
 * ``alert`` — 25 fixes 30 s apart of an idle tanker standing still for 12 minutes outside
   every zone, 200–300 m from an enterprise (an ``alerts`` feature of that vehicle must appear).
 Each target lies inside the view of at least one client that shows its layer; no enterprise
@@ -35,8 +36,8 @@ is used twice. A change's commit time is the earlier of the write's HTTP respons
 first NOTIFY naming one of its rows (benchkit's listener) — both come after the commit, so it
 is an upper bound and the latencies are, if anything, short by the listener's delay.
 
-Measured per (change, affected client) — a client whose view holds the tile of one of the
-change's targets, for a layer it shows — the time from commit until the client holds tiles
+Measured per (change, affected client) — a client one of whose view's tiles holds one of the
+change's targets, in a layer it shows — the time from commit until the client holds tiles
 showing every such target in its new state, and until the first matching ``change`` event;
 tiles refetched per change (also those that came back unchanged: 304 or the same bytes);
 events, reloads, reconnects and heartbeats per client; events for layers a client's role may
@@ -61,6 +62,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -196,7 +198,7 @@ def tile_of(lon: float, lat: float, z: int) -> Tile:
 @dataclass
 class View:
     zoom: int
-    bbox: Bbox  # the viewport
+    bbox: Bbox  # what its tiles cover, buffers included (a client holds whole tiles)
     tiles: list[Tile]  # every tile the viewport touches
 
     @classmethod
@@ -204,13 +206,17 @@ class View:
         cx, cy = _world_px(lon, lat, z)
         x0, x1 = cx - width / 2, cx + width / 2
         y0, y1 = cy - height / 2, cy + height / 2
-        w, n = _lonlat(x0, y0, z)
-        e, s = _lonlat(x1, y1, z)
         tiles = [
             Tile(z, x, y)
             for x in range(int(x0 // TILE_PX), int((x1 - 1) // TILE_PX) + 1)
             for y in range(int(y0 // TILE_PX), int((y1 - 1) // TILE_PX) + 1)
         ]
+        w, n = _lonlat(
+            (tiles[0].x - TILE_MARGIN) * TILE_PX, (tiles[0].y - TILE_MARGIN) * TILE_PX, z
+        )
+        e, s = _lonlat(
+            (tiles[-1].x + 1 + TILE_MARGIN) * TILE_PX, (tiles[-1].y + 1 + TILE_MARGIN) * TILE_PX, z
+        )
         return cls(z, (w, s, e, n), tiles)
 
 
@@ -237,7 +243,8 @@ def make_plan(
     with psycopg.connect(url) as c:
         ents = c.execute(
             "SELECT e.id, ST_X(e.geom), ST_Y(e.geom), coalesce(e.dynamic_color, e.inherent_color),"
-            " EXISTS (SELECT 1 FROM hidden_dangers d WHERE d.enterprise_id = e.id"
+            " coalesce(e.dynamic_color, e.inherent_color) IS DISTINCT FROM e.inherent_color"
+            " OR EXISTS (SELECT 1 FROM hidden_dangers d WHERE d.enterprise_id = e.id"
             "  AND d.is_major AND d.status <> 'rectified')"
             " FROM enterprises e WHERE e.geom IS NOT NULL ORDER BY e.id"
         ).fetchall()
@@ -259,7 +266,8 @@ def make_plan(
     if not ents:
         sys.exit("the database holds no enterprises: seed it (georisk seed --scale 1)")
     where = {int(e[0]): (float(e[1]), float(e[2])) for e in ents}
-    colour = {int(e[0]): str(e[3]) for e in ents}
+    # The colour a change must move: none for red ones or those raised already (one raise).
+    colour = {int(e[0]): None if e[3] == "red" or e[4] else str(e[3]) for e in ents}
 
     # Views: clients grouped around spots, each with a random zoom and offset.
     spots = rng.sample(ents, max(1, math.ceil(clients / CLIENTS_PER_SPOT)))
@@ -286,10 +294,11 @@ def make_plan(
     # (the fan-out to several clients is what is measured), in random order otherwise.
     def by_reach(items: list[Any], reach: Any) -> list[Any]:
         rng.shuffle(items)
-        return sorted((i for i in items if reach(i)), key=lambda i: -min(3, reach(i)))
+        seen = [(min(3, reach(i)), i) for i in items]
+        return [i for n, i in sorted(seen, key=lambda ni: -ni[0]) if n]
 
     dangers = by_reach(
-        [int(e[0]) for e in ents if e[3] != "red" and not e[4]],
+        [e for e, c in colour.items() if c is not None],
         lambda e: seen_by("enterprises", *where[e]),
     )
     sources: dict[int, list[tuple[Any, ...]]] = {}
@@ -305,11 +314,9 @@ def make_plan(
     pairs = by_reach(
         pairs, lambda ab: sum(seen_by("monitoring_points", float(p[1]), float(p[2])) for p in ab)
     )
-    spots_for_alerts = [
-        e for e in ents if seen_by("alerts", float(e[1]), float(e[2])) and e[3] is not None
-    ]
+    spots_for_alerts = [e for e in ents if seen_by("alerts", float(e[1]), float(e[2]))]
     rng.shuffle(spots_for_alerts)
-    alert_places = _alert_places(url, spots_for_alerts[: changes * 3], rng)
+    alert_places = _alert_places(url, spots_for_alerts[: changes * 10], rng)
     alert_places = by_reach(alert_places, lambda p: seen_by("alerts", p[1], p[2]))
     rng.shuffle(idle)
 
@@ -399,7 +406,7 @@ def _next_change(
     alert_places: list[tuple[int, float, float]],
     idle: list[int],
     where: dict[int, tuple[float, float]],
-    colour: dict[int, str],
+    colour: dict[int, str | None],
     max_alert: int,
 ) -> Change | None:
     if kind == "danger":
@@ -426,10 +433,10 @@ def _next_change(
                 Target("monitoring_points", float(p[1]), float(p[2]), fid=int(p[0]), want="red")
                 for p in (a, b)
             ]
-            if colour[e] != "red":
+            if colour[e] is not None:
                 targets.append(Target("enterprises", *where[e], fid=e, before=colour[e]))
             values = [(int(p[0]), float(set_points(*p[3:10])[1]) * 1.2 + 1) for p in (a, b)]
-            notify = [("monitoring_points", int(a[0])), ("monitoring_points", int(b[0]))]
+            notify = [("monitoring_points", int(p[0])) for p in (a, b)] + [("enterprises", e)]
             return Change(k, kind, "/api/readings", targets, notify, points=values)
         return None
     while cursor[kind] < len(alert_places) and cursor["vehicle"] < len(idle):
@@ -462,13 +469,12 @@ def check_effects(url: str, changes: list[Change]) -> None:
                     if row and row[0]:
                         ch.notify.append(("alerts", int(row[0])))
                     continue
-                table = "enterprises" if t.layer == "enterprises" else "monitoring_points"
-                color = (
-                    "coalesce(dynamic_color, inherent_color)"
-                    if table == "enterprises"
-                    else ("live_color")
+                query = (
+                    "SELECT coalesce(dynamic_color, inherent_color) FROM enterprises WHERE id = %s"
+                    if t.layer == "enterprises"
+                    else "SELECT live_color FROM monitoring_points WHERE id = %s"
                 )
-                row = c.execute(f"SELECT {color} FROM {table} WHERE id = %s", (t.fid,)).fetchone()
+                row = c.execute(query, (t.fid,)).fetchone()
                 now = row[0] if row else None
                 t.effective = now == t.want if t.want else now != t.before
 
@@ -501,7 +507,7 @@ class Conn:
                 out[k.strip().lower()] = v.strip()
         return int(lines[0].split()[1]), out
 
-    async def chunks(self, headers: dict[str, str]) -> Any:
+    async def chunks(self, headers: dict[str, str]) -> AsyncIterator[bytes]:
         """The body as it arrives (an async iterator of bytes)."""
         assert self.reader is not None
         if headers.get("transfer-encoding") == "chunked":
@@ -564,7 +570,7 @@ class ClientStats:
     hello: dict[str, Any] = field(default_factory=dict)
     events: int = 0  # change events
     relevant: int = 0  # … for a layer it shows, meeting its view
-    hidden: int = 0  # … for a layer its role may not request
+    hidden: int = 0  # … for a layer it may not request (not in its GET /tiles)
     reloads: int = 0
     pings: int = 0
     reconnects: int = 0
@@ -573,7 +579,6 @@ class ClientStats:
     refetched: int = 0
     unchanged: int = 0  # refetches that came back 304 or with the same bytes
     errors: int = 0  # tile requests not 200/204/304
-    ready_s: float = float("nan")
     event_log: list[tuple[float, str, Bbox | None]] = field(default_factory=list)
     held: dict[tuple[int, int], float] = field(default_factory=dict)  # (change, target) → t
 
@@ -598,6 +603,7 @@ class MapClient:
         self.changes = plan.changes
         self.watch = plan.watch[i]
         self.tiles: dict[Tile, Held] = {}
+        self.allowed: frozenset[str] | None = None  # tile layers it may request (GET /tiles)
         self.dirty: dict[Tile, int] = {}  # tile → version to ask for
         self.wake = asyncio.Event()
         self.last_id: str | None = None
@@ -662,14 +668,11 @@ class MapClient:
 
     async def on_event(self, kind: str, data: str) -> None:
         now = time.perf_counter()
-        if kind == "hello":
+        if kind == "hello":  # after a reconnect, what was missed is replayed (or a reload)
             self.stats.hello = json.loads(data)
             if not self.ready.is_set():
                 await self.fetch_view()
-                self.stats.ready_s = time.perf_counter() - now
                 self.ready.set()
-            else:  # reconnected: whatever changed meanwhile is replayed, or a reload comes
-                pass
         elif kind == "change":
             body = json.loads(data)
             layer = str(body.get("layer"))
@@ -677,9 +680,9 @@ class MapClient:
             bbox: Bbox | None = tuple(float(v) for v in raw) if raw else None  # type: ignore[assignment]
             self.stats.events += 1
             self.stats.event_log.append((now, layer, bbox))
+            if self.allowed is not None and layer not in self.allowed:
+                self.stats.hidden += 1
             if layer not in self.layers:
-                if self.role != "admin" and layer in ADMIN_LAYERS:
-                    self.stats.hidden += 1
                 return
             if bbox is not None and not intersects(bbox, self.view.bbox):
                 return
@@ -697,6 +700,9 @@ class MapClient:
             self.wake.set()
 
     async def fetch_view(self) -> None:
+        status, _, body = await self.conn.get("/tiles", {})
+        if status == 200:
+            self.allowed = frozenset(layer["name"] for layer in json.loads(body)["layers"])
         for tile in self.view.tiles:
             await self.fetch(tile, None)
             self.stats.fetched += 1
@@ -826,13 +832,14 @@ async def run_clients(
     ]
     tasks = [asyncio.create_task(c.run(stop)) for c in clients]
     t0 = time.perf_counter()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(
-            asyncio.gather(*(c.ready.wait() for c in clients)), timeout=ready_timeout
-        )
+    # Until every client holds its view, or gave up (no stream), or the time is up.
+    while time.perf_counter() - t0 < ready_timeout and not all(
+        c.ready.is_set() or t.done() for c, t in zip(clients, tasks, strict=True)
+    ):
+        await asyncio.sleep(0.05)
     ready_s = time.perf_counter() - t0
     ready = sum(c.ready.is_set() for c in clients)
-    tiles = sum(len(c.view.tiles) for c in clients)
+    tiles = sum(c.stats.fetched for c in clients)
     print(f"{ready}/{len(clients)} clients ready, {tiles} tiles fetched in {ready_s:.1f} s")
     if ready:
         await asyncio.sleep(1.0)  # let the first fetches' cache fill settle
@@ -888,8 +895,12 @@ def main() -> None:
         f" {len(plan.changes)} changes planned"
         f" ({', '.join(f'{n} {k}' for k, n in by_kind.items())})"
     )
-    keys = [make_key(url, role=role, name=f"bench_live_{i}") for i, role in enumerate(plan.roles)]
-    writer_key = make_key(url, name="bench_live_writer")
+    # A key per role (what a viewer hears depends on its role and area, not on the key).
+    role_keys = {
+        role: make_key(url, role=role, name=f"bench_live {role}")
+        for role in ("admin", "tile_reader")
+    }
+    keys = [role_keys[role] for role in plan.roles]
     port = args.port or free_port()
     env = {"GEORISK_MONITORING_SWEEP_ENABLED": "false", "GEORISK_LOG_LEVEL": "warning"}
     env.update(dict(kv.split("=", 1) for kv in args.server_env))
@@ -902,7 +913,8 @@ def main() -> None:
         li.start()
         li.ready.wait(10)
     server = start_server(url, port, log, env)
-    writer = Writer(f"http://127.0.0.1:{port}", writer_key, plan.changes, args.rate, args.duration)
+    base = f"http://127.0.0.1:{port}"
+    writer = Writer(base, role_keys["admin"], plan.changes, args.rate, args.duration)
     try:
         clients, ready_s = asyncio.run(
             run_clients(port, keys, plan, writer, args.settle, ready_timeout=120)
@@ -936,8 +948,9 @@ def report(
     failed = [ch for ch in plan.changes if ch.sent is not None and ch.answered is None]
     effective = [ch for ch in written if any(t.effective for t in ch.targets)]
     held_lat: list[float] = []
+    held_by_kind: dict[str, list[float]] = {k: [] for k in KINDS}
     event_lat: list[float] = []
-    missed = 0
+    missed: list[str] = []
     affected_per_change: dict[int, int] = {}
     for c, expect in zip(clients, plan.expect, strict=True):
         if not c.ready.is_set():
@@ -951,18 +964,21 @@ def report(
             affected_per_change[k] = affected_per_change.get(k, 0) + 1
             times = [c.stats.held.get((k, i)) for i in mine]
             if any(t is None for t in times):
-                missed += 1
+                lost = [ch.targets[i] for i in mine if (k, i) not in c.stats.held]
+                missed.append(
+                    f"change {k} ({ch.kind}) client {c.i} ({c.role}, z{c.view.zoom}): "
+                    + ", ".join(f"{t.layer} {t.fid or f'vehicle {t.vehicle}'}" for t in lost)
+                )
             else:
                 held_lat.append(max(t for t in times if t is not None) - commit)
+                held_by_kind[ch.kind].append(held_lat[-1])
             seen = [
                 t
                 for t, layer, bbox in c.stats.event_log
                 if t >= ch.sent
                 and any(
                     layer == ch.targets[i].layer
-                    and (
-                        bbox is None or intersects(bbox, (*_pt(ch.targets[i]), *_pt(ch.targets[i])))
-                    )
+                    and (bbox is None or intersects(bbox, _near(ch.targets[i])))
                     for i in mine
                 )
             ]
@@ -1016,16 +1032,27 @@ def report(
             f"≤ {TARGET_P99_S:g} s",
         ),
         ("  p50", ms(pct(held_lat, 50)), ""),
+        (
+            "  p99 by kind: " + " / ".join(k for k in KINDS if held_by_kind[k]),
+            " / ".join(ms(pct(v, 99)) for v in held_by_kind.values() if v),
+            "",
+        ),
         ("  p99 / target", f"{ratio:.2f}", "≤ 1"),
-        ("  affected (change, client) never held", f"{missed}", "0"),
+        ("  affected (change, client) never held", f"{len(missed)}", "0"),
         (
             "commit → change event at client p50 / p99",
             f"{ms(pct(event_lat, 50))} / {ms(pct(event_lat, 99))} (n={len(event_lat)})",
             "",
         ),
         (
-            "tiles refetched per change",
-            f"{refetched / n_eff:.1f} ({refetched} in all, {unchanged} unchanged)",
+            "tiles refetched per change (in all)",
+            f"{refetched / n_eff:.1f} ({refetched})",
+            "",
+        ),
+        ("  unchanged (304 or the same bytes)", f"{unchanged}", ""),
+        (
+            "  per affected client and change",
+            f"{refetched / max(1, len(held_lat) + len(missed)):.2f}",
             "",
         ),
         (
@@ -1054,10 +1081,13 @@ def report(
         print(f"{name:<44} {value:<44} {target}")
     if errors:
         print(f"\nstream errors ({len(errors)}), first: {errors[0]}")
+    if missed:
+        print(f"\nnever held ({len(missed)}), first ones:", *missed[:5], sep="\n  ")
 
 
-def _pt(t: Target) -> tuple[float, float]:
-    return t.lon, t.lat
+def _near(t: Target, d: float = 0.001) -> Bbox:
+    """About 100 m around a target (an alert lies at its stop's centroid, not the fix)."""
+    return t.lon - d, t.lat - d, t.lon + d, t.lat + d
 
 
 if __name__ == "__main__":
