@@ -296,8 +296,7 @@
     });
     source.addEventListener("reload", () => {
       stats.reloads += 1;
-      if (grid) { grid.options.v = stats.liveVersion + stats.reloads; }
-      redraw();
+      redraw();  // every tile of the view again (revalidated by ETag: unchanged ones are 304s)
       listeners.forEach((fn) => { try { fn(null); } catch (e) { /* ignore */ } });
     });
     // The browser reconnects by itself and resumes with Last-Event-ID; until then the map
