@@ -71,8 +71,77 @@ def test_score_threshold_is_inclusive_and_configurable() -> None:
     assert rate(EnterpriseFacts(4, diagnosis_score=92, score_points=5)).dynamic == "blue"
 
 
-def test_unassessed_enterprise_is_blue_with_a_reason() -> None:
+def test_unassessed_enterprise_is_grey_naming_every_missing_input() -> None:
     rating = rate(EnterpriseFacts(5))
-    assert (rating.inherent, rating.dynamic) == ("blue", "blue")
-    assert rating.reasons[0].code == "not_assessed"
-    assert rating.reasons[0].zh and rating.reasons[0].en
+    assert (rating.inherent, rating.dynamic) == ("grey", "grey")
+    assert [r.code for r in rating.reasons] == ["not_assessed"]
+    reason = rating.reasons[0]
+    assert reason.color == "grey" and not reason.raises
+    assert reason.en == "not assessed: no diagnosis score, no major hazard source, no risk unit"
+    assert reason.zh == "未评估：无安全风险诊断得分，无重大危险源，无风险单元"
+
+
+def test_not_assessed_reason_tells_a_missing_source_from_an_unassessable_one() -> None:
+    ungradable = rate(EnterpriseFacts(5, hazard_sources=2, unassessed_sources=1))
+    assert ungradable.inherent == "grey"
+    assert "1 hazard source(s) not assessed" in ungradable.reasons[0].en
+    below_one = rate(EnterpriseFacts(5, hazard_sources=1))  # assessed, S < 1: no grade
+    assert below_one.inherent == "grey"
+    assert "no unit is a major hazard source (S < 1)" in below_one.reasons[0].en
+
+
+@pytest.mark.parametrize(
+    ("facts", "inherent", "dynamic"),
+    [
+        # The edge: one input of any kind is enough to leave grey.
+        (EnterpriseFacts(6, diagnosis_score=90), "blue", "blue"),
+        (EnterpriseFacts(6, diagnosis_score=89.99), "yellow", "yellow"),
+        (EnterpriseFacts(6, worst_unit_color="blue", worst_unit_name="库房"), "blue", "blue"),
+        (EnterpriseFacts(6, worst_source_grade=4, worst_source_code="HS"), "blue", "blue"),
+        # Not assessed with a live condition: grey inherent, yellow (blue raised once) dynamic.
+        (EnterpriseFacts(6, red_points=1), "grey", "yellow"),
+        (EnterpriseFacts(6, lost_detectors=1), "grey", "yellow"),
+        (EnterpriseFacts(6, open_major_dangers=1, red_points=2), "grey", "yellow"),
+        # Assessing can only keep or raise the dynamic colour: blue + live is yellow too.
+        (EnterpriseFacts(6, diagnosis_score=95, red_points=1), "blue", "yellow"),
+        (EnterpriseFacts(6, diagnosis_score=80, red_points=1), "yellow", "orange"),
+    ],
+)
+def test_not_assessed_at_the_edge(facts: EnterpriseFacts, inherent: str, dynamic: str) -> None:
+    rating = rate(facts)
+    assert (rating.inherent, rating.dynamic) == (inherent, dynamic)
+    codes = [r.code for r in rating.reasons]
+    assert ("not_assessed" in codes) == (inherent == "grey")
+
+
+def test_not_assessed_with_a_live_condition_lists_live_reasons_first() -> None:
+    rating = rate(EnterpriseFacts(8, red_points=2, score_points=6))
+    assert [r.code for r in rating.reasons] == [
+        "red_monitoring_point",
+        "safety_score_threshold",
+        "not_assessed",
+    ]
+    assert all(r.raises for r in rating.reasons[:2])
+
+
+def test_detector_lost_during_alarm_is_listed_first_and_raises_one_level() -> None:
+    facts = EnterpriseFacts(
+        9,
+        diagnosis_score=80,
+        lost_detectors=2,
+        lost_detector_codes="GD-1, GD-2",
+        open_major_dangers=1,
+        red_points=1,
+    )
+    rating = rate(facts)
+    assert (rating.inherent, rating.dynamic) == ("yellow", "orange")
+    first = rating.reasons[0]
+    assert first.code == "detector_lost_during_alarm" and first.raises
+    assert first.en == "2 detector(s) offline during an open level-2 alarm (GD-1, GD-2)"
+    assert "GD-1" in first.zh
+    assert [r.code for r in rating.reasons[1:3]] == [
+        "open_major_hidden_danger",
+        "red_monitoring_point",
+    ]
+    alone = rate(EnterpriseFacts(9, diagnosis_score=80, lost_detectors=1))
+    assert alone.dynamic == "orange"

@@ -12,7 +12,7 @@ from typing import Any
 
 from layers.catalog import Catalog
 from layers.catalog.tiles import TileLayer
-from layers.core.colors import DISPLAY_HEX, LIVE_COLORS
+from layers.core.colors import DISPLAY_HEX, LIVE_COLORS, MEANING
 
 #: Colour of features without a risk colour (districts, zones, tracks).
 NEUTRAL = "#607D8B"
@@ -85,13 +85,7 @@ def risk_style(
         "name": "GeoRisk four-colour risk map",
         "metadata": {
             "georisk:legend": {name: DISPLAY_HEX[name] for name in LIVE_COLORS},
-            "georisk:meaning": {
-                "red": "major 重大",
-                "orange": "high 较大",
-                "yellow": "moderate 一般",
-                "blue": "low 低",
-                "grey": "no data / offline",
-            },
+            "georisk:meaning": dict(MEANING),
         },
         "sources": sources,
         "layers": layers,

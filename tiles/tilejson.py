@@ -11,7 +11,7 @@ from typing import Any
 from layers.access.roles import FULL_VIEW, TileView
 from layers.catalog import Catalog
 from layers.catalog.tiles import TileLayer
-from layers.core.colors import DISPLAY_HEX, LIVE_COLORS
+from layers.core.colors import DISPLAY_HEX, LIVE_COLORS, MEANING
 
 WORLD = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
 
@@ -33,8 +33,8 @@ def vector_layer(layer: TileLayer, view: TileView = FULL_VIEW) -> dict[str, Any]
 
 def legend(layers: tuple[TileLayer, ...]) -> str:
     """TileJSON's ``legend``: what each coloured layer's colour means, in the four colours
-    (plus grey), from the layers' declarations."""
-    scale = ", ".join(f"{name} {DISPLAY_HEX[name]}" for name in LIVE_COLORS)
+    plus grey ("not assessed / offline"), from the layers' declarations."""
+    scale = ", ".join(f"{name} {DISPLAY_HEX[name]} {MEANING[name]}" for name in LIVE_COLORS)
     parts = [f"{layer.title}: {layer.legend}" for layer in layers if layer.legend]
     return f"{'; '.join(parts)} ({scale})" if parts else ""
 

@@ -1,7 +1,8 @@
-// The regulator's "one map": every registry layer from our own vector tiles in one combined
+// The regulator's "one map": every catalogue layer from our own vector tiles in one combined
 // tile request per tile (one HTTP round trip instead of one per layer), the four-colour legend,
-// a hexagon mode whose H3 resolution the tile server picks from the zoom, and popups that fetch
-// the explanation (reasons, limits) only when someone asks for it.
+// a hexagon mode whose H3 resolution the tile server picks from the zoom, popups that fetch
+// the explanation (reasons, limits) only when someone asks for it, and a live change stream
+// (/api/changes/stream) after which just the touched tiles are fetched again and redrawn.
 (function () {
   "use strict";
   const G = window.GeoRisk;
@@ -12,7 +13,9 @@
   L.control.scale({ imperial: false }).addTo(map);
 
   // Drawn-feature counters: the tests and scripts/bench_web.py read them (no canvas guessing).
-  const stats = { drawn: {}, firstDrawnAt: null, tilesLoaded: 0, districts: {} };
+  const stats = { drawn: {}, firstDrawnAt: null, tilesLoaded: 0, districts: {},
+    liveChanges: 0, tilesRefreshed: 0, reloads: 0, liveVersion: 0, live: "connecting",
+    colors: {}, props: {} };
   const DEFAULT_ON = new Set(["districts", "pipeline_segments", "hazard_sources", "enterprises",
     "monitoring_points", "tankers", "alerts"]);
   const POINT_LAYERS = new Set(["enterprises", "hazard_sources", "monitoring_points"]);
@@ -38,7 +41,10 @@
     hazard_sources: (p) => ({ color: "#222", weight: 1, fill: true, fillColor: fill(p.color), fillOpacity: 0.7 }),
     pipeline_segments: (p) => ({ color: fill(p.color), weight: 3, opacity: 0.95 }),
     enterprises: (p) => pointStyle(p, 5),
-    monitoring_points: (p) => Object.assign(pointStyle(p, 3), { color: "#fff" }),
+    // An offline point keeps its alarm colour and gets a dashed black ring (offline never
+    // hides an alarm; grey is only for silent points without one).
+    monitoring_points: (p) => Object.assign(pointStyle(p, 3), p.offline
+      ? { color: "#000", weight: 2, dashArray: "2 2" } : { color: "#fff" }),
     stops: (p) => pointStyle(p, 3),
     alerts: (p) => Object.assign(pointStyle(p, 6), { color: "#000", weight: 2 }),
     tankers: (p) => ({ radius: p.count > 1 ? 6 : 4, fill: true, fillColor: "#111", fillOpacity: 0.8, color: "#fff", weight: 1 }),
@@ -47,7 +53,17 @@
   function styleFor(name) {
     const base = STYLES[name] || ((p) => ({ color: fill(p.color), weight: 1, fill: true,
       fillColor: fill(p.color), fillOpacity: 0.45 }));
-    return (p, z) => { p._layer = name; count(name); return base(p, z); };
+    return (p, z) => {
+      p._layer = name;
+      count(name);
+      // What was drawn, per feature: its colour and the property names it arrived with (the
+      // browser tests read these — what a user sees, not only what the API says).
+      const fid = p.h3 != null ? p.h3 : (p.count === undefined ? p.id : null);  // not clusters
+      if (fid != null) stats.colors[`${name}:${fid}`] = p.color;
+      const keys = stats.props[name] || (stats.props[name] = {});
+      Object.keys(p).forEach((k) => { keys[k] = true; });
+      return base(p, z);
+    };
   }
 
   function activeLayers() {
@@ -63,8 +79,9 @@
       q.set("from", new Date(to - 3600e3).toISOString());
       q.set("to", to.toISOString());
     }
-    const qs = q.toString();
-    return `/tiles/${names.join(",")}/{z}/{x}/{y}.mvt${qs ? "?" + qs : ""}`;
+    q.set("v", "{v}");  // the change version: a refetched tile is never an older copy
+    const qs = q.toString().replace("%7Bv%7D", "{v}");
+    return `/tiles/${names.join(",")}/{z}/{x}/{y}.mvt?${qs}`;
   }
 
   function redraw() {
@@ -75,7 +92,7 @@
     names.forEach((n) => { styles[n] = styleFor(n); });
     grid = L.vectorGrid.protobuf(tileUrl(names), {
       rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
-      maxNativeZoom: 22, keepBuffer: 1,
+      maxNativeZoom: 22, keepBuffer: 1, v: stats.liveVersion,
     });
     grid.on("click", onFeatureClick);
     grid.on("tileload", () => {
@@ -130,12 +147,25 @@
     const at = (e.latlng && e.latlng.lat !== undefined) ? e.latlng : map.mouseEventToLatLng(e.originalEvent);
     const popup = L.popup({ maxWidth: 360 }).setLatLng(at).setContent("…").openOn(map);
     const show = (html) => popup.setContent(`<div class="popup">${html}</div>`);
+    openPopup = { popup, p, at, show };
+    popup.on("remove", () => { if (openPopup && openPopup.popup === popup) openPopup = null; });
     if (p.count > 1) {
       show(`<h4>${p.count} × ${escapeHtml(p._layer)}</h4>worst colour ${G.swatch(p.color)} ${escapeHtml(p.color || "—")}<br>zoom in to see each one`);
       return;
     }
     const render = POPUPS[p._layer] || genericPopup;
     Promise.resolve(render(p)).then(show).catch((err) => show(`<b>${escapeHtml(p._layer)}</b><br>${escapeHtml(err.message)}`));
+  }
+
+  let openPopup = null;
+  // An open popup follows its feature: a change touching where it stands renders it again.
+  function refreshPopup(layer, bbox) {
+    if (!openPopup || openPopup.p._layer !== layer || openPopup.p.count > 1) return;
+    const { lat, lng } = openPopup.at;
+    if (bbox && !(bbox[0] <= lng + 1e-4 && lng - 1e-4 <= bbox[2] && bbox[1] <= lat + 1e-4 && lat - 1e-4 <= bbox[3])) return;
+    const render = POPUPS[layer] || genericPopup;
+    const { show } = openPopup;
+    Promise.resolve(render(openPopup.p)).then(show).catch(() => {});
   }
 
   function genericPopup(p) {
@@ -191,6 +221,89 @@
       `${escapeHtml(p.substance || "")}<br>colour ${G.swatch(p.color)} ${escapeHtml(p.color || "—")}`;
   }
 
+
+  // ---- live map -------------------------------------------------------------------------
+  // Each change names a tile layer and a bbox; the tiles of the current view that the bbox
+  // touches (with a margin for symbols drawn across tile edges) are fetched again with the new
+  // version and swapped in when drawn, so nothing flickers and nothing else is refetched.
+  const listeners = [];
+  G.onMapChange = (fn) => listeners.push(fn);
+  const pending = [];
+  let flushTimer = null;
+
+  function tileBounds(c) {
+    const n = Math.pow(2, c.z);
+    const lon = (x) => (x / n) * 360 - 180;
+    const lat = (y) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / n))) * 180) / Math.PI;
+    const m = 1 / 8;  // tile buffer: symbols near an edge are drawn by both tiles
+    return [lon(c.x - m), lat(c.y + 1 + m), lon(c.x + 1 + m), lat(c.y - m)];
+  }
+  const touches = (a, b) => !a || (a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]);
+
+  function refreshTiles(changes, version) {
+    if (!grid || !grid._map) return;
+    const shown = new Set(activeLayers());
+    const relevant = changes.filter((c) => shown.has(c.layer));
+    if (!relevant.length) return;
+    grid.options.v = version;
+    const z = grid._tileZoom;
+    Object.keys(grid._tiles).forEach((key) => {
+      const old = grid._tiles[key];
+      if (!old || old.coords.z !== z || !grid._levels[z]) return;
+      const b = tileBounds(old.coords);
+      if (!relevant.some((c) => touches(c.bbox, b))) return;
+      grid._addTile(old.coords, grid._levels[z].el);  // the old canvas stays until the new is drawn
+      const fresh = grid._tiles[key];
+      stats.tilesRefreshed += 1;
+      const swap = (e) => {
+        if (e.tile !== fresh.el) return;
+        L.DomUtil.remove(old.el);
+        grid.off("tileload tileerror", swap);
+      };
+      grid.on("tileload tileerror", swap);
+    });
+  }
+
+  function flush() {
+    flushTimer = null;
+    const changes = pending.splice(0, pending.length);
+    if (!changes.length) return;
+    const version = Math.max(...changes.map((c) => c.version));
+    refreshTiles(changes, version);
+    changes.forEach((c) => refreshPopup(c.layer, c.bbox));
+    listeners.forEach((fn) => { try { fn(changes); } catch (e) { /* a listener's own problem */ } });
+  }
+
+  function setLive(state, text) {
+    stats.live = state;
+    const el = document.getElementById("live");
+    if (el) { el.dataset.state = state; el.textContent = text; }
+  }
+
+  function listen() {
+    const source = new EventSource("/api/changes/stream");
+    source.addEventListener("hello", (e) => {
+      const hello = JSON.parse(e.data);
+      if (!stats.liveVersion) stats.liveVersion = hello.version;
+      setLive("live", "● 实时 live");
+    });
+    source.addEventListener("change", (e) => {
+      const c = JSON.parse(e.data);
+      stats.liveChanges += 1;
+      stats.liveVersion = Math.max(stats.liveVersion, c.version);
+      pending.push(c);
+      if (!flushTimer) flushTimer = setTimeout(flush, 100);  // a burst becomes one refetch
+    });
+    source.addEventListener("reload", () => {
+      stats.reloads += 1;
+      redraw();  // every tile of the view again (revalidated by ETag: unchanged ones are 304s)
+      listeners.forEach((fn) => { try { fn(null); } catch (e) { /* ignore */ } });
+    });
+    // The browser reconnects by itself and resumes with Last-Event-ID; until then the map
+    // says it is not live, so nobody mistakes a frozen picture for a quiet city.
+    source.onerror = () => setLive("offline", "○ 重连中 reconnecting…");
+  }
+
   const POPUPS = { enterprises: enterprisePopup, monitoring_points: monitoringPopup, tankers: tankerPopup,
     pipeline_segments: pipelinePopup };
 
@@ -212,6 +325,7 @@
     state.catalog = cat.layers;
     buildSwitcher();
     redraw();
+    listen();
     document.getElementById("status").textContent = `${cat.layers.length} layers · vector tiles`;
   }).catch((err) => { document.getElementById("status").textContent = String(err); });
 })();

@@ -6,7 +6,7 @@
   const COLORS = { red: "#E02020", orange: "#FF8C00", yellow: "#FFD700", blue: "#1E6FD9", grey: "#9E9E9E" };
   const LEVELS = [
     ["red", "重大 major"], ["orange", "较大 high"], ["yellow", "一般 moderate"], ["blue", "低 low"],
-    ["grey", "无数据 no data / offline"],
+    ["grey", "未评估/无数据 not assessed / offline"],
   ];
   function escapeHtml(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g,

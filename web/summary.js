@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   const G = window.GeoRisk;
-  const ORDER = ["red", "orange", "yellow", "blue"];
+  const ORDER = ["red", "orange", "yellow", "blue", "grey"];
   function render(summary) {
     const rows = summary.districts || [];
     const max = Math.max(1, ...rows.map((d) => ORDER.reduce((s, c) => s + (d.counts[c] || 0), 0)));
@@ -34,6 +34,17 @@
     return G.getJson("/api/risk/summary");
   }).then((s) => { last = s; render(s); })
     .catch((err) => { document.getElementById("summary-chart").textContent = String(err); });
+  // Colours change while the map is open: follow the enterprises layer's changes (a burst is
+  // one fetch, at most every 2 s).
+  let again = null;
+  G.onMapChange && G.onMapChange((changes) => {
+    if (!last || again) return;
+    if (changes && !changes.some((c) => c.layer === "enterprises")) return;
+    again = setTimeout(() => {
+      again = null;
+      G.getJson("/api/risk/summary").then((s) => { last = s; render(s); }).catch(() => {});
+    }, 2000);
+  });
   // District names arrive with the district tiles; redraw once they are known.
   setTimeout(() => { if (last) render(last); }, 2500);
 })();

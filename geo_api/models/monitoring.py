@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from geo_api.models.base import Body, Geometry, IsoTime, Number
 
 
@@ -12,6 +14,9 @@ class AlarmProperties(Body):
     id: int
     point_id: int
     point_code: str
+    point_offline: bool = Field(
+        description="the point is silent (stale or flat-lined); an open alarm keeps its colour"
+    )
     kind: str
     unit: str | None
     level: int

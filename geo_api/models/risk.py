@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from geo_api.models.base import Body, Geometry, IsoTime, Number
-from layers.core.colors import RiskColor
+from layers.core.colors import RatedColor, RiskColor
 
 
 class RiskReason(Body):
@@ -19,8 +19,13 @@ class RiskReason(Body):
 
     en: str
     zh: str
-    code: str = Field(description="stable key, e.g. diagnosis_score, risk_unit, open_alarm")
-    color: RiskColor | None = Field(description="the colour this reason contributes, if any")
+    code: str = Field(
+        description="stable key, e.g. detector_lost_during_alarm, diagnosis_score, risk_unit,"
+        " not_assessed"
+    )
+    color: RatedColor | None = Field(
+        description="the colour this reason contributes, if any (grey: not assessed)"
+    )
     raises: bool = Field(description="a live condition raising the dynamic colour")
 
 
@@ -29,24 +34,39 @@ class EnterpriseRisk(Body):
 
     id: int
     name: str
-    color: RiskColor | None = Field(description="the dynamic colour (what the map shows)")
-    inherent_color: RiskColor | None
-    dynamic_color: RiskColor | None
+    color: RatedColor | None = Field(
+        description="the dynamic colour (what the map shows); grey: not assessed"
+    )
+    inherent_color: RatedColor | None = Field(description="grey: not assessed")
+    dynamic_color: RatedColor | None
     reasons: list[RiskReason]
     updated_at: IsoTime | None
 
 
 class DistrictCounts(Body):
     district: str | None
-    counts: dict[str, int] = Field(description="enterprises by dynamic colour, 'unrated' too")
+    counts: dict[str, int] = Field(
+        description="enterprises by dynamic colour ('grey': not assessed), 'unrated' too"
+    )
+    not_assessed: int = Field(
+        description="enterprises not assessed (inherent grey), whatever their dynamic colour"
+    )
 
 
 class RiskSummary(Body):
     """``GET /api/risk/summary``: counts by dynamic colour, overall and per district."""
 
-    enterprises: dict[str, int] = Field(description="colour (or 'unrated') → enterprises")
+    enterprises: dict[str, int] = Field(
+        description="colour (or 'unrated') → enterprises; 'grey' counts the not assessed"
+    )
+    not_assessed: int = Field(
+        description="enterprises not assessed (inherent grey); a live condition makes one's "
+        "dynamic colour yellow, so this may exceed the 'grey' count"
+    )
     districts: list[DistrictCounts]
-    hazard_sources_by_grade: dict[str, int] = Field(description="grade 1–4 (or 'none') → count")
+    hazard_sources_by_grade: dict[str, int] = Field(
+        description="grade 1–4 → count; 'none': assessed below S = 1; 'not_assessed': S undefined"
+    )
 
 
 class SubstanceContribution(Body):

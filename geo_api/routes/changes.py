@@ -36,7 +36,9 @@ router = APIRouter(tags=["tiles"])
 
 async def _area(conn: DbConn, caller: Caller) -> Bbox | None:
     """The extent of the caller's own rows: its districts, or its enterprise's site."""
-    if caller.enterprise_id is not None and caller.role == access.ENTERPRISE:
+    if caller.role == access.ENTERPRISE:
+        if caller.enterprise_id is None:
+            return (0.0, 0.0, 0.0, 0.0)  # an enterprise key without an enterprise sees nothing
         query = (
             "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT"
             " ST_Expand(ST_Envelope(coalesce(site_geom, geom)), 0.005) AS b"

@@ -115,32 +115,39 @@ async def enterprise_risk(
 
 @router.get("/api/risk/summary", response_model=RiskSummary, dependencies=[allow(*STAFF)])
 async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
-    """Counts by dynamic colour, overall and per district; hazard sources by grade (a
-    regulator's: their districts)."""
+    """Counts by dynamic colour (grey: not assessed), overall and per district, and the not
+    assessed; hazard sources by grade (a regulator's: their districts)."""
     districts = district_filter(caller, None)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT coalesce(district, '') AS district, dynamic_color AS color, count(*) AS n"
+        "SELECT coalesce(district, '') AS district, dynamic_color AS color, count(*) AS n,"
+        " count(*) FILTER (WHERE inherent_color = 'grey') AS not_assessed"
         " FROM enterprises WHERE %(d)s::text[] IS NULL OR district = ANY(%(d)s)"
         " GROUP BY 1, 2 ORDER BY 1, 2",
         {"d": districts},
     )
-    by_district: dict[str, dict[str, int]] = {}
+    by_district: dict[str, dict[str, Any]] = {}
     totals: dict[str, int] = {}
+    not_assessed = 0
     for row in await cur.fetchall():
         color = row["color"] or "unrated"
-        by_district.setdefault(row["district"], {})[color] = row["n"]
+        entry = by_district.setdefault(row["district"], {"counts": {}, "not_assessed": 0})
+        entry["counts"][color] = row["n"]
+        entry["not_assessed"] += row["not_assessed"]
         totals[color] = totals.get(color, 0) + row["n"]
+        not_assessed += row["not_assessed"]
     await cur.execute(
-        "SELECT h.grade, count(*) AS n FROM hazard_sources h JOIN enterprises e"
-        " ON e.id = h.enterprise_id WHERE %(d)s::text[] IS NULL OR e.district = ANY(%(d)s)"
-        " GROUP BY h.grade ORDER BY h.grade",
+        "SELECT CASE WHEN h.grade IS NOT NULL THEN h.grade::text WHEN h.color = 'grey'"
+        " THEN 'not_assessed' ELSE 'none' END AS grade, count(*) AS n FROM hazard_sources h"
+        " JOIN enterprises e ON e.id = h.enterprise_id"
+        " WHERE %(d)s::text[] IS NULL OR e.district = ANY(%(d)s) GROUP BY 1 ORDER BY 1",
         {"d": districts},
     )
-    grades = {str(r["grade"] or "none"): r["n"] for r in await cur.fetchall()}
+    grades = {r["grade"]: r["n"] for r in await cur.fetchall()}
     return {
         "enterprises": totals,
-        "districts": [{"district": d or None, "counts": c} for d, c in by_district.items()],
+        "not_assessed": not_assessed,
+        "districts": [{"district": d or None, **c} for d, c in by_district.items()],
         "hazard_sources_by_grade": grades,
     }
 

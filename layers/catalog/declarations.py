@@ -28,8 +28,10 @@ from layers.catalog.model import (
 from layers.core import vocab
 
 
-def _color(sql: str = "t.color", what: str = "risk colour", name: str = "color") -> Prop:
-    return Prop(name, sql, "String", f"{what}: red, orange, yellow, blue (grey: offline)")
+def _color(
+    sql: str = "t.color", what: str = "risk colour", name: str = "color", grey: str = "offline"
+) -> Prop:
+    return Prop(name, sql, "String", f"{what}: red, orange, yellow, blue (grey: {grey})")
 
 
 def _exists(field_name: str, table: str, key: str, noun: str) -> StagedCheck:
@@ -163,7 +165,7 @@ _SUBSTANCES_JSON_SQL = (
 HAZARD_SOURCES = Layer(
     name="hazard_sources",
     title="Major hazard sources",
-    description="GB 18218-2018 units; grade 1→red, 2→orange, 3→yellow, 4→blue",
+    description="GB 18218-2018 units; grade 1→red, 2→orange, 3→yellow, 4→blue, grey unassessed",
     audience="site",
     # A hazard source's district is its enterprise's; the join is dropped by the planner
     # whenever nothing reads ``e`` (a LEFT JOIN on a primary key).
@@ -190,7 +192,7 @@ HAZARD_SOURCES = Layer(
         tile_prop(
             "substances", _INVENTORY_SQL, "String", "inventory: name q/Q t; …", sensitive=True
         ),
-        _color(),
+        _color(grey="not assessed"),
         rest_prop("substances", _SUBSTANCES_JSON_SQL, "Object"),
     ),
     district_sql="e.district",
@@ -324,6 +326,8 @@ PIPELINE_SEGMENTS = Layer(
     tiles=Tiles(minzoom=8, simplify_below=14, public=True),
 )
 
+_NA = "not assessed"
+
 ENTERPRISES = Layer(
     name="enterprises",
     title="Enterprises",
@@ -344,9 +348,9 @@ ENTERPRISES = Layer(
         rest_prop("licence_expiry", "t.licence_expiry", "Date"),
         rest_prop("diagnosis_score", "t.diagnosis_score::float8", "Number"),
         rest_prop("site", "ST_AsGeoJSON(t.site_geom, 7)::json", "Object"),
-        _color("coalesce(t.dynamic_color, t.inherent_color)", "dynamic colour"),
-        _color("t.inherent_color", "inherent colour", "inherent_color"),
-        _color("t.dynamic_color", "dynamic colour", "dynamic_color"),
+        _color("coalesce(t.dynamic_color, t.inherent_color)", "dynamic colour", grey=_NA),
+        _color("t.inherent_color", "inherent colour", "inherent_color", _NA),
+        _color("t.dynamic_color", "dynamic colour", "dynamic_color", _NA),
     ),
     district_sql="t.district",
     enterprise_sql="t.id",
@@ -393,7 +397,8 @@ _OPEN_ALARMS = (
 MONITORING_POINTS = Layer(
     name="monitoring_points",
     title="Monitoring points",
-    description="Live sensors; colour = live alarm level, grey = offline",
+    description="Live sensors; colour = live alarm level (kept while offline during an open "
+    "alarm), grey = offline without an open alarm",
     audience="site",
     # The district comes from the parent: the hazard source's enterprise, or the pipeline.
     # Unread joins (LEFT JOIN on primary keys) are dropped by the planner.
@@ -421,7 +426,9 @@ MONITORING_POINTS = Layer(
         rest_prop("limit_ll", "t.limit_ll", "Number"),
         rest_prop("sampling_interval_s", "t.sampling_interval_s", "Number"),
         rest_prop("district", "COALESCE(e.district, pl.district)"),
-        _color("t.live_color", "live level"),
+        _color("t.live_color", "live level", grey="offline, no open alarm"),
+        # Silent (stale or flat-lined); an open alarm keeps its colour (docs/domain.md §2.4).
+        Prop("offline", "t.offline", "Boolean", "silent: stale or flat-lined"),
     ),
     district_sql="COALESCE(e.district, pl.district)",
     enterprise_sql="h.enterprise_id",

@@ -63,6 +63,8 @@ def _created() -> Mapped[dt.datetime]:
 
 COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue')"
 LIVE_COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue', 'grey')"
+#: Rated layers (enterprises, hazard sources) may store grey: "not assessed" (migration 0009).
+RATED_COLOR_CHECK = LIVE_COLOR_CHECK
 
 
 class District(Base):
@@ -91,15 +93,16 @@ class Enterprise(Base):
     site_geom = _geom("MULTIPOLYGON", nullable=True)
     licence_expiry: Mapped[dt.date | None] = mapped_column(Date)
     diagnosis_score: Mapped[float | None] = mapped_column(Numeric(5, 2))
-    # Written by the risk engine (layers/risk/enterprise.py); reasons explain every colour.
+    # Written by the risk engine (layers/risk/enterprise.py); reasons explain every colour;
+    # grey = not assessed (no hazard source grade, diagnosis score or risk unit).
     inherent_color: Mapped[str | None] = mapped_column(Text, index=True)
     dynamic_color: Mapped[str | None] = mapped_column(Text, index=True)
     risk_reasons: Mapped[list | None] = mapped_column(JSONB)
     risk_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at = _created()
     __table_args__ = (
-        CheckConstraint(f"inherent_color {COLOR_CHECK}", name="inherent_color"),
-        CheckConstraint(f"dynamic_color {COLOR_CHECK}", name="dynamic_color"),
+        CheckConstraint(f"inherent_color {RATED_COLOR_CHECK}", name="inherent_color"),
+        CheckConstraint(f"dynamic_color {RATED_COLOR_CHECK}", name="dynamic_color"),
         CheckConstraint(f"credit_code ~ '{vocab.CREDIT_CODE_PATTERN}'", name="credit_code"),
         CheckConstraint(f"category IN {sql_in(vocab.ENTERPRISE_CATEGORIES)}", name="category"),
         CheckConstraint(
@@ -128,6 +131,7 @@ class HazardSource(Base):
     population_500m: Mapped[int | None] = mapped_column(Integer)
     geom = _geom("MULTIPOLYGON")
     # GB 18218 results, written by the risk engine; population_used says which α input won.
+    # colour: the grade's, NULL when assessed below S = 1, grey when it cannot be assessed.
     s_value: Mapped[float | None] = mapped_column(Float)
     alpha: Mapped[float | None] = mapped_column(Float)
     r_value: Mapped[float | None] = mapped_column(Float)
@@ -138,7 +142,7 @@ class HazardSource(Base):
     created_at = _created()
     __table_args__ = (
         CheckConstraint("grade BETWEEN 1 AND 4", name="grade"),
-        CheckConstraint(f"color {COLOR_CHECK}", name="color"),
+        CheckConstraint(f"color {RATED_COLOR_CHECK}", name="color"),
         UniqueConstraint("enterprise_id", "code"),
         CheckConstraint(f"unit_kind IN {sql_in(vocab.HAZARD_UNIT_KINDS)}", name="unit_kind"),
         CheckConstraint("population_500m >= 0", name="population_500m"),
@@ -215,7 +219,10 @@ class MonitoringPoint(Base):
     limit_ll: Mapped[float | None] = mapped_column(Float)
     sampling_interval_s: Mapped[int] = mapped_column(Integer, server_default="10")
     geom = _geom("POINT")
-    live_color: Mapped[str | None] = mapped_column(Text)  # grey = offline / no data
+    # grey = offline with no open alarm; a silent point with an open alarm keeps the alarm's
+    # colour and is marked ``offline`` (layers/monitoring/live.py, docs/domain.md §2.4).
+    live_color: Mapped[str | None] = mapped_column(Text)
+    offline: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at = _created()
     __table_args__ = (
         CheckConstraint(f"live_color {LIVE_COLOR_CHECK}", name="live_color"),

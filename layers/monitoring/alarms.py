@@ -3,6 +3,8 @@
 raised (by the evaluator) → acknowledged → disposed (by an operator, in that order) → cleared
 (by the evaluator, when readings return below the hysteresis band). The status shown is the
 furthest step reached; clearing may come before acknowledgement (a short excursion).
+Each alarm says whether its point is offline (``point_offline``): an open alarm on a silent
+detector keeps its colour, and the operator must know nobody is measuring any more.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ _STATUS_SQL = (
 )
 
 _SELECT = (
-    "SELECT a.id, a.point_id, mp.code AS point_code, mp.kind, mp.unit, a.level, a.color, "
+    "SELECT a.id, a.point_id, mp.code AS point_code, mp.offline AS point_offline, mp.kind,"
+    " mp.unit, a.level, a.color, "
     + _STATUS_SQL
     + " AS status, a.raised_at, a.ack_deadline, a.acknowledged_at, a.disposed_at, a.cleared_at,"
     " a.peak_value, h.enterprise_id, coalesce(e.district, pl.district) AS district,"

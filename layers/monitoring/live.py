@@ -1,10 +1,20 @@
 """Live colours of monitoring points, the stale sweep, and telling the map what changed.
 
 Colour (docs/domain.md §2.4), judged set-based for the points touched and their siblings (a red
-needs a second sensor of the same hazard source): grey when stale or flat-lined; red when at
-confirmed level 2 and another live point of the same hazard source is too; orange at level 2;
-yellow at level 1; blue otherwise. Points that never reported through the evaluator (no
-``monitoring_state`` row) keep the colour they were loaded with.
+needs a second sensor of the same hazard source):
+
+- a point is **silent** when it is stale (no reading for more than ``stale_intervals`` sampling
+  intervals) or flat-lined; a silent point is marked ``offline``;
+- **offline never hides an open alarm**: a silent point whose alarm is not cleared keeps the
+  colour of its last confirmed level, and still counts as that level for the red pair rule
+  (communications often fail with the incident); grey is only for silent points without an
+  open alarm;
+- red when at confirmed level 2 and another point of the same hazard source is too (live, or
+  silent with its alarm open); orange at level 2; yellow at level 1; blue otherwise.
+
+Points that never reported through the evaluator (no ``monitoring_state`` row) keep the colour
+they were loaded with. A reading clears ``stale`` and, unless it continues a flat line, the
+offline mark.
 """
 
 from __future__ import annotations
@@ -34,23 +44,27 @@ def ts_sql(expr: str) -> str:
 _RECOLOR = """
 WITH touched AS (
     SELECT mp.id, coalesce(mp.hazard_source_id, -mp.id) AS source, s.level,
-           (s.stale OR s.same_count >= %(flat_n)s) AS grey
+           (s.stale OR s.same_count >= %(flat_n)s) AS silent,
+           EXISTS (SELECT 1 FROM alarms a WHERE a.id = s.alarm_id AND a.cleared_at IS NULL)
+             AS alarm_open
     FROM monitoring_points mp JOIN monitoring_state s ON s.point_id = mp.id
     WHERE mp.id = ANY(%(ids)s) OR mp.hazard_source_id IN
           (SELECT hazard_source_id FROM monitoring_points WHERE id = ANY(%(ids)s))
 ), judged AS (
-    SELECT id, level, grey, count(*) FILTER (WHERE level = 2 AND NOT grey)
-           OVER (PARTITION BY source) AS level2_live
+    -- grey: silent with no open alarm; a silent point with an open alarm keeps its level
+    SELECT id, level, silent, silent AND NOT alarm_open AS grey,
+           count(*) FILTER (WHERE level = 2 AND (alarm_open OR NOT silent))
+             OVER (PARTITION BY source) AS level2
     FROM touched
+), coloured AS (
+    SELECT id, silent AS offline,
+           CASE WHEN grey THEN 'grey' WHEN level = 2 AND level2 >= 2 THEN 'red'
+                WHEN level = 2 THEN 'orange' WHEN level = 1 THEN 'yellow' ELSE 'blue' END AS color
+    FROM judged
 )
-UPDATE monitoring_points mp
-SET live_color = CASE WHEN j.grey THEN 'grey' WHEN j.level = 2 AND j.level2_live >= 2 THEN 'red'
-                      WHEN j.level = 2 THEN 'orange' WHEN j.level = 1 THEN 'yellow'
-                      ELSE 'blue' END
-FROM judged j
-WHERE mp.id = j.id AND mp.live_color IS DISTINCT FROM
-      (CASE WHEN j.grey THEN 'grey' WHEN j.level = 2 AND j.level2_live >= 2 THEN 'red'
-            WHEN j.level = 2 THEN 'orange' WHEN j.level = 1 THEN 'yellow' ELSE 'blue' END)
+UPDATE monitoring_points mp SET live_color = c.color, offline = c.offline
+FROM coloured c
+WHERE mp.id = c.id AND (mp.live_color, mp.offline) IS DISTINCT FROM (c.color, c.offline)
 RETURNING mp.id
 """
 
@@ -118,8 +132,9 @@ async def sweep_stale(
     config: RecomputeConfig,
     now: dt.datetime | None = None,
 ) -> list[int]:
-    """Turn points silent for more than ``stale_intervals`` sampling intervals grey, and
-    notice level-2 alarms that passed their ack deadline unacknowledged.
+    """Mark points silent for more than ``stale_intervals`` sampling intervals offline (grey
+    unless an alarm is open), and notice level-2 alarms that passed their ack deadline
+    unacknowledged.
 
     Idempotent (a point already stale, an alarm already noticed, is skipped); a new reading
     clears ``stale``. Returns the points that went stale; the enterprises of both kinds are

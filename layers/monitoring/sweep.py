@@ -1,8 +1,9 @@
-"""The periodic stale sweep: a silent point sends nothing, so only a clock can turn it grey.
+"""The periodic stale sweep: a silent point sends nothing, so only a clock can mark it offline.
 
 Started in the app's lifespan; every ``interval_s`` one set-based UPDATE (``live.sweep_stale``)
-marks points silent for more than N sampling intervals, recolours, NOTIFYs and re-rates their
-enterprises. Several processes may run it: a point already stale is skipped.
+marks points silent for more than N sampling intervals, recolours them (grey, or their alarm
+colour while an alarm is open), NOTIFYs and re-rates their enterprises. Several processes may
+run it: a point already stale is skipped.
 """
 
 from __future__ import annotations

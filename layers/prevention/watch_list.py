@@ -8,9 +8,14 @@ Key attention (重点关注) — any of:
 - ``K3_level2_alarm_overdue``: a level-2 alarm not acknowledged (nor cleared) past its deadline.
 - ``K4_score_points``: ≥ ``score_points`` (default 6) points deducted in the current cycle, as
   ``layers/prevention/scoring.py`` counts them (each enterprise's rule set, cycle and carry-over).
+- ``K5_detector_lost_during_alarm``: a detector is offline while its level-2 alarm is open (not
+  disposed of, not cleared) — silence during an alarm is no reason to look away
+  (docs/domain.md §2.4); it stays listed for that alarm until the alarm is disposed of or
+  cleared, or a reading brings the detector back.
 
 Suggested attention (提示关注) — enterprises not on the key list with any of:
-- ``S1_dynamic_raised``: dynamic colour worse than inherent (a live condition is active).
+- ``S1_dynamic_raised``: dynamic colour worse than inherent (a live condition is active), a
+  not-assessed (grey) enterprise's coloured dynamic colour included.
 - ``S2_overdue_dangers``: hidden dangers past their deadline and not rectified.
 - ``S3_low_rectification``: rectification rate below ``low_rectification`` (default 0.8).
 
@@ -21,8 +26,9 @@ District indexes (per district, over its enterprises):
 - **territorial control** = the share of its enterprises not on the key-attention list.
 Both are ``None`` for a district with no enterprise.
 
-Colours are the stored current ones (there is no colour history); every other fact is taken
-as of the end of D, so a past date replays registers, alarms and deductions, not colours.
+Colours and the offline mark of detectors are the stored current ones (there is no history of
+either); every other fact is taken as of the end of D, so a past date replays registers, alarms
+and deductions, not colours.
 
 The decision (``classify``) is pure so it is tested without a database; ``daily_list`` only
 gathers facts.
@@ -37,7 +43,7 @@ from typing import Any, Final
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from layers.core.colors import RISK_COLORS
+from layers.core.colors import GREY, RISK_COLORS
 from layers.prevention.dual import PreventionRates, day_end, enterprise_rates
 from layers.prevention.scoring import deducted_points
 
@@ -70,6 +76,7 @@ class WatchFacts:
     overdue_level2_alarms: int
     score_points: int
     rates: PreventionRates
+    lost_detectors: int = 0
 
 
 @dataclass
@@ -89,7 +96,11 @@ class WatchEntry:
 
 
 def _raised(f: WatchFacts) -> bool:
-    if f.inherent_color not in RISK_COLORS or f.dynamic_color not in RISK_COLORS:
+    if f.dynamic_color not in RISK_COLORS:
+        return False
+    if f.inherent_color == GREY:  # not assessed: only a live condition gives it a colour
+        return True
+    if f.inherent_color not in RISK_COLORS:
         return False
     return RISK_COLORS.index(f.dynamic_color) < RISK_COLORS.index(f.inherent_color)
 
@@ -118,16 +129,23 @@ def key_reasons(f: WatchFacts, rules: WatchRules) -> list[WatchReason]:
                 f"{f.score_points} points deducted this cycle (≥ {rules.score_points})",
             )
         )
+    if f.lost_detectors > 0:
+        out.append(
+            WatchReason(
+                "K5_detector_lost_during_alarm",
+                f"{f.lost_detectors} detector(s) offline during an open level-2 alarm",
+            )
+        )
     return out
 
 
 def suggested_reasons(f: WatchFacts, rules: WatchRules) -> list[WatchReason]:
     out: list[WatchReason] = []
     if _raised(f):
+        inherent = "not assessed" if f.inherent_color == GREY else f"inherent {f.inherent_color}"
         out.append(
             WatchReason(
-                "S1_dynamic_raised",
-                f"dynamic colour {f.dynamic_color} is above inherent {f.inherent_color}",
+                "S1_dynamic_raised", f"dynamic colour {f.dynamic_color} is above {inherent}"
             )
         )
     if f.rates.overdue_dangers > 0:
@@ -239,12 +257,22 @@ WITH dangers AS (
     WHERE a.level = 2 AND a.acknowledged_at IS NULL AND a.cleared_at IS NULL
       AND a.ack_deadline < %(end)s
     GROUP BY h.enterprise_id
+), lost AS (
+    SELECT h.enterprise_id, count(DISTINCT mp.id) AS n
+    FROM alarms a
+    JOIN monitoring_points mp ON mp.id = a.point_id
+    JOIN hazard_sources h ON h.id = mp.hazard_source_id
+    WHERE a.level = 2 AND a.cleared_at IS NULL AND a.disposed_at IS NULL AND mp.offline
+      AND a.raised_at < %(end)s
+    GROUP BY h.enterprise_id
 )
 SELECT e.id, e.name, e.district, e.inherent_color, e.dynamic_color,
-       coalesce(dangers.n, 0) AS dangers, coalesce(alarms_overdue.n, 0) AS alarms
+       coalesce(dangers.n, 0) AS dangers, coalesce(alarms_overdue.n, 0) AS alarms,
+       coalesce(lost.n, 0) AS lost
 FROM enterprises e
 LEFT JOIN dangers ON dangers.enterprise_id = e.id
 LEFT JOIN alarms_overdue ON alarms_overdue.enterprise_id = e.id
+LEFT JOIN lost ON lost.enterprise_id = e.id
 ORDER BY e.id
 """
 
@@ -268,6 +296,7 @@ async def daily_list(conn: AsyncConnection[Any], day: dt.date, rules: WatchRules
             r["alarms"],
             points.get(r["id"], 0),
             rates[r["id"]],
+            r["lost"],
         )
         for r in await cur.fetchall()
         if r["id"] in rates

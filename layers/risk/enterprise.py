@@ -3,11 +3,24 @@
 - Inherent = the worst of: its hazard sources' GB 18218 grade colours, its 100-point diagnosis
   colour (MEM 2018 risk diagnosis guide, 应急〔2018〕19号: < 60 red, 60–< 75 orange, 75–< 90
   yellow, ≥ 90 blue) and its worst risk unit (LEC / LS).
-- Dynamic = inherent raised one level (capped at red) by any live condition: an open major
-  hidden danger, a red monitoring point, a level-2 alarm unacknowledged past its deadline, a
-  safety score at a measure threshold, or an illegal-parking alert of its tankers in the last
-  24 h. Several conditions still raise one level: the colour says "worse than designed",
-  the reasons list every cause.
+- Not assessed: with no graded hazard source, no diagnosis score and no risk unit there is no
+  level to claim, so the inherent colour is **grey**, never blue (blue means "assessed, low",
+  docs/domain.md §2.2), with a ``not_assessed`` reason naming each missing input.
+- Dynamic = inherent raised one level (capped at red) by any live condition: a detector lost
+  (offline) during an open level-2 alarm, an open major hidden danger, a red monitoring point,
+  a level-2 alarm unacknowledged past its deadline, a safety score at a measure threshold, or
+  an illegal-parking alert of its tankers in the last 24 h. Several conditions still raise one
+  level: the colour says "worse than designed", the reasons list every cause.
+- A not-assessed enterprise with a live condition: the inherent colour stays grey and the
+  dynamic colour is **yellow** — the lowest level (blue) raised once, which is the least any
+  enterprise with that live condition can be. Grey would hide a live danger (at city zooms and
+  in hexagons grey loses to every colour); anything above yellow would claim more than is known.
+  So assessing an enterprise can only keep or raise its dynamic colour, never lower it, and
+  the ``not_assessed`` reason stays in the list to say the base is unknown.
+- A detector lost during an open level-2 alarm (``detector_lost_during_alarm``) is listed
+  first: communications often fail with the incident, so silence is itself the most urgent
+  cause; it holds until the alarm is disposed of or cleared, or a reading brings the detector
+  back (layers/monitoring/live.py keeps such a point in its alarm colour, marked offline).
 Reasons are ordered: live conditions first (they explain the difference), then the inherent
 contributors worst first. Each has a stable ``code`` for machines and text in zh and en.
 """
@@ -17,7 +30,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from layers.core.colors import RISK_COLORS, RiskColor, worst
+from layers.core.colors import GREY, RISK_COLORS, RatedColor, RiskColor, worst
 from layers.risk.gb18218 import GRADE_COLORS
 
 #: (minimum score, colour) checked top-down; below the last band is red.
@@ -27,10 +40,19 @@ DIAGNOSIS_BANDS: Final[tuple[tuple[float, RiskColor], ...]] = (
     (60, "orange"),
 )
 DIAGNOSIS_FLOOR_COLOR: Final[RiskColor] = "red"
-#: An enterprise with nothing assessed yet is shown blue, and its reason says why.
-UNASSESSED_COLOR: Final[RiskColor] = "blue"
+#: An enterprise with nothing assessed is grey ("not assessed"), and its reason says why.
+NOT_ASSESSED_COLOR: Final[RatedColor] = GREY
+#: The dynamic colour of a not-assessed enterprise with a live condition: the lowest level
+#: (blue) raised once (see the module docstring).
+NOT_ASSESSED_LIVE_COLOR: Final[RiskColor] = "yellow"
 
-COLOR_ZH: Final[dict[str, str]] = {"red": "红", "orange": "橙", "yellow": "黄", "blue": "蓝"}
+COLOR_ZH: Final[dict[str, str]] = {
+    "red": "红",
+    "orange": "橙",
+    "yellow": "黄",
+    "blue": "蓝",
+    "grey": "灰",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,10 @@ class EnterpriseFacts:
     worst_source_r: float | None = None
     worst_unit_color: RiskColor | None = None
     worst_unit_name: str | None = None
+    hazard_sources: int = 0  # every unit registered, graded or not
+    unassessed_sources: int = 0  # units that cannot be assessed (grey): no substances, Q or β
+    lost_detectors: int = 0  # offline points with an open, undisposed level-2 alarm
+    lost_detector_codes: str | None = None
     open_major_dangers: int = 0
     major_danger_title: str | None = None
     red_points: int = 0
@@ -65,7 +91,7 @@ class Reason:
     code: str
     zh: str
     en: str
-    color: RiskColor | None = None  # the colour this reason contributes, if any
+    color: RatedColor | None = None  # the colour this reason contributes, if any
     raises: bool = False  # True for live conditions that raise the dynamic colour
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,8 +100,8 @@ class Reason:
 
 @dataclass(frozen=True)
 class Rating:
-    inherent: RiskColor
-    dynamic: RiskColor
+    inherent: RatedColor
+    dynamic: RatedColor
     reasons: list[Reason] = field(default_factory=list)
 
 
@@ -135,8 +161,45 @@ def _zh_grade(grade: int) -> str:
     return {1: "一级", 2: "二级", 3: "三级", 4: "四级"}[grade]
 
 
+def _not_assessed(f: EnterpriseFacts) -> Reason:
+    """The reason of a grey enterprise, naming every missing input."""
+    zh: list[str] = []
+    en: list[str] = []
+    if f.diagnosis_score is None:
+        zh.append("无安全风险诊断得分")
+        en.append("no diagnosis score")
+    if f.unassessed_sources > 0:
+        zh.append(f"{f.unassessed_sources} 个危险源缺少辨识数据未能评估")
+        en.append(f"{f.unassessed_sources} hazard source(s) not assessed (substances, Q or β)")
+    elif f.hazard_sources > 0:
+        zh.append("危险源均未构成重大危险源(S < 1)")
+        en.append("no unit is a major hazard source (S < 1)")
+    else:
+        zh.append("无重大危险源")
+        en.append("no major hazard source")
+    if f.worst_unit_color is None:
+        zh.append("无风险单元")
+        en.append("no risk unit")
+    return Reason(
+        "not_assessed",
+        "未评估：" + "，".join(zh),
+        "not assessed: " + ", ".join(en),
+        NOT_ASSESSED_COLOR,
+    )
+
+
 def _live_reasons(f: EnterpriseFacts, rules: LiveRules) -> list[Reason]:
     live: list[Reason] = []
+    if f.lost_detectors > 0:
+        codes = f" ({f.lost_detector_codes})" if f.lost_detector_codes else ""
+        live.append(
+            Reason(
+                "detector_lost_during_alarm",
+                f"{f.lost_detectors} 个监测点在二级报警未处置期间离线{codes}",
+                f"{f.lost_detectors} detector(s) offline during an open level-2 alarm{codes}",
+                raises=True,
+            )
+        )
     if f.open_major_dangers > 0:
         title = f"：{f.major_danger_title}" if f.major_danger_title else ""
         live.append(
@@ -193,17 +256,15 @@ def rate(facts: EnterpriseFacts, rules: LiveRules | None = None) -> Rating:
     """The enterprise's colours and reasons; pure, so recompute and tests share it."""
     rules = rules or LiveRules()
     inherent_reasons = _inherent_reasons(facts)
-    inherent = worst(*(r.color for r in inherent_reasons))
-    if inherent is None:
-        inherent = UNASSESSED_COLOR
-        inherent_reasons = [
-            Reason(
-                "not_assessed",
-                "无重大危险源、诊断或风险单元数据",
-                "no hazard source, diagnosis or risk unit assessed yet",
-                UNASSESSED_COLOR,
-            )
-        ]
     live = _live_reasons(facts, rules)
-    dynamic = raise_one_level(inherent) if live else inherent
-    return Rating(inherent, dynamic, live + inherent_reasons)
+    source = facts.worst_source_grade
+    assessed = worst(
+        GRADE_COLORS[source] if source is not None else None,
+        diagnosis_color(facts.diagnosis_score),
+        facts.worst_unit_color,
+    )
+    if assessed is None:
+        dynamic: RatedColor = NOT_ASSESSED_LIVE_COLOR if live else NOT_ASSESSED_COLOR
+        return Rating(NOT_ASSESSED_COLOR, dynamic, [*live, _not_assessed(facts)])
+    dynamic = raise_one_level(assessed) if live else assessed
+    return Rating(assessed, dynamic, live + inherent_reasons)

@@ -32,6 +32,11 @@ through ``PipelineRules``). Storage (cutting and writing) is ``layers/risk/pipel
 
 Each segment stores likelihood, severity, sensitive_target (zone kind), colour and ordered
 reasons (live causes first, then the matrix, then its inputs), each ``{code, zh, en}``.
+
+A segment is never grey ("not assessed"): every input is always there — substance, diameter
+and pressure are NOT NULL on ``pipelines`` (CHECKed ranges), an unrecognised substance is
+rated as toxic and flammable (the strictest, and its reason says so), and "no protected target
+within the zone" is a finding, not a missing input.
 """
 
 from __future__ import annotations

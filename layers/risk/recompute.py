@@ -1,5 +1,8 @@
 """Recompute stored colours: GB 18218 grades of hazard sources, then enterprise colours.
 
+A hazard source that cannot be assessed (no substances, or one lacking Q or β: S undefined) is
+grey, "not assessed"; one assessed below S = 1 is not a major hazard source and has no colour.
+
 Pure rules live in layers/risk/gb18218.py and layers/risk/enterprise.py; this module gathers their
 inputs with set-based SQL, applies the rules in Python (so each rule has exactly one home),
 writes back only rows whose result changed, and sends a ``NOTIFY`` naming what changed and
@@ -22,6 +25,7 @@ from shapely import wkb
 
 from layers.catalog import CATALOG
 from layers.core.changes import notify_change
+from layers.core.colors import GREY
 from layers.core.vocab import ILLEGAL_PARKING_RULES
 from layers.prevention.scoring import deducted_points
 from layers.risk import gb18218
@@ -118,8 +122,9 @@ def _assess_source(row: dict[str, Any], people: int | None, source: str) -> tupl
             people or 0, substances, TABLE1_Q, TABLE2_Q_BY_CLASS, TABLE1_VARIANT_CAS
         )
     except gb18218.AssessmentError:
-        # Incomplete data: leave the source ungraded rather than invent a grade.
-        return (row["id"], None, None, None, None, None, people, source)
+        # No substances, or one lacking Q or β: S is undefined. The source stays ungraded and
+        # grey ("not assessed") rather than take an invented grade or look assessed.
+        return (row["id"], None, None, None, None, GREY, people, source)
     return (
         row["id"],
         result.S,
@@ -187,6 +192,11 @@ WITH target AS (
     FROM risk_units
     WHERE color IS NOT NULL AND enterprise_id IN (SELECT id FROM target)
     ORDER BY enterprise_id, array_position(ARRAY['red', 'orange', 'yellow', 'blue'], color), id
+), sources AS (
+    SELECT enterprise_id, count(*) AS n, count(*) FILTER (WHERE color = 'grey') AS unassessed
+    FROM hazard_sources
+    WHERE enterprise_id IN (SELECT id FROM target)
+    GROUP BY enterprise_id
 ), dangers AS (
     SELECT enterprise_id, count(*) AS n, min(title) AS title
     FROM hidden_dangers
@@ -195,7 +205,18 @@ WITH target AS (
 ), red_points AS (
     SELECT h.enterprise_id, count(*) AS n
     FROM monitoring_points mp JOIN hazard_sources h ON h.id = mp.hazard_source_id
-    WHERE mp.live_color = 'red' AND h.enterprise_id IN (SELECT id FROM target)
+    WHERE mp.live_color = 'red' AND NOT mp.offline AND h.enterprise_id IN (SELECT id FROM target)
+    GROUP BY h.enterprise_id
+), lost AS (
+    -- silent detectors keeping an open, undisposed level-2 alarm (docs/domain.md §2.4)
+    SELECT h.enterprise_id, count(DISTINCT mp.id) AS n,
+           array_to_string((array_agg(DISTINCT mp.code ORDER BY mp.code))[1:3], ', ')
+             || CASE WHEN count(DISTINCT mp.id) > 3 THEN ', …' ELSE '' END AS codes
+    FROM alarms a
+    JOIN monitoring_points mp ON mp.id = a.point_id
+    JOIN hazard_sources h ON h.id = mp.hazard_source_id
+    WHERE a.cleared_at IS NULL AND a.disposed_at IS NULL AND a.level = 2 AND mp.offline
+      AND h.enterprise_id IN (SELECT id FROM target)
     GROUP BY h.enterprise_id
 ), overdue AS (
     SELECT h.enterprise_id, count(*) AS n
@@ -214,12 +235,16 @@ WITH target AS (
 )
 SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score,
        src.grade, src.code, src.r_value, unit.color AS unit_color, unit.name AS unit_name,
+       coalesce(sources.n, 0) AS sources, coalesce(sources.unassessed, 0) AS unassessed,
+       coalesce(lost.n, 0) AS lost, lost.codes AS lost_codes,
        coalesce(dangers.n, 0) AS dangers, dangers.title AS danger_title,
        coalesce(red_points.n, 0) AS red_points, coalesce(overdue.n, 0) AS overdue,
        coalesce(parking.n, 0) AS parking
 FROM target t
 LEFT JOIN src ON src.enterprise_id = t.id
 LEFT JOIN unit ON unit.enterprise_id = t.id
+LEFT JOIN sources ON sources.enterprise_id = t.id
+LEFT JOIN lost ON lost.enterprise_id = t.id
 LEFT JOIN dangers ON dangers.enterprise_id = t.id
 LEFT JOIN red_points ON red_points.enterprise_id = t.id
 LEFT JOIN overdue ON overdue.enterprise_id = t.id
@@ -246,6 +271,10 @@ def _facts(row: dict[str, Any], score_points: int) -> EnterpriseFacts:
         worst_source_r=row["r_value"],
         worst_unit_color=row["unit_color"],
         worst_unit_name=row["unit_name"],
+        hazard_sources=row["sources"],
+        unassessed_sources=row["unassessed"],
+        lost_detectors=row["lost"],
+        lost_detector_codes=row["lost_codes"],
         open_major_dangers=row["dangers"],
         major_danger_title=row["danger_title"],
         red_points=row["red_points"],
