@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import key_for
 from tests.test_web import CHROMIUM, Watched
+from tests.test_web import browser as browser  # the module-scoped chromium fixture
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium (tests/ensure_browser.py)"
@@ -25,18 +26,6 @@ pytestmark = pytest.mark.skipif(
 
 DISTRICT = "LM-1"
 _serial = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_web import FLAGS
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
