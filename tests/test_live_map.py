@@ -1,6 +1,6 @@
 """The map never lies (issue 13), checked where a regulator sees it: in a real browser.
 
-Each scenario has a corner of its own far from the demo city (around 126.3 E, 34.1 N), so the
+Each scenario has a corner of its own far from the demo city (126.6–126.9 E, 34.3–34.5 N), so the
 page's view holds only what the test put there.
 """
 
@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import key_for
 from tests.test_web import CHROMIUM, Watched
+from tests.test_web import browser as browser  # the module-scoped chromium fixture
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium (tests/ensure_browser.py)"
@@ -28,29 +29,28 @@ _serial = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_web import FLAGS
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def corner(database_url: str) -> Iterator[psycopg.Connection]:
     conn = psycopg.connect(database_url, autocommit=True)
     conn.execute(
         "INSERT INTO districts (code, name, geom) VALUES (%s, 'live map',"
-        " ST_Multi(ST_MakeEnvelope(126.2, 34.0, 126.5, 34.2, 4326)))",
+        " ST_Multi(ST_MakeEnvelope(126.6, 34.3, 126.9, 34.5, 4326)))",
         (DISTRICT,),
     )
     yield conn
     conn.execute(
         "DELETE FROM hidden_dangers WHERE enterprise_id IN"
         " (SELECT id FROM enterprises WHERE district = %s)",
+        (DISTRICT,),
+    )
+    conn.execute(
+        "DELETE FROM alarms WHERE point_id IN (SELECT mp.id FROM monitoring_points mp"
+        " JOIN hazard_sources h ON h.id = mp.hazard_source_id JOIN enterprises e"
+        " ON e.id = h.enterprise_id WHERE e.district = %s)",
+        (DISTRICT,),
+    )
+    conn.execute(
+        "DELETE FROM monitoring_points WHERE hazard_source_id IN (SELECT h.id FROM"
+        " hazard_sources h JOIN enterprises e ON e.id = h.enterprise_id WHERE e.district = %s)",
         (DISTRICT,),
     )
     conn.execute(
@@ -161,7 +161,7 @@ def _pixel(w: Watched, lon: float, lat: float) -> list[int]:
 def test_a_major_hidden_danger_appears_without_interaction(
     browser: Any, live_server: Any, client: httpx.Client, corner: psycopg.Connection
 ) -> None:
-    lon, lat = 126.31, 34.11
+    lon, lat = 126.71, 34.41
     ent = _post_enterprise(client, lon, lat, 80)  # diagnosis 80: yellow
     w = Watched(browser, live_server.base_url, key_for(live_server.url))
     # Keep a copy of every tile body the page's own fetch receives (what the page drew from).
@@ -201,7 +201,7 @@ def test_a_new_role_on_the_same_page_never_gets_the_old_roles_tiles(
 ) -> None:
     """An administrator signs out, a tile reader signs in in the same browser: no field the
     tile reader may not see (substance inventories, R) reaches the page, cache or no cache."""
-    lon, lat = 126.36, 34.13
+    lon, lat = 126.76, 34.43
     ent = _post_enterprise(client, lon, lat, 85)
     r = client.post(
         "/api/hazard-sources",
@@ -236,7 +236,9 @@ def test_a_new_role_on_the_same_page_never_gets_the_old_roles_tiles(
         _open_map(w, base, lon, lat, 17, "hazard_sources")
         admin_props = w.page.evaluate("() => Object.keys(GeoRisk.stats.props.hazard_sources)")
         assert {"substances", "R"} <= set(admin_props)  # the admin saw the inventory
-        # Sign out and in as a tile reader, in this very browser (same HTTP cache).
+        # Sign out and in as a tile reader, in this very browser (same HTTP cache); the page
+        # is left first, as the sign-out button does (its open stream would get a 401).
+        w.page.goto("about:blank")
         assert w.context.request.delete(base + "/api/auth/session").ok
         reader = key_for(live_server.url, "tile_reader")
         assert w.context.request.post(base + "/api/auth/session", data={"key": reader}).ok
@@ -257,7 +259,7 @@ def test_a_new_role_on_the_same_page_never_gets_the_old_roles_tiles(
 def test_hexagons_turn_red_when_a_red_enterprise_appears_in_a_blue_cell(
     browser: Any, live_server: Any, client: httpx.Client, corner: psycopg.Connection
 ) -> None:
-    lon, lat = 126.42, 34.16
+    lon, lat = 126.82, 34.46
     _post_enterprise(client, lon, lat, 95)  # blue
     zoom = 14
     res = max(5, min(10, zoom - 4))
@@ -280,6 +282,97 @@ def test_hexagons_turn_red_when_a_red_enterprise_appears_in_a_blue_cell(
         w.page.wait_for_function(
             "(k) => GeoRisk.stats.colors[k] === 'red'", arg=key, timeout=10_000
         )
+        assert w.errors == []
+    finally:
+        w.context.close()
+
+
+def _popup_reasons(w: Watched, lon: float, lat: float) -> list[str]:
+    """Click the enterprise drawn at ``lon, lat`` and read its popup's reasons (English)."""
+    from tests.test_web import _click_at
+
+    _click_at(w.page, lon, lat)
+    w.page.wait_for_selector(".leaflet-popup-content .reasons li", timeout=10_000)
+    return [t.strip() for t in w.page.locator(".reasons li small").all_inner_texts()]
+
+
+def test_a_new_enterprise_with_nothing_assessed_is_grey_with_its_reasons(
+    browser: Any, live_server: Any, client: httpx.Client, corner: psycopg.Connection
+) -> None:
+    lon, lat = 126.66, 34.36
+    ent = _post_enterprise(client, lon, lat, None)
+    w = Watched(browser, live_server.base_url, key_for(live_server.url))
+    try:
+        _open_map(w, live_server.base_url, lon, lat, 17, "enterprises")
+        w.page.wait_for_function(
+            "(k) => GeoRisk.stats.colors[k] === 'grey'", arg=f"enterprises:{ent}", timeout=10_000
+        )
+        reasons = _popup_reasons(w, lon, lat)
+        assert reasons and reasons[0].startswith("not assessed: no diagnosis score"), reasons
+        assert "grey" in w.page.inner_text(".leaflet-popup-content .ent-color")
+        assert "not assessed" in w.page.inner_text("#legend")
+        assert w.errors == []
+    finally:
+        w.context.close()
+
+
+def test_a_silent_alarm_pair_stays_red_offline_and_keeps_the_enterprise_raised(
+    browser: Any, live_server: Any, client: httpx.Client, corner: psycopg.Connection
+) -> None:
+    """Two detectors of one hazard source at confirmed level 2, then two minutes of silence:
+    on the open map the points stay red and gain the offline ring, the enterprise stays raised
+    and says why first."""
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_offline_alarms import INTERVAL_S, N, _rows, _sweep
+
+    lon, lat = 126.86, 34.33
+    ent = _post_enterprise(client, lon, lat, 80)  # yellow
+    src = corner.execute(
+        "INSERT INTO hazard_sources (enterprise_id, code, unit_name, unit_kind, geom)"
+        " SELECT id, 'LM-HS', 'LPG tanks', 'storage',"
+        " ST_Multi(ST_Buffer(geom::geography, 40)::geometry) FROM enterprises WHERE id = %s"
+        " RETURNING id",
+        (ent,),
+    ).fetchone()
+    assert src is not None
+    points = []
+    for i in range(2):
+        row = corner.execute(
+            "INSERT INTO monitoring_points (code, hazard_source_id, kind, unit, level1, level2,"
+            " sampling_interval_s, geom) VALUES (%s, %s, 'gas_flammable', '%%LEL', 25, 50, %s,"
+            " ST_SetSRID(ST_Point(%s, %s), 4326)) RETURNING id",
+            (f"LM-G{i}", src[0], INTERVAL_S, lon + 0.0004 * (i + 1), lat + 0.0003),
+        ).fetchone()
+        assert row is not None
+        points.append(int(row[0]))
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    rows = [r for p in points for r in _rows(p, start, [60.0] * (N + 1))]
+    assert client.post("/api/readings", json=rows).status_code == 200
+    w = Watched(browser, live_server.base_url, key_for(live_server.url))
+    try:
+        _open_map(w, live_server.base_url, lon, lat, 17, "monitoring_points,enterprises")
+        for p in points:
+            w.page.wait_for_function(
+                "(k) => GeoRisk.stats.colors[k] === 'red'", arg=f"monitoring_points:{p}"
+            )
+        raised = w.page.evaluate("(k) => GeoRisk.stats.colors[k]", f"enterprises:{ent}")
+        assert raised == "orange"  # yellow raised by the red pair
+        # Two minutes of silence (the sweep on a clock two minutes on): the open map follows.
+        # (in a thread: Playwright's sync API owns this thread's event loop)
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(_sweep, live_server.url, start + dt.timedelta(seconds=N + 120)).result()
+        for p in points:
+            w.page.wait_for_function(
+                "(k) => GeoRisk.stats.offline[k] === true", arg=f"monitoring_points:{p}"
+            )
+            assert (
+                w.page.evaluate("(k) => GeoRisk.stats.colors[k]", f"monitoring_points:{p}") == "red"
+            )
+        assert w.page.evaluate("(k) => GeoRisk.stats.colors[k]", f"enterprises:{ent}") == "orange"
+        reasons = _popup_reasons(w, lon, lat)
+        assert reasons[0].startswith("2 detector(s) offline during an open level-2 alarm"), reasons
         assert w.errors == []
     finally:
         w.context.close()

@@ -15,7 +15,7 @@
   // Drawn-feature counters: the tests and scripts/bench_web.py read them (no canvas guessing).
   const stats = { drawn: {}, firstDrawnAt: null, tilesLoaded: 0, districts: {},
     liveChanges: 0, tilesRefreshed: 0, reloads: 0, liveVersion: 0, live: "connecting",
-    colors: {}, props: {} };
+    colors: {}, offline: {}, props: {} };
   const DEFAULT_ON = new Set(["districts", "pipeline_segments", "hazard_sources", "enterprises",
     "monitoring_points", "tankers", "alerts"]);
   const POINT_LAYERS = new Set(["enterprises", "hazard_sources", "monitoring_points"]);
@@ -59,7 +59,10 @@
       // What was drawn, per feature: its colour and the property names it arrived with (the
       // browser tests read these — what a user sees, not only what the API says).
       const fid = p.h3 != null ? p.h3 : (p.count === undefined ? p.id : null);  // not clusters
-      if (fid != null) stats.colors[`${name}:${fid}`] = p.color;
+      if (fid != null) {
+        stats.colors[`${name}:${fid}`] = p.color;
+        if (p.offline !== undefined) stats.offline[`${name}:${fid}`] = Boolean(p.offline);
+      }
       const keys = stats.props[name] || (stats.props[name] = {});
       Object.keys(p).forEach((k) => { keys[k] = true; });
       return base(p, z);
