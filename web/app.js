@@ -238,7 +238,7 @@
     const n = Math.pow(2, c.z);
     const lon = (x) => (x / n) * 360 - 180;
     const lat = (y) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / n))) * 180) / Math.PI;
-    const m = 1 / 8;  // tile buffer: symbols near an edge are drawn by both tiles
+    const m = 64 / 4096;  // the tiles' buffer (tiles/tms.py): features near an edge are in both
     return [lon(c.x - m), lat(c.y + 1 + m), lon(c.x + 1 + m), lat(c.y - m)];
   }
   const touches = (a, b) => !a || (a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]);

@@ -130,6 +130,12 @@ async def _point_cells(
     conn: AsyncConnection[Any], spec: Hexagons, resolutions: list[int]
 ) -> dict[int, Cells]:
     rows = await _fetch(conn, spec.sql)
+    # Indexing is CPU work (h3ronpy and numpy release the GIL): off the event loop, so a
+    # background rollup never stalls the requests this process serves.
+    return await asyncio.to_thread(_point_aggregates, rows, resolutions)
+
+
+def _point_aggregates(rows: list[tuple[Any, ...]], resolutions: list[int]) -> dict[int, Cells]:
     if not rows:
         return {r: Cells.empty() for r in resolutions}
     lon = np.array([r[0] for r in rows], dtype=np.float64)
@@ -146,6 +152,10 @@ async def _polygon_cells(
     conn: AsyncConnection[Any], spec: Hexagons, resolutions: list[int]
 ) -> dict[int, Cells]:
     rows = await _fetch(conn, spec.sql)
+    return await asyncio.to_thread(_polygon_aggregates, rows, resolutions)  # CPU: off the loop
+
+
+def _polygon_aggregates(rows: list[tuple[Any, ...]], resolutions: list[int]) -> dict[int, Cells]:
     out: dict[int, Cells] = {}
     for res in resolutions:
         parts, ranks = [], []
@@ -319,6 +329,15 @@ def _scores(cells: Cells, spec: Hexagons, emitters: Emitters | None) -> NDArray[
     return np.round(index_at_points(lon, lat, emitters), 6)
 
 
+def _cell_rows(
+    cells: Cells, spec: Hexagons, emitters: Emitters | None
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.float64]]:
+    """Names, outlines and scores of one resolution's cells (CPU work, run in a thread)."""
+    names = np.asarray(cells_to_string(cells.ids))
+    outlines = np.asarray(cells_to_wkb_polygons(cells.ids))
+    return names, outlines, _scores(cells, spec, emitters)
+
+
 async def _write(
     conn: AsyncConnection[Any],
     layer: str,
@@ -336,9 +355,7 @@ async def _write(
         for res, cells in by_res.items():
             if cells.ids.size == 0:
                 continue
-            names = np.asarray(cells_to_string(cells.ids))
-            outlines = np.asarray(cells_to_wkb_polygons(cells.ids))
-            scores = _scores(cells, spec, emitters)
+            names, outlines, scores = await asyncio.to_thread(_cell_rows, cells, spec, emitters)
             for i in range(cells.ids.size):
                 rank = int(cells.rank[i])
                 await copy.write_row(
