@@ -278,7 +278,13 @@ class DemoFeedSettings(BaseSettings):
 
     enabled: bool = Field(default=False, description="run the feed in this process")
     seed: int = Field(default=20221, description="every random draw of the feed derives from it")
-    tick_s: float = Field(default=5.0, ge=1, le=30, description="how often due rows are sent")
+    tick_s: float = Field(
+        default=5.0,
+        ge=1,
+        le=10,
+        description="how often due rows are sent; beyond ~5 s points sampled every 5 s may "
+        "flicker grey between ticks",
+    )
     reading_share: float = Field(
         default=1.0, gt=0, le=1, description="share of monitoring points fed (others go grey)"
     )

@@ -267,6 +267,50 @@ def test_points_that_report_do_not_go_grey(
     ]
 
 
+def test_a_restart_neither_jumps_nor_makes_stops(
+    feed_url: str, feed_dir: Path, fdb: psycopg.Connection
+) -> None:
+    """Tankers on the road when the feed stops drive on through a short silence (a fix near the
+    last one would make a stop of the whole silence); none is refused as a jump."""
+    start = CLOCK.take(3600)
+    first_run = 1800
+    silence = 200  # longer than the 180 s that make a stop
+
+    async def before(feed: DemoFeed) -> list[int]:
+        await ticks(feed, start, first_run, 30)
+        end = (start + first_run * SECOND).timestamp()
+        return [v.id for v in feed.sim.fleet.tankers if v.driving_at(end)] if feed.sim else []
+
+    driving = with_feed(feed_url, feed_dir, start, before, incident_mean_s=0)
+    assert driving, "no tanker on the road when the feed stopped"
+    again = start + (first_run + silence) * SECOND
+
+    async def after(feed: DemoFeed) -> FeedReport:
+        return await ticks(feed, again, 600, 30)
+
+    report = with_feed(feed_url, feed_dir, again, after, incident_mean_s=0)
+    assert report.rejected == 0
+    gaps = fdb.execute(
+        "SELECT vehicle_id, ST_Distance(ST_SetSRID(ST_MakePoint(a.lon, a.lat), 4326)::geography,"
+        " ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326)::geography)"
+        " FROM unnest(%(v)s::int4[]) AS u(vehicle_id)"
+        " CROSS JOIN LATERAL (SELECT lon, lat FROM positions p WHERE p.vehicle_id = u.vehicle_id"
+        "   AND p.ts <= %(stop)s ORDER BY ts DESC LIMIT 1) a"
+        " CROSS JOIN LATERAL (SELECT lon, lat FROM positions p WHERE p.vehicle_id = u.vehicle_id"
+        "   AND p.ts > %(stop)s ORDER BY ts LIMIT 1) b",
+        {"v": driving, "stop": start + first_run * SECOND},
+    ).fetchall()
+    assert len(gaps) == len(driving)
+    assert all(metres > 250 for _, metres in gaps), gaps  # it drove on meanwhile
+    roadside = fdb.execute(
+        "SELECT count(*) FROM stops WHERE start_ts >= %s AND zone_id IS NULL", (start,)
+    ).fetchone()
+    alerts = fdb.execute(
+        "SELECT count(*) FROM alerts WHERE episode_start >= %s", (start,)
+    ).fetchone()
+    assert (roadside, alerts) == ((0,), (0,))
+
+
 # -- incidents --------------------------------------------------------------------------------
 def test_gas_alarm_pair_turns_two_points_red_and_raises_the_enterprise(
     feed_url: str, feed_dir: Path, fdb: psycopg.Connection

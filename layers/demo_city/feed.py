@@ -44,7 +44,7 @@ from shapely.geometry.base import BaseGeometry
 from layers.demo_city.config import to_lonlat, to_xy
 from layers.demo_city.live import DANGER_TITLES
 from layers.demo_city.loader import DEMO_SETTING
-from layers.demo_city.roads import _EXPRESS_NAMES, CLASS_NAMES, ROUTING_SPEED, Network
+from layers.demo_city.roads import CLASS_NAMES, EXPRESS_NAMES, LOCAL, ROUTING_SPEED, Network
 from layers.monitoring.parse import Rows as ReadingRows
 from layers.monitoring.thresholds import set_points
 from layers.prevention.dual import (
@@ -68,9 +68,13 @@ GNSS_SIGMA_M: Final = 2.5
 #: A roadside stop keeps this far from every lot, protected zone and park (the generator's
 #: clearance for planted roadside stops), so its alert is ``illegal_parking`` and nothing else.
 ROADSIDE_CLEARANCE_M: Final = 130.0
-#: A tanker idle this long outside any lot is moved to the nearest lot before it reports again
-#: (a roadside fix after a long silence would otherwise make a stop of that whole silence).
+#: A tanker silent this long outside any lot reports next from a lot at least
+#: ``RESUME_AWAY_M`` from its last fix (a fix near that one would make a stop of the whole
+#: silence); after a shorter silence it has driven on meanwhile. Both keep the stop detector
+#: from seeing a stop that never happened.
 RESUME_IN_LOT_AFTER_S: Final = 300.0
+RESUME_AWAY_M: Final = 400.0
+RESUME_MAX_KMH: Final = 150.0  # the jump filter refuses more than 200 km/h
 
 US: Final = 1_000_000
 F64 = NDArray[np.float64]
@@ -138,7 +142,7 @@ async def demo_marker(conn: AsyncConnection[Any]) -> str | None:
     await cur.execute(
         "SELECT EXISTS (SELECT 1 FROM roads WHERE name = %s)"
         " AND EXISTS (SELECT 1 FROM enterprises)",
-        (_EXPRESS_NAMES["ring"],),
+        (EXPRESS_NAMES["ring"],),
     )
     row = await cur.fetchone()
     return "demo city (recognised by its generated road network)" if row and row[0] else None
@@ -175,11 +179,7 @@ class PointFeed:
         self.interval_us = (
             np.minimum(interval * config.reading_interval_scale, ceiling) * US
         ).astype(np.int64)
-        self.fed = (
-            rng.random(n) < config.reading_share
-            if config.reading_share < 1
-            else (np.ones(n, dtype=bool))
-        )
+        self.fed = rng.random(n) < config.reading_share
         # The first sample falls within the last interval (every fed point reports at the first
         # tick), always after the point's last stored reading so the evaluator judges it.
         first = now_us - (rng.random(n) * self.interval_us).astype(np.int64)
@@ -340,8 +340,9 @@ class Fleet:
         hit = self.lot_tree.query(shapely.Point(x, y), predicate="intersects")
         return int(hit[0]) if len(hit) else None
 
-    def nearest_lot(self, x: float, y: float) -> int:
-        return int(self.lot_tree.nearest(shapely.Point(x, y)))
+    def lots_by_distance(self, x: float, y: float) -> list[int]:
+        d = shapely.distance(np.asarray([lot.geom for lot in self.lots]), shapely.Point(x, y))
+        return [int(i) for i in np.argsort(d, kind="stable")]
 
     def spot(self, rng: np.random.Generator, lot: int) -> tuple[float, float]:
         x0, y0, x1, y1 = self.lots[lot].geom.bounds
@@ -367,7 +368,7 @@ class Fleet:
         ys = np.concatenate(([y0], net.node_y[nodes], [sy]))
         kmh = np.concatenate(
             (
-                [CONNECTOR_KMH],
+                [CONNECTOR_KMH if v.lot >= 0 else ROUTING_SPEED[LOCAL] * v.factor],
                 np.take(ROUTING_SPEED, net.edge_cls[np.asarray(edges, dtype=np.int64)]) * v.factor,
                 [CONNECTOR_KMH],
             )
@@ -570,7 +571,10 @@ class DemoFeedSim:
         self.points = points
         self.fleet = fleet
         self.config = config
-        self.incident_rng = np.random.default_rng([config.seed, 51])
+        # Two streams: when and what (the schedule, the same for a seed whatever the database
+        # holds) and where (picks among the candidates the database offers).
+        self.schedule_rng = np.random.default_rng([config.seed, 51])
+        self.incident_rng = np.random.default_rng([config.seed, 52])
         self.next_incident_us = now_us + self._gap_us()
         self.incidents: list[Incident] = []
 
@@ -601,7 +605,7 @@ class DemoFeedSim:
     def _gap_us(self) -> int:
         if self.config.incident_mean_s <= 0:
             return 2**62
-        return int(self.incident_rng.exponential(self.config.incident_mean_s) * US)
+        return int(self.schedule_rng.exponential(self.config.incident_mean_s) * US)
 
     # -- readings and fixes --------------------------------------------------------------------
     def readings(self, now: dt.datetime) -> ReadingRows | None:
@@ -618,7 +622,7 @@ class DemoFeedSim:
         out: list[Incident] = []
         if self.next_incident_us <= now_us:  # one per tick; after a pause the clock restarts
             self.next_incident_us = now_us + self._gap_us()
-            first = int(self.incident_rng.integers(len(INCIDENT_KINDS)))
+            first = int(self.schedule_rng.integers(len(INCIDENT_KINDS)))
             for k in range(len(INCIDENT_KINDS)):
                 kind = INCIDENT_KINDS[(first + k) % len(INCIDENT_KINDS)]
                 incident = await self.plant(conn, kind, now)
@@ -751,32 +755,38 @@ class DemoFeedSim:
 
 
 def _resume(fleet: Fleet, row: tuple[Any, ...], config: FeedConfig, now_us: int) -> Tanker:
-    """A tanker continuing from its last stored fix: in a lot it stays for the rest of a dwell;
-    out of one after a short silence it drives on from there; after a long silence it reports
-    from the nearest lot first (reachable within the silence at 150 km/h, else it drives on)."""
+    """A tanker continuing from its last stored fix. In a lot it stays for the rest of a dwell.
+    Out of one after a short silence, it drove on from there during the silence (its plan
+    starts at that fix). After a long silence it reports from the nearest lot it could have
+    reached that is away from its last fix; without one, it drove on too."""
     vid, enterprise, last_us, lon, lat = row
     rng = np.random.default_rng([config.seed, 42, int(vid)])
     now_s = now_us / US
     factor = float(rng.uniform(0.9, 1.08))
     phase = float(rng.uniform(0, config.fix_interval_s))
     first_fix = now_s - config.fix_interval_s + phase
-    if last_us is not None:
-        first_fix = max(first_fix, last_us / US + config.fix_interval_s)
+    start = min(first_fix, now_s) - 1.0
     if lon is None or lat is None or last_us is None:
         lot = int(rng.integers(len(fleet.lots)))
         x, y = fleet.spot(rng, lot)
     else:
+        first_fix = max(first_fix, last_us / US + config.fix_interval_s)
         xa, ya = to_xy(float(lon), float(lat))
         x, y = float(xa), float(ya)
         found = fleet.lot_at(x, y)
         silence = max(now_s - last_us / US, 1.0)
         lot = -1 if found is None else found
         if found is None and silence >= RESUME_IN_LOT_AFTER_S:
-            near = fleet.nearest_lot(x, y)
-            sx, sy = fleet.spot(rng, near)
-            if math.hypot(sx - x, sy - y) / silence * 3.6 < 150:
-                lot, x, y = near, sx, sy
-    start = min(first_fix, now_s) - 1.0
+            for near in fleet.lots_by_distance(x, y):
+                sx, sy = fleet.spot(rng, near)
+                d = math.hypot(sx - x, sy - y)
+                if d / silence * 3.6 >= RESUME_MAX_KMH:
+                    break
+                if d >= RESUME_AWAY_M:
+                    lot, x, y = near, sx, sy
+                    break
+        if lot < 0:
+            start = last_us / US
     v = Tanker(
         int(vid),
         None if enterprise is None else int(enterprise),
