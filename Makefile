@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALE  ?= 1
+DEMO_FEED ?= 1
 
 .PHONY: install run db seed test lint format clean-data vendor
 
@@ -19,11 +20,12 @@ db: install
 	$(BIN)/georisk db up
 	$(BIN)/georisk migrate
 
-## make run: install, start PostGIS, migrate, seed the demo city if empty, serve on :8000
+## make run: install, start PostGIS, migrate, seed the demo city if empty, serve on :8000 with
+## the living demo's feed simulator (docs/operations.md#the-living-demo; DEMO_FEED=0: off)
 run: db
 	$(BIN)/georisk seed --if-empty --scale $(SCALE)
 	$(BIN)/georisk keys demo
-	$(BIN)/georisk serve
+	GEORISK_DEMO_FEED_ENABLED=$(DEMO_FEED) $(BIN)/georisk serve
 
 ## make test: the same bootstrap into the separate test database, then pytest
 test: install

@@ -12,6 +12,7 @@ from geo_api.alert_stream import AlertBroadcaster
 from geo_api.auth import Authenticator, current_caller, load_token_secret
 from geo_api.body import BodyLimit
 from geo_api.db import open_pool
+from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.map_changes import MapChangeFeed
@@ -87,6 +88,7 @@ def background_workers(
                 sc.enabled,
             ),
             Slot("map_changes", map_changes),  # feeds every /api/changes/stream map
+            Slot("demo_feed", DemoFeed(pool, rerate, settings), settings.demo_feed.enabled),
             Slot("alert_stream", alert_stream),  # feeds every /api/alerts/stream client
         ]
     )

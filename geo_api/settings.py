@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from layers.demo_city.feed import FeedConfig
     from layers.monitoring.config import MonitoringRules
     from layers.risk.recompute import RecomputeConfig
     from layers.transport.config import TankerRules
@@ -283,6 +284,63 @@ class ScoringSettings(BaseSettings):
     timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
 
 
+class DemoFeedSettings(BaseSettings):
+    """The living demo (``GEORISK_DEMO_FEED_*``, layers/demo_city/feed.py): readings, tanker
+    fixes and incidents for the seeded demo city, through the real ingest pipeline. Off unless
+    asked (``make run`` asks); it refuses a database without the demo marker."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_DEMO_FEED_", extra="ignore")
+
+    enabled: bool = Field(default=False, description="run the feed in this process")
+    seed: int = Field(default=20221, description="every random draw of the feed derives from it")
+    tick_s: float = Field(
+        default=5.0,
+        ge=1,
+        le=10,
+        description="how often due rows are sent; beyond ~5 s points sampled every 5 s may "
+        "flicker grey between ticks",
+    )
+    reading_share: float = Field(
+        default=1.0, gt=0, le=1, description="share of monitoring points fed (others go grey)"
+    )
+    reading_interval_scale: float = Field(
+        default=1.0,
+        ge=1,
+        le=10,
+        description="stretch each point's sampling interval by this (fewer rows); capped so no "
+        "fed point ever goes stale",
+    )
+    fleet_share: float = Field(default=1.0, ge=0, le=1, description="share of tankers driving")
+    fix_interval_s: float = Field(default=30.0, ge=5, le=300, description="seconds between fixes")
+    incident_mean_s: float = Field(
+        default=240.0, ge=0, description="mean seconds between incidents; 0 = none"
+    )
+    incident_duration_s: float = Field(
+        default=480.0, ge=60, le=3600, description="how long a gas alarm pair stays past level 2"
+    )
+    danger_lifetime_s: float = Field(
+        default=1800.0, ge=60, description="the feed rectifies its own major dangers after this"
+    )
+    log_interval_s: float = Field(default=60.0, gt=0, description="one summary line this often")
+
+    def config(self, monitoring: MonitoringSettings, tanker: TankerSettings) -> FeedConfig:
+        from layers.demo_city.feed import FeedConfig
+
+        return FeedConfig(
+            seed=self.seed,
+            tick_s=self.tick_s,
+            reading_share=self.reading_share,
+            reading_interval_scale=self.reading_interval_scale,
+            fleet_share=self.fleet_share,
+            fix_interval_s=self.fix_interval_s,
+            incident_mean_s=self.incident_mean_s,
+            incident_duration_s=self.incident_duration_s,
+            danger_lifetime_s=self.danger_lifetime_s,
+            stale_intervals=monitoring.stale_intervals,
+            max_dwell_s=tanker.max_dwell_s,
+        )
+
+
 class AuthSettings(BaseSettings):
     """Who may call (``GEORISK_AUTH_*``, issue 8; see geo_api/auth.py)."""
 
@@ -343,3 +401,4 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)

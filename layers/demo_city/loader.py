@@ -7,6 +7,7 @@ thread so that PostgreSQL ingests one chunk while Python generates the next (2 c
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import threading
 from collections.abc import Iterable, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import shapely
+from psycopg import sql
 from shapely.geometry.base import BaseGeometry
 
 from layers.core import pgcopy
@@ -57,6 +59,12 @@ ID_TABLES = (
 )
 
 
+#: The database setting the seed leaves (``ALTER DATABASE … SET``: no schema change, so
+#: migrations and autogenerate never see it): what tells the demo feed
+#: (layers/demo_city/feed.py) that this database holds the generated city, not real data.
+DEMO_SETTING = "georisk.demo_city"
+
+
 class NotEmpty(RuntimeError):
     pass
 
@@ -66,6 +74,20 @@ def database_is_empty(url: str) -> bool:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT EXISTS (SELECT 1 FROM enterprises)").fetchone()
     return not (row and row[0])
+
+
+def mark_demo(conn: psycopg.Connection, seed: int, scale: float, day: dt.date) -> None:
+    """Leave the demo marker on the database; skipped (with a note) where the seeding role
+    may not alter the database — the feed then recognises the city by its roads."""
+    text = f"seed={int(seed)} scale={float(scale):g} day={day.isoformat()}"
+    statement = sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+        sql.Identifier(conn.info.dbname), sql.SQL(DEMO_SETTING), sql.Literal(text)
+    )
+    try:
+        with conn.transaction():
+            conn.execute(statement)
+    except psycopg.errors.InsufficientPrivilege:
+        print(f"note: no demo marker ({DEMO_SETTING}): this role may not alter the database")
 
 
 def prepare(conn: psycopg.Connection, replace: bool) -> None:

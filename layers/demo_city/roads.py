@@ -28,7 +28,7 @@ _SURNAMES = (
     "世纪 民安 沧海 钱湖 前程 惊驾 院士 柳汀 望春 机场 联丰 段塘 新典 泰康 百丈 中兴 北环 "
     "南环 启运 学士 长春 大庆 金山 昆仑 黄山 太河 华山 明州 庐山 嵩山 恒山 泰山 衡山 岷山"
 )
-_EXPRESS_NAMES = {
+EXPRESS_NAMES = {
     "h_main": "G92杭州湾环线高速",
     "v_main": "G15沈海高速",
     "ring": "G1504宁波绕城高速",
@@ -120,13 +120,13 @@ def make_network(rng: np.random.Generator) -> Network:
 
     # Expressway segments as (horizontal?, line index, from, to, name).
     express = [
-        (True, row(29.955), 0, nx - 1, _EXPRESS_NAMES["h_main"]),
-        (False, col(121.50), 0, ny - 1, _EXPRESS_NAMES["v_main"]),
-        (True, row(29.78), col(121.43), col(121.74), _EXPRESS_NAMES["ring"]),
-        (True, row(30.04), col(121.43), col(121.74), _EXPRESS_NAMES["ring"]),
-        (False, col(121.43), row(29.78), row(30.04), _EXPRESS_NAMES["ring"]),
-        (False, col(121.74), row(29.78), row(30.04), _EXPRESS_NAMES["ring"]),
-        (True, row(29.90), col(121.74), col(122.08), _EXPRESS_NAMES["port"]),
+        (True, row(29.955), 0, nx - 1, EXPRESS_NAMES["h_main"]),
+        (False, col(121.50), 0, ny - 1, EXPRESS_NAMES["v_main"]),
+        (True, row(29.78), col(121.43), col(121.74), EXPRESS_NAMES["ring"]),
+        (True, row(30.04), col(121.43), col(121.74), EXPRESS_NAMES["ring"]),
+        (False, col(121.43), row(29.78), row(30.04), EXPRESS_NAMES["ring"]),
+        (False, col(121.74), row(29.78), row(30.04), EXPRESS_NAMES["ring"]),
+        (True, row(29.90), col(121.74), col(122.08), EXPRESS_NAMES["port"]),
     ]
     h_names = rng.permutation(_SURNAMES.split())
     v_names = rng.permutation(_SURNAMES.split())

@@ -196,6 +196,7 @@ def seed_demo_city(
 
         with _phase(report, "finalize", progress):
             loader.fix_sequences(conn)
+            loader.mark_demo(conn, seed, scale, day)
             _link_carriers(conn)
             conn.commit()
             conn.autocommit = True
