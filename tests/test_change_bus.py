@@ -295,7 +295,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "stale_sweeper",
             "scoring",
             "map_changes",
-            "demo_feed",
+            "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
             "alert_stream",
         ]
         started = workers.started

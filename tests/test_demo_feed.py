@@ -181,6 +181,16 @@ def test_feed_refuses_a_database_without_the_demo_city(feed_url: str, tmp_path: 
             return await demo_marker(conn)
 
     assert f"seed={TEST_SEED} scale={TEST_SCALE:g}" in (asyncio.run(seeded()) or "")
+    # A city seeded before the marker existed is known by the generator's roads.
+    name = feed_url.rsplit("/", 1)[1]
+    with psycopg.connect(feed_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" RESET georisk.demo_city')
+        try:
+            assert "generated road network" in (asyncio.run(seeded()) or "")
+            conn.execute("UPDATE roads SET name = 'elsewhere'")
+            assert asyncio.run(seeded()) is None
+        finally:
+            conn.execute(f"ALTER DATABASE \"{name}\" SET georisk.demo_city = 'seed={TEST_SEED}'")
 
 
 # -- readings and fixes -----------------------------------------------------------------------
@@ -189,7 +199,9 @@ def test_ticks_store_readings_at_each_points_interval_and_fixes_every_30_s(
 ) -> None:
     start = CLOCK.take(70)
     alarms_before = fdb.execute("SELECT count(*) FROM alarms").fetchone()
-    fdb.execute("CREATE TEMP TABLE last_before AS SELECT point_id, last_ts FROM monitoring_state")
+    fdb.execute(
+        "CREATE TEMP TABLE last_before AS SELECT point_id, last_ts, level FROM monitoring_state"
+    )
 
     async def body(feed: DemoFeed) -> FeedReport:
         return await ticks(feed, start, 60, 5)
@@ -211,11 +223,14 @@ def test_ticks_store_readings_at_each_points_interval_and_fixes_every_30_s(
         assert first is not None and start - step < first <= max(start, previous + step), pid
         assert n == (last - first).total_seconds() // interval + 1, pid  # no gap, no extra
         assert last > start + (60 - interval) * SECOND - SECOND, pid
-    # normal values: nothing alarms, every point is blue
+    # normal values: nothing alarms; every point not in alarm before is blue (the seed's
+    # planted alarms clear after three normal samples: a minute or more for slow points)
     assert fdb.execute("SELECT count(*) FROM alarms").fetchone() == alarms_before
-    assert fdb.execute(
-        "SELECT live_color, count(*) FROM monitoring_points GROUP BY 1"
-    ).fetchall() == [("blue", len(rows))]
+    calm = fdb.execute(
+        "SELECT mp.live_color, count(*) FROM monitoring_points mp"
+        " JOIN last_before b ON b.point_id = mp.id WHERE b.level = 0 GROUP BY 1"
+    ).fetchall()
+    assert len(calm) == 1 and calm[0][0] == "blue" and calm[0][1] >= len(rows) - 10
 
     fixes = fdb.execute(
         "SELECT vehicle_id, array_agg(extract(epoch FROM ts)::float8 ORDER BY ts),"
@@ -262,9 +277,8 @@ def test_points_that_report_do_not_go_grey(
     after = fdb.execute("SELECT point_id, last_ts, stale FROM monitoring_state").fetchall()
     assert all(last > before[pid] and not stale for pid, last, stale in after)
     assert asyncio.run(sweep(start + 31 * SECOND)) == []
-    assert fdb.execute("SELECT DISTINCT live_color FROM monitoring_points").fetchall() == [
-        ("blue",)
-    ]
+    grey = fdb.execute("SELECT count(*) FROM monitoring_points WHERE live_color = 'grey'")
+    assert grey.fetchone() == (0,)
 
 
 def test_a_restart_neither_jumps_nor_makes_stops(
