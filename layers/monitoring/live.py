@@ -78,6 +78,15 @@ WHERE s.point_id = ANY(%(ids)s) AND a.id = s.alarm_id
 RETURNING a.point_id
 """
 
+#: The points a recolour may update (the batch's and their hazard sources' others), locked in
+#: id order with the lock an UPDATE of non-key columns takes.
+_LOCK_SIBLINGS = """
+SELECT mp.id FROM monitoring_points mp
+WHERE mp.id = ANY(%(ids)s) OR mp.hazard_source_id IN
+      (SELECT hazard_source_id FROM monitoring_points WHERE id = ANY(%(ids)s))
+ORDER BY mp.id FOR NO KEY UPDATE
+"""
+
 _ENTERPRISES = """
 SELECT DISTINCT h.enterprise_id FROM monitoring_points mp
 JOIN hazard_sources h ON h.id = mp.hazard_source_id WHERE mp.id = ANY(%(ids)s)
@@ -98,6 +107,9 @@ async def recolor_and_notify(
     the enterprises to re-rate. Runs inside the caller's transaction."""
     if not point_ids and not alarm_points:
         return []
+    # The recolour also updates sibling points, which another batch may be recolouring: take
+    # their row locks in id order first, so two such batches queue instead of deadlocking.
+    await _ids(conn, _LOCK_SIBLINGS, {"ids": list(point_ids)})
     changed = await _ids(conn, _RECOLOR, {"ids": list(point_ids), "flat_n": flat_n})
     recoloured_alarms = await _ids(conn, _ALARM_COLOR, {"ids": list(point_ids)})
     alarm_ids = sorted(set(alarm_points) | set(recoloured_alarms))
