@@ -244,7 +244,11 @@ def test_open_pressure_alarm_forces_red_with_its_reason_and_clearing_restores(
         first = seg["reasons"][0]
         assert first["code"] == "live_alarm" and PREFIX + "MP1" in first["en"]
         assert seg["reasons"][1]["code"] == "ls_matrix" and "yellow" in seg["reasons"][1]["en"]
-    notes = [json.loads(n.payload) for n in listener.notifies(timeout=2, stop_after=1)]
+    notes = [  # other notices (hexagon re-rolls of the shared server) may arrive too
+        p
+        for p in (json.loads(n.payload) for n in listener.notifies(timeout=2))
+        if p.get("layer") == "pipeline_segments"
+    ]
     listener.close()
     assert notes[0]["layer"] == "pipeline_segments"
     assert notes[0]["ids"] == sorted(s["id"] for s in segs)
