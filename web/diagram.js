@@ -30,12 +30,18 @@
     return layer;
   }
 
+  // Controls arrive typed ({type, measure}); the table shows them on one line.
+  const CONTROL_LABELS = { engineering: "工程", management: "管理", training: "培训", ppe: "防护", emergency: "应急" };
+  function controlsText(list) {
+    return (list || []).map((c) => `${CONTROL_LABELS[c.type] || c.type}: ${c.measure}`).join("; ");
+  }
+
   function renderTable(list) {
     $("units").querySelector("tbody").innerHTML = list.map((f) => {
       const p = f.properties;
       const a = p.method === "LEC" ? `LEC L${p.likelihood} E${p.exposure} C${p.consequence}` : `LS L${p.likelihood} S${p.severity}`;
       return `<tr data-unit="${p.id}"><td>${escapeHtml(p.name)}</td><td>${escapeHtml(a)}</td><td>${escapeHtml(p.score)}</td>` +
-        `<td>${G.swatch(p.color)} ${escapeHtml(p.color)}</td><td>${escapeHtml(p.controls || "")}</td>` +
+        `<td>${G.swatch(p.color)} ${escapeHtml(p.color)}</td><td>${escapeHtml(controlsText(p.controls))}</td>` +
         `<td><button data-delete="${p.id}">删除 delete</button></td></tr>`;
     }).join("") || '<tr><td colspan="6">no risk units yet — draw one with the polygon tool</td></tr>';
   }
@@ -86,7 +92,7 @@
     $("u-e").value = p.exposure != null ? p.exposure : 6;
     $("u-c").value = p.consequence != null ? p.consequence : 15;
     $("u-s").value = p.severity != null ? p.severity : 3;
-    $("u-controls").value = p.controls || "";
+    $("u-controls").value = (p.controls || []).map((c) => c.measure).join("; ");
     $("u-error").textContent = "";
     toggleMethod();
     $("unit-form").hidden = false;

@@ -3,6 +3,7 @@ and the risk units of a site (layers/risk/)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import Field
@@ -99,18 +100,29 @@ class RiskUnitRating(Body):
     score: Number
 
 
+class RiskUnitControl(Body):
+    type: Literal["engineering", "management", "training", "ppe", "emergency"]
+    measure: str
+
+
 class RiskUnitProperties(Body):
     id: int
     enterprise_id: int
     name: str
-    method: Literal["LEC", "LS"]
-    likelihood: Number
+    kind: str
+    hazard_source_id: int | None
+    method: Literal["LEC", "LS"] | None
+    likelihood: Number | None
     exposure: Number | None
     consequence: Number | None
     severity: Number | None
-    controls: str | None
+    controls: list[RiskUnitControl]
     color: RiskColor | None
     score: Number | None
+    responsible: str | None
+    responsible_phone: str | None
+    assessed_on: dt.date | None
+    review_due: dt.date | None
 
 
 class RiskUnitFeature(Body):

@@ -99,9 +99,12 @@ class Enterprise(Base):
     dynamic_color: Mapped[str | None] = mapped_column(Text, index=True)
     risk_reasons: Mapped[list | None] = mapped_column(JSONB)
     risk_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Emergency contacts for the enterprise's book: [{"role", "name", "phone"}].
+    contacts: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     created_at = _created()
     __table_args__ = (
         CheckConstraint(f"inherent_color {RATED_COLOR_CHECK}", name="inherent_color"),
+        CheckConstraint("jsonb_typeof(contacts) = 'array'", name="contacts_array"),
         CheckConstraint(f"dynamic_color {RATED_COLOR_CHECK}", name="dynamic_color"),
         CheckConstraint(f"credit_code ~ '{vocab.CREDIT_CODE_PATTERN}'", name="credit_code"),
         CheckConstraint(f"category IN {sql_in(vocab.ENTERPRISE_CATEGORIES)}", name="category"),
@@ -556,7 +559,11 @@ class VehicleRoute(Base):
 
 
 class RiskUnit(Base):
-    """A unit of an enterprise's risk register (风险分级管控), assessed by LEC or LS."""
+    """A unit of an enterprise's risk register (风险分级管控), assessed by LEC or LS.
+
+    Registered but not yet assessed: method, likelihood and colour are all NULL (grey on the
+    map). ``controls`` is a JSON array of ``{"type", "measure"}`` (types: vocab.CONTROL_TYPES).
+    """
 
     __tablename__ = "risk_units"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -564,23 +571,41 @@ class RiskUnit(Base):
         ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(Text)
-    method: Mapped[str] = mapped_column(Text)
-    likelihood: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(Text, server_default="other")
+    # A hazard-source unit coincides with its hazard source; the link is cleared if it goes.
+    hazard_source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hazard_sources.id", ondelete="SET NULL"), index=True
+    )
+    method: Mapped[str | None] = mapped_column(Text)
+    likelihood: Mapped[float | None] = mapped_column(Float)
     exposure: Mapped[float | None] = mapped_column(Float)
     consequence: Mapped[float | None] = mapped_column(Float)
     severity: Mapped[float | None] = mapped_column(Float)
-    controls: Mapped[str | None] = mapped_column(Text)
+    controls: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     color: Mapped[str | None] = mapped_column(Text)
+    responsible: Mapped[str | None] = mapped_column(Text)
+    responsible_phone: Mapped[str | None] = mapped_column(Text)
+    assessed_on: Mapped[dt.date | None] = mapped_column(Date)
+    review_due: Mapped[dt.date | None] = mapped_column(Date)
     geom = _geom("MULTIPOLYGON")
     created_at = _created()
     __table_args__ = (
         CheckConstraint(f"method IN {sql_in(vocab.RISK_UNIT_METHODS)}", name="method"),
+        CheckConstraint(f"kind IN {sql_in(vocab.RISK_UNIT_KINDS)}", name="kind"),
         CheckConstraint(
-            "(method = 'LEC' AND exposure IS NOT NULL AND consequence IS NOT NULL)"
-            " OR (method = 'LS' AND severity IS NOT NULL)",
+            "(method IS NULL AND likelihood IS NULL AND color IS NULL)"
+            " OR (method = 'LEC' AND likelihood IS NOT NULL AND exposure IS NOT NULL"
+            " AND consequence IS NOT NULL AND color IS NOT NULL)"
+            " OR (method = 'LS' AND likelihood IS NOT NULL AND severity IS NOT NULL"
+            " AND color IS NOT NULL)",
             name="method_inputs",
         ),
         CheckConstraint(f"color {COLOR_CHECK}", name="color"),
+        CheckConstraint("jsonb_typeof(controls) = 'array'", name="controls_array"),
+        CheckConstraint(
+            "review_due IS NULL OR assessed_on IS NULL OR review_due >= assessed_on",
+            name="review_order",
+        ),
         CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
     )
 

@@ -38,6 +38,19 @@ ROAD_CLASSES: Final = ("expressway", "arterial", "local")
 ALERT_STATUSES: Final = ("new", "acknowledged", "disposed", "false_alarm")
 HIDDEN_DANGER_STATUSES: Final = ("found", "rectifying", "rectified")
 RISK_UNIT_METHODS: Final = ("LEC", "LS")
+#: What a risk unit is (the seeds' "one map one book" registers): the diagram's legend and the
+#: demo city's registers use these; "other" keeps imports of unknown kinds possible.
+RISK_UNIT_KINDS: Final = (
+    "process_unit",
+    "reactor",
+    "tank_farm",
+    "warehouse",
+    "loading_bay",
+    "utilities",
+    "other",
+)
+#: Types of control measures in a risk register (工程技术, 管理, 培训教育, 个体防护, 应急处置).
+CONTROL_TYPES: Final = ("engineering", "management", "training", "ppe", "emergency")
 #: Who may call the API (issue 8); what each one sees is decided in ``layers/access/roles.py``.
 ROLES: Final = ("admin", "regulator", "enterprise", "officer", "tile_reader")
 #: Roles whose keys carry a district list (unset = every district).

@@ -63,9 +63,12 @@ SELECT json_build_object(
   'site', ST_AsGeoJSON(e.site_geom, 7)::json,
   'units', coalesce((SELECT json_agg(json_build_object('type', 'Feature', 'id', u.id,
       'geometry', ST_AsGeoJSON(u.geom, 7)::json,
-      'properties', json_build_object('id', u.id, 'name', u.name, 'method', u.method,
+      'properties', json_build_object('id', u.id, 'name', u.name, 'kind', u.kind,
+        'hazard_source_id', u.hazard_source_id, 'method', u.method,
         'likelihood', u.likelihood, 'exposure', u.exposure, 'consequence', u.consequence,
         'severity', u.severity, 'controls', u.controls, 'color', u.color,
+        'responsible', u.responsible, 'responsible_phone', u.responsible_phone,
+        'assessed_on', u.assessed_on, 'review_due', u.review_due,
         'score', CASE u.method WHEN 'LEC' THEN u.likelihood * u.exposure * u.consequence
                  ELSE u.likelihood * u.severity END)) ORDER BY u.id)
       FROM risk_units u WHERE u.enterprise_id = e.id), '[]'::json),
@@ -251,6 +254,24 @@ def _title(d: Diagram) -> str:
     return f"{e['name']} 安全风险四色分布图 (colour: {e.get('color') or 'not rated'})"
 
 
+CONTROL_LABELS = {
+    "engineering": "工程",
+    "management": "管理",
+    "training": "培训",
+    "ppe": "防护",
+    "emergency": "应急",
+}
+
+
+def controls_text(controls: Any) -> str:
+    """A unit's controls on one line: "工程: 紧急切断; 管理: 双人巡检"."""
+    if not controls:
+        return ""
+    return "; ".join(
+        f"{CONTROL_LABELS.get(c.get('type'), c.get('type'))}: {c.get('measure')}" for c in controls
+    )
+
+
 def unit_rows(d: Diagram) -> list[list[str]]:
     """The table of the "book": one row per unit, its assessment and its controls."""
     rows = []
@@ -258,16 +279,18 @@ def unit_rows(d: Diagram) -> list[list[str]]:
         p = f["properties"]
         if p["method"] == "LEC":
             inputs = f"L{p['likelihood']:g} E{p['exposure']:g} C{p['consequence']:g}"
-        else:
+        elif p["method"] == "LS":
             inputs = f"L{p['likelihood']:g} S{p['severity']:g}"
+        else:
+            inputs = "未评估 not assessed"
         score = p.get("score")
         rows.append(
             [
                 str(p["name"]),
-                f"{p['method']} {inputs}",
+                f"{p['method'] or ''} {inputs}".strip(),
                 f"{score:g}" if isinstance(score, int | float) else "",
                 str(p["color"] or ""),
-                str(p.get("controls") or "")[:60],
+                controls_text(p.get("controls"))[:60],
             ]
         )
     return rows

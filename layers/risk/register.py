@@ -6,17 +6,36 @@ can be explained from its stored L, E, C or L, S values.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry.base import BaseGeometry
 
+from layers.core import vocab
 from layers.core.colors import RiskColor
 from layers.core.errors import InvalidField
 from layers.core.geometry import AREA, GeometryProblem, clean_geometry
 from layers.risk.units import lec, ls
+
+ControlType = Literal["engineering", "management", "training", "ppe", "emergency"]
+UnitKind = Literal[
+    "process_unit", "reactor", "tank_farm", "warehouse", "loading_bay", "utilities", "other"
+]
+assert set(ControlType.__args__) == set(vocab.CONTROL_TYPES)  # type: ignore[attr-defined]
+assert set(UnitKind.__args__) == set(vocab.RISK_UNIT_KINDS)  # type: ignore[attr-defined]
+
+
+class Control(BaseModel):
+    """One control measure of a unit, by type (vocab.CONTROL_TYPES)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ControlType
+    measure: str = Field(min_length=1, max_length=1000)
 
 
 class RiskUnitInput(BaseModel):
@@ -25,12 +44,34 @@ class RiskUnitInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
+    kind: UnitKind = "other"
+    hazard_source_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     method: Literal["LEC", "LS"]
     likelihood: float
     exposure: float | None = None
     consequence: float | None = None
     severity: float | None = None
-    controls: str | None = Field(default=None, max_length=4000)
+    # A plain string (the register's first format) is read as one management measure.
+    controls: list[Control] = Field(default_factory=list, max_length=100)
+    responsible: str | None = Field(default=None, max_length=200)
+    responsible_phone: str | None = Field(default=None, max_length=40)
+    assessed_on: dt.date | None = None
+    review_due: dt.date | None = None
+
+    @field_validator("controls", mode="before")
+    @classmethod
+    def _legacy_text(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [{"type": "management", "measure": value.strip()}] if value.strip() else []
+        return value
+
+    @model_validator(mode="after")
+    def _review_after_assessment(self) -> RiskUnitInput:
+        if self.assessed_on and self.review_due and self.review_due < self.assessed_on:
+            raise ValueError("review_due must not be before assessed_on")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -69,9 +110,12 @@ SELECT json_build_object(
     'type', 'Feature', 'id', u.id,
     'geometry', ST_AsGeoJSON(u.geom, 7)::json,
     'properties', json_build_object(
-        'id', u.id, 'enterprise_id', u.enterprise_id, 'name', u.name, 'method', u.method,
+        'id', u.id, 'enterprise_id', u.enterprise_id, 'name', u.name, 'kind', u.kind,
+        'hazard_source_id', u.hazard_source_id, 'method', u.method,
         'likelihood', u.likelihood, 'exposure', u.exposure, 'consequence', u.consequence,
         'severity', u.severity, 'controls', u.controls, 'color', u.color,
+        'responsible', u.responsible, 'responsible_phone', u.responsible_phone,
+        'assessed_on', u.assessed_on, 'review_due', u.review_due,
         'score', CASE u.method WHEN 'LEC' THEN u.likelihood * u.exposure * u.consequence
                                ELSE u.likelihood * u.severity END))
 FROM risk_units u
@@ -100,19 +144,28 @@ def _stored_values(unit: RiskUnitInput, geom: BaseGeometry, color: str) -> tuple
     lec_unit = unit.method == "LEC"
     return (
         unit.name,
+        unit.kind,
+        unit.hazard_source_id,
         unit.method,
         unit.likelihood,
         unit.exposure if lec_unit else None,
         unit.consequence if lec_unit else None,
         None if lec_unit else unit.severity,
-        unit.controls,
+        Jsonb([c.model_dump() for c in unit.controls]),
         color,
+        unit.responsible,
+        unit.responsible_phone,
+        unit.assessed_on,
+        unit.review_due,
         geom.wkt,
     )
 
 
-_UNIT_COLUMNS = "name, method, likelihood, exposure, consequence, severity, controls, color, geom"
-_UNIT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326)"
+_UNIT_COLUMNS = (
+    "name, kind, hazard_source_id, method, likelihood, exposure, consequence, severity, controls,"
+    " color, responsible, responsible_phone, assessed_on, review_due, geom"
+)
+_UNIT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326)"
 
 
 async def insert_unit(
