@@ -16,13 +16,16 @@ from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.map_changes import MapChangeFeed
+from geo_api.redaction import install_log_redaction
 from geo_api.refresh import HexRefresher
 from geo_api.rerate import Rerater
 from geo_api.routes import PUBLIC_ROUTERS, routers
 from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
 from geo_api.scoring_task import ScoringScheduler
+from geo_api.security_headers import SecurityHeaders
 from geo_api.settings import Settings
+from geo_api.tile_tokens import TileTokenGate, TileTokens
 from geo_api.webhooks import WebhookWorker
 from geo_api.workers import Slot, Workers
 from layers.alerts.webhooks import WEBHOOK_CHANNEL
@@ -97,6 +100,7 @@ def background_workers(
 def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> FastAPI:
     """The service for ``settings``, serving the layers of ``catalog``."""
     settings = settings or Settings()
+    install_log_redaction()  # before anything logs: access log, errors, ours (issue 18 §1)
     rerate = Rerater(settings)
 
     @asynccontextmanager
@@ -133,9 +137,20 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
     app.state.rerate = rerate  # the ``Rerate`` dependency (geo_api/rerate.py)
     auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))
     app.state.auth = auth
+    app.state.tile_tokens = TileTokens(auth.secret, settings.security, auth)
     install_error_handlers(app)
-    app.add_middleware(TileFastPath)  # cached tiles without FastAPI's per-request overhead
-    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)  # outermost: first
+    # Added inner first: a request meets SecurityHeaders, BodyLimit, TileTokenGate (``?t=``
+    # becomes the caller), TileFastPath (cached tiles without FastAPI's per-request overhead).
+    app.add_middleware(TileFastPath)
+    app.add_middleware(TileTokenGate)
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
+    docs = [u for u in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if u]
+    app.add_middleware(
+        SecurityHeaders,
+        settings=settings.security,
+        basemap_url=settings.server.basemap_url,
+        docs_paths=docs,
+    )
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     # Every other route resolves the caller through the one dependency first (cached per

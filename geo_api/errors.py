@@ -22,6 +22,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
 
+from geo_api.redaction import redact, redact_value
 from layers.core.errors import (
     BadField,
     BadRequest,
@@ -58,6 +59,7 @@ __all__ = [
     "database_unavailable",
     "install_error_handlers",
     "invalid_input",
+    "problem_response",
     "unavailable_response",
 ]
 
@@ -149,7 +151,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _body(message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"detail": message, "errors": errors}
+    # A body may quote what the client sent (a field name, a value): never a credential back.
+    return {
+        "detail": redact(message),
+        "errors": [{k: redact_value(v) for k, v in e.items()} for e in errors],
+    }
 
 
 def unavailable_response() -> JSONResponse:
@@ -161,22 +167,26 @@ def unavailable_response() -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    mapping = ErrorMap()
+_MAPPING = ErrorMap()
 
+
+def problem_response(exc: DomainError) -> JSONResponse:
+    """The answer to a domain error — from a route, or from a middleware outside them."""
+    # RFC 9110: a 401 says how to authenticate.
+    headers = (
+        {"WWW-Authenticate": 'Bearer realm="georisk"'} if isinstance(exc, Unauthorized) else None
+    )
+    return JSONResponse(
+        _body(exc.message, [e.as_dict() for e in exc.errors]),
+        status_code=_MAPPING.status_for(exc),
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
     async def on_domain(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        # RFC 9110: a 401 says how to authenticate.
-        headers = (
-            {"WWW-Authenticate": 'Bearer realm="georisk"'}
-            if isinstance(exc, Unauthorized)
-            else None
-        )
-        return JSONResponse(
-            _body(exc.message, [e.as_dict() for e in exc.errors]),
-            status_code=mapping.status_for(exc),
-            headers=headers,
-        )
+        return problem_response(exc)
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -383,6 +383,48 @@ class AuthSettings(BaseSettings):
         return frozenset(self.methods.split(","))
 
 
+class SecuritySettings(BaseSettings):
+    """Credentials out of URLs and logs, browser headers (``GEORISK_SECURITY_*``, issue 18;
+    docs/operations.md "Behind a reverse proxy")."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_SECURITY_", extra="ignore")
+
+    tile_token_ttl_s: int = Field(
+        default=600,
+        ge=5,
+        le=86_400,
+        description="lifetime of the signed tile tokens (?t=) that TileJSON, the style and the "
+        "web map put into tile URLs instead of a key; clients fetch a new one before it ends",
+    )
+    tile_token_cache_size: int = Field(
+        default=1024,
+        ge=0,
+        le=100_000,
+        description="verified tile tokens kept (a map sends one token with every tile)",
+    )
+    tls: bool = Field(
+        default=False,
+        description="the service is only reached over HTTPS (directly or through a TLS proxy): "
+        "always send HSTS and mark cookies Secure. Without it, requests whose scheme is https "
+        "(uvicorn's proxy headers from GEORISK_SECURITY_TRUSTED_PROXIES) get both",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="addresses whose X-Forwarded-Proto/-For uvicorn believes (comma list, "
+        "'*' for any); `georisk serve` passes it as forwarded_allow_ips",
+    )
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0, le=2 * 31_536_000)
+    hsts_include_subdomains: bool = False
+    csp_img_src: str = Field(
+        default="",
+        description="extra image sources of the pages (space list); the base map's origin "
+        "(GEORISK_BASEMAP_URL) is added by itself",
+    )
+    csp_connect_src: str = Field(
+        default="", description="extra fetch/EventSource sources of the pages (space list)"
+    )
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -402,3 +444,4 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)

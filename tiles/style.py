@@ -13,6 +13,7 @@ from typing import Any
 from layers.catalog import Catalog
 from layers.catalog.tiles import TileLayer
 from layers.core.colors import DISPLAY_HEX, LIVE_COLORS, MEANING
+from tiles.tilejson import tile_url
 
 #: Colour of features without a risk colour (districts, zones, tracks).
 NEUTRAL = "#607D8B"
@@ -64,12 +65,18 @@ def risk_style(
     base: str, catalog: Catalog, allowed: frozenset[str] | None = None, query: str = ""
 ) -> dict[str, Any]:
     """The style over the layers the caller may request (``allowed``; None = all); ``query``
-    (e.g. ``key=…`` for clients that cannot send headers) is carried into the TileJSON URLs."""
-    root = base.rstrip("/")
+    (a tile token, ``t=…``) is carried into the tile URLs. Sources list their tiles inline
+    rather than pointing at a TileJSON, so the token is only ever needed on tile URLs."""
     chosen = [t for t in catalog.tiles.values() if allowed is None or t.name in allowed]
     suffix = f"?{query}" if query else ""
     sources = {
-        layer.name: {"type": "vector", "url": f"{root}/tiles/{layer.name}.json{suffix}"}
+        layer.name: {
+            "type": "vector",
+            "tiles": [tile_url(base, layer.name) + suffix],
+            "minzoom": layer.minzoom,
+            "maxzoom": layer.maxzoom,
+            "attribution": "GeoRisk",
+        }
         for layer in chosen
     }
     layers: list[dict[str, Any]] = [

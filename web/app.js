@@ -14,7 +14,7 @@
 
   // Drawn-feature counters: the tests and scripts/bench_web.py read them (no canvas guessing).
   const stats = { drawn: {}, firstDrawnAt: null, tilesLoaded: 0, districts: {},
-    liveChanges: 0, tilesRefreshed: 0, reloads: 0, liveVersion: 0, live: "connecting",
+    liveChanges: 0, tilesRefreshed: 0, reloads: 0, liveVersion: 0, live: "connecting", tileTokens: 0,
     colors: {}, offline: {}, props: {} };
   const DEFAULT_ON = new Set(["districts", "pipeline_segments", "hazard_sources", "enterprises",
     "monitoring_points", "tankers", "alerts"]);
@@ -83,9 +83,30 @@
       q.set("to", to.toISOString());
     }
     q.set("v", "{v}");  // the change version: a refetched tile is never an older copy
-    const qs = q.toString().replace("%7Bv%7D", "{v}");
+    if (tileToken.value) q.set("t", "{t}");  // filled from the grid's options, like {v}
+    const qs = q.toString().replace("%7Bv%7D", "{v}").replace("%7Bt%7D", "{t}");
     return `/tiles/${names.join(",")}/{z}/{x}/{y}.mvt?${qs}`;
   }
+
+  // Tile URLs carry a short-lived signed token for this caller's view (GET /tiles/token),
+  // never a key (URLs end up in logs and histories). It is renewed at three quarters of its
+  // life and the grid's next tiles use the new one (VectorGrid fills {t} from its options),
+  // so nothing is redrawn for it; a tab back from the background renews at once if due.
+  const tileToken = { value: "", renewAt: 0, timer: null };
+  function renewTileToken() {
+    clearTimeout(tileToken.timer);
+    return getJson("/tiles/token", { cache: "no-store" }).then((r) => {
+      tileToken.value = r.token;
+      stats.tileTokens += 1;
+      const ms = Math.max(1, r.expires_in * 0.75) * 1000;
+      tileToken.renewAt = Date.now() + ms;
+      tileToken.timer = setTimeout(renewTileToken, ms);
+      if (grid) grid.options.t = r.token;
+    }).catch(() => { tileToken.timer = setTimeout(renewTileToken, 10e3); });
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && tileToken.renewAt && Date.now() >= tileToken.renewAt) renewTileToken();
+  });
 
   function redraw() {
     if (grid) map.removeLayer(grid);
@@ -95,7 +116,7 @@
     names.forEach((n) => { styles[n] = styleFor(n); });
     grid = L.vectorGrid.protobuf(tileUrl(names), {
       rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
-      maxNativeZoom: 22, keepBuffer: 1, v: stats.liveVersion,
+      maxNativeZoom: 22, keepBuffer: 1, v: stats.liveVersion, t: tileToken.value,
     });
     grid.on("click", onFeatureClick);
     grid.on("tileload", () => {
@@ -323,7 +344,7 @@
         if (f.geometry) map.setView([f.geometry.coordinates[1], f.geometry.coordinates[0]], 16);
       }).catch(() => {});
     }
-    return getJson("/tiles");
+    return renewTileToken().then(() => getJson("/tiles"));
   }).then((cat) => {
     state.catalog = cat.layers;
     buildSwitcher();

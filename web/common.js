@@ -26,8 +26,10 @@
     if (!apiPaths) apiPaths = getJson("/openapi.json").then((d) => d.paths || {}).catch(() => ({}));
     return Object.prototype.hasOwnProperty.call(await apiPaths, path);
   }
+  // A colour's CSS class suffix (app.css .sw-*, .fg-*): the pages' CSP allows no style="…".
+  const colorClass = (color) => (Object.prototype.hasOwnProperty.call(COLORS, color) ? color : "grey");
   function swatch(color) {
-    return `<span class="sw" style="background:${COLORS[color] || COLORS.grey}"></span>`;
+    return `<span class="sw sw-${colorClass(color)}"></span>`;
   }
   function legendHtml(title) {
     return `<h3>${escapeHtml(title)}</h3>` +
@@ -45,5 +47,5 @@
       return fire.call(this, layers, e, type);
     };
   }
-  window.GeoRisk = { COLORS, LEVELS, escapeHtml, getJson, hasPath, swatch, legendHtml };
+  window.GeoRisk = { COLORS, LEVELS, colorClass, escapeHtml, getJson, hasPath, swatch, legendHtml };
 })();

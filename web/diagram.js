@@ -65,7 +65,7 @@
       } else {
         const [x, y] = f.geometry.coordinates;
         layer = L.marker([y, x], { pmIgnore: true, icon: L.divIcon({ className: "mp-icon",
-          html: `<span style="color:${fill(p.color)};font-size:14px;text-shadow:0 0 2px #000">▲</span>`, iconSize: [14, 14] }) })
+          html: `<span class="mp-mark fg-${G.colorClass(p.color)}">▲</span>`, iconSize: [14, 14] }) })
           .bindTooltip(`${escapeHtml(p.code)} ${escapeHtml(p.kind)} · ${escapeHtml(p.color || "no data")}`);
       }
       layer.options.pmIgnore = true;

@@ -18,6 +18,7 @@ from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, Unauthorized
 from geo_api.routes.pages import WEB_DIR
 from geo_api.scope import VisibleEnterprise, check_object
+from geo_api.security_headers import EXPORT_POLICY
 from layers.risk import diagram as dg
 
 router = APIRouter(tags=["pages"])
@@ -77,4 +78,6 @@ async def diagram_export(conn: DbConn, enterprise_id: VisibleEnterprise, fmt: Ex
         body = dg.geojson_text(d)
     name = f"enterprise-{enterprise_id}-diagram.{fmt}"
     headers = {"Content-Disposition": f'inline; filename="{name}"'}
+    if fmt == "html":  # inline script and styles: run sandboxed, reaching nothing of ours
+        headers["Content-Security-Policy"] = EXPORT_POLICY
     return Response(body, media_type=_MEDIA[fmt], headers=headers)
