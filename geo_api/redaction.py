@@ -83,16 +83,37 @@ def redact_value(value: Any) -> Any:
 _traceback_formatter = logging.Formatter()
 
 
+#: Loggers whose formatter reads the arguments themselves (uvicorn's access log unpacks them
+#: into client, method, path, version, status): their arguments are redacted one by one.
+ARGUMENT_FORMATTED: Final = frozenset({"uvicorn.access"})
+
+
 def redact_record(record: logging.LogRecord) -> None:
     """Redact a record in place: its message, its arguments, its traceback and stack."""
-    if isinstance(record.msg, str):
+    if record.args and record.name in ARGUMENT_FORMATTED:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_value(a) for a in record.args)
+    elif record.args:
+        # The message as it will read: ``key=%s`` and its argument only make a credential
+        # together, and the format string's own ``%s`` must not be taken for one.
+        try:
+            text = record.msg % record.args if isinstance(record.msg, str) else None
+        except (TypeError, ValueError, KeyError):
+            text = None
+        if text is None:
+            record.args = (
+                tuple(redact_value(a) for a in record.args)
+                if isinstance(record.args, tuple)
+                else {k: redact_value(v) for k, v in record.args.items()}
+            )
+        else:
+            cleaned = redact(text)
+            if cleaned != text:  # untouched records keep their arguments
+                record.msg, record.args = cleaned, None
+    elif isinstance(record.msg, str):
         record.msg = redact(record.msg)
     elif record.msg is not None and not isinstance(record.msg, (int, float)):
         record.msg = redact_value(record.msg)
-    if isinstance(record.args, tuple):
-        record.args = tuple(redact_value(a) for a in record.args)
-    elif isinstance(record.args, dict):
-        record.args = {k: redact_value(v) for k, v in record.args.items()}
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
         # Formatted once here, redacted; formatters use ``exc_text`` when it is set.
         record.exc_text = redact(_traceback_formatter.formatException(record.exc_info))

@@ -140,7 +140,9 @@ def test_tilejson_validates_and_lists_fields(client: httpx.Client) -> None:
         assert r.status_code == 200
         doc = r.json()
         jsonschema.validate(doc, TILEJSON_SCHEMA)
-        assert doc["tiles"][0].endswith(f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt")
+        url, _, query = doc["tiles"][0].partition("?")
+        assert url.endswith(f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt")
+        assert query.startswith("t=")  # a tile token, never the key (tests/test_secrets.py)
         assert [v["id"] for v in doc["vector_layers"]] == name.split(",")
     doc = client.get("/tiles/enterprises.json").json()
     fields = doc["vector_layers"][0]["fields"]
