@@ -29,8 +29,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote, urlencode
 
 import jwt
 from starlette.requests import Request
@@ -219,19 +220,27 @@ class TileTokenGate:
         await self.app(scope, receive, send)
 
 
+_TOKEN_PARAM = re.compile(rb"(?:^|&)t=([^&]*)")
+
+
 def _token(query: bytes) -> str | None:
-    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-        if name == PARAM:
-            return value
-    return None
+    found = _TOKEN_PARAM.search(query)
+    return unquote(found[1].decode("latin-1")) if found else None
 
 
-def _check_layers(text: str, grant: TileGrant, catalog: Catalog) -> None:
+@lru_cache(maxsize=1024)
+def _outside(text: str, granted: frozenset[str], catalog: Catalog) -> tuple[str, ...]:
+    """The layers of a tile path that a token does not name (cached: a map asks for the same
+    combination with every tile)."""
     try:
         names = [layer.name for layer in parse_layers(text, catalog.tiles)]
     except UnknownTileLayer:
-        return  # the route answers 404 naming the layer
-    outside = [name for name in names if name not in grant.layers]
+        return ()  # the route answers 404 naming the layer
+    return tuple(name for name in names if name not in granted)
+
+
+def _check_layers(text: str, grant: TileGrant, catalog: Catalog) -> None:
+    outside = _outside(text, grant.layers, catalog)
     if outside:
         reason = "not covered by this tile token"
         raise Forbidden(
