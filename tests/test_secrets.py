@@ -27,7 +27,7 @@ from geo_api.auth import Caller
 from geo_api.redaction import redact
 from geo_api.tile_tokens import AUDIENCE, TileTokens
 from scripts.benchkit import free_port
-from tests.conftest import LiveServer, key_for
+from tests.conftest import LiveServer, key_for, make_settings
 from tests.test_tiles import decode, features, tile_of
 
 LON, LAT = 128.20, 35.20
@@ -344,3 +344,15 @@ def test_an_expired_or_revoked_token_is_refused(
                 auth.key_id_active = original
             else:
                 del auth.key_id_active
+
+
+def test_the_anonymous_public_map_gets_no_token(database_url: str) -> None:
+    """Its tile URLs need no credential; a token would split shared caches per visitor."""
+    settings = make_settings(database_url)
+    settings.auth.anonymous_role = "tile_reader"
+    with LiveServer(settings) as server, httpx.Client(base_url=server.base_url) as anonymous:
+        assert anonymous.get("/tiles/token").json()["token"] is None
+        url = anonymous.get("/tiles/districts.json").json()["tiles"][0]
+        assert "t=" not in url and "?" not in url
+        tile = anonymous.get(_tile_path("districts"))
+        assert tile.headers["cache-control"].startswith("public")

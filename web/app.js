@@ -96,6 +96,7 @@
   function renewTileToken() {
     clearTimeout(tileToken.timer);
     return getJson("/tiles/token", { cache: "no-store" }).then((r) => {
+      if (!r.token) return;  // the anonymous public map: its tile URLs need no credential
       tileToken.value = r.token;
       stats.tileTokens += 1;
       const ms = Math.max(1, r.expires_in * 0.75) * 1000;

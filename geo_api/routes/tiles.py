@@ -149,7 +149,8 @@ async def tiles_token(
 ) -> JSONResponse:
     """A signed token for tile URLs (``…/{z}/{x}/{y}.mvt?t=<token>``) good for the caller's
     view and ``layers`` until ``expires_at``; ask again before then. Only tile requests
-    accept it, and a tile token cannot ask for another."""
+    accept it, and a tile token cannot ask for another. The anonymous public map gets
+    ``"token": null``: its tile URLs need none."""
     catalog = _catalog(request)
     if layers is None:
         names = sorted(access.tile_layers_for(caller.role, catalog))
@@ -159,6 +160,10 @@ async def tiles_token(
         except UnknownTileLayer as exc:
             raise InvalidInput(f"layers: {exc}", [FieldError("layers", str(exc))]) from None
     tokens: TileTokens = request.app.state.tile_tokens
+    if caller.via == "anonymous":
+        # The public map's tile URLs need no credential, and a token in them would only make
+        # the shared caches (a CDN) keep one copy of each tile per visitor.
+        return _with_token({"token": None, "expires_at": None, "expires_in": None, "layers": names})
     token, expires = tokens.issue(caller, names)
     return _with_token(
         {"token": token, "expires_at": expires, "expires_in": tokens.ttl_s, "layers": names}
