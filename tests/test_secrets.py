@@ -312,7 +312,10 @@ def test_an_expired_or_revoked_token_is_refused(
 ) -> None:
     app = live_server.server.config.app
     tokens: TileTokens = app.state.tile_tokens
-    admin = Caller(name="test admin", role="admin", key_id=1)
+    with live_server.client(key=keys["admin"]) as http:
+        listed = http.get("/api/keys").json()["keys"]
+    kid = next(k["id"] for k in listed if keys["admin"].startswith(k["prefix"]))
+    admin = Caller(name="test admin", role="admin", key_id=kid)  # an active key
     expired, _ = tokens.issue(admin, ["enterprises"], now=time.time() - 3600, ttl_s=600)
     with httpx.Client(base_url=live_server.base_url, timeout=30) as anonymous:
         r = anonymous.get(_tile_path("enterprises"), params={"t": expired})
@@ -331,7 +334,7 @@ def test_an_expired_or_revoked_token_is_refused(
         original = vars(auth).get("key_id_active")
 
         async def revoked(key_id: int) -> bool:
-            return key_id != 1
+            return key_id != kid
 
         auth.key_id_active = revoked
         try:
