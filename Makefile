@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+## the PDF book's CJK font comes from Debian's packages (geo_api/fonts.py; cheap when present)
 install: $(STAMP)
+	$(BIN)/georisk fonts
 
 db: install
 	$(BIN)/georisk db up

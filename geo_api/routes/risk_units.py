@@ -36,7 +36,9 @@ Conn = DbConn
 UnitId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-async def _parse_unit(request: Request) -> tuple[RiskUnitInput, Any, str, float]:
+async def _parse_unit(
+    request: Request,
+) -> tuple[RiskUnitInput, Any, str | None, float | None]:
     settings: Settings = request.app.state.settings
     body = await read_json(request, settings.server.max_body_bytes)
     if not isinstance(body, dict) or body.get("type") != "Feature":

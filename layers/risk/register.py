@@ -46,8 +46,9 @@ class RiskUnitInput(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: UnitKind = "other"
     hazard_source_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    method: Literal["LEC", "LS"]
-    likelihood: float
+    # None: registered but not assessed yet (grey on the map); its inputs are then not kept.
+    method: Literal["LEC", "LS"] | None
+    likelihood: float | None = None
     exposure: float | None = None
     consequence: float | None = None
     severity: float | None = None
@@ -81,10 +82,15 @@ class RiskUnitInput(BaseModel):
         return value.strip()
 
 
-def assess_unit(unit: RiskUnitInput) -> tuple[float, RiskColor]:
-    """(score, colour); raises UnitAssessmentError naming the missing or off-scale field."""
+def assess_unit(unit: RiskUnitInput) -> tuple[float | None, RiskColor | None]:
+    """(score, colour), both None for a unit not assessed yet; raises UnitAssessmentError naming
+    the missing or off-scale field."""
     from layers.risk.units import UnitAssessmentError
 
+    if unit.method is None:
+        return None, None
+    if unit.likelihood is None:
+        raise UnitAssessmentError("likelihood", f"required for {unit.method}")
     if unit.method == "LEC":
         if unit.exposure is None:
             raise UnitAssessmentError("exposure", "required for LEC")
@@ -139,18 +145,22 @@ async def unit_feature(conn: AsyncConnection, unit_id: int) -> Any | None:
     return rows[0] if rows else None
 
 
-def _stored_values(unit: RiskUnitInput, geom: BaseGeometry, color: str) -> tuple[Any, ...]:
-    """Column values in ``_UNIT_COLUMNS`` order; inputs of the other method are not kept."""
+def _stored_values(
+    unit: RiskUnitInput, geom: BaseGeometry, color: str | None
+) -> tuple[Any, ...]:
+    """Column values in ``_UNIT_COLUMNS`` order; inputs of the other method, or of any method
+    when the unit is not assessed, are not kept (the table's check wants them NULL then)."""
     lec_unit = unit.method == "LEC"
+    ls_unit = unit.method == "LS"
     return (
         unit.name,
         unit.kind,
         unit.hazard_source_id,
         unit.method,
-        unit.likelihood,
+        unit.likelihood if unit.method else None,
         unit.exposure if lec_unit else None,
         unit.consequence if lec_unit else None,
-        None if lec_unit else unit.severity,
+        unit.severity if ls_unit else None,
         Jsonb([c.model_dump() for c in unit.controls]),
         color,
         unit.responsible,
@@ -169,7 +179,11 @@ _UNIT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomF
 
 
 async def insert_unit(
-    conn: AsyncConnection, enterprise_id: int, unit: RiskUnitInput, geom: BaseGeometry, color: str
+    conn: AsyncConnection,
+    enterprise_id: int,
+    unit: RiskUnitInput,
+    geom: BaseGeometry,
+    color: str | None,
 ) -> int:
     rows = await _first_column(
         conn,
@@ -181,7 +195,7 @@ async def insert_unit(
 
 
 async def update_unit(
-    conn: AsyncConnection, unit_id: int, unit: RiskUnitInput, geom: BaseGeometry, color: str
+    conn: AsyncConnection, unit_id: int, unit: RiskUnitInput, geom: BaseGeometry, color: str | None
 ) -> int | None:
     """Replace a unit; returns its enterprise id, or None when it does not exist."""
     rows = await _first_column(
