@@ -23,8 +23,10 @@ from geo_api.settings import Settings
 from layers.risk.register import (
     RiskUnitInput,
     assess_unit,
+    check_hazard_source,
     delete_unit,
     insert_unit,
+    unit_enterprise,
     unit_feature,
     unit_features,
     unit_geometry,
@@ -80,6 +82,7 @@ async def create_unit(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn, rerate: Rerate
 ) -> dict[str, Any]:
     unit, geom, color, score = await _parse_unit(request)
+    await check_hazard_source(conn, enterprise_id, unit)
     unit_id = await insert_unit(conn, enterprise_id, unit, geom, color)
     await rerate(conn, [enterprise_id])
     return {"id": unit_id, "color": color, "score": score}
@@ -105,6 +108,10 @@ async def replace_unit(
 ) -> dict[str, Any]:
     await check_object(conn, caller, "risk unit", unit_id)
     unit, geom, color, score = await _parse_unit(request)
+    owner = await unit_enterprise(conn, unit_id)
+    if owner is None:
+        raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
+    await check_hazard_source(conn, owner, unit)
     enterprise_id = await update_unit(conn, unit_id, unit, geom, color)
     if enterprise_id is None:
         raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])

@@ -145,9 +145,7 @@ async def unit_feature(conn: AsyncConnection, unit_id: int) -> Any | None:
     return rows[0] if rows else None
 
 
-def _stored_values(
-    unit: RiskUnitInput, geom: BaseGeometry, color: str | None
-) -> tuple[Any, ...]:
+def _stored_values(unit: RiskUnitInput, geom: BaseGeometry, color: str | None) -> tuple[Any, ...]:
     """Column values in ``_UNIT_COLUMNS`` order; inputs of the other method, or of any method
     when the unit is not assessed, are not kept (the table's check wants them NULL then)."""
     lec_unit = unit.method == "LEC"
@@ -176,6 +174,27 @@ _UNIT_COLUMNS = (
     " color, responsible, responsible_phone, assessed_on, review_due, geom"
 )
 _UNIT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326)"
+
+
+async def check_hazard_source(
+    conn: AsyncConnection, enterprise_id: int, unit: RiskUnitInput
+) -> None:
+    """A unit may stand on a hazard source of its own enterprise only (a 422 naming the field,
+    not a foreign-key error from the database)."""
+    if unit.hazard_source_id is None:
+        return
+    owners = await _first_column(
+        conn, "SELECT enterprise_id FROM hazard_sources WHERE id = %s", (unit.hazard_source_id,)
+    )
+    if owners != [enterprise_id]:
+        raise InvalidField("hazard_source_id", "not a hazard source of this enterprise")
+
+
+async def unit_enterprise(conn: AsyncConnection, unit_id: int) -> int | None:
+    rows = await _first_column(
+        conn, "SELECT enterprise_id FROM risk_units WHERE id = %s", (unit_id,)
+    )
+    return int(rows[0]) if rows else None
 
 
 async def insert_unit(
