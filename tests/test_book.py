@@ -374,3 +374,48 @@ def test_a_unit_may_not_stand_on_another_enterprises_hazard_source(
         ]
     finally:
         db.execute("DELETE FROM enterprises WHERE id = %s", (other,))
+
+
+def test_emergency_contacts_are_replaced_as_one_list_and_reach_the_cover(
+    client: httpx.Client, planted: dict[str, Any]
+) -> None:
+    url = f"/api/enterprises/{planted['id']}/contacts"
+    assert client.get(url).json() == {"contacts": CONTACTS}
+    new = [{"role": "应急值班", "name": "孙丽", "phone": "+86 139-0000-3333"}]
+    try:
+        r = client.put(url, json={"contacts": [{**new[0], "name": " 孙丽 "}]})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"contacts": new}  # stored trimmed, exactly as answered
+        assert client.get(url).json() == {"contacts": new}
+        cover = _texts(_pdf(client, planted["id"]))[0]
+        assert "孙丽" in cover and "+86 139-0000-3333" in cover
+        assert "赵建国" not in cover
+    finally:
+        assert client.put(url, json={"contacts": CONTACTS}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"contacts": [{"role": "值班", "name": "甲", "phone": "打电话"}]}, "contacts.0.phone"),
+        ({"contacts": [CONTACTS[0], {"role": "值班", "phone": "110"}]}, "contacts.1.name"),
+        ({"contacts": [{**CONTACTS[0], "email": "x@example.org"}]}, "contacts.0.email"),
+        ({"contacts": [{**CONTACTS[0], "role": "   "}]}, "contacts.0.role"),
+        ({"contacts": [CONTACTS[0]] * 31}, "contacts"),
+        ([CONTACTS[0]], "body"),
+    ],
+)
+def test_bad_contacts_are_422_naming_the_field_and_change_nothing(
+    client: httpx.Client, planted: dict[str, Any], body: Any, field: str
+) -> None:
+    url = f"/api/enterprises/{planted['id']}/contacts"
+    r = client.put(url, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == field
+    assert client.get(url).json() == {"contacts": CONTACTS}
+
+
+def test_contacts_of_an_unknown_enterprise_are_404(client: httpx.Client) -> None:
+    url = "/api/enterprises/2000000000/contacts"
+    assert client.get(url).status_code == 404
+    assert client.put(url, json={"contacts": []}).status_code == 404

@@ -403,6 +403,44 @@ def test_a_not_assessed_unit_with_typed_controls_is_grey_and_stored_as_entered(
     assert watched.foreign == []
 
 
+def test_emergency_contacts_are_edited_on_the_diagram_page(
+    watched: Watched, live_server: Any, client: httpx.Client, db: psycopg.Connection
+) -> None:
+    eid = _diagram_enterprise(db)
+    url = f"/api/enterprises/{eid}/contacts"
+    before = client.get(url).json()["contacts"]
+    page = watched.page
+    try:
+        page.goto(f"{live_server.base_url}/enterprises/{eid}/diagram")
+        page.wait_for_function("() => window.diagramReady === true", timeout=15_000)
+        page.wait_for_function(
+            f"() => document.querySelectorAll('#contact-rows .contact').length === {len(before)}"
+        )
+        for row in page.locator("#contact-rows .k-remove").all():
+            row.click()
+        for role, name, phone in (("主要负责人", "吴刚", "13600001111"), ("作废", "x", "1")):
+            page.click("#c-add")
+            new = page.locator("#contact-rows .contact").last
+            new.locator(".k-role").fill(role)
+            new.locator(".k-name").fill(name)
+            new.locator(".k-phone").fill(phone)
+        page.locator("#contact-rows .contact").last.locator(".k-remove").click()
+        page.click("#c-save")
+        page.locator("#c-status:has-text('saved')").wait_for(timeout=5_000)
+        assert client.get(url).json()["contacts"] == [
+            {"role": "主要负责人", "name": "吴刚", "phone": "13600001111"}
+        ]
+        # A bad phone is refused with the field named, and nothing changes.
+        page.locator("#contact-rows .k-phone").first.fill("请拨打")
+        page.click("#c-save")
+        page.locator("#c-status.error:has-text('contacts.0.phone')").wait_for(timeout=5_000)
+        assert client.get(url).json()["contacts"][0]["phone"] == "13600001111"
+    finally:
+        client.put(url, json={"contacts": before})
+    assert [e for e in watched.errors if "422" not in e] == []
+    assert watched.foreign == []
+
+
 def test_every_export_opens(
     browser: Any, client: httpx.Client, db: psycopg.Connection, tmp_path: Path
 ) -> None:

@@ -198,6 +198,43 @@
     load();
   });
 
+  // ---- emergency contacts (the book's cover): edited and saved as one list ------------------
+  function contactRow(c) {
+    const row = document.createElement("div");
+    row.className = "contact";
+    row.innerHTML = '<input class="k-role" placeholder="职责 role" aria-label="role" maxlength="100">' +
+      '<input class="k-name" placeholder="姓名 name" aria-label="name" maxlength="200">' +
+      '<input class="k-phone" type="tel" placeholder="电话 phone" aria-label="phone" maxlength="40">' +
+      '<button type="button" class="k-remove" title="remove">✕</button>';
+    row.querySelector(".k-role").value = (c && c.role) || "";
+    row.querySelector(".k-name").value = (c && c.name) || "";
+    row.querySelector(".k-phone").value = (c && c.phone) || "";
+    row.querySelector(".k-remove").addEventListener("click", () => row.remove());
+    $("contact-rows").appendChild(row);
+    return row;
+  }
+  function showContacts(list) {
+    $("contact-rows").innerHTML = "";
+    list.forEach(contactRow);
+  }
+  async function loadContacts() {
+    showContacts((await getJson(`/api/enterprises/${id}/contacts`)).contacts);
+  }
+  $("c-add").addEventListener("click", () => contactRow().querySelector(".k-role").focus());
+  $("c-save").addEventListener("click", async () => {
+    const contacts = [...document.querySelectorAll("#contact-rows .contact")].map((r) => ({
+      role: r.querySelector(".k-role").value.trim(), name: r.querySelector(".k-name").value.trim(),
+      phone: r.querySelector(".k-phone").value.trim() })).filter((c) => c.role || c.name || c.phone);
+    $("c-status").className = "";
+    try {
+      const saved = await getJson(`/api/enterprises/${id}/contacts`, { method: "PUT",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ contacts }) });
+      showContacts(saved.contacts);
+      $("c-status").textContent = "已保存 saved";
+    } catch (err) { $("c-status").className = "error"; $("c-status").textContent = err.message; }
+  });
+  loadContacts().catch((err) => { $("c-status").className = "error"; $("c-status").textContent = err.message; });
+
   load().catch((err) => { $("units").querySelector("tbody").innerHTML = `<tr><td>${escapeHtml(err.message)}</td></tr>`; });
   window.diagramMap = map;
 })();

@@ -101,6 +101,18 @@ class RiskUnitRating(Body):
     score: Number | None
 
 
+class EmergencyContact(Body):
+    role: str
+    name: str
+    phone: str
+
+
+class EmergencyContacts(Body):
+    """An enterprise's emergency contacts, printed on its book's cover."""
+
+    contacts: list[EmergencyContact]
+
+
 class RiskUnitControl(Body):
     type: Literal["engineering", "management", "training", "ppe", "emergency"]
     measure: str

@@ -82,6 +82,50 @@ class RiskUnitInput(BaseModel):
         return value.strip()
 
 
+class EmergencyContact(BaseModel):
+    """One of the enterprise's emergency contacts (the book's cover): a role such as 主要负责人,
+    安全管理人员 or 应急值班, a name and a phone number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field(min_length=3, max_length=40, pattern=r"^[0-9+()\- ]+$")
+
+    @field_validator("role", "name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class ContactsInput(BaseModel):
+    """The whole list at once (``PUT``): the form edits and saves it as one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contacts: list[EmergencyContact] = Field(max_length=30)
+
+
+async def read_contacts(conn: AsyncConnection, enterprise_id: int) -> list[Any] | None:
+    rows = await _first_column(
+        conn, "SELECT contacts FROM enterprises WHERE id = %s", (enterprise_id,)
+    )
+    return list(rows[0]) if rows else None
+
+
+async def store_contacts(
+    conn: AsyncConnection, enterprise_id: int, contacts: list[EmergencyContact]
+) -> list[Any] | None:
+    rows = await _first_column(
+        conn,
+        "UPDATE enterprises SET contacts = %s WHERE id = %s RETURNING contacts",
+        (Jsonb([c.model_dump() for c in contacts]), enterprise_id),
+    )
+    return list(rows[0]) if rows else None
+
+
 def assess_unit(unit: RiskUnitInput) -> tuple[float | None, RiskColor | None]:
     """(score, colour), both None for a unit not assessed yet; raises UnitAssessmentError naming
     the missing or off-scale field."""
