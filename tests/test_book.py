@@ -429,12 +429,13 @@ def test_a_randomly_chosen_seeded_hazmat_enterprise_has_its_register_in_its_book
     layers/demo_city (issue 19 §2); until a seed plants them there is nothing to check."""
     import random
 
+    # Other tests draw a unit or two on seeded enterprises; a seeded register covers them all.
     rows = db.execute(
-        "SELECT e.id, count(u.id) FROM enterprises e JOIN risk_units u ON u.enterprise_id = e.id"
-        " WHERE e.is_hazmat AND e.site_geom IS NOT NULL AND e.district <> 'BOOK-T'"
-        " AND e.credit_code NOT LIKE '91330200BK%%' GROUP BY e.id ORDER BY e.id"
+        "SELECT e.id, (SELECT count(*) FROM risk_units u WHERE u.enterprise_id = e.id)"
+        " FROM enterprises e WHERE e.is_hazmat AND e.site_geom IS NOT NULL"
+        " AND e.credit_code NOT LIKE '91330200BK%%' ORDER BY e.id"
     ).fetchall()
-    if not rows:
+    if sum(1 for _, n in rows if n > 0) * 2 < len(rows):
         pytest.skip("the seeded demo city has no risk registers (layers/demo_city registers)")
     eid, count = random.Random(19).choice(rows)
     assert count >= 3
