@@ -451,3 +451,20 @@ def test_a_randomly_chosen_seeded_hazmat_enterprise_has_its_register_in_its_book
         assert u["properties"]["name"] in register
         for c in u["properties"]["controls"]:
             assert c["measure"] in controls
+
+
+def test_georisk_fonts_names_the_package_when_it_may_not_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from geo_api import cli
+    from geo_api import fonts as installer
+    from layers.risk import fonts
+
+    assert CliRunner().invoke(cli.main, ["fonts"]).output.startswith("book font: /")
+    monkeypatch.setattr(fonts, "CJK_FONT_FILES", (tmp_path / "absent.ttc",))
+    monkeypatch.setattr(installer.os, "geteuid", lambda: 1000)  # not root: no apt-get
+    result = CliRunner().invoke(cli.main, ["fonts"])
+    assert result.exit_code == 1
+    assert "apt-get install -y fonts-wqy-microhei" in result.output
