@@ -468,3 +468,30 @@ def test_georisk_fonts_names_the_package_when_it_may_not_install_it(
     result = CliRunner().invoke(cli.main, ["fonts"])
     assert result.exit_code == 1
     assert "apt-get install -y fonts-wqy-microhei" in result.output
+
+
+def test_the_offline_html_export_escapes_what_enterprises_typed() -> None:
+    """Names are user input: the export's legend and tooltips carry them as text, not markup."""
+    from pathlib import Path
+
+    from layers.risk.diagram import Diagram, render_html
+
+    ring = [[LON, LAT], [LON + 0.001, LAT], [LON + 0.001, LAT + 0.001], [LON, LAT]]
+    unit = {
+        "type": "Feature",
+        "id": 1,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"id": 1, "name": "<b id=unitmark>罐区</b>", "color": "red"},
+    }
+    d = Diagram(
+        enterprise={"id": 1, "name": "<img src=x onerror=alert(1)>化工", "color": "red"},
+        point=(LON, LAT),
+        site=None,
+        units=[unit],
+    )
+    page = render_html(d, Path(__file__).resolve().parents[1] / "web" / "vendor")
+    assert "<img src=x onerror" not in page and "&lt;img src=x onerror=alert(1)&gt;化工" in page
+    # The tooltip's data is JSON in a script (folium writes < > & as \\u escapes); decoded, the
+    # name must still be escaped text when the tooltip puts it into the page.
+    data = page.replace("\\u0026", "&").replace("\\u003c", "<").replace("\\u003e", ">")
+    assert "<b id=unitmark>" not in data and "&lt;b id=unitmark&gt;" in data

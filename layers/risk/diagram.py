@@ -10,6 +10,7 @@ site) so the scale bar is true to a few parts per thousand at a site's size.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import math
@@ -322,8 +323,14 @@ def render_html(d: Diagram, vendor_dir: Path) -> str:
 
     gj = to_geojson(d)
     # folium keys styles by feature id and sorts them: give every id the same type (str).
+    # Names are whatever an enterprise typed: the tooltip writes them into the page as HTML,
+    # so they go in escaped (an inspector's offline copy must not run someone's markup).
     polygons = [
-        dict(f, id=f"{f['properties']['layer']}-{f.get('id')}")
+        dict(
+            f,
+            id=f"{f['properties']['layer']}-{f.get('id')}",
+            properties={k: _html_text(v) for k, v in f["properties"].items()},
+        )
         for f in gj["features"]
         if f["properties"]["layer"] != "monitoring_point"
     ]
@@ -343,7 +350,7 @@ def render_html(d: Diagram, vendor_dir: Path) -> str:
             fill=True,
             fill_opacity=1,
             fill_color=color_hex(f["properties"]["color"]),
-            tooltip=f"{f['properties']['code']} {f['properties']['kind']}",
+            tooltip=html.escape(f"{f['properties']['code']} {f['properties']['kind']}"),
         ).add_to(m)
     legend = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:'
@@ -353,14 +360,19 @@ def render_html(d: Diagram, vendor_dir: Path) -> str:
     m.get_root().html.add_child(  # type: ignore[attr-defined]
         folium.Element(
             '<div id="legend" style="position:fixed;bottom:20px;left:20px;z-index:1000;'
-            f'background:#fff;padding:6px;font:12px sans-serif"><b>{_title(d)}</b>{legend}</div>'
+            f'background:#fff;padding:6px;font:12px sans-serif"><b>{html.escape(_title(d))}</b>'
+            f"{legend}</div>"
         )
     )
     bounds = [[lat, lon] for f in polygons for ring in rings(f["geometry"]) for lon, lat in ring]
     if bounds:
         m.fit_bounds(bounds)
-    html: str = m.get_root().render()
-    return html
+    page: str = m.get_root().render()
+    return page
+
+
+def _html_text(value: Any) -> Any:
+    return html.escape(value) if isinstance(value, str) else value
 
 
 def geojson_text(d: Diagram) -> str:
