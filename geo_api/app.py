@@ -131,7 +131,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.rerate = rerate  # the ``Rerate`` dependency (geo_api/rerate.py)
-    auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))
+    secret = load_token_secret(settings.auth, settings.db.data_dir)
+    auth = Authenticator(settings.auth, secret, throttle=settings.throttle)
     app.state.auth = auth
     install_error_handlers(app)
     app.add_middleware(TileFastPath)  # cached tiles without FastAPI's per-request overhead
