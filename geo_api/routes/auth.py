@@ -99,8 +99,9 @@ async def sign_in(request: Request, body: SignIn) -> JSONResponse:
         raise await auth.failed(request, not_key)
     try:
         caller = await auth.key_caller(key)
-    except BadKey as exc:
-        raise await auth.failed(request, exc, exc.prefix) from None
+    except BadKey as exc:  # named after the body's field
+        refused = BadKey("key", exc.errors[0].reason, exc.prefix)
+        raise await auth.failed(request, refused, exc.prefix) from None
     if caller.role not in access.MAP_ROLES:
         reason = f"{caller.role} keys are for machines and cannot sign in to the map"
         raise Forbidden(f"role: {reason}", [FieldError("role", reason)])
