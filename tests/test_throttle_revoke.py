@@ -183,6 +183,21 @@ def test_tokens_and_missing_credentials_are_not_counted(database_url: str) -> No
         assert len(s.server.config.app.state.auth.throttle.addresses) == 0  # type: ignore[attr-defined]
 
 
+def test_a_wrong_tile_key_counts_once(database_url: str) -> None:
+    """``?key=`` on a tile goes through the tile fast path and then the route: one request is
+    one failure, however many places look at its key."""
+    settings = settings_for(database_url, max_failures=3)
+    with LiveServer(settings) as s, client_from(s, "127.0.0.6") as gis:
+        codes = [
+            gis.get("/tiles/enterprises/12/3420/1700.mvt", params={"key": wrong_key()}).status_code
+            for _ in range(3)
+        ]
+        assert codes == [401, 401, 429]
+        valid = key_for(database_url, "tile_reader")
+        tile = gis.get("/tiles/enterprises/12/3420/1700.mvt", params={"key": valid})
+        assert tile.status_code in (200, 204)
+
+
 def test_the_throttle_and_key_cache_memory_is_bounded() -> None:
     """At most ``max_entries`` addresses (and prefixes) are remembered, the least recently
     failing forgotten first; a flood of unknown keys never evicts a known one."""
