@@ -131,6 +131,10 @@ def test_sign_in_is_throttled_but_a_good_key_still_signs_in(
         assert tries[1].json()["errors"][0]["field"] == "key"
         assert tries[-1].json()["errors"][0]["field"] == "key"
         assert 1 <= int(tries[-1].headers["retry-after"]) <= 30
+        # Exchanging a key for a token is a sign-in too: the same lockout answers it.
+        token = browser.post("/api/auth/token", headers=auth(wrong_key()))
+        assert token.status_code == 429 and token.json()["errors"][0]["field"] == "credentials"
+        assert browser.post("/api/auth/token", headers=auth(good)).status_code == 200
         signed = browser.post("/api/auth/session", json={"key": good})
         assert signed.status_code == 200 and signed.json()["role"] == "officer"
         assert browser.get("/api/auth/whoami").json()["via"] == "session"
