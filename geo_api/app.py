@@ -135,7 +135,13 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.rerate = rerate  # the ``Rerate`` dependency (geo_api/rerate.py)
-    auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))
+    secret = load_token_secret(settings.auth, settings.db.data_dir)
+    auth = Authenticator(
+        settings.auth,
+        secret,
+        throttle=settings.throttle,
+        proxies=settings.security.proxy_networks,
+    )
     app.state.auth = auth
     app.state.tile_tokens = TileTokens(auth.secret, settings.security, auth)
     install_error_handlers(app)

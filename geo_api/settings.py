@@ -6,6 +6,7 @@ the CLI, so tests construct their own without patching globals.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -360,7 +361,17 @@ class AuthSettings(BaseSettings):
     token_ttl_s: int = Field(default=3600, ge=60, le=7 * 86_400)
     session_ttl_s: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
     key_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
-    key_cache_ttl_s: float = Field(default=30.0, ge=0, le=3600)
+    # At most 30 s (issue 18): a key revoked in one process stops working in every other one
+    # within this time.
+    key_cache_ttl_s: float = Field(default=30.0, ge=0, le=30)
+    revocation_ttl_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=30,
+        description="how long a token's or session's 'is my key (kid) still active' answer is "
+        "reused; a revoked key's sessions and tokens end within this time in every process",
+    )
+    revocation_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
     anonymous_role: Literal["", "tile_reader"] = Field(
         default="",
         description="'tile_reader' publishes the redacted tile map without a key; '' → 401",
@@ -410,9 +421,27 @@ class SecuritySettings(BaseSettings):
     )
     trusted_proxies: str = Field(
         default="127.0.0.1",
-        description="addresses whose X-Forwarded-Proto/-For uvicorn believes (comma list, "
-        "'*' for any); `georisk serve` passes it as forwarded_allow_ips",
+        description="proxy addresses or networks whose X-Forwarded-Proto/-For are believed "
+        "(comma list, '*' for any): `georisk serve` passes it to uvicorn as forwarded_allow_ips "
+        "and the sign-in throttle reads the client address through them",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        for part in v.split(","):
+            if part.strip() and part.strip() != "*":
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the entry
+        return v
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted proxies as networks ('*' = every address, IPv4 and IPv6)."""
+        parts = [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+        if "*" in parts:
+            return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
+
     hsts_max_age_s: int = Field(default=31_536_000, ge=0, le=2 * 31_536_000)
     hsts_include_subdomains: bool = False
     csp_img_src: str = Field(
@@ -423,6 +452,23 @@ class SecuritySettings(BaseSettings):
     csp_connect_src: str = Field(
         default="", description="extra fetch/EventSource sources of the pages (space list)"
     )
+
+
+class ThrottleSettings(BaseSettings):
+    """Failed sign-ins and unknown keys (``GEORISK_THROTTLE_*``, issue 18; geo_api/throttle.py).
+
+    ``max_failures`` failures within ``window_s`` from one client address, or with one key
+    prefix, lock that address or prefix out for ``lockout_s``: its failures are answered 429
+    with Retry-After (valid credentials still pass). Memory: ``max_entries`` addresses and as
+    many prefixes, least recently failed forgotten first."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_THROTTLE_", extra="ignore")
+
+    enabled: bool = True
+    max_failures: int = Field(default=10, ge=1, le=10_000)
+    window_s: float = Field(default=60.0, gt=0, le=86_400)
+    lockout_s: float = Field(default=60.0, gt=0, le=86_400)
+    max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 class Settings(BaseSettings):
@@ -443,5 +489,6 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

@@ -74,7 +74,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "georisk_fuzz"
 KEY_ID = 1_357_913_579
 STREAM_PATH = "/api/alerts/stream"
-ROLES = ("admin", "regulator", "enterprise", "officer", "tile_reader")
+ROLES = ("admin", "regulator", "enterprise", "officer", "tile_reader", "ingest")
 
 
 # -- set-up -------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def make_fuzz_key(url: str, role: str, districts: list[str] | None) -> str:
         role,
         f"fuzz {role}",
         enterprise_id=enterprise_id,
-        districts=districts if role in ("regulator", "officer") else None,
+        districts=districts if role in ("regulator", "officer", "ingest") else None,
     )
     from layers.access.keys import hash_key
 
