@@ -164,6 +164,9 @@ class Tiles:
     simplify_below: int | None = None  # lines/polygons: simplified at zooms below this
     time_window: TimeWindow = "none"
     public: bool = False  # on the published (tile reader) map, sensitive properties removed
+    # Layers without a colour: an SQL rank over ``t`` (1 first) that a feature cap keeps first
+    # and that is drawn last, e.g. expressways before local roads.
+    order_sql: str | None = None
 
 
 @dataclass(frozen=True)
