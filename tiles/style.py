@@ -30,7 +30,7 @@ def color_expr() -> list[Any]:
 ROAD_STYLE: dict[str, tuple[str, float]] = {
     "expressway": ("#6d5d4b", 4.0),
     "arterial": ("#a08f7c", 2.5),
-    "local": ("#cbbfb1", 1.2),
+    "local": ("#bcae9c", 1.4),
 }
 AREA_STYLE: dict[str, str] = {
     "water_source": "#b9d8f0",

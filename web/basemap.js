@@ -19,7 +19,7 @@
   const ROAD = {
     expressway: { color: "#6d5d4b", widths: [2.5, 4, 6] },
     arterial: { color: "#a08f7c", widths: [1.5, 2.5, 4] },
-    local: { color: "#cbbfb1", widths: [0.8, 1.2, 2.2] },
+    local: { color: "#bcae9c", widths: [0.8, 1.4, 2.8] },
   };
   const AREA = {
     water_source: { color: "#6fa8dc", fillColor: "#b9d8f0", fillOpacity: 0.85 },
@@ -151,7 +151,11 @@
         base.grid = L.vectorGrid.protobuf(`/tiles/${names.join(",")}/{z}/{x}/{y}.mvt`, {
           pane: "georiskBase", rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles(names),
           interactive: false, maxNativeZoom: 22, keepBuffer: 1,
-        }).addTo(map);
+        });
+        // Whether every tile of the view is in (the tests and screenshots wait for it).
+        base.grid.on("loading", () => { if (stats()) stats().base.loaded = false; });
+        base.grid.on("load", () => { if (stats()) stats().base.loaded = true; scheduleLayout(); });
+        base.grid.addTo(map);
       }
       scheduleLayout();
     }
@@ -185,7 +189,7 @@
     // The catalogue lists the base layers this caller may read; ?layers= picks them too
     // ("basemap" for all), and without ?layers= the whole base is on.
     function start(catalog) {
-      if (stats()) stats().base = { roads: {}, labels: 0 };
+      if (stats()) stats().base = { roads: {}, labels: 0, loaded: false };
       base.layers = catalog.map((l) => l.name).filter(isBase);
       const picked = wanted ? wanted.split(",") : null;
       base.on = new Set(base.layers.filter((n) => !picked || picked.includes("basemap") || picked.includes(n)));
