@@ -8,7 +8,9 @@ the test server blocked, so the map needs nothing from outside.
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,9 @@ import pyogrio
 import pytest
 from pydantic import ValidationError
 
+from geo_api.map_changes import MapChangeFeed
 from geo_api.settings import DatabaseSettings, ServerSettings, Settings, TilesSettings
+from layers.catalog import CATALOG
 from layers.catalog.declarations import (
     AREA_LABEL_MINZOOM,
     BASE_AREA_KINDS,
@@ -259,6 +263,46 @@ def test_tilejson_and_style_list_the_base(client: httpx.Client) -> None:
     roads = next(layer for layer in style["layers"] if layer["id"] == "base_roads")
     assert roads["paint"]["line-color"][:2] == ["match", ["get", "road_class"]]
     assert roads["layout"]["visibility"] == "visible"
+
+
+def test_a_renamed_enterprise_gets_its_new_label_without_a_feed_event(
+    client: httpx.Client, db: psycopg.Connection
+) -> None:
+    """Label tiles are purged by the enterprises' own notices; the live map's change feed
+    does not announce them (a map does not refetch its base on a change)."""
+    feed = MapChangeFeed(CATALOG, history=16, queue_size=16, max_viewers=4)
+    viewer = feed.subscribe(frozenset(CATALOG.tiles), None)
+    feed.on_change({"layer": "enterprises", "bbox": [121.6, 29.9, 121.6, 29.9]})
+    told = {c.layer for c in viewer.events}
+    assert "enterprises" in told and not {n for n in told if n.startswith("base_")}
+    purged = {t.name for t in CATALOG.tile_layers_for_change("enterprises")}
+    assert "base_enterprise_labels" in purged
+    row = db.execute(
+        "SELECT id, name, ST_X(geom), ST_Y(geom) FROM enterprises ORDER BY id LIMIT 1"
+    ).fetchone()
+    assert row is not None
+    eid, name, lon, lat = row
+    tile = tile_of(lon, lat, ENTERPRISE_LABEL_MINZOOM)
+
+    def label() -> str | None:
+        r = get_tile(client, "base_enterprise_labels", tile)
+        found = [f for f in features(decode(r.content), "base_enterprise_labels") if f["id"] == eid]
+        return found[0]["properties"]["name"] if found else None
+
+    def rename(to: str) -> None:
+        db.execute("UPDATE enterprises SET name = %s WHERE id = %s", (to, eid))
+        payload = {"layer": "enterprises", "count": 1, "ids": [eid], "bbox": [lon, lat, lon, lat]}
+        db.execute("SELECT pg_notify('georisk_changes', %s)", (json.dumps(payload),))
+
+    assert label() == name  # now in the tile cache
+    try:
+        rename(name + "（更名）")
+        deadline = time.monotonic() + 10
+        while label() != name + "（更名）" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert label() == name + "（更名）"
+    finally:
+        rename(name)
 
 
 # -- city zoom: coarse clusters ------------------------------------------------------------

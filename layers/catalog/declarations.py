@@ -8,7 +8,7 @@ legend, hexagon rollup and access follow.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from layers.catalog import props
 from layers.catalog.model import (
@@ -85,6 +85,13 @@ def _rank(column: str, values: tuple[str, ...]) -> str:
     return f"CASE {column} {whens} ELSE {len(values) + 1} END"
 
 
+def _base_tiles(**kw: Any) -> Tiles:
+    """Base tiles are on the published map, and not announced on the live map's change feed:
+    a map does not refetch its base on a change (the tile cache is purged all the same), and an
+    enterprise's every re-rating would otherwise be told twice."""
+    return Tiles(public=True, announce=False, **kw)
+
+
 def _lon_lat(geom: str) -> tuple[Prop, Prop]:
     # Leaflet.VectorGrid hands a style callback the properties only; a label needs its place.
     return (
@@ -109,12 +116,11 @@ BASE_ROADS = Layer(
         tile_prop("name", "t.name", "String", "road name"),
     ),
     depends_on=("roads",),
-    tiles=Tiles(
+    tiles=_base_tiles(
         minzoom=ROAD_CLASS_MINZOOM["expressway"],
         simplify_below=14,
         feature_cap=6000,
         order_sql=_rank("t.road_class", vocab.ROAD_CLASSES),
-        public=True,
     ),
 )
 
@@ -134,9 +140,7 @@ BASE_AREAS = Layer(
     ),
     district_sql="t.district",
     depends_on=("zones",),
-    tiles=Tiles(
-        minzoom=8, simplify_below=15, order_sql=_rank("t.kind", BASE_AREA_KINDS), public=True
-    ),
+    tiles=_base_tiles(minzoom=8, simplify_below=15, order_sql=_rank("t.kind", BASE_AREA_KINDS)),
 )
 
 BASE_BOUNDARIES = Layer(
@@ -156,7 +160,7 @@ BASE_BOUNDARIES = Layer(
     ),
     district_sql="t.code",
     depends_on=("districts",),
-    tiles=Tiles(minzoom=5, simplify_below=16, public=True),
+    tiles=_base_tiles(minzoom=5, simplify_below=16),
 )
 
 BASE_LABELS = Layer(
@@ -184,7 +188,7 @@ BASE_LABELS = Layer(
         *_lon_lat("t.geom"),
     ),
     depends_on=("districts", "zones"),
-    tiles=Tiles(minzoom=5, order_sql="CASE t.kind WHEN 'district' THEN 1 ELSE 2 END", public=True),
+    tiles=_base_tiles(minzoom=5, order_sql="CASE t.kind WHEN 'district' THEN 1 ELSE 2 END"),
 )
 
 BASE_ENTERPRISE_LABELS = Layer(
@@ -208,7 +212,7 @@ BASE_ENTERPRISE_LABELS = Layer(
     enterprise_sql="t.id",
     color_sql="coalesce(t.dynamic_color, t.inherent_color)",
     depends_on=("enterprises",),
-    tiles=Tiles(minzoom=ENTERPRISE_LABEL_MINZOOM, feature_cap=ENTERPRISE_LABEL_CAP, public=True),
+    tiles=_base_tiles(minzoom=ENTERPRISE_LABEL_MINZOOM, feature_cap=ENTERPRISE_LABEL_CAP),
 )
 
 #: The base map's tile layers, drawn under everything else (the web map's ``底图`` entry).

@@ -167,6 +167,9 @@ class Tiles:
     # Layers without a colour: an SQL rank over ``t`` (1 first) that a feature cap keeps first
     # and that is drawn last, e.g. expressways before local roads.
     order_sql: str | None = None
+    # Whether the live map's change feed tells open maps of changes to these tiles (off for
+    # the base map, which a map does not refetch on a change; its cache is purged all the same).
+    announce: bool = True
 
 
 @dataclass(frozen=True)

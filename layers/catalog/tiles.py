@@ -80,6 +80,7 @@ class TileLayer:
     enterprise_sql: str | None = None
     sensitive: tuple[str, ...] = ()
     order_sql: str | None = None  # rank of an uncoloured layer's features (1 first)
+    announce: bool = True  # on the live map's change feed (geo_api/map_changes.py)
 
     @property
     def fields(self) -> dict[str, FieldType]:
@@ -144,6 +145,7 @@ def tile_layer_of(layer: Layer) -> TileLayer:
         enterprise_sql=layer.enterprise_sql,
         sensitive=tuple(p.name for p in layer.properties if p.tiles and p.sensitive),
         order_sql=spec.order_sql,
+        announce=spec.announce,
     )
 
 
