@@ -41,7 +41,7 @@
     map.createPane("georiskLabels").style.zIndex = 380;     // above the risk tiles, under popups
     const pageUrl = new URLSearchParams(location.search);
     const wanted = pageUrl.get("layers");
-    const external = externalBase(map);
+    const external = G.externalBase(map, { pane: "georiskExternalBase" });
     const base = { map, layers: [], on: new Set(), grid: null, external,
       candidates: new Map(), shown: new Map(), layoutTimer: null };
     const stats = () => G.stats;
@@ -201,19 +201,6 @@
     }
 
     return { isBase, start, redraw, state: base };
-  }
-
-  // An external raster base from the page's data attributes (geo_api/routes/pages.py).
-  function externalBase(map) {
-    const d = document.documentElement.dataset;
-    if (!d.basemap) return null;
-    const opts = { pane: "georiskExternalBase", maxZoom: 22,
-      maxNativeZoom: Number(d.basemapMaxZoom || 18), attribution: d.basemapAttribution || "" };
-    if (d.basemapSubdomains) opts.subdomains = d.basemapSubdomains;
-    const layers = [L.tileLayer(d.basemap, opts)];
-    if (d.basemapOverlay) layers.push(L.tileLayer(d.basemapOverlay, Object.assign({}, opts, { attribution: "" })));
-    layers.forEach((l) => l.addTo(map));
-    return layers;
   }
 
   G.basemap = { create, isBase };
