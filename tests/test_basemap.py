@@ -389,12 +389,16 @@ def test_caps_keep_major_roads_and_worst_enterprises(
     assert sorted(map(rank, colors)) == sorted(rank(c) for _, c in members)[:2]
 
 
-def test_the_page_carries_the_external_base(configured: LiveServer) -> None:
-    page = httpx.get(configured.base_url + "/").text
-    assert f'data-basemap="{EXTERNAL}"' in page
-    assert 'data-basemap-subdomains="01234567"' in page
-    assert 'data-basemap-attribution="© 天地图 &amp; GS(2024)0650号"' in page
-    assert "data-basemap-overlay" not in page  # unset settings stay out
+def test_the_pages_carry_the_external_base(configured: LiveServer, db: psycopg.Connection) -> None:
+    row = db.execute("SELECT id FROM enterprises ORDER BY id LIMIT 1").fetchone()
+    assert row is not None
+    with configured.client() as http:
+        pages = [http.get("/").text, http.get(f"/enterprises/{row[0]}/diagram").text]
+    for page in pages:  # the map and the diagram draw the same external base
+        assert f'data-basemap="{EXTERNAL}"' in page
+        assert 'data-basemap-subdomains="01234567"' in page
+        assert 'data-basemap-attribution="© 天地图 &amp; GS(2024)0650号"' in page
+        assert "data-basemap-overlay" not in page  # unset settings stay out
 
 
 # -- the map in a browser --------------------------------------------------------------------
