@@ -445,6 +445,7 @@ def test_default_view_at_zoom_10_draws_the_base_and_names_the_districts(
         assert "local" not in base["roads"]  # the street grid waits for zoom 12
         drawn = page.evaluate("() => GeoRisk.stats.drawn")
         assert drawn["base_boundaries"] > 0 and drawn["base_areas"] > 0
+        assert drawn["base_roads"] == base["roads"]["expressway"] + base["roads"]["arterial"]
         shown = set(
             page.eval_on_selector_all(".base-label-district", "els => els.map(e => e.textContent)")
         )
