@@ -75,7 +75,20 @@ class ServerSettings(BaseSettings):
     )
     basemap_url: str | None = Field(
         default=None,
-        description="XYZ template of a base map (e.g. Tianditu or OSM); unset → plain background",
+        description="XYZ template of an external raster base (Tianditu, an OSM-derived server) "
+        "under the map's own base; unset → only the own base from our data (docs/basemap.md)",
+    )
+    basemap_overlay_url: str | None = Field(
+        default=None, description="a second XYZ template drawn over it (Tianditu's annotations)"
+    )
+    basemap_subdomains: str = Field(
+        default="abc", description="values of {s} in the templates (Tianditu: 01234567)"
+    )
+    basemap_max_zoom: int = Field(
+        default=18, ge=0, le=22, description="deepest zoom the external server has tiles for"
+    )
+    basemap_attribution: str = Field(
+        default="", description="credit shown on the map for the external base (its licence)"
     )
     telemetry: bool = Field(
         default=False,
@@ -146,6 +159,21 @@ class TilesSettings(BaseSettings):
         default=48.0, gt=0, description="oldest fix still shown as a tanker's latest position"
     )
     gzip_level: int = Field(default=5, ge=1, le=9)
+    # Point clusters (tiles/engine.py ClusterGrid): cell size in pixels of a 256-px tile.
+    cluster_px: int = Field(default=16, description="cluster cell near street level, px")
+    city_cluster_px: int = Field(
+        default=64, description="cluster cell at city zoom (≤ city_cluster_zoom), px"
+    )
+    city_cluster_zoom: int = Field(default=11, ge=0, le=22)
+
+    @field_validator("cluster_px", "city_cluster_px")
+    @classmethod
+    def _cell_px(cls, value: int) -> int:
+        from tiles.engine import CELL_PX_CHOICES
+
+        if value not in CELL_PX_CHOICES:
+            raise ValueError(f"must be one of {', '.join(map(str, CELL_PX_CHOICES))}")
+        return value
 
 
 class TankerSettings(BaseSettings):

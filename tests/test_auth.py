@@ -142,8 +142,10 @@ def test_the_access_rules_fit_the_layer_registry() -> None:
         assert access.tile_layers_for(role, CATALOG) <= set(tiles), role
     assert tiles["alerts"].district_sql  # an officer's alerts are cut to districts
     # The sets each role had before the catalogue derived them (issue 8's role table).
-    reference = {"districts", "zones"}
+    base = {"base_boundaries", "base_areas", "base_roads", "base_labels"}  # issue 19's base map
+    reference = {"districts", "zones"} | base
     assert access.tile_layers_for(access.ENTERPRISE, CATALOG) == reference | {
+        "base_enterprise_labels",
         "enterprises",
         "hazard_sources",
         "monitoring_points",
@@ -157,6 +159,7 @@ def test_the_access_rules_fit_the_layer_registry() -> None:
         "h3_stops",
     }
     assert access.tile_layers_for(access.TILE_READER, CATALOG) == reference | {
+        "base_enterprise_labels",
         "enterprises",
         "hazard_sources",
         "monitoring_points",

@@ -8,8 +8,9 @@
   const G = window.GeoRisk;
   const { COLORS, escapeHtml, getJson } = G;
   const map = L.map("map", { preferCanvas: true, minZoom: 5 }).setView([29.9, 121.7], 10);
-  const basemap = document.documentElement.dataset.basemap;
-  if (basemap) L.tileLayer(basemap, { maxZoom: 19 }).addTo(map);
+  // The base map (web/basemap.js): own pane under the risk layers, labels, external base.
+  const base = G.basemap ? G.basemap.create(map) : null;
+  const isBase = (name) => Boolean(base && base.isBase(name));
   L.control.scale({ imperial: false }).addTo(map);
 
   // Drawn-feature counters: the tests and scripts/bench_web.py read them (no canvas guessing).
@@ -70,7 +71,8 @@
   }
 
   function activeLayers() {
-    const names = state.catalog.map((l) => l.name).filter((n) => state.on.has(n) && !n.startsWith("h3_"));
+    const names = state.catalog.map((l) => l.name)
+      .filter((n) => state.on.has(n) && !n.startsWith("h3_") && !isBase(n));
     if (!state.hex) return names;
     return names.filter((n) => !POINT_LAYERS.has(n)).concat([state.hexLayer]);
   }
@@ -103,6 +105,7 @@
       tileToken.renewAt = Date.now() + ms;
       tileToken.timer = setTimeout(renewTileToken, ms);
       if (grid) grid.options.t = r.token;
+      if (base) base.setToken(r.token);
     }).catch(() => { tileToken.timer = setTimeout(renewTileToken, 10e3); });
   }
   document.addEventListener("visibilitychange", () => {
@@ -122,7 +125,7 @@
     grid.on("click", onFeatureClick);
     grid.on("tileload", () => {
       stats.tilesLoaded += 1;
-      const drawn = Object.keys(stats.drawn).some((k) => k !== "districts" && stats.drawn[k] > 0);
+      const drawn = Object.keys(stats.drawn).some((k) => k !== "districts" && !isBase(k) && stats.drawn[k] > 0);
       if (drawn && stats.firstDrawnAt === null) stats.firstDrawnAt = performance.now();
     });
     grid.addTo(map);
@@ -140,6 +143,7 @@
     const list = document.getElementById("layer-list");
     const hexSelect = document.getElementById("hex-layer");
     state.catalog.forEach((layer) => {
+      if (isBase(layer.name)) return;  // the base map has its own entry (web/basemap.js)
       if (layer.name.startsWith("h3_")) {
         hexSelect.insertAdjacentHTML("beforeend",
           `<option value="${escapeHtml(layer.name)}">${escapeHtml(layer.title.replace("Hexagons: ", ""))}</option>`);
@@ -348,6 +352,7 @@
     return renewTileToken().then(() => getJson("/tiles"));
   }).then((cat) => {
     state.catalog = cat.layers;
+    if (base) base.start(cat.layers);
     buildSwitcher();
     redraw();
     listen();

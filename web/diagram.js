@@ -9,8 +9,7 @@
   const id = document.body.dataset.enterprise;
   const $ = (x) => document.getElementById(x);
   const map = L.map("dmap", { preferCanvas: false, maxZoom: 22 });
-  const basemap = document.documentElement.dataset.basemap;
-  if (basemap) L.tileLayer(basemap, { maxZoom: 22, maxNativeZoom: 19 }).addTo(map);
+  G.externalBase(map);  // GEORISK_BASEMAP_* (docs/basemap.md), as on the map
   L.control.scale({ imperial: false, maxWidth: 150 }).addTo(map);
   $("dlegend").innerHTML = G.legendHtml("风险等级 Risk level") +
     '<div>▨ 重大危险源 hazard source</div><div>▲ 监测点 monitoring point</div><div>┄ 厂界 site</div>';

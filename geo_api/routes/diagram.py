@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from geo_api.auth import SITE_READERS, allow, current_caller
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, Unauthorized
-from geo_api.routes.pages import WEB_DIR
+from geo_api.routes.pages import WEB_DIR, basemap_attributes
 from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.security_headers import EXPORT_POLICY
 from layers.risk import book
@@ -55,9 +55,9 @@ async def diagram_page(request: Request, conn: DbConn, enterprise_id: Enterprise
     page = (WEB_DIR / "diagram.html").read_text(encoding="utf-8")
     page = page.replace("{{ENTERPRISE_ID}}", str(enterprise_id))
     page = page.replace("{{ENTERPRISE_NAME}}", html.escape(d.enterprise["name"]))
-    basemap = request.app.state.settings.server.basemap_url
-    if basemap:
-        page = page.replace("<html lang", f'<html data-basemap="{html.escape(basemap)}" lang', 1)
+    attributes = basemap_attributes(request.app.state.settings.server)
+    if attributes:
+        page = page.replace("<html lang", f"<html{attributes} lang", 1)
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 

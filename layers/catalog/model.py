@@ -164,6 +164,12 @@ class Tiles:
     simplify_below: int | None = None  # lines/polygons: simplified at zooms below this
     time_window: TimeWindow = "none"
     public: bool = False  # on the published (tile reader) map, sensitive properties removed
+    # Layers without a colour: an SQL rank over ``t`` (1 first) that a feature cap keeps first
+    # and that is drawn last, e.g. expressways before local roads.
+    order_sql: str | None = None
+    # Whether the live map's change feed tells open maps of changes to these tiles (off for
+    # the base map, which a map does not refetch on a change; its cache is purged all the same).
+    announce: bool = True
 
 
 @dataclass(frozen=True)
