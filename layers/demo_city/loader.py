@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from layers.core import pgcopy
 from layers.demo_city.config import to_lonlat
+from layers.demo_city.registers import UNIT_COLUMNS, Registers
 from layers.risk.hexagons import fix_cells
 
 #: Every data table (not alembic_version, not spatial_ref_sys); children before parents.
@@ -56,6 +57,7 @@ ID_TABLES = (
     "zones",
     "roads",
     "vehicles",
+    "risk_units",
 )
 
 
@@ -121,6 +123,19 @@ def copy_rows(
         for row in rows:
             cp.write_row(row)
             n += 1
+    return n
+
+
+def copy_registers(conn: psycopg.Connection, regs: Registers) -> int:
+    """COPY the risk units, then every enterprise's contacts (through a temporary table: the
+    enterprises are already loaded). Returns the number of units."""
+    n = copy_rows(conn, "risk_units", (*UNIT_COLUMNS, "geom"), regs.unit_rows(wkb_hex(regs.geoms)))
+    conn.execute("CREATE TEMP TABLE tmp_contacts (id int PRIMARY KEY, contacts jsonb)")
+    copy_rows(conn, "tmp_contacts", ("id", "contacts"), regs.contacts.items())
+    conn.execute(
+        "UPDATE enterprises e SET contacts = t.contacts FROM tmp_contacts t WHERE e.id = t.id"
+    )
+    conn.execute("DROP TABLE tmp_contacts")
     return n
 
 

@@ -32,6 +32,7 @@ from layers.demo_city import (
     loader,
     monitoring,
     pipelines,
+    registers,
     roads,
     tracks,
     truth,
@@ -189,6 +190,11 @@ def seed_demo_city(
                 conn, report, districts, ents, sources, lines, points, all_zones, net, fleet
             )
 
+        with _phase(report, "registers", progress):
+            # After the static load: units point at enterprises and hazard sources.
+            regs = registers.make_registers(rng(17), ents, sources, districts, day)
+            report.counts["risk_units"] = loader.copy_registers(conn, regs)
+
         with _phase(report, "tracks", progress):
             events, noise = _load_tracks(
                 conn, report, net, lots, forbidden, fleet, day, seed, progress
@@ -212,6 +218,7 @@ def seed_demo_city(
                 events=events,
                 noise=noise,
                 zones=zone_counts,
+                sections={"registers": regs.truth},
             )
     with _phase(report, "risk", progress):
         # The map should open with colours: grade every source and rate every enterprise.
