@@ -94,16 +94,17 @@ _KIND_WEIGHTS: Final[dict[str, tuple[int, ...]]] = {
     "disposal": (30, 5, 15, 20, 10, 15, 5),
     "transport": (0, 0, 0, 15, 30, 15, 40),
 }
-#: The kind a plain site's largest unit always has: what the enterprise is about.
-_CORE_KIND: Final[dict[str, str]] = {
-    "production": "process_unit",
-    "storage": "tank_farm",
-    "use": "process_unit",
-    "trading": "warehouse",
-    "disposal": "process_unit",
-    "transport": "other",
+#: What an enterprise is about: a register holds one of these kinds (checked in order); when
+#: its hazard-source units have none, its largest other unit takes the first.
+_CORE_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "production": ("process_unit", "reactor"),
+    "storage": ("tank_farm", "warehouse"),
+    "use": ("process_unit", "reactor"),
+    "trading": ("warehouse", "tank_farm"),
+    "disposal": ("process_unit",),
+    "transport": ("other",),
 }
-assert set(_KIND_WEIGHTS) == set(HAZMAT_CATEGORIES) == set(_UNIT_RANGE) == set(_CORE_KIND)
+assert set(_KIND_WEIGHTS) == set(HAZMAT_CATEGORIES) == set(_UNIT_RANGE) == set(_CORE_KINDS)
 assert all(len(w) == len(KINDS) for w in _KIND_WEIGHTS.values())
 
 #: Colour weights (red, orange, yellow, blue) of a unit that is not a hazard source, before
@@ -594,6 +595,10 @@ def _unique(name: str, used: set[str]) -> str:
     return name
 
 
+def _source_kind(src: HazardSource) -> str:
+    return "tank_farm" if src.unit_kind == "storage" else "process_unit"
+
+
 def make_registers(
     rng: np.random.Generator,
     enterprises: list[Enterprise],
@@ -666,7 +671,7 @@ def make_registers(
     grey = incomplete[ent] & (grey_rank < np.minimum(n_grey, n_units - 1)[ent])
     spread = draw_rng.integers(0, _UNIT_SPREAD_DAYS + 1, n)
 
-    # Kinds of the free units by category; a plain site's largest unit has the core kind.
+    # Kinds of the free units by category (the largest may be overruled by _CORE_KINDS).
     cats = list(_KIND_WEIGHTS)
     kind_cum = np.cumsum([np.array(_KIND_WEIGHTS[c]) / sum(_KIND_WEIGHTS[c]) for c in cats], 1)
     cat = np.array([cats.index(p.ent.category) for p in plans])
@@ -695,17 +700,18 @@ def make_registers(
         used: set[str] = set()
         who, tel = names[staff[e.id]], phones[staff[e.id]]
         tally = dict.fromkeys((*RISK_COLORS, "grey"), 0)
+        covered = any(_source_kind(s) in _CORE_KINDS[e.category] for s in plan.sources)
         for j in range(int(n_units[i])):
             if j < len(plan.sources):
                 src = plan.sources[j]
                 source_id: int | None = src.id
-                kind_name = "tank_farm" if src.unit_kind == "storage" else "process_unit"
+                kind_name = _source_kind(src)
                 name = src.unit_name
                 geom: BaseGeometry = box(*src.rect)
             else:
                 source_id = None
-                if j == len(plan.sources) and not plan.sources:
-                    kind_name = _CORE_KIND[e.category]
+                if j == len(plan.sources) and not covered:
+                    kind_name = _CORE_KINDS[e.category][0]
                 else:
                     kind_name = KINDS[kinds_l[k]]
                 name = _unit_name(kind_name, e.category, name_l[k])
