@@ -127,16 +127,10 @@ def copy_rows(
 
 
 def copy_registers(conn: psycopg.Connection, regs: Registers) -> int:
-    """COPY the risk units, then every enterprise's contacts (through a temporary table: the
-    enterprises are already loaded). Returns the number of units."""
-    n = copy_rows(conn, "risk_units", (*UNIT_COLUMNS, "geom"), regs.unit_rows(wkb_hex(regs.geoms)))
-    conn.execute("CREATE TEMP TABLE tmp_contacts (id int PRIMARY KEY, contacts jsonb)")
-    copy_rows(conn, "tmp_contacts", ("id", "contacts"), regs.contacts.items())
-    conn.execute(
-        "UPDATE enterprises e SET contacts = t.contacts FROM tmp_contacts t WHERE e.id = t.id"
+    """COPY the risk units (after their enterprises and hazard sources); returns how many."""
+    return copy_rows(
+        conn, "risk_units", (*UNIT_COLUMNS, "geom"), regs.unit_rows(wkb_hex(regs.geoms))
     )
-    conn.execute("DROP TABLE tmp_contacts")
-    return n
 
 
 def fix_sequences(conn: psycopg.Connection) -> None:

@@ -361,11 +361,10 @@ UNIT_COLUMNS: Final = (
 
 @dataclass
 class Registers:
-    """Columns of every unit (in id order), each enterprise's contacts, and the ground truth."""
+    """Columns of every unit (in id order) and the ground truth."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)  # UNIT_COLUMNS, geometry apart
     geoms: list[MultiPolygon] = field(default_factory=list)  # metric plane, one per row
-    contacts: dict[int, str] = field(default_factory=dict)  # enterprise id → JSON array
     truth: dict[str, Any] = field(default_factory=dict)
 
     def unit_rows(self, wkb: Sequence[str]) -> Iterator[tuple[Any, ...]]:
@@ -521,14 +520,36 @@ def _layout(
 # -- people ---------------------------------------------------------------------------------
 
 
-def _people(rng: np.random.Generator, n: int) -> tuple[list[list[str]], list[list[str]]]:
-    """``_STAFF`` Chinese names and ``_STAFF + 1`` mobile numbers (the last: the duty phone)
-    for each of ``n`` enterprises."""
+@dataclass
+class People:
+    """Each enterprise's people, by enterprise id: ``_STAFF`` names (principal, safety manager,
+    unit heads) and ``_STAFF + 1`` mobile numbers (the last: the 24 h duty phone)."""
+
+    names: dict[int, list[str]]
+    phones: dict[int, list[str]]
+
+    def contacts(self, enterprise_id: int) -> str:
+        """The enterprise's emergency contacts as the JSON array ``enterprises.contacts``
+        holds."""
+        names, phones = self.names[enterprise_id], self.phones[enterprise_id]
+        people = [
+            {"role": CONTACT_ROLES[0], "name": names[0], "phone": phones[0]},
+            {"role": CONTACT_ROLES[1], "name": names[1], "phone": phones[1]},
+            {"role": CONTACT_ROLES[2], "name": _DUTY_NAME, "phone": phones[_STAFF]},
+        ]
+        return json.dumps(people, ensure_ascii=False)
+
+
+def make_people(rng: np.random.Generator, enterprises: list[Enterprise]) -> People:
+    """Plausible Chinese names and 11-digit mobiles for every enterprise (made with the
+    enterprises, so their contacts load in the same COPY)."""
+    n = len(enterprises)
     sur = rng.integers(0, len(_SURNAMES), (n, _STAFF))
     two = rng.random((n, _STAFF)) < 0.7
     given = rng.integers(0, len(_GIVEN), (n, _STAFF, 2))
     prefix = rng.integers(0, len(_MOBILE_PREFIXES), (n, _STAFF + 1))
     body = rng.integers(0, 10**8, (n, _STAFF + 1))
+    ids = [e.id for e in enterprises]
     names = [
         [
             _SURNAMES[s] + _GIVEN[g[0]] + (_GIVEN[g[1]] if t else "")
@@ -540,16 +561,7 @@ def _people(rng: np.random.Generator, n: int) -> tuple[list[list[str]], list[lis
         [f"{_MOBILE_PREFIXES[p]}{b:08d}" for p, b in zip(prow, brow, strict=True)]
         for prow, brow in zip(prefix.tolist(), body.tolist(), strict=True)
     ]
-    return names, phones
-
-
-def _contacts(names: list[str], phones: list[str]) -> str:
-    people = [
-        {"role": CONTACT_ROLES[0], "name": names[0], "phone": phones[0]},
-        {"role": CONTACT_ROLES[1], "name": names[1], "phone": phones[1]},
-        {"role": CONTACT_ROLES[2], "name": _DUTY_NAME, "phone": phones[_STAFF]},
-    ]
-    return json.dumps(people, ensure_ascii=False)
+    return People(dict(zip(ids, names, strict=True)), dict(zip(ids, phones, strict=True)))
 
 
 # -- assessment, completeness, texts --------------------------------------------------------
@@ -605,10 +617,11 @@ def make_registers(
     sources: list[HazardSource],
     districts: list[District],
     day: dt.date,
+    people: People,
 ) -> Registers:
-    """Registers of every hazmat enterprise with a site and contacts of every enterprise, as
-    of ``day`` (the seed's day: review dates are placed around it)."""
-    geo_rng, draw_rng, people_rng = rng.spawn(3)
+    """Registers of every hazmat enterprise with a site, as of ``day`` (the seed's day: review
+    dates are placed around it); units are looked after by the enterprise's ``people``."""
+    geo_rng, draw_rng = rng.spawn(2)
     hz = set(HAZMAT_CATEGORIES)
     ents = [e for e in enterprises if e.category in hz and e.site is not None]
     by_host: dict[int, list[HazardSource]] = {}
@@ -616,12 +629,7 @@ def make_registers(
         by_host.setdefault(s.enterprise_id, []).append(s)
     plans = _layout(geo_rng, ents, by_host)
 
-    names, phones = _people(people_rng, len(enterprises))
     out = Registers()
-    staff: dict[int, int] = {}
-    for i, e in enumerate(enterprises):
-        out.contacts[e.id] = _contacts(names[i], phones[i])
-        staff[e.id] = i
 
     # Per enterprise: method, district propensities, completeness, assessment age, ceiling.
     n_ent = len(plans)
@@ -698,7 +706,7 @@ def make_registers(
         method = "LEC" if uses_lec[i] else "LS"
         base = day - dt.timedelta(days=int(age[i]))
         used: set[str] = set()
-        who, tel = names[staff[e.id]], phones[staff[e.id]]
+        who, tel = people.names[e.id], people.phones[e.id]
         tally = dict.fromkeys((*RISK_COLORS, "grey"), 0)
         covered = any(_source_kind(s) in _CORE_KINDS[e.category] for s in plan.sources)
         for j in range(int(n_units[i])):
