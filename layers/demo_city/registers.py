@@ -790,6 +790,7 @@ def _truth(
     )
     dues = [r[i_due] for r in regs.rows if r[i_due] is not None]
     lapsed = [d for d in dues if d < day]
+    current = [d for d in dues if d >= day]
     for entry in per_ent.values():
         entry.update(incomplete=entry["colors"]["grey"] > 0, overdue=False)
     for r in regs.rows:
@@ -830,7 +831,7 @@ def _truth(
         " no review_due before the date asked",
         # Every verdict below holds for any date in [valid_from, valid_until].
         "valid_from": (max(lapsed) + dt.timedelta(days=1)).isoformat() if lapsed else None,
-        "valid_until": min(d for d in dues if d >= day).isoformat() if dues else None,
+        "valid_until": min(current).isoformat() if current else None,
         "units": len(regs.rows),
         "source_units": sum(e["source_units"] for e in per_ent.values()),
         "colors": colors,
