@@ -16,14 +16,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import psycopg
 import pytest
+from shapely.geometry import box
 
 from geo_api.migrate import upgrade
 from layers.core.colors import RISK_COLORS
 from layers.core.vocab import CONTROL_TYPES, HAZMAT_CATEGORIES, RISK_UNIT_KINDS
 from layers.demo_city import seed_demo_city
-from layers.demo_city.registers import CONTACT_ROLES, MAX_UNITS, MIN_UNITS
+from layers.demo_city.enterprises import Enterprise, HazardSource
+from layers.demo_city.geography import make_districts
+from layers.demo_city.registers import (
+    CONTACT_ROLES,
+    MAX_UNITS,
+    MIN_UNITS,
+    Registers,
+    make_people,
+    make_registers,
+)
 from layers.risk.units import lec, ls
 from tests.conftest import TEST_SCALE, TEST_SEED
 
@@ -359,3 +370,79 @@ def test_same_seed_same_registers(reg_url: str, truth: dict[str, Any], tmp_path:
             assert _one(a, contacts) == _one(b, contacts)
     finally:
         _drop(other, admin)
+
+
+# -- the generator at the edges of what the city draws (no database) --------------------------
+
+
+def _tight_city() -> tuple[list[Enterprise], list[HazardSource]]:
+    """The smallest plain site make_hazmat draws (60 × 50 m), one per category, and the
+    tightest sites make_hazard_sources draws for 1–4 sources (12 m side and 10 m top and
+    bottom margins)."""
+    ents = [
+        Enterprise(
+            i + 1,
+            "",
+            f"plain {cat}",
+            cat,
+            0.0,
+            0.0,
+            "330203",
+            site=(1000.0 * i, 0.0, 1000.0 * i + 60, 50.0),
+            diagnosis_score=95.0,
+        )
+        for i, cat in enumerate(HAZMAT_CATEGORIES)
+    ]
+    sources: list[HazardSource] = []
+    for k in range(1, 5):
+        eid = len(ents) + 1
+        hx, hy, x, y = 90 * k**0.5 + 40, 80.0, 1000.0 * eid, 5000.0
+        site = (x - hx, y - hy, x + hx, y + hy)
+        ents.append(Enterprise(eid, "", "host", "production", x, y, "330205", site=site))
+        cell = 2 * hx / k
+        for j in range(k):
+            rect = (
+                site[0] + j * cell + 12,
+                site[1] + 10,
+                site[0] + (j + 1) * cell - 12,
+                site[3] - 10,
+            )
+            sources.append(
+                HazardSource(len(sources) + 1, eid, "", "甲醇储罐区", "storage", rect, grade=1 + j)
+            )
+    return ents, sources
+
+
+def test_generator_fits_the_tightest_sites_and_follows_its_seed() -> None:
+    ents, sources = _tight_city()
+    districts = make_districts()
+    day = dt.date(2028, 2, 29)
+
+    def generate(seed: int) -> Registers:
+        rng = np.random.default_rng([seed, 17])
+        people = make_people(np.random.default_rng([seed, 18]), ents)
+        return make_registers(rng, ents, sources, districts, day, people)
+
+    regs = generate(1)
+    by_ent: dict[int, list[Any]] = {}
+    for row, geom in zip(regs.rows, regs.geoms, strict=True):
+        by_ent.setdefault(row[1], []).append((row, geom))
+    assert set(by_ent) == {e.id for e in ents}
+    for e in ents:
+        units = by_ent[e.id]
+        assert MIN_UNITS <= len(units) <= MAX_UNITS, e.id
+        assert e.site is not None
+        inner = box(*e.site).buffer(-1.99, join_style="mitre")
+        assert all(inner.contains(g) for _, g in units), e.id
+        geoms = [g for _, g in units]
+        assert not any(a.intersects(b) for i, a in enumerate(geoms) for b in geoms[i + 1 :]), e.id
+    for s in sources:
+        (g,) = [g for row, g in zip(regs.rows, regs.geoms, strict=True) if row[4] == s.id]
+        assert g.equals(box(*s.rect)), s.id
+    # Reviews fall due a year after the assessment (one made on 29 February: on 28 February).
+    assert all(r[-1] == _plus_year(r[-2]) for r in regs.rows if r[-2] is not None)
+
+    again, other = generate(1), generate(2)
+    assert again.rows == regs.rows and again.truth == regs.truth
+    assert [g.wkb for g in again.geoms] == [g.wkb for g in regs.geoms]
+    assert other.rows != regs.rows
