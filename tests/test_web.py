@@ -416,8 +416,12 @@ def test_emergency_contacts_are_edited_on_the_diagram_page(
         page.wait_for_function(
             f"() => document.querySelectorAll('#contact-rows .contact').length === {len(before)}"
         )
-        for row in page.locator("#contact-rows .k-remove").all():
-            row.click()
+        # The seeded enterprise has its contacts (layers/demo_city/registers.py): remove them
+        # one at a time, the first each time (the rows renumber as they go).
+        remove = page.locator("#contact-rows .k-remove")
+        for _ in range(len(before)):
+            remove.first.click()
+        page.wait_for_function("() => !document.querySelector('#contact-rows .contact')")
         for role, name, phone in (("主要负责人", "吴刚", "13600001111"), ("作废", "x", "1")):
             page.click("#c-add")
             new = page.locator("#contact-rows .contact").last
