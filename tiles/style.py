@@ -57,7 +57,14 @@ def _draw(layer: TileLayer) -> list[dict[str, Any]]:
 
 
 #: Layers shown when the style loads; the rest are in the style but hidden.
-VISIBLE = ("districts", "overlay_zones", "pipeline_segments", "hazard_sources", "enterprises")
+VISIBLE = (
+    "districts",
+    "overlay_zones",
+    "pipeline_segments",
+    "hazard_sources",
+    "risk_units",
+    "enterprises",
+)
 
 
 def risk_style(
