@@ -146,6 +146,7 @@ def test_the_access_rules_fit_the_layer_registry() -> None:
     assert access.tile_layers_for(access.ENTERPRISE, CATALOG) == reference | {
         "enterprises",
         "hazard_sources",
+        "risk_units",
         "monitoring_points",
     }
     assert access.tile_layers_for(access.OFFICER, CATALOG) == reference | {
