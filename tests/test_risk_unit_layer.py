@@ -376,6 +376,18 @@ def test_hexagon_rollup_counts_units_with_the_worst_colour(
         if cell in drawn:
             assert (drawn[cell]["count"], drawn[cell]["color"]) == (n, colour)
     assert set(cells) & set(drawn)
+    # Over REST too: regulators read the cells; officers (who may read other rollups there)
+    # and everybody else get a 403 naming the layer.
+    bbox = {"res": 10, "bbox": "127.99,35.99,128.01,36.01"}
+    with live_server.client("regulator") as http:
+        cells10 = http.get("/api/h3/risk_units", params=bbox).json()["features"]
+    listed = {f["properties"]["h3"]: (f["properties"]["count"], f["properties"]["color"])
+              for f in cells10}  # fmt: skip
+    assert listed == _expected_cells(db, ours, 10)
+    with live_server.client("officer") as http:
+        refused = http.get("/api/h3/risk_units", params=bbox)
+        assert refused.status_code == 403 and refused.json()["errors"][0]["field"] == "layer"
+        assert http.get("/api/h3/enterprises", params=bbox).status_code == 200
     enterprise = key_for(live_server.url, "enterprise", enterprise_id=plant.a)
     for key in (enterprise, key_for(live_server.url, "tile_reader")):
         r = httpx.get(
