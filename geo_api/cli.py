@@ -119,6 +119,18 @@ def db_status() -> None:
         sys.exit(3)
 
 
+@main.command()
+def fonts() -> None:
+    """Install the enterprise book's CJK font if needed (root on Debian)."""
+    from geo_api.fonts import ensure_cjk_font
+    from layers.risk.fonts import CjkFontMissing
+
+    try:
+        click.echo(f"book font: {ensure_cjk_font()}")
+    except CjkFontMissing as exc:
+        _fail(str(exc))
+
+
 # -- schema and data ----------------------------------------------------------------------
 @main.command()
 def migrate() -> None:

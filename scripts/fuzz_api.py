@@ -155,7 +155,7 @@ def body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     from geo_api.routes.scores import DeductionInput
     from layers.catalog import CATALOG
     from layers.prevention.dual import HiddenDangerInput, HiddenDangerPatch, InspectionTaskInput
-    from layers.risk.register import RiskUnitInput
+    from layers.risk.register import ContactsInput, RiskUnitInput
 
     def model(m: Any) -> dict[str, Any]:
         return dict(m.model_json_schema(ref_template="#/components/schemas/{model}"))
@@ -169,6 +169,7 @@ def body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
             model(RiskUnitInput)
         ),
         ("put", "/api/risk-units/{unit_id}"): _feature_schema(model(RiskUnitInput)),
+        ("put", "/api/enterprises/{enterprise_id}/contacts"): model(ContactsInput),
     }
     for name in CATALOG.collections:
         out[("post", f"/api/{name}")] = {

@@ -1,13 +1,13 @@
 """Risk units as a layer of the regulator's map (issue 19 §1), over real HTTP and PostGIS.
 
 Planted here, around 128.00 E, 36.00 N (districts RU-A and RU-B, credit codes 91330200RU…):
-enterprise A's site with five units — red, orange, yellow and blue assessed through the register
-API, one registered but not assessed — and enterprise B of the other district next door with one
-blue unit. Asserted: the units' tiles (z13 and up, none below; colours, grey, properties), who
-gets which of them (tile reader: none anywhere; a regulator: their district's; an enterprise: its
-own), the REST collection's filters, the hexagon rollup's counts and worst colours, and that
-every register write purges the tiles it touched (on a server whose cached tiles would
-otherwise live for an hour).
+enterprise A's site with five units, all through the register API — red, orange, yellow and
+blue assessed, one registered but not assessed — and enterprise B of the other district next
+door with one blue unit. Asserted: the units' tiles (z13 and up, none below; colours, grey,
+properties), who gets which of them (tile reader: none anywhere; a regulator: their district's;
+an enterprise: its own), the REST collection's filters, the hexagon rollup's counts and worst
+colours, and that every register write purges the tiles it touched (on a server whose cached
+tiles would otherwise live for an hour).
 """
 
 from __future__ import annotations
@@ -123,15 +123,11 @@ def plant(live_server: LiveServer, database_url: str) -> Iterator[Plant]:
     with live_server.client() as client:
         a = _post_enterprise(client, 1, DISTRICT_A, 128.0, 128.0032)
         b = _post_enterprise(client, 2, DISTRICT_B, 128.0040, 128.0050)
-        # Registered, not assessed: stored as the register keeps such a unit (no method, no
-        # inputs, no colour), before the API writes below, whose notices re-roll the hexagons.
-        row = conn.execute(
-            "INSERT INTO risk_units (enterprise_id, name, kind, geom) VALUES (%s, '公用工程站',"
-            " 'utilities', ST_Multi(ST_GeomFromText(%s, 4326))) RETURNING id",
-            (a, _wkt(NOT_ASSESSED_WEST)),
-        ).fetchone()
-        assert row is not None
-        units, west = {"grey": int(row[0])}, {int(row[0]): NOT_ASSESSED_WEST}
+        # Registered, not assessed yet: no method, no inputs; the register stores no colour.
+        r = _post_unit(client, a, NOT_ASSESSED_WEST, "公用工程站", "utilities", method=None)
+        assert r.status_code == 201, r.text
+        assert (r.json()["color"], r.json()["score"]) == (None, None)
+        units, west = {"grey": int(r.json()["id"])}, {int(r.json()["id"]): NOT_ASSESSED_WEST}
         overdue = 0
         for x, name, kind, inputs, colour in A_UNITS:
             extra: dict[str, Any] = {"responsible": "张伟", "responsible_phone": "13800000000"}
@@ -155,11 +151,6 @@ def plant(live_server: LiveServer, database_url: str) -> Iterator[Plant]:
     conn.execute("DELETE FROM enterprises WHERE credit_code LIKE '91330200RU%%'")
     conn.execute("DELETE FROM districts WHERE code LIKE 'RU-%%'")
     conn.close()
-
-
-def _wkt(west: float) -> str:
-    ring = ", ".join(f"{x} {y}" for x, y in _square(west)[0])
-    return f"POLYGON(({ring}))"
 
 
 def _tile(http: httpx.Client, layers: str, tile: Tile) -> dict[str, Any]:

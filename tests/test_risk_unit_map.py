@@ -1,8 +1,8 @@
 """Risk units on the regulator's map, in a real browser (issue 19 §1, "checked by").
 
 A site of our own around 128.30 E, 36.30 N (district RM-1, credit codes 91330200RM…) holds a red,
-an orange, a yellow and a blue unit assessed through the register API, and one registered but
-not assessed. The page, opened with its default layers at zoom 15, draws them in their colours
+an orange, a yellow and a blue unit assessed through the register API, and one registered there
+but not assessed. The page, opened with its default layers at zoom 15, draws them in their colours
 (read from the page's ``GeoRisk.stats`` hooks and from the tile bodies it fetched), writes their
 names at zoom ≥ 16, and follows an edit made on the enterprise's diagram page live.
 Set GEORISK_TEST_SCREENSHOTS=<dir> to keep the zoom-15 screenshot.
@@ -97,14 +97,16 @@ def site(live_server: LiveServer, database_url: str) -> Iterator[Site]:
             )
             assert r.status_code == 201 and r.json()["color"] == colour, r.text
             units[colour] = int(r.json()["id"])
-    ring = ", ".join(f"{x} {y}" for x, y in _ring(GREY_WEST))
-    row = conn.execute(
-        "INSERT INTO risk_units (enterprise_id, name, kind, geom) VALUES (%s, %s, 'utilities',"
-        " ST_Multi(ST_GeomFromText(%s, 4326))) RETURNING id",
-        (enterprise, GREY_NAME, f"POLYGON(({ring}))"),
-    ).fetchone()
-    assert row is not None
-    units["grey"] = int(row[0])
+        r = client.post(
+            f"/api/enterprises/{enterprise}/risk-units",
+            json={
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [_ring(GREY_WEST)]},
+                "properties": {"name": GREY_NAME, "kind": "utilities", "method": None},
+            },
+        )
+        assert r.status_code == 201 and r.json()["color"] is None, r.text
+        units["grey"] = int(r.json()["id"])
     yield Site(enterprise, units)
     conn.execute("DELETE FROM enterprises WHERE credit_code LIKE '91330200RM%%'")
     conn.execute("DELETE FROM districts WHERE code = %s", (DISTRICT,))
