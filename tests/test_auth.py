@@ -148,6 +148,7 @@ def test_the_access_rules_fit_the_layer_registry() -> None:
         "base_enterprise_labels",
         "enterprises",
         "hazard_sources",
+        "risk_units",
         "monitoring_points",
     }
     assert access.tile_layers_for(access.OFFICER, CATALOG) == reference | {

@@ -105,7 +105,8 @@ def _draw(layer: TileLayer) -> list[dict[str, Any]]:
 #: Layers shown when the style loads; the rest are in the style but hidden.
 VISIBLE = (
     *("base_boundaries", "base_areas", "base_roads"),
-    *("districts", "overlay_zones", "pipeline_segments", "hazard_sources", "enterprises"),
+    *("districts", "overlay_zones", "pipeline_segments", "hazard_sources", "risk_units"),
+    "enterprises",
 )
 #: Tile layers of the base map (``layers/catalog/declarations.py``, drawn first).
 BASE_PREFIX = "base_"

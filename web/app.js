@@ -17,8 +17,9 @@
   const stats = { drawn: {}, firstDrawnAt: null, tilesLoaded: 0, districts: {},
     liveChanges: 0, tilesRefreshed: 0, reloads: 0, liveVersion: 0, live: "connecting", tileTokens: 0,
     colors: {}, offline: {}, props: {} };
-  const DEFAULT_ON = new Set(["districts", "pipeline_segments", "hazard_sources", "enterprises",
-    "monitoring_points", "tankers", "alerts"]);
+  // Layers a role may not read are not in its catalogue, so they are never requested.
+  const DEFAULT_ON = new Set(["districts", "pipeline_segments", "hazard_sources", "risk_units",
+    "enterprises", "monitoring_points", "tankers", "alerts"]);
   const POINT_LAYERS = new Set(["enterprises", "hazard_sources", "monitoring_points"]);
   // ?layers=a,b picks the initial layers (shareable links; the tests use it to isolate a layer).
   const wanted = new URLSearchParams(location.search).get("layers");
@@ -40,6 +41,13 @@
     zones: () => ({ color: "#6d4c41", weight: 1, fill: true, fillOpacity: 0.1 }),
     overlay_zones: (p) => ({ color: fill(p.color), weight: 0.5, fill: true, fillColor: fill(p.color), fillOpacity: 0.2 }),
     hazard_sources: (p) => ({ color: "#222", weight: 1, fill: true, fillColor: fill(p.color), fillOpacity: 0.7 }),
+    // Register units: filled by level (grey = not assessed), a dashed black edge when the
+    // review is overdue; names are written at z ≥ 16 by unit_labels.js.
+    risk_units: (p, z) => {
+      if (G.unitLabels) G.unitLabels.seen(p, z);
+      return { color: p.overdue ? "#000" : "#444", weight: p.overdue ? 2 : 1, dashArray: p.overdue ? "4 3" : null,
+        fill: true, fillColor: fill(p.color), fillOpacity: 0.6 };
+    },
     pipeline_segments: (p) => ({ color: fill(p.color), weight: 3, opacity: 0.95 }),
     enterprises: (p) => pointStyle(p, 5),
     // An offline point keeps its alarm colour and gets a dashed black ring (offline never
@@ -114,6 +122,7 @@
 
   function redraw() {
     if (grid) map.removeLayer(grid);
+    if (G.unitLabels) G.unitLabels.reset();
     const names = activeLayers();
     if (!names.length) { grid = null; return; }
     const styles = {};

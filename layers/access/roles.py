@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, TypeVar
 
-from layers.catalog import Catalog, Collection
+from layers.catalog import Catalog, Collection, Layer
 from layers.catalog.model import Prop
 from layers.catalog.tiles import TileLayer
 from layers.core import vocab
@@ -72,6 +72,14 @@ def reads(role: str, audience: str, public: bool = False) -> bool:
     if role == TILE_READER:
         return public
     return role in AUDIENCE_READERS.get(audience, frozenset())
+
+
+def reads_rollup(role: str, layer: Layer) -> bool:
+    """May ``role`` read ``layer``'s hexagon cells through ``/api/h3``? A published rollup is
+    a city-wide aggregate for whoever reaches that route; an unpublished one (risk units: a
+    register is internal) only for those who read the layer itself."""
+    spec = layer.hexagons
+    return spec is not None and (spec.public or reads(role, layer.audience))
 
 
 @lru_cache(maxsize=256)

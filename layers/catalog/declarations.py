@@ -26,6 +26,7 @@ from layers.catalog.model import (
     tile_prop,
 )
 from layers.core import vocab
+from layers.core.review import review_overdue_sql
 
 
 def _color(
@@ -427,6 +428,89 @@ HAZARD_SOURCES = Layer(
             ),
             field_for_constraint={"fk_hazard_sources_enterprise_id_enterprises": "enterprise_id"},
         ),
+    ),
+)
+
+#: A unit's level on the map: its assessed colour, grey while it is registered but not assessed
+#: (never blue: blue claims "assessed, low", docs/domain.md §2.2).
+_UNIT_COLOR = "coalesce(t.color, 'grey')"
+#: LEC D = L × E × C or LS R = L × S (layers/risk/units.py computes the colour from the same).
+_UNIT_SCORE = (
+    "round((CASE t.method WHEN 'LEC' THEN t.likelihood * t.exposure * t.consequence"
+    " WHEN 'LS' THEN t.likelihood * t.severity END)::numeric, 6)::float8"
+)
+_UNIT_OVERDUE = review_overdue_sql("t.review_due")
+#: Where a unit's name is written on the map (Leaflet.VectorGrid draws no text, so the page
+#: places its labels from these two numbers; rounded to ~0.1 m).
+_LABEL_POINT = "round(ST_{}(ST_PointOnSurface(t.geom))::numeric, 6)::float8"
+
+RISK_UNITS = Layer(
+    name="risk_units",
+    title="Risk units",
+    description="Units of the enterprises' risk registers (风险分级管控), coloured by their "
+    "LEC / LS level; grey = registered, not assessed",
+    # A register is internal: its enterprise and the regulators of its district read it, the
+    # published (tile reader) map never does (no ``public`` on its tiles or its hexagons).
+    audience="site",
+    # The district is the enterprise's; the join is dropped by the planner when unread.
+    from_sql="risk_units t LEFT JOIN enterprises e ON e.id = t.enterprise_id",
+    geom_sql="t.geom",
+    geometry_type="polygon",
+    properties=(
+        Prop("id", "t.id", "Number", "risk unit id"),  # in REST too, like the register API
+        Prop("enterprise_id", "t.enterprise_id", "Number"),
+        Prop(
+            "name", "t.name", "String", "unit name (the map's label at zoom ≥ 16)", sensitive=True
+        ),
+        Prop("kind", "t.kind", "String", "process_unit, reactor, tank_farm, …", sensitive=True),
+        rest_prop("hazard_source_id", "t.hazard_source_id", "Number"),
+        Prop("method", "t.method", "String", "LEC or LS; none when not assessed", sensitive=True),
+        rest_prop("likelihood", "t.likelihood", "Number"),
+        rest_prop("exposure", "t.exposure", "Number"),
+        rest_prop("consequence", "t.consequence", "Number"),
+        rest_prop("severity", "t.severity", "Number"),
+        rest_prop("controls", "t.controls", "Object"),
+        # Tiles say grey for "not assessed"; REST keeps the register's null (?color=grey finds
+        # them both ways).
+        tile_prop("color", _UNIT_COLOR, "String", "unit level: four colours, grey not assessed"),
+        rest_prop("color", "t.color"),
+        Prop("score", _UNIT_SCORE, "Number", "LEC D or LS R", sensitive=True),
+        rest_prop("responsible", "t.responsible"),
+        rest_prop("responsible_phone", "t.responsible_phone"),
+        rest_prop("assessed_on", "t.assessed_on", "Date"),
+        rest_prop("review_due", "t.review_due", "Date"),
+        tile_prop("review_due", "t.review_due::text", "String", "YYYY-MM-DD", sensitive=True),
+        Prop("overdue", _UNIT_OVERDUE, "Boolean", "review past due as of today (UTC)"),
+        rest_prop("district", "e.district"),
+        tile_prop("label_lon", _LABEL_POINT.format("X"), "Number", "label point longitude"),
+        tile_prop("label_lat", _LABEL_POINT.format("Y"), "Number", "label point latitude"),
+    ),
+    district_sql="e.district",
+    enterprise_sql="t.enterprise_id",
+    color_sql=_UNIT_COLOR,
+    legend="risk unit level (LEC / LS); grey not assessed",
+    depends_on=("risk_units",),
+    # "live": the overdue flag turns at midnight without any change notice, so a cached tile
+    # must not outlive the live TTL; a register edit still purges at once.
+    tiles=Tiles(minzoom=13, simplify_below=15, feature_cap=4000, cache_class="live"),
+    # Units are rolled up at a point inside each (they are smaller than a resolution-10 cell,
+    # and points are indexed vectorised: tens of thousands of units in well under a second).
+    hexagons=Hexagons(
+        "points",
+        "SELECT ST_X(p), ST_Y(p), color, 1 FROM (SELECT ST_PointOnSurface(geom) AS p,"
+        " coalesce(color, 'grey') AS color FROM risk_units) u",
+        "SELECT EXISTS (SELECT 1 FROM risk_units)",
+    ),
+    rest=Rest(
+        noun="risk unit",
+        filters=(
+            Filter("enterprise_id", "t.enterprise_id", int),
+            Filter("kind", "t.kind", str, vocab.RISK_UNIT_KINDS),
+            Filter("overdue", f"{_UNIT_OVERDUE}::text", str, ("true", "false")),
+        ),
+        # Writes go through the register's own routes (re-rating the enterprise), and so does
+        # GET /api/risk-units/{id} (geo_api/routes/risk_units.py, with its typed model).
+        item_route=False,
     ),
 )
 
@@ -861,6 +945,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
     ZONES,
     OVERLAY_ZONES,
     HAZARD_SOURCES,
+    RISK_UNITS,
     PIPELINE_SEGMENTS,
     ENTERPRISES,
     MONITORING_POINTS,
@@ -877,6 +962,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
 HEXAGON_ORDER: Final = (
     "enterprises",
     "hazard_sources",
+    "risk_units",
     "monitoring_points",
     "alarms",
     "overlay_zones",
@@ -887,6 +973,7 @@ HEXAGON_ORDER: Final = (
 COLLECTION_ORDER: Final = (
     "enterprises",
     "hazard_sources",
+    "risk_units",
     "monitoring_points",
     "pipelines",
     "zones",

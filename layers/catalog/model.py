@@ -150,6 +150,9 @@ class Rest:
     filters: tuple[Filter, ...] = ()
     lateral_sql: str = ""  # joined only when the geometry is needed (vehicles' latest fix)
     writes: Writes | None = None
+    # False: ``GET /api/<path>/{id}`` is a route of its own with a richer model (risk units:
+    # geo_api/routes/risk_units.py, next to their PUT and DELETE); the list stays here.
+    item_route: bool = True
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,10 @@
 
 The colour always comes from layers/risk/units.py, never from the client, so a unit's colour
 can be explained from its stored L, E, C or L, S values.
+
+Every write here announces itself (``NOTIFY georisk_changes``, layer ``risk_units``) inside the
+writer's transaction, like every other layer: the tile cache purges the unit's tiles, the
+hexagon refresher re-rolls ``h3_risk_units`` and open maps refetch the touched tiles.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shapely.geometry.base import BaseGeometry
 
 from layers.core import vocab
+from layers.core.changes import notify_change
 from layers.core.colors import RiskColor
 from layers.core.errors import InvalidField
 from layers.core.geometry import AREA, GeometryProblem, clean_geometry
@@ -241,6 +246,15 @@ async def unit_enterprise(conn: AsyncConnection, unit_id: int) -> int | None:
     return int(rows[0]) if rows else None
 
 
+#: The change notice of a register write (the catalogue layer ``risk_units`` depends on it).
+UNITS_NOTICE = "risk_units"
+
+
+async def _announce(conn: AsyncConnection, unit_id: int) -> None:
+    """Notify where the unit stands now; sent at commit, so only committed changes are heard."""
+    await notify_change(conn, UNITS_NOTICE, "risk_units", [unit_id])
+
+
 async def insert_unit(
     conn: AsyncConnection,
     enterprise_id: int,
@@ -254,6 +268,7 @@ async def insert_unit(
         f" VALUES (%s, {_UNIT_VALUES}) RETURNING id",
         (enterprise_id, *_stored_values(unit, geom, color)),
     )
+    await _announce(conn, int(rows[0]))
     return int(rows[0])
 
 
@@ -261,16 +276,22 @@ async def update_unit(
     conn: AsyncConnection, unit_id: int, unit: RiskUnitInput, geom: BaseGeometry, color: str | None
 ) -> int | None:
     """Replace a unit; returns its enterprise id, or None when it does not exist."""
+    # Where it stood and where it stands: a moved unit leaves tiles behind. (PostgreSQL drops
+    # the second notice of a transaction when it is identical, i.e. when nothing moved.)
+    await _announce(conn, unit_id)
     rows = await _first_column(
         conn,
         f"UPDATE risk_units SET ({_UNIT_COLUMNS}) = ROW({_UNIT_VALUES})"
         " WHERE id = %s RETURNING enterprise_id",
         (*_stored_values(unit, geom, color), unit_id),
     )
+    if rows:
+        await _announce(conn, unit_id)
     return int(rows[0]) if rows else None
 
 
 async def delete_unit(conn: AsyncConnection, unit_id: int) -> int | None:
+    await _announce(conn, unit_id)  # before the row (and its extent) is gone
     rows = await _first_column(
         conn, "DELETE FROM risk_units WHERE id = %s RETURNING enterprise_id", (unit_id,)
     )
