@@ -97,8 +97,8 @@ def special_range(ip: IPAddress) -> str | None:
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
+        ("reserved", ip.is_reserved),  # before "private": Python counts 240/4 as both
         ("private", ip.is_private),
-        ("reserved", ip.is_reserved),
         ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
         ("not globally routable", not ip.is_global),  # 100.64.0.0/10 and the like
     )
@@ -221,9 +221,7 @@ class TargetGuard:
                 raise TargetRefused(f"{shown}:{port}, the database's own address")
             if named_ok or self._allowed(ip):
                 continue
-            if ip in db_hosts:
-                raise TargetRefused(f"{shown}, the database host")
-            why = special_range(ip)
+            why = [w for w in (special_range(ip), ip in db_hosts and "the database host") if w]
             if why:
-                raise TargetRefused(f"{shown} ({why}); not on the webhook allow-list")
+                raise TargetRefused(f"{shown} ({'; '.join(why)}); not on the webhook allow-list")
         return Target(url, scheme, host, port, str(addresses[0]))
