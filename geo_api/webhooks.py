@@ -149,7 +149,14 @@ class WebhookWorker:
 
     async def start(self) -> None:
         timeout = httpx.Timeout(self.settings.timeout_s)
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+        # No keep-alive: connections are pooled by address, and a TLS connection opened for
+        # one name (its SNI) must not carry a request for another name on the same address.
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
         self._task = asyncio.create_task(self._work())
 
     async def stop(self) -> None:

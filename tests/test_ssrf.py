@@ -32,7 +32,8 @@ import psycopg
 import pytest
 
 from geo_api.settings import DatabaseSettings, ServerSettings, Settings, WebhookSettings
-from layers.alerts.targets import TargetGuard, TargetRefused, special_range
+from geo_api.webhooks import pinned
+from layers.alerts.targets import Target, TargetGuard, TargetRefused, special_range
 from tests.conftest import LiveServer, auth, key_for
 
 DISTRICT = "EDG-SSRF"
@@ -115,6 +116,18 @@ def test_guard_rules_with_a_fake_dns() -> None:
     assert _check(public_db, f"http://{PUBLIC}:5432/").endswith("the database's own address")
     with pytest.raises(ValueError, match="neither a CIDR nor a host name"):
         TargetGuard(["10.0.0.0/8", "bad name!"])
+
+
+def test_the_request_is_pinned_to_the_checked_address() -> None:
+    """The URL's host becomes the checked address; the receiver still sees its name in the
+    Host header and, over TLS, in SNI (and so in the certificate check)."""
+    url, headers, ext = pinned(
+        Target("https://Hooks.Test:8443/a?b=1", "https", "hooks.test", 8443, PUBLIC)
+    )
+    assert str(url) == f"https://{PUBLIC}:8443/a?b=1"
+    assert headers == {"Host": "hooks.test:8443"} and ext == {"sni_hostname": "hooks.test"}
+    url, headers, ext = pinned(Target("http://hooks.test/x", "http", "hooks.test", 80, "::1"))
+    assert str(url) == "http://[::1]/x" and headers == {"Host": "hooks.test"} and ext == {}
 
 
 def test_allow_list_setting_is_validated() -> None:
