@@ -241,7 +241,10 @@ def start(database_url: str) -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
     def run(**webhook: Any) -> LiveServer:
-        hook = {"backoff_base_s": 0.3, "poll_interval_s": 0.2, "timeout_s": 2.0, **webhook}
+        # ``allow`` explicit: an allow-list exported in the shell must not open these tests.
+        hook: dict[str, Any] = {"backoff_base_s": 0.3, "poll_interval_s": 0.2, "timeout_s": 2.0}
+        hook["allow"] = ""
+        hook.update(webhook)
         settings = Settings(
             db=DatabaseSettings(url=database_url, pool_max=4),
             server=ServerSettings(),
