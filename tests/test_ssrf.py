@@ -333,6 +333,11 @@ def test_internal_targets_are_refused_at_subscription(
         assert words in reason, (url, reason)
         assert "localhost" not in url or "(loopback" in reason, reason
     assert "allow-list" in _refusal(_subscribe(live, "http://10.1.2.3/"))
+    # Odd spellings are 4xx naming url too, never a 500 (the fuzzer's kind of input).
+    for url in ("http://a..b/", "http://" + "x" * 70 + ".com/", "http://0x7f.1/", "http://0/"):
+        assert _refusal(_subscribe(live, url)), url
+    r = _subscribe(live, "http://[::1/")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.url", r.text
     after = db.execute("SELECT count(*) FROM webhook_subscriptions").fetchone()
     assert after == before  # nothing was stored
 

@@ -170,7 +170,7 @@ class TargetGuard:
             found = await asyncio.wait_for(self.resolver(host, port), self.timeout_s)
         except TimeoutError:
             raise TargetRefused(f"{host} did not resolve within {self.timeout_s:g} s") from None
-        except (OSError, UnicodeError):
+        except (OSError, ValueError):  # UnicodeError (an empty or 64+ char label) too
             raise TargetRefused(f"{host} does not resolve") from None
         addresses = []
         for a in found:
