@@ -2,6 +2,9 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 GEORISK_HOST=0.0.0.0 GEORISK_DATA_DIR=/data
 WORKDIR /app
+# The enterprise book (diagram.pdf) is set in a CJK font from Debian (layers/risk/fonts.py).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md alembic.ini ./
 COPY geo_api geo_api
 COPY layers layers

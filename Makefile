@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+## the PDF book's CJK font comes from Debian's packages (geo_api/fonts.py; cheap when present).
+## Without it (not root, no apt) only the PDF export is refused, naming the package: go on.
 install: $(STAMP)
+	-$(BIN)/georisk fonts
 
 db: install
 	$(BIN)/georisk db up

@@ -16,13 +16,16 @@ from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.map_changes import MapChangeFeed
+from geo_api.redaction import install_log_redaction
 from geo_api.refresh import HexRefresher
 from geo_api.rerate import Rerater
 from geo_api.routes import PUBLIC_ROUTERS, routers
 from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
 from geo_api.scoring_task import ScoringScheduler
+from geo_api.security_headers import SecurityHeaders
 from geo_api.settings import CapSettings, Settings
+from geo_api.tile_tokens import TileTokenGate, TileTokens
 from geo_api.webhooks import WebhookWorker, guard_of
 from geo_api.workers import Slot, Workers
 from layers.alerts.cap_signature import CapSigner
@@ -116,6 +119,7 @@ def _database_url(settings: Settings) -> str | None:
 def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> FastAPI:
     """The service for ``settings``, serving the layers of ``catalog``."""
     settings = settings or Settings()
+    install_log_redaction()  # before anything logs: access log, errors, ours (issue 18 §1)
     rerate = Rerater(settings)
 
     @asynccontextmanager
@@ -155,11 +159,28 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
     # One guard for the subscription route and the delivery worker (no SSRF, issue 18 §5).
     app.state.webhook_guard = guard_of(settings.webhook, _database_url(settings))
     app.state.cap_signer = cap_signer(settings.cap)  # None: unsigned CAP (issue 18 §6)
-    auth = Authenticator(settings.auth, load_token_secret(settings.auth, settings.db.data_dir))
+    secret = load_token_secret(settings.auth, settings.db.data_dir)
+    auth = Authenticator(
+        settings.auth,
+        secret,
+        throttle=settings.throttle,
+        proxies=settings.security.proxy_networks,
+    )
     app.state.auth = auth
+    app.state.tile_tokens = TileTokens(auth.secret, settings.security, auth)
     install_error_handlers(app)
-    app.add_middleware(TileFastPath)  # cached tiles without FastAPI's per-request overhead
-    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)  # outermost: first
+    # Added inner first: a request meets SecurityHeaders, BodyLimit, TileTokenGate (``?t=``
+    # becomes the caller), TileFastPath (cached tiles without FastAPI's per-request overhead).
+    app.add_middleware(TileFastPath)
+    app.add_middleware(TileTokenGate)
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
+    docs = [u for u in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if u]
+    app.add_middleware(
+        SecurityHeaders,
+        settings=settings.security,
+        basemap_url=settings.server.basemap_url,
+        docs_paths=docs,
+    )
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     # Every other route resolves the caller through the one dependency first (cached per

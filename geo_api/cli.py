@@ -119,6 +119,18 @@ def db_status() -> None:
         sys.exit(3)
 
 
+@main.command()
+def fonts() -> None:
+    """Install the enterprise book's CJK font if needed (root on Debian)."""
+    from geo_api.fonts import ensure_cjk_font
+    from layers.risk.fonts import CjkFontMissing
+
+    try:
+        click.echo(f"book font: {ensure_cjk_font()}")
+    except CjkFontMissing as exc:
+        _fail(str(exc))
+
+
 # -- schema and data ----------------------------------------------------------------------
 @main.command()
 def migrate() -> None:
@@ -198,19 +210,50 @@ def _run_db(work: Any) -> Any:
     return asyncio.run(run())
 
 
+def _listed(values: tuple[str, ...]) -> list[str] | None:
+    """Repeated options and comma lists alike (``--district A --district B``, ``--districts
+    A,B``)."""
+    out = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return out or None
+
+
 @keys.command("create")
-@click.option("--name", required=True, help="whose key (a person or a system)")
+@click.option("--name", required=True, help="whose key (a person or a system: its user)")
 @click.option("--role", required=True, type=click.Choice(vocab_roles()))
 @click.option("--enterprise", "enterprise_id", type=int, default=None, help="enterprise role")
-@click.option("--district", "districts", multiple=True, help="regulator/officer; repeatable")
+@click.option(
+    "--district",
+    "--districts",
+    "districts",
+    multiple=True,
+    help="regulator/officer/ingest; repeatable or a comma list",
+)
+@click.option(
+    "--carrier",
+    "--carriers",
+    "carriers",
+    multiple=True,
+    help="ingest: a carrier whose tankers it posts (a terminal gateway); repeatable",
+)
 def keys_create(
-    name: str, role: str, enterprise_id: int | None, districts: tuple[str, ...]
+    name: str,
+    role: str,
+    enterprise_id: int | None,
+    districts: tuple[str, ...],
+    carriers: tuple[str, ...],
 ) -> None:
     """Make a key and print it (it is shown only this once)."""
     from layers.access.keys import KeyProblem, create_key
 
     async def work(conn: Any) -> str:
-        _, key = await create_key(conn, name, role, enterprise_id, list(districts) or None)
+        _, key = await create_key(
+            conn,
+            name,
+            role,
+            enterprise_id,
+            _listed(districts),
+            carriers=[c.strip() for c in carriers if c.strip()] or None,
+        )
         await conn.commit()
         return key
 
@@ -226,26 +269,37 @@ def keys_list() -> None:
     from layers.access.keys import list_keys
 
     for row in _run_db(list_keys):
-        scope = row["enterprise_id"] or ",".join(row["districts"] or []) or "-"
+        places = ",".join((row["districts"] or []) + (row["carriers"] or []))
+        scope = row["enterprise_id"] or places or "-"
         state = "active" if row["active"] else "revoked/expired"
         head = f"{row['id']:>5}  {row['prefix']}…  {row['role']:<12}"
         click.echo(f"{head} {scope:<20} {state}  {row['name']}")
 
 
 @keys.command("revoke")
-@click.argument("key_id", type=int)
-def keys_revoke(key_id: int) -> None:
-    """Revoke a key by id (other servers stop accepting it within the key cache TTL)."""
-    from layers.access.keys import revoke
+@click.argument("key_id", type=int, required=False)
+@click.option("--user", default=None, help="revoke every key of this user (the keys' name)")
+def keys_revoke(key_id: int | None, user: str | None) -> None:
+    """Revoke a key by id, or every key of a user (signing them out everywhere): servers
+    refuse it, its sessions and tokens within 30 s (GEORISK_AUTH_*_TTL_S)."""
+    from layers.access.keys import revoke, revoke_user
 
-    async def work(conn: Any) -> bool:
-        done = await revoke(conn, key_id)
+    if (key_id is None) == (user is None):
+        _fail("give a key id or --user NAME")
+
+    async def work(conn: Any) -> list[int]:
+        if user is not None:
+            done = await revoke_user(conn, user)
+        else:
+            assert key_id is not None
+            done = [key_id] if await revoke(conn, key_id) else []
         await conn.commit()
         return done
 
-    if not _run_db(work):
-        _fail(f"no active key {key_id}")
-    click.echo(f"key {key_id} revoked")
+    revoked = _run_db(work)
+    if not revoked:
+        _fail(f"no active key {key_id}" if user is None else f"no active key of {user!r}")
+    click.echo(f"revoked key(s) {', '.join(map(str, revoked))}")
 
 
 @keys.command("demo")
@@ -392,6 +446,9 @@ def serve(host: str | None, port: int | None) -> None:
         port=port,
         log_level=settings.server.log_level,
         timeout_graceful_shutdown=settings.server.shutdown_grace_s,
+        # X-Forwarded-Proto/-For are believed from these only (docs/operations.md).
+        proxy_headers=True,
+        forwarded_allow_ips=settings.security.trusted_proxies,
     )
 
 

@@ -22,6 +22,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
 
+from geo_api.redaction import redact, redact_value
 from layers.core.errors import (
     BadField,
     BadRequest,
@@ -53,11 +54,13 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
+    "TooManyRequests",
     "TransitionRefused",
     "Unauthorized",
     "database_unavailable",
     "install_error_handlers",
     "invalid_input",
+    "problem_response",
     "unavailable_response",
 ]
 
@@ -66,6 +69,16 @@ log = logging.getLogger("georisk")
 
 #: The family's old base name here; routes and middleware that say it keep working.
 GeoRiskError = DomainError
+
+
+class TooManyRequests(DomainError):
+    """Too many failed credentials from one address or with one key prefix (issue 18,
+    geo_api/throttle.py): a 429 whose ``Retry-After`` says when to try again. HTTP's, not
+    the domain's, so it lives here."""
+
+    def __init__(self, message: str, errors: list[FieldError], retry_after_s: int) -> None:
+        super().__init__(message, errors)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -83,6 +96,7 @@ class ErrorMap:
             Conflict: 409,
             TransitionRefused: 409,
             PayloadTooLarge: 413,
+            TooManyRequests: 429,
         }
     )
 
@@ -144,12 +158,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _documented("no such object"),
     413: _documented("body larger than GEORISK_MAX_BODY_BYTES"),
     422: _documented("impossible content (the field and the reason are named)"),
+    429: _documented(
+        "too many failed keys or sign-ins from this address or with this key; "
+        "Retry-After says when to try again (valid credentials are never refused)"
+    ),
     503: _documented("database unavailable; retry shortly"),
 }
 
 
 def _body(message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"detail": message, "errors": errors}
+    # A body may quote what the client sent (a field name, a value): never a credential back.
+    return {
+        "detail": redact(message),
+        "errors": [{k: redact_value(v) for k, v in e.items()} for e in errors],
+    }
 
 
 def unavailable_response() -> JSONResponse:
@@ -161,22 +183,28 @@ def unavailable_response() -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    mapping = ErrorMap()
+_MAPPING = ErrorMap()
 
+
+def problem_response(exc: DomainError) -> JSONResponse:
+    """The answer to a domain error — from a route, or from a middleware outside them."""
+    # RFC 9110: a 401 says how to authenticate; RFC 6585: a 429 may say when to retry.
+    headers: dict[str, str] | None = None
+    if isinstance(exc, Unauthorized):
+        headers = {"WWW-Authenticate": 'Bearer realm="georisk"'}
+    elif isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return JSONResponse(
+        _body(exc.message, [e.as_dict() for e in exc.errors]),
+        status_code=_MAPPING.status_for(exc),
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
     async def on_domain(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        # RFC 9110: a 401 says how to authenticate.
-        headers = (
-            {"WWW-Authenticate": 'Bearer realm="georisk"'}
-            if isinstance(exc, Unauthorized)
-            else None
-        )
-        return JSONResponse(
-            _body(exc.message, [e.as_dict() for e in exc.errors]),
-            status_code=mapping.status_for(exc),
-            headers=headers,
-        )
+        return problem_response(exc)
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

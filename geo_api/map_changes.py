@@ -138,6 +138,8 @@ class MapChangeFeed:
         bbox = _bbox(payload)
         ts = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         for tile_layer in self.catalog.tile_layers_for_change(changed):
+            if not tile_layer.announce:
+                continue
             self.version += 1
             change = MapChange(self.version, tile_layer.name, bbox, ts)
             self.history.append(change)

@@ -7,7 +7,7 @@ exist at all, 403 when it exists and is someone else's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, Path
@@ -35,6 +35,49 @@ _OWNER_SQL: Final = {
     "alert": "SELECT NULL::int, a.district FROM alerts a WHERE a.id = %s",
     "vehicle": "SELECT v.enterprise_id, v.district FROM vehicles v WHERE v.id = %s",
 }
+
+
+#: Batch key column → SQL giving (id, district, carrier) of the batch's existing objects, for
+#: an ingest key's scope: a vehicle's registered district and carrier; a monitoring point's
+#: district is its enterprise's, or its pipeline's.
+_INGEST_SQL: Final = {
+    "vehicle_id": "SELECT v.id, v.district, v.carrier FROM vehicles v WHERE v.id = ANY(%s)",
+    "point_id": "SELECT mp.id, coalesce(e.district, pl.district), NULL FROM monitoring_points mp"
+    " LEFT JOIN hazard_sources h ON h.id = mp.hazard_source_id"
+    " LEFT JOIN enterprises e ON e.id = h.enterprise_id"
+    " LEFT JOIN pipelines pl ON pl.id = mp.pipeline_id WHERE mp.id = ANY(%s)",
+}
+
+
+async def check_ingest_scope(
+    conn: AsyncConnection[Any],
+    caller: Caller,
+    key: str,
+    noun: str,
+    ids: Sequence[int],
+    index: Sequence[int],
+) -> None:
+    """An ingest key posts rows of its own districts' and carriers' objects only: a 403 for the
+    whole batch (nothing of it is stored) naming the first row outside them — its ``key``
+    column and its ``index`` in the body. Unknown ids are left to the pipeline's per-row
+    rejection ("unknown vehicle 7"), as for any other caller."""
+    if caller.role != access.INGEST or (caller.districts is None and caller.carriers is None):
+        return
+    cur = await conn.execute(_INGEST_SQL[key], (sorted(set(ids)),))
+    outside = set()
+    for object_id, district, carrier in await cur.fetchall():
+        if key == "vehicle_id":
+            ok = access.ingests_fix(caller.districts, caller.carriers, district, carrier)
+        else:
+            ok = access.ingests_reading(caller.districts, caller.carriers, district)
+        if not ok:
+            outside.add(object_id)
+    if not outside:
+        return
+    first = next(i for i, object_id in enumerate(ids) if object_id in outside)
+    row = int(index[first])
+    reason = f"row {row}: {noun} {ids[first]} is outside this ingest key's districts or carriers"
+    raise Forbidden(f"{key}: {reason}", [FieldError(key, reason, index=row)])
 
 
 def _forbidden(noun: str, object_id: int | str, caller: Caller) -> Forbidden:

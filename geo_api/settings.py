@@ -6,6 +6,7 @@ the CLI, so tests construct their own without patching globals.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -74,7 +75,20 @@ class ServerSettings(BaseSettings):
     )
     basemap_url: str | None = Field(
         default=None,
-        description="XYZ template of a base map (e.g. Tianditu or OSM); unset → plain background",
+        description="XYZ template of an external raster base (Tianditu, an OSM-derived server) "
+        "under the map's own base; unset → only the own base from our data (docs/basemap.md)",
+    )
+    basemap_overlay_url: str | None = Field(
+        default=None, description="a second XYZ template drawn over it (Tianditu's annotations)"
+    )
+    basemap_subdomains: str = Field(
+        default="abc", description="values of {s} in the templates (Tianditu: 01234567)"
+    )
+    basemap_max_zoom: int = Field(
+        default=18, ge=0, le=22, description="deepest zoom the external server has tiles for"
+    )
+    basemap_attribution: str = Field(
+        default="", description="credit shown on the map for the external base (its licence)"
     )
     telemetry: bool = Field(
         default=False,
@@ -145,6 +159,21 @@ class TilesSettings(BaseSettings):
         default=48.0, gt=0, description="oldest fix still shown as a tanker's latest position"
     )
     gzip_level: int = Field(default=5, ge=1, le=9)
+    # Point clusters (tiles/engine.py ClusterGrid): cell size in pixels of a 256-px tile.
+    cluster_px: int = Field(default=16, description="cluster cell near street level, px")
+    city_cluster_px: int = Field(
+        default=64, description="cluster cell at city zoom (≤ city_cluster_zoom), px"
+    )
+    city_cluster_zoom: int = Field(default=11, ge=0, le=22)
+
+    @field_validator("cluster_px", "city_cluster_px")
+    @classmethod
+    def _cell_px(cls, value: int) -> int:
+        from tiles.engine import CELL_PX_CHOICES
+
+        if value not in CELL_PX_CHOICES:
+            raise ValueError(f"must be one of {', '.join(map(str, CELL_PX_CHOICES))}")
+        return value
 
 
 class TankerSettings(BaseSettings):
@@ -401,7 +430,17 @@ class AuthSettings(BaseSettings):
     token_ttl_s: int = Field(default=3600, ge=60, le=7 * 86_400)
     session_ttl_s: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
     key_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
-    key_cache_ttl_s: float = Field(default=30.0, ge=0, le=3600)
+    # At most 30 s (issue 18): a key revoked in one process stops working in every other one
+    # within this time.
+    key_cache_ttl_s: float = Field(default=30.0, ge=0, le=30)
+    revocation_ttl_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=30,
+        description="how long a token's or session's 'is my key (kid) still active' answer is "
+        "reused; a revoked key's sessions and tokens end within this time in every process",
+    )
+    revocation_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
     anonymous_role: Literal["", "tile_reader"] = Field(
         default="",
         description="'tile_reader' publishes the redacted tile map without a key; '' → 401",
@@ -424,6 +463,83 @@ class AuthSettings(BaseSettings):
         return frozenset(self.methods.split(","))
 
 
+class SecuritySettings(BaseSettings):
+    """Credentials out of URLs and logs, browser headers (``GEORISK_SECURITY_*``, issue 18;
+    docs/operations.md "Behind a reverse proxy")."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_SECURITY_", extra="ignore")
+
+    tile_token_ttl_s: int = Field(
+        default=600,
+        ge=5,
+        le=86_400,
+        description="lifetime of the signed tile tokens (?t=) that TileJSON, the style and the "
+        "web map put into tile URLs instead of a key; clients fetch a new one before it ends",
+    )
+    tile_token_cache_size: int = Field(
+        default=1024,
+        ge=0,
+        le=100_000,
+        description="verified tile tokens kept (a map sends one token with every tile)",
+    )
+    tls: bool = Field(
+        default=False,
+        description="the service is only reached over HTTPS (directly or through a TLS proxy): "
+        "always send HSTS and mark cookies Secure. Without it, requests whose scheme is https "
+        "(uvicorn's proxy headers from GEORISK_SECURITY_TRUSTED_PROXIES) get both",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="proxy addresses or networks whose X-Forwarded-Proto/-For are believed "
+        "(comma list, '*' for any): `georisk serve` passes it to uvicorn as forwarded_allow_ips "
+        "and the sign-in throttle reads the client address through them",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        for part in v.split(","):
+            if part.strip() and part.strip() != "*":
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the entry
+        return v
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted proxies as networks ('*' = every address, IPv4 and IPv6)."""
+        parts = [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+        if "*" in parts:
+            return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
+
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0, le=2 * 31_536_000)
+    hsts_include_subdomains: bool = False
+    csp_img_src: str = Field(
+        default="",
+        description="extra image sources of the pages (space list); the base map's origin "
+        "(GEORISK_BASEMAP_URL) is added by itself",
+    )
+    csp_connect_src: str = Field(
+        default="", description="extra fetch/EventSource sources of the pages (space list)"
+    )
+
+
+class ThrottleSettings(BaseSettings):
+    """Failed sign-ins and unknown keys (``GEORISK_THROTTLE_*``, issue 18; geo_api/throttle.py).
+
+    ``max_failures`` failures within ``window_s`` from one client address, or with one key
+    prefix, lock that address or prefix out for ``lockout_s``: its failures are answered 429
+    with Retry-After (valid credentials still pass). Memory: ``max_entries`` addresses and as
+    many prefixes, least recently failed forgotten first."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_THROTTLE_", extra="ignore")
+
+    enabled: bool = True
+    max_failures: int = Field(default=10, ge=1, le=10_000)
+    window_s: float = Field(default=60.0, gt=0, le=86_400)
+    lockout_s: float = Field(default=60.0, gt=0, le=86_400)
+    max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -443,4 +559,6 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)

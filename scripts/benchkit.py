@@ -32,6 +32,7 @@ def make_key(
     name: str = "benchmark",
     enterprise_id: int | None = None,
     districts: list[str] | None = None,
+    carriers: list[str] | None = None,
 ) -> str:
     """A fresh API key in the database at ``url`` (scripts and tests call the API with it)."""
     from layers.access.keys import create_key
@@ -39,7 +40,7 @@ def make_key(
     async def work() -> str:
         conn = await psycopg.AsyncConnection.connect(url)
         async with conn:
-            _, key = await create_key(conn, name, role, enterprise_id, districts)
+            _, key = await create_key(conn, name, role, enterprise_id, districts, carriers=carriers)
             await conn.commit()
             return key
 

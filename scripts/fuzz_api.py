@@ -76,7 +76,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "georisk_fuzz"
 KEY_ID = 1_357_913_579
 STREAM_PATH = "/api/alerts/stream"
-ROLES = ("admin", "regulator", "enterprise", "officer", "tile_reader")
+ROLES = ("admin", "regulator", "enterprise", "officer", "tile_reader", "ingest")
 
 
 # -- set-up -------------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def make_fuzz_key(url: str, role: str, districts: list[str] | None) -> str:
         role,
         f"fuzz {role}",
         enterprise_id=enterprise_id,
-        districts=districts if role in ("regulator", "officer") else None,
+        districts=districts if role in ("regulator", "officer", "ingest") else None,
     )
     from layers.access.keys import hash_key
 
@@ -169,7 +169,7 @@ def body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     from geo_api.routes.scores import DeductionInput
     from layers.catalog import CATALOG
     from layers.prevention.dual import HiddenDangerInput, HiddenDangerPatch, InspectionTaskInput
-    from layers.risk.register import RiskUnitInput
+    from layers.risk.register import ContactsInput, RiskUnitInput
 
     def model(m: Any) -> dict[str, Any]:
         return dict(m.model_json_schema(ref_template="#/components/schemas/{model}"))
@@ -183,6 +183,7 @@ def body_schemas() -> dict[tuple[str, str], dict[str, Any]]:
             model(RiskUnitInput)
         ),
         ("put", "/api/risk-units/{unit_id}"): _feature_schema(model(RiskUnitInput)),
+        ("put", "/api/enterprises/{enterprise_id}/contacts"): model(ContactsInput),
     }
     for name in CATALOG.collections:
         out[("post", f"/api/{name}")] = {

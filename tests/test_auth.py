@@ -148,10 +148,13 @@ def test_the_access_rules_fit_the_layer_registry() -> None:
         assert access.tile_layers_for(role, CATALOG) <= set(tiles), role
     assert tiles["alerts"].district_sql  # an officer's alerts are cut to districts
     # The sets each role had before the catalogue derived them (issue 8's role table).
-    reference = {"districts", "zones"}
+    base = {"base_boundaries", "base_areas", "base_roads", "base_labels"}  # issue 19's base map
+    reference = {"districts", "zones"} | base
     assert access.tile_layers_for(access.ENTERPRISE, CATALOG) == reference | {
+        "base_enterprise_labels",
         "enterprises",
         "hazard_sources",
+        "risk_units",
         "monitoring_points",
     }
     assert access.tile_layers_for(access.OFFICER, CATALOG) == reference | {
@@ -163,6 +166,7 @@ def test_the_access_rules_fit_the_layer_registry() -> None:
         "h3_stops",
     }
     assert access.tile_layers_for(access.TILE_READER, CATALOG) == reference | {
+        "base_enterprise_labels",
         "enterprises",
         "hazard_sources",
         "monitoring_points",
@@ -286,7 +290,8 @@ def test_methods_are_configurable(database_url: str) -> None:
 def test_a_query_key_works_for_tiles_only(live_server: Any, keys: dict[str, str]) -> None:
     base, key = live_server.base_url, keys["tiles"]
     doc = httpx.get(base + "/tiles/enterprises.json", params={"key": key})
-    assert doc.status_code == 200 and f"key={key}" in doc.json()["tiles"][0]
+    # The TileJSON's tile URLs hold a short-lived tile token instead (tests/test_secrets.py).
+    assert doc.status_code == 200 and key not in doc.text and "?t=" in doc.json()["tiles"][0]
     assert httpx.get(base + "/api/enterprises", params={"key": key}).status_code == 401
 
 

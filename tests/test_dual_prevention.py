@@ -25,7 +25,7 @@ Plant = Callable[[str, str], int]
 def plant(database_url: str) -> Iterator[Plant]:
     """``plant(district, name)`` → a new enterprise (diagnosis 80, so inherent yellow)."""
     conn = psycopg.connect(database_url, autocommit=True)
-    for code in ("H7-L", "H7-R", "H7-W", "H7-C"):
+    for code in ("H7-L", "H7-R", "H7-W", "H7-C", "H7-A"):
         conn.execute(
             "INSERT INTO districts (code, name, geom) VALUES (%s, %s,"
             " ST_Multi(ST_MakeEnvelope(125.6, 33.3, 125.75, 33.45, 4326)))",
@@ -193,6 +193,61 @@ def test_three_rates_per_enterprise_and_district(
     assert district["inspection_task_completion"]["rate"] == 0.6667
     assert district["hidden_danger_rectification"]["overdue"] == 1
     assert client.get("/api/districts/H7-NOPE/prevention").status_code == 404
+
+
+def _unit(
+    db: psycopg.Connection,
+    enterprise_id: int,
+    color: str | None = "blue",
+    review_due: dt.date | None = None,
+) -> None:
+    """A unit assessed by LS (``color``) or registered only (``None``), reviewed by
+    ``review_due``."""
+    assessed = color is not None
+    db.execute(
+        "INSERT INTO risk_units (enterprise_id, name, method, likelihood, severity, color,"
+        " review_due, geom) VALUES (%s, 'unit', %s, %s, %s, %s, %s,"
+        " ST_Multi(ST_MakeEnvelope(125.70, 33.40, 125.701, 33.401, 4326)))",
+        (
+            enterprise_id,
+            "LS" if assessed else None,
+            2 if assessed else None,
+            2 if assessed else None,
+            color,
+            review_due,
+        ),
+    )
+
+
+def test_risk_analysis_is_complete_only_with_every_unit_assessed_and_reviewed_in_time(
+    client: httpx.Client, db: psycopg.Connection, plant: Plant
+) -> None:
+    """Complete = at least one unit, every unit assessed, none past its review date on D (a
+    review due on D itself is still in time)."""
+    day = dt.date(2030, 6, 15)
+    complete = plant("H7-A", "all assessed, reviewed in time")
+    _unit(db, complete, "red", review_due=day)  # due on D: in time
+    _unit(db, complete, "blue")  # no review date: never overdue
+    half = plant("H7-A", "one unit not assessed")
+    _unit(db, half, "yellow", review_due=day + dt.timedelta(days=300))
+    _unit(db, half, None)
+    late = plant("H7-A", "one review overdue")
+    _unit(db, late, "orange", review_due=day - dt.timedelta(days=1))
+    _unit(db, late, "blue", review_due=day + dt.timedelta(days=30))
+    plant("H7-A", "no units at all")
+
+    def analysed(enterprise: int, on: dt.date) -> int:
+        body = client.get(f"/api/enterprises/{enterprise}/prevention", params={"date": on})
+        assert body.status_code == 200, body.text
+        return int(body.json()["risk_analysis_completion"]["done"])
+
+    assert analysed(complete, day) == 1
+    assert analysed(complete, day + dt.timedelta(days=1)) == 0  # the red unit's review lapsed
+    assert analysed(half, day) == 0
+    assert analysed(late, day) == 0
+    assert analysed(late, day - dt.timedelta(days=1)) == 1  # the day it was still due
+    district = client.get("/api/districts/H7-A/prevention", params={"date": day}).json()
+    assert district["risk_analysis_completion"] == {"done": 1, "of": 4, "rate": 0.25}
 
 
 # -- daily watch list ----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from layers.core.colors import LIVE_COLORS
 from layers.risk.recompute import RecomputeConfig, recompute
 from tests.conftest import LiveServer
 from tiles.cache import Entry, TileCache
+from tiles.engine import ClusterGrid
 from tiles.tms import BUFFER, EXTENT, Tile, tile_range
 
 TILE_LAYERS = CATALOG.tiles
@@ -140,7 +141,9 @@ def test_tilejson_validates_and_lists_fields(client: httpx.Client) -> None:
         assert r.status_code == 200
         doc = r.json()
         jsonschema.validate(doc, TILEJSON_SCHEMA)
-        assert doc["tiles"][0].endswith(f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt")
+        url, _, query = doc["tiles"][0].partition("?")
+        assert url.endswith(f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt")
+        assert query.startswith("t=")  # a tile token, never the key (tests/test_secrets.py)
         assert [v["id"] for v in doc["vector_layers"]] == name.split(",")
     doc = client.get("/tiles/enterprises.json").json()
     fields = doc["vector_layers"][0]["fields"]
@@ -304,9 +307,10 @@ def test_clusters_keep_the_red_one_visible(client: httpx.Client, db: psycopg.Con
     assert sum(f["properties"]["count"] for f in clusters) <= total[0]
     assert all(set(f["properties"]) == {"count", "color"} for f in clusters)
     # The red enterprise's grid cell is a red cluster, however many blue ones share it.
-    cell = tile.width_m / 16
+    cells = ClusterGrid().cells(z)  # coarse at city zoom (issue 19)
+    cell = tile.width_m / cells
     mx, my = TO_3857.transform(lon, lat)
-    fid = math.floor((mx + HALF_WORLD) / cell) * (1 << z) * 16 + math.floor(
+    fid = math.floor((mx + HALF_WORLD) / cell) * (1 << z) * cells + math.floor(
         (HALF_WORLD - my) / cell
     )
     mine = [f for f in clusters if f["id"] == fid]

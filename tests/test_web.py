@@ -242,7 +242,9 @@ def test_a_unit_drawn_on_the_diagram_is_saved_and_reloaded(
     page.fill("#u-l", "6")
     page.fill("#u-e", "6")
     page.fill("#u-c", "15")  # D = 540 > 320 → red
-    page.fill("#u-controls", "双人巡检")
+    page.click("#u-add-control")
+    page.select_option("#u-control-rows .control >> nth=0 >> .c-type", "management")
+    page.fill("#u-control-rows .control >> nth=0 >> .c-measure", "双人巡检")
     page.click("#u-save")
     page.locator(f'#units tr:has-text("{name}")').wait_for(timeout=10_000)
     page.reload()
@@ -264,6 +266,182 @@ def test_a_unit_drawn_on_the_diagram_is_saved_and_reloaded(
         "yellow"
     ]
     assert watched.errors == []
+    assert watched.foreign == []
+
+
+def test_a_not_assessed_unit_with_typed_controls_is_grey_and_stored_as_entered(
+    watched: Watched, live_server: Any, client: httpx.Client, db: psycopg.Connection
+) -> None:
+    """The register form (issue 19 §3): kind, hazard source, "not assessed", typed control rows
+    (added and removed), responsible person, review date; then an edit assesses it by LS."""
+    eid = _diagram_enterprise(db)
+    hazard_ids = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM hazard_sources WHERE enterprise_id = %s ORDER BY id", (eid,)
+        ).fetchall()
+    ]
+    name = f"待评估仓库 {uuid.uuid4().hex[:6]}"
+    page = watched.page
+    page.goto(f"{live_server.base_url}/enterprises/{eid}/diagram")
+    page.wait_for_function("() => window.diagramReady === true", timeout=15_000)
+    page.click(".leaflet-pm-icon-polygon")
+    box = page.locator("#dmap").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2 + 200, box["y"] + box["height"] / 2 - 60
+    for dx, dy in ((-50, -40), (50, -40), (50, 40), (-50, 40), (-50, -40)):
+        page.mouse.click(cx + dx, cy + dy)
+        page.wait_for_timeout(150)
+    page.locator("#unit-form").wait_for(state="visible", timeout=5_000)
+    page.fill("#u-name", name)
+    page.select_option("#u-kind", "warehouse")
+    options = page.locator("#u-hazard option").evaluate_all("(os) => os.map((o) => o.value)")
+    assert options == ["", *[str(h) for h in hazard_ids]]  # this enterprise's sources only
+    page.select_option("#u-hazard", str(hazard_ids[0]))
+    page.select_option("#u-method", "")  # 未评估 not assessed: no inputs to fill
+    assert not page.locator("#u-l").is_visible() and not page.locator("#u-e").is_visible()
+    entered = [
+        ("engineering", "可燃气体检测报警仪"),
+        ("ppe", "作废的一行"),
+        ("emergency", "泄漏应急预案"),
+    ]
+    for n, (kind, measure) in enumerate(entered):
+        page.click("#u-add-control")
+        row = page.locator("#u-control-rows .control").nth(n)
+        row.locator(".c-type").select_option(kind)
+        row.locator(".c-measure").fill(measure)
+    page.locator("#u-control-rows .control").nth(1).locator(".c-remove").click()
+    assert page.locator("#u-control-rows .control").count() == 2
+    page.fill("#u-responsible", "周杰")
+    page.fill("#u-phone", "13700001234")
+    page.fill("#u-review", "2020-01-01")
+    page.click("#u-save")
+    row = page.locator(f'#units tr:has-text("{name}")')
+    row.wait_for(timeout=10_000)
+    text = row.inner_text()
+    assert "grey" in text and "未评估" in text and "仓库" in text and "周杰 13700001234" in text
+    controls = row.locator("td.controls")
+    assert (
+        controls.locator('[data-type="engineering"]').inner_text() == "工程技术: 可燃气体检测报警仪"
+    )
+    assert controls.locator('[data-type="emergency"]').inner_text() == "应急处置: 泄漏应急预案"
+    assert controls.locator('[data-type="ppe"]').count() == 0
+    assert "overdue" in (row.locator("td.review").get_attribute("class") or "")
+    swatch = row.locator(".sw").evaluate("(n) => getComputedStyle(n).backgroundColor")
+    assert swatch == "rgb(158, 158, 158)"  # grey, never blue
+    fill = page.evaluate(
+        """(name) => Object.values(window.diagramMap._layers)
+             .filter((l) => l.feature && l.feature.properties.name === name)
+             .map((l) => l.options.fillColor)""",
+        name,
+    )
+    assert fill == ["#9E9E9E"]
+
+    units = client.get(f"/api/enterprises/{eid}/risk-units").json()["features"]
+    [stored] = [u["properties"] for u in units if u["properties"]["name"] == name]
+    assert {
+        k: stored[k]
+        for k in (
+            "kind",
+            "hazard_source_id",
+            "method",
+            "likelihood",
+            "exposure",
+            "consequence",
+            "severity",
+            "color",
+            "score",
+            "controls",
+            "responsible",
+            "responsible_phone",
+            "assessed_on",
+            "review_due",
+        )
+    } == {
+        "kind": "warehouse",
+        "hazard_source_id": hazard_ids[0],
+        "method": None,
+        "likelihood": None,
+        "exposure": None,
+        "consequence": None,
+        "severity": None,
+        "color": None,
+        "score": None,
+        "controls": [
+            {"type": "engineering", "measure": "可燃气体检测报警仪"},
+            {"type": "emergency", "measure": "泄漏应急预案"},
+        ],
+        "responsible": "周杰",
+        "responsible_phone": "13700001234",
+        "assessed_on": None,
+        "review_due": "2020-01-01",
+    }
+
+    # Reopening shows what was stored; assessing it by LS (L2 × S4 = 8) turns it yellow.
+    page.mouse.click(cx, cy)
+    page.locator("#unit-form").wait_for(state="visible", timeout=5_000)
+    assert page.input_value("#u-name") == name and page.input_value("#u-method") == ""
+    assert page.locator("#u-control-rows .c-measure").evaluate_all(
+        "(xs) => xs.map((x) => x.value)"
+    ) == ["可燃气体检测报警仪", "泄漏应急预案"]
+    page.select_option("#u-method", "LS")
+    page.fill("#u-l", "2")
+    page.fill("#u-s", "4")
+    page.fill("#u-assessed", "2019-06-01")
+    page.click("#u-save")
+    page.locator(f'#units tr:has-text("{name}"):has-text("yellow")').wait_for(timeout=10_000)
+    units = client.get(f"/api/enterprises/{eid}/risk-units").json()["features"]
+    [stored] = [u["properties"] for u in units if u["properties"]["name"] == name]
+    assert (stored["method"], stored["likelihood"], stored["severity"], stored["color"]) == (
+        "LS",
+        2,
+        4,
+        "yellow",
+    )
+    assert stored["assessed_on"] == "2019-06-01" and len(stored["controls"]) == 2
+    assert client.delete(f"/api/risk-units/{stored['id']}").status_code == 204
+    assert watched.errors == []
+    assert watched.foreign == []
+
+
+def test_emergency_contacts_are_edited_on_the_diagram_page(
+    watched: Watched, live_server: Any, client: httpx.Client, db: psycopg.Connection
+) -> None:
+    eid = _diagram_enterprise(db)
+    url = f"/api/enterprises/{eid}/contacts"
+    before = client.get(url).json()["contacts"]
+    page = watched.page
+    try:
+        page.goto(f"{live_server.base_url}/enterprises/{eid}/diagram")
+        page.wait_for_function("() => window.diagramReady === true", timeout=15_000)
+        page.wait_for_function(
+            f"() => document.querySelectorAll('#contact-rows .contact').length === {len(before)}"
+        )
+        # The seeded enterprise has its contacts (layers/demo_city/registers.py): remove them
+        # one at a time, the first each time (the rows renumber as they go).
+        remove = page.locator("#contact-rows .k-remove")
+        for _ in range(len(before)):
+            remove.first.click()
+        page.wait_for_function("() => !document.querySelector('#contact-rows .contact')")
+        for role, name, phone in (("主要负责人", "吴刚", "13600001111"), ("作废", "x", "1")):
+            page.click("#c-add")
+            new = page.locator("#contact-rows .contact").last
+            new.locator(".k-role").fill(role)
+            new.locator(".k-name").fill(name)
+            new.locator(".k-phone").fill(phone)
+        page.locator("#contact-rows .contact").last.locator(".k-remove").click()
+        page.click("#c-save")
+        page.locator("#c-status:has-text('saved')").wait_for(timeout=5_000)
+        assert client.get(url).json()["contacts"] == [
+            {"role": "主要负责人", "name": "吴刚", "phone": "13600001111"}
+        ]
+        # A bad phone is refused with the field named, and nothing changes.
+        page.locator("#contact-rows .k-phone").first.fill("请拨打")
+        page.click("#c-save")
+        page.locator("#c-status.error:has-text('contacts.0.phone')").wait_for(timeout=5_000)
+        assert client.get(url).json()["contacts"][0]["phone"] == "13600001111"
+    finally:
+        client.put(url, json={"contacts": before})
+    assert [e for e in watched.errors if "422" not in e] == []
     assert watched.foreign == []
 
 

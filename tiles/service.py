@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from layers.catalog import CATALOG, Catalog
 from tiles.cache import Entry, TileCache
-from tiles.engine import Renderer, TileRequest
+from tiles.engine import ClusterGrid, Renderer, TileRequest
 from tiles.invalidate import TilePurge
 
 
@@ -31,6 +31,9 @@ class TileConfig(Protocol):
     live_ttl_s: float
     feature_caps: dict[str, int]
     gzip_level: int
+    cluster_px: int
+    city_cluster_px: int
+    city_cluster_zoom: int
 
 
 def etag_for(data: bytes) -> str:
@@ -48,11 +51,12 @@ class TileService:
         disk_dir: Path | None = None,
         gzip_level: int = 5,
         catalog: Catalog = CATALOG,
+        clusters: ClusterGrid | None = None,
     ) -> None:
         self.pool = pool
         self.catalog = catalog
         self.cache = TileCache(cache_bytes, disk_dir)
-        self.renderer = Renderer(caps)
+        self.renderer = Renderer(caps, clusters)
         self.live_ttl_s = live_ttl_s
         self.gzip_level = gzip_level
         #: Subscribed to the change bus by the app (nothing purges a service nobody wires).
@@ -116,6 +120,7 @@ class TileService:
             caps=dict(cfg.feature_caps),
             disk_dir=cfg.cache_dir,
             gzip_level=cfg.gzip_level,
+            clusters=ClusterGrid(cfg.cluster_px, cfg.city_cluster_px, cfg.city_cluster_zoom),
         )
 
     @property

@@ -9,10 +9,11 @@ Three shapes:
 * plain — every feature; with a cap, the ``cap + 1`` worst (red first) are read so truncation
   is detected without counting the rest; features are written worst **last** so red is drawn
   on top of its neighbours;
-* clustered (points below ``cluster_below``) — features snapped to a 16 × 16 grid aligned with
-  the tile, one point per cell carrying ``count`` and the worst colour (a minimum over ranks,
-  never an average), at the centroid of its members; grid cells never straddle tiles, so each
-  cluster is in exactly one tile;
+* clustered (points below ``cluster_below``) — features snapped to a grid aligned with the
+  tile (16 × 16 cells, 4 × 4 at city zoom: ``ClusterGrid`` in ``tiles/engine.py``), one point
+  per cell carrying ``count`` and the worst colour (a minimum over ranks, never an average), at
+  the centroid of its members; grid cells never straddle tiles, so each cluster is in exactly
+  one tile;
 * lines and polygons are clipped to the query envelope in their own SRID before being
   projected; below ``simplify_below`` they are simplified to a quarter of a tile unit, which
   ``ST_AsMVTGeom`` would snap away anyway, so tiles shrink without a visible change.
@@ -28,7 +29,8 @@ from psycopg import sql
 from layers.catalog.tiles import COLOR_ARRAY_SQL, Prop, TileLayer
 from tiles.tms import BUFFER, EXTENT
 
-#: Cells per tile side when clustering (16 → a cell is 16 px on a 256 px tile).
+#: Cells per tile side when clustering near street level (16 → a cell is 16 px on a 256 px
+#: tile); city zooms use coarser cells (``tiles/engine.py``).
 CLUSTER_GRID: Final = 16
 
 _BOUNDS = """

@@ -8,16 +8,18 @@
   const G = window.GeoRisk;
   const { COLORS, escapeHtml, getJson } = G;
   const map = L.map("map", { preferCanvas: true, minZoom: 5 }).setView([29.9, 121.7], 10);
-  const basemap = document.documentElement.dataset.basemap;
-  if (basemap) L.tileLayer(basemap, { maxZoom: 19 }).addTo(map);
+  // The base map (web/basemap.js): own pane under the risk layers, labels, external base.
+  const base = G.basemap ? G.basemap.create(map) : null;
+  const isBase = (name) => Boolean(base && base.isBase(name));
   L.control.scale({ imperial: false }).addTo(map);
 
   // Drawn-feature counters: the tests and scripts/bench_web.py read them (no canvas guessing).
   const stats = { drawn: {}, firstDrawnAt: null, tilesLoaded: 0, districts: {},
-    liveChanges: 0, tilesRefreshed: 0, reloads: 0, liveVersion: 0, live: "connecting",
+    liveChanges: 0, tilesRefreshed: 0, reloads: 0, liveVersion: 0, live: "connecting", tileTokens: 0,
     colors: {}, offline: {}, props: {} };
-  const DEFAULT_ON = new Set(["districts", "pipeline_segments", "hazard_sources", "enterprises",
-    "monitoring_points", "tankers", "alerts"]);
+  // Layers a role may not read are not in its catalogue, so they are never requested.
+  const DEFAULT_ON = new Set(["districts", "pipeline_segments", "hazard_sources", "risk_units",
+    "enterprises", "monitoring_points", "tankers", "alerts"]);
   const POINT_LAYERS = new Set(["enterprises", "hazard_sources", "monitoring_points"]);
   // ?layers=a,b picks the initial layers (shareable links; the tests use it to isolate a layer).
   const wanted = new URLSearchParams(location.search).get("layers");
@@ -39,6 +41,13 @@
     zones: () => ({ color: "#6d4c41", weight: 1, fill: true, fillOpacity: 0.1 }),
     overlay_zones: (p) => ({ color: fill(p.color), weight: 0.5, fill: true, fillColor: fill(p.color), fillOpacity: 0.2 }),
     hazard_sources: (p) => ({ color: "#222", weight: 1, fill: true, fillColor: fill(p.color), fillOpacity: 0.7 }),
+    // Register units: filled by level (grey = not assessed), a dashed black edge when the
+    // review is overdue; names are written at z ≥ 16 by unit_labels.js.
+    risk_units: (p, z) => {
+      if (G.unitLabels) G.unitLabels.seen(p, z);
+      return { color: p.overdue ? "#000" : "#444", weight: p.overdue ? 2 : 1, dashArray: p.overdue ? "4 3" : null,
+        fill: true, fillColor: fill(p.color), fillOpacity: 0.6 };
+    },
     pipeline_segments: (p) => ({ color: fill(p.color), weight: 3, opacity: 0.95 }),
     enterprises: (p) => pointStyle(p, 5),
     // An offline point keeps its alarm colour and gets a dashed black ring (offline never
@@ -70,7 +79,8 @@
   }
 
   function activeLayers() {
-    const names = state.catalog.map((l) => l.name).filter((n) => state.on.has(n) && !n.startsWith("h3_"));
+    const names = state.catalog.map((l) => l.name)
+      .filter((n) => state.on.has(n) && !n.startsWith("h3_") && !isBase(n));
     if (!state.hex) return names;
     return names.filter((n) => !POINT_LAYERS.has(n)).concat([state.hexLayer]);
   }
@@ -83,24 +93,48 @@
       q.set("to", to.toISOString());
     }
     q.set("v", "{v}");  // the change version: a refetched tile is never an older copy
-    const qs = q.toString().replace("%7Bv%7D", "{v}");
+    if (tileToken.value) q.set("t", "{t}");  // filled from the grid's options, like {v}
+    const qs = q.toString().replace("%7Bv%7D", "{v}").replace("%7Bt%7D", "{t}");
     return `/tiles/${names.join(",")}/{z}/{x}/{y}.mvt?${qs}`;
   }
 
+  // Tile URLs carry a short-lived signed token for this caller's view (GET /tiles/token),
+  // never a key (URLs end up in logs and histories). It is renewed at three quarters of its
+  // life and the grid's next tiles use the new one (VectorGrid fills {t} from its options),
+  // so nothing is redrawn for it; a tab back from the background renews at once if due.
+  const tileToken = { value: "", renewAt: 0, timer: null };
+  function renewTileToken() {
+    clearTimeout(tileToken.timer);
+    return getJson("/tiles/token", { cache: "no-store" }).then((r) => {
+      if (!r.token) return;  // the anonymous public map: its tile URLs need no credential
+      tileToken.value = r.token;
+      stats.tileTokens += 1;
+      const ms = Math.max(1, r.expires_in * 0.75) * 1000;
+      tileToken.renewAt = Date.now() + ms;
+      tileToken.timer = setTimeout(renewTileToken, ms);
+      if (grid) grid.options.t = r.token;
+      if (base) base.setToken(r.token);
+    }).catch(() => { tileToken.timer = setTimeout(renewTileToken, 10e3); });
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && tileToken.renewAt && Date.now() >= tileToken.renewAt) renewTileToken();
+  });
+
   function redraw() {
     if (grid) map.removeLayer(grid);
+    if (G.unitLabels) G.unitLabels.reset();
     const names = activeLayers();
     if (!names.length) { grid = null; return; }
     const styles = {};
     names.forEach((n) => { styles[n] = styleFor(n); });
     grid = L.vectorGrid.protobuf(tileUrl(names), {
       rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
-      maxNativeZoom: 22, keepBuffer: 1, v: stats.liveVersion,
+      maxNativeZoom: 22, keepBuffer: 1, v: stats.liveVersion, t: tileToken.value,
     });
     grid.on("click", onFeatureClick);
     grid.on("tileload", () => {
       stats.tilesLoaded += 1;
-      const drawn = Object.keys(stats.drawn).some((k) => k !== "districts" && stats.drawn[k] > 0);
+      const drawn = Object.keys(stats.drawn).some((k) => k !== "districts" && !isBase(k) && stats.drawn[k] > 0);
       if (drawn && stats.firstDrawnAt === null) stats.firstDrawnAt = performance.now();
     });
     grid.addTo(map);
@@ -118,6 +152,7 @@
     const list = document.getElementById("layer-list");
     const hexSelect = document.getElementById("hex-layer");
     state.catalog.forEach((layer) => {
+      if (isBase(layer.name)) return;  // the base map has its own entry (web/basemap.js)
       if (layer.name.startsWith("h3_")) {
         hexSelect.insertAdjacentHTML("beforeend",
           `<option value="${escapeHtml(layer.name)}">${escapeHtml(layer.title.replace("Hexagons: ", ""))}</option>`);
@@ -323,9 +358,10 @@
         if (f.geometry) map.setView([f.geometry.coordinates[1], f.geometry.coordinates[0]], 16);
       }).catch(() => {});
     }
-    return getJson("/tiles");
+    return renewTileToken().then(() => getJson("/tiles"));
   }).then((cat) => {
     state.catalog = cat.layers;
+    if (base) base.start(cat.layers);
     buildSwitcher();
     redraw();
     listen();

@@ -26,12 +26,28 @@
     if (!apiPaths) apiPaths = getJson("/openapi.json").then((d) => d.paths || {}).catch(() => ({}));
     return Object.prototype.hasOwnProperty.call(await apiPaths, path);
   }
+  // A colour's CSS class suffix (app.css .sw-*, .fg-*): the pages' CSP allows no style="…".
+  const colorClass = (color) => (Object.prototype.hasOwnProperty.call(COLORS, color) ? color : "grey");
   function swatch(color) {
-    return `<span class="sw" style="background:${COLORS[color] || COLORS.grey}"></span>`;
+    return `<span class="sw sw-${colorClass(color)}"></span>`;
   }
   function legendHtml(title) {
     return `<h3>${escapeHtml(title)}</h3>` +
       LEVELS.map(([c, label]) => `<div>${swatch(c)} ${escapeHtml(label)}</div>`).join("");
+  }
+  // An external raster base (Tianditu, an OSM-derived server) from the page's data-basemap*
+  // attributes (geo_api/routes/pages.py, docs/basemap.md); the map and the diagram draw it
+  // alike. Returns its layers (the base and an optional overlay), or null when none is set.
+  function externalBase(map, options) {
+    const d = document.documentElement.dataset;
+    if (!d.basemap) return null;
+    const opts = Object.assign({ maxZoom: 22, maxNativeZoom: Number(d.basemapMaxZoom || 18),
+      attribution: d.basemapAttribution || "" }, options || {});
+    if (d.basemapSubdomains) opts.subdomains = d.basemapSubdomains;
+    const layers = [L.tileLayer(d.basemap, opts)];
+    if (d.basemapOverlay) layers.push(L.tileLayer(d.basemapOverlay, Object.assign({}, opts, { attribution: "" })));
+    layers.forEach((l) => l.addTo(map));
+    return layers;
   }
   // Leaflet ≥ 1.8 dropped L.DomEvent.fakeStop, which VectorGrid 1.3's canvas click still calls.
   if (window.L && !L.DomEvent.fakeStop) L.DomEvent.fakeStop = function () { return true; };
@@ -45,5 +61,5 @@
       return fire.call(this, layers, e, type);
     };
   }
-  window.GeoRisk = { COLORS, LEVELS, escapeHtml, getJson, hasPath, swatch, legendHtml };
+  window.GeoRisk = { COLORS, LEVELS, colorClass, escapeHtml, getJson, hasPath, swatch, legendHtml, externalBase };
 })();

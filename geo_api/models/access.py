@@ -15,6 +15,9 @@ class ApiKey(Body):
     role: str
     enterprise_id: int | None
     districts: list[str] | None
+    carriers: list[str] | None = Field(
+        default=None, description="ingest keys: the carriers whose tankers they post"
+    )
     prefix: str = Field(description="the first characters, to tell keys apart")
     created_at: IsoTime
     expires_at: IsoTime | None

@@ -93,11 +93,24 @@ class Gb18218Assessment(Body):
 
 
 class RiskUnitRating(Body):
-    """A risk unit just stored: its id, colour and LEC D or LS R score."""
+    """A risk unit just stored: its id, colour and LEC D or LS R score (both null when the unit
+    is registered but not assessed)."""
 
     id: int
-    color: RiskColor
-    score: Number
+    color: RiskColor | None
+    score: Number | None
+
+
+class EmergencyContact(Body):
+    role: str
+    name: str
+    phone: str
+
+
+class EmergencyContacts(Body):
+    """An enterprise's emergency contacts, printed on its book's cover."""
+
+    contacts: list[EmergencyContact]
 
 
 class RiskUnitControl(Body):

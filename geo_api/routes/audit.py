@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from geo_api.auth import allow
 from geo_api.body import Text, json_response
 from geo_api.db import DbConn
-from layers.access.audit import AUDITED_ENTITIES, AuditQuery, read_audit
+from layers.access.audit import ACTIONS, ENTITIES, AuditQuery, read_audit
 
 router = APIRouter(tags=["audit"])
-Entity = Literal[AUDITED_ENTITIES]  # type: ignore[valid-type]
+Entity = Literal[ENTITIES]  # type: ignore[valid-type]
+Action = Literal[ACTIONS]  # type: ignore[valid-type]
 
 
 @router.get("/api/audit", dependencies=[allow("admin")])
@@ -23,13 +24,14 @@ async def audit_log(
     entity: Entity | None = None,
     entity_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     actor: Annotated[Text | None, Query(max_length=300)] = None,
-    action: Literal["insert", "update", "delete"] | None = None,
+    action: Action | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
-    """Who changed what and when, with the row before and after; newest first."""
+    """Who changed what and when, with the row before and after; newest first. Throttle
+    lockouts are entries too (``action=lockout``, ``entity=credentials``)."""
     q = AuditQuery(entity, entity_id, actor, action, since, until, limit, offset)
     total, rows = await read_audit(conn, q)
     return json_response({"numberMatched": total, "numberReturned": len(rows), "entries": rows})

@@ -183,15 +183,16 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         response_class=Response,
         openapi_extra={"parameters": _filter_docs(coll)},
     )
-    router.add_api_route(
-        base + "/{item_id}",
-        get_item,
-        dependencies=readers,
-        methods=["GET"],
-        tags=[coll.name],
-        summary=f"One {coll.noun} as a GeoJSON Feature",
-        response_class=Response,
-    )
+    if coll.item_route:
+        router.add_api_route(
+            base + "/{item_id}",
+            get_item,
+            dependencies=readers,
+            methods=["GET"],
+            tags=[coll.name],
+            summary=f"One {coll.noun} as a GeoJSON Feature",
+            response_class=Response,
+        )
     if not coll.writable:
         return
     router.add_api_route(

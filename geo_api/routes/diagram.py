@@ -10,15 +10,18 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from geo_api.auth import SITE_READERS, allow, current_caller
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, Unauthorized
-from geo_api.routes.pages import WEB_DIR
+from geo_api.routes.pages import WEB_DIR, basemap_attributes
 from geo_api.scope import VisibleEnterprise, check_object
+from geo_api.security_headers import EXPORT_POLICY
+from layers.risk import book
 from layers.risk import diagram as dg
+from layers.risk.fonts import CjkFontMissing
 
 router = APIRouter(tags=["pages"])
 #: The page itself: a browser without a session is sent to the map's sign-in, not shown JSON.
@@ -52,9 +55,9 @@ async def diagram_page(request: Request, conn: DbConn, enterprise_id: Enterprise
     page = (WEB_DIR / "diagram.html").read_text(encoding="utf-8")
     page = page.replace("{{ENTERPRISE_ID}}", str(enterprise_id))
     page = page.replace("{{ENTERPRISE_NAME}}", html.escape(d.enterprise["name"]))
-    basemap = request.app.state.settings.server.basemap_url
-    if basemap:
-        page = page.replace("<html lang", f'<html data-basemap="{html.escape(basemap)}" lang', 1)
+    attributes = basemap_attributes(request.app.state.settings.server)
+    if attributes:
+        page = page.replace("<html lang", f"<html{attributes} lang", 1)
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 
@@ -64,17 +67,28 @@ async def diagram_page(request: Request, conn: DbConn, enterprise_id: Enterprise
     dependencies=[allow(*SITE_READERS)],
 )
 async def diagram_export(conn: DbConn, enterprise_id: VisibleEnterprise, fmt: Export) -> Response:
-    """PNG, A4 PDF, standalone HTML (no network needed) or GeoJSON of the diagram."""
+    """PNG, the A4 PDF book (map, register, controls, hazard sources, monitoring points,
+    contacts), standalone HTML (no network needed) or GeoJSON of the diagram."""
     d = await dg.load_diagram(conn, enterprise_id)
     body: bytes | str
     if fmt == "png":
         body = await run_in_threadpool(dg.render_png, d)
     elif fmt == "pdf":
-        body = await run_in_threadpool(dg.render_pdf, d)
+        try:
+            body = await run_in_threadpool(book.render_book, d)
+        except CjkFontMissing as exc:
+            # The server's installation lacks the font: say which package, never print tofu.
+            reason = f"{exc.package} is not installed"
+            return JSONResponse(
+                {"detail": str(exc), "errors": [{"field": "font", "reason": reason}]},
+                status_code=503,
+            )
     elif fmt == "html":
         body = await run_in_threadpool(dg.render_html, d, WEB_DIR / "vendor")
     else:
         body = dg.geojson_text(d)
     name = f"enterprise-{enterprise_id}-diagram.{fmt}"
     headers = {"Content-Disposition": f'inline; filename="{name}"'}
+    if fmt == "html":  # inline script and styles: run sandboxed, reaching nothing of ours
+        headers["Content-Security-Policy"] = EXPORT_POLICY
     return Response(body, media_type=_MEDIA[fmt], headers=headers)

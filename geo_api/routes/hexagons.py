@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from psycopg.rows import tuple_row
 
-from geo_api.auth import TRANSPORT, allow
+from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput
+from geo_api.errors import FieldError, Forbidden, InvalidInput
+from layers.access import roles as access
+from layers.catalog import Catalog
 from layers.collections.read import parse_bbox
 from layers.risk import hexagons
 
@@ -56,7 +58,9 @@ def _res(text: str) -> int:
     dependencies=[allow(*TRANSPORT)],  # counts and worst colours: city-wide aggregates
 )
 async def hexagon_cells(
+    request: Request,
     conn: Conn,
+    caller: CurrentCaller,
     layer: Annotated[str, Path(description=f"one of {', '.join(hexagons.LAYERS)}")],
     res: Annotated[str, Query(description="H3 resolution, 5–10")] = "8",
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (WGS 84)")] = None,
@@ -64,6 +68,13 @@ async def hexagon_cells(
     """Cells of one layer with ``h3``, ``count``, worst ``color`` and ``score``."""
     if layer not in hexagons.LAYERS:
         raise hexagons.UnknownLayer(layer)  # a 404 naming the layer
+    catalog: Catalog = request.app.state.catalog
+    source = catalog.layer(layer)
+    if source is None:
+        raise hexagons.UnknownLayer(layer)
+    if not access.reads_rollup(caller.role, source):
+        reason = f"not available to the {caller.role} role"
+        raise Forbidden(f"layer: {layer} {reason}", [FieldError("layer", reason)])
     resolution = _res(res)
     params: dict[str, Any] = {"layer": layer, "res": resolution}
     query = _FEATURES

@@ -18,9 +18,11 @@ from geo_api.body import DAY_MAX, DAY_MIN, batch_body_doc
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.ingest import ingest_request
-from geo_api.scope import check_object
+from geo_api.scope import check_ingest_scope, check_object
 from geo_api.settings import Settings
+from layers.access.roles import FIX_WRITERS
 from layers.transport.ingest import TankerFixes
+from layers.transport.parse import Rows
 from layers.transport.track import MAX_WINDOW, track
 
 router = APIRouter(tags=["tankers"])
@@ -28,17 +30,24 @@ router = APIRouter(tags=["tankers"])
 _BODY_DOC = batch_body_doc("Fixes `{vehicle_id, ts, lon, lat, speed_kmh, heading?, alarm_bits?}`")
 
 
-#: GPS platforms push with an administrator's (service) key; people never post fixes.
-@router.post("/api/positions", openapi_extra=_BODY_DOC, dependencies=[allow("admin")])
-async def post_positions(request: Request, conn: DbConn) -> JSONResponse:
+#: GPS platforms and terminal gateways push with an ``ingest`` key (or an administrator's);
+#: people never post fixes.
+@router.post("/api/positions", openapi_extra=_BODY_DOC, dependencies=[allow(*FIX_WRITERS)])
+async def post_positions(request: Request, conn: DbConn, caller: CurrentCaller) -> JSONResponse:
     """Store a batch of fixes; answers `{accepted, duplicates, rejected: [{index, error}]}`.
 
     Idempotent on (vehicle_id, ts); noisy fixes and unknown vehicles are per-row rejections.
-    The answer comes after the commit: an accepted fix is durable.
+    The answer comes after the commit: an accepted fix is durable. An ingest key bound to
+    districts or carriers sends fixes of their vehicles only (403 naming the first other row).
     """
     settings: Settings = request.app.state.settings
     kind = TankerFixes(settings.tanker.rules())
-    return await ingest_request(request, conn, kind, settings.tanker.max_batch)
+
+    async def in_scope(rows: Rows) -> None:
+        ids, index = rows.vehicle_id.tolist(), rows.index.tolist()
+        await check_ingest_scope(conn, caller, kind.key, kind.noun, ids, index)
+
+    return await ingest_request(request, conn, kind, settings.tanker.max_batch, in_scope)
 
 
 def _time(value: str | None, name: str) -> dt.datetime | None:

@@ -15,7 +15,9 @@ from geo_api.body import batch_body_doc
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden
 from geo_api.ingest import ingest_request
+from geo_api.scope import check_ingest_scope
 from geo_api.settings import Settings
+from layers.access.roles import READING_WRITERS
 from layers.monitoring.ingest import SensorReadings
 from layers.monitoring.parse import Rows
 
@@ -39,13 +41,14 @@ async def _own_points_only(conn: DbConn, enterprise_id: int | None, point_ids: l
         raise Forbidden(f"point_id: {reason}", [FieldError("point_id", reason)])
 
 
-@router.post("/api/readings", openapi_extra=_BODY_DOC, dependencies=[allow("admin", "enterprise")])
+@router.post("/api/readings", openapi_extra=_BODY_DOC, dependencies=[allow(*READING_WRITERS)])
 async def post_readings(request: Request, conn: DbConn, caller: CurrentCaller) -> JSONResponse:
     """Store a batch of readings; answers `{accepted, duplicates, rejected: [{index, error}]}`.
 
     Idempotent on (point_id, ts); unknown points and non-numeric values are per-row
     rejections. The answer comes after the commit and the re-rating of affected enterprises.
-    An enterprise key may send readings of its own points only.
+    An enterprise key may send readings of its own points only; an ingest key bound to
+    districts, of points in them (403 naming the first other row).
     """
     settings: Settings = request.app.state.settings
     kind = SensorReadings(settings.monitoring.rules())
@@ -53,5 +56,9 @@ async def post_readings(request: Request, conn: DbConn, caller: CurrentCaller) -
     async def own_points_only(rows: Rows) -> None:
         await _own_points_only(conn, caller.enterprise_id, rows.point_id.tolist())
 
-    check = own_points_only if caller.role == "enterprise" else None
+    async def in_scope(rows: Rows) -> None:
+        ids, index = rows.point_id.tolist(), rows.index.tolist()
+        await check_ingest_scope(conn, caller, kind.key, kind.noun, ids, index)
+
+    check = own_points_only if caller.role == "enterprise" else in_scope
     return await ingest_request(request, conn, kind, settings.monitoring.max_batch, check)

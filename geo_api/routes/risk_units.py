@@ -1,6 +1,7 @@
 """An enterprise's risk register: units drawn on its site plan, assessed by LEC or LS.
 
 Every change re-rates the enterprise at once, so its colour and reasons follow its register.
+The enterprise's emergency contacts (its book's cover) are kept here too, as one list.
 """
 
 from __future__ import annotations
@@ -16,15 +17,25 @@ from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
 from geo_api.models.base import GeoJSONResponse
-from geo_api.models.risk import RiskUnitCollection, RiskUnitFeature, RiskUnitRating
+from geo_api.models.risk import (
+    EmergencyContacts,
+    RiskUnitCollection,
+    RiskUnitFeature,
+    RiskUnitRating,
+)
 from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.settings import Settings
 from layers.risk.register import (
+    ContactsInput,
     RiskUnitInput,
     assess_unit,
+    check_hazard_source,
     delete_unit,
     insert_unit,
+    read_contacts,
+    store_contacts,
+    unit_enterprise,
     unit_feature,
     unit_features,
     unit_geometry,
@@ -36,7 +47,9 @@ Conn = DbConn
 UnitId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-async def _parse_unit(request: Request) -> tuple[RiskUnitInput, Any, str, float]:
+async def _parse_unit(
+    request: Request,
+) -> tuple[RiskUnitInput, Any, str | None, float | None]:
     settings: Settings = request.app.state.settings
     body = await read_json(request, settings.server.max_body_bytes)
     if not isinstance(body, dict) or body.get("type") != "Feature":
@@ -78,6 +91,7 @@ async def create_unit(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn, rerate: Rerate
 ) -> dict[str, Any]:
     unit, geom, color, score = await _parse_unit(request)
+    await check_hazard_source(conn, enterprise_id, unit)
     unit_id = await insert_unit(conn, enterprise_id, unit, geom, color)
     await rerate(conn, [enterprise_id])
     return {"id": unit_id, "color": color, "score": score}
@@ -103,6 +117,10 @@ async def replace_unit(
 ) -> dict[str, Any]:
     await check_object(conn, caller, "risk unit", unit_id)
     unit, geom, color, score = await _parse_unit(request)
+    owner = await unit_enterprise(conn, unit_id)
+    if owner is None:
+        raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
+    await check_hazard_source(conn, owner, unit)
     enterprise_id = await update_unit(conn, unit_id, unit, geom, color)
     if enterprise_id is None:
         raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
@@ -120,3 +138,40 @@ async def remove_unit(
         raise NotFound(f"risk unit {unit_id} not found", [FieldError("id", "not found")])
     await rerate(conn, [enterprise_id])
     return Response(status_code=204)
+
+
+def _no_enterprise(enterprise_id: int) -> NotFound:
+    return NotFound(f"enterprise {enterprise_id} not found", [FieldError("id", "not found")])
+
+
+@router.get(
+    "/api/enterprises/{enterprise_id}/contacts",
+    response_model=EmergencyContacts,
+    dependencies=Site,
+)
+async def get_contacts(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str, Any]:
+    contacts = await read_contacts(conn, enterprise_id)
+    if contacts is None:
+        raise _no_enterprise(enterprise_id)
+    return {"contacts": contacts}
+
+
+@router.put(
+    "/api/enterprises/{enterprise_id}/contacts",
+    response_model=EmergencyContacts,
+    dependencies=Site,
+)
+async def put_contacts(
+    enterprise_id: VisibleEnterprise, request: Request, conn: Conn
+) -> dict[str, Any]:
+    """Replace the enterprise's emergency contacts (the whole list; ``[]`` clears it)."""
+    settings: Settings = request.app.state.settings
+    body = await read_json(request, settings.server.max_body_bytes)
+    try:
+        given = ContactsInput.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
+    contacts = await store_contacts(conn, enterprise_id, given.contacts)
+    if contacts is None:
+        raise _no_enterprise(enterprise_id)
+    return {"contacts": contacts}

@@ -35,6 +35,7 @@ from geo_api.errors import (
     unavailable_response,
 )
 from geo_api.settings import Settings, TilesSettings
+from geo_api.tile_tokens import TileTokens, tile_query
 from layers.access import roles as access
 from layers.catalog import Catalog
 from layers.catalog.tiles import TileLayer
@@ -129,6 +130,46 @@ async def tiles_catalog(request: Request, caller: CurrentCaller) -> JSONResponse
     return _json(tile_catalog(str(request.base_url), layers, allowed, caller.tile_view))
 
 
+def _with_token(doc: dict[str, Any]) -> JSONResponse:
+    # It holds a tile token: no cache, not even the browser's, keeps a copy.
+    return JSONResponse(doc, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get(
+    "/tiles/token",
+    summary="A short-lived tile token (?t=) for the caller's view",
+    dependencies=Everyone,
+)
+async def tiles_token(
+    request: Request,
+    caller: CurrentCaller,
+    layers: Annotated[
+        str | None, Query(description="comma list; default every layer the caller may read")
+    ] = None,
+) -> JSONResponse:
+    """A signed token for tile URLs (``…/{z}/{x}/{y}.mvt?t=<token>``) good for the caller's
+    view and ``layers`` until ``expires_at``; ask again before then. Only tile requests
+    accept it, and a tile token cannot ask for another. The anonymous public map gets
+    ``"token": null``: its tile URLs need none."""
+    catalog = _catalog(request)
+    if layers is None:
+        names = sorted(access.tile_layers_for(caller.role, catalog))
+    else:
+        try:
+            names = [layer.name for layer in _layers(layers, caller, catalog)]
+        except UnknownTileLayer as exc:
+            raise InvalidInput(f"layers: {exc}", [FieldError("layers", str(exc))]) from None
+    tokens: TileTokens = request.app.state.tile_tokens
+    if caller.via == "anonymous":
+        # The public map's tile URLs need no credential, and a token in them would only make
+        # the shared caches (a CDN) keep one copy of each tile per visitor.
+        return _with_token({"token": None, "expires_at": None, "expires_in": None, "layers": names})
+    token, expires = tokens.issue(caller, names)
+    return _with_token(
+        {"token": token, "expires_at": expires, "expires_in": tokens.ttl_s, "layers": names}
+    )
+
+
 @router.get(
     "/tiles/{layers}.json",
     summary="TileJSON 3.0.0 of a layer or comma list",
@@ -137,18 +178,23 @@ async def tiles_catalog(request: Request, caller: CurrentCaller) -> JSONResponse
 async def tiles_tilejson(
     request: Request, conn: DbConn, caller: CurrentCaller, layers: Layers
 ) -> JSONResponse:
+    """Its tile URLs carry a tile token for these layers (never the key it was asked with):
+    fetch the TileJSON again before ``GEORISK_SECURITY_TILE_TOKEN_TTL_S`` runs out."""
     chosen = _layers(layers, caller, _catalog(request))
     base, bounds = str(request.base_url), await _bounds(conn)
-    return _json(tilejson(chosen, base, bounds, request.url.query, caller.tile_view))
+    query = tile_query(request, caller, [layer.name for layer in chosen])
+    return _with_token(tilejson(chosen, base, bounds, query, caller.tile_view))
 
 
 @router.get(
     "/styles/risk.json", summary="MapLibre style in the four risk colours", dependencies=Everyone
 )
 async def tiles_style(request: Request, caller: CurrentCaller) -> JSONResponse:
+    """Its sources hold tile URLs with a tile token for every layer the caller may read."""
     layers = _catalog(request)
     allowed = access.tile_layers_for(caller.role, layers)
-    return _json(risk_style(str(request.base_url), layers, allowed, request.url.query))
+    query = tile_query(request, caller, allowed)
+    return _with_token(risk_style(str(request.base_url), layers, allowed, query))
 
 
 async def answer(
@@ -206,6 +252,9 @@ async def tiles_tile(
     t_to: Annotated[TimeQuery, Query(alias="to")] = None,
     at: TimeQuery = None,
     key: Annotated[str | None, Query(description="API key, for clients without headers")] = None,
+    t: Annotated[
+        str | None, Query(description="tile token (TileJSON, the style or GET /tiles/token)")
+    ] = None,
     v: Annotated[
         int | None,
         Query(ge=0, le=2**63 - 1, description="change version (the live map's cache-buster)"),
@@ -222,12 +271,13 @@ async def tiles_tile(
     )
 
 
-_PLAIN_QUERY = re.compile(rb"^(?:(?:key=[^&]*|v=[0-9]{1,20})(?:&|$))+$")
+_PLAIN_QUERY = re.compile(rb"^(?:(?:key=[^&]*|t=[A-Za-z0-9_.-]*|v=[0-9]{1,20})(?:&|$))+$")
 _FAST_PATH = re.compile(r"^/tiles/([A-Za-z0-9_,]+)/([0-9]{1,2})/([0-9]{1,7})/([0-9]{1,7})\.mvt$")
 
 
 class TileFastPath:
-    """ASGI shortcut for well-formed tile requests without a query string (but ``?key=``).
+    """ASGI shortcut for well-formed tile requests without a query string (but ``?key=``,
+    ``?t=`` — already turned into the caller by ``TileTokenGate`` — and ``v=``).
 
     Tiles are most of a map server's traffic, and for a cached tile FastAPI's routing,
     parameter validation and dependency resolution cost more than the answer itself. This
@@ -282,7 +332,7 @@ class TileFastPath:
 
 
 def _plain_query(scope: Scope) -> bool:
-    """No query string, or only ``key=…`` (which the authenticator reads) and ``v=<version>``
+    """No query string, or only ``key=…`` / ``t=…`` (credentials) and ``v=<version>``
     (the live map's cache-buster after a change; it never changes the tile)."""
     query: bytes = scope["query_string"]
     return not query or _PLAIN_QUERY.match(query) is not None

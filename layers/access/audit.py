@@ -1,5 +1,6 @@
-"""Reading the audit log (issue 8). Rows are written by triggers (migration 0008), never here:
-this module only answers "who changed what, when, from what to what"."""
+"""Reading the audit log (issue 8). Rows of table writes are written by triggers (migration
+0008), never here: this module answers "who changed what, when, from what to what". The one
+entry that is not a table write is a throttle lockout (issue 18): :func:`record_lockout`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any, Final
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from layers.core.vocab import AUDIT_ACTIONS
 
 #: Tables the triggers watch (the API's ``entity`` filter accepts exactly these).
 AUDITED_ENTITIES: Final = (
@@ -22,6 +26,11 @@ AUDITED_ENTITIES: Final = (
     "alerts",
     "alarms",
 )
+#: The entity of a lockout entry: the credentials that kept failing.
+LOCKOUT_ENTITY: Final = "credentials"
+#: What the API's ``entity`` and ``action`` filters accept.
+ENTITIES: Final = (*AUDITED_ENTITIES, LOCKOUT_ENTITY)
+ACTIONS: Final = AUDIT_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,15 @@ class AuditQuery:
     until: dt.datetime | None = None
     limit: int = 100
     offset: int = 0
+
+
+async def record_lockout(conn: AsyncConnection[Any], actor: str, details: dict[str, Any]) -> None:
+    """One entry per lockout: ``actor`` is who kept failing (``address:…``, ``key prefix:…``),
+    ``details`` how often, over which window, for how long, on which path."""
+    await conn.execute(
+        "INSERT INTO audit_log (actor, action, entity, after) VALUES (%s, 'lockout', %s, %s)",
+        (actor, LOCKOUT_ENTITY, Jsonb(details)),
+    )
 
 
 async def read_audit(conn: AsyncConnection[Any], q: AuditQuery) -> tuple[int, list[dict[str, Any]]]:

@@ -11,6 +11,10 @@
   they acknowledge and dispose.
 * **tile_reader** — tiles, TileJSON and the style only, with sensitive properties removed
   (substance inventories and what they imply: R values, pipeline substances), never writes.
+* **ingest** — a machine (issue 18): posts tanker fixes and sensor readings and nothing else,
+  not even a tile; no map session. A key may name districts (vehicles registered there, points
+  of enterprises or pipelines there) and carriers (their vehicles: a carrier's terminal
+  gateway). Both named: both must hold. Carriers without districts: fixes only, no readings.
 
 The HTTP layer asks these questions through ``geo_api/auth.py``; the tile engine through
 :class:`TileView`. Nothing here knows about FastAPI.
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, TypeVar
 
-from layers.catalog import Catalog, Collection
+from layers.catalog import Catalog, Collection, Layer
 from layers.catalog.model import Prop
 from layers.catalog.tiles import TileLayer
 from layers.core import vocab
@@ -34,7 +38,15 @@ REGULATOR: Final = "regulator"
 ENTERPRISE: Final = "enterprise"
 OFFICER: Final = "officer"
 TILE_READER: Final = "tile_reader"
+INGEST: Final = "ingest"
 ROLES: Final = vocab.ROLES
+#: Roles that may open the map (tiles, TileJSON, the style, the change stream): people and GIS
+#: clients. An ingest machine may not: it writes, it never reads.
+MAP_ROLES: Final = tuple(r for r in ROLES if r != INGEST)
+#: Roles that may post tanker fixes and sensor readings (enterprises: readings of their own
+#: points only, ``geo_api/routes/readings.py``).
+FIX_WRITERS: Final = (ADMIN, INGEST)
+READING_WRITERS: Final = (ADMIN, ENTERPRISE, INGEST)
 
 #: Who reads which audience of layers (``layers/catalog/model.py``) besides admins and
 #: regulators, who read everything: reference layers are for anybody with a map, an enterprise
@@ -60,6 +72,14 @@ def reads(role: str, audience: str, public: bool = False) -> bool:
     if role == TILE_READER:
         return public
     return role in AUDIENCE_READERS.get(audience, frozenset())
+
+
+def reads_rollup(role: str, layer: Layer) -> bool:
+    """May ``role`` read ``layer``'s hexagon cells through ``/api/h3``? A published rollup is
+    a city-wide aggregate for whoever reaches that route; an unpublished one (risk units: a
+    register is internal) only for those who read the layer itself."""
+    spec = layer.hexagons
+    return spec is not None and (spec.public or reads(role, layer.audience))
 
 
 @lru_cache(maxsize=256)
@@ -117,7 +137,7 @@ def tile_view(role: str, districts: frozenset[str] | None, enterprise_id: int | 
         # No enterprise named (a malformed token): the view of an enterprise that has nothing.
         own = enterprise_id if enterprise_id is not None else NO_ENTERPRISE
         return TileView(key=f"e:{own}", enterprise_id=own, redacted=False)
-    if role == TILE_READER:
+    if role in (TILE_READER, INGEST):  # ingest reads no layer at all; the least view anyway
         return PUBLIC_VIEW
     if role in (REGULATOR, OFFICER) and districts is not None:
         ordered = tuple(sorted(districts))
@@ -154,6 +174,28 @@ def sees_transport(role: str, districts: frozenset[str] | None, district: str | 
     if role in (REGULATOR, OFFICER):
         return districts is None or district in districts
     return False
+
+
+def ingests_fix(
+    districts: frozenset[str] | None,
+    carriers: frozenset[str] | None,
+    district: str | None,
+    carrier: str | None,
+) -> bool:
+    """May an ingest key post a fix of a vehicle registered in ``district`` of ``carrier``?"""
+    return (districts is None or district in districts) and (
+        carriers is None or carrier in carriers
+    )
+
+
+def ingests_reading(
+    districts: frozenset[str] | None, carriers: frozenset[str] | None, district: str | None
+) -> bool:
+    """May an ingest key post a reading of a point in ``district`` (its enterprise's, or its
+    pipeline's)? A carrier's gateway has tankers, not sensors: carriers alone post none."""
+    if districts is None:
+        return carriers is None
+    return district in districts
 
 
 def collection_readers(coll: Collection) -> tuple[str, ...]:

@@ -51,6 +51,7 @@ class Collection:
     filters: tuple[Filter, ...] = ()
     lateral_sql: str = ""  # joined only when the geometry is needed (vehicles' latest fix)
     writes: Writes | None = None  # None: a read-only collection
+    item_route: bool = True  # False: the item is served by a route of its own
 
     @property
     def writing(self) -> Writes:
@@ -94,4 +95,5 @@ def collection_of(layer: Layer) -> Collection:
         filters=rest.filters,
         lateral_sql=rest.lateral_sql,
         writes=rest.writes,
+        item_route=rest.item_route,
     )

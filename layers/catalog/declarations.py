@@ -8,7 +8,7 @@ legend, hexagon rollup and access follow.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from layers.catalog import props
 from layers.catalog.model import (
@@ -26,6 +26,7 @@ from layers.catalog.model import (
     tile_prop,
 )
 from layers.core import vocab
+from layers.core.review import review_overdue_sql
 
 
 def _color(
@@ -48,6 +49,176 @@ def _exists(field_name: str, table: str, key: str, noun: str) -> StagedCheck:
 
 
 _DISTRICT = Column("district", "text")
+
+# ---- base map (issue 19 §4) -----------------------------------------------------------------
+# A map that reads like a map without anything from outside: roads by class, water-source,
+# chemical-park and residential areas, district boundaries and place labels, all public
+# reference data drawn under the risk layers (web/basemap.js). Zoom rules live here only.
+
+#: The zoom from which each road class is in the tiles: a city view shows the expressways and
+#: arterials, the street grid appears once it is more than a grey blur.
+ROAD_CLASS_MINZOOM: Final = {"expressway": 8, "arterial": 10, "local": 12}
+#: Zone kinds drawn as base areas (the protected targets' own layer stays ``zones``).
+BASE_AREA_KINDS: Final = ("water_source", "chemical_park", "residential")
+#: Zone kinds whose names are place labels, and from which zoom.
+LABELLED_AREA_KINDS: Final = ("water_source", "chemical_park")
+AREA_LABEL_MINZOOM: Final = 12
+#: Enterprise names only where they fit: from this zoom, at most this many per tile (worst
+#: colour first, so a red site's name is never the one left out).
+ENTERPRISE_LABEL_MINZOOM: Final = 15
+ENTERPRISE_LABEL_CAP: Final = 150
+
+
+def _road_classes_at_zoom() -> str:
+    """``road_class`` is one the tile's zoom shows (``%(z)s`` is bound by the tile engine)."""
+    return (
+        "("
+        + " OR ".join(
+            f"(t.road_class = '{cls}' AND %(z)s >= {z})" for cls, z in ROAD_CLASS_MINZOOM.items()
+        )
+        + ")"
+    )
+
+
+def _rank(column: str, values: tuple[str, ...]) -> str:
+    """1 for the first value, 2 for the next …: drawn last and kept first by a cap."""
+    whens = " ".join(f"WHEN '{v}' THEN {i}" for i, v in enumerate(values, start=1))
+    return f"CASE {column} {whens} ELSE {len(values) + 1} END"
+
+
+def _base_tiles(**kw: Any) -> Tiles:
+    """Base tiles are on the published map, and not announced on the live map's change feed:
+    a map does not refetch its base on a change (the tile cache is purged all the same), and an
+    enterprise's every re-rating would otherwise be told twice."""
+    return Tiles(public=True, announce=False, **kw)
+
+
+def _lon_lat(geom: str) -> tuple[Prop, Prop]:
+    # Leaflet.VectorGrid hands a style callback the properties only; a label needs its place.
+    return (
+        tile_prop("lon", f"round(ST_X({geom})::numeric, 6)::float8", "Number", "label longitude"),
+        tile_prop("lat", f"round(ST_Y({geom})::numeric, 6)::float8", "Number", "label latitude"),
+    )
+
+
+BASE_ROADS = Layer(
+    name="base_roads",
+    title="Base map: roads",
+    description="Roads by class (expressway, arterial, local); local roads from zoom "
+    f"{ROAD_CLASS_MINZOOM['local']}, arterials from {ROAD_CLASS_MINZOOM['arterial']}",
+    audience="reference",
+    from_sql="roads t",
+    geom_sql="t.geom",
+    geometry_type="line",
+    where_sql=_road_classes_at_zoom(),
+    properties=(
+        tile_prop("id", "t.id", "Number", "road id"),
+        tile_prop("road_class", "t.road_class", "String", "expressway, arterial or local"),
+        tile_prop("name", "t.name", "String", "road name"),
+    ),
+    depends_on=("roads",),
+    tiles=_base_tiles(
+        minzoom=ROAD_CLASS_MINZOOM["expressway"],
+        simplify_below=14,
+        feature_cap=6000,
+        order_sql=_rank("t.road_class", vocab.ROAD_CLASSES),
+    ),
+)
+
+BASE_AREAS = Layer(
+    name="base_areas",
+    title="Base map: areas",
+    description="Water-source protection zones, chemical parks and residential areas",
+    audience="reference",
+    from_sql="zones t",
+    geom_sql="t.geom",
+    geometry_type="polygon",
+    where_sql=f"t.kind IN {vocab.sql_in(BASE_AREA_KINDS)}",
+    properties=(
+        tile_prop("id", "t.id", "Number", "zone id"),
+        tile_prop("kind", "t.kind", "String", ", ".join(BASE_AREA_KINDS)),
+        tile_prop("name", "t.name", "String", "area name"),
+    ),
+    district_sql="t.district",
+    depends_on=("zones",),
+    tiles=_base_tiles(minzoom=8, simplify_below=15, order_sql=_rank("t.kind", BASE_AREA_KINDS)),
+)
+
+BASE_BOUNDARIES = Layer(
+    name="base_boundaries",
+    title="Base map: district boundaries",
+    description="District boundaries as lines",
+    audience="reference",
+    # Lines, not polygons: a boundary is drawn once per side and never along a tile's clip edge.
+    from_sql="(SELECT d.id, d.code, d.name, ST_Boundary(d.geom) AS geom"
+    " FROM districts d, b WHERE d.geom && b.qenv) t",
+    geom_sql="t.geom",
+    geometry_type="line",
+    properties=(
+        tile_prop("id", "t.id", "Number", "district id"),
+        tile_prop("code", "t.code", "String", "district code"),
+        tile_prop("name", "t.name", "String", "district name"),
+    ),
+    district_sql="t.code",
+    depends_on=("districts",),
+    tiles=_base_tiles(minzoom=5, simplify_below=16),
+)
+
+BASE_LABELS = Layer(
+    name="base_labels",
+    title="Base map: place labels",
+    description="District names at a point inside each district; water-source and chemical-park "
+    f"names from zoom {AREA_LABEL_MINZOOM}",
+    audience="reference",
+    # Ids: districts 4n, areas 4n + 1 — stable and never equal.
+    from_sql=(
+        "(SELECT d.id * 4 AS id, 'district' AS kind, d.code, d.name, d.name_en,"
+        " ST_PointOnSurface(d.geom) AS geom FROM districts d, b WHERE d.geom && b.qenv"
+        " UNION ALL SELECT z.id * 4 + 1, z.kind, NULL, z.name, NULL, ST_PointOnSurface(z.geom)"
+        f" FROM zones z, b WHERE %(z)s >= {AREA_LABEL_MINZOOM}"
+        f" AND z.kind IN {vocab.sql_in(LABELLED_AREA_KINDS)} AND z.geom && b.qenv) t"
+    ),
+    geom_sql="t.geom",
+    geometry_type="point",
+    properties=(
+        tile_prop("id", "t.id", "Number", "label id"),
+        tile_prop("kind", "t.kind", "String", "district, " + ", ".join(LABELLED_AREA_KINDS)),
+        tile_prop("code", "t.code", "String", "district code"),
+        tile_prop("name", "t.name", "String", "label text"),
+        tile_prop("name_en", "t.name_en", "String", "English name"),
+        *_lon_lat("t.geom"),
+    ),
+    depends_on=("districts", "zones"),
+    tiles=_base_tiles(minzoom=5, order_sql="CASE t.kind WHEN 'district' THEN 1 ELSE 2 END"),
+)
+
+BASE_ENTERPRISE_LABELS = Layer(
+    name="base_enterprise_labels",
+    title="Base map: enterprise names",
+    description=f"Enterprise names from zoom {ENTERPRISE_LABEL_MINZOOM}, at most "
+    f"{ENTERPRISE_LABEL_CAP} per tile, worst colour first",
+    # Who may read enterprises may read their names (the same audience, scoping and
+    # publication as ``enterprises``, whose tiles already carry the name).
+    audience="site",
+    from_sql="enterprises t",
+    geom_sql="t.geom",
+    geometry_type="point",
+    properties=(
+        tile_prop("id", "t.id", "Number", "enterprise id"),
+        tile_prop("name", "t.name", "String", "enterprise name"),
+        _color("coalesce(t.dynamic_color, t.inherent_color)", "dynamic colour", grey="n/a"),
+        *_lon_lat("t.geom"),
+    ),
+    district_sql="t.district",
+    enterprise_sql="t.id",
+    color_sql="coalesce(t.dynamic_color, t.inherent_color)",
+    depends_on=("enterprises",),
+    tiles=_base_tiles(minzoom=ENTERPRISE_LABEL_MINZOOM, feature_cap=ENTERPRISE_LABEL_CAP),
+)
+
+#: The base map's tile layers, drawn under everything else (the web map's ``底图`` entry).
+BASE_LAYERS: Final = (BASE_BOUNDARIES, BASE_AREAS, BASE_ROADS, BASE_LABELS, BASE_ENTERPRISE_LABELS)
+# ---- end of base map ------------------------------------------------------------------------
 
 DISTRICTS = Layer(
     name="districts",
@@ -257,6 +428,89 @@ HAZARD_SOURCES = Layer(
             ),
             field_for_constraint={"fk_hazard_sources_enterprise_id_enterprises": "enterprise_id"},
         ),
+    ),
+)
+
+#: A unit's level on the map: its assessed colour, grey while it is registered but not assessed
+#: (never blue: blue claims "assessed, low", docs/domain.md §2.2).
+_UNIT_COLOR = "coalesce(t.color, 'grey')"
+#: LEC D = L × E × C or LS R = L × S (layers/risk/units.py computes the colour from the same).
+_UNIT_SCORE = (
+    "round((CASE t.method WHEN 'LEC' THEN t.likelihood * t.exposure * t.consequence"
+    " WHEN 'LS' THEN t.likelihood * t.severity END)::numeric, 6)::float8"
+)
+_UNIT_OVERDUE = review_overdue_sql("t.review_due")
+#: Where a unit's name is written on the map (Leaflet.VectorGrid draws no text, so the page
+#: places its labels from these two numbers; rounded to ~0.1 m).
+_LABEL_POINT = "round(ST_{}(ST_PointOnSurface(t.geom))::numeric, 6)::float8"
+
+RISK_UNITS = Layer(
+    name="risk_units",
+    title="Risk units",
+    description="Units of the enterprises' risk registers (风险分级管控), coloured by their "
+    "LEC / LS level; grey = registered, not assessed",
+    # A register is internal: its enterprise and the regulators of its district read it, the
+    # published (tile reader) map never does (no ``public`` on its tiles or its hexagons).
+    audience="site",
+    # The district is the enterprise's; the join is dropped by the planner when unread.
+    from_sql="risk_units t LEFT JOIN enterprises e ON e.id = t.enterprise_id",
+    geom_sql="t.geom",
+    geometry_type="polygon",
+    properties=(
+        Prop("id", "t.id", "Number", "risk unit id"),  # in REST too, like the register API
+        Prop("enterprise_id", "t.enterprise_id", "Number"),
+        Prop(
+            "name", "t.name", "String", "unit name (the map's label at zoom ≥ 16)", sensitive=True
+        ),
+        Prop("kind", "t.kind", "String", "process_unit, reactor, tank_farm, …", sensitive=True),
+        rest_prop("hazard_source_id", "t.hazard_source_id", "Number"),
+        Prop("method", "t.method", "String", "LEC or LS; none when not assessed", sensitive=True),
+        rest_prop("likelihood", "t.likelihood", "Number"),
+        rest_prop("exposure", "t.exposure", "Number"),
+        rest_prop("consequence", "t.consequence", "Number"),
+        rest_prop("severity", "t.severity", "Number"),
+        rest_prop("controls", "t.controls", "Object"),
+        # Tiles say grey for "not assessed"; REST keeps the register's null (?color=grey finds
+        # them both ways).
+        tile_prop("color", _UNIT_COLOR, "String", "unit level: four colours, grey not assessed"),
+        rest_prop("color", "t.color"),
+        Prop("score", _UNIT_SCORE, "Number", "LEC D or LS R", sensitive=True),
+        rest_prop("responsible", "t.responsible"),
+        rest_prop("responsible_phone", "t.responsible_phone"),
+        rest_prop("assessed_on", "t.assessed_on", "Date"),
+        rest_prop("review_due", "t.review_due", "Date"),
+        tile_prop("review_due", "t.review_due::text", "String", "YYYY-MM-DD", sensitive=True),
+        Prop("overdue", _UNIT_OVERDUE, "Boolean", "review past due as of today (UTC)"),
+        rest_prop("district", "e.district"),
+        tile_prop("label_lon", _LABEL_POINT.format("X"), "Number", "label point longitude"),
+        tile_prop("label_lat", _LABEL_POINT.format("Y"), "Number", "label point latitude"),
+    ),
+    district_sql="e.district",
+    enterprise_sql="t.enterprise_id",
+    color_sql=_UNIT_COLOR,
+    legend="risk unit level (LEC / LS); grey not assessed",
+    depends_on=("risk_units",),
+    # "live": the overdue flag turns at midnight without any change notice, so a cached tile
+    # must not outlive the live TTL; a register edit still purges at once.
+    tiles=Tiles(minzoom=13, simplify_below=15, feature_cap=4000, cache_class="live"),
+    # Units are rolled up at a point inside each (they are smaller than a resolution-10 cell,
+    # and points are indexed vectorised: tens of thousands of units in well under a second).
+    hexagons=Hexagons(
+        "points",
+        "SELECT ST_X(p), ST_Y(p), color, 1 FROM (SELECT ST_PointOnSurface(geom) AS p,"
+        " coalesce(color, 'grey') AS color FROM risk_units) u",
+        "SELECT EXISTS (SELECT 1 FROM risk_units)",
+    ),
+    rest=Rest(
+        noun="risk unit",
+        filters=(
+            Filter("enterprise_id", "t.enterprise_id", int),
+            Filter("kind", "t.kind", str, vocab.RISK_UNIT_KINDS),
+            Filter("overdue", f"{_UNIT_OVERDUE}::text", str, ("true", "false")),
+        ),
+        # Writes go through the register's own routes (re-rating the enterprise), and so does
+        # GET /api/risk-units/{id} (geo_api/routes/risk_units.py, with its typed model).
+        item_route=False,
     ),
 )
 
@@ -686,10 +940,12 @@ FIXES = Layer(
 #: Declaration order = tile drawing order (bottom first). Hexagon tile layers follow in the
 #: order of ``HEXAGON_ORDER``.
 LAYERS: Final[tuple[Layer, ...]] = (
+    *BASE_LAYERS,
     DISTRICTS,
     ZONES,
     OVERLAY_ZONES,
     HAZARD_SOURCES,
+    RISK_UNITS,
     PIPELINE_SEGMENTS,
     ENTERPRISES,
     MONITORING_POINTS,
@@ -706,6 +962,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
 HEXAGON_ORDER: Final = (
     "enterprises",
     "hazard_sources",
+    "risk_units",
     "monitoring_points",
     "alarms",
     "overlay_zones",
@@ -716,6 +973,7 @@ HEXAGON_ORDER: Final = (
 COLLECTION_ORDER: Final = (
     "enterprises",
     "hazard_sources",
+    "risk_units",
     "monitoring_points",
     "pipelines",
     "zones",

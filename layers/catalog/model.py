@@ -150,6 +150,9 @@ class Rest:
     filters: tuple[Filter, ...] = ()
     lateral_sql: str = ""  # joined only when the geometry is needed (vehicles' latest fix)
     writes: Writes | None = None
+    # False: ``GET /api/<path>/{id}`` is a route of its own with a richer model (risk units:
+    # geo_api/routes/risk_units.py, next to their PUT and DELETE); the list stays here.
+    item_route: bool = True
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,12 @@ class Tiles:
     simplify_below: int | None = None  # lines/polygons: simplified at zooms below this
     time_window: TimeWindow = "none"
     public: bool = False  # on the published (tile reader) map, sensitive properties removed
+    # Layers without a colour: an SQL rank over ``t`` (1 first) that a feature cap keeps first
+    # and that is drawn last, e.g. expressways before local roads.
+    order_sql: str | None = None
+    # Whether the live map's change feed tells open maps of changes to these tiles (off for
+    # the base map, which a map does not refetch on a change; its cache is purged all the same).
+    announce: bool = True
 
 
 @dataclass(frozen=True)

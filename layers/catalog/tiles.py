@@ -10,7 +10,8 @@ feature cap taken in risk order (red first) so a red site never silently vanishe
 Every identifier that reaches SQL comes from the catalogue; request values are always bound
 parameters (``%(name)s``). Sub-query sources may use the tile's envelope through the CTE ``b``
 (``b.qenv``: the envelope with margin in EPSG:4326) and the bound time parameters
-``%(t_from)s`` / ``%(t_to)s`` that the tile engine fills in for layers with a ``time_window``.
+``%(t_from)s`` / ``%(t_to)s`` that the tile engine fills in for layers with a ``time_window``;
+sources and ``where_sql`` may use the tile's zoom ``%(z)s`` (the base map's road classes).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class TileLayer:
     district_sql: str | None = None
     enterprise_sql: str | None = None
     sensitive: tuple[str, ...] = ()
+    order_sql: str | None = None  # rank of an uncoloured layer's features (1 first)
+    announce: bool = True  # on the live map's change feed (geo_api/map_changes.py)
 
     @property
     def fields(self) -> dict[str, FieldType]:
@@ -98,7 +101,9 @@ class TileLayer:
 
     @property
     def rank_sql(self) -> str:
-        return color_rank_sql(self.color_sql) if self.color_sql else str(NO_COLOR_RANK)
+        if self.color_sql:
+            return color_rank_sql(self.color_sql)
+        return f"({self.order_sql})" if self.order_sql else str(NO_COLOR_RANK)
 
 
 def h3_resolution(layer: TileLayer, zoom: int) -> int:
@@ -139,6 +144,8 @@ def tile_layer_of(layer: Layer) -> TileLayer:
         district_sql=layer.district_sql,
         enterprise_sql=layer.enterprise_sql,
         sensitive=tuple(p.name for p in layer.properties if p.tiles and p.sensitive),
+        order_sql=spec.order_sql,
+        announce=spec.announce,
     )
 
 

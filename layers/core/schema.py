@@ -802,16 +802,23 @@ class ApiKey(Base):
         ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
     )
     districts: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    # An ingest key's carriers (``vehicles.carrier``): a carrier's terminal gateway (issue 18).
+    carriers: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     prefix: Mapped[str] = mapped_column(Text)
     key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     created_at = _created()
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
-        CheckConstraint(f"role {sql_in(vocab.ROLES)}", name="role"),
+        CheckConstraint(f"role IN {sql_in(vocab.ROLES)}", name="role"),
         CheckConstraint("(role = 'enterprise') = (enterprise_id IS NOT NULL)", name="enterprise"),
         CheckConstraint(
-            f"districts IS NULL OR role {sql_in(vocab.DISTRICT_ROLES)}", name="districts_role"
+            f"districts IS NULL OR role IN {sql_in(vocab.DISTRICT_ROLES)}", name="districts_role"
+        ),
+        CheckConstraint(
+            f"carriers IS NULL OR (role IN {sql_in(vocab.CARRIER_ROLES)}"
+            " AND cardinality(carriers) > 0)",
+            name="carriers_role",
         ),
         CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
     )
@@ -836,6 +843,6 @@ class AuditEntry(Base):
     before: Mapped[dict | None] = mapped_column(JSONB)
     after: Mapped[dict | None] = mapped_column(JSONB)
     __table_args__ = (
-        CheckConstraint("action IN ('insert', 'update', 'delete')", name="action"),
+        CheckConstraint(f"action IN {sql_in(vocab.AUDIT_ACTIONS)}", name="action"),
         Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
     )

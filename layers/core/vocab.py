@@ -52,9 +52,15 @@ RISK_UNIT_KINDS: Final = (
 #: Types of control measures in a risk register (工程技术, 管理, 培训教育, 个体防护, 应急处置).
 CONTROL_TYPES: Final = ("engineering", "management", "training", "ppe", "emergency")
 #: Who may call the API (issue 8); what each one sees is decided in ``layers/access/roles.py``.
-ROLES: Final = ("admin", "regulator", "enterprise", "officer", "tile_reader")
+#: ``ingest`` is a machine's role (issue 18): it only posts fixes and readings.
+ROLES: Final = ("admin", "regulator", "enterprise", "officer", "tile_reader", "ingest")
 #: Roles whose keys carry a district list (unset = every district).
-DISTRICT_ROLES: Final = ("regulator", "officer")
+DISTRICT_ROLES: Final = ("regulator", "officer", "ingest")
+#: Roles whose keys carry a carrier list (``vehicles.carrier``; unset = every carrier).
+CARRIER_ROLES: Final = ("ingest",)
+#: What an audit-log entry records: a row written (by the triggers of migration 0008), or a
+#: throttle lockout of a client address or key prefix (issue 18, ``geo_api/throttle.py``).
+AUDIT_ACTIONS: Final = ("insert", "update", "delete", "lockout")
 
 #: GB 18218-2018 Table 2 hazard codes (J1–J5 acute toxicity, W1.x explosives, W2 flammable
 #: gases … W11), plus toxic_gas for Table 3 substances; free text would make β look-ups miss.

@@ -34,6 +34,9 @@ async def _demo_subjects(conn: AsyncConnection[Any]) -> dict[str, dict[str, Any]
         "regulator": {"name": "demo district regulator", "districts": districts},
         "officer": {"name": "demo transport officer", "districts": districts},
         "tile_reader": {"name": "demo tile reader"},
+        # A machine: the district's sensor and GPS gateway posts fixes and readings, nothing
+        # else (a carrier's terminal gateway would name --carrier instead).
+        "ingest": {"name": "demo ingest gateway", "districts": districts},
     }
     if enterprise is not None:
         subjects["enterprise"] = {
@@ -82,4 +85,6 @@ def describe(entry: dict[str, Any]) -> str:
         scope = f" enterprise {entry['enterprise_id']}"
     elif entry.get("districts"):
         scope = f" districts {','.join(entry['districts'])}"
+    if entry["role"] == "ingest":
+        scope += "; POST /api/positions and /api/readings only"
     return f"  {entry['role']:<12} {entry['key']}   ({entry['name']}{scope})"

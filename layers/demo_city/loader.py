@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from layers.core import pgcopy
 from layers.demo_city.config import to_lonlat
+from layers.demo_city.registers import UNIT_COLUMNS, Registers
 from layers.risk.hexagons import fix_cells
 
 #: Every data table (not alembic_version, not spatial_ref_sys); children before parents.
@@ -56,6 +57,7 @@ ID_TABLES = (
     "zones",
     "roads",
     "vehicles",
+    "risk_units",
 )
 
 
@@ -122,6 +124,13 @@ def copy_rows(
             cp.write_row(row)
             n += 1
     return n
+
+
+def copy_registers(conn: psycopg.Connection, regs: Registers) -> int:
+    """COPY the risk units (after their enterprises and hazard sources); returns how many."""
+    return copy_rows(
+        conn, "risk_units", (*UNIT_COLUMNS, "geom"), regs.unit_rows(wkb_hex(regs.geoms))
+    )
 
 
 def fix_sequences(conn: psycopg.Connection) -> None:

@@ -32,6 +32,7 @@ from layers.demo_city import (
     loader,
     monitoring,
     pipelines,
+    registers,
     roads,
     tracks,
     truth,
@@ -149,6 +150,7 @@ def seed_demo_city(
             )
             ents = hazmat + others
             enterprises.finish_identity(rng(7), ents, districts, net)
+            people = registers.make_people(rng(18), ents)
             zrng = rng(8)
             site_zones = []
             nid = len(lots) + len(area) + 1
@@ -186,8 +188,13 @@ def seed_demo_city(
 
         with _phase(report, "load static", progress):
             _load_static(
-                conn, report, districts, ents, sources, lines, points, all_zones, net, fleet
+                conn, report, districts, ents, people, sources, lines, points, all_zones, net, fleet
             )
+
+        with _phase(report, "registers", progress):
+            # After the static load: units point at enterprises and hazard sources.
+            regs = registers.make_registers(rng(17), ents, sources, districts, day, people)
+            report.counts["risk_units"] = loader.copy_registers(conn, regs)
 
         with _phase(report, "tracks", progress):
             events, noise = _load_tracks(
@@ -212,6 +219,7 @@ def seed_demo_city(
                 events=events,
                 noise=noise,
                 zones=zone_counts,
+                sections={"registers": regs.truth},
             )
     with _phase(report, "risk", progress):
         # The map should open with colours: grade every source and rate every enterprise.
@@ -279,6 +287,7 @@ def _load_static(
     report: SeedReport,
     districts: list[geography.District],
     ents: list[enterprises.Enterprise],
+    people: registers.People,
     sources: list[enterprises.HazardSource],
     lines: list[pipelines.Pipeline],
     points: list[monitoring.MonitoringPoint],
@@ -317,6 +326,7 @@ def _load_static(
             "site_geom",
             "licence_expiry",
             "diagnosis_score",
+            "contacts",
         ),
         (
             (
@@ -332,6 +342,7 @@ def _load_static(
                 s if e.site else None,
                 e.licence_expiry,
                 e.diagnosis_score,
+                people.contacts(e.id),
             )
             for e, p, s in zip(ents, pts, sites, strict=True)
         ),

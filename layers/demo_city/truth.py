@@ -29,6 +29,7 @@ def write(
     events: list[dict[str, Any]],
     noise: list[dict[str, Any]],
     zones: dict[str, int],
+    sections: dict[str, Any] | None = None,
 ) -> None:
     counts: dict[str, int] = {}
     for e in events:
@@ -55,6 +56,7 @@ def write(
         "zone_counts": zones,
         "events": events,
         "noise": noise,
+        **(sections or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -5,10 +5,11 @@ This module is the one home of the rate definitions; the API, the daily watch li
 district indexes all read them from ``enterprise_rates`` so a number never means two things.
 All rates are taken "as of" a date D (inclusive; the day ends at midnight UTC):
 
-- **Risk-analysis completion**: has the enterprise assessed its risk register? Per enterprise
-  1 of 1 when it has at least one risk unit with an assessed colour, else 0 of 1; per district
-  the share of its enterprises that have. (Every enterprise is expected to analyse its risks, so
-  the denominator is never empty.)
+- **Risk-analysis completion**: is the enterprise's risk register complete and current? Per
+  enterprise 1 of 1 when it has at least one risk unit, every unit is assessed (has a colour)
+  and no unit's review is overdue on D (``layers/core/review.py``: due on D is still in time),
+  else 0 of 1; per district the share of its enterprises that are. (Every enterprise is
+  expected to analyse its risks, so the denominator is never empty.)
 - **Inspection-task completion**: tasks done by the end of D ÷ tasks due on or before D. A task
   not yet due is in neither count; a task done late still counts as done. ``None`` when nothing
   was due.
@@ -31,6 +32,7 @@ from psycopg.rows import dict_row
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from layers.core.errors import FieldError, TransitionRefused
+from layers.core.review import review_overdue_sql
 
 HiddenDangerStatus = Literal["found", "rectifying", "rectified"]
 
@@ -270,8 +272,11 @@ WITH target AS (
     WHERE (%(ids)s::int[] IS NULL OR id = ANY(%(ids)s))
       AND (%(district)s::text IS NULL OR district = %(district)s)
 ), units AS (
-    SELECT DISTINCT enterprise_id FROM risk_units
-    WHERE color IS NOT NULL AND enterprise_id IN (SELECT id FROM target)
+    -- complete: at least one unit (a group exists), all assessed, none overdue on D
+    SELECT enterprise_id FROM risk_units
+    WHERE enterprise_id IN (SELECT id FROM target)
+    GROUP BY enterprise_id
+    HAVING bool_and(color IS NOT NULL AND NOT {overdue})
 ), tasks AS (
     SELECT enterprise_id, count(*) AS due,
            count(*) FILTER (WHERE done_at < %(end)s) AS done
@@ -296,7 +301,7 @@ LEFT JOIN units ON units.enterprise_id = t.id
 LEFT JOIN tasks ON tasks.enterprise_id = t.id
 LEFT JOIN dangers ON dangers.enterprise_id = t.id
 ORDER BY t.id
-"""
+""".format(overdue=review_overdue_sql("review_due", "%(as_of)s"))
 
 
 async def enterprise_rates(

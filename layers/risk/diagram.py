@@ -1,7 +1,8 @@
 """The enterprise's four-colour risk distribution diagram ("one map one book", 一图一册).
 
-Loads what the diagram shows (site, risk units, hazard sources, monitoring points) in one query
-and renders it without a browser: PNG and A4 PDF with matplotlib, a standalone folium HTML
+Loads what the diagram shows (site, risk units, hazard sources, monitoring points, contacts) in
+one query and renders it without a browser: PNG with matplotlib (the A4 PDF "book" is
+layers/risk/book.py, which draws the same map in vectors), a standalone folium HTML
 with our vendored Leaflet inlined (folium links CDNs by default; inspectors open these files
 offline), and GeoJSON. Drawing happens in a local metric plane (equirectangular around the
 site) so the scale bar is true to a few parts per thousand at a site's size.
@@ -9,6 +10,7 @@ site) so the scale bar is true to a few parts per thousand at a site's size.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import math
@@ -58,7 +60,8 @@ SELECT json_build_object(
   'enterprise', json_build_object('id', e.id, 'name', e.name, 'credit_code', e.credit_code,
       'category', e.category, 'district', e.district, 'address', e.address,
       'color', coalesce(e.dynamic_color, e.inherent_color), 'dynamic_color', e.dynamic_color,
-      'inherent_color', e.inherent_color),
+      'inherent_color', e.inherent_color, 'reasons', coalesce(e.risk_reasons, '[]'::jsonb),
+      'contacts', e.contacts),
   'point', json_build_array(ST_X(e.geom), ST_Y(e.geom)),
   'site', ST_AsGeoJSON(e.site_geom, 7)::json,
   'units', coalesce((SELECT json_agg(json_build_object('type', 'Feature', 'id', u.id,
@@ -75,13 +78,22 @@ SELECT json_build_object(
   'hazards', coalesce((SELECT json_agg(json_build_object('type', 'Feature', 'id', h.id,
       'geometry', ST_AsGeoJSON(h.geom, 7)::json,
       'properties', json_build_object('id', h.id, 'code', h.code, 'name', h.unit_name,
-        'grade', h.grade, 'R', round(h.r_value::numeric, 2), 'color', h.color)) ORDER BY h.id)
+        'grade', h.grade, 'R', round(h.r_value::numeric, 2), 'color', h.color,
+        'substances', coalesce((SELECT json_agg(json_build_object('name', s.name, 'cas', s.cas,
+            'q', s.q, 'critical_q', s.critical_q) ORDER BY s.id)
+          FROM hazard_source_substances s WHERE s.hazard_source_id = h.id), '[]'::json)))
+      ORDER BY h.id)
       FROM hazard_sources h WHERE h.enterprise_id = e.id), '[]'::json),
   'monitors', coalesce((SELECT json_agg(json_build_object('type', 'Feature', 'id', m.id,
       'geometry', ST_AsGeoJSON(m.geom, 7)::json,
       'properties', json_build_object('id', m.id, 'code', m.code, 'kind', m.kind,
-        'color', m.live_color)) ORDER BY m.id)
+        'color', m.live_color, 'hazard_source', h.code, 'substance', m.substance,
+        'measure_unit', m.unit, 'limit_ll', m.limit_ll, 'limit_l', m.limit_l,
+        'limit_h', m.limit_h, 'limit_hh', m.limit_hh, 'level1', m.level1, 'level2', m.level2,
+        'offline', m.offline,
+        'level', ms.level, 'last_value', ms.last_value, 'last_ts', ms.last_ts)) ORDER BY m.id)
       FROM monitoring_points m JOIN hazard_sources h ON h.id = m.hazard_source_id
+      LEFT JOIN monitoring_state ms ON ms.point_id = m.id
       WHERE h.enterprise_id = e.id), '[]'::json))
 FROM enterprises e WHERE e.id = %s
 """
@@ -124,7 +136,7 @@ def color_hex(color: str | None) -> str:
 # ---- matplotlib ----------------------------------------------------------------------------
 
 
-class _Plane:
+class Plane:
     """Local metres around the site: x east, y north (equirectangular; fine at site scale)."""
 
     def __init__(self, lon0: float, lat0: float) -> None:
@@ -135,7 +147,7 @@ class _Plane:
         return ((lon - self.lon0) * self.kx, (lat - self.lat0) * 110_574.0)
 
 
-def _rings(geom: dict[str, Any] | None) -> list[list[list[float]]]:
+def rings(geom: dict[str, Any] | None) -> list[list[list[float]]]:
     if not geom:
         return []
     if geom["type"] == "Polygon":
@@ -158,7 +170,7 @@ def _setup_fonts() -> None:
 def _draw_map(ax: Any, d: Diagram) -> None:
     from matplotlib.patches import FancyArrow, Polygon, Rectangle
 
-    plane = _Plane(*d.point)
+    plane = Plane(*d.point)
     xs: list[float] = []
     ys: list[float] = []
 
@@ -168,17 +180,17 @@ def _draw_map(ax: Any, d: Diagram) -> None:
         ys.extend(p[1] for p in pts)
         ax.add_patch(Polygon(pts, closed=True, **kw))
 
-    for ring in _rings(d.site):
+    for ring in rings(d.site):
         poly(ring, fill=False, edgecolor="#444", linestyle="--", linewidth=1.2)
     for f in d.hazards:
-        for ring in _rings(f["geometry"]):
+        for ring in rings(f["geometry"]):
             c = color_hex(f["properties"]["color"])
             poly(ring, facecolor="none", edgecolor=c, hatch="///", linewidth=1.5)
     for f in d.units:
         c = color_hex(f["properties"]["color"])
-        for ring in _rings(f["geometry"]):
+        for ring in rings(f["geometry"]):
             poly(ring, facecolor=c, edgecolor="#222", alpha=0.7, linewidth=1)
-        cx, cy = plane.xy(*_centroid(_rings(f["geometry"])[0]))
+        cx, cy = plane.xy(*centroid(rings(f["geometry"])[0]))
         ax.text(cx, cy, f["properties"]["name"], ha="center", va="center", fontsize=7)
     for f in d.monitors:
         x, y = plane.xy(*f["geometry"]["coordinates"][:2])
@@ -229,7 +241,7 @@ def _draw_map(ax: Any, d: Diagram) -> None:
     ax.text(nx, ny + half * 0.21, "N", ha="center", fontsize=11)
 
 
-def _centroid(ring: list[list[float]]) -> tuple[float, float]:
+def centroid(ring: list[list[float]]) -> tuple[float, float]:
     pts = ring[:-1] if len(ring) > 1 and ring[0] == ring[-1] else ring
     return (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
 
@@ -254,51 +266,6 @@ def _title(d: Diagram) -> str:
     return f"{e['name']} 安全风险四色分布图 (colour: {e.get('color') or 'not rated'})"
 
 
-CONTROL_LABELS = {
-    "engineering": "工程",
-    "management": "管理",
-    "training": "培训",
-    "ppe": "防护",
-    "emergency": "应急",
-}
-
-
-def controls_text(controls: Any) -> str:
-    """A unit's controls on one line: "工程: 紧急切断; 管理: 双人巡检"."""
-    if not controls:
-        return ""
-    return "; ".join(
-        f"{CONTROL_LABELS.get(c.get('type'), c.get('type'))}: {c.get('measure')}" for c in controls
-    )
-
-
-def unit_rows(d: Diagram) -> list[list[str]]:
-    """The table of the "book": one row per unit, its assessment and its controls."""
-    rows = []
-    for f in d.units:
-        p = f["properties"]
-        if p["method"] == "LEC":
-            inputs = f"L{p['likelihood']:g} E{p['exposure']:g} C{p['consequence']:g}"
-        elif p["method"] == "LS":
-            inputs = f"L{p['likelihood']:g} S{p['severity']:g}"
-        else:
-            inputs = "未评估 not assessed"
-        score = p.get("score")
-        rows.append(
-            [
-                str(p["name"]),
-                f"{p['method'] or ''} {inputs}".strip(),
-                f"{score:g}" if isinstance(score, int | float) else "",
-                str(p["color"] or ""),
-                controls_text(p.get("controls"))[:60],
-            ]
-        )
-    return rows
-
-
-TABLE_HEAD = ["风险单元 unit", "评估 assessment", "分值 score", "颜色 colour", "管控措施 controls"]
-
-
 def render_png(d: Diagram, dpi: int = 120) -> bytes:
     _setup_fonts()
     from matplotlib.figure import Figure
@@ -310,44 +277,6 @@ def render_png(d: Diagram, dpi: int = 120) -> bytes:
     ax.set_title(_title(d), fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def render_pdf(d: Diagram) -> bytes:
-    """A4 portrait: title, map with legend/scale/north arrow, then the unit table."""
-    _setup_fonts()
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8.27, 11.69))
-    e = d.enterprise
-    fig.text(0.5, 0.965, _title(d), ha="center", fontsize=13)
-    fig.text(
-        0.5,
-        0.945,
-        f"{e.get('credit_code') or ''} · {e.get('address') or ''}",
-        ha="center",
-        fontsize=8,
-    )
-    ax = fig.add_axes((0.08, 0.42, 0.84, 0.51))
-    _draw_map(ax, d)
-    _legend(ax)
-    tab = fig.add_axes((0.05, 0.03, 0.9, 0.36))
-    tab.axis("off")
-    rows = unit_rows(d) or [["(no risk units registered)", "", "", "", ""]]
-    table = tab.table(
-        cellText=rows[:30],
-        colLabels=TABLE_HEAD,
-        loc="upper center",
-        colWidths=[0.22, 0.22, 0.1, 0.1, 0.36],
-        cellLoc="left",
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    for (r, c), cell in table.get_celld().items():
-        if r > 0 and c == 3 and r - 1 < len(d.units):
-            cell.set_facecolor(color_hex(rows[r - 1][3]))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="pdf")
     return buf.getvalue()
 
 
@@ -394,8 +323,14 @@ def render_html(d: Diagram, vendor_dir: Path) -> str:
 
     gj = to_geojson(d)
     # folium keys styles by feature id and sorts them: give every id the same type (str).
+    # Names are whatever an enterprise typed: the tooltip writes them into the page as HTML,
+    # so they go in escaped (an inspector's offline copy must not run someone's markup).
     polygons = [
-        dict(f, id=f"{f['properties']['layer']}-{f.get('id')}")
+        dict(
+            f,
+            id=f"{f['properties']['layer']}-{f.get('id')}",
+            properties={k: _html_text(v) for k, v in f["properties"].items()},
+        )
         for f in gj["features"]
         if f["properties"]["layer"] != "monitoring_point"
     ]
@@ -415,7 +350,7 @@ def render_html(d: Diagram, vendor_dir: Path) -> str:
             fill=True,
             fill_opacity=1,
             fill_color=color_hex(f["properties"]["color"]),
-            tooltip=f"{f['properties']['code']} {f['properties']['kind']}",
+            tooltip=html.escape(f"{f['properties']['code']} {f['properties']['kind']}"),
         ).add_to(m)
     legend = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:'
@@ -425,14 +360,19 @@ def render_html(d: Diagram, vendor_dir: Path) -> str:
     m.get_root().html.add_child(  # type: ignore[attr-defined]
         folium.Element(
             '<div id="legend" style="position:fixed;bottom:20px;left:20px;z-index:1000;'
-            f'background:#fff;padding:6px;font:12px sans-serif"><b>{_title(d)}</b>{legend}</div>'
+            f'background:#fff;padding:6px;font:12px sans-serif"><b>{html.escape(_title(d))}</b>'
+            f"{legend}</div>"
         )
     )
-    bounds = [[lat, lon] for f in polygons for ring in _rings(f["geometry"]) for lon, lat in ring]
+    bounds = [[lat, lon] for f in polygons for ring in rings(f["geometry"]) for lon, lat in ring]
     if bounds:
         m.fit_bounds(bounds)
-    html: str = m.get_root().render()
-    return html
+    page: str = m.get_root().render()
+    return page
+
+
+def _html_text(value: Any) -> Any:
+    return html.escape(value) if isinstance(value, str) else value
 
 
 def geojson_text(d: Diagram) -> str:
