@@ -24,11 +24,16 @@ db: install
 	$(BIN)/georisk migrate
 
 ## make run: install, start PostGIS, migrate, seed the demo city if empty, serve on :8000 with
-## the living demo's feed simulator (docs/operations.md#the-living-demo; DEMO_FEED=0: off)
+## the living demo's feed simulator (docs/operations.md#the-living-demo; DEMO_FEED=0: off),
+## CAP messages signed with a demo key made once in .data/cap (docs/security.md)
 run: db
 	$(BIN)/georisk seed --if-empty --scale $(SCALE)
 	$(BIN)/georisk keys demo
-	GEORISK_DEMO_FEED_ENABLED=$(DEMO_FEED) $(BIN)/georisk serve
+	$(BIN)/georisk cap keygen --if-missing --out .data/cap
+	GEORISK_DEMO_FEED_ENABLED=$(DEMO_FEED) \
+	GEORISK_CAP_KEY_FILE=$${GEORISK_CAP_KEY_FILE:-.data/cap/cap-signing-key.pem} \
+	GEORISK_CAP_CERT_FILE=$${GEORISK_CAP_CERT_FILE:-.data/cap/cap-signing-cert.pem} \
+	$(BIN)/georisk serve
 
 ## make test: the same bootstrap into the separate test database, then pytest
 test: install

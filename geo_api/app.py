@@ -24,10 +24,12 @@ from geo_api.routes.pages import WEB_DIR, WebFiles
 from geo_api.routes.tiles import TileFastPath
 from geo_api.scoring_task import ScoringScheduler
 from geo_api.security_headers import SecurityHeaders
-from geo_api.settings import Settings
+from geo_api.settings import CapSettings, Settings
 from geo_api.tile_tokens import TileTokenGate, TileTokens
-from geo_api.webhooks import WebhookWorker
+from geo_api.webhooks import WebhookWorker, guard_of
 from geo_api.workers import Slot, Workers
+from layers.alerts.cap_signature import CapSigner
+from layers.alerts.targets import TargetGuard
 from layers.alerts.webhooks import WEBHOOK_CHANNEL
 from layers.catalog import CATALOG, Catalog
 from layers.core.changes import ChangeBus
@@ -41,6 +43,7 @@ def background_workers(
     tiles: TileService,
     rerate: Rerater,
     catalog: Catalog = CATALOG,
+    guard: TargetGuard | None = None,
 ) -> Workers:
     """Every background worker of the process in start order (stopped in reverse).
 
@@ -50,10 +53,11 @@ def background_workers(
     slot's name; a disabled one is built (routes and tests may read it) but not started.
     """
     bus = ChangeBus(settings.db.resolved_url())
+    guard = guard or guard_of(settings.webhook, settings.db.resolved_url())
     bus.subscribe("tile cache", tiles.purge.on_change, on_reconnect=tiles.purge.on_reconnect)
     refresher = HexRefresher(pool, settings.server.hex_refresh_delay_s, catalog)
     bus.subscribe("hexagon refresh", refresher.on_change, on_reconnect=refresher.on_reconnect)
-    webhooks = WebhookWorker(pool, settings.webhook)
+    webhooks = WebhookWorker(pool, settings.webhook, guard)
     if settings.webhook.enabled:  # the outbox is its state: a restart resumes what is due
         bus.subscribe(
             "webhook worker",
@@ -97,6 +101,21 @@ def background_workers(
     )
 
 
+def cap_signer(settings: CapSettings) -> CapSigner | None:
+    """The configured CAP signing key, loaded (and checked) once at start: a bad key stops
+    the server with the reason instead of failing on the first CAP request."""
+    if settings.key_file is None or settings.cert_file is None:
+        return None
+    return CapSigner.from_files(settings.key_file, settings.cert_file)
+
+
+def _database_url(settings: Settings) -> str | None:
+    try:
+        return settings.db.resolved_url()
+    except RuntimeError:  # no database at all: the lifespan says so when it opens the pool
+        return None
+
+
 def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> FastAPI:
     """The service for ``settings``, serving the layers of ``catalog``."""
     settings = settings or Settings()
@@ -111,7 +130,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         auth.pool = pool
         tiles = TileService.from_settings(settings.tiles, pool, catalog)
         app.state.tiles = tiles
-        workers = background_workers(settings, pool, tiles, rerate, catalog)
+        workers = background_workers(
+            settings, pool, tiles, rerate, catalog, app.state.webhook_guard
+        )
         app.state.workers = workers
         for slot in workers:
             setattr(app.state, slot.name, slot.worker)
@@ -135,6 +156,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.rerate = rerate  # the ``Rerate`` dependency (geo_api/rerate.py)
+    # One guard for the subscription route and the delivery worker (no SSRF, issue 18 §5).
+    app.state.webhook_guard = guard_of(settings.webhook, _database_url(settings))
+    app.state.cap_signer = cap_signer(settings.cap)  # None: unsigned CAP (issue 18 §6)
     secret = load_token_secret(settings.auth, settings.db.data_dir)
     auth = Authenticator(
         settings.auth,

@@ -314,6 +314,42 @@ def keys_demo() -> None:
         click.echo(describe(entry))
 
 
+# -- cap --------------------------------------------------------------------------------
+@main.group()
+def cap() -> None:
+    """CAP message signing (issue 18 §6; docs/security.md)."""
+
+
+@cap.command("keygen")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="directory for cap-signing-key.pem and cap-signing-cert.pem; default <data dir>/cap",
+)
+@click.option("--common-name", default="GeoRisk CAP alerts", show_default=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True)
+@click.option("--if-missing", is_flag=True, help="keep an existing pair (make run uses this)")
+def cap_keygen(out_dir: Path | None, common_name: str, days: int, if_missing: bool) -> None:
+    """Make an RSA key and a self-signed certificate for signing CAP messages, and print the
+    two settings that turn signing on."""
+    from layers.alerts.cap_signature import CERT_FILE, KEY_FILE, write_key_pair
+
+    out = out_dir or _settings().db.data_dir / "cap"
+    key_path, cert_path = out / KEY_FILE, out / CERT_FILE
+    if key_path.exists() or cert_path.exists():
+        if not if_missing:
+            _fail(
+                f"{out} already holds a CAP key pair; remove it first (receivers pin the old one)"
+            )
+    else:
+        key_path, cert_path = write_key_pair(out, common_name, days)
+        click.echo(f"wrote {key_path} (private, 0600) and {cert_path}")
+    click.echo(f"GEORISK_CAP_KEY_FILE={key_path.absolute()}")
+    click.echo(f"GEORISK_CAP_CERT_FILE={cert_path.absolute()}")
+
+
 @main.command("import")
 @click.argument(
     "layer",
@@ -395,7 +431,12 @@ def serve(host: str | None, port: int | None) -> None:
     settings = _settings()
     host = host or settings.server.host
     port = port or settings.server.port
-    app = create_app(settings)
+    from layers.alerts.cap_signature import SigningKeyError
+
+    try:
+        app = create_app(settings)
+    except SigningKeyError as exc:
+        _fail(f"CAP signing key (GEORISK_CAP_KEY_FILE / GEORISK_CAP_CERT_FILE): {exc}")
     click.secho(f"GeoRisk is serving on http://{host}:{port}/  (API docs: /docs)", fg="green")
     # Open SSE streams would otherwise hold a graceful shutdown forever; clients reconnect
     # with Last-Event-ID and lose nothing.

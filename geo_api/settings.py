@@ -10,7 +10,7 @@ import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -259,6 +259,47 @@ class WebhookSettings(BaseSettings):
     lease_margin_s: float = Field(
         default=30.0, gt=0, description="a claimed row is due again after timeout + this"
     )
+    # Issue 18 §5 (layers/alerts/targets.py): loopback, private, link-local and the database's
+    # own address are refused unless listed here, e.g. "10.20.0.0/16,hooks.intranet.example".
+    allow: str = Field(
+        default="",
+        description="comma list of CIDRs or exact host names webhooks may reach although "
+        "they are loopback, private or link-local; the database's own address:port never",
+    )
+    resolve_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="longest DNS lookup of a webhook host"
+    )
+
+    @field_validator("allow")
+    @classmethod
+    def _allow_entries(cls, v: str) -> str:
+        from layers.alerts.targets import parse_allow_list
+
+        parse_allow_list(v.split(","))  # ValueError names the bad entry
+        return v
+
+    @property
+    def allow_list(self) -> list[str]:
+        return [x.strip() for x in self.allow.split(",") if x.strip()]
+
+
+class CapSettings(BaseSettings):
+    """Signing of CAP messages (``GEORISK_CAP_*``, issue 18 §6; layers/alerts/cap_signature.py).
+
+    Both files set: every ``/api/alerts/{id}.cap`` carries an enveloped XML signature and
+    ``/api/cap/certificate.pem`` serves the certificate. Neither: unsigned CAP, and the
+    certificate route answers 404. ``georisk cap keygen`` makes a self-signed pair."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_CAP_", extra="ignore")
+
+    key_file: Path | None = Field(default=None, description="PEM RSA private key (unencrypted)")
+    cert_file: Path | None = Field(default=None, description="PEM X.509 certificate of the key")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> CapSettings:
+        if (self.key_file is None) != (self.cert_file is None):
+            raise ValueError("GEORISK_CAP_KEY_FILE and GEORISK_CAP_CERT_FILE go together")
+        return self
 
 
 class EscalationSettings(BaseSettings):
@@ -513,6 +554,7 @@ class Settings(BaseSettings):
     alert_stream: AlertStreamSettings = Field(default_factory=AlertStreamSettings)
     map_changes: MapChangeSettings = Field(default_factory=MapChangeSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    cap: CapSettings = Field(default_factory=CapSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)

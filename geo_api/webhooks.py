@@ -6,6 +6,15 @@ It wakes on ``NOTIFY georisk_webhooks`` (sent when a committed transaction queue
 through the process's change bus, layers/core/changes.py) and at least every
 ``poll_interval_s`` (retries that came due, rows whose lease ran out because a process died
 mid-POST, or a lost notification).
+
+No SSRF (issue 18 §5): before every POST the target is checked again by the process's
+``TargetGuard`` (layers/alerts/targets.py) and the connection goes to the very address that
+was checked — the URL's host is swapped for it, the Host header and the TLS server name
+(SNI, and so certificate verification) keep the name — so a DNS answer that changes between
+check and connect (rebinding) is never used. Redirects are not followed: a 3xx is a failed
+attempt ("redirects are not followed"), since its Location would be a new, unchecked target.
+Proxies from the environment are ignored for the same reason (a proxy would connect on our
+behalf to whatever the name then resolves to).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from geo_api.errors import database_unavailable
 from geo_api.settings import WebhookSettings
 from layers.alerts import webhooks as outbox
+from layers.alerts.targets import Target, TargetGuard, TargetRefused
 from layers.alerts.webhooks import Backoff, Delivery, Outcome
 
 log = logging.getLogger("georisk.webhooks")
@@ -38,10 +48,27 @@ def backoff_of(settings: WebhookSettings) -> Backoff:
     )
 
 
+def guard_of(settings: WebhookSettings, database_url: str | None) -> TargetGuard:
+    return TargetGuard(settings.allow_list, database_url, timeout_s=settings.resolve_timeout_s)
+
+
+def pinned(target: Target) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """URL, headers and extensions that reach ``target.address`` and nothing else, while the
+    receiver still sees its own name (Host header; TLS SNI and certificate check)."""
+    url = httpx.URL(target.url)
+    extensions: dict[str, Any] = {}
+    if target.scheme == "https" and target.host != target.address:
+        extensions["sni_hostname"] = url.host
+    return url.copy_with(host=target.address), {"Host": url.netloc.decode("ascii")}, extensions
+
+
 class WebhookWorker:
-    def __init__(self, pool: AsyncConnectionPool, settings: WebhookSettings) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, settings: WebhookSettings, guard: TargetGuard
+    ) -> None:
         self.pool = pool
         self.settings = settings
+        self.guard = guard
         self.backoff = backoff_of(settings)
         self.wake = asyncio.Event()
         self.attempts_made = 0
@@ -68,14 +95,24 @@ class WebhookWorker:
             outbox.DELIVERY_HEADER: str(d.id),
             outbox.EVENT_HEADER: d.event,
         }
+        try:  # again at every attempt: the name may point elsewhere since it was subscribed
+            target = await self.guard.check(d.url)
+        except TargetRefused as exc:
+            log.warning("webhook delivery %d refused: %s", d.id, exc.reason)
+            return Outcome(d, False, f"refused: {exc.reason}")
+        url, host, extensions = pinned(target)
         try:
-            r = await http.post(d.url, content=body, headers=headers)
+            r = await http.post(
+                url, content=body, headers={**headers, **host}, extensions=extensions
+            )
         except httpx.TimeoutException:
             return Outcome(d, False, "timeout")
         except httpx.HTTPError as exc:
             return Outcome(d, False, f"connection failed ({type(exc).__name__})")
         if 200 <= r.status_code < 300:
             return Outcome(d, True)
+        if r.is_redirect:
+            return Outcome(d, False, f"HTTP {r.status_code}: redirects are not followed")
         return Outcome(d, False, f"HTTP {r.status_code}")
 
     async def run_once(self) -> int:
@@ -112,7 +149,14 @@ class WebhookWorker:
 
     async def start(self) -> None:
         timeout = httpx.Timeout(self.settings.timeout_s)
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        # No keep-alive: connections are pooled by address, and a TLS connection opened for
+        # one name (its SNI) must not carry a request for another name on the same address.
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
         self._task = asyncio.create_task(self._work())
 
     async def stop(self) -> None:

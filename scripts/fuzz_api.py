@@ -11,7 +11,8 @@ What it does, in order:
    ``regulator`` keys ``--districts`` if given). Its id is moved to 1357913579 so that
    ``DELETE /api/keys/{key_id}`` (fuzzed with small ids) cannot revoke the key the run uses.
 3. **Server**: ``georisk serve`` as a subprocess on a free port (monitoring sweep off, body
-   limit 1 MiB so 413 is cheap to reach); its log, with every traceback, is
+   limit 1 MiB so 413 is cheap to reach, a throwaway token secret and CAP signing pair in
+   ``<out>/cap`` so no real key is used); its log, with every traceback, is
    ``<out>/server.log``.
 4. **Schemathesis** (the CLI of the installed 4.x, as a subprocess: it brings the coverage,
    fuzzing and stateful phases, shrinking and its own reports) against the schema served at
@@ -52,6 +53,7 @@ import asyncio
 import copy
 import json
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -119,11 +121,23 @@ def make_fuzz_key(url: str, role: str, districts: list[str] | None) -> str:
 
 
 def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """The shared server subprocess with a 1 MiB body limit (oversized fuzz bodies stay cheap)."""
+    """The shared server subprocess with a 1 MiB body limit (oversized fuzz bodies stay cheap).
+
+    No real secret reaches it, whatever the caller's environment holds (docs/security.md):
+    the token secret and the CAP signing pair are throwaway ones made here, so the fuzzed
+    key, session and CAP routes sign with nothing a deployment trusts. Webhooks may reach
+    127.0.0.1 (the probe's valid body points there) — never the database's own port."""
+    from layers.alerts.cap_signature import write_key_pair
+
+    cap_key, cap_cert = write_key_pair(log.parent / "cap", "fuzz run (throwaway)", 1)
     env = {
         "GEORISK_MONITORING_SWEEP_ENABLED": "false",
         "GEORISK_MAX_BODY_BYTES": str(1024 * 1024),
         "GEORISK_LOG_LEVEL": "warning",
+        "GEORISK_AUTH_TOKEN_SECRET": secrets.token_urlsafe(48),
+        "GEORISK_CAP_KEY_FILE": str(cap_key),
+        "GEORISK_CAP_CERT_FILE": str(cap_cert),
+        "GEORISK_WEBHOOK_ALLOW": "127.0.0.1/32",
     }
     return benchkit.start_server(url, port, log, env)
 

@@ -22,7 +22,13 @@ import uvicorn
 
 from geo_api.app import create_app
 from geo_api.migrate import upgrade
-from geo_api.settings import DatabaseSettings, MonitoringSettings, ServerSettings, Settings
+from geo_api.settings import (
+    DatabaseSettings,
+    MonitoringSettings,
+    ServerSettings,
+    Settings,
+    WebhookSettings,
+)
 from layers.catalog import CATALOG, Catalog
 from scripts.benchkit import free_port, recreate_database
 
@@ -134,10 +140,14 @@ class LiveServer:
 def make_settings(url: str) -> Settings:
     # The clock-driven monitoring sweep is exercised by calling it with a chosen ``now``; a
     # second copy running on the real clock in the shared server would race those tests.
+    # Webhooks likewise: the tests that deliver start servers with the webhook settings they
+    # test (an allow-list, a fake DNS); a worker in the shared server, claiming the same
+    # outbox rows under other settings, would answer for them.
     return Settings(
         db=DatabaseSettings(url=url, pool_max=4),
         server=ServerSettings(),
         monitoring=MonitoringSettings(sweep_enabled=False),
+        webhook=WebhookSettings(enabled=False),
     )
 
 

@@ -97,7 +97,13 @@ def test_every_route_declares_its_roles() -> None:
                 missing.append(f"{route.methods} {route.path}")  # type: ignore[attr-defined]
     assert missing == []
     public = {route.path for router in PUBLIC_ROUTERS for route in router.routes}  # type: ignore[attr-defined]
-    assert public == {"/healthz", "/", "/api/auth/session", "/enterprises/{enterprise_id}/diagram"}
+    assert public == {
+        "/healthz",
+        "/",
+        "/api/auth/session",
+        "/enterprises/{enterprise_id}/diagram",
+        "/api/cap/certificate.pem",  # a certificate is public: receivers verify CAP with it
+    }
 
 
 def test_every_documented_route_refuses_a_caller_it_cannot_resolve(database_url: str) -> None:
@@ -117,7 +123,7 @@ def test_every_documented_route_refuses_a_caller_it_cannot_resolve(database_url:
         (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
         for path, ops in spec["paths"].items()
         for method in ops
-        if path not in ("/healthz", "/api/auth/session")
+        if path not in ("/healthz", "/api/auth/session", "/api/cap/certificate.pem")
     ]
     assert len(calls) > 50
     with server, httpx.Client(base_url=server.base_url, timeout=30) as http:

@@ -25,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 
+from geo_api.settings import WebhookSettings
 from geo_api.workers import Slot, Workers
 from layers.core.changes import CHANGE_CHANNEL, ChangeBus
 from tests.conftest import LiveServer, make_settings
@@ -165,6 +166,7 @@ def bus_server(database_url: str) -> Iterator[LiveServer]:
     settings = make_settings(_with_app_name(database_url, APP_NAME))
     settings.server.hex_refresh_delay_s = 0.1
     settings.alert_stream.keepalive_s = 0.5  # the reader sees its stop flag promptly
+    settings.webhook = WebhookSettings(enabled=True)  # off in the shared server; on here
     with LiveServer(settings) as server:
         yield server
 
@@ -283,6 +285,7 @@ def test_workers_stop_in_reverse_order_of_start() -> None:
 
 def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
     settings = make_settings(database_url)  # the stale sweep is off in tests
+    settings.webhook = WebhookSettings(enabled=True)  # off in the shared server; on here
     stopped: list[str] = []
     with LiveServer(settings) as server:
         state = _app(server).state

@@ -207,6 +207,7 @@ INGEST_ROUTES = {
     ("GET", "/api/auth/session"),  # "who is signed in": public, answers anyone
     ("DELETE", "/api/auth/session"),  # signing out: public
     ("POST", "/api/auth/session"),  # signing in: public, refuses ingest keys (tested below)
+    ("GET", "/api/cap/certificate.pem"),  # public: receivers verify signed CAP with it
 }
 
 

@@ -63,6 +63,9 @@ DISTRICT = "W6-TEST"
 SCHOOL = (125.05, 32.85)
 DAY = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(second=0, microsecond=0)
 SECRET = "w6-test-secret-0123456789"
+#: A public address (nothing is sent to it: the worker is off where it is used); a name would
+#: have to resolve, and ``.example`` names never do.
+PUBLIC_URL = "https://93.184.215.14/x"
 SHARED = tuple(f"shared{k}" for k in range(8))  # vehicles of the two-worker test
 
 
@@ -160,8 +163,15 @@ class Receiver:
 
 
 def settings_for(url: str, **over: Any) -> Settings:
-    """Fast back-off and polling so the test takes seconds, not minutes."""
-    hook = {"backoff_base_s": 0.3, "jitter": 0.5, "poll_interval_s": 0.2, "timeout_s": 2.0}
+    """Fast back-off and polling so the test takes seconds, not minutes; the receivers here
+    listen on 127.0.0.1, which webhooks reach only through the allow-list (issue 18 §5)."""
+    hook = {
+        "backoff_base_s": 0.3,
+        "jitter": 0.5,
+        "poll_interval_s": 0.2,
+        "timeout_s": 2.0,
+        "allow": "127.0.0.1/32",
+    }
     return Settings(
         db=DatabaseSettings(url=url, pool_max=4),
         server=ServerSettings(),
@@ -215,13 +225,13 @@ def test_subscriptions_are_validated_and_listed(server: Callable[..., LiveServer
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.url"
     r = api.post(base + "/api/webhooks", json={"url": "http://127.0.0.1:9/x", "secret": "short"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.secret"
-    r = api.post(base + "/api/webhooks", json={"url": "https://h.example/x", "rules": ["nope"]})
+    r = api.post(base + "/api/webhooks", json={"url": PUBLIC_URL, "rules": ["nope"]})
     assert r.status_code == 422
-    r = api.post(base + "/api/webhooks", json={"url": "https://h.example/x"})
+    r = api.post(base + "/api/webhooks", json={"url": PUBLIC_URL})
     assert r.status_code == 201 and len(r.json()["secret"]) >= 32  # generated
     sid = r.json()["id"]
     listed = api.get(base + "/api/webhooks").json()["webhooks"]
-    assert [w["url"] for w in listed if w["id"] == sid] == ["https://h.example/x"]
+    assert [w["url"] for w in listed if w["id"] == sid] == [PUBLIC_URL]
     assert all("secret" not in w for w in listed)
     assert api.delete(f"{base}/api/webhooks/{sid}").status_code == 204
     assert api.delete(f"{base}/api/webhooks/{sid}").status_code == 404

@@ -33,6 +33,7 @@ PUBLIC_ROUTERS: list[APIRouter] = [
     pages.router,
     auth.public_router,
     diagram.page_router,  # checks the caller itself: without one it redirects to sign in
+    alert_feeds.public_router,  # the CAP signing certificate: receivers verify with it
 ]
 
 

@@ -18,16 +18,19 @@ from geo_api.alert_stream import AlertBroadcaster, StreamFilter, Subscriber, Too
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, FieldError
+from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.models.alerts import AlertStats
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import AlertStreamSettings
 from layers.alerts import cap, lifecycle
 from layers.alerts import feeds as alert_feeds
+from layers.alerts.cap_signature import CapSigner
 from layers.alerts.stats import StatsQuery, alert_stats
 from layers.core.vocab import ALERT_RULES, ALERT_STATUSES
 
 router = APIRouter(tags=["alerts"])
+#: Without credentials: the CAP signing certificate (receivers verify with it).
+public_router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 CommaList = Annotated[Text | None, Query(max_length=2000, description="comma-separated list")]
 
@@ -158,14 +161,35 @@ async def alert_statistics(
 
 
 @router.get("/api/alerts/{alert_id}.cap", dependencies=[allow(*TRANSPORT)])
-async def alert_cap(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> Response:
-    """The alert's current revision as an OASIS CAP 1.2 message (Alert, Update or Cancel)."""
+async def alert_cap(
+    request: Request, conn: DbConn, caller: CurrentCaller, alert_id: AlertId
+) -> Response:
+    """The alert's current revision as an OASIS CAP 1.2 message (Alert, Update or Cancel),
+    signed (enveloped XML-DSig) when a key is configured: verify with
+    ``/api/cap/certificate.pem``."""
     await check_object(conn, caller, "alert", alert_id)
     feature = await lifecycle.get_alert(conn, alert_id)
     zone_id = feature["properties"].get("zone_id")
     ring = await cap.zone_ring(conn, int(zone_id)) if zone_id else None
     body = cap.to_bytes(cap.build_cap(feature, zone_ring=ring))
+    signer: CapSigner | None = request.app.state.cap_signer
+    if signer is not None:  # enveloped XML-DSig (CAP 1.2 §3.3.2.1), issue 18 §6
+        body = signer.sign(body)
     return Response(body, media_type="application/cap+xml")
+
+
+@public_router.get("/api/cap/certificate.pem")
+async def cap_certificate(request: Request) -> Response:
+    """The X.509 certificate CAP messages are signed with (PEM), for receivers to verify
+    against; public, like any certificate. 404 when this server does not sign."""
+    signer: CapSigner | None = request.app.state.cap_signer
+    if signer is None:
+        raise NotFound("CAP messages are not signed here: no signing key is configured")
+    return Response(
+        signer.certificate_pem,
+        media_type="application/x-pem-file",
+        headers={"Content-Disposition": 'inline; filename="georisk-cap.pem"'},
+    )
 
 
 @router.get("/api/alerts/{alert_id}/evidence", dependencies=[allow(*TRANSPORT)])

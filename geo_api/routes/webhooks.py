@@ -4,6 +4,10 @@ receives every matching alert, so creating one is as sensitive as reading them a
 ``POST /api/webhooks`` answers the signing secret once (generated when not given); listings
 never show it. Deliveries are signed ``X-GeoRisk-Signature: sha256=HMAC(secret,
 "<X-GeoRisk-Timestamp>.<body>")``.
+
+A URL whose host is (or resolves to) loopback, link-local, private or the database's own
+address is refused with a 422 naming ``url`` unless ``GEORISK_WEBHOOK_ALLOW`` lists it; the
+worker checks again before every delivery (layers/alerts/targets.py, geo_api/webhooks.py).
 """
 
 from __future__ import annotations
@@ -11,15 +15,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from geo_api.auth import allow
 from geo_api.body import Text, json_response
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, NotFound
+from geo_api.errors import FieldError, InvalidField, NotFound
 from layers.alerts import webhooks
+from layers.alerts.targets import TargetGuard, TargetRefused
 from layers.core.vocab import ALERT_RULES
 
 router = APIRouter(tags=["webhooks"])
@@ -50,8 +55,14 @@ class NewSubscription(BaseModel):
 
 
 @router.post("/api/webhooks", status_code=201, dependencies=[Admin])
-async def create_webhook(conn: DbConn, body: NewSubscription) -> JSONResponse:
-    """Subscribe a URL; the answer holds the signing secret (shown only here)."""
+async def create_webhook(request: Request, conn: DbConn, body: NewSubscription) -> JSONResponse:
+    """Subscribe a URL; the answer holds the signing secret (shown only here). Targets on
+    loopback, private or link-local addresses are refused unless on the allow-list."""
+    guard: TargetGuard = request.app.state.webhook_guard
+    try:
+        await guard.check(body.url)
+    except TargetRefused as exc:
+        raise InvalidField("body.url", exc.reason) from None
     secret = body.secret or webhooks.new_secret()
     row = await webhooks.create_subscription(conn, body.url, secret, body.districts, body.rules)
     return json_response({**row, "secret": secret}, status_code=201)
