@@ -106,7 +106,7 @@
   function renewTileToken() {
     clearTimeout(tileToken.timer);
     return getJson("/tiles/token", { cache: "no-store" }).then((r) => {
-      if (!r.token) return;  // the anonymous public map: its tile URLs need no credential
+      if (!r.token) return true;  // the anonymous public map: its tile URLs need no credential
       tileToken.value = r.token;
       stats.tileTokens += 1;
       const ms = Math.max(1, r.expires_in * 0.75) * 1000;
@@ -114,8 +114,48 @@
       tileToken.timer = setTimeout(renewTileToken, ms);
       if (grid) grid.options.t = r.token;
       if (base) base.setToken(r.token);
-    }).catch(() => { tileToken.timer = setTimeout(renewTileToken, 10e3); });
+      return true;
+    }).catch(() => { tileToken.timer = setTimeout(renewTileToken, 10e3); return false; });
   }
+
+  // VectorGrid draws a tile it could not fetch as an empty tile, which on a risk map reads as
+  // "nothing here". So every tile answer is watched: a refused token (401: it expired while the
+  // laptop slept, or the key was revoked) is renewed and the view fetched again; any other
+  // failure puts a warning in the live banner and the view is retried until tiles come back.
+  // Health is kept per tile source (the layer list in the URL): the base map's tiles loading
+  // from the browser's cache must not clear a warning about the risk layers' tiles.
+  const tileHealth = { failingSources: new Set(), retry: null, renewing: false,
+    get failing() { return this.failingSources.size > 0; } };
+  stats.tileFailures = 0;
+  function refetchView() {
+    redraw();
+    if (base) base.redraw();
+  }
+  function tileAnswered(url, status) {
+    const source = (url.match(/\/tiles\/([^/]+)\//) || [])[1] || "";
+    if (status >= 200 && status < 400) {
+      if (tileHealth.failingSources.delete(source)) showLive();
+      return;
+    }
+    stats.tileFailures += 1;
+    if (status === 401 && !tileHealth.renewing) {  // renewed once at a time
+      tileHealth.renewing = true;
+      renewTileToken().then((ok) => { tileHealth.renewing = false; if (ok) refetchView(); });
+      return;
+    }
+    if (status === 401) return;
+    if (!tileHealth.failingSources.has(source)) { tileHealth.failingSources.add(source); showLive(); }
+    if (!tileHealth.retry) tileHealth.retry = setTimeout(() => { tileHealth.retry = null; refetchView(); }, 5e3);
+  }
+  const pageFetch = window.fetch.bind(window);
+  window.fetch = (input, init) => {
+    const url = typeof input === "string" ? input : input.url;
+    const tile = /\/tiles\/[^?]*\.mvt/.test(url);
+    const answer = pageFetch(input, init);
+    if (!tile) return answer;
+    return answer.then((r) => { tileAnswered(url, r.status); return r; },
+      (err) => { tileAnswered(url, 0); throw err; });
+  };
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && tileToken.renewAt && Date.now() >= tileToken.renewAt) renewTileToken();
   });
@@ -317,13 +357,21 @@
     const el = document.getElementById("live");
     if (el) { el.dataset.state = state; el.textContent = text; }
   }
+  // The banner tells the worst of the two: the change stream and the tiles themselves.
+  let streamLive = false;
+  function showLive() {
+    if (tileHealth.failing) setLive("degraded", "⚠ 图块加载失败 tiles failed — retrying");
+    else if (streamLive) setLive("live", "● 实时 live");
+    else setLive("offline", "○ 重连中 reconnecting…");
+  }
 
   function listen() {
     const source = new EventSource("/api/changes/stream");
     source.addEventListener("hello", (e) => {
       const hello = JSON.parse(e.data);
       if (!stats.liveVersion) stats.liveVersion = hello.version;
-      setLive("live", "● 实时 live");
+      streamLive = true;
+      showLive();
     });
     source.addEventListener("change", (e) => {
       const c = JSON.parse(e.data);
@@ -339,7 +387,7 @@
     });
     // The browser reconnects by itself and resumes with Last-Event-ID; until then the map
     // says it is not live, so nobody mistakes a frozen picture for a quiet city.
-    source.onerror = () => setLive("offline", "○ 重连中 reconnecting…");
+    source.onerror = () => { streamLive = false; showLive(); };
   }
 
   const POPUPS = { enterprises: enterprisePopup, monitoring_points: monitoringPopup, tankers: tankerPopup,
