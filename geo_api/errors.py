@@ -23,6 +23,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
 
 from geo_api.redaction import redact, redact_value
+from geo_api.security_headers import ALWAYS
 from layers.core.errors import (
     BadField,
     BadRequest,
@@ -230,11 +231,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Raised outside the routes (a middleware such as the tile fast path), a database
-        # outage only reaches this last-resort handler: still a 503, not a 500.
+        # outage only reaches this last-resort handler: still a 503, not a 500. Starlette
+        # answers it from outside every middleware, so the headers SecurityHeaders would add
+        # are set here.
         if database_unavailable(exc):
-            return await on_database_down(request, exc)
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(_body("internal error; it has been logged", []), status_code=500)
+            response = await on_database_down(request, exc)
+        else:
+            log.exception(
+                "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
+            )
+            response = JSONResponse(_body("internal error; it has been logged", []), 500)
+        for name, value in ALWAYS:
+            response.headers[name.decode()] = value.decode()
+        return response
 
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -88,6 +88,9 @@ def test_a_statement_timeout_is_not_an_outage() -> None:
     r = _get("/slow")
     assert r.status_code == 500
     assert r.json()["detail"] == "internal error; it has been logged"
+    # Answered from outside every middleware, yet with the headers every answer carries.
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
     assert "statement" not in r.text
 
 
