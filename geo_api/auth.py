@@ -44,7 +44,6 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
-from starlette.requests import HTTPConnection
 
 from geo_api.errors import DomainError, FieldError, Forbidden, TooManyRequests, Unauthorized
 from geo_api.settings import AuthSettings, ThrottleSettings
@@ -445,13 +444,6 @@ async def current_caller(
         raise
     request.state.caller = caller
     return caller
-
-
-async def key_id_active(request: HTTPConnection, key_id: int) -> bool:
-    """Is key ``key_id`` still active? (For credentials made from a key elsewhere, e.g. tile
-    tokens: see :meth:`Authenticator.key_id_active`.)"""
-    auth: Authenticator = request.app.state.auth
-    return await auth.key_id_active(key_id)
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

@@ -64,18 +64,6 @@ def _refused(reason: str) -> Unauthorized:
     return Unauthorized(f"{PARAM}: {reason}", [FieldError(PARAM, reason)])
 
 
-async def key_id_active(auth: Authenticator, key_id: int) -> bool:
-    """Revocation hook (issue 18 §4): is the key a token was made for still active?
-
-    Revocation lives with the authenticator (geo_api/auth.py); when it offers
-    ``key_id_active(kid)`` (cached briefly, shared by sessions and bearer tokens) a revoked
-    key's tile tokens end with its sessions. Without it they end when they expire."""
-    check = getattr(auth, "key_id_active", None)
-    if check is None:
-        return True
-    return bool(await check(key_id))
-
-
 class TileTokens:
     """Issues and verifies tile tokens; verified ones are kept (bounded LRU) because a map
     sends the same token with every tile."""
@@ -128,7 +116,7 @@ class TileTokens:
             self._verified.pop(token, None)
             raise _refused("expired; fetch the TileJSON or GET /tiles/token again")
         key_id = grant.caller.key_id
-        if key_id is not None and not await key_id_active(self.auth, key_id):
+        if key_id is not None and not await self.auth.key_id_active(key_id):
             self._verified.pop(token, None)
             raise _refused("its key has been revoked")
         return grant
