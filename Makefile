@@ -75,3 +75,6 @@ vendor:
 	cp web/node_modules/redoc/bundles/redoc.standalone.js \
 	   web/node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt \
 	   web/node_modules/redoc/LICENSE web/vendor/redoc/
+## ReDoc's sidebar credit shows Redocly's logo from their CDN; an empty data: image instead (the
+## credit's text stays; the image removes itself on error), so the page asks nothing outside
+	sed -i 's|https://cdn.redoc.ly/redoc/logo-mini.svg|data:,|' web/vendor/redoc/redoc.standalone.js
