@@ -66,3 +66,15 @@ vendor:
 	cp web/node_modules/@geoman-io/leaflet-geoman-free/LICENSE \
 	   web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js \
 	   web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css web/vendor/geoman/
+## the API docs' pages (/docs, /redoc): the bundles and their licences (third-party notices too)
+	mkdir -p web/vendor/swagger-ui web/vendor/redoc
+	cp web/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+	   web/node_modules/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt \
+	   web/node_modules/swagger-ui-dist/swagger-ui.css web/node_modules/swagger-ui-dist/LICENSE \
+	   web/node_modules/swagger-ui-dist/NOTICE web/vendor/swagger-ui/
+	cp web/node_modules/redoc/bundles/redoc.standalone.js \
+	   web/node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt \
+	   web/node_modules/redoc/LICENSE web/vendor/redoc/
+## ReDoc's sidebar credit shows Redocly's logo from their CDN; an empty data: image instead (the
+## credit's text stays; the image removes itself on error), so the page asks nothing outside
+	sed -i 's|https://cdn.redoc.ly/redoc/logo-mini.svg|data:,|' web/vendor/redoc/redoc.standalone.js

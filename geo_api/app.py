@@ -149,6 +149,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         description="Hazardous-chemical risk maps: enterprises, hazard sources, monitoring "
         "points, pipelines, zones and hazmat tankers over PostGIS.",
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load from a CDN: ours are vendored (routes/api_docs.py)
+        docs_url=None,
+        redoc_url=None,
         telemetry=None
         if settings.server.telemetry
         else {"tracing": False, "metrics": False, "logs": False},
@@ -174,12 +177,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
     app.add_middleware(TileFastPath)
     app.add_middleware(TileTokenGate)
     app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
-    docs = [u for u in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if u]
     app.add_middleware(
-        SecurityHeaders,
-        settings=settings.security,
-        basemap_url=settings.server.basemap_url,
-        docs_paths=docs,
+        SecurityHeaders, settings=settings.security, basemap_url=settings.server.basemap_url
     )
     for router in PUBLIC_ROUTERS:
         app.include_router(router)

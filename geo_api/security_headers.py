@@ -8,7 +8,7 @@ believed a trusted proxy's ``X-Forwarded-Proto`` — also ``Strict-Transport-Sec
 ``Secure`` flag on every cookie set.
 
 HTML gets a Content-Security-Policy, unless its route chose one (the diagram's offline export
-does):
+and the API docs do):
 
 * the pages (``PAGE_POLICY``): scripts, styles, fonts, fetches and EventSource from this
   origin only; images from here, ``data:`` (the favicon, Leaflet's CSS icons) and the base
@@ -17,19 +17,16 @@ does):
   Geoman never evaluate strings, Leaflet positions with CSSOM (``element.style``, which CSP
   allows), and colours in generated HTML are classes, not ``style=`` attributes — a
   ``style="…"`` in an HTML string would be refused (and show as a console error in the tests);
-* Swagger UI and ReDoc (``/docs``, ``/redoc``, FastAPI's pages, which load from the
-  jsDelivr CDN): a policy of their own allowing that CDN, their one inline start-up script by
-  its SHA-256 (computed from the page itself, so a FastAPI upgrade cannot silently break it),
-  and inline styles, which ReDoc needs; nothing of ours renders user data there.
+* Swagger UI and ReDoc (``/docs``, ``/redoc``, vendored and served from here,
+  routes/api_docs.py): ``SWAGGER_UI_POLICY`` and ``REDOC_POLICY``, set by the route — scripts
+  from this origin only (the start-up scripts are files), no other origin for anything, and
+  for ReDoc its two ``<style>`` elements by hash and a ``blob:`` worker for its search.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,9 +40,6 @@ ALWAYS: Final = (
 )
 CSP: Final = b"content-security-policy"
 
-DOCS_CDN: Final = "https://cdn.jsdelivr.net"
-_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
-
 
 def page_policy(img_src: Iterable[str] = (), connect_src: Iterable[str] = ()) -> str:
     img = " ".join(["'self'", "data:", *img_src])
@@ -57,16 +51,33 @@ def page_policy(img_src: Iterable[str] = (), connect_src: Iterable[str] = ()) ->
     )
 
 
-def docs_policy(script_hashes: Iterable[str]) -> str:
-    scripts = " ".join([DOCS_CDN, *(f"'sha256-{h}'" for h in script_hashes)])
+def docs_policy(style_src: Iterable[str] = ()) -> str:
+    """The API docs' pages (routes/api_docs.py): the vendored Swagger UI or ReDoc, started from a
+    script file, fetching /openapi.json (and, from Swagger UI's "Try it out", our API) — nothing
+    from anywhere else, and no inline script."""
+    styles = " ".join(["'self'", *style_src])
     return (
-        f"default-src 'none'; script-src {scripts}; "
-        f"style-src {DOCS_CDN} https://fonts.googleapis.com 'unsafe-inline'; "
-        "font-src https://fonts.gstatic.com; "
-        f"img-src 'self' data: {DOCS_CDN} https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-        "connect-src 'self'; worker-src blob:; "
+        f"default-src 'none'; script-src 'self'; style-src {styles}; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
+
+
+#: Swagger UI renders with React, whose ``style`` props are CSSOM (which CSP allows), and brings
+#: one stylesheet file: ``style-src 'self'`` is enough.
+SWAGGER_UI_POLICY: Final = docs_policy()
+
+#: ReDoc 2 inserts two ``<style>`` elements, allowed here by their SHA-256 instead of
+#: ``'unsafe-inline'``: styled-components' sheet, created empty and filled through CSSOM
+#: (``insertRule``, which CSP does not police) — the hash of the empty text; and the
+#: perfect-scrollbar stylesheet the bundle writes as text (fixed per vendored version: after
+#: ``make vendor`` updates ReDoc, tests/test_api_docs_offline.py fails naming the new hash).
+#: Its search index runs in a Worker made from a ``blob:`` URL by the bundle itself.
+REDOC_STYLE_HASHES: Final = (
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # "" (styled-components)
+    "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",  # perfect-scrollbar 1.5 (ReDoc 2.5.4)
+)
+REDOC_POLICY: Final = docs_policy(REDOC_STYLE_HASHES) + "; worker-src blob:"
 
 
 #: The diagram's offline HTML export: a self-contained file (inline Leaflet, inline script
@@ -92,14 +103,6 @@ def source_of(template: str | None) -> str | None:
     return f"{parts.scheme}://{'.'.join(labels)}"
 
 
-def script_hashes(body: bytes) -> list[str]:
-    """The SHA-256 (base64) of every inline script of an HTML body, for ``script-src``."""
-    return [
-        base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode()
-        for m in _INLINE_SCRIPT.finditer(body)
-    ]
-
-
 class SecurityHeaders:
     """The middleware; outermost, so every answer — tiles of the fast path, 413s — has them."""
 
@@ -108,7 +111,6 @@ class SecurityHeaders:
         app: ASGIApp,
         settings: SecuritySettings,
         basemap_url: str | None = None,
-        docs_paths: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.always_tls = settings.tls
@@ -118,16 +120,12 @@ class SecurityHeaders:
         if settings.hsts_include_subdomains:
             hsts += "; includeSubDomains"
         self.hsts = (b"strict-transport-security", hsts.encode())
-        self.docs_paths = frozenset(docs_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         tls = self.always_tls or scope.get("scheme") == "https"
-        if scope["path"] in self.docs_paths:
-            await self._docs(scope, receive, send, tls)
-            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -153,25 +151,3 @@ class SecurityHeaders:
         if tls:
             headers.append(self.hsts)
         return headers
-
-    async def _docs(self, scope: Scope, receive: Receive, send: Send, tls: bool) -> None:
-        """Swagger UI / ReDoc: the page is held until complete, to hash its inline scripts."""
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def collect(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-                return
-            if message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = b"".join(chunks)
-            policy = docs_policy(script_hashes(body)).encode()
-            await send({**start, "headers": self._headers(start, tls, policy)})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, collect)

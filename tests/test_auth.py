@@ -103,6 +103,8 @@ def test_every_route_declares_its_roles() -> None:
         "/api/auth/session",
         "/enterprises/{enterprise_id}/diagram",
         "/api/cap/certificate.pem",  # a certificate is public: receivers verify CAP with it
+        "/docs",  # the API docs, public like /openapi.json (FastAPI's own were too)
+        "/redoc",
     }
 
 

@@ -87,16 +87,26 @@ def test_every_answer_has_the_headers_and_pages_have_a_tight_policy(
         assert "unsafe" not in answers[name].headers["content-security-policy"]
 
 
-def test_swagger_ui_gets_its_own_policy_with_its_script_hash(live_server: LiveServer) -> None:
-    r = httpx.get(live_server.base_url + "/docs")
-    assert r.status_code == 200
-    inline = re.findall(r"<script>(.*?)</script>", r.text, re.S)
-    assert len(inline) == 1  # Swagger UI's start-up script
-    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
-    policy = _directives(r.headers["content-security-policy"])
-    assert policy["script-src"] == ["https://cdn.jsdelivr.net", f"'sha256-{digest}'"]
-    assert policy["frame-ancestors"] == ["'none'"] and policy["connect-src"] == ["'self'"]
-    assert r.headers["x-content-type-options"] == "nosniff"
+def test_the_api_docs_get_tight_policies_of_their_own(live_server: LiveServer) -> None:
+    """Swagger UI and ReDoc are vendored and started from files (issue 16 §4): no CDN, no
+    inline script; ReDoc's two <style> elements by hash, its search worker from blob:."""
+    swagger = httpx.get(live_server.base_url + "/docs")
+    redoc = httpx.get(live_server.base_url + "/redoc")
+    for r in (swagger, redoc):
+        assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
+        header = r.headers["content-security-policy"]
+        policy = _directives(header)
+        assert policy["default-src"] == ["'none'"] and policy["script-src"] == ["'self'"]
+        assert policy["connect-src"] == ["'self'"] and policy["img-src"] == ["'self'", "data:"]
+        assert policy["font-src"] == ["'self'"] and policy["frame-ancestors"] == ["'none'"]
+        assert "unsafe" not in header and "http" not in header  # no inline, no other origin
+    assert _directives(swagger.headers["content-security-policy"])["style-src"] == ["'self'"]
+    assert "worker-src" not in _directives(swagger.headers["content-security-policy"])
+    redoc_policy = _directives(redoc.headers["content-security-policy"])
+    empty = base64.b64encode(hashlib.sha256(b"").digest()).decode()
+    assert redoc_policy["style-src"][:2] == ["'self'", f"'sha256-{empty}'"]
+    assert len(redoc_policy["style-src"]) == 3  # and perfect-scrollbar's stylesheet
+    assert redoc_policy["worker-src"] == ["blob:"]
 
 
 def test_the_offline_diagram_export_runs_sandboxed(live_server: LiveServer, site: int) -> None:

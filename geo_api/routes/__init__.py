@@ -6,6 +6,7 @@ from geo_api.routes import (
     alarms,
     alert_feeds,
     alerts,
+    api_docs,
     audit,
     auth,
     changes,
@@ -27,10 +28,12 @@ from geo_api.routes import (
 )
 from layers.catalog import Catalog
 
-#: Reachable without credentials: health checks, the page shell (it signs in), sign-in itself.
+#: Reachable without credentials: health checks, the page shell (it signs in), the API docs
+#: (like /openapi.json), sign-in itself.
 PUBLIC_ROUTERS: list[APIRouter] = [
     health.router,
     pages.router,
+    api_docs.router,  # /docs and /redoc, from our own files
     auth.public_router,
     diagram.page_router,  # checks the caller itself: without one it redirects to sign in
     alert_feeds.public_router,  # the CAP signing certificate: receivers verify with it
