@@ -310,11 +310,15 @@ class CapSettings(BaseSettings):
         description="CAP <sender>: this system's unique id, e.g. an e-mail-like name",
     )
     sender_name_zh: str = Field(
-        default="危险化学品风险监测预警平台", min_length=1, max_length=200,
+        default="危险化学品风险监测预警平台",
+        min_length=1,
+        max_length=200,
         description="<senderName> of the zh-CN <info>",
     )
     sender_name_en: str = Field(
-        default="Hazardous Chemicals Risk Monitoring Platform", min_length=1, max_length=200,
+        default="Hazardous Chemicals Risk Monitoring Platform",
+        min_length=1,
+        max_length=200,
         description="<senderName> of the en-US <info>",
     )
     web_url: str | None = Field(
