@@ -193,7 +193,18 @@ def _not_modified(request: Request, etag: str, last_modified: dt.datetime) -> bo
     return last_modified.replace(microsecond=0) <= since
 
 
-@router.get("/api/alerts/cap.atom", dependencies=[allow(*TRANSPORT)])
+_ATOM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Atom feed", "content": {cap_atom.ATOM_TYPE: {}}},
+    304: {"description": "not modified since the ETag / Last-Modified sent"},
+}
+
+
+@router.get(
+    "/api/alerts/cap.atom",
+    response_class=Response,
+    responses=_ATOM_RESPONSES,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def cap_atom_feed(
     request: Request,
     conn: DbConn,
