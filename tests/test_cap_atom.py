@@ -195,6 +195,7 @@ def test_the_feed_holds_the_districts_cap_messages_newest_first(
         assert links["alternate"].href == f"{atom_server.base_url}/api/alerts/{alert_id}.cap"
         assert links["related"].href == WEB.format(alert_id=alert_id)
         assert "测ATOM1" in entry.title
+        assert entry.tags[0].term in ("illegal_parking", "overspeed")
         # What the entry says is what its CAP message says.
         cap = _cap(http, alert_id)
         doc = etree.fromstring(r.content)

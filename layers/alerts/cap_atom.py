@@ -74,7 +74,6 @@ def _entry(feed: Any, feature: dict[str, Any], source: cap.CapSource, links: Fee
     alert_id, revision = int(props["id"]), int(props["revision"])
     ident = cap.identifier(alert_id, revision)
     headline, description = cap.headline_and_description(props, "en-US")
-    headline_zh, _ = cap.headline_and_description(props, "zh-CN")
     entry = _el(feed, "entry")
     _el(entry, "id", _urn(source.sender, ident))
     _el(entry, "title", headline)
@@ -85,7 +84,9 @@ def _entry(feed: Any, feature: dict[str, Any], source: cap.CapSource, links: Fee
     web = source.web(alert_id)
     if web:
         _el(entry, "link", rel="related", type="text/html", href=web)
-    _el(entry, "category", term=str(props["rule"]), label=headline_zh)
+    rule = str(props["rule"])
+    text = cap.RULES.get(rule)
+    _el(entry, "category", term=rule, label=text.event_en if text else rule)
     for tag, value in (
         ("identifier", ident),
         ("msgType", cap.msg_type(props)),
@@ -106,7 +107,7 @@ def build_feed(
     scope = ",".join(districts) if districts is not None else "*"
     feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap=_NSMAP)
     _el(feed, "id", _urn(source.sender, "cap-atom", scope))
-    where = f"districts {scope}" if districts is not None else "all districts"
+    where = "all districts" if districts is None else f"districts {scope or '(none)'}"
     _el(feed, "title", f"{source.sender_name_en}: CAP alerts, {where}")
     _el(feed, "updated", _time(updated_of(features)))
     author = _el(feed, "author")
