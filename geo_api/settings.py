@@ -269,6 +269,12 @@ class WebhookSettings(BaseSettings):
     resolve_timeout_s: float = Field(
         default=5.0, gt=0, le=60, description="longest DNS lookup of a webhook host"
     )
+    # Issue 16 §5: deliveries carry Standard Webhooks headers (webhook-id, -timestamp,
+    # -signature); our older X-GeoRisk-Signature/-Timestamp pair is added while this is on, so
+    # receivers written against it keep working until they move to a stock verifier.
+    legacy_signature: bool = Field(
+        default=True, description="also send the pre-Standard-Webhooks X-GeoRisk-Signature"
+    )
 
     @field_validator("allow")
     @classmethod
@@ -284,16 +290,62 @@ class WebhookSettings(BaseSettings):
 
 
 class CapSettings(BaseSettings):
-    """Signing of CAP messages (``GEORISK_CAP_*``, issue 18 §6; layers/alerts/cap_signature.py).
+    """CAP messages (``GEORISK_CAP_*``): who sends them (issue 16 §5), their signing (issue 18
+    §6; layers/alerts/cap_signature.py) and the Atom feed's size.
 
     Both files set: every ``/api/alerts/{id}.cap`` carries an enveloped XML signature and
     ``/api/cap/certificate.pem`` serves the certificate. Neither: unsigned CAP, and the
-    certificate route answers 404. ``georisk cap keygen`` makes a self-signed pair."""
+    certificate route answers 404. ``georisk cap keygen`` makes a self-signed pair.
+    The sender defaults are the values CAP messages carried before they were settings."""
 
     model_config = SettingsConfigDict(env_prefix="GEORISK_CAP_", extra="ignore")
 
     key_file: Path | None = Field(default=None, description="PEM RSA private key (unencrypted)")
     cert_file: Path | None = Field(default=None, description="PEM X.509 certificate of the key")
+    sender: str = Field(
+        default="georisk@hazmat-regulator.gov.cn",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\s,&<]+$",  # CAP 1.2: no spaces, commas or ampersands
+        description="CAP <sender>: this system's unique id, e.g. an e-mail-like name",
+    )
+    sender_name_zh: str = Field(
+        default="危险化学品风险监测预警平台",
+        min_length=1,
+        max_length=200,
+        description="<senderName> of the zh-CN <info>",
+    )
+    sender_name_en: str = Field(
+        default="Hazardous Chemicals Risk Monitoring Platform",
+        min_length=1,
+        max_length=200,
+        description="<senderName> of the en-US <info>",
+    )
+    web_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="<web> link of each <info>, a URL template with {alert_id}, e.g. "
+        "https://georisk.example.gov.cn/?alert={alert_id}; unset: no <web>",
+    )
+    feed_limit: int = Field(
+        default=50, ge=1, le=10_000, description="entries of the Atom feed when no limit is asked"
+    )
+    feed_max: int = Field(
+        default=500, ge=1, le=10_000, description="most entries one Atom feed request may ask for"
+    )
+
+    @field_validator("web_url")
+    @classmethod
+    def _web_template(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        try:
+            v.format(alert_id=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{alert_id}} may be substituted ({exc})") from None
+        return v
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> CapSettings:

@@ -87,14 +87,21 @@ class WebhookWorker:
         body = json.dumps(
             {**d.payload, "delivery_id": d.id, "attempt": d.attempts}, ensure_ascii=False
         ).encode()
-        ts = str(int(time.time()))
+        ts = str(int(time.time()))  # this attempt's time: a retry is signed afresh
+        msg_id = str(d.id)  # the outbox row: the same for every attempt of this message
         headers = {
             "Content-Type": "application/json",
-            outbox.TIMESTAMP_HEADER: ts,
-            outbox.SIGNATURE_HEADER: outbox.sign(d.secret, ts, body),
-            outbox.DELIVERY_HEADER: str(d.id),
+            outbox.ID_HEADER: msg_id,
+            outbox.STD_TIMESTAMP_HEADER: ts,
+            outbox.STD_SIGNATURE_HEADER: outbox.standard_signature(
+                [outbox.secret_key(d.secret)], msg_id, ts, body
+            ),
+            outbox.DELIVERY_HEADER: msg_id,
             outbox.EVENT_HEADER: d.event,
         }
+        if self.settings.legacy_signature:
+            headers[outbox.TIMESTAMP_HEADER] = ts
+            headers[outbox.SIGNATURE_HEADER] = outbox.sign(d.secret, ts, body)
         try:  # again at every attempt: the name may point elsewhere since it was subscribed
             target = await self.guard.check(d.url)
         except TargetRefused as exc:

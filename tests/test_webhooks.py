@@ -10,6 +10,7 @@ and subscriptions filtered to our district so the demo city's alerts never reach
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import itertools
 import json
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from geo_api.settings import (
     DatabaseSettings,
@@ -134,6 +136,7 @@ class Receiver:
                     receiver.tries[delivery] += 1
                     ok = receiver.tries[delivery] > receiver.fail_first and not receiver.down
                     call = {"at": time.monotonic(), "headers": dict(self.headers), "ok": ok}
+                    call["path"] = self.path
                     receiver.calls.append({**call, "body": body, "json": json.loads(body)})
                 self.send_response(200 if ok else 503)
                 self.send_header("Content-Length", "0")
@@ -200,7 +203,9 @@ def subscribe(base: str, url: str, **extra: Any) -> int:
     body = {"url": url, "secret": SECRET, "districts": [DISTRICT], **extra}
     r = api.post(base + "/api/webhooks", json=body)
     assert r.status_code == 201, r.text
-    assert r.json()["secret"] == SECRET and r.json()["districts"] == [DISTRICT]
+    # A plain secret is shown as Standard Webhooks' whsec_<base64> of the same key bytes.
+    assert r.json()["secret"] == "whsec_" + base64.b64encode(SECRET.encode()).decode()
+    assert r.json()["districts"] == [DISTRICT]
     return int(r.json()["id"])
 
 
@@ -227,8 +232,14 @@ def test_subscriptions_are_validated_and_listed(server: Callable[..., LiveServer
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.secret"
     r = api.post(base + "/api/webhooks", json={"url": PUBLIC_URL, "rules": ["nope"]})
     assert r.status_code == 422
+    # A whsec_ secret must be base64 of 24 to 64 bytes (the Standard Webhooks range).
+    for bad in ("whsec_not*base64!!!!", "whsec_" + base64.b64encode(b"k" * 16).decode()):
+        r = api.post(base + "/api/webhooks", json={"url": PUBLIC_URL, "secret": bad})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.secret", r.text
     r = api.post(base + "/api/webhooks", json={"url": PUBLIC_URL})
-    assert r.status_code == 201 and len(r.json()["secret"]) >= 32  # generated
+    assert r.status_code == 201
+    secret = r.json()["secret"]  # generated: whsec_ and 32 random bytes
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
     sid = r.json()["id"]
     listed = api.get(base + "/api/webhooks").json()["webhooks"]
     assert [w["url"] for w in listed if w["id"] == sid] == [PUBLIC_URL]
@@ -247,12 +258,49 @@ def test_illegal_stop_is_delivered_signed(
     base = server().base_url
     with Receiver() as rx:
         sid = subscribe(base, rx.url)
+        # A second subscription with a generated whsec_ secret, told apart by its path.
+        r = api.post(base + "/api/webhooks", json={"url": rx.url + "2", "districts": [DISTRICT]})
+        assert r.status_code == 201, r.text
+        sid2, generated = r.json()["id"], r.json()["secret"]
         plant(base, vid)
-        call = wait_for(lambda: rx.of_vehicle(vid))[0]
+        call = wait_for(lambda: [c for c in rx.of_vehicle(vid) if c["path"] == "/hook"])[0]
+        other = wait_for(lambda: [c for c in rx.of_vehicle(vid) if c["path"] == "/hook2"])[0]
         headers = {k.lower(): v for k, v in call["headers"].items()}
+        # Standard Webhooks, checked by the stock verifier with the secret as it was shown.
+        shown = "whsec_" + base64.b64encode(SECRET.encode()).decode()
+        assert Webhook(shown).verify(call["body"], headers) == call["json"]
+        assert (
+            headers["webhook-id"]
+            == headers["x-georisk-delivery"]
+            == str(call["json"]["delivery_id"])
+        )
+        assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+        assert headers["webhook-signature"].startswith("v1,")
+        assert Webhook(generated).verify(other["body"], other["headers"]) == other["json"]
+        with pytest.raises(WebhookVerificationError):  # another subscription's key
+            Webhook(generated).verify(call["body"], headers)
+        with pytest.raises(WebhookVerificationError):  # a tampered body
+            Webhook(shown).verify(call["body"].replace(b'"revision": 1', b'"revision": 2'), headers)
+        with pytest.raises(WebhookVerificationError):  # another id, same signature
+            Webhook(shown).verify(call["body"], {**headers, "webhook-id": "999999"})
+        # A correctly signed but old message (a replay ten minutes on) is refused too.
+        old_ts = str(int(headers["webhook-timestamp"]) - 600)
+        key = webhooks.secret_key(SECRET)
+        replayed = {
+            **headers,
+            "webhook-timestamp": old_ts,
+            "webhook-signature": webhooks.standard_signature(
+                [key], headers["webhook-id"], old_ts, call["body"]
+            ),
+        }
+        with pytest.raises(WebhookVerificationError, match="too old"):
+            Webhook(shown).verify(call["body"], replayed)
+        # Our own earlier signature is still sent for the transition (legacy setting on).
         ts, sig = headers["x-georisk-timestamp"], headers["x-georisk-signature"]
+        assert ts == headers["webhook-timestamp"]
         assert webhooks.verify(SECRET, ts, call["body"], sig)
         assert not webhooks.verify("another-secret-0123456789", ts, call["body"], sig)
+        api.delete(f"{base}/api/webhooks/{sid2}")
         alert = call["json"]["alert"]
         assert call["json"]["event"] == headers["x-georisk-event"] == "alert.created"
         assert alert["rule"] == "forbidden_zone_parking" and alert["zone_name"] == "测试第六小学"
@@ -278,7 +326,7 @@ def test_failing_receiver_gets_it_on_the_third_attempt(
     server: Callable[..., LiveServer], db: psycopg.Connection, area: dict[str, Any]
 ) -> None:
     vid = area["vehicles"]["flaky"]
-    base = server().base_url
+    base = server(webhook={"legacy_signature": False}).base_url
     with Receiver(fail_first=2) as rx:
         sid = subscribe(base, rx.url, rules=["forbidden_zone_parking"])
         plant(base, vid)
@@ -289,6 +337,12 @@ def test_failing_receiver_gets_it_on_the_third_attempt(
         ]
         assert [c["ok"] for c in tries] == [False, False, True]
         assert [c["json"]["attempt"] for c in tries] == [1, 2, 3]
+        # One message: the same webhook-id on every attempt, each attempt signed afresh (its
+        # body differs by "attempt") and each verifying; no legacy headers when switched off.
+        hook = Webhook("whsec_" + base64.b64encode(SECRET.encode()).decode())
+        assert {c["headers"]["webhook-id"] for c in tries} == {delivery}
+        assert all(hook.verify(c["body"], c["headers"]) == c["json"] for c in tries)
+        assert not any(webhooks.SIGNATURE_HEADER in c["headers"] for c in tries)
         gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(tries)]
         # Base 0.3 s, factor 2, jitter 0.5: waits in [0.15, 0.3] then [0.3, 0.6] seconds.
         assert gaps[0] >= 0.14 and gaps[1] >= 0.29, gaps

@@ -1,12 +1,16 @@
-"""Alert feeds: live stream (SSE), CAP 1.2 XML, statistics and evidence (docs/architecture.md §4).
+"""Alert feeds: live stream (SSE), CAP 1.2 XML and its Atom feed, statistics and evidence
+(docs/architecture.md §4).
 
-Mounted *before* ``routes.alerts``: ``/api/alerts/stream``, ``/api/alerts/stats`` and
-``/api/alerts/{id}.cap`` would otherwise match ``/api/alerts/{alert_id}`` and fail as a bad id.
+Mounted *before* ``routes.alerts``: ``/api/alerts/stream``, ``/api/alerts/stats``,
+``/api/alerts/cap.atom`` and ``/api/alerts/{id}.cap`` would otherwise match
+``/api/alerts/{alert_id}`` and fail as a bad id.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -21,8 +25,8 @@ from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.models.alerts import AlertStats
 from geo_api.scope import check_object, district_filter
-from geo_api.settings import AlertStreamSettings
-from layers.alerts import cap, lifecycle
+from geo_api.settings import AlertStreamSettings, CapSettings
+from layers.alerts import cap, cap_atom, lifecycle
 from layers.alerts import feeds as alert_feeds
 from layers.alerts.cap_signature import CapSigner
 from layers.alerts.stats import StatsQuery, alert_stats
@@ -160,6 +164,79 @@ async def alert_statistics(
     return JSONResponse(await alert_stats(conn, q))
 
 
+def cap_source(settings: CapSettings) -> cap.CapSource:
+    """Sender, sender names and web link of our CAP messages, as configured (GEORISK_CAP_*)."""
+    return cap.CapSource(
+        sender=settings.sender,
+        sender_name_zh=settings.sender_name_zh,
+        sender_name_en=settings.sender_name_en,
+        web_url=settings.web_url,
+    )
+
+
+def _not_modified(request: Request, etag: str, last_modified: dt.datetime) -> bool:
+    """RFC 9110 §13.1: If-None-Match decides when present (weak comparison, as for GET);
+    otherwise If-Modified-Since, whose unreadable dates are ignored."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        return "*" in tags or etag in tags
+    ims = request.headers.get("if-modified-since")
+    if ims is None:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(ims)
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        return False  # not an HTTP-date (those are GMT)
+    return last_modified.replace(microsecond=0) <= since
+
+
+_ATOM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Atom feed", "content": {cap_atom.ATOM_TYPE: {}}},
+    304: {"description": "not modified since the ETag / Last-Modified sent"},
+}
+
+
+@router.get(
+    "/api/alerts/cap.atom",
+    response_class=Response,
+    responses=_ATOM_RESPONSES,
+    dependencies=[allow(*TRANSPORT)],
+)
+async def cap_atom_feed(
+    request: Request,
+    conn: DbConn,
+    caller: CurrentCaller,
+    district: Annotated[Text | None, Query(max_length=64, description="district code")] = None,
+    limit: Annotated[int | None, Query(ge=1, description="most entries (capped)")] = None,
+) -> Response:
+    """An Atom feed (RFC 4287) of the alerts' current CAP messages, newest change first, for
+    systems that poll: each entry links to its ``.cap``. A regulator's or officer's feed holds
+    only their districts (another district: 403). ETag / Last-Modified: a poll with
+    If-None-Match or If-Modified-Since answers 304 while nothing changed."""
+    settings: CapSettings = request.app.state.settings.cap
+    districts = district_filter(caller, [district] if district else None)
+    if district and not await alert_feeds.district_exists(conn, district):
+        raise NotFound(f"district {district} not found", [FieldError("district", "unknown")])
+    size = min(limit or settings.feed_limit, settings.feed_max)
+    features = await alert_feeds.latest_alerts(conn, districts, size)
+    links = cap_atom.FeedLinks(str(request.url), str(request.base_url))
+    body = cap_atom.build_feed(features, cap_source(settings), links, districts)
+    last_modified = cap_atom.updated_of(features)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": email.utils.format_datetime(last_modified.astimezone(dt.UTC), True),
+        # Scoped by the caller's key: no shared cache may keep it; clients revalidate (304).
+        "Cache-Control": "private, no-cache",
+    }
+    if _not_modified(request, etag, last_modified):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=cap_atom.ATOM_TYPE, headers=headers)
+
+
 @router.get("/api/alerts/{alert_id}.cap", dependencies=[allow(*TRANSPORT)])
 async def alert_cap(
     request: Request, conn: DbConn, caller: CurrentCaller, alert_id: AlertId
@@ -171,7 +248,8 @@ async def alert_cap(
     feature = await lifecycle.get_alert(conn, alert_id)
     zone_id = feature["properties"].get("zone_id")
     ring = await cap.zone_ring(conn, int(zone_id)) if zone_id else None
-    body = cap.to_bytes(cap.build_cap(feature, zone_ring=ring))
+    source = cap_source(request.app.state.settings.cap)
+    body = cap.to_bytes(cap.build_cap(feature, source, zone_ring=ring))
     signer: CapSigner | None = request.app.state.cap_signer
     if signer is not None:  # enveloped XML-DSig (CAP 1.2 §3.3.2.1), issue 18 §6
         body = signer.sign(body)

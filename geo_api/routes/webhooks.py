@@ -1,9 +1,10 @@
 """Webhook subscriptions for alert changes (issue 6). Administrators only: a subscription
 receives every matching alert, so creating one is as sensitive as reading them all.
 
-``POST /api/webhooks`` answers the signing secret once (generated when not given); listings
-never show it. Deliveries are signed ``X-GeoRisk-Signature: sha256=HMAC(secret,
-"<X-GeoRisk-Timestamp>.<body>")``.
+``POST /api/webhooks`` answers the signing secret once, as ``whsec_<base64>`` (generated when
+not given); listings never show it. Deliveries are signed per Standard Webhooks
+(``webhook-id``, ``webhook-timestamp``, ``webhook-signature``; layers/alerts/webhooks.py), so
+``Webhook(secret).verify(body, headers)`` of any stock library checks them.
 
 A URL whose host is (or resolves to) loopback, link-local, private or the database's own
 address is refused with a 422 naming ``url`` unless ``GEORISK_WEBHOOK_ALLOW`` lists it; the
@@ -38,7 +39,11 @@ Admin = allow("admin")
 class NewSubscription(BaseModel):
     url: Text = Field(max_length=2000, description="http(s) endpoint that receives the POSTs")
     secret: Text | None = Field(
-        default=None, min_length=16, max_length=200, description="HMAC key; generated if unset"
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="whsec_<base64 of 24-64 bytes>, or plain text used as the key's bytes;"
+        " generated (whsec_) if unset",
     )
     districts: list[Annotated[Text, Field(min_length=1, max_length=64)]] | None = Field(
         default=None, max_length=1000, description="district codes to receive; unset = all"
@@ -53,10 +58,19 @@ class NewSubscription(BaseModel):
             raise ValueError("must be an http:// or https:// URL with a host")
         return v
 
+    @field_validator("secret")
+    @classmethod
+    def _usable_secret(cls, v: str | None) -> str | None:
+        reason = webhooks.check_secret(v) if v is not None else None
+        if reason:
+            raise ValueError(reason)
+        return v
+
 
 @router.post("/api/webhooks", status_code=201, dependencies=[Admin])
 async def create_webhook(request: Request, conn: DbConn, body: NewSubscription) -> JSONResponse:
-    """Subscribe a URL; the answer holds the signing secret (shown only here). Targets on
+    """Subscribe a URL; the answer holds the signing secret as ``whsec_…`` (shown only here:
+    the key of the ``webhook-signature`` on every delivery). Targets on
     loopback, private or link-local addresses are refused unless on the allow-list."""
     guard: TargetGuard = request.app.state.webhook_guard
     try:
@@ -65,7 +79,7 @@ async def create_webhook(request: Request, conn: DbConn, body: NewSubscription) 
         raise InvalidField("body.url", exc.reason) from None
     secret = body.secret or webhooks.new_secret()
     row = await webhooks.create_subscription(conn, body.url, secret, body.districts, body.rules)
-    return json_response({**row, "secret": secret}, status_code=201)
+    return json_response({**row, "secret": webhooks.shown_secret(secret)}, status_code=201)
 
 
 @router.get("/api/webhooks", dependencies=[Admin])

@@ -42,12 +42,20 @@ MAX_RING_POINTS: Final = 500
 
 @dataclass(frozen=True)
 class CapSource:
-    """Who sends: CAP's sender must have no spaces, commas or ampersands."""
+    """Who sends: CAP's sender must have no spaces, commas or ampersands. Deployments set these
+    through ``GEORISK_CAP_*`` (geo_api/settings.py CapSettings); the defaults here are the same.
+
+    ``web_url`` is a template for each ``<info>``'s ``<web>`` link, ``{alert_id}`` filled in;
+    None leaves ``<web>`` out."""
 
     sender: str = "georisk@hazmat-regulator.gov.cn"
     sender_name_zh: str = "危险化学品风险监测预警平台"
     sender_name_en: str = "Hazardous Chemicals Risk Monitoring Platform"
     restriction: str = "危化品运输监管部门 / hazmat transport regulators only"
+    web_url: str | None = None
+
+    def web(self, alert_id: int) -> str | None:
+        return self.web_url.format(alert_id=alert_id) if self.web_url else None
 
 
 @dataclass(frozen=True)
@@ -193,6 +201,12 @@ def _texts(props: dict[str, Any], lang: str) -> tuple[str, str, str, str]:
     return rule.event_en, headline[:160], description, rule.instruction_en
 
 
+def headline_and_description(props: dict[str, Any], lang: str) -> tuple[str, str]:
+    """The CAP message's headline and description in ``lang`` (the Atom feed's entry text)."""
+    _, headline, description, _ = _texts(props, lang)
+    return headline, description
+
+
 def _info(
     root: ET.Element,
     feature: dict[str, Any],
@@ -217,6 +231,9 @@ def _info(
     _sub(info, "headline", headline)
     _sub(info, "description", description)
     _sub(info, "instruction", instruction)
+    web = source.web(int(props["id"]))
+    if web:  # CAP 1.2 order: <web> right after <instruction>, before <parameter>
+        _sub(info, "web", web)
     params = {
         "plate": props.get("plate"),
         "carrier": props.get("carrier"),

@@ -26,6 +26,11 @@ _SINCE = (
     "SELECT " + _FEATURE + ", a.updated_at" + _FROM + " WHERE a.updated_at >= %(since)s"
     " ORDER BY a.updated_at, a.id LIMIT %(limit)s"
 )
+# Newest change first: a poller reads from the top until it meets an entry it has.
+_LATEST = (
+    "SELECT " + _FEATURE + _FROM + " WHERE (%(districts)s::text[] IS NULL"
+    " OR a.district = ANY(%(districts)s)) ORDER BY a.updated_at DESC, a.id DESC LIMIT %(limit)s"
+)
 _MARK = "SELECT updated_at, created_at, revision FROM alerts WHERE id = %s"
 
 
@@ -50,6 +55,22 @@ async def alerts_changed_since(
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(_SINCE.encode(), {"since": since, "limit": limit})
     return [_feature(r[0]) for r in await cur.fetchall()]
+
+
+async def latest_alerts(
+    conn: AsyncConnection[Any], districts: Sequence[str] | None, limit: int
+) -> list[dict[str, Any]]:
+    """The ``limit`` most recently changed alerts of ``districts`` (None: all), newest first."""
+    cur = conn.cursor(row_factory=tuple_row)
+    params = {"districts": list(districts) if districts is not None else None, "limit": limit}
+    await cur.execute(_LATEST.encode(), params)
+    return [_feature(r[0]) for r in await cur.fetchall()]
+
+
+async def district_exists(conn: AsyncConnection[Any], code: str) -> bool:
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute("SELECT 1 FROM districts WHERE code = %s", (code,))
+    return await cur.fetchone() is not None
 
 
 async def replay_start(conn: AsyncConnection[Any], alert_id: int, revision: int) -> dt.datetime:

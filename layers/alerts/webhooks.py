@@ -4,7 +4,16 @@ Why an outbox: an alert change and the deliveries it causes are written in the s
 transaction (``enqueue`` is called by whoever bumps an alert's revision), so a crash can never
 leave an alert without its webhooks or a webhook for an alert that was rolled back. The unique
 (subscription, alert, revision) key makes a replayed batch enqueue nothing new. Delivery is
-at-least-once: receivers dedupe by ``X-GeoRisk-Delivery`` or by (alert id, revision).
+at-least-once: receivers dedupe by ``webhook-id`` (= ``X-GeoRisk-Delivery``, the outbox row:
+the same across retries) or by (alert id, revision).
+
+Signatures follow Standard Webhooks (issue 16 §5), so receivers can use a stock verifier:
+``webhook-signature: v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>``
+where the key is the bytes behind the ``whsec_<base64>`` secret shown at subscription. The
+header is a space-separated list so that, once secrets can be rotated, old and new keys can
+sign side by side (``standard_signature`` already takes several keys). Our earlier
+``X-GeoRisk-Signature`` (hex HMAC keyed by the secret's text) is still sent while
+``GEORISK_WEBHOOK_LEGACY_SIGNATURE`` is on, for receivers written against it.
 
 A claimed row is leased (``next_attempt_at`` moved past the HTTP timeout) in a short
 transaction of its own, so no transaction stays open during a POST, and a process killed
@@ -13,6 +22,8 @@ mid-POST leaves a row that simply becomes due again when the lease runs out.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import random
@@ -26,6 +37,14 @@ from psycopg.rows import dict_row, tuple_row
 
 #: Channel the worker LISTENs on, so a committed enqueue is delivered without waiting a poll.
 WEBHOOK_CHANNEL: Final = "georisk_webhooks"
+# Standard Webhooks headers (lower case, as the spec writes them; HTTP names are caseless).
+ID_HEADER: Final = "webhook-id"
+STD_TIMESTAMP_HEADER: Final = "webhook-timestamp"
+STD_SIGNATURE_HEADER: Final = "webhook-signature"
+SECRET_PREFIX: Final = "whsec_"
+#: Key sizes the spec allows for a ``whsec_`` secret (24 to 64 bytes).
+KEY_BYTES: Final = (24, 64)
+# Ours before Standard Webhooks: sent for a transition while the legacy setting is on.
 SIGNATURE_HEADER: Final = "X-GeoRisk-Signature"
 TIMESTAMP_HEADER: Final = "X-GeoRisk-Timestamp"
 DELIVERY_HEADER: Final = "X-GeoRisk-Delivery"
@@ -134,12 +153,56 @@ class Backoff:
 
 
 def new_secret() -> str:
-    return secrets.token_urlsafe(32)
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key behind a stored secret: the bytes a ``whsec_`` secret encodes, or the UTF-8
+    of a plain one (subscriptions made before Standard Webhooks, or given by the client)."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    return secret.encode()
+
+
+def shown_secret(secret: str) -> str:
+    """The secret as a receiver's stock verifier takes it: always ``whsec_<base64 of the key>``
+    (a plain secret is shown by the same key, so both signatures keep verifying)."""
+    if secret.startswith(SECRET_PREFIX):
+        return secret
+    return SECRET_PREFIX + base64.b64encode(secret.encode()).decode("ascii")
+
+
+def check_secret(secret: str) -> str | None:
+    """Why a client-given secret is unusable, or None. A ``whsec_`` secret must be base64 of
+    24–64 bytes (the spec's range); any other text is a plain key (16+ characters elsewhere)."""
+    if not secret.startswith(SECRET_PREFIX):
+        return None
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return "whsec_ must be followed by base64"
+    if not KEY_BYTES[0] <= len(key) <= KEY_BYTES[1]:
+        return f"whsec_ key must be {KEY_BYTES[0]} to {KEY_BYTES[1]} bytes, not {len(key)}"
+    return None
+
+
+def standard_signature(keys: Sequence[bytes], msg_id: str, timestamp: str, body: bytes) -> str:
+    """The ``webhook-signature`` value: one ``v1,<base64 HMAC-SHA256>`` per key, space-separated.
+
+    What is signed is ``<id>.<timestamp>.<body>``: the timestamp, so a captured request cannot
+    be replayed later under a fresh one; the id, so it cannot be passed off as another message.
+    """
+    signed = msg_id.encode() + b"." + timestamp.encode() + b"." + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
+        for key in keys
+    )
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex>`` of ``timestamp.body``: the timestamp is signed so a captured request
-    cannot be replayed later with a fresh timestamp."""
+    """Legacy ``X-GeoRisk-Signature``: ``sha256=<hex>`` of ``timestamp.body`` keyed by the
+    secret's text, exactly as before Standard Webhooks (kept for a transition)."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 
