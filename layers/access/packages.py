@@ -56,7 +56,9 @@ class PackageView:
         layers: list[str] = doc.get("layers") or []
         districts: list[str] | None = doc.get("districts")
         enterprise, home = doc.get("enterprise_id"), doc.get("enterprise_district")
-        if not layers or not _strings(layers) or (districts is not None and not _strings(districts)):
+        if not layers or not _strings(layers):
+            return None
+        if districts is not None and not _strings(districts):
             return None
         if enterprise is not None and not isinstance(enterprise, int):
             return None
