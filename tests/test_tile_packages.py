@@ -324,6 +324,9 @@ def test_range_requests(server: LiveServer, packages: Path) -> None:
             "/tiles/public.pmtiles", headers={"Range": "bytes=0-9", "If-Range": '"other"'}
         )
         assert stale.status_code == 200 and stale.content == body
+        probe = http.head("/tiles/public.pmtiles")
+        assert probe.status_code == 200 and int(probe.headers["content-length"]) == size
+        assert http.head("/tiles/full.pmtiles").status_code == 403
         mb = http.get("/tiles/public.mbtiles")
         assert mb.status_code == 200 and mb.content[:15] == b"SQLite format 3"
         assert "attachment" in mb.headers["content-disposition"]

@@ -8,7 +8,8 @@ recorded in the package at export must be covered by the caller's own.
 
 Starlette's ``FileResponse`` answers ranges itself: ``206`` with ``Content-Range``, ``416``
 for a range past the end, ``200`` without ``Range``, ``Accept-Ranges: bytes`` and an ``ETag``
-(size and mtime), which ``If-Range`` is checked against.
+(size and mtime), which ``If-Range`` is checked against. ``HEAD`` is answered too: some
+readers ask a file's size before its first range.
 """
 
 from __future__ import annotations
@@ -89,23 +90,23 @@ def _serve(request: Request, caller: Caller, name: str, fmt: str) -> FileRespons
     )
 
 
-@router.api_route(
+@router.get(
     "/tiles/{name}.pmtiles",
-    methods=["GET", "HEAD"],
     summary="An offline PMTiles package (HTTP range requests)",
     response_class=FileResponse,
     dependencies=Everyone,
 )
+@router.head("/tiles/{name}.pmtiles", include_in_schema=False, dependencies=Everyone)
 async def get_pmtiles(request: Request, caller: CurrentCaller, name: Name) -> FileResponse:
     return _serve(request, caller, name, "pmtiles")
 
 
-@router.api_route(
+@router.get(
     "/tiles/{name}.mbtiles",
-    methods=["GET", "HEAD"],
     summary="An offline MBTiles package (a download; ranges work too)",
     response_class=FileResponse,
     dependencies=Everyone,
 )
+@router.head("/tiles/{name}.mbtiles", include_in_schema=False, dependencies=Everyone)
 async def get_mbtiles(request: Request, caller: CurrentCaller, name: Name) -> FileResponse:
     return _serve(request, caller, name, "mbtiles")
