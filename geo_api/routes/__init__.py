@@ -23,6 +23,7 @@ from geo_api.routes import (
     risk_units,
     scores,
     surface,
+    tile_packages,
     tiles,
     webhooks,
 )
@@ -60,6 +61,7 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     risk_units.router,
     hexagons.router,
     surface.router,
+    tile_packages.router,  # before tiles: /tiles/packages is no layer
     tiles.router,
     changes.router,
     positions.router,
