@@ -23,6 +23,7 @@ from geo_api.cli import main as cli
 from layers.access.packages import PackageView, covers
 from layers.catalog import CATALOG
 from tests.conftest import LiveServer, auth, key_for, make_settings
+from tests.planting import plant_two_sites
 
 LON, LAT = 127.60, 35.60  # an area of this module's own, outside the demo city
 BBOX = f"{LON - 0.01},{LAT - 0.01},{LON + 0.01},{LAT + 0.01}"
@@ -35,41 +36,8 @@ ALL_LAYERS = "enterprises,hazard_sources,risk_units"
 def plant(database_url: str) -> dict[str, Any]:
     """Enterprises A (district d1) and B (district d2) side by side, each with a hazard source
     holding a substance inventory and an R value, and a risk unit."""
-    out: dict[str, Any] = {}
     with psycopg.connect(database_url, autocommit=True) as c:
-        d1, d2 = (r[0] for r in c.execute("SELECT code FROM districts ORDER BY code LIMIT 2"))
-        out["d1"], out["d2"] = d1, d2
-        for key, code, dx, district in (
-            ("a", "9133020000PKGX0A01", 0.0, d1),
-            ("b", "9133020000PKGX0B01", 0.002, d2),
-        ):
-            lon, lat = LON + dx, LAT + dx
-            (eid,) = c.execute(
-                "INSERT INTO enterprises (credit_code, name, category, is_hazmat, district, geom)"
-                " VALUES (%s, %s, 'storage', true, %s, ST_SetSRID(ST_Point(%s, %s), 4326))"
-                " RETURNING id",
-                (code, f"离线包公司{key.upper()}", district, lon, lat),
-            ).fetchone()
-            (hid,) = c.execute(
-                "INSERT INTO hazard_sources (enterprise_id, code, unit_name, unit_kind, geom,"
-                " r_value, grade, color) VALUES (%s, 'PKG-HS', '储罐区', 'storage',"
-                " ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(%s, %s), 4326)::geography, 25)::geometry),"
-                " 12.5, 3, 'yellow') RETURNING id",
-                (eid, lon, lat),
-            ).fetchone()
-            c.execute(
-                "INSERT INTO hazard_source_substances (hazard_source_id, name, cas, q, critical_q)"
-                " VALUES (%s, %s, '7782-50-5', 12.5, 5)",
-                (hid, f"液氯PKG{key.upper()}"),
-            )
-            c.execute(
-                "INSERT INTO risk_units (enterprise_id, name, method, likelihood, exposure,"
-                " consequence, color, geom) VALUES (%s, '装卸区', 'LEC', 3, 6, 7,"
-                " 'yellow', ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(%s, %s), 4326)::geography,"
-                " 10)::geometry))",
-                (eid, lon, lat),
-            )
-            out[key] = {"id": eid, "hs": hid}
+        out = plant_two_sites(c, "PKGX", "离线包公司", LON, LAT, 0.002, substance="液氯PKG")
     return out
 
 
@@ -172,7 +140,7 @@ def test_admin_package_has_what_the_public_one_lacks(packages: Path) -> None:
     assert set(frames) == {"enterprises", "hazard_sources", "risk_units"}
     hazards = frames["hazard_sources"]
     assert "R" in hazards.columns and "substances" in hazards.columns
-    mine = hazards[hazards["code"] == "PKG-HS"]
+    mine = hazards[hazards["code"] == "PKGX-HS"]
     assert {float(r) for r in mine["R"]} == {12.5}  # TileJSON fields carry no types
     assert any("液氯PKGA" in s for s in mine["substances"])
     assert len(frames["risk_units"]) >= 2
