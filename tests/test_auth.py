@@ -33,7 +33,7 @@ MANUAL_ITEM = "XS-10"  # a manual item of the default (xiaoshan) rule set
 @pytest.fixture(scope="module")
 def plant(database_url: str) -> Iterator[dict[str, Any]]:
     """Enterprises A (district d1) and B (district d2) side by side, each with a hazard source
-    holding a substance inventory, a risk unit and a monitoring point."""
+    holding a substance inventory, and a risk unit (tests/planting.py)."""
     with psycopg.connect(database_url, autocommit=True) as c:
         out = plant_two_sites(c, "AUTH", "权限测试公司", LON, LAT, 0.001)
     yield out
