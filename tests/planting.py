@@ -56,3 +56,9 @@ def plant_two_sites(
         ).fetchone()
         out[key] = {"id": eid, "hs": hid, "unit": uid, "lon": x, "lat": y}
     return out
+
+
+def square_wkt(lon: float, lat: float, half: float) -> str:
+    """A square MULTIPOLYGON of ``half`` degrees around (lon, lat), as WKT (districts, zones)."""
+    a, b, c, d = lon - half, lat - half, lon + half, lat + half
+    return f"MULTIPOLYGON((({a} {b}, {c} {b}, {c} {d}, {a} {d}, {a} {b})))"
