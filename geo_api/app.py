@@ -19,6 +19,7 @@ from geo_api.leases import Leased
 from geo_api.map_changes import MapChangeFeed
 from geo_api.redaction import install_log_redaction
 from geo_api.refresh import HexRefresher
+from geo_api.replicas import ReadRouter
 from geo_api.rerate import Rerater
 from geo_api.routes import PUBLIC_ROUTERS, routers
 from geo_api.routes.pages import WEB_DIR, WebFiles
@@ -45,6 +46,7 @@ def background_workers(
     rerate: Rerater,
     catalog: Catalog = CATALOG,
     guard: TargetGuard | None = None,
+    reads: ReadRouter | None = None,
 ) -> Workers:
     """Every background worker of the process in start order (stopped in reverse).
 
@@ -55,6 +57,8 @@ def background_workers(
     """
     bus = ChangeBus(settings.db.resolved_url())
     guard = guard or guard_of(settings.webhook, settings.db.resolved_url())
+    if reads is not None:  # first: a tile re-rendered after the purge reads a replica in step
+        bus.subscribe("read replicas", reads.on_change, on_reconnect=reads.on_reconnect)
     bus.subscribe("tile cache", tiles.purge.on_change, on_reconnect=tiles.purge.on_reconnect)
     refresher = HexRefresher(pool, settings.server.hex_refresh_delay_s, catalog)
     bus.subscribe("hexagon refresh", refresher.on_change, on_reconnect=refresher.on_reconnect)
@@ -144,10 +148,18 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
         auth.pool = pool
-        tiles = TileService.from_settings(settings.tiles, pool, catalog)
+        replicas = [
+            open_pool(settings.db, url, f"georisk-replica-{i}")
+            for i, url in enumerate(settings.db.replica_urls())
+        ]
+        for replica in replicas:  # not waited for: a replica still starting is skipped
+            await replica.open(wait=False)
+        reads = ReadRouter(pool, replicas)
+        app.state.reads = reads
+        tiles = TileService.from_settings(settings.tiles, reads, catalog)
         app.state.tiles = tiles
         workers = background_workers(
-            settings, pool, tiles, rerate, catalog, app.state.webhook_guard
+            settings, pool, tiles, rerate, catalog, app.state.webhook_guard, reads
         )
         app.state.workers = workers
         for slot in workers:
@@ -157,6 +169,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
             yield
         finally:
             await workers.stop()
+            for replica in replicas:
+                await replica.close()
             await pool.close()
 
     app = FastAPI(

@@ -105,6 +105,39 @@ def db_down() -> None:
     click.echo("stopped")
 
 
+@db.group("replica")
+def db_replica() -> None:
+    """A local hot standby of the private cluster (.data/replica), for read replicas."""
+
+
+@db_replica.command("up")
+def db_replica_up() -> None:
+    """Copy the private cluster with pg_basebackup and start it as a streaming standby."""
+    from geo_api.pg_local import LocalReplica, PostgresUnavailable
+
+    settings = _settings()
+    if settings.db.url:
+        _fail("DATABASE_URL is set: make replicas of that server with its own tools")
+    replica = LocalReplica(settings.db.data_dir)
+    try:
+        replica.up()
+    except PostgresUnavailable as exc:
+        _fail(str(exc))
+    click.echo(
+        f"read from it: GEORISK_READ_DATABASE_URL={replica.url(settings.db.name)}"
+        " (docs/operations.md, Read replicas)"
+    )
+
+
+@db_replica.command("down")
+def db_replica_down() -> None:
+    """Stop the local standby (its copy stays in .data/replica)."""
+    from geo_api.pg_local import LocalReplica
+
+    LocalReplica(_settings().db.data_dir).stop()
+    click.echo("stopped")
+
+
 @db.command("status")
 def db_status() -> None:
     from geo_api.pg_local import LocalCluster

@@ -38,9 +38,18 @@ class DatabaseSettings(BaseSettings):
         description="home of the private cluster (.data/pg) and of generated demo data",
     )
     name: str = Field(default="georisk", description="database name in the private cluster")
+    read_urls: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEORISK_READ_DATABASE_URL"),
+        description="postgresql:// URLs of streaming replicas for tiles and read-only queries, "
+        "comma-separated (docs/operations.md); unset → every read on the primary",
+    )
     pool_min: int = Field(default=1, ge=1)
     pool_max: int = Field(default=8, ge=1, le=200)
     statement_timeout_ms: int = Field(default=30_000, ge=100)
+
+    def replica_urls(self) -> list[str]:
+        return [u.strip() for u in (self.read_urls or "").split(",") if u.strip()]
 
     def resolved_url(self) -> str:
         """The URL to connect to; explains what to do when there is none."""
