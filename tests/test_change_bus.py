@@ -184,6 +184,7 @@ def test_one_listen_connection_serves_every_consumer(
     assert len(_listening_backends(db)) == 1  # was one per consumer
     names = {sub.name: sub.channel for sub in bus.subscriptions}
     assert names == {
+        "read replicas": "georisk_changes",
         "tile cache": "georisk_changes",
         "hexagon refresh": "georisk_changes",
         "alert stream": "georisk_changes",
