@@ -80,6 +80,8 @@ def gateway(database_url: str) -> Iterator[tuple[LiveServer, int]]:
     """The test server with its gateway on a free port (short flushes: quick answers)."""
     port = free_port()
     settings: Settings = make_settings(database_url)
+    # A store blocked on a lock fails in 3 s (the resend test); everything else takes ms.
+    settings.db = settings.db.model_copy(update={"statement_timeout_ms": 3000})
     settings.jt808 = Jt808Settings(port=port, flush_interval_s=0.05, max_bad_frames=20)
     with LiveServer(settings) as server:
         yield server, port
@@ -370,3 +372,35 @@ def test_alarm_flags_are_kept_with_the_fix(gateway: Any, area: Any, db: psycopg.
 
     run(scenario())
     assert [r[5] for r in positions(db, vid)] == [0, 0, 0x101, 0x101 - (1 << 31)]
+
+
+def test_no_answer_without_a_commit_and_the_resend_is_stored_once(
+    gateway: Any, area: Any, database_url: str, db: psycopg.Connection
+) -> None:
+    """The store fails (the vehicle's state is locked past the statement timeout): no answer,
+    nothing stored; the terminal re-sends once the database is back and gets 0, one row."""
+    vid = area["vehicles"]["resend"]
+    fix = Fix(*ROADSIDE, 25, DAY)
+    gw = gateway[0].server.config.app.state.jt808
+
+    async def scenario() -> int:
+        async with terminal(gateway, "resend") as t:
+            await ready(t)
+            with psycopg.connect(database_url) as locker:
+                locker.execute(
+                    "INSERT INTO vehicle_state (vehicle_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                    (vid,),
+                )
+                locker.commit()
+                locker.execute(
+                    "SELECT 1 FROM vehicle_state WHERE vehicle_id = %s FOR UPDATE", (vid,)
+                )
+                failures = gw.batcher.stats.failures
+                with pytest.raises(TimeoutError):
+                    await t.request(m.LOCATION, fix.body(), timeout=6)
+                assert gw.batcher.stats.failures == failures + 1
+                assert positions(db, vid) == []
+            return await t.report(fix)  # the lock is gone: re-sent, stored, answered
+
+    assert run(scenario()) == m.OK
+    assert [r[0] for r in positions(db, vid)] == [DAY]
