@@ -20,6 +20,7 @@ import pytest
 from geo_api.settings import Jt808Settings, Settings
 from layers.transport.jt808 import messages as m
 from layers.transport.jt808.frame import escape, unescape
+from layers.transport.terminal_alarms import episodes
 from scripts.benchkit import free_port
 from scripts.jt808_sim import Fix, Terminal, drive, path
 from tests.conftest import LiveServer, make_settings
@@ -40,6 +41,7 @@ NAMES = (
     "v2019",
     "alarm",
     "resend",
+    "alarm2",
 )
 T = TypeVar("T")
 
@@ -404,3 +406,63 @@ def test_no_answer_without_a_commit_and_the_resend_is_stored_once(
 
     assert run(scenario()) == m.OK
     assert [r[0] for r in positions(db, vid)] == [DAY]
+
+
+def test_alarm_bits_open_and_end_terminal_alarm_alerts(
+    gateway: Any, area: Any, http: httpx.Client
+) -> None:
+    """Emergency button and main power cut: the bit set opens an alert of its own kind, the
+    first fix with the bit clear ends it; one alert per vehicle, alarm and episode."""
+    vid = area["vehicles"]["alarm2"]
+    emergency, power = 1 << 0, 1 << 8
+    bits = [0, 0, emergency | power, emergency | power, emergency | power, power, power, 0, 0]
+    fixes = path((124.86, 32.73), DAY, len(bits), 30, 30)
+    for fix, b in zip(fixes, bits, strict=True):
+        fix.alarm = b
+
+    async def send(part: list[Fix]) -> None:
+        async with terminal(gateway, "alarm2") as t:
+            await ready(t)
+            for fix in part:
+                assert await t.report(fix) == m.OK
+
+    def by_rule() -> dict[str, dict[str, Any]]:
+        found = alerts_of(http, vid)
+        assert len({a["rule"] for a in found}) == len(found)  # one per alarm
+        return {a["rule"]: a for a in found}
+
+    run(send(fixes[:4]))
+    got = by_rule()
+    assert set(got) == {"terminal_emergency", "terminal_power_cut"}
+    assert all(a["active"] for a in got.values())
+    assert got["terminal_emergency"]["episode_start"] == fixes[2].when.isoformat()
+    assert got["terminal_emergency"]["severity"] == "severe"
+    assert got["terminal_emergency"]["details"]["alarm"] == "emergency"
+    run(send(fixes[4:]))
+    got = by_rule()
+    assert set(got) == {"terminal_emergency", "terminal_power_cut"}
+    emergency_alert, power_alert = got["terminal_emergency"], got["terminal_power_cut"]
+    assert not emergency_alert["active"] and not power_alert["active"]
+    assert emergency_alert["episode_end"] == fixes[4].when.isoformat()
+    assert power_alert["episode_end"] == fixes[6].when.isoformat()
+    assert power_alert["details"]["fixes"] == 5 and power_alert["revision"] > 1
+    cap = http.get(f"/api/alerts/{emergency_alert['id']}.cap")
+    assert cap.status_code == 200 and "Hazmat tanker emergency alarm" in cap.text
+    assert "<severity>Severe</severity>" in cap.text
+
+
+def test_alarm_episodes_from_out_of_order_fixes() -> None:
+    """A back-filled fix with the bit set joins two runs; one with it clear splits nothing
+    it should not: episodes are runs in event time, whatever the arrival order."""
+    s = 1_000_000
+    fixes = [(0, 1.0, 2.0, 0), (30 * s, 1.0, 2.0, 4), (60 * s, 1.0, 2.0, 4), (90 * s, 1.0, 2.0, 0)]
+    [fatigue] = episodes(7, fixes, 60 * s, 60 * s)
+    assert (fatigue.rule, fatigue.start_us, fatigue.end_us) == ("terminal_fatigue", 30 * s, 60 * s)
+    assert not fatigue.active and fatigue.details["fixes"] == 2
+    # the clearing fix alone is new: the episode it ends is judged again
+    assert [c.rule for c in episodes(7, fixes, 90 * s, 90 * s)] == ["terminal_fatigue"]
+    # a new fix far from any run changes none
+    assert episodes(7, [*fixes, (500 * s, 1.0, 2.0, 0)], 500 * s, 500 * s) == []
+    # still set on the latest fix: active
+    [open_run] = episodes(7, fixes[:3], 60 * s, 60 * s)
+    assert open_run.active and open_run.end_us == 60 * s
