@@ -27,7 +27,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from layers.transport.jt808 import messages as m
-from layers.transport.jt808.frame import Frame, FrameReader, Oversized, decode_frame, encode_frame
+from layers.transport.jt808.frame import (
+    MAX_BODY,
+    Frame,
+    FrameReader,
+    Oversized,
+    decode_frame,
+    encode_frame,
+)
 
 #: JT/T 808 alarm flag bits the simulator can raise (docs/domain.md §3).
 ALARMS = {"emergency": 0, "overspeed": 1, "fatigue": 2, "antenna_cut": 5, "power_cut": 8}
@@ -135,7 +142,16 @@ class Terminal:
         return await self.general(m.LOCATION, fix.body())
 
     async def backfill(self, fixes: list[Fix]) -> int:
-        return await self.general(m.BATCH, m.encode_batch([f.body() for f in fixes], m.BACKFILL))
+        """0x0704 back-fill, in as many messages as the 1023-byte body limit needs (34 plain
+        fixes each); the worst result."""
+        per = (MAX_BODY - 3) // (2 + m.LOCATION_SIZE)
+        results = [
+            await self.general(
+                m.BATCH, m.encode_batch([f.body() for f in fixes[a : a + per]], m.BACKFILL)
+            )
+            for a in range(0, len(fixes), per)
+        ]
+        return max(results, default=m.OK)
 
     async def logout(self) -> int:
         return await self.general(m.LOGOUT)
