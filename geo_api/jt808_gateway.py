@@ -308,7 +308,7 @@ class Jt808Gateway:
             log.warning("jt808: %s failed to authenticate as terminal %s", session.peer, h.phone)
             self._general(session, writer, frame, m.FAILED)
             return
-        session.phone, session.vehicle_id = h.phone, vehicle_id
+        session.phone, session.vehicle_id = terminals.identity(h.phone), vehicle_id
         self._general(session, writer, frame, m.OK)
 
     async def _heartbeat(
@@ -328,7 +328,9 @@ class Jt808Gateway:
         self._general(session, writer, frame, m.OK)
 
     def _authenticated(self, session: Session, frame: Frame) -> bool:
-        if session.vehicle_id is not None and session.phone == frame.header.phone:
+        if session.vehicle_id is not None and session.phone == terminals.identity(
+            frame.header.phone
+        ):
             return True
         self.stats.unauthenticated += 1
         log.info(

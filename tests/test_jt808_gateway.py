@@ -145,7 +145,7 @@ def test_registration_binds_by_plate_and_refuses_unknown_or_taken(
     row = db.execute(
         "SELECT vehicle_id, auth_hash, plate_colour, authenticated_at IS NOT NULL"
         " FROM jt808_terminals WHERE phone = %s",
-        (terminal(gateway, "reg").phone,),
+        (terminal(gateway, "reg").phone.lstrip("0"),),  # without the header's padding
     ).fetchone()
     assert row is not None and row[0] == area["vehicles"]["reg"]
     assert len(row[1]) == 64 and row[2] == 2 and row[3] is True  # a SHA-256, never the code
@@ -349,13 +349,22 @@ def test_a_2019_edition_terminal_registers_and_reports(
 ) -> None:
     vid = area["vehicles"]["v2019"]
 
-    async def scenario() -> int:
+    async def scenario() -> tuple[int, int]:
         async with terminal(gateway, "v2019", version=1) as t:
             await ready(t)
-            return await t.report(Fix(124.83, 32.71, 12.3, DAY))
+            first = await t.report(Fix(124.83, 32.71, 12.3, DAY))
+        # the same terminal with 2013 headers (its phone padded to 12 digits, not 20): the
+        # same identity, so its code still holds
+        code = t.auth_code
+        assert len(t.phone) == 12
+        async with terminal(gateway, "v2019") as t2013:
+            assert await t2013.authenticate(code) == m.OK
+            return first, await t2013.report(
+                Fix(124.831, 32.71, 12.3, DAY + dt.timedelta(seconds=30))
+            )
 
-    assert run(scenario()) == m.OK
-    [(ts, lon, lat, speed, _, _)] = positions(db, vid)
+    assert run(scenario()) == (m.OK, m.OK)
+    [(ts, lon, lat, speed, _, _), _] = positions(db, vid)
     assert (
         ts == DAY and (lon, lat) == pytest.approx((124.83, 32.71)) and speed == pytest.approx(12.3)
     )

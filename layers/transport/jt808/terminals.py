@@ -11,6 +11,8 @@ characters, so a fast hash is enough, as for API keys). Results (0x8100):
 - 2 no vehicle with that plate.
 
 Plates compare without the separator dot, spaces, dashes and case (``浙B·D1234`` = ``浙BD1234``).
+A terminal is its phone number without leading zeros (``identity``): the 2013 header's BCD[6]
+and the 2019 header's BCD[10] pad the same number differently.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ from layers.transport.jt808.messages import (
 
 #: One spelling of a plate for matching, in SQL and in Python.
 PLATE_KEY_SQL = "upper(translate({}, '· -', ''))"
+
+
+def identity(phone: str) -> str:
+    """The phone digits as the terminal's identity, whichever edition padded them."""
+    return phone.lstrip("0") or "0"
 
 
 def plate_key(plate: str) -> str:
@@ -59,6 +66,7 @@ async def register(
 ) -> tuple[int, str, int | None]:
     """Bind ``phone`` to the vehicle of ``reg.plate``: (0x8100 result, auth code or "",
     vehicle id or None)."""
+    phone = identity(phone)
     cur = await conn.execute(_VEHICLE, (plate_key(reg.plate),))
     row = await cur.fetchone()
     if row is None:
@@ -82,6 +90,7 @@ async def register(
 
 async def authenticate(conn: AsyncConnection[Any], phone: str, code: str) -> int | None:
     """The vehicle of ``phone`` when ``code`` is its current auth code, else None."""
+    phone = identity(phone)
     cur = await conn.execute(
         "SELECT vehicle_id, auth_hash FROM jt808_terminals WHERE phone = %s", (phone,)
     )
@@ -97,6 +106,7 @@ async def authenticate(conn: AsyncConnection[Any], phone: str, code: str) -> int
 
 async def logout(conn: AsyncConnection[Any], phone: str) -> bool:
     """0x0003: the terminal deregisters; it must register again (a new code) to report."""
+    phone = identity(phone)
     cur = await conn.execute("DELETE FROM jt808_terminals WHERE phone = %s", (phone,))
     return cur.rowcount > 0
 
