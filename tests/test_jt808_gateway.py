@@ -17,6 +17,9 @@ import httpx
 import psycopg
 import pytest
 
+from geo_api.db import open_pool
+from geo_api.jt808_gateway import Jt808Gateway
+from geo_api.rerate import Rerater
 from geo_api.settings import Jt808Settings, Settings
 from layers.transport.jt808 import messages as m
 from layers.transport.jt808.frame import escape, unescape
@@ -475,3 +478,30 @@ def test_alarm_episodes_from_out_of_order_fixes() -> None:
     # still set on the latest fix: active
     [open_run] = episodes(7, fixes[:3], 60 * s, 60 * s)
     assert open_run.active and open_run.end_us == 60 * s
+
+
+def test_connection_limit_idle_timeout_and_stop(database_url: str) -> None:
+    """A gateway of its own (no HTTP server): the connection over the limit is closed at once,
+    a silent one after the idle timeout, an open one when the gateway stops. None of these
+    reach the database, so its pool is never opened."""
+
+    async def scenario() -> tuple[bytes, bytes, bytes, int]:
+        settings = make_settings(database_url)
+        settings.jt808 = Jt808Settings(port=0, max_connections=1, idle_timeout_s=5)
+        gw = Jt808Gateway(open_pool(settings.db), Rerater(settings), settings)
+        await gw.start()
+        assert gw.port
+        try:
+            first, _w1 = await asyncio.open_connection("127.0.0.1", gw.port)
+            await asyncio.sleep(0.2)  # accepted before the second one arrives
+            second, _w2 = await asyncio.open_connection("127.0.0.1", gw.port)
+            refused = await asyncio.wait_for(second.read(), 10)
+            idle = await asyncio.wait_for(first.read(), 30)
+            third, _w3 = await asyncio.open_connection("127.0.0.1", gw.port)
+            await asyncio.sleep(0.2)
+        finally:
+            await gw.stop()
+        stopped = await asyncio.wait_for(third.read(), 10)
+        return refused, idle, stopped, gw.stats.refused_connections
+
+    assert run(scenario()) == (b"", b"", b"", 1)
