@@ -142,7 +142,13 @@ class Jt808Gateway:
         peer = f"{host}:{port}"
         if len(self._conns) >= self.settings.max_connections:
             self.stats.refused_connections += 1
-            log.warning("jt808: refused %s, %d connections open", peer, len(self._conns))
+            if self.stats.refused_connections % 1000 == 1:  # a flood logs a line per thousand
+                log.warning(
+                    "jt808: refused %s: %d connections open (%d refused so far)",
+                    peer,
+                    len(self._conns),
+                    self.stats.refused_connections,
+                )
             writer.close()
             return
         task = asyncio.current_task()

@@ -74,6 +74,9 @@ def test_truncated_frames_and_bad_escapes_are_malformed() -> None:
     with pytest.raises(Malformed) as info:
         decode_frame(HEARTBEAT[1:8])
     assert info.value.header is None and "shorter" in info.value.reason
+    with pytest.raises(Malformed, match="not BCD") as info:  # no phone to answer to
+        decode_frame(bytes.fromhex("000200000138001380ff0001") + b"\x00")
+    assert info.value.header is None
     with pytest.raises(Malformed, match="bad escape"):
         decode_frame(HEARTBEAT[1:5] + b"\x7d\x03" + HEARTBEAT[7:-1])
     # the header claims 5 body bytes, 2 are there: malformed, but the header is known

@@ -131,10 +131,7 @@ def parse_header(raw: bytes) -> tuple[Header, int]:
             raise Malformed("subpackaged frame too short for its package fields")
         packages = struct.unpack_from(">HH", raw, pos)
         pos += 4
-    try:
-        phone = bcd_decode(phone_raw)
-    except Malformed:
-        phone = phone_raw.hex()  # still answerable; the phone is only echoed back
+    phone = bcd_decode(phone_raw)  # not BCD: no header to answer to
     header = Header(
         msg_id=msg_id,
         phone=phone,
