@@ -15,6 +15,7 @@ from geo_api.db import open_pool
 from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
+from geo_api.jt808_gateway import Jt808Gateway
 from geo_api.leases import Leased
 from geo_api.map_changes import MapChangeFeed
 from geo_api.redaction import install_log_redaction
@@ -115,6 +116,13 @@ def background_workers(
                 "demo_feed",
                 once("demo_feed", DemoFeed(pool, rerate, settings)),
                 settings.demo_feed.enabled,
+            ),
+            # Terminals' fixes take the POST /api/positions pipeline (docs/jt808.md). One
+            # process of the deployment listens (a lease): several would fight for the port.
+            Slot(
+                "jt808",
+                once("jt808", Jt808Gateway(pool, rerate, settings)),
+                settings.jt808.port is not None,
             ),
             Slot("alert_stream", alert_stream),  # feeds every /api/alerts/stream client
         ]

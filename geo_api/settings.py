@@ -500,6 +500,47 @@ class DemoFeedSettings(BaseSettings):
         )
 
 
+class Jt808Settings(BaseSettings):
+    """The JT/T 808 terminal gateway (``GEORISK_JT808_*``, geo_api/jt808_gateway.py,
+    docs/jt808.md): off unless a port is set (``make run`` sets 7808). Every buffer is bounded:
+    connections, frame size, bad frames per connection, fixes waiting for a commit."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_JT808_", extra="ignore")
+
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="TCP port for terminals; unset → no gateway"
+    )
+    host: str = Field(default="127.0.0.1", description="address to listen on (0.0.0.0: all)")
+    max_connections: int = Field(default=20_000, ge=1, le=200_000, description="open terminals")
+    idle_timeout_s: float = Field(
+        default=180.0,
+        ge=5,
+        le=3600,
+        description="close a connection silent this long (3 × the terminals' heartbeat interval)",
+    )
+    max_frame_bytes: int = Field(
+        default=2100,
+        ge=64,
+        le=65_536,
+        description="largest escaped frame; the longest legal one (1023-byte body) is ~2090",
+    )
+    max_bad_frames: int = Field(
+        default=100, ge=1, le=100_000, description="malformed frames before a connection is closed"
+    )
+    batch_size: int = Field(
+        default=2000, ge=1, le=50_000, description="most fixes per ingest transaction"
+    )
+    flush_interval_s: float = Field(
+        default=0.2, ge=0.01, le=5, description="longest a fix waits for its batch to start"
+    )
+    max_pending: int = Field(
+        default=20_000,
+        ge=1,
+        le=1_000_000,
+        description="fixes waiting for a commit; beyond it connections stop reading (backpressure)",
+    )
+
+
 class AuthSettings(BaseSettings):
     """Who may call (``GEORISK_AUTH_*``, issue 8; see geo_api/auth.py)."""
 
@@ -651,4 +692,5 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)
+    jt808: Jt808Settings = Field(default_factory=Jt808Settings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

@@ -302,6 +302,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "scoring",
             "map_changes",
             "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
+            "jt808",  # off unless a port is set (GEORISK_JT808_PORT)
             "alert_stream",
         ]
         started = workers.started
