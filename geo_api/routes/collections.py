@@ -193,6 +193,7 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
             records, problems, single = validate_payload(coll.model, coll.name, payload, crs)
             result = await store_records(conn, coll, records, problems)
             await _check_scope(conn, coll, caller, result.ids, writing=True)
+            await _announce(conn, coll, result.ids)  # tiles cached empty there are purged
             await refresh_after_create(conn, coll.layer, result.ids, rerate.config())
         except FeaturesRejected as exc:
             raise _rejected(exc) from None
@@ -218,7 +219,7 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         await _check_scope(conn, coll, caller, [item_id], writing=True)  # 403
         check_precondition(coll, state, precondition)  # 410 retired, 412 stale
         rated = await enterprises_rated_by(conn, coll.layer, [item_id])
-        await _announce(conn, coll, item_id)  # the old extent: its tiles are purged too
+        await _announce(conn, coll, [item_id])  # the old extent: its tiles are purged too
         try:
             props, geometry = merged_item(
                 coll, item_id, await current_document(conn, coll, item_id), patch
@@ -231,7 +232,7 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         except FeaturesRejected as exc:
             raise _rejected(exc) from None
         rated |= await enterprises_rated_by(conn, coll.layer, [item_id])
-        await _announce(conn, coll, item_id)  # the new extent
+        await _announce(conn, coll, [item_id])  # the new extent
         await refresh_after_edit(conn, coll.layer, [item_id], rated, rerate.config())
         etag = f'"{version}"'
         return JSONResponse(
@@ -250,7 +251,7 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         await _check_scope(conn, coll, caller, [item_id], writing=True)
         check_precondition(coll, state, precondition)
         rated = await enterprises_rated_by(conn, coll.layer, [item_id])
-        await _announce(conn, coll, item_id)  # read while the row is still served
+        await _announce(conn, coll, [item_id])  # read while the row is still served
         outcome = await delete_or_retire(conn, coll, item_id)
         await refresh_after_edit(conn, coll.layer, [item_id], rated, rerate.config())
         if outcome == "deleted":
@@ -328,12 +329,12 @@ async def _read_merge_patch(request: Request) -> Any:
     return await read_json(request, _settings(request).server.max_body_bytes, check_text=False)
 
 
-async def _announce(conn: Any, coll: Collection, item_id: int) -> None:
-    """A change notice with the row's current extent (called before and after an edit, so
-    tiles covering the old place and the new one are both purged). Tables without a geometry
-    (vehicles) draw nothing from their own rows: no notice, as for their creation."""
+async def _announce(conn: Any, coll: Collection, ids: list[int]) -> None:
+    """A change notice with the rows' current extent: after a create, and before and after an
+    edit (so tiles covering the old place and the new one are both purged). Tables without a
+    geometry (vehicles) draw nothing from their own rows: no notice."""
     if any(c.geometry and c.name == "geom" for c in coll.writing.columns):
-        await notify_change(conn, coll.layer, coll.writing.table, [item_id])
+        await notify_change(conn, coll.layer, coll.writing.table, ids)
 
 
 def _patch_docs(coll: Collection) -> dict[str, Any]:
