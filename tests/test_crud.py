@@ -443,6 +443,7 @@ def test_a_zone_past_alerts_name_is_retired_and_its_evidence_kept(
     evidence = client.get(f"/api/alerts/{alert['id']}/evidence").json()
     (shown,) = [f for f in evidence["features"] if f["properties"]["kind"] == "zone"]
     assert shown["id"] == zone and shown["properties"]["name"] == "CR 退役小学"
+    assert shown["properties"]["retired_at"] is not None  # shown, and said to be retired
     assert shown["geometry"]["coordinates"][0][0] == pytest.approx(
         [school_at[0] - 0.002, school_at[1] - 0.002]
     )
