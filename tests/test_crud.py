@@ -319,6 +319,28 @@ def test_a_bad_patch_is_422_naming_the_field(
     assert _get(client, case, item).headers["ETag"] == '"1"'
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_edits_outside_the_callers_scope_are_403_and_unknown_ids_404(
+    name: str, live_server: LiveServer, client: httpx.Client, area: dict[str, Any]
+) -> None:
+    """Everything planted lies in CR-1: a regulator of CR-2 may neither edit nor delete it
+    (districts: admins only), a tile reader writes nothing; an unknown id is a 404."""
+    case = CASES[name]
+    item = _create(client, case, area)
+    outsider = key_for(live_server.url, "regulator", districts=[D2])
+    for key in (outsider, key_for(live_server.url, "tile_reader")):
+        with live_server.client(key=key) as http:
+            r = _patch(http, f"{case.path}/{item}", case.patch, '"1"')
+            assert r.status_code == 403, r.text
+            r = http.delete(f"/api/{case.path}/{item}", headers={"If-Match": '"1"'})
+            assert r.status_code == 403, r.text
+    assert _patch(client, f"{case.path}/2000000000", case.patch, '"1"').status_code == 404
+    assert (
+        client.delete(f"/api/{case.path}/2000000000", headers={"If-Match": "*"}).status_code == 404
+    )
+    assert _get(client, case, item).headers["ETag"] == '"1"'
+
+
 def test_null_clears_an_optional_property(client: httpx.Client, area: dict[str, Any]) -> None:
     case = CASES["zones"]
     body = case.create(area)
@@ -447,7 +469,9 @@ def test_a_zone_past_alerts_name_is_retired_and_its_evidence_kept(
     assert shown["geometry"]["coordinates"][0][0] == pytest.approx(
         [school_at[0] - 0.002, school_at[1] - 0.002]
     )
-    assert db.execute("SELECT retired_at IS NOT NULL FROM zones WHERE id = %s", (zone,)).fetchone()
+    retired = [row for row in _audit(db, "zones", zone) if row[0] == "update"][-1]
+    assert retired[1]["retired_at"] is None and retired[2]["retired_at"] is not None
+    assert (retired[1]["version"], retired[2]["version"]) == (1, 2)
     # The vehicle with fixes, a stop and an alert is retired too; its fixes are then refused.
     r = client.delete(f"/api/vehicles/{vehicles[0]}", headers={"If-Match": '"1"'})
     assert r.status_code == 200 and r.json()["outcome"] == "retired"

@@ -723,6 +723,7 @@ ENTERPRISES = Layer(
                 _refs("hidden danger", "hidden_dangers", "enterprise_id"),
                 _refs("inspection task", "inspection_tasks", "enterprise_id"),
                 _refs("hazard source", "hazard_sources", "enterprise_id", _RETIRED_X),
+                _refs("vehicle", "vehicles", "enterprise_id", _RETIRED_X),
                 _refs("api key", "api_keys", "enterprise_id"),
             ),
             retires=True,
