@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -292,6 +294,28 @@ def test_a_stale_etag_is_412_and_changes_nothing(
     assert client.delete(f"/api/{case.path}/{item}", headers={"If-Match": '"1"'}).status_code == 412
     assert _get(client, case, item).json() == snapshot
     assert _patch(client, f"{case.path}/{item}", {}, "*").headers["ETag"] == '"3"'
+
+
+def test_two_clients_racing_with_one_etag_store_one_edit(
+    live_server: LiveServer, client: httpx.Client, area: dict[str, Any]
+) -> None:
+    """Both read version 1 and save at once: the row lock serialises them, the second finds
+    version 2 and is refused — its edit is never silently written over the first's."""
+    zone = _create(client, CASES["zones"], area)
+    names = [f"CR 并发 {i}" for i in range(3)]  # the test pool holds 4 connections
+    barrier = threading.Barrier(len(names))
+
+    def save(name: str) -> int:
+        with live_server.client() as http:
+            barrier.wait()
+            return _patch(http, f"zones/{zone}", {"properties": {"name": name}}, '"1"').status_code
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        statuses = list(pool.map(save, names))
+    assert sorted(statuses) == [200, 412, 412]
+    winner = names[statuses.index(200)]
+    item = client.get(f"/api/zones/{zone}")
+    assert item.json()["properties"]["name"] == winner and item.headers["ETag"] == '"2"'
 
 
 @pytest.mark.parametrize("name", list(CASES))
