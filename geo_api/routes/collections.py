@@ -26,6 +26,7 @@ from geo_api.db import DbConn
 from geo_api.errors import (
     BadRequest,
     Conflict,
+    ErrorBody,
     FieldError,
     Forbidden,
     GeoRiskError,
@@ -79,6 +80,18 @@ IfMatchHeader = Annotated[
     ),
 ]
 MERGE_PATCH = "application/merge-patch+json"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: The answers an edit adds to every route's (geo_api/errors.py ERROR_RESPONSES).
+EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    410: _error("the item was retired: kept for history, no longer served or edited"),
+    412: _error("If-Match is not the current version (the ETag header names it); nothing changed"),
+    428: _error("If-Match is required"),
+}
 
 
 def _settings(request: Request) -> Settings:
@@ -301,6 +314,7 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         summary=f"Edit one {coll.noun} (RFC 7396 merge patch; If-Match required)",
         response_model=EditOutcome,
         response_class=JSONResponse,
+        responses={409: _error("a unique key taken by another row"), **EDIT_RESPONSES},
         openapi_extra=_patch_docs(coll),
     )
     router.add_api_route(
@@ -313,7 +327,11 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         "409 naming live dependents",
         response_model=DeleteOutcome,
         response_class=JSONResponse,
-        responses={204: {"description": "deleted"}},
+        responses={
+            204: {"description": "deleted"},
+            409: _error("live objects still need it; `dependents` names them"),
+            **EDIT_RESPONSES,
+        },
     )
 
 
