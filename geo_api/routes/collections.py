@@ -52,6 +52,7 @@ from layers.collections.edit import (
     check_precondition,
     current_document,
     delete_or_retire,
+    etag,
     gone,
     locked,
     merged_item,
@@ -215,7 +216,7 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         if single:
             body["id"] = result.ids[0]
             headers["Location"] = f"{base}/{result.ids[0]}"
-            headers["ETag"] = '"1"'  # a new row is at version 1 (migration 0012)
+            headers["ETag"] = etag(1)  # a new row is at version 1 (migration 0012)
         return JSONResponse(body, status_code=201, headers=headers)
 
     async def patch_item(
@@ -247,10 +248,8 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         rated |= await enterprises_rated_by(conn, coll.layer, [item_id])
         await _announce(conn, coll, [item_id])  # the new extent
         await refresh_after_edit(conn, coll.layer, [item_id], rated, rerate.config())
-        etag = f'"{version}"'
-        return JSONResponse(
-            {"id": item_id, "version": version, "etag": etag}, headers={"ETag": etag}
-        )
+        tag = etag(version)
+        return JSONResponse({"id": item_id, "version": version, "etag": tag}, headers={"ETag": tag})
 
     async def delete_item(
         item_id: ItemId,
