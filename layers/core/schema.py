@@ -61,6 +61,18 @@ def _created() -> Mapped[dt.datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+def _version() -> Mapped[int]:
+    """The row's edit version (migration 0012): 1 when created, bumped by each PATCH or
+    retirement; the item's ETag, checked against ``If-Match`` in the writing transaction."""
+    return mapped_column(Integer, server_default="1", nullable=False)
+
+
+def _retired() -> Mapped[dt.datetime | None]:
+    """Set instead of deleting a row that history (alerts, alarms, readings, stops, fixes,
+    deductions) refers to: gone from lists, maps and rules, kept for evidence (migration 0012)."""
+    return mapped_column(DateTime(timezone=True))
+
+
 COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue')"
 LIVE_COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue', 'grey')"
 #: Rated layers (enterprises, hazard sources) may store grey: "not assessed" (migration 0009).
@@ -74,7 +86,11 @@ class District(Base):
     name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
     geom = _geom("MULTIPOLYGON")
-    __table_args__ = (CheckConstraint("ST_IsValid(geom)", name="geom_valid"),)
+    version = _version()
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
+    )
 
 
 class Enterprise(Base):
@@ -102,7 +118,10 @@ class Enterprise(Base):
     # Emergency contacts for the enterprise's book: [{"role", "name", "phone"}].
     contacts: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"inherent_color {RATED_COLOR_CHECK}", name="inherent_color"),
         CheckConstraint("jsonb_typeof(contacts) = 'array'", name="contacts_array"),
         CheckConstraint(f"dynamic_color {RATED_COLOR_CHECK}", name="dynamic_color"),
@@ -143,7 +162,10 @@ class HazardSource(Base):
     population_used: Mapped[int | None] = mapped_column(Integer)
     population_source: Mapped[str | None] = mapped_column(Text)
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("grade BETWEEN 1 AND 4", name="grade"),
         CheckConstraint(f"color {RATED_COLOR_CHECK}", name="color"),
         UniqueConstraint("enterprise_id", "code"),
@@ -191,7 +213,10 @@ class Pipeline(Base):
     )
     geom = _geom("LINESTRING")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("diameter_mm > 0 AND diameter_mm <= 5000", name="diameter_mm"),
         CheckConstraint("pressure_mpa >= 0 AND pressure_mpa <= 100", name="pressure_mpa"),
         CheckConstraint(f"cas ~ '{vocab.CAS_PATTERN}'", name="cas_format"),
@@ -227,7 +252,10 @@ class MonitoringPoint(Base):
     live_color: Mapped[str | None] = mapped_column(Text)
     offline: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"live_color {LIVE_COLOR_CHECK}", name="live_color"),
         CheckConstraint(f"kind IN {sql_in(vocab.MONITORING_KINDS)}", name="kind"),
         CheckConstraint(
@@ -276,7 +304,10 @@ class Zone(Base):
     population: Mapped[int | None] = mapped_column(Integer)
     geom = _geom("MULTIPOLYGON")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"kind IN {sql_in(vocab.ZONE_KINDS)}", name="kind"),
         CheckConstraint("max_dwell_s >= 0", name="max_dwell_s"),
         CheckConstraint(f"active_hours ~ '{vocab.ACTIVE_HOURS_PATTERN}'", name="active_hours"),
@@ -317,7 +348,10 @@ class Vehicle(Base):
         ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
     )
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("length(btrim(plate)) > 0", name="plate_not_blank"),
         CheckConstraint("length(btrim(carrier)) > 0", name="carrier_not_blank"),
         CheckConstraint(f"un_number ~ '{vocab.UN_NUMBER_PATTERN}'", name="un_number"),

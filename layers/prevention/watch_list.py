@@ -273,6 +273,7 @@ FROM enterprises e
 LEFT JOIN dangers ON dangers.enterprise_id = e.id
 LEFT JOIN alarms_overdue ON alarms_overdue.enterprise_id = e.id
 LEFT JOIN lost ON lost.enterprise_id = e.id
+WHERE e.retired_at IS NULL  -- retired (migration 0012): history only, not watched
 ORDER BY e.id
 """
 

@@ -12,7 +12,7 @@ Issue 14 item 4 (the JT/T 808 gateway, geo_api/jt808_gateway.py):
 Downgrading deletes the terminal alarm alerts (the old CHECK has no room for them).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-05 07:30:00.000000
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
