@@ -297,6 +297,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "escalation",
             "stale_sweeper",
             "scoring",
+            "bulletin",
             "map_changes",
             "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
             "alert_stream",
@@ -308,6 +309,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "webhooks",
             "escalation",
             "scoring",
+            "bulletin",
             "map_changes",
             "alert_stream",
         )

@@ -25,6 +25,9 @@ AUDITED_ENTITIES: Final = (
     "api_keys",
     "alerts",
     "alarms",
+    "penalties",
+    "accidents",
+    "bulletin_actions",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"
