@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from geo_api.alert_stream import AlertBroadcaster
 from geo_api.auth import Authenticator, current_caller, load_token_secret
 from geo_api.body import BodyLimit
+from geo_api.bulletin_task import BulletinClock, bulletin_rules
 from geo_api.db import open_pool
 from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
@@ -110,6 +111,21 @@ def background_workers(
                     ScoringScheduler(pool, rerate, sc.interval_s, sc.timezone, sc.initial_delay_s),
                 ),
                 sc.enabled,
+            ),
+            # The day's bulletin is issued on a clock (idempotent per day as well).
+            Slot(
+                "bulletin",
+                once(
+                    "bulletin",
+                    BulletinClock(
+                        pool,
+                        bulletin_rules(settings),
+                        settings.bulletin.issue_at,
+                        settings.bulletin.timezone,
+                        settings.bulletin.interval_s,
+                    ),
+                ),
+                settings.bulletin.enabled,
             ),
             Slot("map_changes", map_changes),  # feeds every /api/changes/stream map
             Slot(

@@ -133,6 +133,9 @@ async def holders(conn: AsyncConnection[Any]) -> list[Holder]:
         "SELECT a.application_name, a.backend_start FROM pg_locks l"
         " JOIN pg_stat_activity a ON a.pid = l.pid"
         f" WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = {LEASE_NAMESPACE_SQL}"
+        # Advisory locks belong to one database: another deployment's database on the same
+        # server holds leases of the same names.
+        "  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         "  AND a.application_name LIKE %s"
         " ORDER BY a.application_name",
         (_APP_NAME_PREFIX + "%",),

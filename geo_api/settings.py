@@ -443,6 +443,27 @@ class ScoringSettings(BaseSettings):
     timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
 
 
+class BulletinSettings(BaseSettings):
+    """The daily bulletin (layers/prevention/bulletin.py): when it is issued, its thresholds."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_BULLETIN_", extra="ignore")
+
+    enabled: bool = Field(default=True, description="issue each day's bulletin on a clock")
+    issue_at: str = Field(
+        default="08:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="local time (HH:MM) from which the day's bulletin is issued",
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
+    interval_s: float = Field(default=600.0, gt=0, description="how often the clock looks")
+    accident_days: int = Field(default=365, ge=1, le=3650, description="K6 look-back")
+    penalty_days: int = Field(default=365, ge=1, le=3650, description="S4 look-back")
+    window_days: int = Field(default=7, ge=1, le=366, description="department index window")
+    act_within_days: int = Field(
+        default=3, ge=0, le=60, description="an action counts for the index within this"
+    )
+
+
 class DemoFeedSettings(BaseSettings):
     """The living demo (``GEORISK_DEMO_FEED_*``, layers/demo_city/feed.py): readings, tanker
     fixes and incidents for the seeded demo city, through the real ingest pipeline. Off unless
@@ -693,4 +714,5 @@ class Settings(BaseSettings):
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)
     jt808: Jt808Settings = Field(default_factory=Jt808Settings)
+    bulletin: BulletinSettings = Field(default_factory=BulletinSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

@@ -300,6 +300,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "escalation",
             "stale_sweeper",
             "scoring",
+            "bulletin",
             "map_changes",
             "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
             "jt808",  # off unless a port is set (GEORISK_JT808_PORT)
@@ -312,6 +313,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "webhooks",
             "escalation",
             "scoring",
+            "bulletin",
             "map_changes",
             "alert_stream",
         )

@@ -9,6 +9,7 @@ from geo_api.routes import (
     api_docs,
     audit,
     auth,
+    bulletins,
     changes,
     cluster,
     collections,
@@ -75,4 +76,5 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     scores.router,
     hidden_dangers.router,
     reports.router,
+    bulletins.router,
 ]

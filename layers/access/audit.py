@@ -31,6 +31,9 @@ AUDITED_ENTITIES: Final = (
     "vehicles",
     "districts",
     "hazard_source_substances",
+    "penalties",
+    "accidents",
+    "bulletin_actions",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"

@@ -9,6 +9,7 @@ these models exist to define and migrate the schema.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -685,6 +687,108 @@ class HiddenDanger(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {sql_in(vocab.HIDDEN_DANGER_STATUSES)}", name="status"),
         CheckConstraint("(status = 'rectified') = (rectified_at IS NOT NULL)", name="rectified_at"),
+    )
+
+
+class Penalty(Base):
+    """An administrative penalty (行政处罚) decided against an enterprise: a bulletin input."""
+
+    __tablename__ = "penalties"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    decision_no: Mapped[str] = mapped_column(Text)
+    authority: Mapped[str] = mapped_column(Text)
+    amount_yuan: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("amount_yuan IS NULL OR amount_yuan >= 0", name="amount_yuan"),
+        CheckConstraint("length(btrim(reason)) > 0", name="reason_not_blank"),
+        UniqueConstraint("authority", "decision_no"),
+    )
+
+
+class Accident(Base):
+    """A production safety accident at an enterprise: a bulletin input."""
+
+    __tablename__ = "accidents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    occurred_on: Mapped[dt.date] = mapped_column(Date)
+    grade: Mapped[str] = mapped_column(Text)
+    deaths: Mapped[int] = mapped_column(Integer, server_default="0")
+    injuries: Mapped[int] = mapped_column(Integer, server_default="0")
+    description: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"grade IN {sql_in(vocab.ACCIDENT_GRADES)}", name="grade"),
+        CheckConstraint("deaths >= 0 AND injuries >= 0", name="casualties"),
+        CheckConstraint("length(btrim(description)) > 0", name="description_not_blank"),
+    )
+
+
+class Bulletin(Base):
+    """The daily bulletin as issued: numbered, never rewritten (its entries are a snapshot)."""
+
+    __tablename__ = "bulletins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(Text, unique=True)
+    day: Mapped[dt.date] = mapped_column(Date, unique=True)
+    issued_at = _created()
+    issued_by: Mapped[str] = mapped_column(Text)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the thresholds it was made with
+    districts: Mapped[list[Any]] = mapped_column(JSONB)  # the district indexes that day
+
+
+class BulletinEntry(Base):
+    """One enterprise on one bulletin: which list, why, its rank and its department."""
+
+    __tablename__ = "bulletin_entries"
+    bulletin_id: Mapped[int] = mapped_column(
+        ForeignKey("bulletins.id", ondelete="CASCADE"), primary_key=True
+    )
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    attention: Mapped[str] = mapped_column(Text)  # key / suggested
+    rank: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(Text)
+    dynamic_color: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str] = mapped_column(Text)
+    reasons: Mapped[list[Any]] = mapped_column(JSONB)
+    __table_args__ = (
+        CheckConstraint(f"attention IN {sql_in(vocab.BULLETIN_LISTS)}", name="attention"),
+        CheckConstraint(f"department IN {sql_in(vocab.DEPARTMENTS)}", name="department"),
+    )
+
+
+class BulletinAction(Base):
+    """What was done about an enterprise on a bulletin: interview, inspection, enforcement."""
+
+    __tablename__ = "bulletin_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(Integer)
+    enterprise_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(Text)
+    taken_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["bulletin_id", "enterprise_id"],
+            ["bulletin_entries.bulletin_id", "bulletin_entries.enterprise_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_bulletin_actions_entry", "bulletin_id", "enterprise_id"),
+        CheckConstraint(f"kind IN {sql_in(vocab.BULLETIN_ACTIONS)}", name="kind"),
+        CheckConstraint("length(btrim(note)) > 0", name="note_not_blank"),
     )
 
 

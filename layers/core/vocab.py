@@ -37,6 +37,19 @@ ROAD_CLASSES: Final = ("expressway", "arterial", "local")
 
 ALERT_STATUSES: Final = ("new", "acknowledged", "disposed", "false_alarm")
 HIDDEN_DANGER_STATUSES: Final = ("found", "rectifying", "rectified")
+#: Production safety accidents by grade (生产安全事故报告和调查处理条例, art. 3): 一般 general,
+#: 较大 larger, 重大 major, 特别重大 especially major.
+ACCIDENT_GRADES: Final = ("general", "larger", "major", "especially_major")
+#: What a regulator did about an enterprise on the daily bulletin.
+BULLETIN_ACTIONS: Final = ("interview", "inspection", "enforcement", "other")
+#: The departments a bulletin entry is for (docs/domain.md §5, daily bulletin).
+DEPARTMENTS: Final = (
+    "emergency_management",
+    "transport",
+    "traffic_police",
+    "market_regulation",
+)
+BULLETIN_LISTS: Final = ("key", "suggested")
 RISK_UNIT_METHODS: Final = ("LEC", "LS")
 #: What a risk unit is (the seeds' "one map one book" registers): the diagram's legend and the
 #: demo city's registers use these; "other" keeps imports of unknown kinds possible.
