@@ -25,6 +25,7 @@ AUDITED_ENTITIES: Final = (
     "api_keys",
     "alerts",
     "alarms",
+    "enterprise_findings",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"

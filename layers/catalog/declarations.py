@@ -328,7 +328,9 @@ _INVENTORY_SQL = (
 )
 _SUBSTANCES_JSON_SQL = (
     "(SELECT COALESCE(json_agg(json_build_object('name', x.name, 'cas', x.cas,"
-    " 'q', x.q, 'Q', x.critical_q, 'beta', x.beta, 'class', x.hazard_class)"
+    " 'q', x.q, 'Q', x.critical_q, 'beta', x.beta, 'class', x.hazard_class,"
+    " 'classes', array_remove(array_prepend(x.hazard_class, x.more_classes), NULL),"
+    " 'mixture', x.mixture)"
     " ORDER BY x.id), '[]'::json)"
     " FROM hazard_source_substances x WHERE x.hazard_source_id = t.id)"
 )
@@ -420,11 +422,15 @@ HAZARD_SOURCES = Layer(
             ),
             after_insert_sql=(
                 "INSERT INTO hazard_source_substances"
-                " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class)"
-                " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.hazard_class"
+                " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class,"
+                " more_classes, mixture)"
+                # classes: the first is hazard_class, the rest more_classes (a multi-hazard
+                # substance, docs/domain.md §2.1)
+                " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.classes[1],"
+                " coalesce(x.classes[2:], '{}'), coalesce(x.mixture, false)"
                 " FROM georisk_staging s CROSS JOIN LATERAL jsonb_to_recordset(s.substances)"
                 " AS x(name text, cas text, q float8, critical_q float8, beta float8,"
-                " hazard_class text) ORDER BY s.ord",
+                " classes text[], mixture boolean) ORDER BY s.ord",
             ),
             field_for_constraint={"fk_hazard_sources_enterprise_id_enterprises": "enterprise_id"},
         ),

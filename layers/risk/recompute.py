@@ -82,7 +82,8 @@ SELECT h.id, h.population_500m,
            coalesce(e.site_geom, h.geom))) END AS ring,
        coalesce(json_agg(json_build_object(
            'name', s.name, 'cas', s.cas, 'q', s.q, 'critical_q', s.critical_q,
-           'beta', s.beta, 'hazard_class', s.hazard_class) ORDER BY s.id)
+           'beta', s.beta, 'hazard_class', s.hazard_class, 'more_classes', s.more_classes,
+           'mixture', s.mixture) ORDER BY s.id)
          FILTER (WHERE s.id IS NOT NULL), '[]') AS substances
 FROM hazard_sources h
 JOIN enterprises e ON e.id = h.enterprise_id
@@ -114,6 +115,8 @@ def _assess_source(row: dict[str, Any], people: int | None, source: str) -> tupl
             beta=s["beta"],
             hazard_class=s["hazard_class"],
             cas=s["cas"],
+            more_classes=tuple(s["more_classes"] or ()),
+            mixture=bool(s["mixture"]),
         )
         for s in row["substances"]
     ]
