@@ -109,6 +109,12 @@ class RiskSettings(BaseSettings):
     )
     score_measure_threshold: int = Field(default=6, ge=1, le=12)
     parking_window_hours: int = Field(default=24, ge=1)
+    diagnosis_valid_years: int = Field(
+        default=3, ge=1, le=10, description="MEM 2018: a risk diagnosis expires after this"
+    )
+    expired_diagnosis_raises: bool = Field(
+        default=True, description="an expired diagnosis raises the dynamic colour one level"
+    )
 
     def recompute_config(self, data_dir: Path) -> RecomputeConfig:
         from layers.risk.enterprise import LiveRules
@@ -119,7 +125,12 @@ class RiskSettings(BaseSettings):
             raster = data_dir / "demo" / "population.tif"
         return RecomputeConfig(
             population_raster=raster,
-            live_rules=LiveRules(self.score_measure_threshold, self.parking_window_hours),
+            live_rules=LiveRules(
+                self.score_measure_threshold,
+                self.parking_window_hours,
+                self.diagnosis_valid_years,
+                self.expired_diagnosis_raises,
+            ),
         )
 
 

@@ -156,6 +156,8 @@ class EnterpriseProps(LayerProps):
     diagnosis_score: Annotated[
         Annotated[float, Field(ge=0, le=100)] | None, BeforeValidator(_blank_is_none)
     ] = None
+    # The last MEM risk diagnosis (expires after three years, docs/domain.md §2.2).
+    diagnosed_on: Annotated[date | None, BeforeValidator(_blank_is_none)] = None
     site: Annotated[Any, BeforeValidator(_site_value)] = None  # checked as a geometry
 
     def cross_problems(self) -> list[tuple[str, str]]:

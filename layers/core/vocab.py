@@ -147,7 +147,10 @@ MAJOR_HIDDEN_DANGER_CRITERIA: Final[dict[str, tuple[str, str]]] = {
         "一级、二级重大危险源罐区未实现紧急切断或未配独立安全仪表系统",
         "grade 1/2 major-hazard tank farm without emergency shut-off (or required SIS)",
     ),
-    "MHD06": ("全压力式液化烃储罐未设注水措施", "fully pressurised LPG tanks without water injection"),
+    "MHD06": (
+        "全压力式液化烃储罐未设注水措施",
+        "fully pressurised LPG tanks without water injection",
+    ),
     "MHD07": (
         "液化烃、液氨、液氯等充装未使用万向管道充装系统",
         "liquefied hydrocarbon, ammonia or chlorine loading without articulated loading arms",
@@ -177,7 +180,10 @@ MAJOR_HIDDEN_DANGER_CRITERIA: Final[dict[str, tuple[str, str]]] = {
         "未按要求设置双重电源或控制系统不间断电源",
         "no dual power supply, or no UPS for the control system",
     ),
-    "MHD15": ("安全阀、爆破片等安全附件未正常投用", "safety valves or bursting discs not in service"),
+    "MHD15": (
+        "安全阀、爆破片等安全附件未正常投用",
+        "safety valves or bursting discs not in service",
+    ),
     "MHD16": (
         "未建立全员安全生产责任制或隐患排查治理制度",
         "no safety responsibility system for all staff, or no hidden-danger procedure",

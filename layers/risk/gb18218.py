@@ -248,9 +248,7 @@ def assess(
         beta, beta_source = beta_for(sub, governing)
         ratio = sub.q / critical_q
         contributions.append(
-            Contribution(
-                sub.name, sub.q, critical_q, beta, ratio, q_source, beta_source, governing
-            )
+            Contribution(sub.name, sub.q, critical_q, beta, ratio, q_source, beta_source, governing)
         )
     s_value = round(math.fsum(c.ratio for c in contributions), _EDGE_DECIMALS)
     r_value = round(alpha * math.fsum(c.beta * c.ratio for c in contributions), _EDGE_DECIMALS)
