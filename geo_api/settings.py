@@ -424,6 +424,20 @@ class ScoringSettings(BaseSettings):
     timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
 
 
+class PreventionSettings(BaseSettings):
+    """Dual-prevention clocks (``GEORISK_PREVENTION_*``, docs/domain.md §5): reminders before
+    hidden-danger rectification deadlines."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_PREVENTION_", extra="ignore")
+
+    reminders_enabled: bool = Field(default=True, description="run the reminders here")
+    reminder_days: int = Field(
+        default=3, ge=0, le=365, description="remind this many days before a deadline"
+    )
+    reminder_interval_s: float = Field(default=3600.0, gt=0, description="seconds between runs")
+    timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
+
+
 class DemoFeedSettings(BaseSettings):
     """The living demo (``GEORISK_DEMO_FEED_*``, layers/demo_city/feed.py): readings, tanker
     fixes and incidents for the seeded demo city, through the real ingest pipeline. Off unless
@@ -628,6 +642,7 @@ class Settings(BaseSettings):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    prevention: PreventionSettings = Field(default_factory=PreventionSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)

@@ -12,6 +12,7 @@ from geo_api.routes import (
     changes,
     collections,
     diagram,
+    findings,
     health,
     hexagons,
     hidden_dangers,
@@ -72,5 +73,6 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     alarms.router,
     scores.router,
     hidden_dangers.router,
+    findings.router,
     reports.router,
 ]
