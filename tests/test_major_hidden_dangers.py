@@ -256,7 +256,7 @@ def test_reminders_once_per_danger_and_deadline_however_often_the_job_runs(
         ).fetchall()
     )
     assert again == stamped
-    item = [d for d in client.get(path).json()["items"] if d["id"] == soon][0]
+    item = next(d for d in client.get(path).json()["items"] if d["id"] == soon)
     assert item["reminded_for"] == (TODAY + dt.timedelta(days=2)).isoformat()
 
     # A moved deadline earns one new reminder, once it draws near.
