@@ -240,3 +240,38 @@ def test_demo_city_plants_a_direct_red_enterprise_and_expired_diagnoses(
         assert stored == (d["status"], d["criterion"])
         codes = [r["code"] for r in _risk(client, d["enterprise_id"])["reasons"]]
         assert ("open_major_hidden_danger" in codes) is d["raises"]
+
+
+def test_diagnosis_expiry_edges_pure() -> None:
+    from layers.risk.enterprise import EnterpriseFacts, LiveRules, diagnosis_expired, rate
+
+    assert not diagnosis_expired(None, dt.date(2030, 1, 1), 3)
+    assert not diagnosis_expired(dt.date(2021, 6, 30), dt.date(2024, 6, 30), 3)  # anniversary
+    assert diagnosis_expired(dt.date(2021, 6, 30), dt.date(2024, 7, 1), 3)
+    # 29 February: valid up to 28 February three years on.
+    assert not diagnosis_expired(dt.date(2020, 2, 29), dt.date(2023, 2, 28), 3)
+    assert diagnosis_expired(dt.date(2020, 2, 29), dt.date(2023, 3, 1), 3)
+
+    facts = EnterpriseFacts(1, diagnosis_score=92, diagnosis_expired=True)
+    raised = rate(facts)
+    assert (raised.inherent, raised.dynamic) == ("blue", "yellow")
+    shown_only = rate(facts, LiveRules(expired_diagnosis_raises=False))
+    assert (shown_only.inherent, shown_only.dynamic) == ("blue", "blue")
+    assert [r.code for r in shown_only.reasons] == ["diagnosis_expired", "diagnosis_score"]
+    # A finding beats everything and comes first, even before a live condition.
+    red = rate(
+        EnterpriseFacts(
+            1,
+            diagnosis_score=92,
+            open_findings=2,
+            finding_code="other_direct_red",
+            open_major_dangers=1,
+        )
+    )
+    assert (red.inherent, red.dynamic) == ("red", "red")
+    assert [r.code for r in red.reasons] == [
+        "direct_red_finding",
+        "open_major_hidden_danger",
+        "diagnosis_score",
+    ]
+    assert "(+1 more)" in red.reasons[0].en
