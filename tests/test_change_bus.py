@@ -297,6 +297,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "escalation",
             "stale_sweeper",
             "scoring",
+            "reminders",  # off in tests: tests/test_major_hidden_dangers.py runs its own
             "map_changes",
             "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
             "alert_stream",
