@@ -151,24 +151,26 @@ def test_stored_hazard_source_with_two_classes_is_graded_by_the_lower_q(
                 "substances": [
                     {"name": "某有毒易燃气体", "q": 25, "class": ["J3", "W2"]},
                     {"name": "氧化性气体", "q": 60, "class": "W4"},
+                    {"name": "某毒气", "q": 1, "Q": 1000, "beta": 1, "class": ["W2", "toxic_gas"]},
                 ],
             },
         }
         created = client.post("/api/hazard-sources", json=feature)
         assert created.status_code == 201, created.text
         hid = created.json()["id"]
-        # S = 25/10 + 60/50 = 3.7; R = 2 × (1.5 × 2.5 + 1 × 1.2) = 9.9 → grade 4, blue.
+        # S = 25/10 + 60/50 + 1/1000 = 3.701;
+        # R = 2 × (1.5 × 2.5 + 1 × 1.2 + 1 × 0.001) = 9.902 → grade 4, blue.
         row = db.execute(
             "SELECT s_value, r_value, grade, color FROM hazard_sources WHERE id = %s", (hid,)
         ).fetchone()
         assert row is not None
-        assert (round(row[0], 6), round(row[1], 6), row[2], row[3]) == (3.7, 9.9, 4, "blue")
+        assert (round(row[0], 6), round(row[1], 6), row[2], row[3]) == (3.701, 9.902, 4, "blue")
         stored = db.execute(
             "SELECT hazard_class, more_classes FROM hazard_source_substances"
             " WHERE hazard_source_id = %s ORDER BY id",
             (hid,),
         ).fetchall()
-        assert stored == [("J3", ["W2"]), ("W4", [])]
+        assert stored == [("J3", ["W2"]), ("W4", []), ("W2", ["toxic_gas"])]
         item = client.get(f"/api/hazard-sources/{hid}").json()
         assert item["properties"]["substances"][0]["classes"] == ["J3", "W2"]
 

@@ -178,7 +178,7 @@ class HazardSourceSubstance(Base):
     __table_args__ = (
         CheckConstraint(
             "more_classes <@ ARRAY["
-            + ", ".join(f"'{c}'" for c in vocab.GB18218_CLASSES)
+            + ", ".join(f"'{c}'" for c in (*vocab.GB18218_CLASSES, "toxic_gas", "other"))
             + "]::text[]",
             name="more_classes",
         ),

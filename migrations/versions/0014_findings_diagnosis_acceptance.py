@@ -43,10 +43,11 @@ CRITERIA = "(" + ", ".join(f"'MHD{i:02d}'" for i in range(1, 21)) + ")"
 OLD_STATUSES = "('found', 'rectifying', 'rectified')"
 STATUSES = "('found', 'rectifying', 'rectification_reported', 'rectified')"
 FREQUENCIES = "('once', 'daily', 'weekly', 'monthly', 'quarterly', 'yearly')"
+#: Table 2 codes plus toxic_gas and other: the vocabulary of hazard_class's own CHECK.
 GB18218_CLASSES = (
     "ARRAY['J1', 'J2', 'J3', 'J4', 'J5', 'W1.1', 'W1.2', 'W1.3', 'W2', 'W3', 'W4', 'W5.1',"
     " 'W5.2', 'W5.3', 'W5.4', 'W6.1', 'W6.2', 'W7.1', 'W7.2', 'W8', 'W9.1', 'W9.2', 'W10',"
-    " 'W11']::text[]"
+    " 'W11', 'toxic_gas', 'other']::text[]"
 )
 AUDIT = (
     "CREATE TRIGGER audit_enterprise_findings_{event} AFTER {op} ON enterprise_findings"
