@@ -21,6 +21,7 @@ from geo_api.leases import Leased
 from geo_api.map_changes import MapChangeFeed
 from geo_api.redaction import install_log_redaction
 from geo_api.refresh import HexRefresher
+from geo_api.reminder_task import ReminderScheduler
 from geo_api.replicas import ReadRouter
 from geo_api.rerate import Rerater
 from geo_api.routes import PUBLIC_ROUTERS, routers
@@ -77,6 +78,7 @@ def background_workers(
     map_changes = MapChangeFeed(catalog, mc.history, mc.queue_size, mc.max_viewers)
     bus.subscribe("map changes", map_changes.on_change, on_reconnect=map_changes.on_reconnect)
     mon, sc, stream = settings.monitoring, settings.scoring, settings.alert_stream
+    pv = settings.prevention
     alert_stream = AlertBroadcaster(pool, stream.queue_size, stream.max_subscribers)
     bus.subscribe("alert stream", alert_stream.on_change, on_reconnect=alert_stream.on_reconnect)
 
@@ -126,6 +128,15 @@ def background_workers(
                     ),
                 ),
                 settings.bulletin.enabled,
+            ),
+            # Deadlines drawing near produce no event: a clock reminds, once per deadline.
+            Slot(
+                "reminders",
+                once(
+                    "reminders",
+                    ReminderScheduler(pool, pv.reminder_interval_s, pv.reminder_days, pv.timezone),
+                ),
+                pv.reminders_enabled,
             ),
             Slot("map_changes", map_changes),  # feeds every /api/changes/stream map
             Slot(

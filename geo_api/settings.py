@@ -125,6 +125,12 @@ class RiskSettings(BaseSettings):
     )
     score_measure_threshold: int = Field(default=6, ge=1, le=12)
     parking_window_hours: int = Field(default=24, ge=1)
+    diagnosis_valid_years: int = Field(
+        default=3, ge=1, le=10, description="MEM 2018: a risk diagnosis expires after this"
+    )
+    expired_diagnosis_raises: bool = Field(
+        default=True, description="an expired diagnosis raises the dynamic colour one level"
+    )
 
     def recompute_config(self, data_dir: Path) -> RecomputeConfig:
         from layers.risk.enterprise import LiveRules
@@ -135,7 +141,12 @@ class RiskSettings(BaseSettings):
             raster = data_dir / "demo" / "population.tif"
         return RecomputeConfig(
             population_raster=raster,
-            live_rules=LiveRules(self.score_measure_threshold, self.parking_window_hours),
+            live_rules=LiveRules(
+                self.score_measure_threshold,
+                self.parking_window_hours,
+                self.diagnosis_valid_years,
+                self.expired_diagnosis_raises,
+            ),
         )
 
 
@@ -464,6 +475,20 @@ class BulletinSettings(BaseSettings):
     )
 
 
+class PreventionSettings(BaseSettings):
+    """Dual-prevention clocks (``GEORISK_PREVENTION_*``, docs/domain.md §5): reminders before
+    hidden-danger rectification deadlines."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_PREVENTION_", extra="ignore")
+
+    reminders_enabled: bool = Field(default=True, description="run the reminders here")
+    reminder_days: int = Field(
+        default=3, ge=0, le=365, description="remind this many days before a deadline"
+    )
+    reminder_interval_s: float = Field(default=3600.0, gt=0, description="seconds between runs")
+    timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
+
+
 class DemoFeedSettings(BaseSettings):
     """The living demo (``GEORISK_DEMO_FEED_*``, layers/demo_city/feed.py): readings, tanker
     fixes and incidents for the seeded demo city, through the real ingest pipeline. Off unless
@@ -710,6 +735,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
+    prevention: PreventionSettings = Field(default_factory=PreventionSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)

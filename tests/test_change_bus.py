@@ -301,6 +301,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "stale_sweeper",
             "scoring",
             "bulletin",
+            "reminders",  # off in tests: tests/test_major_hidden_dangers.py runs its own
             "map_changes",
             "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
             "jt808",  # off unless a port is set (GEORISK_JT808_PORT)

@@ -14,6 +14,7 @@ from geo_api.routes import (
     cluster,
     collections,
     diagram,
+    findings,
     health,
     hexagons,
     hidden_dangers,
@@ -75,6 +76,7 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     alarms.router,
     scores.router,
     hidden_dangers.router,
+    findings.router,
     reports.router,
     bulletins.router,
 ]

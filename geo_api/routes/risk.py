@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.db import DbConn
@@ -16,6 +16,7 @@ from geo_api.errors import FieldError, NotFound
 from geo_api.models.risk import EnterpriseRisk, Gb18218Assessment, RiskSummary
 from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, district_filter
+from layers.catalog.props import HazardClasses, mixture_has_one_class
 from layers.risk import gb18218
 from layers.risk.recompute import TABLE1_Q
 from layers.risk.substances import TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
@@ -34,7 +35,15 @@ class SubstanceIn(BaseModel):
         default=None, description="critical quantity, t (else Table 1 by CAS, Table 2 by class)"
     )
     beta: float | None = None
-    hazard_class: str | None = Field(default=None, alias="class")
+    # Before ``class``: its check reads this one.
+    mixture: bool = Field(default=False, description="assessed by its one classified class")
+    classes: HazardClasses = Field(
+        default_factory=list,
+        alias="class",
+        description="a GB 18218 class or a list of them; several → the lowest Table 2 Q",
+    )
+
+    _mixture_has_one_class = field_validator("classes")(mixture_has_one_class)
 
 
 class AssessIn(BaseModel):
@@ -49,7 +58,17 @@ class AssessIn(BaseModel):
 async def assess_gb18218(body: AssessIn) -> dict[str, Any]:
     """S, α, R, grade and colour of one unit; grade and colour are null when S < 1."""
     substances = [
-        gb18218.Substance(s.name, s.q, s.Q, s.beta, s.hazard_class, s.cas) for s in body.substances
+        gb18218.Substance(
+            s.name,
+            s.q,
+            s.Q,
+            s.beta,
+            s.classes[0] if s.classes else None,
+            s.cas,
+            more_classes=tuple(s.classes[1:]),
+            mixture=s.mixture,
+        )
+        for s in body.substances
     ]
     # AssessmentError (a substance lacking Q or β) is an InvalidInput: a 422 naming the field.
     result = gb18218.assess(
@@ -70,6 +89,7 @@ async def assess_gb18218(body: AssessIn) -> dict[str, Any]:
                 "q_over_Q": c.ratio,
                 "Q_from": c.source_of_q,
                 "beta_from": c.source_of_beta,
+                "class_used": c.governing_class,
             }
             for c in result.contributions
         ],

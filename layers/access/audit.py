@@ -34,6 +34,7 @@ AUDITED_ENTITIES: Final = (
     "penalties",
     "accidents",
     "bulletin_actions",
+    "enterprise_findings",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"

@@ -371,19 +371,27 @@ _INVENTORY_SQL = (
 )
 _SUBSTANCES_JSON_SQL = (
     "(SELECT COALESCE(json_agg(json_build_object('name', x.name, 'cas', x.cas,"
-    " 'q', x.q, 'Q', x.critical_q, 'beta', x.beta, 'class', x.hazard_class)"
+    " 'q', x.q, 'Q', x.critical_q, 'beta', x.beta, 'class', x.hazard_class,"
+    " 'classes', array_remove(array_prepend(x.hazard_class, x.more_classes), NULL),"
+    " 'mixture', x.mixture)"
     " ORDER BY x.id), '[]'::json)"
     " FROM hazard_source_substances x WHERE x.hazard_source_id = t.id)"
 )
 
 _SUBSTANCES_INSERT_SQL = (
     "INSERT INTO hazard_source_substances"
-    " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class)"
-    " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.hazard_class"
+    " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class, more_classes, mixture)"
+    # classes: the first is hazard_class, the rest more_classes (a multi-hazard substance,
+    # docs/domain.md §2.1)
+    " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.classes[1],"
+    " coalesce(x.classes[2:], '{}'), coalesce(x.mixture, false)"
     " FROM georisk_staging s CROSS JOIN LATERAL jsonb_to_recordset(s.substances)"
     " AS x(name text, cas text, q float8, critical_q float8, beta float8,"
-    " hazard_class text) ORDER BY s.ord"
+    " classes text[], mixture boolean) ORDER BY s.ord"
 )
+#: The substances as a PATCH merges them: ``classes`` only (the REST answer's ``class``, the
+#: first of them, would win the validator's alias and drop the others).
+_SUBSTANCES_DOC_SQL = _SUBSTANCES_JSON_SQL.replace(" 'class', x.hazard_class,", "")
 
 HAZARD_SOURCES = Layer(
     name="hazard_sources",
@@ -475,7 +483,7 @@ HAZARD_SOURCES = Layer(
             field_for_constraint={"fk_hazard_sources_enterprise_id_enterprises": "enterprise_id"},
             # A unit belongs to its enterprise: moving it would re-scope and re-rate two sites.
             immutable=("enterprise_id", "enterprise_credit_code"),
-            current_sql=(("substances", _SUBSTANCES_JSON_SQL),),
+            current_sql=(("substances", _SUBSTANCES_DOC_SQL),),
             # A PATCH's substances replace the unit's list (RFC 7396: an array is replaced).
             after_update_sql=(
                 "DELETE FROM hazard_source_substances x USING georisk_staging s"
@@ -669,6 +677,7 @@ ENTERPRISES = Layer(
         rest_prop("address", "t.address"),
         rest_prop("licence_expiry", "t.licence_expiry", "Date"),
         rest_prop("diagnosis_score", "t.diagnosis_score::float8", "Number"),
+        rest_prop("diagnosed_on", "t.diagnosed_on", "Date"),
         rest_prop("site", "ST_AsGeoJSON(t.site_geom, 7)::json", "Object"),
         _color("coalesce(t.dynamic_color, t.inherent_color)", "dynamic colour", grey=_NA),
         _color("t.inherent_color", "inherent colour", "inherent_color", _NA),
@@ -704,6 +713,7 @@ ENTERPRISES = Layer(
                 Column("address", "text"),
                 Column("licence_expiry", "date"),
                 Column("diagnosis_score", "numeric"),
+                Column("diagnosed_on", "date"),
                 Column("geom", "geometry", geometry=True),
                 Column("site_geom", "geometry", geometry=True),
             ),

@@ -111,6 +111,8 @@ class Enterprise(Base):
     site_geom = _geom("MULTIPOLYGON", nullable=True)
     licence_expiry: Mapped[dt.date | None] = mapped_column(Date)
     diagnosis_score: Mapped[float | None] = mapped_column(Numeric(5, 2))
+    # The last MEM risk diagnosis; older than three years it has expired (docs/domain.md §2.2).
+    diagnosed_on: Mapped[dt.date | None] = mapped_column(Date)
     # Written by the risk engine (layers/risk/enterprise.py); reasons explain every colour;
     # grey = not assessed (no hazard source grade, diagnosis score or risk unit).
     inherent_color: Mapped[str | None] = mapped_column(Text, index=True)
@@ -191,7 +193,23 @@ class HazardSourceSubstance(Base):
     critical_q: Mapped[float | None] = mapped_column(Float)
     beta: Mapped[float | None] = mapped_column(Float)
     hazard_class: Mapped[str | None] = mapped_column(Text)
+    # Further GB 18218 classes of a multi-hazard substance (the lowest Q governs); a mixture is
+    # assessed by its one classified class, ``hazard_class`` (docs/domain.md §2.1).
+    more_classes: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]")
+    )
+    mixture: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     __table_args__ = (
+        CheckConstraint(
+            "more_classes <@ ARRAY["
+            + ", ".join(f"'{c}'" for c in (*vocab.GB18218_CLASSES, "toxic_gas", "other"))
+            + "]::text[]",
+            name="more_classes",
+        ),
+        CheckConstraint(
+            "NOT mixture OR (hazard_class IS NOT NULL AND cardinality(more_classes) = 0)",
+            name="mixture_class",
+        ),
         CheckConstraint("q > 0", name="q_positive"),
         CheckConstraint("critical_q > 0", name="critical_q_positive"),
         CheckConstraint("beta > 0", name="beta_positive"),
@@ -671,7 +689,10 @@ class RiskUnit(Base):
 
 
 class HiddenDanger(Base):
-    """Hidden-danger register (隐患): found → rectifying → rectified, with a deadline."""
+    """Hidden-danger register (隐患): found → rectifying → rectified, with a deadline. A major
+    one (``major_criterion`` from 安监总管三〔2017〕121号) passes through
+    ``rectification_reported`` and closes only with a regulator's acceptance (docs/domain.md §5).
+    """
 
     __tablename__ = "hidden_dangers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -684,9 +705,35 @@ class HiddenDanger(Base):
     found_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     rectified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    major_criterion: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_by: Mapped[str | None] = mapped_column(Text)
+    report_evidence: Mapped[str | None] = mapped_column(Text)
+    report_evidence_url: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_by: Mapped[str | None] = mapped_column(Text)
+    acceptance_note: Mapped[str | None] = mapped_column(Text)
+    rejected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_by: Mapped[str | None] = mapped_column(Text)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # The deadline a reminder was sent for: one reminder per deadline, however often the job runs.
+    reminded_for: Mapped[dt.date | None] = mapped_column(Date)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint(f"status IN {sql_in(vocab.HIDDEN_DANGER_STATUSES)}", name="status"),
         CheckConstraint("(status = 'rectified') = (rectified_at IS NOT NULL)", name="rectified_at"),
+        CheckConstraint(
+            "major_criterion IS NULL OR (is_major AND major_criterion IN "
+            f"{sql_in(tuple(vocab.MAJOR_HIDDEN_DANGER_CRITERIA))})",
+            name="major_criterion",
+        ),
+        CheckConstraint(
+            "status <> 'rectification_reported' OR reported_at IS NOT NULL", name="reported"
+        ),
+        CheckConstraint(
+            "NOT is_major OR status <> 'rectified' OR accepted_at IS NOT NULL",
+            name="major_accepted",
+        ),
     )
 
 
@@ -793,7 +840,8 @@ class BulletinAction(Base):
 
 
 class InspectionTask(Base):
-    """A task an enterprise must do by ``due_date``; ``done_at`` feeds the completion rate."""
+    """A task an enterprise must do by ``due_date`` — once, or recurring from it at
+    ``frequency`` — assigned to a person and checking one control of a risk unit."""
 
     __tablename__ = "inspection_tasks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -804,7 +852,63 @@ class InspectionTask(Base):
     due_date: Mapped[dt.date] = mapped_column(Date)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at = _created()
-    __table_args__ = (CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),)
+    assignee: Mapped[str | None] = mapped_column(Text)
+    frequency: Mapped[str] = mapped_column(Text, server_default="once")
+    risk_unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("risk_units.id", ondelete="SET NULL"), index=True
+    )
+    control_index: Mapped[int | None] = mapped_column(Integer)  # into risk_units.controls
+    __table_args__ = (
+        CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),
+        CheckConstraint(
+            f"frequency IN {sql_in(tuple(vocab.INSPECTION_FREQUENCIES))}", name="frequency"
+        ),
+        CheckConstraint("control_index IS NULL OR control_index >= 0", name="control_index"),
+    )
+
+
+class InspectionTaskRound(Base):
+    """One done round of a recurring inspection task (the round due on ``due_date``)."""
+
+    __tablename__ = "inspection_task_rounds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("inspection_tasks.id", ondelete="CASCADE"))
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    done_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    done_by: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("task_id", "due_date"),)
+
+
+class EnterpriseFinding(Base):
+    """A direct-red circumstance of the MEM 2018 diagnosis guide found at an enterprise: while
+    open it rates the enterprise red whatever its score (docs/domain.md §2.2)."""
+
+    __tablename__ = "enterprise_findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+    evidence_url: Mapped[str | None] = mapped_column(Text)
+    found_on: Mapped[dt.date] = mapped_column(Date)
+    found_by: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, server_default="open")
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(Text)
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"code IN {sql_in(tuple(vocab.DIRECT_RED_FINDINGS))}", name="code"),
+        CheckConstraint(f"state IN {sql_in(vocab.FINDING_STATES)}", name="state"),
+        CheckConstraint(
+            "(state = 'closed') = (closed_at IS NOT NULL AND closed_by IS NOT NULL"
+            " AND close_reason IS NOT NULL)",
+            name="closed",
+        ),
+        CheckConstraint("length(btrim(evidence)) > 0", name="evidence_not_blank"),
+        CheckConstraint("evidence_url IS NULL OR evidence_url ~ '^https?://'", name="evidence_url"),
+    )
 
 
 class ScoreEvent(Base):

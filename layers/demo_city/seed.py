@@ -35,6 +35,7 @@ from layers.demo_city import (
     pipelines,
     registers,
     roads,
+    supervision,
     tracks,
     truth,
     zones,
@@ -248,6 +249,15 @@ def seed_demo_city(
             f"{lrep.alarms} planted alarms ({lrep.red_points} red points), "
             f"{len(lrep.enterprises)} enterprises re-rated"
         )
+    with _phase(report, "supervision", progress):
+        # Diagnosis dates (a few expired), a direct-red enterprise, major hidden dangers in
+        # each closing state (issue 15), then those enterprises re-rated.
+        with psycopg.connect(url) as conn:
+            # Dates relative to the rating's clock (the wall clock), as the live phase's.
+            sup = supervision.plant(conn, seed, scale, (now or live.default_now()).date())
+        asyncio.run(_rerate(url, config, sup["enterprises"]))
+        truth.add_section(report.ground_truth, "supervision", sup)
+        report.counts["enterprise_findings"] = 1
     with _phase(report, "bulletins", progress):
         # The bulletin pages should open on a week of history: the real issuing code over the
         # seeded facts, with penalties, accidents and the regulators' actions.
@@ -279,6 +289,11 @@ async def _detect(url: str, config: RecomputeConfig) -> BatchReport:
         async with await psycopg.AsyncConnection.connect(url) as conn:
             await recompute(conn, config, sorted(report.carriers))
     return report
+
+
+async def _rerate(url: str, config: RecomputeConfig, ids: list[int]) -> None:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await recompute(conn, config, ids)
 
 
 async def _recompute(url: str, config: RecomputeConfig) -> RecomputeReport:

@@ -29,7 +29,13 @@ from layers.core.colors import GREY
 from layers.core.vocab import ILLEGAL_PARKING_RULES
 from layers.prevention.scoring import deducted_points
 from layers.risk import gb18218
-from layers.risk.enterprise import EnterpriseFacts, LiveRules, Rating, rate
+from layers.risk.enterprise import (
+    EnterpriseFacts,
+    LiveRules,
+    Rating,
+    diagnosis_expired,
+    rate,
+)
 from layers.risk.hexagons import rollup_all
 from layers.risk.overlays import recompute_overlays
 from layers.risk.pipelines import recompute_pipelines
@@ -82,7 +88,8 @@ SELECT h.id, h.population_500m,
            coalesce(e.site_geom, h.geom))) END AS ring,
        coalesce(json_agg(json_build_object(
            'name', s.name, 'cas', s.cas, 'q', s.q, 'critical_q', s.critical_q,
-           'beta', s.beta, 'hazard_class', s.hazard_class) ORDER BY s.id)
+           'beta', s.beta, 'hazard_class', s.hazard_class, 'more_classes', s.more_classes,
+           'mixture', s.mixture) ORDER BY s.id)
          FILTER (WHERE s.id IS NOT NULL), '[]') AS substances
 FROM hazard_sources h
 JOIN enterprises e ON e.id = h.enterprise_id
@@ -114,6 +121,8 @@ def _assess_source(row: dict[str, Any], people: int | None, source: str) -> tupl
             beta=s["beta"],
             hazard_class=s["hazard_class"],
             cas=s["cas"],
+            more_classes=tuple(s["more_classes"] or ()),
+            mixture=bool(s["mixture"]),
         )
         for s in row["substances"]
     ]
@@ -180,8 +189,16 @@ async def recompute_hazard_sources(
 # -- enterprises ---------------------------------------------------------------------------
 _FACTS_SQL = """
 WITH target AS (
-    SELECT id, diagnosis_score FROM enterprises
+    SELECT id, diagnosis_score, diagnosed_on FROM enterprises
     WHERE (%(all)s OR id = ANY(%(ids)s)) AND retired_at IS NULL
+), findings AS (
+    -- open direct-red findings (MEM 2018 guide, docs/domain.md §2.2); the earliest is named
+    SELECT enterprise_id, count(*) AS n,
+           (array_agg(code ORDER BY found_on, id))[1] AS code,
+           (array_agg(evidence ORDER BY found_on, id))[1] AS evidence
+    FROM enterprise_findings
+    WHERE state = 'open' AND enterprise_id IN (SELECT id FROM target)
+    GROUP BY enterprise_id
 ), src AS (
     SELECT DISTINCT ON (enterprise_id) enterprise_id, grade, code, r_value
     FROM hazard_sources
@@ -200,6 +217,7 @@ WITH target AS (
 ), dangers AS (
     SELECT enterprise_id, count(*) AS n, min(title) AS title
     FROM hidden_dangers
+    -- open until a regulator accepts it: a reported rectification still counts (§5)
     WHERE is_major AND status <> 'rectified' AND enterprise_id IN (SELECT id FROM target)
     GROUP BY enterprise_id
 ), red_points AS (
@@ -236,7 +254,9 @@ WITH target AS (
       AND a.episode_start >= %(parking_since)s AND v.enterprise_id IN (SELECT id FROM target)
     GROUP BY v.enterprise_id
 )
-SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score,
+SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score, t.diagnosed_on,
+       coalesce(findings.n, 0) AS findings, findings.code AS finding_code,
+       findings.evidence AS finding_evidence,
        src.grade, src.code, src.r_value, unit.color AS unit_color, unit.name AS unit_name,
        coalesce(sources.n, 0) AS sources, coalesce(sources.unassessed, 0) AS unassessed,
        coalesce(lost.n, 0) AS lost, lost.codes AS lost_codes,
@@ -244,6 +264,7 @@ SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score,
        coalesce(red_points.n, 0) AS red_points, coalesce(overdue.n, 0) AS overdue,
        coalesce(parking.n, 0) AS parking
 FROM target t
+LEFT JOIN findings ON findings.enterprise_id = t.id
 LEFT JOIN src ON src.enterprise_id = t.id
 LEFT JOIN unit ON unit.enterprise_id = t.id
 LEFT JOIN sources ON sources.enterprise_id = t.id
@@ -265,7 +286,9 @@ RETURNING e.id
 """
 
 
-def _facts(row: dict[str, Any], score_points: int) -> EnterpriseFacts:
+def _facts(
+    row: dict[str, Any], score_points: int, today: dt.date, rules: LiveRules
+) -> EnterpriseFacts:
     return EnterpriseFacts(
         enterprise_id=row["id"],
         diagnosis_score=row["diagnosis_score"],
@@ -284,6 +307,13 @@ def _facts(row: dict[str, Any], score_points: int) -> EnterpriseFacts:
         overdue_level2_alarms=row["overdue"],
         score_points=score_points,
         parking_alerts=row["parking"],
+        open_findings=row["findings"],
+        finding_code=row["finding_code"],
+        finding_evidence=row["finding_evidence"],
+        diagnosed_on=row["diagnosed_on"],
+        diagnosis_expired=diagnosis_expired(
+            row["diagnosed_on"], today, rules.diagnosis_valid_years
+        ),
     )
 
 
@@ -310,7 +340,10 @@ async def rate_enterprises(
     # layers/prevention/scoring.
     points = await deducted_points(conn, ids, now.date())
     ratings = {
-        row["id"]: rate(_facts(row, points.get(row["id"], 0)), config.live_rules) for row in rows
+        row["id"]: rate(
+            _facts(row, points.get(row["id"], 0), now.date(), config.live_rules), config.live_rules
+        )
+        for row in rows
     }
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS tmp_enterprise_results (id int, inherent text,"
