@@ -32,7 +32,9 @@ _OWNER_SQL: Final = {
     " LEFT JOIN hazard_sources h ON h.id = mp.hazard_source_id"
     " LEFT JOIN enterprises e ON e.id = h.enterprise_id"
     " LEFT JOIN pipelines pl ON pl.id = mp.pipeline_id WHERE a.id = %s",
-    "alert": "SELECT NULL::int, a.district FROM alerts a WHERE a.id = %s",
+    # An alert's "enterprise" is its carrier, when the route tells the carrier (migration 0019).
+    "alert": "SELECT CASE WHEN a.carrier_notified THEN a.enterprise_id END, a.district"
+    " FROM alerts a WHERE a.id = %s",
     "vehicle": "SELECT v.enterprise_id, v.district FROM vehicles v WHERE v.id = %s",
 }
 
@@ -94,7 +96,9 @@ async def check_object(
     if row is None:
         raise NotFound(f"{noun} {object_id} not found", [FieldError("id", f"no {noun}")])
     enterprise_id, district = row
-    if noun in ("alert", "vehicle"):
+    if noun == "alert" and caller.role == access.ENTERPRISE:
+        allowed = enterprise_id is not None and enterprise_id == caller.enterprise_id
+    elif noun in ("alert", "vehicle"):
         allowed = access.sees_transport(caller.role, caller.districts, district)
     else:
         allowed = access.sees_site(

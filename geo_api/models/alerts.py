@@ -44,6 +44,8 @@ class AlertProperties(Body):
     dispose_deadline: IsoTime | None
     escalation_level: int
     escalated_at: IsoTime | None
+    departments: list[str] = Field(description="the departments it was routed to")
+    carrier_notified: bool = Field(description="routed to the carrier enterprise as well")
 
 
 class AlertFeature(Body):
@@ -101,8 +103,17 @@ class CarrierAlertFigures(AlertFigures):
     carrier: str | None
 
 
+class RuleAlertFigures(AlertFigures):
+    rule: str | None
+
+
+class DepartmentAlertFigures(AlertFigures):
+    department: str | None
+
+
 class AlertStats(Body):
-    """``GET /api/alerts/stats``: overall figures, then per district and per carrier."""
+    """``GET /api/alerts/stats``: overall figures, then per district, carrier, warning type
+    (rule) and department (an alert routed to two departments counts for each)."""
 
     from_: IsoTime | None = Field(alias="from")
     to: IsoTime | None
@@ -110,3 +121,20 @@ class AlertStats(Body):
     overall: AlertFigures
     by_district: list[DistrictAlertFigures]
     by_carrier: list[CarrierAlertFigures]
+    by_rule: list[RuleAlertFigures]
+    by_department: list[DepartmentAlertFigures]
+
+
+class AlertRoute(Body):
+    """Where a warning type goes (``alert_routes``, migration 0019)."""
+
+    rule: str
+    departments: list[str]
+    to_carrier: bool
+    ack_s: Number | None = Field(description="null: the engine's default deadline")
+    dispose_s: Number | None
+    updated_at: IsoTime
+
+
+class AlertRouteList(Body):
+    items: list[AlertRoute]

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from geo_api.routes import (
     alarms,
     alert_feeds,
+    alert_routes,
     alerts,
     api_docs,
     audit,
@@ -71,6 +72,7 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     positions.router,
     alert_feeds.router,  # before alerts: /api/alerts/stream is not an {alert_id}
     alerts.router,
+    alert_routes.router,
     webhooks.router,
     readings.router,
     alarms.router,

@@ -20,13 +20,15 @@ from geo_api.models.alerts import AlertCollection, AlertFeature, AlertList
 from geo_api.models.base import GeoJSONResponse, json_variant
 from geo_api.rerate import Rerate
 from geo_api.scope import check_object, district_filter
+from layers.access import roles as access
 from layers.alerts import lifecycle
-from layers.core.vocab import ALERT_RULES, ALERT_STATUSES, ILLEGAL_PARKING_RULES
+from layers.core.vocab import ALERT_RULES, ALERT_STATUSES, DEPARTMENTS, ILLEGAL_PARKING_RULES
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Status = Literal[ALERT_STATUSES]  # type: ignore[valid-type]
 Rule = Literal[ALERT_RULES]  # type: ignore[valid-type]
+Department = Literal[DEPARTMENTS]  # type: ignore[valid-type]
 
 
 class Disposal(BaseModel):
@@ -39,7 +41,7 @@ class Disposal(BaseModel):
     response_model=AlertCollection,
     response_class=GeoJSONResponse,
     openapi_extra=json_variant(AlertList),  # f=json
-    dependencies=[allow(*TRANSPORT)],
+    dependencies=[allow(*TRANSPORT, access.ENTERPRISE)],
 )
 async def list_alerts(
     request: Request,
@@ -53,17 +55,24 @@ async def list_alerts(
         dt.datetime | None, Query(description="changed at or after (ISO 8601)")
     ] = None,
     active: Annotated[bool | None, Query(description="episode still going on")] = None,
+    department: Annotated[
+        Department | None, Query(description="the queue of one department (alert routing)")
+    ] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     f: Annotated[Literal["geojson", "json"], Query(description="output format")] = "geojson",
 ) -> JSONResponse:
-    """Alerts, newest first (overdue ones are escalated by geo_api/escalation.py, not here)."""
+    """Alerts, newest first (overdue ones are escalated by geo_api/escalation.py, not here).
+    A carrier enterprise's key lists the alerts routed to it, and only those."""
     server = request.app.state.settings.server
     size = min(limit or server.default_page_size, server.max_page_size)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
     districts = district_filter(caller, [district] if district else None)
-    q = lifecycle.AlertQuery(status, rule, districts, vehicle_id, since, active, size, offset)
+    carrier = caller.enterprise_id if caller.role == access.ENTERPRISE else None
+    q = lifecycle.AlertQuery(
+        status, rule, districts, vehicle_id, since, active, size, offset, department, carrier
+    )
     features, matched = await lifecycle.list_alerts(conn, q)
     if f == "json":
         body: dict[str, Any] = {
@@ -84,7 +93,7 @@ async def list_alerts(
     "/api/alerts/{alert_id}",
     response_model=AlertFeature,
     response_class=GeoJSONResponse,
-    dependencies=[allow(*TRANSPORT)],
+    dependencies=[allow(*TRANSPORT, access.ENTERPRISE)],
 )
 async def get_alert(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> JSONResponse:
     """One alert as a GeoJSON Feature."""

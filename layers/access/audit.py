@@ -35,6 +35,7 @@ AUDITED_ENTITIES: Final = (
     "accidents",
     "bulletin_actions",
     "enterprise_findings",
+    "alert_routes",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"

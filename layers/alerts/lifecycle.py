@@ -60,7 +60,8 @@ json_build_object(
     'acknowledged_at', a.acknowledged_at, 'acknowledged_by', a.acknowledged_by,
     'disposed_at', a.disposed_at, 'disposed_by', a.disposed_by, 'outcome', a.outcome,
     'note', a.note, 'ack_deadline', a.ack_deadline, 'dispose_deadline', a.dispose_deadline,
-    'escalation_level', a.escalation_level, 'escalated_at', a.escalated_at))
+    'escalation_level', a.escalation_level, 'escalated_at', a.escalated_at,
+    'departments', a.departments, 'carrier_notified', a.carrier_notified))
 """
 _FROM = (
     " FROM alerts a LEFT JOIN vehicles v ON v.id = a.vehicle_id"
@@ -77,6 +78,10 @@ _LIST = (
     " AND (%(vehicle_id)s::int IS NULL OR a.vehicle_id = %(vehicle_id)s)"
     " AND (%(since)s::timestamptz IS NULL OR a.updated_at >= %(since)s)"
     " AND (%(active)s::bool IS NULL OR a.active = %(active)s)"
+    " AND (%(department)s::text IS NULL OR a.departments @> ARRAY[%(department)s::text])"
+    # A carrier enterprise reads the alerts routed to it (alert_routes.to_carrier)
+    " AND (%(carrier_id)s::int IS NULL"
+    "      OR (a.enterprise_id = %(carrier_id)s AND a.carrier_notified))"
     " ORDER BY a.created_at DESC, a.id DESC LIMIT %(limit)s OFFSET %(offset)s"
 )
 _ONE = "SELECT " + _FEATURE + _FROM + " WHERE a.id = %s"
@@ -103,6 +108,8 @@ class AlertQuery:
     active: bool | None = None
     limit: int = 1000
     offset: int = 0
+    department: str | None = None  # a department's queue (docs/api.md, alert routing)
+    carrier_id: int | None = None  # a carrier enterprise's own routed alerts
 
 
 async def escalate(conn: AsyncConnection[Any]) -> list[int]:

@@ -20,6 +20,14 @@ GROUPS: Final[dict[str, str]] = {
     "overall": "'all'::text",
     "by_district": "coalesce(a.district, '')",
     "by_carrier": "coalesce(v.carrier, e.name, '')",
+    "by_rule": "a.rule",
+    # One row per department an alert was routed to (migration 0019): a department's figures
+    # are those of its own queue.
+    "by_department": "dep.name",
+}
+#: Extra FROM items a grouping needs (constants).
+_JOINS: Final[dict[str, str]] = {
+    "by_department": " CROSS JOIN LATERAL unnest(a.departments) AS dep(name)",
 }
 
 _STATS = """
@@ -39,10 +47,12 @@ SELECT {key} AS key,
     FILTER (WHERE a.disposed_at IS NOT NULL) AS ttd_p90_s
 FROM alerts a
 LEFT JOIN vehicles v ON v.id = a.vehicle_id
-LEFT JOIN enterprises e ON e.id = a.enterprise_id
+LEFT JOIN enterprises e ON e.id = a.enterprise_id{joins}
 WHERE (%(from)s::timestamptz IS NULL OR a.created_at >= %(from)s)
   AND (%(to)s::timestamptz IS NULL OR a.created_at < %(to)s)
   AND (%(district)s::text[] IS NULL OR a.district = ANY(%(district)s))
+  AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
+  AND (%(department)s::text IS NULL OR a.departments @> ARRAY[%(department)s::text])
 GROUP BY 1 ORDER BY count(*) DESC, 1
 LIMIT %(limit)s
 """
@@ -54,6 +64,8 @@ class StatsQuery:
     end: dt.datetime | None = None
     districts: tuple[str, ...] | None = None
     max_groups: int = 1000
+    rule: str | None = None
+    department: str | None = None
 
 
 def _shape(row: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +97,8 @@ async def alert_stats(conn: AsyncConnection[Any], q: StatsQuery) -> dict[str, An
         "to": q.end,
         "district": list(q.districts) if q.districts else None,
         "limit": q.max_groups,
+        "rule": q.rule,
+        "department": q.department,
     }
     out: dict[str, Any] = {
         "from": q.start.isoformat() if q.start else None,
@@ -93,7 +107,7 @@ async def alert_stats(conn: AsyncConnection[Any], q: StatsQuery) -> dict[str, An
     }
     cur = conn.cursor(row_factory=dict_row)
     for name, key in GROUPS.items():
-        await cur.execute(_STATS.format(key=key).encode(), params)
+        await cur.execute(_STATS.format(key=key, joins=_JOINS.get(name, "")).encode(), params)
         rows = await cur.fetchall()
         if name == "overall":
             out["overall"] = _shape(rows[0]) if rows else _shape(_EMPTY)

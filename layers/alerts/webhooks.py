@@ -62,7 +62,8 @@ _ALERT_JSON = """json_build_object(
   'dispose_deadline', a.dispose_deadline, 'escalation_level', a.escalation_level,
   'escalated_at', a.escalated_at, 'acknowledged_at', a.acknowledged_at,
   'acknowledged_by', a.acknowledged_by, 'disposed_at', a.disposed_at,
-  'outcome', a.outcome, 'note', a.note, 'updated_at', a.updated_at)"""
+  'outcome', a.outcome, 'note', a.note, 'updated_at', a.updated_at,
+  'departments', a.departments, 'carrier_notified', a.carrier_notified)"""
 
 _ENQUEUE = (
     "WITH e AS (SELECT a.*, coalesce(%(event)s::text, CASE WHEN a.revision = 1"

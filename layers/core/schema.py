@@ -544,6 +544,9 @@ class Alert(Base):
     escalation_level: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    # Routing (migration 0019): filled by the route_alert trigger from ``alert_routes``.
+    departments: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    carrier_notified: Mapped[bool] = mapped_column(Boolean, server_default="false")
     __table_args__ = (
         CheckConstraint(f"status IN {sql_in(vocab.ALERT_STATUSES)}", name="status"),
         CheckConstraint(f"rule IN {sql_in(vocab.ALERT_RULES)}", name="rule"),
@@ -557,6 +560,29 @@ class Alert(Base):
             "vehicle_id", "rule", "zone_id", "episode_start", postgresql_nulls_not_distinct=True
         ),
         Index("ix_alerts_status_created", "status", "created_at"),
+        Index("ix_alerts_departments", "departments", postgresql_using="gin"),
+    )
+
+
+class AlertRoute(Base):
+    """Where a warning type goes: its departments, the carrier, its deadlines (issue 14 §5)."""
+
+    __tablename__ = "alert_routes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str] = mapped_column(Text, unique=True)
+    departments: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    to_carrier: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    ack_s: Mapped[float | None] = mapped_column(Float)
+    dispose_s: Mapped[float | None] = mapped_column(Float)
+    updated_at = _created()
+    __table_args__ = (
+        CheckConstraint(
+            "cardinality(departments) > 0 AND departments <@ ARRAY"
+            + str(list(vocab.DEPARTMENTS)).replace('"', "'"),
+            name="departments",
+        ),
+        CheckConstraint("ack_s IS NULL OR ack_s > 0", name="ack_s"),
+        CheckConstraint("dispose_s IS NULL OR dispose_s > 0", name="dispose_s"),
     )
 
 
