@@ -15,6 +15,7 @@ from geo_api.routes import (
     health,
     hexagons,
     hidden_dangers,
+    ogc,
     pages,
     positions,
     readings,
@@ -61,6 +62,7 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     hexagons.router,
     surface.router,
     tiles.router,
+    ogc.router,
     changes.router,
     positions.router,
     alert_feeds.router,  # before alerts: /api/alerts/stream is not an {alert_id}
