@@ -10,7 +10,7 @@ import pyogrio
 import pytest
 
 from tests.conftest import LiveServer, key_for
-from tests.test_tiles import decode, enterprise, features, tile_of  # noqa: F401 (fixture)
+from tests.test_tiles import TO_3857, decode, enterprise, features, tile_of  # noqa: F401 (fixture)
 
 OGC_TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
 
@@ -208,14 +208,22 @@ def test_gdal_reads_enterprises_from_the_tiles(
 ) -> None:
     """GDAL's OGCAPI driver as a real client: collection → tilesets → tileset → tiles."""
     key = key_for(live_server.url)
-    source = f"OGCAPI:{live_server.base_url}/ogc/collections/enterprises?key={key}"
-    lon, lat = enterprise["lon"], enterprise["lat"]
-    frame = pyogrio.read_dataframe(
-        source,
-        bbox=(lon - 0.001, lat - 0.001, lon + 0.001, lat + 0.001),
-        API="TILES",
-        TILEMATRIXSET="WebMercatorQuad",
-        ZOOM_LEVEL=14,
+    source = f"OGCAPI:{live_server.base_url}/ogc/collections/enterprises"
+    x, y = TO_3857.transform(enterprise["lon"], enterprise["lat"])
+    # The driver sends its own Accept header, which replaces GDAL_HTTP_HEADERS: a bearer it keeps.
+    pyogrio.set_gdal_config_options(
+        {"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": key, "CPL_DEBUG": "ON"}
     )
+    try:
+        print(pyogrio.list_layers(source))
+        frame = pyogrio.read_dataframe(
+            source,
+            bbox=(x - 100, y - 100, x + 100, y + 100),  # in the layer's CRS: EPSG:3857
+            API="TILES",
+            layer="Zoom level 14",
+        )
+    finally:
+        pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": None, "GDAL_HTTP_BEARER": None})
+    print(frame)
     assert len(frame) >= 1
     assert "color" in frame.columns

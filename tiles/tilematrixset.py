@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from layers.access.roles import FULL_VIEW, TileView
 from layers.catalog.tiles import TileLayer
-from tiles.tms import MAX_ZOOM, tile_range
+from tiles.tms import MAX_LAT, MAX_ZOOM, tile_range
 
 TMS_ID: Final = "WebMercatorQuad"
 TMS_URI: Final = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -63,6 +63,13 @@ def web_mercator_quad() -> dict[str, Any]:
         "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
         "tileMatrices": [tile_matrix(z) for z in range(MAX_ZOOM + 1)],
     }
+
+
+def to_3857(lon: float, lat: float) -> tuple[float, float]:
+    """Web Mercator metres of a lon/lat (latitude clamped to the square)."""
+    lat = max(-MAX_LAT, min(MAX_LAT, lat))
+    y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0
+    return lon / 180.0 * HALF_SIDE, y
 
 
 def matrix_limits(
@@ -117,14 +124,16 @@ def tileset(
     """Tileset metadata (vector, WebMercatorQuad) for ``layers`` cut into one tile."""
     minzoom = min(layer.minzoom for layer in layers)
     maxzoom = max(layer.maxzoom for layer in layers)
-    west, south, east, north = bounds
+    # In the tileset's own CRS: clients (GDAL) read the box in the tile matrix set's units.
+    west, south = to_3857(bounds[0], bounds[1])
+    east, north = to_3857(bounds[2], bounds[3])
     return {
         "title": title,
         "dataType": "vector",
         "crs": CRS_3857,
         "tileMatrixSetURI": TMS_URI,
         "tileMatrixSetLimits": matrix_limits(bounds, minzoom, maxzoom),
-        "boundingBox": {"lowerLeft": [west, south], "upperRight": [east, north], "crs": CRS84},
+        "boundingBox": {"lowerLeft": [west, south], "upperRight": [east, north], "crs": CRS_3857},
         "layers": [tileset_layer(layer, view) for layer in layers],
         "links": links,
     }
