@@ -8,12 +8,15 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from geo_api.settings import Settings
 from layers.core.vocab import ROLES
+
+if TYPE_CHECKING:
+    from layers.access.packages import PackageView
 
 
 def vocab_roles() -> list[str]:
@@ -391,9 +394,32 @@ def import_(layer: str, file: Path, partial: bool, crs: str | None) -> None:
 @click.option("--layers", "layer_names", required=True, help="comma list, e.g. enterprises,zones")
 @click.option("--bbox", required=True, help="minx,miny,maxx,maxy in WGS 84")
 @click.option("--zooms", default="8-14", show_default=True, help="zoom range, e.g. 8-14")
+@click.option(
+    "--view",
+    "role",
+    default="tile_reader",
+    show_default=True,
+    help="the recipient's role: the package holds only what that role sees on the map",
+)
+@click.option("--districts", default=None, help="regulator/officer: comma list of district codes")
+@click.option("--enterprise", "enterprise_id", type=int, default=None, help="enterprise: its id")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-def export_tiles_cmd(layer_names: str, bbox: str, zooms: str, out: Path) -> None:
-    """Write tiles to OUT.pmtiles or OUT.mbtiles for offline use in the field."""
+def export_tiles_cmd(
+    layer_names: str,
+    bbox: str,
+    zooms: str,
+    role: str,
+    districts: str | None,
+    enterprise_id: int | None,
+    out: Path,
+) -> None:
+    """Write tiles to OUT.pmtiles or OUT.mbtiles for offline use in the field.
+
+    The package is rendered through the --view role's tile view (the least one, the public
+    tile_reader's, unless told otherwise): sensitive properties and other districts' or
+    enterprises' rows are left out exactly as the tile routes leave them out, and the view is
+    recorded in the package, so the server hands it only to callers who see at least as much.
+    """
     import asyncio
 
     from layers.catalog import CATALOG
@@ -411,12 +437,65 @@ def export_tiles_cmd(layer_names: str, bbox: str, zooms: str, out: Path) -> None
         _fail(str(exc))
         return
     url = _settings().db.resolved_url()
+    view = _package_view(url, role, [layer.name for layer in layers], districts, enterprise_id)
     try:
-        report = asyncio.run(export_tiles(url, layers, box, zoom_range, out))
+        report = asyncio.run(
+            export_tiles(
+                url, layers, box, zoom_range, out, view=view.tile_view(), recorded=view.to_json()
+            )
+        )
     except ValueError as exc:
         _fail(str(exc))
         return
-    click.echo(f"{out}: {report.summary()}")
+    click.echo(f"{out}: {report.summary()} for the {_view_text(view)}")
+
+
+def _package_view(
+    url: str, role: str, layers: list[str], districts: str | None, enterprise_id: int | None
+) -> PackageView:
+    """The recipient's view from ``--view/--districts/--enterprise``, checked against the
+    catalogue and the database; every problem is a message naming the option."""
+    import psycopg
+
+    from layers.access import roles
+    from layers.access.packages import PACKAGE_ROLES, PackageView, refused_layers
+    from layers.catalog import CATALOG
+
+    if role not in PACKAGE_ROLES:
+        _fail(f"--view: {role!r} is not a map role (one of {', '.join(PACKAGE_ROLES)})")
+    refused = refused_layers(role, layers, CATALOG)
+    if refused:
+        _fail(f"--layers: {', '.join(refused)} not available to the {role} role")
+    codes = sorted({c.strip() for c in districts.split(",") if c.strip()}) if districts else None
+    if codes is not None and role not in roles.DISTRICT_ROLES:
+        _fail(f"--districts: only for the {', '.join(roles.DISTRICT_ROLES)} roles")
+    if (enterprise_id is not None) != (role == roles.ENTERPRISE):
+        _fail("--enterprise: give it with --view enterprise, and only then")
+    home: str | None = None
+    with psycopg.connect(url) as conn:
+        if codes:
+            rows = conn.execute("SELECT code FROM districts WHERE code = ANY(%s)", (codes,))
+            unknown = sorted(set(codes) - {row[0] for row in rows})
+            if unknown:
+                _fail(f"--districts: unknown district {', '.join(unknown)}")
+        if enterprise_id is not None:
+            row = conn.execute(
+                "SELECT district FROM enterprises WHERE id = %s", (enterprise_id,)
+            ).fetchone()
+            if row is None:
+                _fail(f"--enterprise: no enterprise {enterprise_id}")
+                raise SystemExit(1)
+            home = row[0]
+    return PackageView(role, tuple(layers), tuple(codes) if codes else None, enterprise_id, home)
+
+
+def _view_text(view: PackageView) -> str:
+    scope = ""
+    if view.districts:
+        scope = f" of {', '.join(view.districts)}"
+    elif view.enterprise_id is not None:
+        scope = f" of enterprise {view.enterprise_id}"
+    return f"{view.role} view{scope}"
 
 
 @main.command()

@@ -165,6 +165,13 @@ class TilesSettings(BaseSettings):
         default=64, description="cluster cell at city zoom (≤ city_cluster_zoom), px"
     )
     city_cluster_zoom: int = Field(default=11, ge=0, le=22)
+    # Offline packages (GET /tiles/packages, docs/operations.md "Offline tiles").
+    packages_dir: Path | None = Field(
+        default=None, description="served PMTiles/MBTiles packages; unset = <data dir>/packages"
+    )
+    packages_list_max: int = Field(
+        default=500, ge=1, le=100_000, description="most packages GET /tiles/packages lists"
+    )
 
     @field_validator("cluster_px", "city_cluster_px")
     @classmethod

@@ -23,6 +23,7 @@ import pytest
 from geo_api.routes import PUBLIC_ROUTERS, routers
 from layers.catalog import CATALOG
 from tests.conftest import LiveServer, auth, key_for, make_settings
+from tests.planting import plant_two_sites
 from tests.test_tiles import decode, features, get_tile, tile_of
 
 LON, LAT = 127.30, 35.30
@@ -32,42 +33,9 @@ MANUAL_ITEM = "XS-10"  # a manual item of the default (xiaoshan) rule set
 @pytest.fixture(scope="module")
 def plant(database_url: str) -> Iterator[dict[str, Any]]:
     """Enterprises A (district d1) and B (district d2) side by side, each with a hazard source
-    holding a substance inventory, a risk unit and a monitoring point."""
-    out: dict[str, Any] = {}
+    holding a substance inventory, and a risk unit (tests/planting.py)."""
     with psycopg.connect(database_url, autocommit=True) as c:
-        d1, d2 = (r[0] for r in c.execute("SELECT code FROM districts ORDER BY code LIMIT 2"))
-        out["d1"], out["d2"] = d1, d2
-        for key, code, dx, district in (
-            ("a", "9133020000AUTH0A01", 0.0, d1),
-            ("b", "9133020000AUTH0B01", 0.001, d2),
-        ):
-            lon, lat = LON + dx, LAT + dx
-            (eid,) = c.execute(
-                "INSERT INTO enterprises (credit_code, name, category, is_hazmat, district, geom)"
-                " VALUES (%s, %s, 'storage', true, %s, ST_SetSRID(ST_Point(%s, %s), 4326))"
-                " RETURNING id",
-                (code, f"权限测试公司{key.upper()}", district, lon, lat),
-            ).fetchone()
-            (hid,) = c.execute(
-                "INSERT INTO hazard_sources (enterprise_id, code, unit_name, unit_kind, geom,"
-                " r_value, grade, color) VALUES (%s, 'AUTH-HS', '储罐区', 'storage',"
-                " ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(%s, %s), 4326)::geography, 25)::geometry),"
-                " 12.5, 3, 'yellow') RETURNING id",
-                (eid, lon, lat),
-            ).fetchone()
-            c.execute(
-                "INSERT INTO hazard_source_substances (hazard_source_id, name, cas, q, critical_q)"
-                " VALUES (%s, %s, '7782-50-5', 12.5, 5)",
-                (hid, f"液氯{key.upper()}"),
-            )
-            (uid,) = c.execute(
-                "INSERT INTO risk_units (enterprise_id, name, method, likelihood, exposure,"
-                " consequence, color, geom) VALUES (%s, '装卸区', 'LEC', 3, 6, 7,"
-                " 'yellow', ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(%s, %s), 4326)::geography,"
-                " 10)::geometry)) RETURNING id",
-                (eid, lon, lat),
-            ).fetchone()
-            out[key] = {"id": eid, "hs": hid, "unit": uid, "lon": lon, "lat": lat}
+        out = plant_two_sites(c, "AUTH", "权限测试公司", LON, LAT, 0.001)
     yield out
 
 

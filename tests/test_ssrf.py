@@ -35,6 +35,7 @@ from geo_api.settings import DatabaseSettings, ServerSettings, Settings, Webhook
 from geo_api.webhooks import pinned
 from layers.alerts.targets import Target, TargetGuard, TargetRefused, special_range
 from tests.conftest import LiveServer, auth, key_for
+from tests.planting import square_wkt
 
 DISTRICT = "EDG-SSRF"
 SCHOOL = (126.05, 32.05)
@@ -187,11 +188,6 @@ class Receiver:
         self.server.server_close()
 
 
-def _box(lon: float, lat: float, half: float) -> str:
-    a, b, c, d = lon - half, lat - half, lon + half, lat + half
-    return f"MULTIPOLYGON((({a} {b}, {c} {b}, {c} {d}, {a} {d}, {a} {b})))"
-
-
 @pytest.fixture(scope="module")
 def vehicles(database_url: str) -> dict[str, int]:
     """Our district, a school zone in it (a stop there of any length is an alert), tankers."""
@@ -199,12 +195,12 @@ def vehicles(database_url: str) -> dict[str, int]:
         c.execute(
             "INSERT INTO districts (code, name, geom) VALUES (%s, '防伪造区',"
             " ST_GeomFromText(%s, 4326))",
-            (DISTRICT, _box(126.075, 32.075, 0.075)),
+            (DISTRICT, square_wkt(126.075, 32.075, 0.075)),
         )
         c.execute(
             "INSERT INTO zones (code, name, kind, district, geom) VALUES ('EDG-SCH',"
             " '边界测试小学', 'school', %s, ST_GeomFromText(%s, 4326))",
-            (DISTRICT, _box(*SCHOOL, 0.002)),
+            (DISTRICT, square_wkt(*SCHOOL, 0.002)),
         )
         out = {}
         for name in ("rebind", "pinned", "redirect"):

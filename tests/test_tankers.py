@@ -19,6 +19,8 @@ import httpx
 import psycopg
 import pytest
 
+from tests.planting import square_wkt
+
 LOT = (124.52, 32.32)  # centre of a designated parking lot
 ROADSIDE = (124.60, 32.40)
 SCHOOL = (124.66, 32.46)
@@ -34,11 +36,6 @@ def _school_hours() -> str:
     return f"{a.astimezone(CST):%H:%M}-{b.astimezone(CST):%H:%M}"
 
 
-def _box(lon: float, lat: float, half: float) -> str:
-    a, b, c, d = lon - half, lat - half, lon + half, lat + half
-    return f"MULTIPOLYGON((({a} {b}, {c} {b}, {c} {d}, {a} {d}, {a} {b})))"
-
-
 @pytest.fixture(scope="module")
 def area(database_url: str) -> Iterator[dict[str, Any]]:
     """Zones, a road, a carrier enterprise and one vehicle per scenario."""
@@ -51,7 +48,7 @@ def area(database_url: str) -> Iterator[dict[str, Any]]:
             row = c.execute(
                 "INSERT INTO zones (code, name, kind, active_hours, geom)"
                 " VALUES (%s, %s, %s, %s, ST_GeomFromText(%s, 4326)) RETURNING id",
-                (code, name, kind, hours, _box(lon, lat, 0.002)),
+                (code, name, kind, hours, square_wkt(lon, lat, 0.002)),
             ).fetchone()
             assert row
             zones[kind] = row[0]

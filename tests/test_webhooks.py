@@ -36,6 +36,7 @@ from geo_api.settings import (
 )
 from layers.alerts import webhooks
 from tests.conftest import LiveServer, auth, key_for
+from tests.planting import square_wkt
 
 
 class _Api:
@@ -71,11 +72,6 @@ PUBLIC_URL = "https://93.184.215.14/x"
 SHARED = tuple(f"shared{k}" for k in range(8))  # vehicles of the two-worker test
 
 
-def _box(lon: float, lat: float, half: float) -> str:
-    a, b, c, d = lon - half, lat - half, lon + half, lat + half
-    return f"MULTIPOLYGON((({a} {b}, {c} {b}, {c} {d}, {a} {d}, {a} {b})))"
-
-
 @pytest.fixture(scope="module")
 def area(database_url: str) -> dict[str, Any]:
     """Our district, a school (a stop there of any length is an alert) and five tankers."""
@@ -83,12 +79,12 @@ def area(database_url: str) -> dict[str, Any]:
         c.execute(
             "INSERT INTO districts (code, name, geom) VALUES (%s, '测试区', ST_GeomFromText(%s,"
             " 4326))",
-            (DISTRICT, _box(125.075, 32.875, 0.075)),
+            (DISTRICT, square_wkt(125.075, 32.875, 0.075)),
         )
         c.execute(
             "INSERT INTO zones (code, name, kind, district, geom)"
             " VALUES ('W6-SCH', '测试第六小学', 'school', %s, ST_GeomFromText(%s, 4326))",
-            (DISTRICT, _box(*SCHOOL, 0.002)),
+            (DISTRICT, square_wkt(*SCHOOL, 0.002)),
         )
         vehicles = {}
         for name in ("signed", "flaky", "restart", "leased", "escalate", "overdue_ack", *SHARED):

@@ -4,6 +4,11 @@ Tiles are rendered by the same engine as the server (one connection, no HTTP), g
 as both formats expect for MVT, and empty tiles are skipped. PMTiles wants tiles in tile-id
 order for a clustered archive, so addresses are sorted by their Hilbert id before rendering.
 MBTiles rows use the TMS row order (y flipped), as the MBTiles 1.3 spec says.
+
+Every package is rendered through one :class:`TileView` — the same rows and properties the
+tile routes give that role — and its metadata records the view (``georisk_view``,
+``layers/access/packages.py``) and lists only the fields the view leaves in, so a package
+never holds more than its recipient may see, and the server knows whom it may hand it to.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 from tqdm import tqdm
 
+from layers.access.packages import METADATA_KEY
+from layers.access.roles import FULL_VIEW, TileView
 from layers.catalog.tiles import TileLayer
 from tiles.engine import Renderer, TileRequest, TimeParams
 from tiles.tilejson import vector_layer
@@ -52,6 +59,7 @@ async def _render_all(
     layers: tuple[TileLayer, ...],
     tiles: Sequence[Tile],
     progress: bool,
+    view: TileView,
 ) -> list[tuple[Tile, bytes]]:
     now = dt.datetime.now(dt.UTC)
     window = TimeParams(now - dt.timedelta(hours=1), now)
@@ -61,7 +69,7 @@ async def _render_all(
     conn = await psycopg.AsyncConnection.connect(url)
     async with conn:
         for tile in tqdm(tiles, unit="tile", disable=not progress):
-            req = TileRequest(layers, tile, window, moment)
+            req = TileRequest(layers, tile, window, moment, view)
             if not req.visible():
                 continue
             rendered = await renderer.render(conn, req)
@@ -70,15 +78,20 @@ async def _render_all(
     return out
 
 
-def _metadata(layers: tuple[TileLayer, ...], zooms: range) -> dict[str, Any]:
-    return {
+def _metadata(
+    layers: tuple[TileLayer, ...], zooms: range, view: TileView, recorded: dict[str, Any] | None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
         "name": ",".join(layer.name for layer in layers),
         "format": "pbf",
         "minzoom": zooms.start,
         "maxzoom": zooms.stop - 1,
-        "vector_layers": [vector_layer(layer) for layer in layers],
+        "vector_layers": [vector_layer(layer, view) for layer in layers],
         "attribution": "GeoRisk",
     }
+    if recorded is not None:
+        meta[METADATA_KEY] = recorded
+    return meta
 
 
 async def export_tiles(
@@ -88,12 +101,16 @@ async def export_tiles(
     zooms: range,
     out: Path,
     progress: bool = True,
+    view: TileView = FULL_VIEW,
+    recorded: dict[str, Any] | None = None,
 ) -> ExportReport:
+    """Render ``layers`` over ``bbox`` and ``zooms`` through ``view`` into ``out``;
+    ``recorded`` (a :class:`PackageView` as JSON) goes into the metadata for the server."""
     tiles = sorted(tiles_in(bbox, zooms), key=lambda t: zxy_to_tileid(t.z, t.x, t.y))
-    rendered = await _render_all(url, layers, tiles, progress)
+    rendered = await _render_all(url, layers, tiles, progress, view)
     report = ExportReport(tiles=len(tiles), written=len(rendered))
     report.bytes = sum(len(data) for _, data in rendered)
-    meta = _metadata(layers, zooms)
+    meta = _metadata(layers, zooms, view, recorded)
     if out.suffix.lower() == ".mbtiles":
         _write_mbtiles(out, rendered, meta, bbox)
     else:
@@ -153,6 +170,8 @@ def _write_mbtiles(
             "attribution": meta["attribution"],
             "json": json.dumps({"vector_layers": meta["vector_layers"]}),
         }
+        if METADATA_KEY in meta:
+            rows[METADATA_KEY] = json.dumps(meta[METADATA_KEY])
         db.executemany("INSERT INTO metadata VALUES (?, ?)", rows.items())
         db.executemany(
             "INSERT INTO tiles VALUES (?, ?, ?, ?)",

@@ -24,6 +24,7 @@ from geo_api.routes import (
     risk_units,
     scores,
     surface,
+    tile_packages,
     tiles,
     webhooks,
 )
@@ -61,6 +62,7 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     risk_units.router,
     hexagons.router,
     surface.router,
+    tile_packages.router,  # before tiles: /tiles/packages is no layer
     tiles.router,
     ogc.router,
     changes.router,
