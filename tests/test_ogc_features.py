@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-import pyogrio
 import pytest
 from pyproj import Transformer
 
 from layers.catalog import CATALOG
+from tests import gdal_client
 from tests.conftest import LiveServer, key_for
 from tests.planting import plant_two_sites
 
@@ -117,8 +118,18 @@ def test_landing_page_links(live_server: LiveServer, keys: dict[str, str]) -> No
         rels = {link["rel"]: link for link in doc["links"]}
         base = f"{live_server.base_url}/ogc"
         assert rels["self"]["href"] == base
-        assert rels["service-desc"]["href"].endswith("/openapi.json")
+        assert rels["service-desc"]["href"] == f"{base}/openapi.json"
         assert rels["service-desc"]["type"].startswith("application/vnd.oai.openapi+json")
+        # The OGC API's own definition: server /ogc, the caller's collections' own parameters.
+        ogc_api = http.get(rels["service-desc"]["href"])
+        assert ogc_api.headers["content-type"].startswith("application/vnd.oai.openapi+json")
+        api = ogc_api.json()
+        assert api["servers"][0]["url"] == base
+        names = {p["name"] for p in api["paths"]["/collections/enterprises/items"]["get"]["parameters"]}
+        assert {"bbox", "crs", "filter", "filter-lang", "name", "diagnosis_score"} <= names
+        assert "datetime" not in names and "site" not in names
+        units = api["paths"]["/collections/risk_units/items"]["get"]["parameters"]
+        assert "datetime" in {p["name"] for p in units}
         assert rels["service-doc"]["href"].endswith("/docs")
         assert rels["conformance"]["href"] == f"{base}/conformance"
         assert rels["data"]["href"] == f"{base}/collections"
@@ -541,21 +552,14 @@ def _links_of(doc: Any) -> list[dict[str, Any]]:
 # -- GDAL's OAPIF driver as the client ---------------------------------------------------------
 
 
-@pytest.fixture()
-def gdal_bearer(keys: dict[str, str]) -> Iterator[None]:
-    pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": keys["reg_d1"]})
-    yield
-    pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": None, "GDAL_HTTP_BEARER": None})
-
-
 def test_gdal_reads_the_same_features_as_the_rest_api(
-    live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any], gdal_bearer: None
+    live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any], tmp_path: Path
 ) -> None:
+    config = gdal_client.bearer(keys["reg_d1"])
     source = f"OAPIF:{live_server.base_url}/ogc"
-    layers = {name for name, _ in pyogrio.list_layers(source)}
+    layers = set(gdal_client.list_layers(source, config))
     assert {"enterprises", "hazard_sources", "risk_units"} <= layers
-    assert "vehicles" not in layers or True  # regulators read vehicles too
-    frame = pyogrio.read_dataframe(source, layer="enterprises", bbox=BOX)
+    frame = gdal_client.read_dataframe(source, config, layer="enterprises", bbox=BOX)
     with as_(live_server, keys, "reg_d1") as http:
         rest = by_id(http.get("/api/enterprises", params={"bbox": BBOX}).json())
     assert len(frame) == len(rest) and plant["b"]["id"] not in rest
@@ -565,18 +569,26 @@ def test_gdal_reads_the_same_features_as_the_rest_api(
         match = next(f for f in rest.values() if f["properties"]["name"] == row["name"])
         lon, lat = match["geometry"]["coordinates"]
         assert (row.geometry.x, row.geometry.y) == pytest.approx((lon, lat), abs=1e-7)
-    # An attribute filter travels as CQL2 (the server advertises it) and comes back filtered.
-    filtered = pyogrio.read_dataframe(
-        source, layer="enterprises", where="diagnosis_score > 85 AND name LIKE '网格%'"
+    # An attribute filter travels as CQL text (the service description advertises it, with
+    # the collection's queryables) and comes back filtered by the server.
+    log = tmp_path / "gdal.log"
+    filtered = gdal_client.read_dataframe(
+        source,
+        {**config, "CPL_DEBUG": "ON", "CPL_LOG": str(log)},
+        layer="enterprises",
+        where="diagnosis_score > 85 AND name LIKE '网格%'",
     )
     assert set(filtered["name"]) == {"网格G1", "网格G6", "网格G7"}
+    fetched = [line for line in log.read_text().splitlines() if "/enterprises/items?" in line]
+    assert any("filter=" in line and "diagnosis_score" in line for line in fetched), fetched
 
 
 def test_gdal_reads_cgcs2000(
-    live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any], gdal_bearer: None
+    live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any]
 ) -> None:
     source = f"OAPIF:{live_server.base_url}/ogc/collections/enterprises"
-    frame = pyogrio.read_dataframe(source, bbox=BOX, CRS="EPSG:4490")
+    config = gdal_client.bearer(keys["reg_d1"])
+    frame = gdal_client.read_dataframe(source, config, bbox=BOX, CRS="EPSG:4490")
     assert frame.crs is not None and frame.crs.to_epsg() == 4490
     a = plant["a"]
     row = frame[frame["name"] == "开放标准测试A"].iloc[0]

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from geo_api.auth import Caller, CurrentCaller
 from geo_api.db import DbConn
 from geo_api.models import ogc as models
-from geo_api.routes import ogc_features, ogc_tiles
+from geo_api.routes import ogc_features, ogc_openapi, ogc_tiles
 from geo_api.routes.ogc_common import (
     JSON,
     OPENAPI,
@@ -65,7 +65,9 @@ async def landing(request: Request, caller: CurrentCaller, f: Format = None) -> 
             "(WebMercatorQuad, Mapbox vector tiles); the collections you see depend on your role.",
             "links": [
                 link(base, "self", "this document"),
-                link(f"{root}/openapi.json", "service-desc", "the API definition", OPENAPI),
+                # The OGC API's own definition (server /ogc, one path per collection): what
+                # OGC clients read a collection's parameters from (ogc_openapi.py).
+                link(f"{base}/openapi.json", "service-desc", "the API definition", OPENAPI),
                 link(f"{root}/docs", "service-doc", "the API documentation", "text/html"),
                 link(f"{base}/conformance", "conformance", "conformance classes"),
                 link(f"{base}/collections", "data", "collections"),
@@ -161,5 +163,6 @@ async def collection(
 
 
 # The sub-routers' paths are more specific than ``/collections/{collectionId}``: order is free.
+router.include_router(ogc_openapi.router)
 router.include_router(ogc_features.router)
 router.include_router(ogc_tiles.router)

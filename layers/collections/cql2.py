@@ -33,6 +33,9 @@ from layers.core.crs import CRS84, OgcCrs
 from layers.core.errors import BadField
 
 LANGS: Final = ("cql2-text", "cql2-json")
+#: The draft's name for the text encoding, which GDAL's OAPIF driver (3.12) still sends: its
+#: expressions (comparisons, LIKE, IS NULL, AND/OR/NOT) read the same as CQL2 text.
+ALIASES: Final = {"cql-text": "cql2-text"}
 #: The queryable that stands for a feature's geometry in S_INTERSECTS.
 GEOMETRY: Final = "geometry"
 #: What the conformance page claims (and nothing beyond it is accepted).
@@ -69,7 +72,7 @@ class Queryable:
 
 def parse(text: str, lang: str | None) -> ast.Node:
     """The filter's tree; ``lang`` defaults to cql2-text."""
-    lang = lang or "cql2-text"
+    lang = ALIASES.get(lang or "cql2-text", lang or "cql2-text")
     if lang not in LANGS:
         raise FilterError(f"{lang!r} is not one of: {', '.join(LANGS)}", "filter-lang")
     if "\x00" in text:
