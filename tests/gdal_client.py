@@ -22,11 +22,19 @@ def _read(config: dict[str, str], source: str, kw: dict[str, Any]) -> gpd.GeoDat
     return pyogrio.read_dataframe(source, **kw)
 
 
-def _layers(config: dict[str, str], source: str) -> list[str]:
+def _layers(config: dict[str, str], source: str, kw: dict[str, Any]) -> list[str]:
     import pyogrio
 
     pyogrio.set_gdal_config_options(config)
-    return [str(name) for name, _ in pyogrio.list_layers(source)]
+    if not kw:
+        return [str(name) for name, _ in pyogrio.list_layers(source)]
+    names, layer = [], 0
+    while True:
+        try:
+            names.append(str(pyogrio.read_info(source, layer=layer, **kw)["layer_name"]))
+        except Exception:
+            return names
+        layer += 1
 
 
 def _run(fn: Any, *args: Any) -> Any:
@@ -46,6 +54,7 @@ def read_dataframe(source: str, config: dict[str, str], **kw: Any) -> gpd.GeoDat
     return frame
 
 
-def list_layers(source: str, config: dict[str, str]) -> list[str]:
-    names: list[str] = _run(_layers, config, source)
+def list_layers(source: str, config: dict[str, str], **kw: Any) -> list[str]:
+    """Layer names; ``kw`` are open options (list_layers takes none: read_info per layer)."""
+    names: list[str] = _run(_layers, config, source, kw)
     return names
