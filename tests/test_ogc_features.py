@@ -125,7 +125,9 @@ def test_landing_page_links(live_server: LiveServer, keys: dict[str, str]) -> No
         assert ogc_api.headers["content-type"].startswith("application/vnd.oai.openapi+json")
         api = ogc_api.json()
         assert api["servers"][0]["url"] == base
-        names = {p["name"] for p in api["paths"]["/collections/enterprises/items"]["get"]["parameters"]}
+        names = {
+            p["name"] for p in api["paths"]["/collections/enterprises/items"]["get"]["parameters"]
+        }
         assert {"bbox", "crs", "filter", "filter-lang", "name", "diagnosis_score"} <= names
         assert "datetime" not in names and "site" not in names
         units = api["paths"]["/collections/risk_units/items"]["get"]["parameters"]
@@ -180,9 +182,7 @@ def test_collections_follow_the_catalogue_and_the_role(
     rels = {link["rel"]: link for link in ent["links"]}
     assert rels["items"]["href"].endswith("/ogc/collections/enterprises/items")
     assert rels["items"]["type"] == "application/geo+json"
-    assert rels["http://www.opengis.net/def/rel/ogc/1.0/queryables"]["href"].endswith(
-        "/queryables"
-    )
+    assert rels["http://www.opengis.net/def/rel/ogc/1.0/queryables"]["href"].endswith("/queryables")
     assert rels["http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"]["href"].endswith(
         "/ogc/collections/enterprises/tiles"
     )
@@ -245,7 +245,11 @@ def test_items_equal_the_rest_api_for_a_bbox(
         assert feature["properties"] == want[fid]["properties"]
     assert ogc["numberMatched"] == rest.json()["numberMatched"] == len(got)
     a, b = plant["a"], plant["b"]
-    ids = set(got) if collection == "enterprises" else {f["properties"]["enterprise_id"] for f in got.values()}
+    ids = (
+        set(got)
+        if collection == "enterprises"
+        else {f["properties"]["enterprise_id"] for f in got.values()}
+    )
     if who == "admin":
         assert {a["id"], b["id"]} <= ids
     elif who == "reg_d1":  # district d1: A and the grid, never B
@@ -325,9 +329,7 @@ def test_crs_output_and_bbox_crs(
         plain = http.get("/ogc/collections/enterprises/items", params={"bbox": BBOX})
         assert plain.headers["content-crs"] == f"<{CRS84}>"
         lonlat = {f["id"]: f["geometry"]["coordinates"] for f in plain.json()["features"]}
-        r = http.get(
-            "/ogc/collections/enterprises/items", params={"bbox": BBOX, "crs": EPSG4490}
-        )
+        r = http.get("/ogc/collections/enterprises/items", params={"bbox": BBOX, "crs": EPSG4490})
         assert r.status_code == 200 and r.headers["content-crs"] == f"<{EPSG4490}>"
         latlon = {f["id"]: f["geometry"]["coordinates"] for f in r.json()["features"]}
         assert latlon.keys() == lonlat.keys()
@@ -346,9 +348,9 @@ def test_crs_output_and_bbox_crs(
         x0, y0 = to_3857.transform(BOX[0], BOX[1])
         x1, y1 = to_3857.transform(BOX[2], BOX[3])
         box3857 = f"{x0},{y0},{x1},{y1}"
-        assert set(by_id(items(http, "enterprises", bbox=box3857, **{"bbox-crs": EPSG3857}))) == set(
-            lonlat
-        )
+        assert set(
+            by_id(items(http, "enterprises", bbox=box3857, **{"bbox-crs": EPSG3857}))
+        ) == set(lonlat)
         for params, field in (
             ({"crs": "http://www.opengis.net/def/crs/EPSG/0/2385"}, "crs"),
             ({"bbox": BBOX, "bbox-crs": "EPSG:9999"}, "bbox-crs"),
@@ -365,7 +367,9 @@ def grid_ids(plant: dict[str, Any], *names: str) -> set[int]:
     return {plant["grid"][n] for n in names}
 
 
-def test_cql2_text_filters(live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any]) -> None:
+def test_cql2_text_filters(
+    live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any]
+) -> None:
     grid_only = "name LIKE '网格%'"
     cases = {
         f"{grid_only} AND diagnosis_score > 85": ("G1", "G6", "G7"),
@@ -399,7 +403,9 @@ def test_cql2_text_filters(live_server: LiveServer, keys: dict[str, str], plant:
         assert set(by_id(doc)) == grid_ids(plant, "G1", "G2", "G3", "G4")
 
 
-def test_cql2_json_filters(live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any]) -> None:
+def test_cql2_json_filters(
+    live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any]
+) -> None:
     grid_only = {"op": "like", "args": [{"property": "name"}, "网格%"]}
     w, s, e, n = LON + 0.009, LAT + 0.013, LON + 0.015, LAT + 0.015  # the upper row, G5–G7
     square = {
@@ -408,7 +414,10 @@ def test_cql2_json_filters(live_server: LiveServer, keys: dict[str, str], plant:
     }
     cases: list[tuple[dict[str, Any], tuple[str, ...]]] = [
         (
-            {"op": "and", "args": [grid_only, {"op": ">", "args": [{"property": "diagnosis_score"}, 85]}]},
+            {
+                "op": "and",
+                "args": [grid_only, {"op": ">", "args": [{"property": "diagnosis_score"}, 85]}],
+            },
             ("G1", "G6", "G7"),
         ),
         (
@@ -416,26 +425,50 @@ def test_cql2_json_filters(live_server: LiveServer, keys: dict[str, str], plant:
                 "op": "and",
                 "args": [
                     grid_only,
-                    {"op": "or", "args": [
-                        {"op": "=", "args": [{"property": "category"}, "trading"]},
-                        {"op": "isNull", "args": [{"property": "diagnosis_score"}]},
-                    ]},
+                    {
+                        "op": "or",
+                        "args": [
+                            {"op": "=", "args": [{"property": "category"}, "trading"]},
+                            {"op": "isNull", "args": [{"property": "diagnosis_score"}]},
+                        ],
+                    },
                 ],
             },
             ("G4", "G5"),
         ),
         (
-            {"op": "and", "args": [grid_only, {"op": "not", "args": [
-                {"op": "in", "args": [{"property": "category"}, ["storage", "production"]]}
-            ]}]},
+            {
+                "op": "and",
+                "args": [
+                    grid_only,
+                    {
+                        "op": "not",
+                        "args": [
+                            {
+                                "op": "in",
+                                "args": [{"property": "category"}, ["storage", "production"]],
+                            }
+                        ],
+                    },
+                ],
+            },
             ("G5", "G6"),
         ),
         (
-            {"op": "and", "args": [grid_only, {"op": "between", "args": [{"property": "diagnosis_score"}, 80, 90]}]},
+            {
+                "op": "and",
+                "args": [
+                    grid_only,
+                    {"op": "between", "args": [{"property": "diagnosis_score"}, 80, 90]},
+                ],
+            },
             ("G2", "G6"),
         ),
         ({"op": "s_intersects", "args": [{"property": "geometry"}, square]}, ("G5", "G6", "G7")),
-        ({"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [w, s, e, n]}]}, ("G5", "G6", "G7")),
+        (
+            {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [w, s, e, n]}]},
+            ("G5", "G6", "G7"),
+        ),
     ]
     with as_(live_server, keys, "admin") as http:
         for doc_filter, want in cases:
@@ -496,6 +529,7 @@ def test_datetime_on_a_layer_with_time(
     a, b = plant["a"]["unit"], plant["b"]["unit"]
     mine = {a, b}
     with as_(live_server, keys, "admin") as http:
+
         def units(value: str) -> set[int]:
             doc = items(http, "risk_units", bbox=BBOX, datetime=value)
             return set(by_id(doc)) & mine

@@ -110,7 +110,10 @@ def test_web_mercator_quad_numbers(client: httpx.Client) -> None:
     assert r.status_code == 404 and r.json()["errors"][0]["field"] == "tileMatrixSetId"
 
 
-def test_tileset_metadata(client: httpx.Client, enterprise: dict[str, Any]) -> None:
+def test_tileset_metadata(
+    client: httpx.Client,
+    enterprise: dict[str, Any],  # noqa: F811 (the fixture imported above)
+) -> None:
     doc = client.get("/ogc/collections/enterprises/tiles/WebMercatorQuad").json()
     assert doc["dataType"] == "vector"
     assert doc["tileMatrixSetURI"].endswith("/tilematrixset/OGC/1.0/WebMercatorQuad")
@@ -129,11 +132,15 @@ def test_tileset_metadata(client: httpx.Client, enterprise: dict[str, Any]) -> N
 
 
 def test_ogc_tile_equals_the_mvt_tile(
-    live_server: LiveServer, client: httpx.Client, enterprise: dict[str, Any]
+    live_server: LiveServer,
+    client: httpx.Client,
+    enterprise: dict[str, Any],  # noqa: F811 (the fixture imported above)
 ) -> None:
     tile = tile_of(enterprise["lon"], enterprise["lat"], 14)
     direct = client.get(f"/tiles/enterprises/{tile.z}/{tile.x}/{tile.y}.mvt")
-    ogc = client.get(f"/ogc/collections/enterprises/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}")
+    ogc = client.get(
+        f"/ogc/collections/enterprises/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}"
+    )
     assert direct.status_code == ogc.status_code == 200
     assert ogc.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     doc = client.get("/ogc/collections/enterprises/tiles/WebMercatorQuad").json()
@@ -208,7 +215,8 @@ def test_ogc_needs_credentials(live_server: LiveServer) -> None:
 
 
 def test_gdal_reads_enterprises_from_the_tiles(
-    live_server: LiveServer, enterprise: dict[str, Any]
+    live_server: LiveServer,
+    enterprise: dict[str, Any],  # noqa: F811 (the fixture imported above)
 ) -> None:
     """GDAL's OGCAPI driver as a real client: collection → tilesets → tileset → tiles.
 
