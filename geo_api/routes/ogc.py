@@ -5,6 +5,8 @@ the tile layers their role reads) or both. Derived from the catalogue and the ca
 hand list; a collection outside the caller's view is a 404 (``ogc_common``).
 
 JSON only (``application/json``, GeoJSON for features); ``f=json`` is accepted and ignored.
+The operations live in ``ogc_features.py``, ``ogc_tiles.py`` and ``ogc_openapi.py`` (the OGC
+API's own service description), each router listed in ``geo_api/routes/__init__.py``.
 Authentication is the API's (a key header, a session) plus ``?key=`` for GIS clients that
 cannot send headers (``geo_api/auth.py``); no link or template ever carries the key.
 """
@@ -19,7 +21,7 @@ from fastapi.responses import JSONResponse
 from geo_api.auth import Caller, CurrentCaller
 from geo_api.db import DbConn
 from geo_api.models import ogc as models
-from geo_api.routes import ogc_features, ogc_openapi, ogc_tiles
+from geo_api.routes import ogc_features, ogc_tiles
 from geo_api.routes.ogc_common import (
     JSON,
     OPENAPI,
@@ -160,9 +162,3 @@ async def collection(
     features, tiles = any_collection(request, caller, collection_id)
     bounds = await ogc_tiles.city_extent(conn)
     return document(await _collection(request, conn, caller, bounds, features, tiles))
-
-
-# The sub-routers' paths are more specific than ``/collections/{collectionId}``: order is free.
-router.include_router(ogc_openapi.router)
-router.include_router(ogc_features.router)
-router.include_router(ogc_tiles.router)

@@ -46,7 +46,7 @@ from layers.collections import ogc
 from layers.collections.read import FeaturePage, QueryError, RowScope
 from layers.core.crs import CRS84, OGC_CRSS, CRSRejected, ogc_crs
 
-router = APIRouter(tags=["ogc"])  # included under /ogc by geo_api/routes/ogc.py
+router = APIRouter(prefix="/ogc", tags=["ogc"])
 
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
 FILTER = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/"

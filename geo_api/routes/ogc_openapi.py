@@ -28,7 +28,7 @@ from layers.catalog import Layer
 from layers.collections import cql2, ogc
 from layers.core.crs import OGC_CRSS
 
-router = APIRouter(tags=["ogc"])  # included under /ogc by geo_api/routes/ogc.py
+router = APIRouter(prefix="/ogc", tags=["ogc"])
 
 _STRING: Final = {"type": "string"}
 _CRS_ENUM: Final = {"type": "string", "enum": [c.uri for c in OGC_CRSS]}

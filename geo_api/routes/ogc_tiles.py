@@ -45,7 +45,7 @@ from tiles.tilejson import WORLD, tile_url
 from tiles.tilematrixset import TMS_ID, TMS_URI, tileset, web_mercator_quad
 from tiles.tms import Tile, TileOutOfRange
 
-router = APIRouter(tags=["ogc"])  # included under /ogc by geo_api/routes/ogc.py
+router = APIRouter(prefix="/ogc", tags=["ogc"])
 
 TILES_CONF = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
 CONFORMANCE = (
