@@ -381,6 +381,8 @@ def test_cql2_text_filters(
         f"{grid_only} AND diagnosis_score BETWEEN 70 AND 88": ("G2", "G3", "G6"),
         f"{grid_only} AND diagnosis_score <> 95": ("G2", "G3", "G5", "G6", "G7"),
         "name LIKE '网格G_'": ("G1", "G2", "G3", "G4", "G5", "G6", "G7"),
+        f"{grid_only} AND diagnosis_score IN (95, 72.5)": ("G1", "G3"),
+        f"{grid_only} AND is_hazmat = false": (),
     }
     # S_INTERSECTS: a polygon around the grid's lower row (dy = 10) only.
     w, s, e, n = LON + 0.009, LAT + 0.009, LON + 0.017, LAT + 0.011
@@ -513,6 +515,17 @@ def test_bad_parameters_name_the_field(live_server: LiveServer, keys: dict[str, 
         ("risk_units", {"datetime": "yesterday"}, "datetime"),
         ("risk_units", {"datetime": "2025-01-01/2024-01-01"}, "datetime"),
         ("risk_units", {"datetime": "../.."}, "datetime"),
+        ("risk_units", {"datetime": "9999-12-31"}, "datetime"),  # its next day overflows
+        # What would fail inside the database comes back as the client's mistake.
+        ("enterprises", {"filter": "name LIKE 'abc\\'"}, "filter"),
+        ("enterprises", {"bbox": "0,0,1e300,1e300", "bbox-crs": EPSG3857}, "bbox"),
+        ("enterprises", {"filter": "S_INTERSECTS(geometry, POINT(500 10))"}, "filter"),
+        (
+            "enterprises",
+            {"filter": "S_INTERSECTS(geometry, POINT(1e300 0))", "filter-crs": EPSG3857},
+            "filter",
+        ),
+        ("enterprises", {"filter": "category IN ('a', 1)"}, "filter"),
     ]
     with as_(live_server, keys, "admin") as http:
         for collection, params, field in cases:

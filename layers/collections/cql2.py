@@ -200,6 +200,12 @@ def _typed(q: Queryable, value: Any) -> Any:
     return value
 
 
+def _instant(value: dt.date) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+
+
 def _comparison(w: _Writer, node: Any, depth: int) -> str:
     q = w.prop(node.lhs)
     return f"({q.sql}) {_COMPARISONS[type(node)]} {w.literal(q, node.rhs)}"
@@ -219,6 +225,9 @@ def _like(w: _Writer, node: Any, depth: int) -> str:
     if q.type != "String":
         raise FilterError(f"LIKE needs a text property; {q.name} is a {q.type.lower()}")
     # CQL2's wildcards are SQL's: % any, _ one, backslash escapes.
+    trailing = len(node.pattern) - len(node.pattern.rstrip("\\"))
+    if trailing % 2:
+        raise FilterError("a LIKE pattern must not end with its escape character (\\)")
     op = "ILIKE" if node.nocase else "LIKE"
     return f"({q.sql}) {'NOT ' if node.not_ else ''}{op} {w.literal(q, node.pattern)}"
 
@@ -228,6 +237,11 @@ def _in(w: _Writer, node: Any, depth: int) -> str:
     if not node.sub_nodes:
         raise FilterError("IN needs at least one value")
     items = [_typed(q, v) for v in node.sub_nodes]
+    # One array type for the database: numbers as floats, dates as instants.
+    if q.type == "Number":
+        items = [float(v) for v in items]
+    elif q.type == "Date":
+        items = [_instant(v) for v in items]
     test = f"({q.sql}) = ANY({w.bind(items)})"
     return f"(NOT coalesce({test}, false))" if node.not_ else test
 
@@ -251,7 +265,7 @@ def _intersects(w: _Writer, node: Any, depth: int) -> str:
         raise FilterError(f"S_INTERSECTS compares the property {GEOMETRY!r} with a geometry")
     if w.geom_sql is None:
         raise FilterError("this collection has no geometry")
-    literal = _geometry(rhs)
+    literal = _inside(_geometry(rhs), w.crs)
     return f"ST_Intersects({w.geom_sql}, {w.crs.input_sql(w.bind(shapely.to_wkb(literal)))})"
 
 
@@ -279,6 +293,15 @@ def _geometry(node: Any) -> shapely.Geometry:
         raise FilterError("the geometry literal is malformed") from None
     if geom.is_empty or not shapely.is_valid(geom):
         raise FilterError("the geometry literal is empty or invalid")
+    return geom
+
+
+def _inside(geom: shapely.Geometry, crs: OgcCrs) -> shapely.Geometry:
+    """``geom`` unless its coordinates leave ``crs``'s area (a 400, not a transform error)."""
+    minx, miny, maxx, maxy = (float(v) for v in geom.bounds)
+    if not crs.within(crs.box((minx, miny, maxx, maxy))):
+        order = "lat lon" if crs.lat_first else "x y"
+        raise FilterError(f"the geometry literal leaves the area of {crs.uri} ({order} order)")
     return geom
 
 

@@ -146,14 +146,11 @@ def parse_bbox(text: str, crs: OgcCrs) -> tuple[float, float, float, float]:
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     minx, miny, maxx, maxy = crs.box((numbers[0], numbers[1], numbers[2], numbers[3]))
-    if crs.srid != 3857:
-        if not (-180 <= minx <= 180 and -180 <= maxx <= 180):
-            raise QueryError("bbox", "longitudes must lie within -180..180")
-        if not (-90 <= miny <= 90 and -90 <= maxy <= 90):
-            what = "the first and third numbers" if crs.lat_first else "latitudes"
-            raise QueryError("bbox", f"{what} must lie within -90..90 (latitudes)")
     if minx >= maxx or miny >= maxy:
         raise QueryError("bbox", "the lower corner must lie below and left of the upper one")
+    if not crs.within((minx, miny, maxx, maxy)):
+        order = "lat,lon" if crs.lat_first else "x,y"
+        raise QueryError("bbox", f"outside the area of {crs.uri} (corners in {order} order)")
     return minx, miny, maxx, maxy
 
 
@@ -176,7 +173,7 @@ def parse_datetime(text: str) -> Interval:
         first, _, second = text.partition("/")
         start = None if first.strip() in ("", "..") else _moment(first.strip())
         end = None if second.strip() in ("", "..") else _moment(second.strip())
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         reason = f"{text!r} is not an RFC 3339 instant or interval (start/end, '..' open)"
         raise QueryError("datetime", reason) from None
     if start is None and end is None:

@@ -107,12 +107,27 @@ class OgcCrs:
         a, b, c, d = values
         return (b, a, d, c) if self.lat_first else (a, b, c, d)
 
+    def within(self, box: tuple[float, float, float, float]) -> bool:
+        """Whether ``box`` (minx, miny, maxx, maxy in x/y order) lies in this CRS's area of
+        use: coordinates outside it are a client's mistake, never a transformation error."""
+        limit = _AREA[self.srid]
+        return (
+            limit[0] <= box[0] <= box[2] <= limit[2] and limit[1] <= box[1] <= box[3] <= limit[3]
+        )
+
     @property
     def header(self) -> str:
         """The ``Content-Crs`` header value."""
         return f"<{self.uri}>"
 
 
+#: Where each offered CRS's coordinates may lie (x/y order): the globe in degrees; Web
+#: Mercator's square (its y reaches ±85.06°, where the square ends).
+_AREA: Final = {
+    4326: (-180.0, -90.0, 180.0, 90.0),
+    4490: (-180.0, -90.0, 180.0, 90.0),
+    3857: (-20037508.3427892, -20037508.3427892, 20037508.3427892, 20037508.3427892),
+}
 CRS84_URI: Final = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS84: Final = OgcCrs(CRS84_URI, 4326)
 CGCS2000: Final = OgcCrs("http://www.opengis.net/def/crs/EPSG/0/4490", 4490, lat_first=True)
