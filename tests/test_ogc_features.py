@@ -307,6 +307,10 @@ def test_paging_links_walk_every_feature_once(
         assert pages == 3
         assert len(seen) == len(set(seen)) == total
         assert seen == sorted(seen)
+        # Without a limit: GEORISK_OGC_DEFAULT_LIMIT (100), the rest behind `next`.
+        everything = items(http, "enterprises")
+        assert everything["numberMatched"] > 100 and everything["numberReturned"] == 100
+        assert "next" in {link["rel"] for link in everything["links"]}
 
 
 def test_a_query_key_is_never_in_a_link(live_server: LiveServer, keys: dict[str, str]) -> None:

@@ -89,7 +89,7 @@ def _items_doc_parameters() -> list[dict[str, Any]]:
         "bbox": "lower and upper corner in bbox-crs (default CRS84: lon,lat,lon,lat)",
         "bbox-crs": "CRS of bbox: CRS84, EPSG:4490 (lat,lon order) or EPSG:3857",
         "crs": "CRS of the answer: CRS84 (default), EPSG:4490 (lat/lon) or EPSG:3857",
-        "limit": "page size (default and maximum from the server settings)",
+        "limit": "page size (GEORISK_OGC_DEFAULT_LIMIT 100; at most GEORISK_OGC_MAX_LIMIT)",
         "offset": "features to skip (the next/prev links set it)",
         "datetime": "instant or interval start/end ('..' open) on the layer's time",
         "filter": "CQL2 filter over the queryables",
@@ -147,9 +147,9 @@ async def items(
     coll, layer = feature_collection(request, caller, collection_id)
     redacted = _redacted(caller)
     fields = ogc.queryables(layer, redacted)
-    server = _settings(request).server
+    paging = _settings(request).ogc
     query = ogc.parse_items_query(
-        layer, request.query_params, fields, server.default_page_size, server.max_page_size
+        layer, request.query_params, fields, paging.default_limit, paging.max_limit
     )
     query = dataclasses.replace(query, scope=_scope(coll, caller))
     page = await ogc.list_items(

@@ -46,7 +46,7 @@ def _param(name: str, description: str, schema: dict[str, Any] | None = None) ->
 
 
 def _items_parameters(layer: Layer, redacted: bool, settings: Settings) -> list[dict[str, Any]]:
-    server = settings.server
+    paging = settings.ogc
     params = [
         _param("bbox", "lower and upper corner in bbox-crs (default CRS84: lon,lat,lon,lat)"),
         _param("bbox-crs", "CRS of bbox (EPSG:4490 is lat,lon order)", _CRS_ENUM),
@@ -57,8 +57,8 @@ def _items_parameters(layer: Layer, redacted: bool, settings: Settings) -> list[
             {
                 "type": "integer",
                 "minimum": 1,
-                "maximum": server.max_page_size,
-                "default": server.default_page_size,
+                "maximum": paging.max_limit,
+                "default": paging.default_limit,
             },
         ),
         _param("offset", "features to skip (next/prev links set it)", {"type": "integer"}),

@@ -111,9 +111,7 @@ class OgcCrs:
         """Whether ``box`` (minx, miny, maxx, maxy in x/y order) lies in this CRS's area of
         use: coordinates outside it are a client's mistake, never a transformation error."""
         limit = _AREA[self.srid]
-        return (
-            limit[0] <= box[0] <= box[2] <= limit[2] and limit[1] <= box[1] <= box[3] <= limit[3]
-        )
+        return limit[0] <= box[0] <= box[2] <= limit[2] and limit[1] <= box[1] <= box[3] <= limit[3]
 
     @property
     def header(self) -> str:
