@@ -298,7 +298,7 @@ def _geometry(node: Any) -> shapely.Geometry:
 
 def _inside(geom: shapely.Geometry, crs: OgcCrs) -> shapely.Geometry:
     """``geom`` unless its coordinates leave ``crs``'s area (a 400, not a transform error)."""
-    minx, miny, maxx, maxy = (float(v) for v in geom.bounds)
+    minx, miny, maxx, maxy = (float(v) for v in shapely.bounds(geom))
     if not crs.within(crs.box((minx, miny, maxx, maxy))):
         order = "lat lon" if crs.lat_first else "x y"
         raise FilterError(f"the geometry literal leaves the area of {crs.uri} ({order} order)")
