@@ -557,6 +557,11 @@ def test_datetime_on_a_layer_with_time(
         assert units("2025-01-01T00:00:00Z/..") == {b}  # open end
         assert units("../2025-06-15T00:00:00Z") == {a, b}  # open start
         assert units("2026-01-01T00:00:00Z/") == set()
+        # Vehicles' time is their latest fix (a lateral join): the demo's tankers have fixes.
+        fixes = items(http, "vehicles", datetime="2000-01-01T00:00:00Z/..", limit=1000)
+        assert fixes["numberMatched"] > 0
+        assert all(f["properties"]["last_fix_at"] is not None for f in fixes["features"])
+        assert items(http, "vehicles", datetime="../2000-01-01T00:00:00Z")["numberMatched"] == 0
 
 
 def test_the_tile_reader_never_sees_a_sensitive_property(
