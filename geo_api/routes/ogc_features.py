@@ -93,7 +93,7 @@ def _items_doc_parameters() -> list[dict[str, Any]]:
         "offset": "features to skip (the next/prev links set it)",
         "datetime": "instant or interval start/end ('..' open) on the layer's time",
         "filter": "CQL2 filter over the queryables",
-        "filter-lang": "cql2-text (default) or cql2-json",
+        "filter-lang": "cql2-text (default), cql2-json; cql-text (the draft name) reads as text",
         "filter-crs": "CRS of the filter's geometry literals (default CRS84)",
         "f": "json (the only encoding)",
     }
