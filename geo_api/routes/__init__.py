@@ -9,7 +9,9 @@ from geo_api.routes import (
     api_docs,
     audit,
     auth,
+    bulletins,
     changes,
+    cluster,
     collections,
     diagram,
     health,
@@ -58,6 +60,7 @@ def routers(catalog: Catalog) -> list[APIRouter]:
 _BEFORE_COLLECTIONS: list[APIRouter] = [
     auth.router,
     audit.router,
+    cluster.router,
     diagram.router,
 ]
 _AFTER_COLLECTIONS: list[APIRouter] = [
@@ -81,4 +84,5 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     scores.router,
     hidden_dangers.router,
     reports.router,
+    bulletins.router,
 ]

@@ -122,8 +122,8 @@ async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
     await cur.execute(
         "SELECT coalesce(district, '') AS district, dynamic_color AS color, count(*) AS n,"
         " count(*) FILTER (WHERE inherent_color = 'grey') AS not_assessed"
-        " FROM enterprises WHERE %(d)s::text[] IS NULL OR district = ANY(%(d)s)"
-        " GROUP BY 1, 2 ORDER BY 1, 2",
+        " FROM enterprises WHERE (%(d)s::text[] IS NULL OR district = ANY(%(d)s))"
+        " AND retired_at IS NULL GROUP BY 1, 2 ORDER BY 1, 2",
         {"d": districts},
     )
     by_district: dict[str, dict[str, Any]] = {}
@@ -140,7 +140,8 @@ async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
         "SELECT CASE WHEN h.grade IS NOT NULL THEN h.grade::text WHEN h.color = 'grey'"
         " THEN 'not_assessed' ELSE 'none' END AS grade, count(*) AS n FROM hazard_sources h"
         " JOIN enterprises e ON e.id = h.enterprise_id"
-        " WHERE %(d)s::text[] IS NULL OR e.district = ANY(%(d)s) GROUP BY 1 ORDER BY 1",
+        " WHERE (%(d)s::text[] IS NULL OR e.district = ANY(%(d)s)) AND h.retired_at IS NULL"
+        " AND e.retired_at IS NULL GROUP BY 1 ORDER BY 1",
         {"d": districts},
     )
     grades = {r["grade"]: r["n"] for r in await cur.fetchall()}

@@ -17,6 +17,7 @@ from layers.catalog.model import (
     Hexagons,
     Layer,
     Prop,
+    Reference,
     Rest,
     StagedCheck,
     Tiles,
@@ -49,6 +50,29 @@ def _exists(field_name: str, table: str, key: str, noun: str) -> StagedCheck:
 
 
 _DISTRICT = Column("district", "text")
+
+#: Rows still served: a retired row (migration 0012) is kept for history, off maps and lists.
+_LIVE = "t.retired_at IS NULL"
+
+
+def _refs(kind: str, table: str, column: str, where: str = "") -> Reference:
+    """Rows of ``table`` whose ``column`` names the row (``where``: an extra predicate on
+    ``x``); tables without an ``id`` (fixes, readings) answer with the key column."""
+    ident = "x.id" if table not in ("positions", "readings") else f"x.{column}"
+    cond = f" AND {where}" if where else ""
+    return Reference(kind, f"SELECT {ident} AS id FROM {table} x WHERE x.{column} = %(id)s{cond}")
+
+
+def _in_district(kind: str, table: str) -> Reference:
+    """Rows of ``table`` in the district (by code: districts are referred to by their code)."""
+    return Reference(
+        kind,
+        f"SELECT x.id FROM {table} x JOIN districts d ON d.code = x.district WHERE d.id = %(id)s",
+    )
+
+
+_LIVE_X = "x.retired_at IS NULL"
+_RETIRED_X = "x.retired_at IS NOT NULL"
 
 # ---- base map (issue 19 §4) -----------------------------------------------------------------
 # A map that reads like a map without anything from outside: roads by class, water-source,
@@ -133,7 +157,7 @@ BASE_AREAS = Layer(
     from_sql="zones t",
     geom_sql="t.geom",
     geometry_type="polygon",
-    where_sql=f"t.kind IN {vocab.sql_in(BASE_AREA_KINDS)}",
+    where_sql=f"t.kind IN {vocab.sql_in(BASE_AREA_KINDS)} AND {_LIVE}",
     properties=(
         tile_prop("id", "t.id", "Number", "zone id"),
         tile_prop("kind", "t.kind", "String", ", ".join(BASE_AREA_KINDS)),
@@ -176,7 +200,8 @@ BASE_LABELS = Layer(
         " ST_PointOnSurface(d.geom) AS geom FROM districts d, b WHERE d.geom && b.qenv"
         " UNION ALL SELECT z.id * 4 + 1, z.kind, NULL, z.name, NULL, ST_PointOnSurface(z.geom)"
         f" FROM zones z, b WHERE %(z)s >= {AREA_LABEL_MINZOOM}"
-        f" AND z.kind IN {vocab.sql_in(LABELLED_AREA_KINDS)} AND z.geom && b.qenv) t"
+        f" AND z.kind IN {vocab.sql_in(LABELLED_AREA_KINDS)} AND z.geom && b.qenv"
+        " AND z.retired_at IS NULL) t"
     ),
     geom_sql="t.geom",
     geometry_type="point",
@@ -203,6 +228,7 @@ BASE_ENTERPRISE_LABELS = Layer(
     from_sql="enterprises t",
     geom_sql="t.geom",
     geometry_type="point",
+    where_sql=_LIVE,
     properties=(
         tile_prop("id", "t.id", "Number", "enterprise id"),
         tile_prop("name", "t.name", "String", "enterprise name"),
@@ -250,6 +276,17 @@ DISTRICTS = Layer(
             ),
             unique_keys=(UniqueKey(("code",), "code", "uq_districts_code"),),
             writers=("admin",),
+            # Rows name a district by its code: renaming it would move them all silently.
+            immutable=("code",),
+            dependents=tuple(
+                _in_district(kind, table)
+                for kind, table in (
+                    ("enterprise", "enterprises"),
+                    ("zone", "zones"),
+                    ("pipeline", "pipelines"),
+                    ("vehicle", "vehicles"),
+                )
+            ),
         ),
     ),
 )
@@ -273,6 +310,7 @@ ZONES = Layer(
         rest_prop("speed_limit_kmh", "t.speed_limit_kmh", "Number"),
         rest_prop("population", "t.population", "Number"),
     ),
+    where_sql=_LIVE,
     district_sql="t.district",
     depends_on=("zones",),
     tiles=Tiles(minzoom=10, simplify_below=15, public=True),
@@ -294,7 +332,12 @@ ZONES = Layer(
                 Column("geom", "geometry", geometry=True),
             ),
             unique_keys=(UniqueKey(("code",), "code", "uq_zones_code"),),
+            # Officers draw and correct the zones their geofence rules judge stops in.
+            writers=("admin", "regulator", "officer"),
             fills_district=True,
+            # Alerts and stops name the zone they were judged in: their evidence keeps it.
+            history=(_refs("alert", "alerts", "zone_id"), _refs("stop", "stops", "zone_id")),
+            retires=True,
         ),
     ),
 )
@@ -333,6 +376,15 @@ _SUBSTANCES_JSON_SQL = (
     " FROM hazard_source_substances x WHERE x.hazard_source_id = t.id)"
 )
 
+_SUBSTANCES_INSERT_SQL = (
+    "INSERT INTO hazard_source_substances"
+    " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class)"
+    " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.hazard_class"
+    " FROM georisk_staging s CROSS JOIN LATERAL jsonb_to_recordset(s.substances)"
+    " AS x(name text, cas text, q float8, critical_q float8, beta float8,"
+    " hazard_class text) ORDER BY s.ord"
+)
+
 HAZARD_SOURCES = Layer(
     name="hazard_sources",
     title="Major hazard sources",
@@ -366,6 +418,7 @@ HAZARD_SOURCES = Layer(
         _color(grey="not assessed"),
         rest_prop("substances", _SUBSTANCES_JSON_SQL, "Object"),
     ),
+    where_sql=_LIVE,
     district_sql="e.district",
     enterprise_sql="t.enterprise_id",
     color_sql="t.color",
@@ -374,8 +427,8 @@ HAZARD_SOURCES = Layer(
     tiles=Tiles(minzoom=9, simplify_below=14, public=True),
     hexagons=Hexagons(
         "polygons",
-        "SELECT ST_AsBinary(geom), color FROM hazard_sources",
-        "SELECT EXISTS (SELECT 1 FROM hazard_sources)",
+        "SELECT ST_AsBinary(geom), color FROM hazard_sources WHERE retired_at IS NULL",
+        "SELECT EXISTS (SELECT 1 FROM hazard_sources WHERE retired_at IS NULL)",
         public=True,
     ),
     rest=Rest(
@@ -418,15 +471,26 @@ HAZARD_SOURCES = Layer(
                     "enterprise_id",
                 ),
             ),
-            after_insert_sql=(
-                "INSERT INTO hazard_source_substances"
-                " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class)"
-                " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.hazard_class"
-                " FROM georisk_staging s CROSS JOIN LATERAL jsonb_to_recordset(s.substances)"
-                " AS x(name text, cas text, q float8, critical_q float8, beta float8,"
-                " hazard_class text) ORDER BY s.ord",
-            ),
+            after_insert_sql=(_SUBSTANCES_INSERT_SQL,),
             field_for_constraint={"fk_hazard_sources_enterprise_id_enterprises": "enterprise_id"},
+            # A unit belongs to its enterprise: moving it would re-scope and re-rate two sites.
+            immutable=("enterprise_id", "enterprise_credit_code"),
+            current_sql=(("substances", _SUBSTANCES_JSON_SQL),),
+            # A PATCH's substances replace the unit's list (RFC 7396: an array is replaced).
+            after_update_sql=(
+                "DELETE FROM hazard_source_substances x USING georisk_staging s"
+                " WHERE x.hazard_source_id = s.id",
+                _SUBSTANCES_INSERT_SQL,
+            ),
+            dependents=(
+                _refs("monitoring point", "monitoring_points", "hazard_source_id", _LIVE_X),
+                _refs("risk unit", "risk_units", "hazard_source_id"),
+            ),
+            # Retired points keep their alarms and readings as history, and so the unit.
+            history=(
+                _refs("monitoring point", "monitoring_points", "hazard_source_id", _RETIRED_X),
+            ),
+            retires=True,
         ),
     ),
 )
@@ -554,6 +618,9 @@ PIPELINES = Layer(
             ),
             unique_keys=(UniqueKey(("code",), "code", "uq_pipelines_code"),),
             fills_district=True,
+            dependents=(_refs("monitoring point", "monitoring_points", "pipeline_id", _LIVE_X),),
+            history=(_refs("monitoring point", "monitoring_points", "pipeline_id", _RETIRED_X),),
+            retires=True,
         ),
     ),
 )
@@ -574,6 +641,7 @@ PIPELINE_SEGMENTS = Layer(
         Prop("seq", "t.seq", "Number"),
         _color(),
     ),
+    where_sql="p.retired_at IS NULL",
     district_sql="p.district",
     color_sql="t.color",
     legend="segment risk colour",
@@ -607,6 +675,7 @@ ENTERPRISES = Layer(
         _color("t.inherent_color", "inherent colour", "inherent_color", _NA),
         _color("t.dynamic_color", "dynamic colour", "dynamic_color", _NA),
     ),
+    where_sql=_LIVE,
     district_sql="t.district",
     enterprise_sql="t.id",
     color_sql="coalesce(t.dynamic_color, t.inherent_color)",
@@ -616,8 +685,8 @@ ENTERPRISES = Layer(
     hexagons=Hexagons(
         "points",
         "SELECT ST_X(geom), ST_Y(geom), coalesce(dynamic_color, inherent_color), 1"
-        " FROM enterprises",
-        "SELECT EXISTS (SELECT 1 FROM enterprises)",
+        " FROM enterprises WHERE retired_at IS NULL",
+        "SELECT EXISTS (SELECT 1 FROM enterprises WHERE retired_at IS NULL)",
         public=True,
     ),
     rest=Rest(
@@ -641,12 +710,31 @@ ENTERPRISES = Layer(
             ),
             unique_keys=(UniqueKey(("credit_code",), "credit_code", "uq_enterprises_credit_code"),),
             fills_district=True,
+            # is_hazmat follows from the category (read as "not given", derived again).
+            current_sql=(("site", "ST_AsGeoJSON(t.site_geom, 15)::json"), ("is_hazmat", "NULL")),
+            dependents=(
+                _refs("hazard source", "hazard_sources", "enterprise_id", _LIVE_X),
+                _refs("risk unit", "risk_units", "enterprise_id"),
+                _refs("vehicle", "vehicles", "enterprise_id", _LIVE_X),
+                _refs("api key", "api_keys", "enterprise_id", "x.revoked_at IS NULL"),
+            ),
+            history=(
+                _refs("alert", "alerts", "enterprise_id"),
+                _refs("score event", "score_events", "enterprise_id"),
+                _refs("hidden danger", "hidden_dangers", "enterprise_id"),
+                _refs("inspection task", "inspection_tasks", "enterprise_id"),
+                _refs("hazard source", "hazard_sources", "enterprise_id", _RETIRED_X),
+                _refs("vehicle", "vehicles", "enterprise_id", _RETIRED_X),
+                _refs("api key", "api_keys", "enterprise_id"),
+            ),
+            retires=True,
         ),
     ),
 )
 
 _OPEN_ALARMS = (
     "FROM alarms a JOIN monitoring_points mp ON mp.id = a.point_id WHERE a.cleared_at IS NULL"
+    " AND mp.retired_at IS NULL"
 )
 
 MONITORING_POINTS = Layer(
@@ -685,6 +773,7 @@ MONITORING_POINTS = Layer(
         # Silent (stale or flat-lined); an open alarm keeps its colour (docs/domain.md §2.4).
         Prop("offline", "t.offline", "Boolean", "silent: stale or flat-lined"),
     ),
+    where_sql=_LIVE,
     district_sql="COALESCE(e.district, pl.district)",
     enterprise_sql="h.enterprise_id",
     color_sql="t.live_color",
@@ -694,8 +783,9 @@ MONITORING_POINTS = Layer(
     hexagons=Hexagons(
         "points",
         "SELECT ST_X(geom), ST_Y(geom), live_color, 1 FROM monitoring_points"
+        " WHERE retired_at IS NULL"
         f" UNION ALL SELECT ST_X(mp.geom), ST_Y(mp.geom), a.color, 0 {_OPEN_ALARMS}",
-        "SELECT EXISTS (SELECT 1 FROM monitoring_points)",
+        "SELECT EXISTS (SELECT 1 FROM monitoring_points WHERE retired_at IS NULL)",
         public=True,
     ),
     rest=Rest(
@@ -732,6 +822,11 @@ MONITORING_POINTS = Layer(
                 "fk_monitoring_points_hazard_source_id_hazard_sources": "hazard_source_id",
                 "fk_monitoring_points_pipeline_id_pipelines": "pipeline_id",
             },
+            history=(
+                _refs("alarm", "alarms", "point_id"),
+                _refs("reading", "readings", "point_id"),
+            ),
+            retires=True,
         ),
     ),
 )
@@ -846,7 +941,7 @@ _LATEST_SQL = (
     "(SELECT v.id, v.plate, v.carrier, v.un_number, lp.ts, lp.lon, lp.lat, lp.speed_kmh,"
     " lp.heading FROM vehicles v CROSS JOIN LATERAL (SELECT p.ts, p.lon, p.lat, p.speed_kmh,"
     " p.heading FROM positions p WHERE p.vehicle_id = v.id AND p.ts > %(t_from)s"
-    " AND p.ts <= %(t_to)s ORDER BY p.ts DESC LIMIT 1) lp) t"
+    " AND p.ts <= %(t_to)s ORDER BY p.ts DESC LIMIT 1) lp WHERE v.retired_at IS NULL) t"
 )
 
 TANKERS = Layer(
@@ -919,6 +1014,18 @@ VEHICLES = Layer(
             ),
             unique_keys=(UniqueKey(("plate",), "plate", "uq_vehicles_plate"),),
             writers=("admin", "regulator", "officer"),
+            dependents=(
+                _refs("planned route", "vehicle_routes", "vehicle_id"),
+                # A bound terminal still reports for it: unbind (or re-register) it first.
+                _refs("JT/T 808 terminal", "jt808_terminals", "vehicle_id"),
+            ),
+            # Its fixes, stops and alerts are the evidence of past alerts.
+            history=(
+                _refs("fix", "positions", "vehicle_id"),
+                _refs("stop", "stops", "vehicle_id"),
+                _refs("alert", "alerts", "vehicle_id"),
+            ),
+            retires=True,
         ),
     ),
 )

@@ -9,6 +9,7 @@ these models exist to define and migrate the schema.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -61,6 +63,18 @@ def _created() -> Mapped[dt.datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+def _version() -> Mapped[int]:
+    """The row's edit version (migration 0012): 1 when created, bumped by each PATCH or
+    retirement; the item's ETag, checked against ``If-Match`` in the writing transaction."""
+    return mapped_column(Integer, server_default="1", nullable=False)
+
+
+def _retired() -> Mapped[dt.datetime | None]:
+    """Set instead of deleting a row that history (alerts, alarms, readings, stops, fixes,
+    deductions) refers to: gone from lists, maps and rules, kept for evidence (migration 0012)."""
+    return mapped_column(DateTime(timezone=True))
+
+
 COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue')"
 LIVE_COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue', 'grey')"
 #: Rated layers (enterprises, hazard sources) may store grey: "not assessed" (migration 0009).
@@ -74,7 +88,11 @@ class District(Base):
     name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
     geom = _geom("MULTIPOLYGON")
-    __table_args__ = (CheckConstraint("ST_IsValid(geom)", name="geom_valid"),)
+    version = _version()
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
+    )
 
 
 class Enterprise(Base):
@@ -102,7 +120,10 @@ class Enterprise(Base):
     # Emergency contacts for the enterprise's book: [{"role", "name", "phone"}].
     contacts: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"inherent_color {RATED_COLOR_CHECK}", name="inherent_color"),
         CheckConstraint("jsonb_typeof(contacts) = 'array'", name="contacts_array"),
         CheckConstraint(f"dynamic_color {RATED_COLOR_CHECK}", name="dynamic_color"),
@@ -143,7 +164,10 @@ class HazardSource(Base):
     population_used: Mapped[int | None] = mapped_column(Integer)
     population_source: Mapped[str | None] = mapped_column(Text)
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("grade BETWEEN 1 AND 4", name="grade"),
         CheckConstraint(f"color {RATED_COLOR_CHECK}", name="color"),
         UniqueConstraint("enterprise_id", "code"),
@@ -191,7 +215,10 @@ class Pipeline(Base):
     )
     geom = _geom("LINESTRING")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("diameter_mm > 0 AND diameter_mm <= 5000", name="diameter_mm"),
         CheckConstraint("pressure_mpa >= 0 AND pressure_mpa <= 100", name="pressure_mpa"),
         CheckConstraint(f"cas ~ '{vocab.CAS_PATTERN}'", name="cas_format"),
@@ -227,7 +254,10 @@ class MonitoringPoint(Base):
     live_color: Mapped[str | None] = mapped_column(Text)
     offline: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"live_color {LIVE_COLOR_CHECK}", name="live_color"),
         CheckConstraint(f"kind IN {sql_in(vocab.MONITORING_KINDS)}", name="kind"),
         CheckConstraint(
@@ -276,7 +306,10 @@ class Zone(Base):
     population: Mapped[int | None] = mapped_column(Integer)
     geom = _geom("MULTIPOLYGON")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"kind IN {sql_in(vocab.ZONE_KINDS)}", name="kind"),
         CheckConstraint("max_dwell_s >= 0", name="max_dwell_s"),
         CheckConstraint(f"active_hours ~ '{vocab.ACTIVE_HOURS_PATTERN}'", name="active_hours"),
@@ -317,12 +350,39 @@ class Vehicle(Base):
         ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
     )
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("length(btrim(plate)) > 0", name="plate_not_blank"),
         CheckConstraint("length(btrim(carrier)) > 0", name="carrier_not_blank"),
         CheckConstraint(f"un_number ~ '{vocab.UN_NUMBER_PATTERN}'", name="un_number"),
         CheckConstraint(f"hazmat_class ~ '{vocab.HAZMAT_CLASS_PATTERN}'", name="hazmat_class"),
         CheckConstraint("capacity_t > 0 AND capacity_t <= 100", name="capacity_t"),
+    )
+
+
+class Jt808Terminal(Base):
+    """A JT/T 808 terminal registered through the gateway (geo_api/jt808_gateway.py): bound to
+    one vehicle by plate; only a SHA-256 of the auth code the platform issued is kept."""
+
+    __tablename__ = "jt808_terminals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(Text, unique=True)  # the header's BCD digits
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), unique=True
+    )
+    plate_colour: Mapped[int] = mapped_column(SmallInteger)
+    manufacturer: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    terminal_id: Mapped[str | None] = mapped_column(Text)
+    auth_hash: Mapped[str] = mapped_column(Text)
+    registered_at = _created()
+    authenticated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("phone ~ '^[0-9]{1,20}$'", name="phone"),
+        CheckConstraint("plate_colour BETWEEN 0 AND 255", name="plate_colour"),
     )
 
 
@@ -627,6 +687,108 @@ class HiddenDanger(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {sql_in(vocab.HIDDEN_DANGER_STATUSES)}", name="status"),
         CheckConstraint("(status = 'rectified') = (rectified_at IS NOT NULL)", name="rectified_at"),
+    )
+
+
+class Penalty(Base):
+    """An administrative penalty (行政处罚) decided against an enterprise: a bulletin input."""
+
+    __tablename__ = "penalties"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    decision_no: Mapped[str] = mapped_column(Text)
+    authority: Mapped[str] = mapped_column(Text)
+    amount_yuan: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("amount_yuan IS NULL OR amount_yuan >= 0", name="amount_yuan"),
+        CheckConstraint("length(btrim(reason)) > 0", name="reason_not_blank"),
+        UniqueConstraint("authority", "decision_no"),
+    )
+
+
+class Accident(Base):
+    """A production safety accident at an enterprise: a bulletin input."""
+
+    __tablename__ = "accidents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    occurred_on: Mapped[dt.date] = mapped_column(Date)
+    grade: Mapped[str] = mapped_column(Text)
+    deaths: Mapped[int] = mapped_column(Integer, server_default="0")
+    injuries: Mapped[int] = mapped_column(Integer, server_default="0")
+    description: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"grade IN {sql_in(vocab.ACCIDENT_GRADES)}", name="grade"),
+        CheckConstraint("deaths >= 0 AND injuries >= 0", name="casualties"),
+        CheckConstraint("length(btrim(description)) > 0", name="description_not_blank"),
+    )
+
+
+class Bulletin(Base):
+    """The daily bulletin as issued: numbered, never rewritten (its entries are a snapshot)."""
+
+    __tablename__ = "bulletins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(Text, unique=True)
+    day: Mapped[dt.date] = mapped_column(Date, unique=True)
+    issued_at = _created()
+    issued_by: Mapped[str] = mapped_column(Text)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the thresholds it was made with
+    districts: Mapped[list[Any]] = mapped_column(JSONB)  # the district indexes that day
+
+
+class BulletinEntry(Base):
+    """One enterprise on one bulletin: which list, why, its rank and its department."""
+
+    __tablename__ = "bulletin_entries"
+    bulletin_id: Mapped[int] = mapped_column(
+        ForeignKey("bulletins.id", ondelete="CASCADE"), primary_key=True
+    )
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    attention: Mapped[str] = mapped_column(Text)  # key / suggested
+    rank: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(Text)
+    dynamic_color: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str] = mapped_column(Text)
+    reasons: Mapped[list[Any]] = mapped_column(JSONB)
+    __table_args__ = (
+        CheckConstraint(f"attention IN {sql_in(vocab.BULLETIN_LISTS)}", name="attention"),
+        CheckConstraint(f"department IN {sql_in(vocab.DEPARTMENTS)}", name="department"),
+    )
+
+
+class BulletinAction(Base):
+    """What was done about an enterprise on a bulletin: interview, inspection, enforcement."""
+
+    __tablename__ = "bulletin_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(Integer)
+    enterprise_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(Text)
+    taken_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["bulletin_id", "enterprise_id"],
+            ["bulletin_entries.bulletin_id", "bulletin_entries.enterprise_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_bulletin_actions_entry", "bulletin_id", "enterprise_id"),
+        CheckConstraint(f"kind IN {sql_in(vocab.BULLETIN_ACTIONS)}", name="kind"),
+        CheckConstraint("length(btrim(note)) > 0", name="note_not_blank"),
     )
 
 

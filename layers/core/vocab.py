@@ -37,6 +37,19 @@ ROAD_CLASSES: Final = ("expressway", "arterial", "local")
 
 ALERT_STATUSES: Final = ("new", "acknowledged", "disposed", "false_alarm")
 HIDDEN_DANGER_STATUSES: Final = ("found", "rectifying", "rectified")
+#: Production safety accidents by grade (生产安全事故报告和调查处理条例, art. 3): 一般 general,
+#: 较大 larger, 重大 major, 特别重大 especially major.
+ACCIDENT_GRADES: Final = ("general", "larger", "major", "especially_major")
+#: What a regulator did about an enterprise on the daily bulletin.
+BULLETIN_ACTIONS: Final = ("interview", "inspection", "enforcement", "other")
+#: The departments a bulletin entry is for (docs/domain.md §5, daily bulletin).
+DEPARTMENTS: Final = (
+    "emergency_management",
+    "transport",
+    "traffic_police",
+    "market_regulation",
+)
+BULLETIN_LISTS: Final = ("key", "suggested")
 RISK_UNIT_METHODS: Final = ("LEC", "LS")
 #: What a risk unit is (the seeds' "one map one book" registers): the diagram's legend and the
 #: demo city's registers use these; "other" keeps imports of unknown kinds possible.
@@ -88,10 +101,20 @@ def sql_in(values: tuple[str, ...]) -> str:
 
 #: Alert rules of the tanker engine. Both parking rules count as "illegal parking" for the
 #: carrier's dynamic colour (docs/domain.md §3).
+#: Terminal alarms (JT/T 808 alarm flag bits, issue 14 item 3) are alerts of their own kind,
+#: one rule per alarm, so two alarms starting on the same fix are two alerts.
+TERMINAL_ALARM_RULES: Final = (
+    "terminal_emergency",
+    "terminal_overspeed",
+    "terminal_fatigue",
+    "terminal_antenna_cut",
+    "terminal_power_cut",
+)
 ALERT_RULES: Final = (
     "illegal_parking",
     "forbidden_zone_parking",
     "overspeed",
     "corridor_deviation",
+    *TERMINAL_ALARM_RULES,
 )
 ILLEGAL_PARKING_RULES: Final = ("illegal_parking", "forbidden_zone_parking")

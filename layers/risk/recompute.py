@@ -87,7 +87,7 @@ SELECT h.id, h.population_500m,
 FROM hazard_sources h
 JOIN enterprises e ON e.id = h.enterprise_id
 LEFT JOIN hazard_source_substances s ON s.hazard_source_id = h.id
-WHERE %(all)s OR h.enterprise_id = ANY(%(enterprise_ids)s)
+WHERE (%(all)s OR h.enterprise_id = ANY(%(enterprise_ids)s)) AND h.retired_at IS NULL
 GROUP BY h.id, e.site_geom
 """
 
@@ -181,11 +181,11 @@ async def recompute_hazard_sources(
 _FACTS_SQL = """
 WITH target AS (
     SELECT id, diagnosis_score FROM enterprises
-    WHERE %(all)s OR id = ANY(%(ids)s)
+    WHERE (%(all)s OR id = ANY(%(ids)s)) AND retired_at IS NULL
 ), src AS (
     SELECT DISTINCT ON (enterprise_id) enterprise_id, grade, code, r_value
     FROM hazard_sources
-    WHERE grade IS NOT NULL AND enterprise_id IN (SELECT id FROM target)
+    WHERE grade IS NOT NULL AND retired_at IS NULL AND enterprise_id IN (SELECT id FROM target)
     ORDER BY enterprise_id, grade, r_value DESC
 ), unit AS (
     SELECT DISTINCT ON (enterprise_id) enterprise_id, color, name
@@ -195,7 +195,7 @@ WITH target AS (
 ), sources AS (
     SELECT enterprise_id, count(*) AS n, count(*) FILTER (WHERE color = 'grey') AS unassessed
     FROM hazard_sources
-    WHERE enterprise_id IN (SELECT id FROM target)
+    WHERE enterprise_id IN (SELECT id FROM target) AND retired_at IS NULL
     GROUP BY enterprise_id
 ), dangers AS (
     SELECT enterprise_id, count(*) AS n, min(title) AS title
@@ -206,6 +206,7 @@ WITH target AS (
     SELECT h.enterprise_id, count(*) AS n
     FROM monitoring_points mp JOIN hazard_sources h ON h.id = mp.hazard_source_id
     WHERE mp.live_color = 'red' AND NOT mp.offline AND h.enterprise_id IN (SELECT id FROM target)
+      AND mp.retired_at IS NULL AND h.retired_at IS NULL
     GROUP BY h.enterprise_id
 ), lost AS (
     -- silent detectors keeping an open, undisposed level-2 alarm (docs/domain.md §2.4)
@@ -216,6 +217,7 @@ WITH target AS (
     JOIN monitoring_points mp ON mp.id = a.point_id
     JOIN hazard_sources h ON h.id = mp.hazard_source_id
     WHERE a.cleared_at IS NULL AND a.disposed_at IS NULL AND a.level = 2 AND mp.offline
+      AND mp.retired_at IS NULL AND h.retired_at IS NULL
       AND h.enterprise_id IN (SELECT id FROM target)
     GROUP BY h.enterprise_id
 ), overdue AS (
@@ -225,6 +227,7 @@ WITH target AS (
     JOIN hazard_sources h ON h.id = mp.hazard_source_id
     WHERE a.level = 2 AND a.acknowledged_at IS NULL AND a.cleared_at IS NULL
       AND a.ack_deadline < %(now)s AND h.enterprise_id IN (SELECT id FROM target)
+      AND mp.retired_at IS NULL AND h.retired_at IS NULL
     GROUP BY h.enterprise_id
 ), parking AS (
     SELECT v.enterprise_id, count(*) AS n
@@ -389,4 +392,43 @@ async def refresh_after_create(
         await recompute(conn, config, [int(r[0]) for r in await cur.fetchall()])
     elif layer == "pipelines":
         await recompute_pipelines(conn, list(ids))
+        await recompute_overlays(conn)
+
+
+#: The enterprises whose rating reads a row of a layer (they are re-rated when it is edited).
+_RATED_BY: Final = {
+    "enterprises": "SELECT id FROM enterprises WHERE id = ANY(%s)",
+    "hazard_sources": "SELECT enterprise_id FROM hazard_sources WHERE id = ANY(%s)",
+    "monitoring_points": "SELECT h.enterprise_id FROM monitoring_points mp"
+    " JOIN hazard_sources h ON h.id = mp.hazard_source_id WHERE mp.id = ANY(%s)",
+}
+
+
+async def enterprises_rated_by(conn: AsyncConnection, layer: str, ids: Sequence[int]) -> set[int]:
+    """Enterprises whose colour depends on these rows: read before an edit (the old owner)
+    and after it (the new one), so both are re-rated."""
+    query = _RATED_BY.get(layer)
+    if query is None or not ids:
+        return set()
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, (list(ids),))
+    return {int(r[0]) for r in await cur.fetchall() if r[0] is not None}
+
+
+async def refresh_after_edit(
+    conn: AsyncConnection,
+    layer: str,
+    ids: Sequence[int],
+    enterprise_ids: set[int],
+    config: RecomputeConfig,
+) -> None:
+    """Bring derived rows up to date after a PATCH or DELETE, as creation does: the affected
+    enterprises are re-rated (retired hazard sources and points no longer count), pipelines
+    re-cut and re-coloured (a retired one loses its segments), overlays redrawn."""
+    if enterprise_ids:
+        await recompute(conn, config, sorted(enterprise_ids))
+    if layer == "pipelines" and ids:
+        await recompute_pipelines(conn, list(ids))
+    if layer in ("pipelines", "hazard_sources") and ids:
+        # A moved, retired or deleted source leaves consequence zones behind otherwise.
         await recompute_overlays(conn)
