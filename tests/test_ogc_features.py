@@ -16,7 +16,7 @@ from pyproj import Transformer
 from layers.catalog import CATALOG
 from tests import gdal_client
 from tests.conftest import LiveServer, key_for
-from tests.planting import plant_two_sites
+from tests.planting import plant_two_sites, square_wkt
 
 LON, LAT = 126.70, 34.70
 TAG = "HGCF"
@@ -64,6 +64,15 @@ def plant(database_url: str) -> Iterator[dict[str, Any]]:
             ).fetchone()
             grid[suffix] = eid
         out["grid"] = grid
+        zones = {}
+        for key, retired in (("kept", False), ("retired", True)):
+            (zid,) = c.execute(
+                "INSERT INTO zones (code, name, kind, geom, retired_at) VALUES (%s, %s, 'school',"
+                " ST_GeomFromText(%s, 4326), CASE WHEN %s THEN now() END) RETURNING id",
+                (f"{TAG}-{key}", f"学校{key}", square_wkt(LON + 0.03, LAT + 0.03, 0.001), retired),
+            ).fetchone()
+            zones[key] = zid
+        out["zones"] = zones
         c.execute(
             "UPDATE risk_units SET assessed_on = %s WHERE id = %s", ("2024-03-01", out["a"]["unit"])
         )
@@ -256,6 +265,20 @@ def test_items_equal_the_rest_api_for_a_bbox(
         assert a["id"] in ids and b["id"] not in ids
     else:  # enterprise A: only its own
         assert ids == {a["id"]}
+
+
+def test_a_retired_row_is_served_by_neither_api(
+    live_server: LiveServer, keys: dict[str, str], plant: dict[str, Any]
+) -> None:
+    """A zone retired by a DELETE (history names it) leaves /api's lists: /ogc's too."""
+    kept, retired = plant["zones"]["kept"], plant["zones"]["retired"]
+    with as_(live_server, keys, "admin") as http:
+        rest = set(by_id(http.get("/api/zones", params={"bbox": BBOX}).json()))
+        ogc = set(by_id(items(http, "zones", bbox=BBOX)))
+        assert ogc == rest and kept in ogc and retired not in ogc
+        assert http.get(f"/ogc/collections/zones/items/{kept}").status_code == 200
+        r = http.get(f"/ogc/collections/zones/items/{retired}")
+        assert r.status_code == 404 and error_field(r) == "featureId"
 
 
 def test_one_item_and_the_scope(

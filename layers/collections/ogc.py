@@ -253,7 +253,8 @@ def parse_items_query(
 def _where(
     coll: Collection, layer: Layer, query: ItemsQuery, fields: Mapping[str, cql2.Queryable]
 ) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
+    # Retired rows (kept for history) are never served, as in /api.
+    clauses: list[str] = [coll.live_sql] if coll.live_sql else []
     params: dict[str, Any] = {}
     if query.bbox is not None and coll.geom_sql is not None:
         envelope = f"ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, {query.bbox_crs.srid})"
@@ -321,9 +322,9 @@ async def get_item(
     scope: RowScope,
 ) -> str | None:
     """One feature as JSON text; None when there is none the scope covers (an id outside
-    the caller's rows is as absent as one that never existed)."""
+    the caller's rows, or retired, is as absent as one that never existed)."""
     clauses, params = scope.clauses(coll)
-    where = " AND ".join(["t.id = %(id)s", *clauses])
+    where = " AND ".join(["t.id = %(id)s", *([coll.live_sql] if coll.live_sql else []), *clauses])
     text = (
         f"SELECT {_feature_sql(coll, props, crs)}::text AS feature"
         f" FROM {coll.from_sql}{coll.lateral_sql} WHERE {where}"
@@ -340,6 +341,7 @@ async def temporal_extent(
     if time_sql is None:
         return None
     clauses, params = scope.clauses(coll)
+    clauses = [coll.live_sql, *clauses] if coll.live_sql else clauses
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     row = await fetch_one(
         conn,
