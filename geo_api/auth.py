@@ -6,8 +6,8 @@ Credentials, in the order they are looked at:
   token signed by this server (HS256 JWT, from ``POST /api/auth/token``);
 * the ``georisk_session`` cookie — a signed token set by ``POST /api/auth/session`` for the
   web map (EventSource and tile fetches cannot add headers, cookies they send by themselves);
-* ``?key=`` on GET tile, TileJSON and style requests — for GIS clients that can only be given
-  a URL (``GEORISK_AUTH_QUERY_KEY``).
+* ``?key=`` on GET tile, TileJSON, style and ``/ogc`` requests — for GIS clients that can
+  only be given a URL (``GEORISK_AUTH_QUERY_KEY``).
 
 ``GEORISK_AUTH_METHODS`` chooses keys, tokens or both. Key lookups are cached (bounded LRU,
 ``GEORISK_AUTH_KEY_CACHE_SIZE`` entries for ``GEORISK_AUTH_KEY_CACHE_TTL_S`` ≤ 30 seconds), so a
@@ -392,7 +392,7 @@ def _refused(field: str, reason: str) -> Unauthorized:
     return Unauthorized(f"{field}: {reason}", [FieldError(field, reason)])
 
 
-_READ_ONLY_QUERY_KEY = ("/tiles", "/styles/")
+_READ_ONLY_QUERY_KEY = ("/tiles", "/styles/", "/ogc")
 
 
 def _credential(request: Request, query_key: bool) -> tuple[str | None, str]:

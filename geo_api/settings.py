@@ -716,6 +716,15 @@ class ThrottleSettings(BaseSettings):
     max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
+class OgcSettings(BaseSettings):
+    """OGC API – Features paging (``/ogc/collections/{id}/items``): OGC clients page with
+    ``limit`` and follow ``next`` links, so a small default keeps a first look cheap."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_OGC_", extra="ignore")
+    default_limit: int = Field(default=100, ge=1, description="`limit` when none is given")
+    max_limit: int = Field(default=10_000, ge=1, description="largest `limit` accepted")
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -742,3 +751,4 @@ class Settings(BaseSettings):
     jt808: Jt808Settings = Field(default_factory=Jt808Settings)
     bulletin: BulletinSettings = Field(default_factory=BulletinSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    ogc: OgcSettings = Field(default_factory=OgcSettings)

@@ -19,6 +19,10 @@ from geo_api.routes import (
     health,
     hexagons,
     hidden_dangers,
+    ogc,
+    ogc_features,
+    ogc_openapi,
+    ogc_tiles,
     pages,
     positions,
     readings,
@@ -68,6 +72,10 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     surface.router,
     tile_packages.router,  # before tiles: /tiles/packages is no layer
     tiles.router,
+    ogc.router,
+    ogc_openapi.router,
+    ogc_features.router,
+    ogc_tiles.router,
     changes.router,
     positions.router,
     alert_feeds.router,  # before alerts: /api/alerts/stream is not an {alert_id}

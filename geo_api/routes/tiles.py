@@ -20,7 +20,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from psycopg.rows import tuple_row
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo_api.auth import ANYONE, Caller, CurrentCaller, allow, current_caller
@@ -40,6 +39,7 @@ from layers.access import roles as access
 from layers.catalog import Catalog
 from layers.catalog.tiles import TileLayer
 from tiles.engine import TileRequest, TimeParams, UnknownTileLayer, parse_layers
+from tiles.params import city_bounds, time_params
 from tiles.service import TileService
 from tiles.style import risk_style
 from tiles.tilejson import catalog as tile_catalog
@@ -84,37 +84,10 @@ def _tiles_settings(request: Request) -> TilesSettings:
     return settings.tiles
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _time_params(
     cfg: TilesSettings, t_from: dt.datetime | None, t_to: dt.datetime | None, at: dt.datetime | None
 ) -> tuple[TimeParams, TimeParams]:
-    now = dt.datetime.now(dt.UTC)
-    end = _utc(t_to) if t_to else now
-    start = _utc(t_from) if t_from else end - dt.timedelta(hours=1)
-    if start >= end:
-        raise InvalidInput("from: must be before to", [FieldError("from", "must be before to")])
-    if end - start > dt.timedelta(hours=cfg.track_max_hours):
-        reason = f"the window may span at most {cfg.track_max_hours:g} hours"
-        raise InvalidInput(f"to: {reason}", [FieldError("to", reason)])
-    window = TimeParams(start, end, f"from={t_from}&to={t_to}" if t_from or t_to else "")
-    moment = _utc(at) if at else now
-    since = moment - dt.timedelta(hours=cfg.latest_max_age_h)
-    return window, TimeParams(since, moment, f"at={at}" if at else "")
-
-
-async def _bounds(conn: Any) -> tuple[float, float, float, float] | None:
-    cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)"
-        " FROM (SELECT ST_Extent(geom)::geometry AS e FROM districts) d"
-    )
-    row = await cur.fetchone()
-    if not row or row[0] is None:
-        return None
-    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    return time_params(cfg.track_max_hours, cfg.latest_max_age_h, t_from, t_to, at)
 
 
 def _json(doc: dict[str, Any]) -> JSONResponse:
@@ -181,7 +154,7 @@ async def tiles_tilejson(
     """Its tile URLs carry a tile token for these layers (never the key it was asked with):
     fetch the TileJSON again before ``GEORISK_SECURITY_TILE_TOKEN_TTL_S`` runs out."""
     chosen = _layers(layers, caller, _catalog(request))
-    base, bounds = str(request.base_url), await _bounds(conn)
+    base, bounds = str(request.base_url), await city_bounds(conn)
     query = tile_query(request, caller, [layer.name for layer in chosen])
     return _with_token(tilejson(chosen, base, bounds, query, caller.tile_view))
 

@@ -583,6 +583,7 @@ RISK_UNITS = Layer(
         # Writes go through the register's own routes (re-rating the enterprise), and so does
         # GET /api/risk-units/{id} (geo_api/routes/risk_units.py, with its typed model).
         item_route=False,
+        datetime_sql="t.assessed_on",
     ),
 )
 
@@ -1005,6 +1006,7 @@ VEHICLES = Layer(
     rest=Rest(
         noun="vehicle",
         filters=(Filter("carrier", "t.carrier", str),),
+        datetime_sql="lp.ts",  # the latest fix
         lateral_sql=(
             " LEFT JOIN LATERAL (SELECT p.lon, p.lat, p.ts, p.speed_kmh, p.heading"
             " FROM positions p WHERE p.vehicle_id = t.id ORDER BY p.ts DESC LIMIT 1) lp ON true"

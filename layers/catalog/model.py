@@ -177,6 +177,10 @@ class Rest:
     # False: ``GET /api/<path>/{id}`` is a route of its own with a richer model (risk units:
     # geo_api/routes/risk_units.py, next to their PUT and DELETE); the list stays here.
     item_route: bool = True
+    # The instant a row stands for (an SQL date or timestamptz over ``t``, or the lateral
+    # join): OGC API – Features' ``datetime`` filters on it and the temporal extent spans it.
+    # None: the collection has no time.
+    datetime_sql: str | None = None
 
 
 @dataclass(frozen=True)
