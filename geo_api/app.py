@@ -88,12 +88,8 @@ def background_workers(
                 StaleSweeper(pool, mon.rules(), rerate.config(), mon.sweep_interval_s),
                 mon.sweep_enabled,
             ),
-            # Expired licences and overdue alarms deduct on a clock.
-            Slot(
-                "scoring",
-                ScoringScheduler(pool, rerate, sc.interval_s, sc.timezone, sc.initial_delay_s),
-                sc.enabled,
-            ),
+            # Expired licences and certificates, undisposed alarms deduct on a clock.
+            Slot("scoring", ScoringScheduler(pool, rerate, sc), sc.enabled),
             Slot("map_changes", map_changes),  # feeds every /api/changes/stream map
             Slot("demo_feed", DemoFeed(pool, rerate, settings), settings.demo_feed.enabled),
             Slot("alert_stream", alert_stream),  # feeds every /api/alerts/stream client

@@ -107,7 +107,6 @@ class RiskSettings(BaseSettings):
         description="GeoTIFF of people per cell for GB 18218 α; unset → the demo city's raster "
         "under GEORISK_DATA_DIR/demo when present, else each source's stored population",
     )
-    score_measure_threshold: int = Field(default=6, ge=1, le=12)
     parking_window_hours: int = Field(default=24, ge=1)
 
     def recompute_config(self, data_dir: Path) -> RecomputeConfig:
@@ -119,7 +118,7 @@ class RiskSettings(BaseSettings):
             raster = data_dir / "demo" / "population.tif"
         return RecomputeConfig(
             population_raster=raster,
-            live_rules=LiveRules(self.score_measure_threshold, self.parking_window_hours),
+            live_rules=LiveRules(parking_window_hours=self.parking_window_hours),
         )
 
 
@@ -411,6 +410,16 @@ class ScoringSettings(BaseSettings):
         default=300.0, ge=0, description="wait after start-up before the first run"
     )
     timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
+    warn_days: int = Field(
+        default=30, ge=0, le=366, description="warn this many days before a licence expires"
+    )
+    alarm_dispose_hours: float = Field(
+        default=4.0,
+        gt=0,
+        le=24 * 30,
+        description="an alarm not disposed of this long after it was raised is deducted "
+        "(no national figure: the alerts' default disposal deadline)",
+    )
 
 
 class DemoFeedSettings(BaseSettings):

@@ -14,7 +14,6 @@ from geo_api.body import Day as ValidDay
 from geo_api.db import DbConn
 from geo_api.models.prevention import WatchList
 from geo_api.scope import district_filter
-from geo_api.settings import Settings
 from layers.prevention.watch_list import DailyList, WatchRules, daily_list
 
 router = APIRouter(tags=["reports"])
@@ -23,12 +22,9 @@ Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 
 
 def _rules(request: Request) -> WatchRules:
-    """The score threshold and cycle are the risk engine's, so the list and the colour agree."""
-    settings: Settings = request.app.state.settings
-    risk = settings.risk
-    return WatchRules(
-        score_points=risk.score_measure_threshold,
-    )
+    """Score measures come from each enterprise's rule set, as for the colour, so the list and
+    the colour agree; the remaining thresholds are the defaults."""
+    return WatchRules()
 
 
 def _csv(report: DailyList) -> Response:

@@ -27,7 +27,7 @@ from layers.catalog import CATALOG
 from layers.core.changes import notify_change
 from layers.core.colors import GREY
 from layers.core.vocab import ILLEGAL_PARKING_RULES
-from layers.prevention.scoring import deducted_points
+from layers.prevention.scoring import Score, scores
 from layers.risk import gb18218
 from layers.risk.enterprise import EnterpriseFacts, LiveRules, Rating, rate
 from layers.risk.hexagons import rollup_all
@@ -262,7 +262,8 @@ RETURNING e.id
 """
 
 
-def _facts(row: dict[str, Any], score_points: int) -> EnterpriseFacts:
+def _facts(row: dict[str, Any], score: Score | None) -> EnterpriseFacts:
+    measure = score.measure if score is not None else None
     return EnterpriseFacts(
         enterprise_id=row["id"],
         diagnosis_score=row["diagnosis_score"],
@@ -279,7 +280,11 @@ def _facts(row: dict[str, Any], score_points: int) -> EnterpriseFacts:
         major_danger_title=row["danger_title"],
         red_points=row["red_points"],
         overdue_level2_alarms=row["overdue"],
-        score_points=score_points,
+        score_points=score.deducted if score is not None else 0,
+        score_measure_code=measure.code if measure is not None else None,
+        score_measure_zh=measure.text.zh if measure is not None else None,
+        score_measure_en=measure.text.en if measure is not None else None,
+        score_colour_raise=score.effects.colour_raise if score is not None else 0,
         parking_alerts=row["parking"],
     )
 
@@ -303,11 +308,11 @@ async def rate_enterprises(
         },
     )
     rows = await cur.fetchall()
-    # Deducted points (cycle, carry-over, rule set per enterprise) have one home:
-    # layers/prevention/scoring.
-    points = await deducted_points(conn, ids, now.date())
+    # Scores (cycle, carry-over, rule set per enterprise, measures and their effects) have
+    # one home: layers/prevention/scoring.
+    score_of = await scores(conn, ids, now.date())
     ratings = {
-        row["id"]: rate(_facts(row, points.get(row["id"], 0)), config.live_rules) for row in rows
+        row["id"]: rate(_facts(row, score_of.get(row["id"])), config.live_rules) for row in rows
     }
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS tmp_enterprise_results (id int, inherent text,"
