@@ -51,7 +51,9 @@ def test_hailing_rollover_clears_exactly_the_accepted_points(database_url: str) 
         "enforcement",
     ]
     assert before.effects.colour_raise == 2 and before.effects.enforcement
-    after = compute(hailing, [*events, _event(5, dt.date(2026, 10, 1), 1, "open")], dt.date(2026, 10, 1))
+    after = compute(
+        hailing, [*events, _event(5, dt.date(2026, 10, 1), 1, "open")], dt.date(2026, 10, 1)
+    )
     assert after.cycle_start == dt.date(2026, 10, 1)
     assert sorted(e.id for e in after.counted) == [2, 4, 5]
     assert after.deducted == 9 and after.remaining == 3
