@@ -24,6 +24,7 @@ from layers.demo_city.scores import FURNACE_DISTRICT
 from layers.prevention.rule_sets import SHIPPED_DIR
 from tests.conftest import LiveServer, key_for
 from tests.scoring_support import book, clean, plant
+from tests.test_web import _click_at, browser, watched  # noqa: F401 - fixtures
 
 P = "RL"
 
@@ -239,3 +240,40 @@ def test_cli_imports_json_and_a_csv_item_list(
     assert db.execute("SELECT max(version) FROM rule_sets WHERE code = %s", (code,)).fetchone() == (
         2,
     )
+
+
+def test_the_map_popup_labels_a_sample_score(
+    watched: Any,  # noqa: F811 - the fixture imported from test_web
+    live_server: LiveServer,
+    client: httpx.Client,
+    db: psycopg.Connection,
+    fresh: None,
+) -> None:
+    """Where the score shows (the enterprise popup), a SAMPLE set says so, with the points,
+    the measure reached and each deduction's state."""
+    enterprise = plant(db, P, 4, hailing=True)
+    base = f"/api/enterprises/{enterprise}/deductions"
+    client.post(base, json={"item_code": "HL-03", "note": "吊具"})
+    wrong = client.post(base, json={"item_code": "HL-01", "note": "误扣"}).json()["id"]
+    client.post(f"{base}/{wrong}/void", json={"reason": "记录错误"})
+    lon, lat = 125.9 + 4 * 0.0005, 33.65
+    page = watched.page
+    page.goto(live_server.base_url + "/?layers=enterprises")
+    page.wait_for_function("() => GeoRisk.stats.tilesLoaded > 0", timeout=15_000)
+    page.evaluate(
+        "([lat, lon]) => GeoRisk.map.setView([lat, lon], 17, {animate: false})", [lat, lon]
+    )
+    page.wait_for_function("() => GeoRisk.stats.drawn.enterprises > 0", timeout=15_000)
+    page.wait_for_timeout(500)
+    _click_at(page, lon, lat)
+    panel = page.locator(".leaflet-popup-content .ent-score")
+    panel.wait_for(timeout=10_000)
+    text = panel.inner_text()
+    assert "SAMPLE 样例" in text and "海陵" in text
+    assert "deducted 3 / 12" in text.replace("\n", " ")
+    assert "加密检查频次" in text and "inspect every 14 d" in text
+    states = page.locator(".ent-score .deduction").evaluate_all(
+        "els => els.map(e => e.dataset.state)"
+    )
+    assert sorted(states) == ["open", "voided"]
+    assert watched.errors == []
