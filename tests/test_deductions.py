@@ -308,3 +308,38 @@ def test_earn_back_is_approved_and_capped(
     with live_server.client() as admin:
         r = admin.post(f"/api/enterprises/{xiaoshan}/earn-backs", json=ask)
     assert r.status_code == 422 and "does not allow" in r.text
+
+
+def test_the_demo_city_exercises_every_part(client: httpx.Client, db: psycopg.Connection) -> None:
+    """Both SAMPLE sets assigned, deductions in every state, earn-backs, expired and expiring
+    certificates with their automatic deductions and warnings (layers/demo_city/scores.py)."""
+    demo = db.execute(
+        "SELECT DISTINCT rule_set, state FROM score_events WHERE note = '演示数据'"
+    ).fetchall()
+    assert {s for _, s in demo} == {"open", "reported", "accepted", "rejected", "voided"}
+    assert {r for r, _ in demo} == {"xiaoshan", "hailing"}
+    furnace = db.execute(
+        "SELECT min(e.id) FROM enterprises e JOIN score_events s ON s.enterprise_id = e.id"
+        " WHERE 'furnace' = ANY(e.tags) AND s.rule_set = 'hailing'"
+    ).fetchone()
+    assert furnace is not None and furnace[0] is not None
+    score = _score(client, furnace[0])
+    assert score["rule_set"]["code"] == "hailing" and score["is_sample"] is True
+    backs = db.execute("SELECT DISTINCT state FROM score_earn_backs").fetchall()
+    assert {"approved", "requested"} <= {b[0] for b in backs}
+    today = dt.date.today()
+    expired, soon = db.execute(
+        "SELECT count(*) FILTER (WHERE valid_until < %s),"
+        " count(*) FILTER (WHERE valid_until BETWEEN %s AND %s) FROM certificates",
+        (today, today, today + dt.timedelta(days=30)),
+    ).fetchone() or (0, 0)
+    assert expired > 0 and soon > 0
+    auto = db.execute(
+        "SELECT count(*) FROM score_events"
+        " WHERE source = 'auto' AND trigger_key LIKE 'certificate:%'"
+    ).fetchone()
+    assert auto is not None and auto[0] > 0
+    warned = db.execute(
+        "SELECT count(*) FROM expiry_notices WHERE subject = 'certificate'"
+    ).fetchone()
+    assert warned is not None and warned[0] > 0
