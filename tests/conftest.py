@@ -25,6 +25,7 @@ from geo_api.migrate import upgrade
 from geo_api.settings import (
     DatabaseSettings,
     MonitoringSettings,
+    ScoringSettings,
     ServerSettings,
     Settings,
     WebhookSettings,
@@ -148,6 +149,9 @@ def make_settings(url: str) -> Settings:
         server=ServerSettings(),
         monitoring=MonitoringSettings(sweep_enabled=False),
         webhook=WebhookSettings(enabled=False),
+        # The scoring clock likewise: test_licences runs the job with dates of its own; the
+        # shared server's run on the real date would deduct the same instances first.
+        scoring=ScoringSettings(enabled=False),
     )
 
 

@@ -25,7 +25,7 @@ import httpx
 import psycopg
 import pytest
 
-from geo_api.settings import WebhookSettings
+from geo_api.settings import ScoringSettings, WebhookSettings
 from geo_api.workers import Slot, Workers
 from layers.core.changes import CHANGE_CHANNEL, ChangeBus
 from tests.conftest import LiveServer, make_settings
@@ -286,6 +286,7 @@ def test_workers_stop_in_reverse_order_of_start() -> None:
 def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
     settings = make_settings(database_url)  # the stale sweep is off in tests
     settings.webhook = WebhookSettings(enabled=True)  # off in the shared server; on here
+    settings.scoring = ScoringSettings(enabled=True, initial_delay_s=3600)  # likewise
     stopped: list[str] = []
     with LiveServer(settings) as server:
         state = _app(server).state
