@@ -54,6 +54,12 @@ def assign(conn: psycopg.Connection, seed: int) -> list[int]:
         "UPDATE enterprises SET tags = array_append(tags, 'furnace') WHERE id = ANY(%s)",
         (chosen,),
     )
+    # Not a data table (a re-seed keeps it): replace rather than add.
+    conn.execute(
+        "DELETE FROM rule_assignments WHERE rule_set_code = 'hailing' AND district = %s"
+        " AND tag = 'furnace' AND category IS NULL",
+        (FURNACE_DISTRICT,),
+    )
     conn.execute(
         "INSERT INTO rule_assignments (rule_set_code, district, tag, note)"
         " VALUES ('hailing', %s, 'furnace', 'demo city: furnace enterprises of Beilun')",
