@@ -422,7 +422,7 @@ def rules_import(
     """Validate FILE (a JSON rule set, or a CSV item list with --set) and store it as the
     set's next version; every bad row is named and nothing is stored on any error."""
     from layers.core.errors import InvalidInput
-    from layers.prevention.rule_sets import (
+    from layers.prevention.rule_book import (
         definition_from_file,
         load_rule_book,
         store_rule_set,
@@ -462,7 +462,7 @@ def rules_import(
 @rules.command("list")
 def rules_list() -> None:
     """Every set's latest version: code, version, items, SAMPLE or official, title."""
-    from layers.prevention.rule_sets import load_rule_book
+    from layers.prevention.rule_book import load_rule_book
 
     async def work(conn: Any) -> list[str]:
         book = await load_rule_book(conn)

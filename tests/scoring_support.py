@@ -18,7 +18,7 @@ import psycopg
 
 from layers.demo_city.scores import FURNACE_DISTRICT
 from layers.prevention.automatic import AutoReport, run_automatic
-from layers.prevention.rule_sets import RuleBook, load_rule_book
+from layers.prevention.rule_book import RuleBook, load_rule_book
 from layers.risk.recompute import RecomputeConfig, recompute
 
 UTC = dt.UTC

@@ -18,13 +18,14 @@ import httpx
 import psycopg
 import pytest
 from click.testing import CliRunner
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from geo_api.cli import main
 from layers.demo_city.scores import FURNACE_DISTRICT
 from layers.prevention.rule_sets import SHIPPED_DIR
 from tests.conftest import LiveServer, key_for
 from tests.scoring_support import book, clean, plant
-from tests.test_web import _click_at, browser, watched  # noqa: F401 - fixtures
+from tests.test_web import CHROMIUM, _click_at, browser, watched  # noqa: F401 - fixtures
 
 P = "RL"
 
@@ -242,6 +243,7 @@ def test_cli_imports_json_and_a_csv_item_list(
     )
 
 
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 def test_the_map_popup_labels_a_sample_score(
     watched: Any,  # noqa: F811 - the fixture imported from test_web
     live_server: LiveServer,
@@ -260,13 +262,21 @@ def test_the_map_popup_labels_a_sample_score(
     page = watched.page
     page.goto(live_server.base_url + "/?layers=enterprises")
     page.wait_for_function("() => GeoRisk.stats.tilesLoaded > 0", timeout=15_000)
+    loaded = page.evaluate("() => GeoRisk.stats.tilesLoaded")
     page.evaluate(
         "([lat, lon]) => GeoRisk.map.setView([lat, lon], 17, {animate: false})", [lat, lon]
     )
-    page.wait_for_function("() => GeoRisk.stats.drawn.enterprises > 0", timeout=15_000)
-    page.wait_for_timeout(500)
-    _click_at(page, lon, lat)
+    # The tiles of the new view, not the first view's, must be in before the click.
+    page.wait_for_function(f"() => GeoRisk.stats.tilesLoaded > {loaded}", timeout=15_000)
     panel = page.locator(".leaflet-popup-content .ent-score")
+    popup = page.locator(".leaflet-popup-content")
+    for _ in range(10):  # a tile still drawing misses the click: click again
+        _click_at(page, lon, lat)
+        try:
+            popup.wait_for(timeout=1500)
+            break
+        except PlaywrightTimeout:
+            continue
     panel.wait_for(timeout=10_000)
     text = panel.inner_text()
     assert "SAMPLE 样例" in text and "海陵" in text

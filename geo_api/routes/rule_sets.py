@@ -17,12 +17,8 @@ from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
 from geo_api.settings import Settings
 from layers.access import roles as access
-from layers.prevention.rule_sets import (
-    CODE_PATTERN,
-    load_rule_book,
-    store_rule_set,
-    validate_definition,
-)
+from layers.prevention.rule_book import load_rule_book, store_rule_set
+from layers.prevention.rule_sets import CODE_PATTERN, validate_definition
 
 router = APIRouter(tags=["safety score"])
 

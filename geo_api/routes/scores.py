@@ -32,7 +32,7 @@ from layers.prevention.deductions import (
     review_earn_back,
     step,
 )
-from layers.prevention.rule_sets import RuleSet
+from layers.prevention.rule_book import RuleSet
 from layers.prevention.scoring import deduct, rule_set_of, score_json
 
 router = APIRouter(tags=["safety score"])

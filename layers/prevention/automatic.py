@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 
 from layers.prevention.deductions import deducted_event
 from layers.prevention.events import publish
-from layers.prevention.rule_sets import RuleBook, RuleSet, load_rule_book
+from layers.prevention.rule_book import RuleBook, RuleSet, load_rule_book
 from layers.prevention.scoring import SCORING_LOCK
 
 

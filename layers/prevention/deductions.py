@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 
 from layers.core.errors import FieldError, InvalidField, NotFound, TransitionRefused
 from layers.prevention.events import publish
-from layers.prevention.rule_sets import RuleSet
+from layers.prevention.rule_book import RuleSet
 
 #: step → (states it starts from, state it leads to, event)
 STEPS: Final[dict[str, tuple[tuple[str, ...], str, str]]] = {

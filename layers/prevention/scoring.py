@@ -28,15 +28,14 @@ from typing import Any, Final
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from layers.prevention.rule_sets import (
-    TOTAL_POINTS,
-    Effects,
+from layers.prevention.rule_book import (
     Item,
     Measure,
     RuleBook,
     RuleSet,
     load_rule_book,
 )
+from layers.prevention.rule_sets import TOTAL_POINTS, Effects
 
 #: Serialises concurrent automatic runs (scheduler + a manual run) and lifecycle steps.
 SCORING_LOCK: Final = 0x7363_6F72_6531  # "score1"
