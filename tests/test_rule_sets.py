@@ -99,7 +99,11 @@ def test_shipped_sets_are_labelled_samples(client: httpx.Client, database_url: s
 
 
 def test_assignment_by_district_tag_and_category(
-    client: httpx.Client, database_url: str, db: psycopg.Connection, fresh: None
+    live_server: LiveServer,
+    client: httpx.Client,
+    database_url: str,
+    db: psycopg.Connection,
+    fresh: None,
 ) -> None:
     rules = book(database_url)
     pick = rules.set_for
@@ -113,6 +117,20 @@ def test_assignment_by_district_tag_and_category(
     assert client.get(f"/api/enterprises/{furnace}/score").json()["rule_set"]["code"] == "hailing"
     assert client.get(f"/api/enterprises/{neighbour}/score").json()["rule_set"]["code"] == (
         "xiaoshan"
+    )
+    # Tagging it a furnace enterprise moves it to Hailing (a regulator's step, not its own).
+    tags = f"/api/enterprises/{neighbour}/tags"
+    with live_server.client(
+        key=key_for(database_url, "enterprise", enterprise_id=neighbour)
+    ) as own:
+        assert own.put(tags, json={"tags": ["furnace"]}).status_code == 403
+    r = client.put(tags, json={"tags": ["Furnace!"]})
+    assert r.status_code == 422 and "tags" in r.text
+    r = client.put(tags, json={"tags": ["furnace", "furnace"]})
+    assert r.status_code == 200, r.text
+    assert (r.json()["tags"], r.json()["rule_set"]["code"]) == (["furnace"], "hailing")
+    assert client.get(f"/api/enterprises/{neighbour}/score").json()["rule_set"]["code"] == (
+        "hailing"
     )
 
 

@@ -79,6 +79,13 @@ class EarnBackInput(BaseModel):
     occurred_at: Moment | None = None
 
 
+class TagsInput(BaseModel):
+    """Labels that rule-set assignments match (e.g. ``furnace``: docs/rules.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    tags: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = Field(max_length=32)
+
+
 class EarnBackReview(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approve: bool
@@ -304,6 +311,24 @@ async def review_earn_back_route(
     )
     await rerate(conn, [enterprise_id])
     return row
+
+
+@router.put("/api/enterprises/{enterprise_id}/tags", dependencies=[allow(*STAFF)])
+async def put_tags(
+    enterprise_id: VisibleEnterprise, request: Request, conn: DbConn, rerate: Rerate
+) -> dict[str, Any]:
+    """Replace an enterprise's tags; the rule set scoring it may change with them (and with
+    it the cycle, the measures and the colour)."""
+    data: TagsInput = await _body(request, TagsInput)
+    tags = sorted(set(data.tags))
+    await conn.execute("UPDATE enterprises SET tags = %s WHERE id = %s", (tags, enterprise_id))
+    rule_set = await rule_set_of(conn, enterprise_id)
+    await rerate(conn, [enterprise_id])
+    return {
+        "enterprise_id": enterprise_id,
+        "tags": tags,
+        "rule_set": rule_set.ref() if rule_set is not None else None,
+    }
 
 
 @router.get(
