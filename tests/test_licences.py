@@ -243,3 +243,9 @@ def test_licences_and_certificates_api_is_scoped(
         r = near.put(f"/api/enterprises/{other}/licences/{lic['id']}", json=renewed)
         assert r.status_code == 404
     assert events(db, enterprise) == []  # the job deducts, never the API itself
+    # Who renewed it is on record (the audit log covers licences and certificates).
+    audit = client.get("/api/audit", params={"entity": "licences", "entity_id": lic["id"]})
+    assert [(e["action"], e["actor"].split(":")[0]) for e in audit.json()["entries"]] == [
+        ("update", "regulator"),
+        ("insert", "admin"),
+    ]
