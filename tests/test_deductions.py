@@ -343,3 +343,41 @@ def test_the_demo_city_exercises_every_part(client: httpx.Client, db: psycopg.Co
         "SELECT count(*) FROM expiry_notices WHERE subject = 'certificate'"
     ).fetchone()
     assert warned is not None and warned[0] > 0
+
+
+def test_a_score_event_is_delivered_signed(
+    database_url: str, db: psycopg.Connection, fresh: None
+) -> None:
+    """Through the real webhook worker: a subscription naming ``score.deducted`` gets the
+    deduction, signed as every delivery is (Standard Webhooks)."""
+    from standardwebhooks import Webhook
+
+    from tests.test_webhooks import SECRET, Receiver, settings_for, wait_for
+
+    enterprise = plant(db, P, 9, hailing=True)
+    with Receiver() as rx, LiveServer(settings_for(database_url)) as live, live.client() as admin:
+        r = admin.post(
+            "/api/webhooks",
+            json={
+                "url": rx.url,
+                "secret": SECRET,
+                "districts": [FURNACE_DISTRICT],
+                "rules": ["score.deducted"],
+            },
+        )
+        assert r.status_code == 201, r.text
+        try:
+            deduction = _deduct(admin, enterprise, "HL-05", evidence_url=EVIDENCE)
+            calls = wait_for(
+                lambda: [
+                    c for c in rx.calls if c["json"].get("deduction", {}).get("id") == deduction
+                ]
+            )
+        finally:
+            admin.delete(f"/api/webhooks/{r.json()['id']}")
+    call = calls[0]
+    assert Webhook(r.json()["secret"]).verify(call["body"], call["headers"]) == call["json"]
+    body = call["json"]
+    assert body["event"] == "score.deducted" and body["enterprise_id"] == enterprise
+    assert (body["deduction"]["item_code"], body["deduction"]["points"]) == ("HL-05", 2)
+    assert body["deduction"]["rule_set"] == "hailing" and body["by"].startswith("admin:")
