@@ -105,15 +105,8 @@ def background_workers(
                 ),
                 mon.sweep_enabled,
             ),
-            # Expired licences and overdue alarms deduct on a clock.
-            Slot(
-                "scoring",
-                once(
-                    "scoring",
-                    ScoringScheduler(pool, rerate, sc.interval_s, sc.timezone, sc.initial_delay_s),
-                ),
-                sc.enabled,
-            ),
+            # Expired licences and certificates, undisposed alarms deduct on a clock.
+            Slot("scoring", once("scoring", ScoringScheduler(pool, rerate, sc)), sc.enabled),
             # The day's bulletin is issued on a clock (idempotent per day as well).
             Slot(
                 "bulletin",

@@ -28,7 +28,6 @@ def bulletin_rules(settings: Settings) -> BulletinRules:
     b = settings.bulletin
     return BulletinRules(
         watch=WatchRules(
-            score_points=settings.risk.score_measure_threshold,
             accident_days=b.accident_days,
             penalty_days=b.penalty_days,
         ),

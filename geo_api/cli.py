@@ -423,6 +423,92 @@ def import_(layer: str, file: Path, partial: bool, crs: str | None) -> None:
     click.echo(report.summary())
 
 
+# -- rules ------------------------------------------------------------------------------
+@main.group()
+def rules() -> None:
+    """Safety-score rule sets (docs/rules.md): import a new version, list what is stored."""
+    _as_cli_actor()
+
+
+@rules.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--set", "base_code", default=None, help="CSV: the stored set whose items it replaces"
+)
+@click.option("--title-zh", default=None, help="CSV: the new version's title (zh)")
+@click.option("--title-en", default=None, help="CSV: the new version's title (en)")
+@click.option(
+    "--official/--sample",
+    "official",
+    default=None,
+    help="CSV: the official list, or a sample (default: as the stored set)",
+)
+@click.option("--source-note", default=None, help="CSV: where the list comes from")
+def rules_import(
+    file: Path,
+    base_code: str | None,
+    title_zh: str | None,
+    title_en: str | None,
+    official: bool | None,
+    source_note: str | None,
+) -> None:
+    """Validate FILE (a JSON rule set, or a CSV item list with --set) and store it as the
+    set's next version; every bad row is named and nothing is stored on any error."""
+    from layers.core.errors import InvalidInput
+    from layers.prevention.rule_book import (
+        definition_from_file,
+        load_rule_book,
+        store_rule_set,
+    )
+
+    async def work(conn: Any) -> tuple[str, int, int]:
+        book = await load_rule_book(conn)
+        base = book.latest.get(base_code) if base_code else None
+        if base_code and base is None:
+            raise InvalidInput(f"--set {base_code}: no such rule set", [])
+        title = None
+        if base is not None and (title_zh or title_en):
+            title = {"zh": title_zh or base.title.zh, "en": title_en or base.title.en}
+        definition = definition_from_file(
+            file,
+            base,
+            title=title,
+            is_sample=None if official is None else not official,
+            source_note=source_note,
+        )
+        _, version = await store_rule_set(conn, definition)
+        await conn.commit()
+        return definition.code, version, len(definition.items)
+
+    try:
+        code, version, items = _run_db(work)
+    except InvalidInput as exc:
+        click.secho(f"{file}: rejected, nothing was stored", fg="red", err=True)
+        click.echo(f"  {exc.message}", err=True)
+        for err in exc.errors[:200]:
+            where = f"row {err.index}: " if err.index is not None else ""
+            click.echo(f"  {where}{err.field}: {err.reason}", err=True)
+        sys.exit(2)
+    click.echo(f"rule set {code}: version {version} stored ({items} items)")
+
+
+@rules.command("list")
+def rules_list() -> None:
+    """Every set's latest version: code, version, items, SAMPLE or official, title."""
+    from layers.prevention.rule_book import load_rule_book
+
+    async def work(conn: Any) -> list[str]:
+        book = await load_rule_book(conn)
+        return [
+            f"{s.code}\tv{s.version}\t{len(s.items)} items\t"
+            f"{'SAMPLE' if s.is_sample else 'official'}\t{s.title.en}"
+            for s in book.latest.values()
+        ]
+
+    for line in _run_db(work):
+        click.echo(line)
+
+
 @main.command("export-tiles")
 @click.option("--layers", "layer_names", required=True, help="comma list, e.g. enterprises,zones")
 @click.option("--bbox", required=True, help="minx,miny,maxx,maxy in WGS 84")

@@ -123,7 +123,6 @@ class RiskSettings(BaseSettings):
         description="GeoTIFF of people per cell for GB 18218 α; unset → the demo city's raster "
         "under GEORISK_DATA_DIR/demo when present, else each source's stored population",
     )
-    score_measure_threshold: int = Field(default=6, ge=1, le=12)
     parking_window_hours: int = Field(default=24, ge=1)
     diagnosis_valid_years: int = Field(
         default=3, ge=1, le=10, description="MEM 2018: a risk diagnosis expires after this"
@@ -142,10 +141,9 @@ class RiskSettings(BaseSettings):
         return RecomputeConfig(
             population_raster=raster,
             live_rules=LiveRules(
-                self.score_measure_threshold,
-                self.parking_window_hours,
-                self.diagnosis_valid_years,
-                self.expired_diagnosis_raises,
+                parking_window_hours=self.parking_window_hours,
+                diagnosis_valid_years=self.diagnosis_valid_years,
+                expired_diagnosis_raises=self.expired_diagnosis_raises,
             ),
         )
 
@@ -452,6 +450,16 @@ class ScoringSettings(BaseSettings):
         default=300.0, ge=0, description="wait after start-up before the first run"
     )
     timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
+    warn_days: int = Field(
+        default=30, ge=0, le=366, description="warn this many days before a licence expires"
+    )
+    alarm_dispose_hours: float = Field(
+        default=4.0,
+        gt=0,
+        le=24 * 30,
+        description="an alarm not disposed of this long after it was raised is deducted "
+        "(no national figure: the alerts' default disposal deadline)",
+    )
 
 
 class BulletinSettings(BaseSettings):

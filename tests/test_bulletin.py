@@ -114,7 +114,7 @@ def test_inputs_put_enterprises_on_the_lists(issued: dict[str, Any], plant: dict
     assert set(key) == {ids["A"], ids["T"]}
     assert [r["code"] for r in key[ids["A"]]["reasons"]] == ["K6_recent_accident"]
     assert set(suggested) == {ids["C"]}  # D's penalty is 365 days old: outside the look-back
-    assert [r["code"] for r in suggested[ids["C"]]["reasons"]] == ["S4_recent_penalty"]
+    assert [r["code"] for r in suggested[ids["C"]]["reasons"]] == ["S5_recent_penalty"]
     assert key[ids["T"]]["department"] == "transport"
     assert key[ids["A"]]["department"] == "emergency_management"
     # Ranks: every key entry before every suggested one, numbered from 1 without gaps.

@@ -288,7 +288,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
     settings = make_settings(database_url)  # the stale sweep is off in tests
     settings.webhook = WebhookSettings(enabled=True)  # off in the shared server; on here
     settings.escalation = EscalationSettings(enabled=True)  # also off there (a lease each)
-    settings.scoring = ScoringSettings(enabled=True)
+    settings.scoring = ScoringSettings(enabled=True, initial_delay_s=3600)
     stopped: list[str] = []
     with LiveServer(settings) as server:
         state = _app(server).state

@@ -684,7 +684,7 @@ def test_hidden_dangers_tasks_and_scores_are_stored(
     got = dict(
         conn.execute(
             "SELECT enterprise_id, sum(points)::int FROM score_events"
-            " WHERE rule_set = 'xiaoshan' GROUP BY enterprise_id"
+            " WHERE rule_set = 'xiaoshan' AND source = 'inspection' GROUP BY enterprise_id"
         ).fetchall()
     )
     assert got == {s["enterprise_id"]: s["points"] for s in live["score"]}

@@ -267,8 +267,8 @@ def test_daily_list_names_key_and_suggested_enterprises_with_reasons(
     scored = plant("H7-W", "six points")
     db.execute(
         "INSERT INTO score_events (enterprise_id, rule_set, item_code, points, source,"
-        " occurred_at) VALUES (%s, 'xiaoshan', 'T-4', 4, 'inspection', now()),"
-        " (%s, 'xiaoshan', 'T-2', 2, 'auto', now())",
+        " occurred_at) VALUES (%s, 'xiaoshan', 'XS-14', 4, 'inspection', now()),"
+        " (%s, 'xiaoshan', 'XS-08', 2, 'auto', now())",
         (scored, scored),
     )
     major = plant("H7-W", "open major")
@@ -290,7 +290,11 @@ def test_daily_list_names_key_and_suggested_enterprises_with_reasons(
     six = _entry(key, scored)
     assert six is not None
     assert six["reasons"] == [
-        {"code": "K4_score_points", "text": "6 points deducted this cycle (≥ 6)"}
+        {
+            "code": "K4_score_points",
+            "text": "6 points deducted this cycle: measure key_supervision (from 6 points)"
+            " puts it on the key list",
+        }
     ]
     open_major = _entry(key, major)
     assert open_major is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from layers.risk.enterprise import EnterpriseFacts, LiveRules, diagnosis_color, rate
+from layers.risk.enterprise import EnterpriseFacts, diagnosis_color, rate
 
 
 @pytest.mark.parametrize(
@@ -64,11 +64,36 @@ def test_several_live_conditions_still_raise_one_level_and_red_is_the_cap() -> N
     assert rate(red).dynamic == "red"
 
 
-def test_score_threshold_is_inclusive_and_configurable() -> None:
-    facts = EnterpriseFacts(4, diagnosis_score=92, score_points=6)
-    assert rate(facts).dynamic == "yellow"
-    assert rate(facts, LiveRules(score_measure_threshold=9)).dynamic == "blue"
+def _measure(points: int, raise_by: int, **kw: object) -> EnterpriseFacts:
+    """A score measure reached, as layers/prevention/scoring.py reports it."""
+    return EnterpriseFacts(
+        4,
+        score_points=points,
+        score_measure_code="key_supervision",
+        score_measure_zh="列为重点监管对象",
+        score_measure_en="Key supervision",
+        score_colour_raise=raise_by,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_a_score_measure_raises_by_its_own_levels() -> None:
+    """The rule set says how far (docs/rules.md); no measure, no reason."""
     assert rate(EnterpriseFacts(4, diagnosis_score=92, score_points=5)).dynamic == "blue"
+    one = rate(_measure(6, 1, diagnosis_score=92))
+    assert one.dynamic == "yellow"
+    assert one.reasons[0].code == "safety_score_threshold"
+    assert "Key supervision (key_supervision)" in one.reasons[0].en
+    assert rate(_measure(12, 2, diagnosis_score=92)).dynamic == "orange"
+    assert rate(_measure(12, 3, diagnosis_score=92)).dynamic == "red"
+    # A measure without a colour effect is listed but raises nothing.
+    none = rate(_measure(3, 0, diagnosis_score=92))
+    assert none.dynamic == "blue" and not none.reasons[0].raises
+    # With another live condition: the larger of one level and the measure's raise.
+    assert rate(_measure(12, 2, diagnosis_score=92, red_points=1)).dynamic == "orange"
+    assert rate(_measure(3, 0, diagnosis_score=92, red_points=1)).dynamic == "yellow"
+    # Not assessed: the lowest level raised by the measure.
+    assert rate(_measure(12, 2)).dynamic == "orange"
 
 
 def test_unassessed_enterprise_is_grey_naming_every_missing_input() -> None:
@@ -115,7 +140,11 @@ def test_not_assessed_at_the_edge(facts: EnterpriseFacts, inherent: str, dynamic
 
 
 def test_not_assessed_with_a_live_condition_lists_live_reasons_first() -> None:
-    rating = rate(EnterpriseFacts(8, red_points=2, score_points=6))
+    rating = rate(
+        EnterpriseFacts(
+            8, red_points=2, score_points=6, score_measure_code="m", score_colour_raise=1
+        )
+    )
     assert [r.code for r in rating.reasons] == [
         "red_monitoring_point",
         "safety_score_threshold",

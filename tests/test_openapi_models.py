@@ -44,7 +44,6 @@ from geo_api.models.risk import (
     RiskUnitFeature,
     RiskUnitRating,
 )
-from layers.prevention.scoring import RULE_SETS
 from tests.conftest import LiveServer
 
 JSON = "application/json"
@@ -269,8 +268,9 @@ def test_real_answers_match_their_documented_models(
     # safety score: the heaviest item, so a measure applies and its shape is checked too
     score_path = "/api/enterprises/{enterprise_id}/score"
     score = check(client.get(f"{base}/score"), "get", score_path, SafetyScore)
-    item = max(RULE_SETS[score["rule_set"]["code"]].items, key=lambda i: i.points)
-    deduction = {"item_code": item.code, "note": "文档测试", "evidence_url": "https://e.test/1"}
+    rule_set = client.get(f"/api/rule-sets/{score['rule_set']['code']}").json()
+    item = max(rule_set["items"], key=lambda i: i["points"])
+    deduction = {"item_code": item["code"], "note": "文档测试", "evidence_url": "https://e.test/1"}
     check(
         client.post(f"{base}/deductions", json=deduction),
         "post",

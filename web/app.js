@@ -262,7 +262,35 @@
       `<div class="ent-dynamic">dynamic ${G.swatch(r.dynamic_color)} ${escapeHtml(r.dynamic_color || "—")}` +
       ` · inherent ${G.swatch(r.inherent_color)} ${escapeHtml(r.inherent_color || "—")}</div>` +
       `<div>reasons:</div><ul class="reasons">${reasons || "<li>none recorded</li>"}</ul>` +
+      (await scorePanel(p.id)) +
       `<a href="/enterprises/${p.id}/diagram">四色风险分布图 diagram</a>`;
+  }
+
+  // The safety score (docs/rules.md): the set's SAMPLE label is shown wherever its points are,
+  // so nobody takes the shipped sample list for the official one.
+  const SCORE_ROLES = ["admin", "regulator", "enterprise"];
+  const STATE_ZH = { open: "待整改", reported: "已报整改", accepted: "已验收", rejected: "整改未通过", voided: "已撤销" };
+  async function scorePanel(id) {
+    const caller = await G.ready;
+    if (!caller || !SCORE_ROLES.includes(caller.role)) return "";
+    let s;
+    try { s = await getJson(`/api/enterprises/${id}/score`); } catch (err) { return ""; }
+    const sample = s.is_sample ? '<span class="sample-badge" title="not the official list">SAMPLE 样例</span> ' : "";
+    const measures = (s.measures || []).map((m) => {
+      const fx = m.effects || {};
+      const bits = [fx.colour_raise ? `colour +${fx.colour_raise}` : "", fx.key_list ? "key list" : "",
+        fx.inspection_every_days ? `inspect every ${fx.inspection_every_days} d` : "",
+        fx.interview ? "interview" : "", fx.enforcement ? "enforcement" : ""].filter(Boolean).join(", ");
+      return `<li>${m.at}: ${escapeHtml(m.text.zh)} <small>${escapeHtml(m.text.en)}${bits ? ` — ${escapeHtml(bits)}` : ""}</small></li>`;
+    }).join("");
+    const rows = (s.history || []).slice(0, 8).map((h) =>
+      `<li class="deduction" data-state="${escapeHtml(h.state)}">${escapeHtml(h.item_code)} −${escapeHtml(h.points)}` +
+      ` · ${escapeHtml(STATE_ZH[h.state] || h.state)} <small>${escapeHtml(h.state)}${h.counts ? "" : ", not counted"}</small></li>`).join("");
+    return `<div class="ent-score">${sample}<b>${escapeHtml(s.rule_set.name.zh)}</b>` +
+      `<div class="score-line">扣分 deducted <b>${escapeHtml(s.deducted)}</b> / 12 · 剩余 remaining ${escapeHtml(s.remaining)}` +
+      ` · ${escapeHtml(s.cycle_start)} – ${escapeHtml(s.cycle_end)}</div>` +
+      (measures ? `<ul class="measures">${measures}</ul>` : "") +
+      (rows ? `<ul class="deductions">${rows}</ul>` : "") + "</div>";
   }
 
   async function monitoringPopup(p) {

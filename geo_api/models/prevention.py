@@ -17,6 +17,10 @@ class Bilingual(Body):
 class RuleSetRef(Body):
     code: str
     name: Bilingual
+    version: int | None = Field(default=None, description="the set's version now in force")
+    is_sample: bool = Field(
+        default=False, description="a SAMPLE set (not the official list): say so where shown"
+    )
 
 
 class ScoreMeasure(Body):
@@ -25,6 +29,20 @@ class ScoreMeasure(Body):
     at: int = Field(description="points deducted from which it applies")
     code: str
     text: Bilingual
+
+
+class MeasureEffects(Body):
+    """What a measure does: raise the dynamic colour, key list, inspections, flags."""
+
+    colour_raise: int = Field(description="levels the dynamic colour rises")
+    key_list: bool = Field(description="on the key-supervision list")
+    inspection_every_days: int | None = Field(description="inspect at least this often")
+    interview: bool
+    enforcement: bool
+
+
+class ReachedMeasure(ScoreMeasure):
+    effects: MeasureEffects
 
 
 class ScoreEvent(Body):
@@ -37,20 +55,28 @@ class ScoreEvent(Body):
     source: str = Field(description="inspection (by hand) or auto")
     occurred_at: IsoTime
     note: str | None
-    rectified: bool
+    rectified: bool = Field(description="its rectification was accepted (state accepted)")
     counts: bool = Field(description="whether it counts in the current cycle")
+    state: str = Field(description="open, reported, accepted, rejected or voided")
+    rule_set: str | None = None
+    rule_set_version: int | None = Field(default=None, description="made under this version")
 
 
 class SafetyScore(Body):
-    """``GET /api/enterprises/{id}/score``: the cycle's deductions, what remains, the measure."""
+    """``GET /api/enterprises/{id}/score``: the cycle's deductions, what remains, the measures
+    reached and their combined effects."""
 
     enterprise_id: int
     rule_set: RuleSetRef
+    is_sample: bool = Field(description="scored by a SAMPLE set, not an official list")
     cycle_start: IsoDate
     cycle_end: IsoDate
     deducted: int
     remaining: int
-    measure: ScoreMeasure | None
+    earned_back: int = Field(description="approved earn-back counted this cycle (capped)")
+    measure: ScoreMeasure | None = Field(description="the highest measure reached")
+    measures: list[ReachedMeasure] = Field(description="every measure reached, lowest first")
+    effects: MeasureEffects = Field(description="the measures' effects combined")
     history: list[ScoreEvent]
 
 
@@ -59,8 +85,10 @@ class Deduction(Body):
 
     id: int
     rule_set: str
+    rule_set_version: int | None = None
     item_code: str
     points: int
+    state: str = "open"
 
 
 class HiddenDanger(Body):

@@ -232,7 +232,7 @@ async def get_penalties(enterprise_id: VisibleEnterprise, conn: DbConn) -> dict[
 async def add_penalty(
     enterprise_id: VisibleEnterprise, request: Request, conn: DbConn
 ) -> dict[str, Any]:
-    """An administrative penalty decided against the enterprise (S4 on the watch list)."""
+    """An administrative penalty decided against the enterprise (S5 on the watch list)."""
     penalty = await read_model(request, sanctions.PenaltyInput)
     return await sanctions.add_penalty(conn, enterprise_id, penalty)
 

@@ -23,8 +23,8 @@ Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 
 
 def _rules(request: Request) -> WatchRules:
-    """The bulletin's thresholds (the score threshold is the risk engine's, so the list and
-    the colour agree): the report is the bulletin not yet issued."""
+    """The bulletin's thresholds (score measures come from each enterprise's rule set, as for
+    the colour, so the list and the colour agree): the report is the bulletin not yet issued."""
     return bulletin_rules(request.app.state.settings).watch
 
 

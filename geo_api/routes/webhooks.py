@@ -13,7 +13,7 @@ worker checks again before every delivery (layers/alerts/targets.py, geo_api/web
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
@@ -27,10 +27,12 @@ from geo_api.errors import FieldError, InvalidField, NotFound
 from layers.alerts import webhooks
 from layers.alerts.targets import TargetGuard, TargetRefused
 from layers.core.vocab import ALERT_RULES
+from layers.prevention.events import EVENTS as PREVENTION_EVENTS
 
 router = APIRouter(tags=["webhooks"])
 SubId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Rule = Literal[ALERT_RULES]  # type: ignore[valid-type]
+#: Alert rules, and the safety-score and expiry events (layers/prevention/events.py).
+Rule: TypeAlias = Literal[ALERT_RULES + PREVENTION_EVENTS]  # type: ignore[valid-type]
 
 
 Admin = allow("admin")
@@ -48,7 +50,10 @@ class NewSubscription(BaseModel):
     districts: list[Annotated[Text, Field(min_length=1, max_length=64)]] | None = Field(
         default=None, max_length=1000, description="district codes to receive; unset = all"
     )
-    rules: list[Rule] | None = Field(default=None, description="alert rules; unset = all")
+    rules: list[Rule] | None = Field(
+        default=None,
+        description="alert rules and event names (score.deducted, licence.expiring…); unset = all",
+    )
 
     @field_validator("url")
     @classmethod

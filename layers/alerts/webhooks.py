@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row, tuple_row
+from psycopg.types.json import Jsonb
 
 #: Channel the worker LISTENs on, so a committed enqueue is delivered without waiting a poll.
 WEBHOOK_CHANNEL: Final = "georisk_webhooks"
@@ -113,7 +114,7 @@ class Delivery:
     """A claimed outbox row: what to POST, where, and with which key."""
 
     id: int
-    alert_id: int
+    alert_id: int | None  # None: a non-alert event (enqueue_event)
     revision: int
     event: str
     payload: dict[str, Any]
@@ -225,6 +226,34 @@ async def enqueue(
         return 0
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(_ENQUEUE.encode(), {"ids": ids, "event": event})
+    queued = len(await cur.fetchall())
+    if queued:
+        await cur.execute("SELECT pg_notify(%s, %s)", (WEBHOOK_CHANNEL, str(queued)))
+    return queued
+
+
+#: Non-alert events (safety scores, licences: layers/prevention/events.py). A subscription
+#: with a ``rules`` list receives such an event only when the list names it.
+_ENQUEUE_EVENT = (
+    "INSERT INTO webhook_outbox (subscription_id, alert_id, revision, event, payload, event_key)"
+    " SELECT s.id, NULL, 0, %(event)s, %(payload)s, %(key)s FROM webhook_subscriptions s"
+    " WHERE s.active AND (s.districts IS NULL OR %(district)s::text = ANY(s.districts))"
+    " AND (s.rules IS NULL OR %(event)s = ANY(s.rules))"
+    " ON CONFLICT (subscription_id, event_key) WHERE event_key IS NOT NULL DO NOTHING"
+    " RETURNING id"
+)
+
+
+async def enqueue_event(
+    conn: AsyncConnection[Any], event: str, key: str, district: str | None, body: dict[str, Any]
+) -> int:
+    """Queue a non-alert event (``score.deducted``, ``licence.expiring``…) once per ``key``
+    for every matching subscription, in the caller's transaction. Returns rows queued."""
+    cur = conn.cursor(row_factory=tuple_row)
+    payload = Jsonb({"event": event, **body})
+    await cur.execute(
+        _ENQUEUE_EVENT, {"event": event, "payload": payload, "key": key, "district": district}
+    )
     queued = len(await cur.fetchall())
     if queued:
         await cur.execute("SELECT pg_notify(%s, %s)", (WEBHOOK_CHANNEL, str(queued)))

@@ -121,6 +121,8 @@ class Enterprise(Base):
     risk_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Emergency contacts for the enterprise's book: [{"role", "name", "phone"}].
     contacts: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # Free labels (e.g. ``furnace``) that rule-set assignments match (docs/rules.md).
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     created_at = _created()
     version = _version()
     retired_at = _retired()
@@ -618,9 +620,14 @@ class WebhookOutbox(Base):
     subscription_id: Mapped[int] = mapped_column(
         ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
     )
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    # An alert's revision, or (alert_id NULL) a non-alert event deduplicated by ``event_key``
+    # (safety scores, expiry warnings: layers/prevention/events.py).
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), index=True
+    )
     revision: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(Text)
+    event_key: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JSONB)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
@@ -632,6 +639,14 @@ class WebhookOutbox(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "alert_id", "revision"),
         CheckConstraint("attempts >= 0", name="attempts"),
+        CheckConstraint("(alert_id IS NULL) <> (event_key IS NULL)", name="subject"),
+        Index(
+            "uq_webhook_outbox_event_key",
+            "subscription_id",
+            "event_key",
+            unique=True,
+            postgresql_where=text("event_key IS NOT NULL"),
+        ),
         # Only due rows are indexed: the worker's claim stays fast however long the log grows.
         Index(
             "ix_webhook_outbox_due",
@@ -938,7 +953,9 @@ class EnterpriseFinding(Base):
 
 
 class ScoreEvent(Base):
-    """A deduction on the 12-point safety licence (记销分), automatic or from an inspection."""
+    """A deduction on the 12-point safety licence (记销分), automatic or from an inspection, and
+    its life: open → reported → accepted / rejected, or voided (layers/prevention/deductions.py).
+    """
 
     __tablename__ = "score_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -946,17 +963,204 @@ class ScoreEvent(Base):
         ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
     )
     rule_set: Mapped[str] = mapped_column(Text)
+    rule_set_version: Mapped[int | None] = mapped_column(Integer)  # made under this version
     item_code: Mapped[str] = mapped_column(Text)
     points: Mapped[int] = mapped_column(SmallInteger)
     source: Mapped[str] = mapped_column(Text)
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(Text)
-    rectified: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    evidence_url: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, server_default="open")
+    # Automatic deductions: once per trigger instance (licence:<kind>:<date>, alarm:<id>, …).
+    trigger_key: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_by: Mapped[str | None] = mapped_column(Text)
+    report_note: Mapped[str | None] = mapped_column(Text)
+    report_evidence_url: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(Text)
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reinspected_on: Mapped[dt.date | None] = mapped_column(Date)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    voided_by: Mapped[str | None] = mapped_column(Text)
+    void_reason: Mapped[str | None] = mapped_column(Text)
     created_at = _created()
     __table_args__ = (
         CheckConstraint("points BETWEEN 1 AND 12", name="points"),
         CheckConstraint("source IN ('auto', 'inspection')", name="source"),
+        CheckConstraint(
+            "state IN ('open', 'reported', 'accepted', 'rejected', 'voided')", name="state"
+        ),
+        CheckConstraint(
+            "(state = 'voided') = (voided_at IS NOT NULL AND void_reason IS NOT NULL)",
+            name="voided",
+        ),
+        Index(
+            "uq_score_events_trigger",
+            "enterprise_id",
+            "trigger_key",
+            unique=True,
+            postgresql_where=text("trigger_key IS NOT NULL"),
+        ),
     )
+
+
+class ScoreEarnBack(Base):
+    """Points earned back (training, a verified improvement), counted once approved."""
+
+    __tablename__ = "score_earn_backs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    rule_set: Mapped[str] = mapped_column(Text)
+    rule_set_version: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(SmallInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text)
+    evidence_url: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(Text, server_default="requested")
+    requested_by: Mapped[str] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("points BETWEEN 1 AND 12", name="points"),
+        CheckConstraint("reason IN ('training', 'improvement')", name="reason"),
+        CheckConstraint("state IN ('requested', 'approved', 'rejected')", name="state"),
+    )
+
+
+class RuleSet(Base):
+    """One version of a safety-score rule set (docs/rules.md); a new import is a new version."""
+
+    __tablename__ = "rule_sets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    title_zh: Mapped[str] = mapped_column(Text)
+    title_en: Mapped[str] = mapped_column(Text)
+    is_sample: Mapped[bool] = mapped_column(Boolean)
+    source_note: Mapped[str | None] = mapped_column(Text)
+    cycle_start_month: Mapped[int] = mapped_column(SmallInteger)
+    cycle_start_day: Mapped[int] = mapped_column(SmallInteger)
+    carry_over: Mapped[str] = mapped_column(Text)
+    earn_back_allowed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    earn_back_cap: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    created_at = _created()
+    created_by: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        UniqueConstraint("code", "version"),
+        CheckConstraint("version >= 1", name="version"),
+        CheckConstraint("carry_over IN ('none', 'unrectified')", name="carry_over"),
+    )
+
+
+class RuleItem(Base):
+    __tablename__ = "rule_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_set_id: Mapped[int] = mapped_column(ForeignKey("rule_sets.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(Text)
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(SmallInteger)
+    category: Mapped[str] = mapped_column(Text)
+    tier: Mapped[str] = mapped_column(Text)
+    trigger: Mapped[str] = mapped_column(Text, server_default="none")
+    cap_per_cycle: Mapped[int | None] = mapped_column(SmallInteger)
+    position: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        UniqueConstraint("rule_set_id", "code"),
+        CheckConstraint("points BETWEEN 1 AND 12", name="points"),
+    )
+
+
+class RuleMeasure(Base):
+    """What follows at a total: its effects (colour raise, key list, inspections, flags)."""
+
+    __tablename__ = "rule_measures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_set_id: Mapped[int] = mapped_column(ForeignKey("rule_sets.id", ondelete="CASCADE"))
+    at_points: Mapped[int] = mapped_column(SmallInteger)
+    code: Mapped[str] = mapped_column(Text)
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+    colour_raise: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    key_list: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    inspection_every_days: Mapped[int | None] = mapped_column(SmallInteger)
+    interview: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    enforcement: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    __table_args__ = (UniqueConstraint("rule_set_id", "code"),)
+
+
+class RuleAssignment(Base):
+    """Which set scores which enterprises: every criterion given must hold."""
+
+    __tablename__ = "rule_assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_set_code: Mapped[str] = mapped_column(Text, index=True)
+    category: Mapped[str | None] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(Text)
+    tag: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Licence(Base):
+    """A licence of an enterprise; ``valid_until`` is its last valid day."""
+
+    __tablename__ = "licences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(Text)
+    number: Mapped[str | None] = mapped_column(Text)
+    issued_on: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    created_at = _created()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Certificate(Base):
+    """A personnel certificate (principal, safety manager, special operations)."""
+
+    __tablename__ = "certificates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    holder: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    operation: Mapped[str | None] = mapped_column(Text)
+    number: Mapped[str | None] = mapped_column(Text)
+    issued_on: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    created_at = _created()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ExpiryNotice(Base):
+    """One warning per licence or certificate and expiry date (the 30-day warning)."""
+
+    __tablename__ = "expiry_notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    notice_key: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(Text)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    created_at = _created()
+    __table_args__ = (UniqueConstraint("enterprise_id", "notice_key"),)
 
 
 class Alarm(Base):

@@ -6,7 +6,7 @@ seed; only ``today`` (the local day of the last bulletin) comes from the caller.
 
 - Penalties on about 3 % of the hazmat enterprises and accidents (general grade, injuries
   only) on about 0.5 %, dated within the last year: they put enterprises on the lists
-  (S4, K6) through the real watch-list rules.
+  (S5, K6) through the real watch-list rules.
 - The bulletins of the 7 days ending ``today``, issued by the real issuing code.
 - Actions: about 60 % of each bulletin's key-attention entries get an interview, inspection
   or enforcement 0–4 days after the bulletin (never after ``today``), so the department index

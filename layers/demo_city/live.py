@@ -13,7 +13,8 @@ clock (``now``, the end of the 24 h) comes from the caller.
   / HH (the last one still in alarm), one pair of level-2 points on the same hazard source so
   both turn red; the others on distinct sources.
 - Hidden dangers, inspection tasks and Xiaoshan score events (manual items of
-  layers/prevention/data/score_rules/xiaoshan.json), a few enterprises reaching 6 points.
+  the SAMPLE set layers/prevention/data/rule_sets/xiaoshan.json), a few reaching 6 points;
+  their lifecycle states, the Hailing sample set and the licences are layers/demo_city/scores.py.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from layers.monitoring.config import MonitoringRules
 from layers.monitoring.ingest import ingest
 from layers.monitoring.parse import Rows
 from layers.monitoring.thresholds import set_points
-from layers.prevention.scoring import ASSIGNMENT, RULE_SETS
 from layers.risk.recompute import RecomputeConfig, recompute
 
 CADENCE_S = 300
@@ -265,11 +265,30 @@ def _tasks(
     return out
 
 
+def _xiaoshan(conn: psycopg.Connection) -> tuple[dict[str, int], tuple[int, int]]:
+    """Item points and cycle start (month, day) of the latest stored Xiaoshan set."""
+    rows = conn.execute(
+        "SELECT i.code, i.points, s.cycle_start_month, s.cycle_start_day FROM rule_items i"
+        " JOIN rule_sets s ON s.id = i.rule_set_id WHERE s.code = %s"
+        " AND s.version = (SELECT max(version) FROM rule_sets WHERE code = %s)",
+        (SCORE_SET, SCORE_SET),
+    ).fetchall()
+    return {r[0]: int(r[1]) for r in rows}, (int(rows[0][2]), int(rows[0][3]))
+
+
 def _scores(
-    rng: np.random.Generator, ents: list[int], n_six: int, n_small: int, now: dt.datetime
+    rng: np.random.Generator,
+    ents: list[int],
+    n_six: int,
+    n_small: int,
+    now: dt.datetime,
+    points: dict[str, int],
+    cycle_start: tuple[int, int],
 ) -> list[dict[str, Any]]:
-    rule_set = RULE_SETS[SCORE_SET]
-    start, _ = rule_set.cycle(now.astimezone(dt.timezone(dt.timedelta(hours=8))).date())
+    local = now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    start = dt.date(local.year, *cycle_start)
+    if start > local:
+        start = start.replace(year=start.year - 1)
     earliest = max(
         dt.datetime.combine(start, dt.time(1), tzinfo=dt.timezone(dt.timedelta(hours=8))),
         now - dt.timedelta(days=120),
@@ -285,10 +304,8 @@ def _scores(
             items = tuple(rng.choice(SMALL_ITEMS, size=k, replace=False).tolist())
         events = []
         for code in items:
-            item = rule_set.item(code)
-            assert item is not None
             at = earliest + dt.timedelta(seconds=float(rng.uniform(0, max(span, 60))))
-            events.append({"item_code": code, "points": int(item.points), "occurred_at": at})
+            events.append({"item_code": code, "points": points[code], "occurred_at": at})
         out.append(
             {"enterprise_id": int(e), "points": sum(x["points"] for x in events), "events": events}
         )
@@ -321,10 +338,11 @@ def write_static(
     vals = v[:, :head].T.reshape(-1)
     report.readings = _copy_readings(conn, pid, ts, vals)
 
+    # Furnace enterprises (tagged by layers/demo_city/scores.py) are scored by Hailing.
     ents = [
-        (int(r[0]), r[1], r[2])
+        (int(r[0]), bool(r[1]))
         for r in conn.execute(
-            "SELECT id, district, category FROM enterprises WHERE is_hazmat ORDER BY id"
+            "SELECT id, 'furnace' = ANY(tags) FROM enterprises WHERE is_hazmat ORDER BY id"
         ).fetchall()
     ]
     ids = [e[0] for e in ents]
@@ -343,16 +361,19 @@ def write_static(
             " VALUES (%s, %s, %s, %s)",
             tasks,
         )
-        xiaoshan = [e for e, d, c in ents if ASSIGNMENT.rule_set_for(d, c) == SCORE_SET]
-        scores = _scores(drng, xiaoshan, max(1, round(4 * scale)), max(1, round(8 * scale)), now)
+        xiaoshan = [e for e, furnace in ents if not furnace]
+        points, cycle_start = _xiaoshan(conn)
+        n_six, n_small = max(1, round(4 * scale)), max(1, round(8 * scale))
+        scores = _scores(drng, xiaoshan, n_six, n_small, now, points, cycle_start)
         rows = [
             (s["enterprise_id"], SCORE_SET, x["item_code"], x["points"], x["occurred_at"])
             for s in scores
             for x in s["events"]
         ]
         cur.executemany(
-            "INSERT INTO score_events (enterprise_id, rule_set, item_code, points, source,"
-            " occurred_at, note) VALUES (%s, %s, %s, %s, 'inspection', %s, '演示数据')",
+            "INSERT INTO score_events (enterprise_id, rule_set, rule_set_version, item_code,"
+            " points, source, occurred_at, note) SELECT %s, %s, max(version), %s, %s,"
+            " 'inspection', %s, '演示数据' FROM rule_sets WHERE code = 'xiaoshan'",
             rows,
         )
     conn.commit()

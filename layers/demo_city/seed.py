@@ -40,6 +40,7 @@ from layers.demo_city import (
     truth,
     zones,
 )
+from layers.demo_city import scores as demo_scores
 from layers.demo_city.config import CST, Counts, to_lonlat
 from layers.prevention.bulletin import BulletinRules
 from layers.risk.recompute import RecomputeConfig, RecomputeReport, recompute
@@ -236,10 +237,19 @@ def seed_demo_city(
         # The live panels should show true data: 24 h of readings (the last samples judged by
         # the real evaluator, a few planted alarms), hidden dangers, tasks and score events.
         lrep = live.LiveReport()
+        live_now = now or live.default_now()
         with psycopg.connect(url) as conn:
-            state = live.write_static(conn, seed, scale, now or live.default_now(), lrep)
+            furnaces = demo_scores.assign(conn, seed)  # before: furnaces are not Xiaoshan's
+            state = live.write_static(conn, seed, scale, live_now, lrep)
+            score_truth = demo_scores.write(conn, seed, live_now, furnaces)
+        auto = asyncio.run(demo_scores.automatic(url, live_now, score_truth["enterprises"]))
+        score_truth["automatic"] = {"deductions": len(auto.deductions), "warnings": auto.warnings}
+        lrep.enterprises = sorted(
+            set(lrep.enterprises) | set(score_truth["enterprises"]) | set(auto.deducted)
+        )
         asyncio.run(live.evaluate_recent(url, *state, config, lrep))
         truth.add_section(report.ground_truth, "live", lrep.truth)
+        truth.add_section(report.ground_truth, "scores", score_truth)
         report.counts["readings"] = lrep.readings + lrep.evaluated
         report.counts["alarms_planted"] = lrep.alarms
         report.counts["hidden_dangers"] = lrep.hidden_dangers

@@ -132,7 +132,6 @@ async def issue(
 def _rules_dict(rules: BulletinRules) -> dict[str, Any]:
     w = rules.watch
     return {
-        "score_points": w.score_points,
         "low_rectification": w.low_rectification,
         "accident_days": w.accident_days,
         "penalty_days": w.penalty_days,

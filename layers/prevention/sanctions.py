@@ -1,7 +1,7 @@
 """Administrative penalties and production safety accidents: facts the daily bulletin reads.
 
 A recent accident puts an enterprise on the key-attention list and a recent penalty suggests
-it (layers/prevention/watch_list.py, K6 and S4). Both are entered by regulators: validated here
+it (layers/prevention/watch_list.py, K6 and S5). Both are entered by regulators: validated here
 (each bad field named), stored, and read back per enterprise.
 """
 

@@ -1,146 +1,50 @@
-"""The 12-point safety licence (记销分, docs/domain.md §4): rule sets, cycles, deductions.
+"""The 12-point safety licence (记销分, docs/domain.md §4, docs/rules.md): an enterprise's
+score, the measures its total has reached and what they do.
 
-Why rule sets are data: cities differ in items, points, cycle start, what clears at rollover
-and which measures follow which total (Xiaoshan vs Hailing), and several sets are active at
-once for different enterprise groups. The files live in layers/prevention/data/score_rules/;
-this module validates them once at import, so a bad file fails at start-up rather than mid-request.
+The rule sets are data (layers/prevention/rule_sets.py); this module is the one home of how a
+score is counted:
+- a deduction counts in the cycle it falls in, whatever its state, unless it is **voided**;
+- at the cycle start, earlier deductions clear when the set carries nothing over (Xiaoshan);
+  with ``carry_over = unrectified`` (Hailing) only those whose rectification a regulator
+  **accepted** clear, the others carry over. Acceptance is judged as stored now: a carried-over
+  point accepted on 5 October stops counting from then on;
+- points earned back (approved, this cycle, where the set allows it) are subtracted up to the
+  set's cap; the total never goes below 0;
+- every measure whose threshold the total reaches applies, each with its effects; combined, the
+  colour rises by the largest raise, the key list and the flags hold if any measure sets them,
+  and the inspection interval is the shortest one.
 
-Deductions are rows of ``score_events``. Automatic ones carry a stable ``note`` key
-(``auto:<trigger>:<instance>``) so ``deduct_automatic`` deducts once per trigger instance
-however often it runs.
+Deductions are rows of ``score_events``; their lifecycle lives in
+layers/prevention/deductions.py, the automatic ones in layers/prevention/automatic.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row, tuple_row
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from psycopg.rows import dict_row
 
-RULES_DIR: Final = Path(__file__).parent / "data" / "score_rules"
-TOTAL_POINTS: Final = 12
+from layers.prevention.rule_book import (
+    Item,
+    Measure,
+    RuleBook,
+    RuleSet,
+    load_rule_book,
+)
+from layers.prevention.rule_sets import TOTAL_POINTS, Effects
 
-#: Triggers deduct_automatic knows. ``certificate_expired`` has no table yet (no personnel
-#: certificates are stored), so its items are deducted by hand until one exists.
-AUTOMATIC_TRIGGERS: Final = ("licence_expired", "alarm_overdue")
-Trigger = Literal["manual", "licence_expired", "alarm_overdue", "certificate_expired"]
-
-#: Serialises concurrent deduct_automatic calls (scheduler + a manual run): NOT EXISTS alone
-#: does not stop two transactions inserting the same key at once.
+#: Serialises concurrent automatic runs (scheduler + a manual run) and lifecycle steps.
 SCORING_LOCK: Final = 0x7363_6F72_6531  # "score1"
 
-
-class Text(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    zh: str = Field(min_length=1)
-    en: str = Field(min_length=1)
+#: Deduction states (docs/rules.md): reported = the enterprise says it rectified, accepted =
+#: a regulator re-inspected and agreed, rejected = not agreed (the enterprise may report again).
+STATES: Final = ("open", "reported", "accepted", "rejected", "voided")
 
 
-class Item(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    code: str = Field(min_length=1)
-    points: Literal[1, 2, 3, 6, 12]
-    trigger: Trigger = "manual"
-    text: Text
-
-
-class Measure(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    at: int = Field(ge=1, le=TOTAL_POINTS)
-    code: str = Field(min_length=1)
-    text: Text
-
-
-class MonthDay(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    month: int = Field(ge=1, le=12)
-    day: int = Field(ge=1, le=28)  # every year has it
-
-
-class RuleSet(BaseModel):
-    """One city's scoring rules, as stored in ``layers/prevention/data/score_rules/<code>.json``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    code: str
-    name: Text
-    cycle_start: MonthDay
-    clear_at_rollover: Literal["all", "rectified"]
-    items: tuple[Item, ...] = Field(min_length=1)
-    measures: tuple[Measure, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> RuleSet:
-        codes = [i.code for i in self.items]
-        if len(set(codes)) != len(codes):
-            raise ValueError("item codes must be unique")
-        ats = [m.at for m in self.measures]
-        if ats != sorted(set(ats)):
-            raise ValueError("measures must be in strictly increasing order of points")
-        return self
-
-    def item(self, code: str) -> Item | None:
-        return next((i for i in self.items if i.code == code), None)
-
-    def cycle(self, today: dt.date) -> tuple[dt.date, dt.date]:
-        """First and last day of the cycle containing ``today``."""
-        start = dt.date(today.year, self.cycle_start.month, self.cycle_start.day)
-        if start > today:
-            start = start.replace(year=start.year - 1)
-        return start, start.replace(year=start.year + 1) - dt.timedelta(days=1)
-
-    def measure(self, deducted: int) -> Measure | None:
-        """The highest measure whose threshold ``deducted`` has reached."""
-        reached = [m for m in self.measures if deducted >= m.at]
-        return reached[-1] if reached else None
-
-
-class Assignment(BaseModel):
-    """Which rule set scores which enterprise
-    (layers/prevention/data/score_rules/assignment.json)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    default: str
-    by_district: dict[str, str] = Field(default_factory=dict)
-    by_category: dict[str, str] = Field(default_factory=dict)
-
-    def rule_set_for(self, district: str | None, category: str | None) -> str:
-        if district is not None and district in self.by_district:
-            return self.by_district[district]
-        if category is not None and category in self.by_category:
-            return self.by_category[category]
-        return self.default
-
-
-def load_rule_sets(directory: Path = RULES_DIR) -> tuple[dict[str, RuleSet], Assignment]:
-    """Read and validate every rule set and the assignment; raise on anything inconsistent."""
-    sets: dict[str, RuleSet] = {}
-    for path in sorted(directory.glob("*.json")):
-        if path.stem == "assignment":
-            continue
-        rule_set = RuleSet.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        if rule_set.code != path.stem:
-            raise ValueError(f"{path.name}: code {rule_set.code!r} differs from the file name")
-        sets[rule_set.code] = rule_set
-    assignment = Assignment.model_validate(
-        json.loads((directory / "assignment.json").read_text(encoding="utf-8"))
-    )
-    named = {assignment.default, *assignment.by_district.values(), *assignment.by_category.values()}
-    unknown = named - sets.keys()
-    if unknown:
-        raise ValueError(f"assignment.json names unknown rule sets: {sorted(unknown)}")
-    return sets, assignment
-
-
-RULE_SETS, ASSIGNMENT = load_rule_sets()
-
-
-# -- computing a score ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Event:
     id: int
@@ -149,7 +53,17 @@ class Event:
     source: str
     occurred_at: dt.datetime
     note: str | None
-    rectified: bool
+    state: str = "open"
+    rule_set: str | None = None
+    rule_set_version: int | None = None
+
+
+@dataclass(frozen=True)
+class EarnBack:
+    id: int
+    points: int
+    occurred_at: dt.datetime
+    state: str
 
 
 @dataclass(frozen=True)
@@ -157,64 +71,127 @@ class Score:
     rule_set: RuleSet
     cycle_start: dt.date
     cycle_end: dt.date
+    gross: int  # points of the counted deductions
+    earned_back: int  # approved earn-back of this cycle, capped
     deducted: int
     remaining: int
-    measure: Measure | None
-    counted: tuple[Event, ...]  # the events making up ``deducted``
+    measures: tuple[Measure, ...]  # every measure reached, lowest threshold first
+    effects: Effects
+    counted: tuple[Event, ...]  # the deductions making up ``gross``
+
+    @property
+    def measure(self) -> Measure | None:
+        """The highest measure reached (the one the old API showed)."""
+        return self.measures[-1] if self.measures else None
 
 
 def counts(rule_set: RuleSet, event: Event, today: dt.date) -> bool:
-    """Does ``event`` count in the cycle containing ``today``?
-
-    Events of the current cycle count (those dated after ``today`` not yet). Earlier ones are
-    cleared at rollover when the set clears everything (Xiaoshan); with ``rectified``
-    (Hailing) only points whose rectification passed re-inspection clear, the rest carry over.
-    score_events has no rectification date, so "rectified" is judged as stored now: a point
-    rectified mid-cycle stops carrying over from the cycle's start, not only from the next one.
-    """
+    """Does ``event`` count in the cycle containing ``today``? (the module docstring)"""
+    if event.state == "voided":
+        return False
     start, _ = rule_set.cycle(today)
-    day = event.occurred_at.date()
+    day = event.occurred_at.astimezone(dt.UTC).date()
     if day > today:
         return False
     if day >= start:
         return True
-    return rule_set.clear_at_rollover == "rectified" and not event.rectified
+    return rule_set.carry_over == "unrectified" and event.state != "accepted"
 
 
-def compute(rule_set: RuleSet, events: Iterable[Event], today: dt.date) -> Score:
-    """Pure: the score of one enterprise on ``today`` from its whole event history."""
+def combine(measures: Iterable[Measure]) -> Effects:
+    """The effects of several measures at once (the module docstring)."""
+    ms = list(measures)
+    every = [m.effects.inspection_every_days for m in ms if m.effects.inspection_every_days]
+    return Effects(
+        colour_raise=max((m.effects.colour_raise for m in ms), default=0),
+        key_list=any(m.effects.key_list for m in ms),
+        inspection_every_days=min(every) if every else None,
+        interview=any(m.effects.interview for m in ms),
+        enforcement=any(m.effects.enforcement for m in ms),
+    )
+
+
+def compute(
+    rule_set: RuleSet,
+    events: Iterable[Event],
+    today: dt.date,
+    earn_backs: Iterable[EarnBack] = (),
+) -> Score:
+    """Pure: the score of one enterprise on ``today`` from its whole history."""
     start, end = rule_set.cycle(today)
     counted = tuple(e for e in events if counts(rule_set, e, today))
-    deducted = sum(e.points for e in counted)
+    gross = sum(e.points for e in counted)
+    earned = 0
+    if rule_set.earn_back_allowed:
+        earned = sum(
+            b.points
+            for b in earn_backs
+            if b.state == "approved" and start <= b.occurred_at.astimezone(dt.UTC).date() <= today
+        )
+        earned = min(earned, rule_set.earn_back_cap, gross)
+    deducted = max(0, gross - earned)
+    reached = rule_set.reached(deducted)
     return Score(
         rule_set=rule_set,
         cycle_start=start,
         cycle_end=end,
+        gross=gross,
+        earned_back=earned,
         deducted=deducted,
         remaining=max(0, TOTAL_POINTS - deducted),
-        measure=rule_set.measure(deducted),
+        measures=reached,
+        effects=combine(reached),
         counted=counted,
     )
 
 
-async def rule_set_of(conn: AsyncConnection[Any], enterprise_id: int) -> RuleSet | None:
-    """The rule set scoring an enterprise, None when it does not exist."""
-    cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute("SELECT district, category FROM enterprises WHERE id = %s", (enterprise_id,))
+# -- reading ---------------------------------------------------------------------------------
+_EVENT_COLUMNS = (
+    "id, item_code, points, source, occurred_at, note, state, rule_set, rule_set_version"
+)
+
+
+async def enterprise_profile(
+    conn: AsyncConnection[Any], enterprise_id: int
+) -> tuple[str | None, str | None, list[str]] | None:
+    """(district, category, tags) of an enterprise; None when there is none."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT district, category, tags FROM enterprises WHERE id = %s", (enterprise_id,)
+    )
     row = await cur.fetchone()
-    if row is None:
+    return None if row is None else (row["district"], row["category"], list(row["tags"] or []))
+
+
+async def rule_set_of(
+    conn: AsyncConnection[Any], enterprise_id: int, book: RuleBook | None = None
+) -> RuleSet | None:
+    """The set scoring an enterprise (None: no such enterprise, or no set assigned to it)."""
+    profile = await enterprise_profile(conn, enterprise_id)
+    if profile is None:
         return None
-    return RULE_SETS[ASSIGNMENT.rule_set_for(row[0], row[1])]
+    book = book or await load_rule_book(conn)
+    return book.set_for(*profile)
 
 
 async def events_of(conn: AsyncConnection[Any], enterprise_id: int) -> list[Event]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT id, item_code, points, source, occurred_at, note, rectified FROM score_events"
-        " WHERE enterprise_id = %s ORDER BY occurred_at, id",
+        f"SELECT {_EVENT_COLUMNS} FROM score_events WHERE enterprise_id = %s"
+        " ORDER BY occurred_at, id",
         (enterprise_id,),
     )
     return [Event(**row) for row in await cur.fetchall()]
+
+
+async def earn_backs_of(conn: AsyncConnection[Any], enterprise_id: int) -> list[EarnBack]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, points, occurred_at, state FROM score_earn_backs WHERE enterprise_id = %s"
+        " ORDER BY occurred_at, id",
+        (enterprise_id,),
+    )
+    return [EarnBack(**row) for row in await cur.fetchall()]
 
 
 async def score_of(
@@ -228,9 +205,63 @@ async def score_of(
     if rule_set is None:
         return None
     events = await events_of(conn, enterprise_id)
-    return compute(rule_set, events, today), events
+    backs = await earn_backs_of(conn, enterprise_id)
+    return compute(rule_set, events, today, backs), events
 
 
+_ALL_SQL = """
+SELECT e.id AS enterprise_id, e.district, e.category, e.tags,
+       s.id, s.item_code, s.points, s.source, s.occurred_at, s.note, s.state, s.rule_set,
+       s.rule_set_version
+FROM enterprises e
+JOIN score_events s ON s.enterprise_id = e.id
+WHERE (%(all)s OR e.id = ANY(%(ids)s)) AND s.state <> 'voided'
+ORDER BY e.id, s.occurred_at, s.id
+"""
+
+
+async def scores(
+    conn: AsyncConnection[Any], enterprise_ids: Sequence[int] | None, today: dt.date
+) -> dict[int, Score]:
+    """Scores on ``today`` of the enterprises with deductions (all when None; absent: none).
+
+    The risk engine (layers/risk/recompute.py) and the watch list read scores from here, so the
+    cycle, the carry-over, the earn-back and the assignment have this one home."""
+    book = await load_rule_book(conn)
+    cur = conn.cursor(row_factory=dict_row)
+    params = {"all": enterprise_ids is None, "ids": list(enterprise_ids or [])}
+    await cur.execute(_ALL_SQL, params)
+    grouped: dict[int, tuple[RuleSet | None, list[Event]]] = {}
+    for row in await cur.fetchall():
+        enterprise_id = row.pop("enterprise_id")
+        district, category, tags = row.pop("district"), row.pop("category"), row.pop("tags")
+        if enterprise_id not in grouped:
+            grouped[enterprise_id] = (book.set_for(district, category, tags or []), [])
+        grouped[enterprise_id][1].append(Event(**row))
+    backs: dict[int, list[EarnBack]] = {}
+    if grouped:
+        await cur.execute(
+            "SELECT enterprise_id, id, points, occurred_at, state FROM score_earn_backs"
+            " WHERE state = 'approved' AND enterprise_id = ANY(%s)",
+            (list(grouped),),
+        )
+        for row in await cur.fetchall():
+            backs.setdefault(row.pop("enterprise_id"), []).append(EarnBack(**row))
+    return {
+        enterprise_id: compute(rule_set, events, today, backs.get(enterprise_id, []))
+        for enterprise_id, (rule_set, events) in grouped.items()
+        if rule_set is not None
+    }
+
+
+async def deducted_points(
+    conn: AsyncConnection[Any], enterprise_ids: Sequence[int] | None, today: dt.date
+) -> dict[int, int]:
+    """Points deducted on ``today`` per enterprise (absent means 0)."""
+    return {k: s.deducted for k, s in (await scores(conn, enterprise_ids, today)).items()}
+
+
+# -- writing ---------------------------------------------------------------------------------
 async def deduct(
     conn: AsyncConnection[Any],
     enterprise_id: int,
@@ -238,164 +269,104 @@ async def deduct(
     item: Item,
     occurred_at: dt.datetime,
     note: str | None,
+    evidence_url: str | None = None,
+    actor: str | None = None,
 ) -> int:
-    """Store a manual (inspection) deduction; the points are the rule set's, never the caller's."""
-    cur = conn.cursor(row_factory=tuple_row)
+    """Store a manual (inspection) deduction; the points are the set's, never the caller's,
+    and the deduction keeps the set's version."""
+    cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "INSERT INTO score_events (enterprise_id, rule_set, item_code, points, source,"
-        " occurred_at, note) VALUES (%s, %s, %s, %s, 'inspection', %s, %s) RETURNING id",
-        (enterprise_id, rule_set.code, item.code, item.points, occurred_at, note),
+        "INSERT INTO score_events (enterprise_id, rule_set, rule_set_version, item_code, points,"
+        " source, occurred_at, note, evidence_url, created_by)"
+        " VALUES (%s, %s, %s, %s, %s, 'inspection', %s, %s, %s, %s) RETURNING id",
+        (
+            enterprise_id,
+            rule_set.code,
+            rule_set.version,
+            item.code,
+            item.points,
+            occurred_at,
+            note,
+            evidence_url,
+            actor,
+        ),
     )
     row = await cur.fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row["id"])
 
 
-_ALL_EVENTS_SQL = """
-SELECT e.id AS enterprise_id, e.district, e.category, s.id, s.item_code, s.points, s.source,
-       s.occurred_at, s.note, s.rectified
-FROM enterprises e
-JOIN score_events s ON s.enterprise_id = e.id
-WHERE %(all)s OR e.id = ANY(%(ids)s)
-ORDER BY e.id, s.occurred_at, s.id
+# -- answering -------------------------------------------------------------------------------
+_HISTORY_SQL = """
+SELECT id, item_code, points, source, occurred_at, note, state, rule_set, rule_set_version,
+       evidence_url, created_by, reported_at, reported_by, report_note, report_evidence_url,
+       reviewed_at, reviewed_by, review_note, reinspected_on, voided_at, voided_by, void_reason
+FROM score_events WHERE enterprise_id = %s ORDER BY occurred_at DESC, id DESC
+"""
+
+_EARN_BACK_SQL = """
+SELECT id, rule_set, rule_set_version, points, reason, note, evidence_url, occurred_at, state,
+       requested_by, reviewed_by, reviewed_at, review_note
+FROM score_earn_backs WHERE enterprise_id = %s ORDER BY occurred_at DESC, id DESC
 """
 
 
-async def deducted_points(
-    conn: AsyncConnection[Any], enterprise_ids: Sequence[int] | None, today: dt.date
-) -> dict[int, int]:
-    """Points deducted on ``today`` per enterprise (all when None; absent means 0).
-
-    The risk engine's score fact (layers/risk/recompute.py) comes from here, so the cycle, the
-    carry-over and the rule-set assignment have this one home.
-    """
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        _ALL_EVENTS_SQL, {"all": enterprise_ids is None, "ids": list(enterprise_ids or [])}
-    )
-    by_enterprise: dict[int, tuple[RuleSet, list[Event]]] = {}
-    for row in await cur.fetchall():
-        enterprise_id = row.pop("enterprise_id")
-        district, category = row.pop("district"), row.pop("category")
-        if enterprise_id not in by_enterprise:
-            rule_set = RULE_SETS[ASSIGNMENT.rule_set_for(district, category)]
-            by_enterprise[enterprise_id] = (rule_set, [])
-        by_enterprise[enterprise_id][1].append(Event(**row))
-    return {
-        enterprise_id: compute(rule_set, events, today).deducted
-        for enterprise_id, (rule_set, events) in by_enterprise.items()
-    }
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
-# -- automatic deductions ---------------------------------------------------------------------
-# Each statement inserts one row per trigger instance not yet deducted. The key is
-# (enterprise, item, note); ``note`` names the instance (the licence expiry date, the alarm id).
-_LICENCE_SQL = """
-INSERT INTO score_events (enterprise_id, rule_set, item_code, points, source, occurred_at, note)
-SELECT e.id, %(rule_set)s, %(item)s, %(points)s, 'auto',
-       (e.licence_expiry + 1)::timestamp AT TIME ZONE 'UTC',
-       'auto:licence_expired:' || e.licence_expiry
-FROM enterprises e
-WHERE e.id = ANY(%(ids)s) AND e.licence_expiry < %(today)s
-  AND NOT EXISTS (
-      SELECT 1 FROM score_events s
-      WHERE s.enterprise_id = e.id AND s.item_code = %(item)s
-        AND s.note = 'auto:licence_expired:' || e.licence_expiry)
-RETURNING enterprise_id
-"""
-
-_ALARM_SQL = """
-INSERT INTO score_events (enterprise_id, rule_set, item_code, points, source, occurred_at, note)
-SELECT h.enterprise_id, %(rule_set)s, %(item)s, %(points)s, 'auto', a.ack_deadline,
-       'auto:alarm_overdue:' || a.id
-FROM alarms a
-JOIN monitoring_points mp ON mp.id = a.point_id
-JOIN hazard_sources h ON h.id = mp.hazard_source_id
-WHERE h.enterprise_id = ANY(%(ids)s) AND a.ack_deadline < %(now)s
-  AND (a.acknowledged_at IS NULL OR a.acknowledged_at > a.ack_deadline)
-  AND NOT EXISTS (
-      SELECT 1 FROM score_events s
-      WHERE s.enterprise_id = h.enterprise_id AND s.item_code = %(item)s
-        AND s.note = 'auto:alarm_overdue:' || a.id)
-RETURNING enterprise_id
-"""
-
-_TRIGGER_SQL: Final = {"licence_expired": _LICENCE_SQL, "alarm_overdue": _ALARM_SQL}
-
-
-async def _ids_by_rule_set(
-    conn: AsyncConnection[Any], only: Sequence[int] | None
-) -> dict[str, list[int]]:
-    cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(
-        "SELECT id, district, category FROM enterprises WHERE %(all)s OR id = ANY(%(ids)s)",
-        {"all": only is None, "ids": list(only or [])},
-    )
-    groups: dict[str, list[int]] = {code: [] for code in RULE_SETS}
-    for enterprise_id, district, category in await cur.fetchall():
-        groups[ASSIGNMENT.rule_set_for(district, category)].append(int(enterprise_id))
-    return groups
-
-
-async def deduct_automatic(
-    conn: AsyncConnection[Any],
-    today: dt.date,
-    now: dt.datetime | None = None,
-    enterprise_ids: Sequence[int] | None = None,
-) -> list[int]:
-    """Deduct every automatic item due on ``today`` (alarm deadlines against ``now``).
-
-    ``enterprise_ids`` limits the run to those enterprises (None: all of them).
-
-    Idempotent: an item deducts once per trigger instance. Returns the ids of the enterprises
-    that received new deductions: the caller re-rates them (layers/risk/recompute.py reads its
-    score facts from this module, so this module must not call it).
-    """
-    now = now or dt.datetime.now(dt.UTC)
-    deducted: set[int] = set()
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCORING_LOCK,))
-        groups = await _ids_by_rule_set(conn, enterprise_ids)
-        for code, ids in groups.items():
-            if not ids:
-                continue
-            for item in RULE_SETS[code].items:
-                query = _TRIGGER_SQL.get(item.trigger)
-                if query is None:
-                    continue
-                cur = conn.cursor(row_factory=tuple_row)
-                await cur.execute(
-                    query,
-                    {
-                        "rule_set": code,
-                        "item": item.code,
-                        "points": item.points,
-                        "ids": ids,
-                        "today": today,
-                        "now": now,
-                    },
-                )
-                deducted.update(int(r[0]) for r in await cur.fetchall())
-    return sorted(deducted)
-
-
-def history(events: Sequence[Event], score: Score) -> list[dict[str, Any]]:
-    """Events as JSON, newest first, with the item text and whether each counts now."""
-    counted = {e.id for e in score.counted}
-    out = []
-    for e in reversed(events):
-        item = score.rule_set.item(e.item_code)
-        out.append(
-            {
-                "id": e.id,
-                "item_code": e.item_code,
-                "item_text": item.text.model_dump() if item else None,
-                "points": e.points,
-                "source": e.source,
-                "occurred_at": e.occurred_at.isoformat(),
-                "note": e.note,
-                "rectified": e.rectified,
-                "counts": e.id in counted,
-            }
-        )
+def deduction_json(row: dict[str, Any], book: RuleBook, counted: set[int]) -> dict[str, Any]:
+    """One deduction as the API shows it: item text of the version it was made under."""
+    version = book.version(row["rule_set"], row["rule_set_version"]) if row["rule_set"] else None
+    item = version.item(row["item_code"]) if version else None
+    out = {k: _iso(v) for k, v in row.items()}
+    out["item_text"] = item.text.model_dump() if item else None
+    out["item_category"] = item.category if item else None
+    out["rectified"] = row["state"] == "accepted"  # the field the old API had
+    out["counts"] = row["id"] in counted
     return out
+
+
+async def score_json(
+    conn: AsyncConnection[Any], enterprise_id: int, today: dt.date
+) -> dict[str, Any] | None:
+    """``GET /api/enterprises/{id}/score``: None when the enterprise has no set (or none)."""
+    book = await load_rule_book(conn)
+    rule_set = await rule_set_of(conn, enterprise_id, book)
+    if rule_set is None:
+        return None
+    result = await score_of(conn, enterprise_id, today, rule_set)
+    assert result is not None
+    score, _ = result
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_HISTORY_SQL, (enterprise_id,))
+    counted = {e.id for e in score.counted}
+    history = [deduction_json(r, book, counted) for r in await cur.fetchall()]
+    await cur.execute(_EARN_BACK_SQL, (enterprise_id,))
+    backs = [{k: _iso(v) for k, v in r.items()} for r in await cur.fetchall()]
+    await cur.execute(
+        "SELECT notice_key, subject, label, valid_until, created_at FROM expiry_notices"
+        " WHERE enterprise_id = %s AND valid_until >= %s ORDER BY valid_until, notice_key",
+        (enterprise_id, today),
+    )
+    warnings = [{k: _iso(v) for k, v in r.items()} for r in await cur.fetchall()]
+    measure = score.measure
+    return {
+        "enterprise_id": enterprise_id,
+        "rule_set": {**rule_set.ref(), "cycle_carry_over": rule_set.carry_over},
+        "is_sample": rule_set.is_sample,
+        "cycle_start": score.cycle_start.isoformat(),
+        "cycle_end": score.cycle_end.isoformat(),
+        "gross": score.gross,
+        "earned_back": score.earned_back,
+        "deducted": score.deducted,
+        "remaining": score.remaining,
+        "measure": None
+        if measure is None
+        else {"at": measure.at, "code": measure.code, "text": measure.text.model_dump()},
+        "measures": [m.as_dict() for m in score.measures],
+        "effects": score.effects.model_dump(),
+        "history": history,
+        "earn_backs": backs,
+        "expiry_warnings": warnings,
+    }

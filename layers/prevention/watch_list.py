@@ -6,8 +6,9 @@ Key attention (重点关注) — any of:
 - ``K1_dynamic_red``: the enterprise's dynamic colour is red.
 - ``K2_open_major_danger``: a major hidden danger found and not rectified by the end of D.
 - ``K3_level2_alarm_overdue``: a level-2 alarm not acknowledged (nor cleared) past its deadline.
-- ``K4_score_points``: ≥ ``score_points`` (default 6) points deducted in the current cycle, as
-  ``layers/prevention/scoring.py`` counts them (each enterprise's rule set, cycle and carry-over).
+- ``K4_score_points``: a safety-score measure that puts the enterprise on the key list (its
+  rule set says which, e.g. Xiaoshan at 6 points), as ``layers/prevention/scoring.py`` counts
+  them (each enterprise's rule set, cycle, carry-over and measures).
 - ``K5_detector_lost_during_alarm``: a detector is offline while its level-2 alarm is open (not
   disposed of, not cleared) — silence during an alarm is no reason to look away
   (docs/domain.md §2.4); it stays listed for that alarm until the alarm is disposed of or
@@ -20,7 +21,9 @@ Suggested attention (提示关注) — enterprises not on the key list with any 
   not-assessed (grey) enterprise's coloured dynamic colour included.
 - ``S2_overdue_dangers``: hidden dangers past their deadline and not rectified.
 - ``S3_low_rectification``: rectification rate below ``low_rectification`` (default 0.8).
-- ``S4_recent_penalty``: an administrative penalty decided in the ``penalty_days`` (default
+- ``S4_score_inspections``: a safety-score measure sets an inspection frequency (e.g. Hailing
+  at 3 points: more inspections) without putting the enterprise on the key list.
+- ``S5_recent_penalty``: an administrative penalty decided in the ``penalty_days`` (default
   365) up to D.
 
 District indexes (per district, over its enterprises):
@@ -49,14 +52,13 @@ from psycopg.rows import dict_row
 
 from layers.core.colors import GREY, RISK_COLORS
 from layers.prevention.dual import PreventionRates, day_end, enterprise_rates
-from layers.prevention.scoring import deducted_points
+from layers.prevention.scoring import Score, scores
 
 
 @dataclass(frozen=True)
 class WatchRules:
     """Thresholds of the watch list; configurable per deployment."""
 
-    score_points: int = 6
     low_rectification: float = 0.8
     accident_days: int = 365
     penalty_days: int = 365
@@ -85,6 +87,7 @@ class WatchFacts:
     lost_detectors: int = 0
     recent_accidents: int = 0
     recent_penalties: int = 0
+    score: Score | None = None  # None: no deduction counts this cycle
 
 
 @dataclass
@@ -130,11 +133,13 @@ def key_reasons(f: WatchFacts, rules: WatchRules) -> list[WatchReason]:
                 f"{f.overdue_level2_alarms} level-2 alarm(s) unacknowledged past the deadline",
             )
         )
-    if f.score_points >= rules.score_points:
+    if f.score is not None and f.score.effects.key_list:
+        keyed = next(m for m in f.score.measures if m.effects.key_list)
         out.append(
             WatchReason(
                 "K4_score_points",
-                f"{f.score_points} points deducted this cycle (≥ {rules.score_points})",
+                f"{f.score_points} points deducted this cycle: measure {keyed.code} "
+                f"(from {keyed.at} points) puts it on the key list",
             )
         )
     if f.lost_detectors > 0:
@@ -178,10 +183,19 @@ def suggested_reasons(f: WatchFacts, rules: WatchRules) -> list[WatchReason]:
                 f"hidden-danger rectification {rate:.0%} below {rules.low_rectification:.0%}",
             )
         )
+    effects = f.score.effects if f.score is not None else None
+    if effects is not None and effects.inspection_every_days and not effects.key_list:
+        out.append(
+            WatchReason(
+                "S4_score_inspections",
+                f"{f.score_points} points deducted this cycle: inspect at least every "
+                f"{effects.inspection_every_days} days",
+            )
+        )
     if f.recent_penalties > 0:
         out.append(
             WatchReason(
-                "S4_recent_penalty",
+                "S5_recent_penalty",
                 f"{f.recent_penalties} administrative penalty(ies) in the last"
                 f" {rules.penalty_days} days",
             )
@@ -317,7 +331,7 @@ async def daily_list(conn: AsyncConnection[Any], day: dt.date, rules: WatchRules
     rates = await enterprise_rates(conn, day)
     # Deducted points follow each enterprise's rule set, cycle and carry-over
     # (layers/prevention/scoring.py).
-    points = await deducted_points(conn, None, day)
+    score_of = await scores(conn, None, day)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         _FACTS_SQL,
@@ -337,11 +351,12 @@ async def daily_list(conn: AsyncConnection[Any], day: dt.date, rules: WatchRules
             r["dynamic_color"],
             r["dangers"],
             r["alarms"],
-            points.get(r["id"], 0),
+            score_of[r["id"]].deducted if r["id"] in score_of else 0,
             rates[r["id"]],
             r["lost"],
             r["accidents"],
             r["penalties"],
+            score_of.get(r["id"]),
         )
         for r in await cur.fetchall()
         if r["id"] in rates

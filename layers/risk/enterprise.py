@@ -8,9 +8,11 @@
   docs/domain.md §2.2), with a ``not_assessed`` reason naming each missing input.
 - Dynamic = inherent raised one level (capped at red) by any live condition: a detector lost
   (offline) during an open level-2 alarm, an open major hidden danger, a red monitoring point,
-  a level-2 alarm unacknowledged past its deadline, a safety score at a measure threshold, or
-  an illegal-parking alert of its tankers in the last 24 h. Several conditions still raise one
-  level: the colour says "worse than designed", the reasons list every cause.
+  a level-2 alarm unacknowledged past its deadline, or an illegal-parking alert of its tankers
+  in the last 24 h. Several conditions still raise one level: the colour says "worse than
+  designed", the reasons list every cause. A safety-score measure raises by the levels its
+  rule set gives it (``colour_raise``, layers/prevention/rule_sets.py; 0 lists the reason
+  without raising); the dynamic colour takes the larger of that and the one level above.
 - A not-assessed enterprise with a live condition: the inherent colour stays grey and the
   dynamic colour is **yellow** — the lowest level (blue) raised once, which is the least any
   enterprise with that live condition can be. Grey would hide a live danger (at city zooms and
@@ -71,7 +73,6 @@ COLOR_ZH: Final[dict[str, str]] = {
 class LiveRules:
     """Thresholds of the live conditions; configurable per deployment."""
 
-    score_measure_threshold: int = 6  # Xiaoshan: key supervision at 6 deducted points
     parking_window_hours: int = 24
     diagnosis_valid_years: int = 3  # MEM 2018 guide: reassessed at least every three years
     expired_diagnosis_raises: bool = True
@@ -108,6 +109,12 @@ class EnterpriseFacts:
     red_points: int = 0
     overdue_level2_alarms: int = 0
     score_points: int = 0
+    # The highest safety-score measure reached (layers/prevention/scoring.py) and the levels
+    # the measures reached raise the colour by.
+    score_measure_code: str | None = None
+    score_measure_zh: str | None = None
+    score_measure_en: str | None = None
+    score_colour_raise: int = 0
     parking_alerts: int = 0
     open_findings: int = 0  # open direct-red findings (MEM 2018 guide)
     finding_code: str | None = None  # the earliest open one
@@ -146,6 +153,10 @@ def diagnosis_color(score: float | None) -> RiskColor | None:
 
 def raise_one_level(color: RiskColor) -> RiskColor:
     return RISK_COLORS[max(RISK_COLORS.index(color) - 1, 0)]
+
+
+def raise_levels(color: RiskColor, levels: int) -> RiskColor:
+    return RISK_COLORS[max(RISK_COLORS.index(color) - levels, 0)]
 
 
 def _inherent_reasons(f: EnterpriseFacts) -> list[Reason]:
@@ -287,14 +298,17 @@ def _live_reasons(f: EnterpriseFacts, rules: LiveRules) -> list[Reason]:
                 raises=True,
             )
         )
-    if f.score_points >= rules.score_measure_threshold:
+    if f.score_measure_code is not None:
+        name_zh = f.score_measure_zh or f.score_measure_code
+        lift = f"，动态颜色升 {f.score_colour_raise} 级" if f.score_colour_raise else ""
+        lift_en = f", colour raised {f.score_colour_raise} level(s)" if f.score_colour_raise else ""
         live.append(
             Reason(
-                "safety_score_threshold",
-                f"本周期已扣 {f.score_points} 分(≥ {rules.score_measure_threshold} 分措施线)",
-                f"{f.score_points} points deducted this cycle "
-                f"(measure threshold {rules.score_measure_threshold})",
-                raises=True,
+                SCORE_REASON,
+                f"本周期已扣 {f.score_points} 分，措施：{name_zh}({f.score_measure_code}){lift}",
+                f"{f.score_points} points deducted this cycle: measure "
+                f"{f.score_measure_en or f.score_measure_code} ({f.score_measure_code}){lift_en}",
+                raises=f.score_colour_raise > 0,
             )
         )
     if f.parking_alerts > 0:
@@ -310,13 +324,24 @@ def _live_reasons(f: EnterpriseFacts, rules: LiveRules) -> list[Reason]:
     return live
 
 
+#: The reason code of a safety-score measure (kept from when one threshold raised one level).
+SCORE_REASON: Final = "safety_score_threshold"
+
+
+def _levels(facts: EnterpriseFacts, live: list[Reason]) -> int:
+    """How far the dynamic colour rises: one level for any live condition, a score measure's
+    own raise if larger."""
+    others = any(r.raises for r in live if r.code != SCORE_REASON)
+    score = facts.score_colour_raise if facts.score_measure_code is not None else 0
+    return max(1 if others else 0, score)
+
+
 def rate(facts: EnterpriseFacts, rules: LiveRules | None = None) -> Rating:
     """The enterprise's colours and reasons; pure, so recompute and tests share it."""
     rules = rules or LiveRules()
     inherent_reasons = _inherent_reasons(facts)
     live = _live_reasons(facts, rules)
     expired = _expired(facts, rules)
-    raising = [r for r in (*live, expired) if r is not None and r.raises]
     shown = [*live, *([expired] if expired else [])]
     source = facts.worst_source_grade
     assessed = worst(
@@ -324,13 +349,16 @@ def rate(facts: EnterpriseFacts, rules: LiveRules | None = None) -> Rating:
         diagnosis_color(facts.diagnosis_score),
         facts.worst_unit_color,
     )
+    levels = _levels(facts, shown)
     direct = _direct_red(facts)
     if direct is not None:
         # Red whatever the rest says; the rest still explains itself after it.
         rest = inherent_reasons if assessed is not None else [_not_assessed(facts)]
         return Rating("red", "red", [direct, *shown, *rest])
     if assessed is None:
-        dynamic: RatedColor = NOT_ASSESSED_LIVE_COLOR if raising else NOT_ASSESSED_COLOR
+        # The lowest level raised: yellow for one level (NOT_ASSESSED_LIVE_COLOR), more only
+        # when a score measure itself raises by more.
+        dynamic: RatedColor = raise_levels("blue", levels) if levels else NOT_ASSESSED_COLOR
         return Rating(NOT_ASSESSED_COLOR, dynamic, [*shown, _not_assessed(facts)])
-    dynamic = raise_one_level(assessed) if raising else assessed
+    dynamic = raise_levels(assessed, levels)
     return Rating(assessed, dynamic, shown + inherent_reasons)

@@ -27,7 +27,7 @@ from layers.catalog import CATALOG
 from layers.core.changes import notify_change
 from layers.core.colors import GREY
 from layers.core.vocab import ILLEGAL_PARKING_RULES
-from layers.prevention.scoring import deducted_points
+from layers.prevention.scoring import Score, scores
 from layers.risk import gb18218
 from layers.risk.enterprise import (
     EnterpriseFacts,
@@ -287,8 +287,9 @@ RETURNING e.id
 
 
 def _facts(
-    row: dict[str, Any], score_points: int, today: dt.date, rules: LiveRules
+    row: dict[str, Any], score: Score | None, today: dt.date, rules: LiveRules
 ) -> EnterpriseFacts:
+    measure = score.measure if score is not None else None
     return EnterpriseFacts(
         enterprise_id=row["id"],
         diagnosis_score=row["diagnosis_score"],
@@ -305,7 +306,11 @@ def _facts(
         major_danger_title=row["danger_title"],
         red_points=row["red_points"],
         overdue_level2_alarms=row["overdue"],
-        score_points=score_points,
+        score_points=score.deducted if score is not None else 0,
+        score_measure_code=measure.code if measure is not None else None,
+        score_measure_zh=measure.text.zh if measure is not None else None,
+        score_measure_en=measure.text.en if measure is not None else None,
+        score_colour_raise=score.effects.colour_raise if score is not None else 0,
         parking_alerts=row["parking"],
         open_findings=row["findings"],
         finding_code=row["finding_code"],
@@ -336,12 +341,12 @@ async def rate_enterprises(
         },
     )
     rows = await cur.fetchall()
-    # Deducted points (cycle, carry-over, rule set per enterprise) have one home:
-    # layers/prevention/scoring.
-    points = await deducted_points(conn, ids, now.date())
+    # Scores (cycle, carry-over, rule set per enterprise, measures and their effects) have
+    # one home: layers/prevention/scoring.
+    score_of = await scores(conn, ids, now.date())
     ratings = {
         row["id"]: rate(
-            _facts(row, points.get(row["id"], 0), now.date(), config.live_rules), config.live_rules
+            _facts(row, score_of.get(row["id"]), now.date(), config.live_rules), config.live_rules
         )
         for row in rows
     }

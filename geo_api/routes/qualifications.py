@@ -1,0 +1,81 @@
+"""An enterprise's licences and personnel certificates (docs/rules.md "Licences").
+
+Read by whoever sees the enterprise (its own users included, who must know what expires);
+written by staff of its district — a certificate's validity is what an automatic deduction
+rests on, so the enterprise cannot extend its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, ValidationError
+
+from geo_api.auth import SITE_READERS, STAFF, allow
+from geo_api.body import read_json
+from geo_api.db import DbConn
+from geo_api.errors import FieldError, NotFound, invalid_input
+from geo_api.scope import VisibleEnterprise
+from geo_api.settings import Settings
+from layers.prevention.qualifications import (
+    CertificateInput,
+    LicenceInput,
+    list_documents,
+    save_document,
+)
+
+router = APIRouter(tags=["safety score"])
+
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_MODELS: dict[str, type[BaseModel]] = {"licences": LicenceInput, "certificates": CertificateInput}
+
+
+def _today_and_warn(request: Request) -> tuple[dt.date, int]:
+    settings: Settings = request.app.state.settings
+    today = dt.datetime.now(ZoneInfo(settings.scoring.timezone)).date()
+    return today, settings.scoring.warn_days
+
+
+async def _input(request: Request, table: str) -> BaseModel:
+    settings: Settings = request.app.state.settings
+    body = await read_json(request, settings.server.max_body_bytes)
+    try:
+        return _MODELS[table].model_validate(body)
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
+
+
+def _routes(table: str, noun: str) -> None:
+    base = f"/api/enterprises/{{enterprise_id}}/{table}"
+
+    @router.get(base, dependencies=[allow(*SITE_READERS)], name=f"list_{table}")
+    async def list_(enterprise_id: VisibleEnterprise, request: Request, conn: DbConn) -> Any:
+        today, warn = _today_and_warn(request)
+        return {table: await list_documents(conn, table, enterprise_id, today, warn)}
+
+    @router.post(base, status_code=201, dependencies=[allow(*STAFF)], name=f"create_{noun}")
+    async def create(enterprise_id: VisibleEnterprise, request: Request, conn: DbConn) -> Any:
+        data = await _input(request, table)
+        today, warn = _today_and_warn(request)
+        return await save_document(conn, table, enterprise_id, data, today, warn)
+
+    @router.put(base + "/{document_id}", dependencies=[allow(*STAFF)], name=f"replace_{noun}")
+    async def replace(
+        enterprise_id: VisibleEnterprise, document_id: Id, request: Request, conn: DbConn
+    ) -> Any:
+        data = await _input(request, table)
+        today, warn = _today_and_warn(request)
+        row = await save_document(conn, table, enterprise_id, data, today, warn, document_id)
+        if row is None:
+            raise NotFound(
+                f"{noun} {document_id} not found",
+                [FieldError("document_id", f"no such {noun} of this enterprise")],
+            )
+        return row
+
+
+_routes("licences", "licence")
+_routes("certificates", "certificate")
