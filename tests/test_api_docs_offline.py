@@ -131,11 +131,24 @@ def test_swagger_ui_lists_every_operation_offline(
     assert response is not None
     assert "script-src 'self';" in response.headers["content-security-policy"]
     page.wait_for_selector(".opblock", timeout=20_000)
-    shown = page.eval_on_selector_all(
-        ".opblock",
-        "bs => bs.map(b => [b.querySelector('.opblock-summary-method').textContent,"
-        " b.querySelector('.opblock-summary-path').getAttribute('data-path')])",
-    )
+    # A long document is rendered lazily, near the viewport: scroll through it and collect
+    # every operation block that appears on the way.
+    seen: set[tuple[str, str]] = set()
+    last = -1.0
+    for _ in range(400):
+        blocks = page.eval_on_selector_all(
+            ".opblock",
+            "bs => bs.map(b => [b.querySelector('.opblock-summary-method').textContent,"
+            " b.querySelector('.opblock-summary-path').getAttribute('data-path')])",
+        )
+        seen.update((m, path) for m, path in blocks)
+        y = page.evaluate("() => { window.scrollBy(0, 400); return window.scrollY; }")
+        if y == last:
+            break
+        last = y
+        page.wait_for_timeout(50)
+    shown = sorted(seen)
+    page.evaluate("() => window.scrollTo(0, 0)")
     assert sorted(map(tuple, shown)) == sorted(expected.values())
     assert ("GET", "/api/risk-units") in expected.values()
     assert ("GET", MVT) in expected.values()
