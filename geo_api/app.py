@@ -16,6 +16,7 @@ from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.map_changes import MapChangeFeed
+from geo_api.models.openapi import install_contract_openapi
 from geo_api.redaction import install_log_redaction
 from geo_api.refresh import HexRefresher
 from geo_api.rerate import Rerater
@@ -189,4 +190,5 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
             router, dependencies=[Depends(current_caller)], responses=ERROR_RESPONSES
         )
     app.mount("/static", WebFiles(directory=WEB_DIR), name="static")
+    install_contract_openapi(app)  # error bodies documented as the JSON they are
     return app

@@ -42,6 +42,7 @@ from layers.core.errors import (
 __all__ = [
     "DB_UNAVAILABLE",
     "ERROR_RESPONSES",
+    "MORE_ERRORS",
     "BadField",
     "BadRequest",
     "Conflict",
@@ -59,6 +60,7 @@ __all__ = [
     "TransitionRefused",
     "Unauthorized",
     "database_unavailable",
+    "error_responses",
     "install_error_handlers",
     "invalid_input",
     "problem_response",
@@ -165,6 +167,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     503: _documented("database unavailable; retry shortly"),
 }
+
+#: Answers only some routes give, named in their decorators (``responses=``).
+MORE_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: _documented("conflicts with what is stored (a duplicate key, a refused transition)"),
+    416: _documented("a Range past the end of the file"),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers ``statuses`` (for a route's ``responses=``): public routes
+    name theirs, protected routes add what ERROR_RESPONSES lacks (409, 416)."""
+    known = {**ERROR_RESPONSES, **MORE_ERRORS}
+    return {status: known[status] for status in statuses}
 
 
 def _body(message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:

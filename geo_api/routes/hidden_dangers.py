@@ -17,7 +17,14 @@ from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
-from geo_api.models.prevention import HiddenDanger, HiddenDangerList
+from geo_api.models.prevention import (
+    DistrictPrevention,
+    EnterprisePrevention,
+    HiddenDanger,
+    HiddenDangerList,
+    InspectionTask,
+    InspectionTaskList,
+)
 from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
@@ -101,14 +108,21 @@ async def patch_danger(
 
 
 # -- inspection tasks --------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/inspection-tasks", dependencies=Site)
+@router.get(
+    "/api/enterprises/{enterprise_id}/inspection-tasks",
+    response_model=InspectionTaskList,
+    dependencies=Site,
+)
 async def get_tasks(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str, Any]:
     items = await list_tasks(conn, enterprise_id)
     return {"items": items, "numberMatched": len(items)}
 
 
 @router.post(
-    "/api/enterprises/{enterprise_id}/inspection-tasks", status_code=201, dependencies=Staff
+    "/api/enterprises/{enterprise_id}/inspection-tasks",
+    status_code=201,
+    response_model=InspectionTask,
+    dependencies=Staff,
 )
 async def create_task(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn
@@ -117,7 +131,9 @@ async def create_task(
     return await insert_task(conn, enterprise_id, task)
 
 
-@router.post("/api/inspection-tasks/{task_id}/done", dependencies=Site)
+@router.post(
+    "/api/inspection-tasks/{task_id}/done", response_model=InspectionTask, dependencies=Site
+)
 async def task_done(task_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
     await check_object(conn, caller, "inspection task", task_id)
     row = await mark_task_done(conn, task_id)
@@ -127,7 +143,11 @@ async def task_done(task_id: Id, conn: Conn, caller: CurrentCaller) -> dict[str,
 
 
 # -- rates -------------------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/prevention", dependencies=Site)
+@router.get(
+    "/api/enterprises/{enterprise_id}/prevention",
+    response_model=EnterprisePrevention,
+    dependencies=Site,
+)
 async def enterprise_prevention(
     enterprise_id: VisibleEnterprise, conn: Conn, as_of: AsOf = None
 ) -> dict[str, Any]:
@@ -138,7 +158,9 @@ async def enterprise_prevention(
     return {"enterprise_id": enterprise_id, "date": day.isoformat(), **rates.as_dict()}
 
 
-@router.get("/api/districts/{code}/prevention", dependencies=Staff)
+@router.get(
+    "/api/districts/{code}/prevention", response_model=DistrictPrevention, dependencies=Staff
+)
 async def district_prevention(
     code: DistrictCode, conn: Conn, caller: CurrentCaller, as_of: AsOf = None
 ) -> dict[str, Any]:

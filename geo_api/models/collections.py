@@ -1,0 +1,113 @@
+"""The REST collections' answers, derived from the catalogue (layers/catalog/declarations.py).
+
+Each layer's REST properties (``Prop`` with ``rest=True``) become the fields of its
+``<Layer>Properties`` model, so a layer added to the catalogue documents its GeoJSON bodies
+without a line here. Every declared property is always sent (the SQL builds the object from
+the same list, layers/collections/read.py), so every field is required; the catalogue does not
+say which columns may be empty, so every field is nullable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, create_model
+
+from geo_api.models.base import Body, Number
+from layers.catalog.model import FieldType, GeometryType, Layer
+
+#: The JSON type of each catalogue field type. ``Object`` is whatever JSON the SQL builds (a
+#: geometry, a list of substances or controls); ``Date`` a date or a date-time as PostgreSQL
+#: prints it in JSON (``2029-03-22``, ``2026-12-04T15:59:39+00:00``).
+_JSON_TYPES: dict[FieldType, Any] = {
+    "String": str,
+    "Number": Number,
+    "Boolean": bool,
+    "Object": Any,
+    "Date": str,
+}
+#: The GeoJSON types of a layer's geometry (single or multi part, as stored).
+_GEOMETRY_TYPES: dict[GeometryType, tuple[str, ...]] = {
+    "point": ("Point", "MultiPoint"),
+    "line": ("LineString", "MultiLineString"),
+    "polygon": ("Polygon", "MultiPolygon"),
+}
+
+
+class Link(Body):
+    rel: str = Field(description="self, next or prev")
+    href: str
+    type: str
+
+
+class Created(Body):
+    """``POST /api/<collection>``: the new ids in the order sent; ``id`` too (and a
+    ``Location`` header) when the body was one Feature."""
+
+    ids: list[int]
+    id: int | None = None
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _geometry_model(layer: Layer) -> Any:
+    if layer.geom_sql is None or layer.geometry_type is None:
+        return None  # no geometry at all: always null
+    kinds = _GEOMETRY_TYPES[layer.geometry_type]
+    model = create_model(  # type: ignore[call-overload]
+        f"{_camel(layer.name)}Geometry",
+        __base__=Body,
+        __doc__=f"A {layer.geometry_type} geometry in WGS 84 (7 decimals).",
+        type=(Literal[kinds], ...),
+        coordinates=(list[Any], ...),
+    )
+    return model | None  # vehicles without a fix yet have none
+
+
+def properties_model(layer: Layer) -> type[Body]:
+    """The ``properties`` of a layer's features, one field per REST property."""
+    fields: dict[str, Any] = {}
+    for prop in layer.properties:
+        if not prop.rest:
+            continue
+        kind = _JSON_TYPES[prop.type]
+        doc = prop.description or None
+        fields[prop.name] = (kind | None, Field(description=doc))
+    model: type[Body] = create_model(  # type: ignore[call-overload]
+        f"{_camel(layer.name)}Properties",
+        __base__=Body,
+        __doc__=f"Properties of one of {layer.title}, as the catalogue declares them.",
+        **fields,
+    )
+    return model
+
+
+def feature_model(layer: Layer) -> type[Body]:
+    """One feature of the layer's collection (``GET /api/<collection>/{id}``)."""
+    model: type[Body] = create_model(  # type: ignore[call-overload]
+        f"{_camel(layer.name)}Feature",
+        __base__=Body,
+        __doc__=f"One of {layer.title} as a GeoJSON Feature.",
+        type=(Literal["Feature"], ...),
+        id=(int, ...),
+        geometry=(_geometry_model(layer), ...),
+        properties=(properties_model(layer), ...),
+    )
+    return model
+
+
+def collection_model(layer: Layer, feature: type[Body]) -> type[Body]:
+    """A page of the layer's collection (``GET /api/<collection>``)."""
+    model: type[Body] = create_model(  # type: ignore[call-overload]
+        f"{_camel(layer.name)}Collection",
+        __base__=Body,
+        __doc__=f"{layer.title}: one page as a GeoJSON FeatureCollection, by id.",
+        type=(Literal["FeatureCollection"], ...),
+        numberMatched=(int, Field(description="features matching the filters")),
+        numberReturned=(int, Field(description="features on this page")),
+        links=(list[Link], Field(description="self, and next / prev pages when there are")),
+        features=(list[feature], ...),
+    )
+    return model
