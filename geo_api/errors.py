@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_api.redaction import redact, redact_value
 from geo_api.security_headers import ALWAYS
@@ -200,6 +201,8 @@ def unavailable_response() -> JSONResponse:
 
 
 _MAPPING = ErrorMap()
+#: What a framework refusal is about: 400 is a body FastAPI could not parse as JSON.
+_HTTP_FIELDS = {400: "body", 404: "path", 405: "method"}
 
 
 def problem_response(exc: DomainError) -> JSONResponse:
@@ -229,6 +232,18 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         first = errors[0] if errors else {"field": "request", "reason": "invalid"}
         return JSONResponse(_body(f"{first['field']}: {first['reason']}", errors), status_code=422)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette's and FastAPI's own refusals (a body that is not JSON, an unknown path, a
+        # method the path lacks) in the house problem body like every other error.
+        assert isinstance(exc, StarletteHTTPException)
+        field = _HTTP_FIELDS.get(exc.status_code, "request")
+        reason = str(exc.detail)
+        return JSONResponse(
+            _body(f"{field}: {reason}", [{"field": field, "reason": reason}]),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
         # Lost connection, refused connection, server shutting down, no pooled connection in
@@ -262,6 +277,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
     # PoolTimeout is an OperationalError subclass; both are named for the reader.
     app.add_exception_handler(OperationalError, on_database_down)
     app.add_exception_handler(PoolTimeout, on_database_down)

@@ -35,6 +35,7 @@ import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -200,6 +201,36 @@ class ContractServer:
     server: LiveServer
     keys: dict[str, str]
     url: str
+    known: dict[str, Any]  # path parameters that name real rows the scoped keys may see
+
+
+#: Real rows for the path parameters, so success bodies are checked too, not only 404s:
+#: an enterprise with a register (hidden dangers), and rows of its own or of its district.
+#: ``key_id`` is left to the fuzzer: a real one would revoke a role's key mid-run.
+_KNOWN_SQL = """
+WITH e AS (SELECT e.id, e.district FROM enterprises e JOIN hidden_dangers h
+           ON h.enterprise_id = e.id WHERE e.district IS NOT NULL ORDER BY e.id LIMIT 1)
+SELECT e.id, e.district,
+  coalesce((SELECT min(id) FROM alerts WHERE district = e.district),
+           (SELECT min(id) FROM alerts)),
+  (SELECT min(id) FROM alarms),
+  (SELECT min(id) FROM risk_units WHERE enterprise_id = e.id),
+  coalesce((SELECT min(id) FROM vehicles WHERE district = e.district),
+           (SELECT min(id) FROM vehicles)),
+  (SELECT min(id) FROM hidden_dangers WHERE enterprise_id = e.id),
+  (SELECT min(id) FROM inspection_tasks)
+FROM e
+"""
+_KNOWN_NAMES = (
+    "enterprise_id",
+    "code",
+    "alert_id",
+    "alarm_id",
+    "unit_id",
+    "vehicle_id",
+    "danger_id",
+    "task_id",
+)
 
 
 def _throwaway_url(database_url: str) -> str:
@@ -235,16 +266,16 @@ def contract_server(
     out = tmp_path_factory.mktemp("contract_city")
     seed_demo_city(url, scale=TEST_SCALE, seed=TEST_SEED, out_dir=out, progress=False)
     with psycopg.connect(url) as db:
-        row = db.execute(
-            "SELECT id, district FROM enterprises WHERE district IS NOT NULL ORDER BY id LIMIT 1"
-        ).fetchone()
-    assert row is not None
-    enterprise, district = int(row[0]), str(row[1])
+        row = db.execute(_KNOWN_SQL).fetchone()
+    assert row is not None and None not in row, row
+    known: dict[str, Any] = dict(zip(_KNOWN_NAMES, row, strict=True))
+    known.update(item_id=1, layer="enterprises", layers="enterprises")
+    enterprise, district = int(known["enterprise_id"]), str(known["code"])
     roles = ("admin", "regulator", "enterprise", "officer", "tile_reader", "ingest")
     keys = {r: _role_key(url, r, i, district, enterprise) for i, r in enumerate(roles)}
     try:
         with LiveServer(make_settings(url)) as server:
-            yield ContractServer(server, keys, url)
+            yield ContractServer(server, keys, url, known)
     finally:
         drop_database(url)
 
@@ -258,10 +289,15 @@ CHECKS = [
 
 
 def _run_operation(
-    operation: Any, base_url: str, headers: dict[str, str], examples: int, mode: GenerationMode
+    operation: Any,
+    base_url: str,
+    headers: dict[str, str],
+    examples: int,
+    mode: GenerationMode,
+    path_parameters: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Up to ``examples`` generated calls of one operation; every failed check is kept (no
-    shrinking: the curl line is enough to reproduce it)."""
+    """Up to ``examples`` generated calls of one operation (its path parameters fixed when
+    given); every failed check is kept (no shrinking: the curl line reproduces it)."""
     failures: list[str] = []
 
     @settings(
@@ -272,15 +308,18 @@ def _run_operation(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def run(case: Any) -> None:
         try:
             case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS, timeout=60)
-        except Exception as exc:  # a failed check (FailureGroup) or a broken connection
+        except (Exception, BaseExceptionGroup) as exc:  # failed checks, a broken connection
             curl = case.as_curl_command(headers=headers)
             failures.append(f"{operation.label}: {str(exc)[:1500]}\n    {curl}")
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:  # nothing to negate (no parameters, no body): nothing to send
+        assert mode is GenerationMode.NEGATIVE, operation.label
     return failures
 
 
@@ -301,7 +340,9 @@ def test_answers_conform_to_the_documented_contract(
 ) -> None:
     base = contract_server.server.base_url
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
-    headers = auth(contract_server.keys[role])
+    key = contract_server.keys[role]
+    # Both credentials, so neither a generated Bearer nor a generated X-API-Key replaces it.
+    headers = {**auth(key), "Authorization": f"Bearer {key}"}
     failures: list[str] = []
     tested = 0
     for result in schema.get_all_operations():
@@ -311,6 +352,11 @@ def test_answers_conform_to_the_documented_contract(
         tested += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             failures += _run_operation(operation, base, headers, examples, mode)
+        names = {p.name for p in operation.path_parameters}
+        real = {n: v for n, v in contract_server.known.items() if n in names}
+        if real:  # the same operation on real rows: success bodies, not just 404s
+            positive = GenerationMode.POSITIVE
+            failures += _run_operation(operation, base, headers, examples, positive, real)
     assert tested >= 20, tested
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
+from geo_api.errors import FieldError, InvalidInput, NotFound, error_responses, invalid_input
 from geo_api.models.prevention import (
     DistrictPrevention,
     EnterprisePrevention,
@@ -94,7 +94,12 @@ async def create_danger(
     return row
 
 
-@router.patch("/api/hidden-dangers/{danger_id}", response_model=HiddenDanger, dependencies=Site)
+@router.patch(
+    "/api/hidden-dangers/{danger_id}",
+    response_model=HiddenDanger,
+    responses=error_responses(409),  # a transition the register refuses
+    dependencies=Site,
+)
 async def patch_danger(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate
 ) -> dict[str, Any]:
