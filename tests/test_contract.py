@@ -36,6 +36,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from jsonschema import Draft202012Validator
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -375,3 +376,83 @@ def test_event_streams_answer_their_documented_media_type(
         assert r.headers["content-type"].split(";")[0] == "text/event-stream"
         first = next(r.iter_lines())
         assert first.startswith("retry: "), first
+
+
+def test_every_collection_answers_its_documented_schema(
+    contract_server: ContractServer,
+) -> None:
+    """Each catalogue collection's page and first item, from the live server, validate against
+    the schemas /openapi.json derives from the catalogue (the same check schemathesis makes,
+    here on every collection's real rows, deterministically)."""
+    base = contract_server.server.base_url
+    doc = httpx.get(f"{base}/openapi.json", timeout=30).json()
+    with httpx.Client(base_url=base, headers=auth(contract_server.keys["admin"])) as http:
+        for name, coll in CATALOG.collections.items():
+            listing = http.get(f"/api/{name}", params={"limit": 3}, timeout=60)
+            assert listing.status_code == 200, (name, listing.text)
+            assert listing.headers["content-type"] == "application/geo+json"
+            page = _valid(doc, f"/api/{name}", listing.json())
+            assert page["features"], f"the demo city has {name}"
+            first = page["features"][0]
+            declared = {p.name for p in CATALOG.layers[coll.layer].properties if p.rest}
+            assert set(first["properties"]) == declared, name
+            if coll.item_route:
+                item = http.get(f"/api/{name}/{first['id']}", timeout=60)
+                assert item.status_code == 200, (name, item.text)
+                assert _valid(doc, f"/api/{name}/{{item_id}}", item.json()) == first
+
+
+def _valid(doc: dict[str, Any], path: str, body: Any) -> Any:
+    content = doc["paths"][path]["get"]["responses"]["200"]["content"]
+    schema = content["application/geo+json"]["schema"]
+    Draft202012Validator({**schema, "components": doc["components"]}).validate(body)
+    return body
+
+
+# -- what the conformance run found -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/assess/gb18218", b"\xff\x42\x00"),  # not UTF-8, not JSON
+        ("/api/webhooks", b'{"url": "\xe9"}'),  # Latin-1, not UTF-8
+    ],
+)
+def test_a_body_that_is_not_json_is_the_problem_body(
+    contract_server: ContractServer, path: str, raw: bytes
+) -> None:
+    """FastAPI refused it with its own ``{"detail": "There was an error parsing the body"}``:
+    no ``errors``, no field, not the body /openapi.json documents for a 400."""
+    headers = {**auth(contract_server.keys["admin"]), "content-type": "application/json"}
+    r = httpx.post(
+        f"{contract_server.server.base_url}{path}", content=raw, headers=headers, timeout=30
+    )
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert ErrorBody.model_validate(body).errors[0].field == "body", body
+    assert body["detail"].startswith("body: "), body
+
+
+def test_framework_404_and_405_are_the_problem_body(contract_server: ContractServer) -> None:
+    base = contract_server.server.base_url
+    headers = auth(contract_server.keys["admin"])
+    missing = httpx.get(f"{base}/api/no-such-thing", headers=headers, timeout=30)
+    assert missing.status_code == 404
+    assert ErrorBody.model_validate(missing.json()).errors[0].field == "path"
+    wrong = httpx.put(f"{base}/api/risk/summary", headers=headers, timeout=30)
+    assert wrong.status_code == 405
+    assert ErrorBody.model_validate(wrong.json()).errors[0].field == "method"
+    assert wrong.headers["allow"] == "GET"
+
+
+def test_refused_transitions_are_documented_409s() -> None:
+    """Acknowledging a disposed alert (or alarm) answers 409, which /openapi.json did not list
+    (schemathesis: undocumented status code)."""
+    paths = _offline_openapi()["paths"]
+    for path in (
+        "/api/alerts/{alert_id}/ack",
+        "/api/alerts/{alert_id}/dispose",
+        "/api/alarms/{alarm_id}/ack",
+        "/api/alarms/{alarm_id}/dispose",
+    ):
+        assert "409" in paths[path]["post"]["responses"], path
+    assert "409" in paths["/api/hidden-dangers/{danger_id}"]["patch"]["responses"]
