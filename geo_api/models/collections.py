@@ -55,15 +55,22 @@ def _camel(name: str) -> str:
 def _geometry_model(layer: Layer) -> Any:
     if layer.geom_sql is None or layer.geometry_type is None:
         return None  # no geometry at all: always null
-    kinds = _GEOMETRY_TYPES[layer.geometry_type]
-    model = create_model(  # type: ignore[call-overload]
+    fields: dict[str, Any] = {
+        "type": (Literal[_GEOMETRY_TYPES[layer.geometry_type]], ...),
+        "coordinates": (list[Any], ...),
+    }
+    model = _model(
         f"{_camel(layer.name)}Geometry",
-        __base__=Body,
-        __doc__=f"A {layer.geometry_type} geometry in WGS 84 (7 decimals).",
-        type=(Literal[kinds], ...),
-        coordinates=(list[Any], ...),
+        f"A {layer.geometry_type} geometry in WGS 84 (7 decimals).",
+        fields,
     )
     return model | None  # vehicles without a fix yet have none
+
+
+def _model(name: str, doc: str, fields: dict[str, Any]) -> type[Body]:
+    """A ``Body`` named ``name`` (its /openapi.json component) with ``fields``."""
+    model: type[Body] = create_model(name, __base__=Body, __doc__=doc, **fields)
+    return model
 
 
 def properties_model(layer: Layer) -> type[Body]:
@@ -75,39 +82,34 @@ def properties_model(layer: Layer) -> type[Body]:
         kind = _JSON_TYPES[prop.type]
         doc = prop.description or None
         fields[prop.name] = (kind | None, Field(description=doc))
-    model: type[Body] = create_model(  # type: ignore[call-overload]
-        f"{_camel(layer.name)}Properties",
-        __base__=Body,
-        __doc__=f"Properties of one of {layer.title}, as the catalogue declares them.",
-        **fields,
-    )
-    return model
+    doc = f"Properties of one of {layer.title}, as the catalogue declares them."
+    return _model(f"{_camel(layer.name)}Properties", doc, fields)
 
 
 def feature_model(layer: Layer) -> type[Body]:
     """One feature of the layer's collection (``GET /api/<collection>/{id}``)."""
-    model: type[Body] = create_model(  # type: ignore[call-overload]
-        f"{_camel(layer.name)}Feature",
-        __base__=Body,
-        __doc__=f"One of {layer.title} as a GeoJSON Feature.",
-        type=(Literal["Feature"], ...),
-        id=(int, ...),
-        geometry=(_geometry_model(layer), ...),
-        properties=(properties_model(layer), ...),
+    fields: dict[str, Any] = {
+        "type": (Literal["Feature"], ...),
+        "id": (int, ...),
+        "geometry": (_geometry_model(layer), ...),
+        "properties": (properties_model(layer), ...),
+    }
+    return _model(
+        f"{_camel(layer.name)}Feature", f"One of {layer.title} as a GeoJSON Feature.", fields
     )
-    return model
 
 
 def collection_model(layer: Layer, feature: type[Body]) -> type[Body]:
     """A page of the layer's collection (``GET /api/<collection>``)."""
-    model: type[Body] = create_model(  # type: ignore[call-overload]
+    fields: dict[str, Any] = {
+        "type": (Literal["FeatureCollection"], ...),
+        "numberMatched": (int, Field(description="features matching the filters")),
+        "numberReturned": (int, Field(description="features on this page")),
+        "links": (list[Link], Field(description="self, and next / prev pages when there are")),
+        "features": (list[feature], ...),  # type: ignore[valid-type]
+    }
+    return _model(
         f"{_camel(layer.name)}Collection",
-        __base__=Body,
-        __doc__=f"{layer.title}: one page as a GeoJSON FeatureCollection, by id.",
-        type=(Literal["FeatureCollection"], ...),
-        numberMatched=(int, Field(description="features matching the filters")),
-        numberReturned=(int, Field(description="features on this page")),
-        links=(list[Link], Field(description="self, and next / prev pages when there are")),
-        features=(list[feature], ...),
+        f"{layer.title}: one page as a GeoJSON FeatureCollection, by id.",
+        fields,
     )
-    return model
