@@ -7,24 +7,30 @@ errors, and what the server really answers conforms, for every role.
    and every 4xx/5xx it lists is the house problem body (``ErrorBody``). A route added later
    without ``response_model=`` / ``responses=`` fails here.
 2. **Conforms** (schemathesis, Python API): per role, every operation is called with
-   generated inputs and each answer is checked with ``not_a_server_error``,
-   ``response_schema_conformance``, ``status_code_conformance`` and
-   ``content_type_conformance``. Reads run for every role; writes for the administrator
-   (who may make them all) and, for the roles that may write some, positively too.
+   generated inputs (random ones, then the same operation on real rows of the demo city so
+   success bodies are checked, not only 404s) and each answer is checked with
+   ``not_a_server_error``, ``response_schema_conformance``, ``status_code_conformance`` and
+   ``content_type_conformance``. Reads run for every role, writes for the administrator and
+   for the roles that may make some (enterprise, ingest); the administrator gets invalid
+   inputs too. Every failure is listed with a curl line; the server log must hold no
+   traceback.
 
-Writes are fuzzed against a throwaway database of this module's own (``<test db>_contract``,
-seeded with the same small demo city, dropped at the end) served by a server of its own: the
-fuzzer's new enterprises, deleted risk units and revoked keys never reach the shared test
-database, so no other test's counts change. The role keys made here get ids far above what the
-fuzzer draws, so ``DELETE /api/keys/{key_id}`` cannot revoke the key a run uses.
+Writes that read their body by hand get the request-body schemas of scripts/fuzz_api.py, so
+the fuzzer sends features and registers, not nothing. They run against a throwaway database of
+this module's own (``<test db>_contract``, seeded with the same small demo city, dropped at the
+end) behind a server process of its own: the fuzzer's new enterprises, deleted risk units and
+revoked keys never reach the shared test database, so no other test's counts change. The role
+keys made here get ids far above what the fuzzer draws, so ``DELETE /api/keys/{key_id}``
+cannot revoke the key a run uses.
 
 Skipped by the fuzzer, checked here by hand: the two SSE streams (``/api/alerts/stream``,
-``/api/changes/stream``) never end, so their status, media type and first event are read and
+``/api/changes/stream``) never end, so their status, media type and first line are read and
 the connection closed.
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -51,8 +57,9 @@ from geo_api.models.health import HealthUnavailable
 from layers.access.keys import hash_key
 from layers.catalog import CATALOG, Catalog
 from layers.catalog.model import Layer, Prop, Rest, rest_prop
-from scripts.benchkit import drop_database, make_key, recreate_database
-from tests.conftest import TEST_SCALE, TEST_SEED, LiveServer, auth, make_settings
+from scripts.benchkit import drop_database, free_port, make_key, recreate_database
+from scripts.fuzz_api import augment, start_server
+from tests.conftest import TEST_SCALE, TEST_SEED, auth, make_settings
 
 JSON_MEDIA = ("application/json", "application/geo+json")
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -199,7 +206,7 @@ KEY_ID = 1_975_310_000  # role keys live far above the ids the fuzzer draws (int
 
 @dataclass(frozen=True)
 class ContractServer:
-    server: LiveServer
+    base_url: str
     keys: dict[str, str]
     url: str
     known: dict[str, Any]  # path parameters that name real rows the scoped keys may see
@@ -274,11 +281,23 @@ def contract_server(
     enterprise, district = int(known["enterprise_id"]), str(known["code"])
     roles = ("admin", "regulator", "enterprise", "officer", "tile_reader", "ingest")
     keys = {r: _role_key(url, r, i, district, enterprise) for i, r in enumerate(roles)}
+    # Its own process (the full fuzz run's: throwaway token secret and CAP signing pair, body
+    # limit 1 MiB, no monitoring sweep), so generating cases and answering them do not share
+    # one interpreter lock.
+    port, log = free_port(), out / "server.log"
+    server = start_server(url, port, log)
     try:
-        with LiveServer(make_settings(url)) as server:
-            yield ContractServer(server, keys, url, known)
+        yield ContractServer(f"http://127.0.0.1:{port}", keys, url, known)
     finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         drop_database(url)
+    unhandled = [line for line in log.read_text().splitlines() if "Traceback" in line]
+    assert not unhandled, log.read_text()[-4000:]
 
 
 CHECKS = [
@@ -324,14 +343,16 @@ def _run_operation(
     return failures
 
 
-#: (role, methods fuzzed, examples per operation and mode, modes)
+#: (role, methods fuzzed, examples per operation and pass). Every role gets valid inputs
+#: (random, then on real rows); the administrator, whom no route refuses, invalid ones too
+#: (the error bodies do not depend on the role). Sized to keep the module near 3 minutes.
 PLAN: list[tuple[str, tuple[str, ...], int]] = [
-    ("admin", METHODS, 6),
-    ("regulator", ("get",), 4),
-    ("enterprise", ("get", "post", "put", "patch"), 4),
-    ("officer", ("get",), 4),
-    ("tile_reader", ("get",), 4),
-    ("ingest", ("get", "post"), 4),
+    ("admin", METHODS, 4),
+    ("regulator", ("get",), 3),
+    ("enterprise", ("get", "post", "put", "patch"), 3),
+    ("officer", ("get",), 3),
+    ("tile_reader", ("get",), 3),
+    ("ingest", ("get", "post"), 3),
 ]
 
 
@@ -339,8 +360,13 @@ PLAN: list[tuple[str, tuple[str, ...], int]] = [
 def test_answers_conform_to_the_documented_contract(
     contract_server: ContractServer, role: str, methods: tuple[str, ...], examples: int
 ) -> None:
-    base = contract_server.server.base_url
-    schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    base = contract_server.base_url
+    # The writes that read their body by hand (GeoJSON features, models validated in the
+    # domain) document none; the full fuzz run's request-body schemas let the fuzzer reach
+    # their success paths too. Responses are the server's own document, unchanged.
+    doc = httpx.get(f"{base}/openapi.json", timeout=30).json()
+    augment(doc)
+    schema = schemathesis.openapi.from_dict(doc)
     key = contract_server.keys[role]
     # Both credentials, so neither a generated Bearer nor a generated X-API-Key replaces it.
     headers = {**auth(key), "Authorization": f"Bearer {key}"}
@@ -351,7 +377,10 @@ def test_answers_conform_to_the_documented_contract(
         if operation.method.lower() not in methods or operation.path in STREAMS:
             continue
         tested += 1
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        modes = [GenerationMode.POSITIVE]
+        if role == "admin":
+            modes.append(GenerationMode.NEGATIVE)
+        for mode in modes:
             failures += _run_operation(operation, base, headers, examples, mode)
         names = {p.name for p in operation.path_parameters}
         real = {n: v for n, v in contract_server.known.items() if n in names}
@@ -366,7 +395,7 @@ def test_answers_conform_to_the_documented_contract(
 def test_event_streams_answer_their_documented_media_type(
     contract_server: ContractServer, path: str
 ) -> None:
-    base = contract_server.server.base_url
+    base = contract_server.base_url
     doc = httpx.get(f"{base}/openapi.json", timeout=30).json()
     documented = doc["paths"][path]["get"]["responses"]["200"]["content"]
     assert list(documented) == ["text/event-stream"]
@@ -384,7 +413,7 @@ def test_every_collection_answers_its_documented_schema(
     """Each catalogue collection's page and first item, from the live server, validate against
     the schemas /openapi.json derives from the catalogue (the same check schemathesis makes,
     here on every collection's real rows, deterministically)."""
-    base = contract_server.server.base_url
+    base = contract_server.base_url
     doc = httpx.get(f"{base}/openapi.json", timeout=30).json()
     with httpx.Client(base_url=base, headers=auth(contract_server.keys["admin"])) as http:
         for name, coll in CATALOG.collections.items():
@@ -423,9 +452,7 @@ def test_a_body_that_is_not_json_is_the_problem_body(
     """FastAPI refused it with its own ``{"detail": "There was an error parsing the body"}``:
     no ``errors``, no field, not the body /openapi.json documents for a 400."""
     headers = {**auth(contract_server.keys["admin"]), "content-type": "application/json"}
-    r = httpx.post(
-        f"{contract_server.server.base_url}{path}", content=raw, headers=headers, timeout=30
-    )
+    r = httpx.post(f"{contract_server.base_url}{path}", content=raw, headers=headers, timeout=30)
     assert r.status_code == 400, r.text
     body = r.json()
     assert ErrorBody.model_validate(body).errors[0].field == "body", body
@@ -433,7 +460,7 @@ def test_a_body_that_is_not_json_is_the_problem_body(
 
 
 def test_framework_404_and_405_are_the_problem_body(contract_server: ContractServer) -> None:
-    base = contract_server.server.base_url
+    base = contract_server.base_url
     headers = auth(contract_server.keys["admin"])
     missing = httpx.get(f"{base}/api/no-such-thing", headers=headers, timeout=30)
     assert missing.status_code == 404
