@@ -30,6 +30,7 @@ the connection closed.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ JSON_MEDIA = ("application/json", "application/geo+json")
 METHODS = ("get", "post", "put", "patch", "delete")
 NO_BODY = {"204", "304"}  # statuses that carry no body by definition (RFC 9110)
 STREAMS = ("/api/alerts/stream", "/api/changes/stream")
+EVENTS = "text/event-stream"
 
 
 def _offline_openapi(catalog: Catalog = CATALOG) -> dict[str, Any]:
@@ -103,8 +105,9 @@ def _undocumented(doc: dict[str, Any]) -> list[str]:
                 problems.append(f"{where} {status}: no media type")
             for media, spec in content.items():
                 schema = spec.get("schema") or {}
-                if media in JSON_MEDIA or media.endswith("+json"):
-                    # A model: referenced, or inlined with its fields (``json_variant``).
+                if media in JSON_MEDIA or media.endswith("+json") or media == EVENTS:
+                    # A model (of one event, for a stream): referenced, or inlined with its
+                    # fields (``json_variant``).
                     ref = schema.get("$ref", "")
                     if ref and ref.rsplit("/", 1)[-1] not in components:
                         problems.append(f"{where} {status} {media}: {ref} is missing")
@@ -391,20 +394,47 @@ def test_answers_conform_to_the_documented_contract(
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
 
 
-@pytest.mark.parametrize("path", STREAMS)
-def test_event_streams_answer_their_documented_media_type(
-    contract_server: ContractServer, path: str
+@pytest.mark.parametrize(
+    ("path", "params", "first"),
+    [
+        ("/api/changes/stream", {}, "hello"),
+        ("/api/alerts/stream", {"since": "2000-01-01T00:00:00Z"}, "alert"),  # replays alerts
+    ],
+)
+def test_event_streams_answer_their_documented_events(
+    contract_server: ContractServer, path: str, params: dict[str, str], first: str
 ) -> None:
+    """The streams the fuzzer cannot call (they never end): the media type, then the first
+    event, parsed by the SSE rules, validates against the documented event model and its
+    ``data`` is JSON."""
     base = contract_server.base_url
     doc = httpx.get(f"{base}/openapi.json", timeout=30).json()
     documented = doc["paths"][path]["get"]["responses"]["200"]["content"]
-    assert list(documented) == ["text/event-stream"]
+    assert list(documented) == [EVENTS]
+    schema = {**documented[EVENTS]["schema"], "components": doc["components"]}
     headers = auth(contract_server.keys["admin"])
-    with httpx.stream("GET", f"{base}{path}", headers=headers, timeout=30) as r:
+    with httpx.stream("GET", f"{base}{path}", params=params, headers=headers, timeout=30) as r:
         assert r.status_code == 200
-        assert r.headers["content-type"].split(";")[0] == "text/event-stream"
-        first = next(r.iter_lines())
-        assert first.startswith("retry: "), first
+        assert r.headers["content-type"].split(";")[0] == EVENTS
+        event = _first_event(r.iter_lines())
+    assert event["event"] == first, event
+    Draft202012Validator(schema).validate(event)
+    assert isinstance(json.loads(event["data"]), dict)
+
+
+def _first_event(lines: Iterator[str]) -> dict[str, Any]:
+    """The first block with an ``event:`` field (``retry:`` blocks and comments skipped)."""
+    fields: dict[str, Any] = {}
+    for line in lines:
+        if not line:
+            if "event" in fields:
+                return fields
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            fields[name] = int(value) if name == "retry" else value
+    raise AssertionError("the stream ended without an event")
 
 
 def test_every_collection_answers_its_documented_schema(

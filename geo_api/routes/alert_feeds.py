@@ -25,6 +25,7 @@ from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound, error_responses
 from geo_api.models.alerts import AlertStats
 from geo_api.models.base import GeoJSONResponse, binary
+from geo_api.models.streams import AlertEvent, EventStreamResponse
 from geo_api.models.transport import Evidence
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import AlertStreamSettings, CapSettings
@@ -107,8 +108,8 @@ async def _events(
 
 @router.get(
     "/api/alerts/stream",
-    response_class=Response,
-    responses=binary("text/event-stream", "Server-Sent Events: alert, lagged"),
+    response_model=AlertEvent,  # one event of the stream
+    response_class=EventStreamResponse,
     dependencies=[allow(*TRANSPORT)],
 )
 async def alert_stream(

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from geo_api.auth import ANYONE, Caller, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.map_changes import Bbox, MapChange, MapChangeFeed, TooManyViewers, Viewer
-from geo_api.models.base import binary
+from geo_api.models.streams import EventStreamResponse, MapChangeEvent
 from geo_api.settings import MapChangeSettings
 from layers.access import roles as access
 from layers.catalog import Catalog
@@ -112,8 +112,8 @@ async def _events(
 
 @router.get(
     "/api/changes/stream",
-    response_class=Response,
-    responses=binary("text/event-stream", "Server-Sent Events: hello, change, reload"),
+    response_model=MapChangeEvent,  # one event of the stream
+    response_class=EventStreamResponse,
     dependencies=[allow(*ANYONE)],
 )
 async def map_changes(
