@@ -1,4 +1,5 @@
-"""API key answers (layers/access/keys.py): the listing, and a new key shown once."""
+"""Access answers: API keys (layers/access/keys.py; a new key is shown once), the caller, the
+session and bearer tokens (geo_api/auth.py), and the audit log (layers/access/audit.py)."""
 
 from __future__ import annotations
 
