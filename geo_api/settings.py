@@ -38,9 +38,18 @@ class DatabaseSettings(BaseSettings):
         description="home of the private cluster (.data/pg) and of generated demo data",
     )
     name: str = Field(default="georisk", description="database name in the private cluster")
+    read_urls: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEORISK_READ_DATABASE_URL"),
+        description="postgresql:// URLs of streaming replicas for tiles and read-only queries, "
+        "comma-separated (docs/operations.md); unset → every read on the primary",
+    )
     pool_min: int = Field(default=1, ge=1)
     pool_max: int = Field(default=8, ge=1, le=200)
     statement_timeout_ms: int = Field(default=30_000, ge=100)
+
+    def replica_urls(self) -> list[str]:
+        return [u.strip() for u in (self.read_urls or "").split(",") if u.strip()]
 
     def resolved_url(self) -> str:
         """The URL to connect to; explains what to do when there is none."""
@@ -63,6 +72,13 @@ class ServerSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "GEORISK_PORT"))
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="server processes on one port (`georisk serve --workers`); each has its "
+        "own caches and connection pool, periodic jobs run in one of them (geo_api/leases.py)",
+    )
     max_page_size: int = Field(default=10_000, ge=1, description="largest `limit` accepted")
     default_page_size: int = Field(default=1_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -400,6 +416,20 @@ class MonitoringSettings(BaseSettings):
         )
 
 
+class LeaseSettings(BaseSettings):
+    """Cluster-wide leases (geo_api/leases.py): which process runs each periodic job."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_LEASE_", extra="ignore")
+
+    retry_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="how often a process without a job's lease tries to take it, and the "
+        "holder checks it still has it: a dead holder's jobs move within about this long",
+    )
+
+
 class ScoringSettings(BaseSettings):
     """The automatic safety-score deductions (``GEORISK_SCORING_*``, docs/domain.md §4)."""
 
@@ -468,6 +498,47 @@ class DemoFeedSettings(BaseSettings):
             stale_intervals=monitoring.stale_intervals,
             max_dwell_s=tanker.max_dwell_s,
         )
+
+
+class Jt808Settings(BaseSettings):
+    """The JT/T 808 terminal gateway (``GEORISK_JT808_*``, geo_api/jt808_gateway.py,
+    docs/jt808.md): off unless a port is set (``make run`` sets 7808). Every buffer is bounded:
+    connections, frame size, bad frames per connection, fixes waiting for a commit."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_JT808_", extra="ignore")
+
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="TCP port for terminals; unset → no gateway"
+    )
+    host: str = Field(default="127.0.0.1", description="address to listen on (0.0.0.0: all)")
+    max_connections: int = Field(default=20_000, ge=1, le=200_000, description="open terminals")
+    idle_timeout_s: float = Field(
+        default=180.0,
+        ge=5,
+        le=3600,
+        description="close a connection silent this long (3 × the terminals' heartbeat interval)",
+    )
+    max_frame_bytes: int = Field(
+        default=2100,
+        ge=64,
+        le=65_536,
+        description="largest escaped frame; the longest legal one (1023-byte body) is ~2090",
+    )
+    max_bad_frames: int = Field(
+        default=100, ge=1, le=100_000, description="malformed frames before a connection is closed"
+    )
+    batch_size: int = Field(
+        default=2000, ge=1, le=50_000, description="most fixes per ingest transaction"
+    )
+    flush_interval_s: float = Field(
+        default=0.2, ge=0.01, le=5, description="longest a fix waits for its batch to start"
+    )
+    max_pending: int = Field(
+        default=20_000,
+        ge=1,
+        le=1_000_000,
+        description="fixes waiting for a commit; beyond it connections stop reading (backpressure)",
+    )
 
 
 class AuthSettings(BaseSettings):
@@ -617,7 +688,9 @@ class Settings(BaseSettings):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)
+    jt808: Jt808Settings = Field(default_factory=Jt808Settings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

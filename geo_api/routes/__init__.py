@@ -10,6 +10,7 @@ from geo_api.routes import (
     audit,
     auth,
     changes,
+    cluster,
     collections,
     diagram,
     health,
@@ -54,6 +55,7 @@ def routers(catalog: Catalog) -> list[APIRouter]:
 _BEFORE_COLLECTIONS: list[APIRouter] = [
     auth.router,
     audit.router,
+    cluster.router,
     diagram.router,
 ]
 _AFTER_COLLECTIONS: list[APIRouter] = [

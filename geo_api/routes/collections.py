@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from geo_api.auth import Caller, CurrentCaller, allow
 from geo_api.body import read_json
-from geo_api.db import DbConn
+from geo_api.db import DbConn, ReadConn
 from geo_api.errors import (
     Conflict,
     FieldError,
@@ -127,7 +127,7 @@ def _add_routes(router: APIRouter, coll: Collection, layer: Layer) -> None:
     base = f"/api/{coll.name}"
     feature = feature_model(layer)  # the documented bodies, derived from the catalogue
 
-    async def list_items(request: Request, conn: Conn, caller: CurrentCaller) -> Response:
+    async def list_items(request: Request, conn: ReadConn, caller: CurrentCaller) -> Response:
         server = _settings(request).server
         query = parse_list_query(  # a bad filter is a QueryError: a 400 naming it
             coll, request.query_params, server.default_page_size, server.max_page_size
@@ -146,7 +146,7 @@ def _add_routes(router: APIRouter, coll: Collection, layer: Layer) -> None:
         body = json.dumps(head)[:-1] + ', "features": ' + page.features_json + "}"
         return Response(body.encode(), media_type=GEOJSON)
 
-    async def get_item(item_id: ItemId, conn: Conn, caller: CurrentCaller) -> Response:
+    async def get_item(item_id: ItemId, conn: ReadConn, caller: CurrentCaller) -> Response:
         feature = await get_feature(conn, coll, item_id)
         if feature is None:
             raise NotFound(

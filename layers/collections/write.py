@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from layers.catalog.collections import Collection, UniqueKey
 from layers.collections.read import registry_sql
+from layers.core.changes import notify_change
 from layers.core.features import FeaturesRejected, Problem, Record
 
 STAGING = "georisk_staging"
@@ -195,6 +196,7 @@ async def store_records(
             if bad:
                 await _rows(conn, f"DELETE FROM {STAGING} WHERE ord = ANY(%(bad)s)", {"bad": bad})
             stored = await _insert(conn, coll)
+            await _announce(conn, coll, [r["id"] for r in stored])
     except errors.IntegrityError as exc:
         raise _translate(coll, exc) from None
     except errors.DataError:
@@ -203,3 +205,12 @@ async def store_records(
         raise FeaturesRejected([Problem(None, "properties", reason)]) from None
     problems.sort(key=lambda p: (p.index is None, p.index or 0))
     return StoreResult([r["id"] for r in stored], [r["ord"] for r in stored], problems)
+
+
+async def _announce(conn: AsyncConnection[Any], coll: Collection, ids: list[int]) -> None:
+    """New rows are on the map at once: every process's tile cache drops the tiles where
+    they lie and open maps refetch them (inside the transaction: a rolled-back batch says
+    nothing). The risk engine adds its own notices for the colours it then computes."""
+    writes = coll.writing
+    geometry = any(column.geometry for column in writes.columns)
+    await notify_change(conn, coll.layer, writes.table if geometry else None, ids)

@@ -326,6 +326,30 @@ class Vehicle(Base):
     )
 
 
+class Jt808Terminal(Base):
+    """A JT/T 808 terminal registered through the gateway (geo_api/jt808_gateway.py): bound to
+    one vehicle by plate; only a SHA-256 of the auth code the platform issued is kept."""
+
+    __tablename__ = "jt808_terminals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(Text, unique=True)  # the header's BCD digits
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), unique=True
+    )
+    plate_colour: Mapped[int] = mapped_column(SmallInteger)
+    manufacturer: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    terminal_id: Mapped[str | None] = mapped_column(Text)
+    auth_hash: Mapped[str] = mapped_column(Text)
+    registered_at = _created()
+    authenticated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("phone ~ '^[0-9]{1,20}$'", name="phone"),
+        CheckConstraint("plate_colour BETWEEN 0 AND 255", name="plate_colour"),
+    )
+
+
 class Position(Base):
     """Tanker GNSS fixes, range-partitioned by day (created on demand), one per (vehicle, ts).
 

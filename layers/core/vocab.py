@@ -88,10 +88,20 @@ def sql_in(values: tuple[str, ...]) -> str:
 
 #: Alert rules of the tanker engine. Both parking rules count as "illegal parking" for the
 #: carrier's dynamic colour (docs/domain.md §3).
+#: Terminal alarms (JT/T 808 alarm flag bits, issue 14 item 3) are alerts of their own kind,
+#: one rule per alarm, so two alarms starting on the same fix are two alerts.
+TERMINAL_ALARM_RULES: Final = (
+    "terminal_emergency",
+    "terminal_overspeed",
+    "terminal_fatigue",
+    "terminal_antenna_cut",
+    "terminal_power_cut",
+)
 ALERT_RULES: Final = (
     "illegal_parking",
     "forbidden_zone_parking",
     "overspeed",
     "corridor_deviation",
+    *TERMINAL_ALARM_RULES,
 )
 ILLEGAL_PARKING_RULES: Final = ("illegal_parking", "forbidden_zone_parking")
