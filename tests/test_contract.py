@@ -2,9 +2,10 @@
 errors, and what the server really answers conforms, for every role.
 
 1. **Documented** (no server needed): each operation of /openapi.json has a 2xx answer; every
-   2xx with a body names its media type and a schema — JSON bodies a model of
-   ``components/schemas``, other bodies (tiles, packages, PDF, CSV, CAP, Atom, SSE) a string —
-   and every 4xx/5xx it lists is the house problem body (``ErrorBody``). A route added later
+   2xx with a body names its media type and a schema — JSON bodies (and each event of an SSE
+   stream) a model of ``components/schemas``, other bodies (tiles, packages, images, PDF,
+   CSV, CAP, Atom) a string — and every 4xx/5xx it lists is the house problem body
+   (``ErrorBody``). A route added later
    without ``response_model=`` / ``responses=`` fails here.
 2. **Conforms** (schemathesis, Python API): per role, every operation is called with
    generated inputs (random ones, then the same operation on real rows of the demo city so
@@ -24,8 +25,8 @@ keys made here get ids far above what the fuzzer draws, so ``DELETE /api/keys/{k
 cannot revoke the key a run uses.
 
 Skipped by the fuzzer, checked here by hand: the two SSE streams (``/api/alerts/stream``,
-``/api/changes/stream``) never end, so their status, media type and first line are read and
-the connection closed.
+``/api/changes/stream``) never end, so their status and media type are checked and their first
+event is validated against the documented event model before the connection is closed.
 """
 
 from __future__ import annotations
