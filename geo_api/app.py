@@ -19,6 +19,7 @@ from geo_api.escalation import EscalationScheduler
 from geo_api.jt808_gateway import Jt808Gateway
 from geo_api.leases import Leased
 from geo_api.map_changes import MapChangeFeed
+from geo_api.models.openapi import install_contract_openapi
 from geo_api.redaction import install_log_redaction
 from geo_api.refresh import HexRefresher
 from geo_api.reminder_task import ReminderScheduler
@@ -247,6 +248,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
             router, dependencies=[Depends(current_caller)], responses=ERROR_RESPONSES
         )
     app.mount("/static", WebFiles(directory=WEB_DIR), name="static")
+    install_contract_openapi(app)  # error bodies documented as the JSON they are
     return app
 
 

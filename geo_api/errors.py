@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_api.redaction import redact, redact_value
 from geo_api.security_headers import ALWAYS
@@ -46,6 +47,7 @@ from layers.core.errors import (
 __all__ = [
     "DB_UNAVAILABLE",
     "ERROR_RESPONSES",
+    "MORE_ERRORS",
     "BadField",
     "BadRequest",
     "Conflict",
@@ -67,6 +69,7 @@ __all__ = [
     "TransitionRefused",
     "Unauthorized",
     "database_unavailable",
+    "error_responses",
     "install_error_handlers",
     "invalid_input",
     "problem_response",
@@ -177,6 +180,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _documented("database unavailable; retry shortly"),
 }
 
+#: Answers only some routes give, named in their decorators (``responses=``).
+MORE_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: _documented("conflicts with what is stored (a duplicate key, a refused transition)"),
+    416: _documented("a Range past the end of the file"),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers ``statuses`` (for a route's ``responses=``): public routes
+    name theirs, protected routes add what ERROR_RESPONSES lacks (409, 416)."""
+    known = {**ERROR_RESPONSES, **MORE_ERRORS}
+    return {status: known[status] for status in statuses}
+
 
 def _body(message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
     # A body may quote what the client sent (a field name, a value): never a credential back.
@@ -196,6 +212,8 @@ def unavailable_response() -> JSONResponse:
 
 
 _MAPPING = ErrorMap()
+#: What a framework refusal is about: 400 is a body FastAPI could not parse as JSON.
+_HTTP_FIELDS = {400: "body", 404: "path", 405: "method"}
 
 
 def problem_response(exc: DomainError) -> JSONResponse:
@@ -226,6 +244,18 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         first = errors[0] if errors else {"field": "request", "reason": "invalid"}
         return JSONResponse(_body(f"{first['field']}: {first['reason']}", errors), status_code=422)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette's and FastAPI's own refusals (a body that is not JSON, an unknown path, a
+        # method the path lacks) in the house problem body like every other error.
+        assert isinstance(exc, StarletteHTTPException)
+        field = _HTTP_FIELDS.get(exc.status_code, "request")
+        reason = str(exc.detail)
+        return JSONResponse(
+            _body(f"{field}: {reason}", [{"field": field, "reason": reason}]),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
         # Lost connection, refused connection, server shutting down, no pooled connection in
@@ -259,6 +289,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
     # PoolTimeout is an OperationalError subclass; both are named for the reader.
     app.add_exception_handler(OperationalError, on_database_down)
     app.add_exception_handler(PoolTimeout, on_database_down)

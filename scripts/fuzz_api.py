@@ -1,7 +1,7 @@
 """Fuzz every HTTP operation of the API and prove there is no 5xx (issue 8, "Checked by").
 
     python -m scripts.fuzz_api [--max-examples 50] [--role admin] [--seed 1] [--workers 4]
-                               [--checks not_a_server_error] [--raw-schema] [--skip-probe]
+                               [--checks CHECKS] [--raw-schema] [--skip-probe]
 
 What it does, in order:
 
@@ -17,7 +17,7 @@ What it does, in order:
 4. **Schemathesis** (the CLI of the installed 4.x, as a subprocess: it brings the coverage,
    fuzzing and stateful phases, shrinking and its own reports) against the schema served at
    ``http://127.0.0.1:<port>/openapi.json``, with the key header, checks ``--checks``
-   (default ``not_a_server_error``) and NUL bytes allowed in generated strings.
+   (default: the contract's four, see below) and NUL bytes allowed in generated strings.
    Several write operations read their body by hand (GeoJSON features, models validated in
    the domain) and so document no ``requestBody``; unless ``--raw-schema`` is given, the
    served schema is copied to ``<out>/openapi.json`` with request-body schemas added for
@@ -39,11 +39,11 @@ response never ends, so schemathesis would only time out). Its input validation 
 the probe here (each hostile value in each of its parameters; the status and headers are read
 and the stream is closed) and by tests/test_fuzz.py.
 
-Why ``response_schema_conformance`` is not on by default: most handlers return a
-``Response``/``JSONResponse`` directly, so their 2xx bodies are documented as ``{}`` (any) and
-their 4xx bodies (``{"detail", "errors"}`` from geo_api/errors.py) are not documented at all;
-the check adds nothing but noise from FastAPI's generated 422 schema. Pass ``--checks all`` to
-see it anyway.
+The default checks are the contract's (issue 16 item 4, tests/test_contract.py): no 5xx, and
+every answer's body, status code and media type as /openapi.json documents them — each
+operation documents its success body (a model, or the media type of its bytes) and its error
+bodies (the problem body of geo_api/errors.py). ``--checks not_a_server_error`` gives the
+issue 8 run alone.
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "georisk_fuzz"
 KEY_ID = 1_357_913_579
 STREAM_PATH = "/api/alerts/stream"
+#: Server errors, and the documented contract: body schema, status code, media type.
+CONTRACT_CHECKS = (
+    "not_a_server_error,response_schema_conformance,status_code_conformance,"
+    "content_type_conformance"
+)
 ROLES = ("admin", "regulator", "enterprise", "officer", "tile_reader", "ingest")
 
 
@@ -736,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--districts", nargs="*", default=None, help="regulator / officer scope")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--checks", default="not_a_server_error")
+    ap.add_argument("--checks", default=CONTRACT_CHECKS)
     ap.add_argument("--raw-schema", action="store_true", help="fuzz the served schema as is")
     ap.add_argument("--skip-probe", action="store_true", help="schemathesis only")
     ap.add_argument("--skip-schemathesis", action="store_true", help="probe only")

@@ -138,3 +138,42 @@ class AlertRoute(Body):
 
 class AlertRouteList(Body):
     items: list[AlertRoute]
+
+
+class WebhookSubscription(Body):
+    id: int
+    url: str
+    districts: list[str] | None
+    rules: list[str] | None
+    active: bool
+    created_at: IsoTime
+
+
+class NewWebhookSubscription(WebhookSubscription):
+    """``POST /api/webhooks``: the subscription and its signing secret, shown only here."""
+
+    secret: str = Field(description="whsec_<base64>: the key of every webhook-signature")
+
+
+class WebhookList(Body):
+    """``GET /api/webhooks``: active subscriptions, without their secrets."""
+
+    webhooks: list[WebhookSubscription]
+
+
+class Delivery(Body):
+    id: int
+    alert_id: int
+    revision: int
+    event: str
+    attempts: int
+    next_attempt_at: IsoTime | None
+    delivered_at: IsoTime | None
+    last_error: str | None
+    created_at: IsoTime
+
+
+class DeliveryList(Body):
+    """``GET /api/webhooks/{id}/deliveries``: newest first."""
+
+    deliveries: list[Delivery]

@@ -46,3 +46,13 @@ def json_variant(model: type[BaseModel]) -> dict[str, Any]:
     )
     schema.pop("$defs", None)
     return {"responses": {"200": {"content": {"application/json": {"schema": schema}}}}}
+
+
+def binary(
+    media: str | tuple[str, ...], description: str, status: int = 200
+) -> dict[int | str, Any]:
+    """``responses=`` documenting a body that is not JSON (a tile, a file, a PDF, CSV, XML, an
+    event stream) under its media type(s), as a string of bytes."""
+    types = (media,) if isinstance(media, str) else media
+    schema = {"type": "string", "format": "binary"}
+    return {status: {"description": description, "content": {t: {"schema": schema} for t in types}}}

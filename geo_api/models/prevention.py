@@ -154,3 +154,34 @@ class WatchList(Body):
     key_attention: list[WatchEntry]
     suggested_attention: list[WatchEntry]
     districts: list[DistrictIndexes]
+
+
+class Rate(Body):
+    done: int
+    of: int
+    rate: Number | None = Field(description="done / of; null when there is nothing to do")
+
+
+class RectificationRate(Rate):
+    overdue: int = Field(description="hidden dangers past their deadline")
+
+
+class PreventionRates(Body):
+    risk_analysis_completion: Rate
+    inspection_task_completion: Rate
+    hidden_danger_rectification: RectificationRate
+
+
+class EnterprisePrevention(PreventionRates):
+    """``GET /api/enterprises/{id}/prevention``: the dual-prevention rates on a date."""
+
+    enterprise_id: int
+    date: IsoDate
+
+
+class DistrictPrevention(PreventionRates):
+    """``GET /api/districts/{code}/prevention``: the rates of a district's enterprises."""
+
+    district: str
+    date: IsoDate
+    enterprises: int

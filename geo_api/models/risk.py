@@ -4,7 +4,7 @@ and the risk units of a site (layers/risk/)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -158,3 +158,54 @@ class RiskUnitCollection(Body):
     type: Literal["FeatureCollection"]
     features: list[RiskUnitFeature]
     numberMatched: int
+
+
+class Recompute(Body):
+    """``POST /api/risk/recompute``: what a full re-rating touched and changed."""
+
+    hazard_sources: int
+    hazard_sources_changed: int
+    enterprises: int
+    enterprises_changed: int
+    seconds: Number
+
+
+class HexProperties(Body):
+    h3: str = Field(description="the H3 cell index")
+    count: int
+    color: str | None = Field(description="the worst colour in the cell")
+    score: Number | None
+    res: int
+    layer: str
+
+
+class HexFeature(Body):
+    type: Literal["Feature"]
+    id: str
+    geometry: Geometry
+    properties: HexProperties
+
+
+class HexCollection(Body):
+    """``GET /api/h3/{layer}``: the layer's cells at one resolution."""
+
+    type: Literal["FeatureCollection"]
+    features: list[HexFeature]
+
+
+class DiagramFeature(Body):
+    """The enterprise (id ``e<id>``), a risk unit, a hazard source or a monitoring point;
+    ``properties.layer`` says which."""
+
+    type: Literal["Feature"]
+    id: int | str | None = None
+    geometry: Geometry | None
+    properties: dict[str, Any]
+
+
+class DiagramCollection(Body):
+    """``GET /enterprises/{id}/diagram.geojson``: the four-colour diagram's features."""
+
+    type: Literal["FeatureCollection"]
+    name: str
+    features: list[DiagramFeature]

@@ -53,6 +53,11 @@ class InspectionTask(Body):
     control_index: int | None
     done_at: IsoTime | None = Field(description="a one-off task: when it was done")
     created_at: IsoTime
+
+
+class InspectionTaskList(Body):
+    items: list[InspectionTask]
+    numberMatched: int
     rounds: list[TaskRound] | None = Field(
         default=None, description="a recurring task: its latest done rounds"
     )

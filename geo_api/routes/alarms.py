@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from geo_api.auth import SITE_READERS, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, FieldError, NotFound
+from geo_api.errors import BadRequest, FieldError, NotFound, error_responses
 from geo_api.models.base import GeoJSONResponse
 from geo_api.models.monitoring import AlarmCollection, AlarmFeature
 from geo_api.rerate import Rerate
@@ -87,6 +87,7 @@ async def _step(
     "/api/alarms/{alarm_id}/ack",
     response_model=AlarmFeature,
     response_class=GeoJSONResponse,
+    responses=error_responses(409),
     dependencies=[allow(*SITE_READERS)],
 )
 async def ack_alarm(
@@ -103,6 +104,7 @@ async def ack_alarm(
     "/api/alarms/{alarm_id}/dispose",
     response_model=AlarmFeature,
     response_class=GeoJSONResponse,
+    responses=error_responses(409),
     dependencies=[allow(*SITE_READERS)],
 )
 async def dispose_alarm(

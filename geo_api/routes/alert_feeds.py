@@ -22,8 +22,11 @@ from geo_api.alert_stream import AlertBroadcaster, StreamFilter, Subscriber, Too
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
-from geo_api.errors import BadRequest, FieldError, NotFound
+from geo_api.errors import BadRequest, FieldError, NotFound, error_responses
 from geo_api.models.alerts import AlertStats
+from geo_api.models.base import GeoJSONResponse, binary
+from geo_api.models.streams import AlertEvent, EventStreamResponse
+from geo_api.models.transport import Evidence
 from geo_api.scope import check_object, district_filter
 from geo_api.settings import AlertStreamSettings, CapSettings
 from layers.alerts import cap, cap_atom, lifecycle
@@ -38,6 +41,8 @@ Department = Literal[DEPARTMENTS]  # type: ignore[valid-type]
 #: Without credentials: the CAP signing certificate (receivers verify with it).
 public_router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: OASIS CAP 1.2 (IANA application/cap+xml).
+CAP_XML = "application/cap+xml"
 CommaList = Annotated[Text | None, Query(max_length=2000, description="comma-separated list")]
 
 
@@ -103,7 +108,12 @@ async def _events(
         hub.unsubscribe(sub)
 
 
-@router.get("/api/alerts/stream", dependencies=[allow(*TRANSPORT)])
+@router.get(
+    "/api/alerts/stream",
+    response_model=AlertEvent,  # one event of the stream
+    response_class=EventStreamResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def alert_stream(
     request: Request,
     conn: DbConn,
@@ -205,7 +215,7 @@ def _not_modified(request: Request, etag: str, last_modified: dt.datetime) -> bo
 
 
 _ATOM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Atom feed", "content": {cap_atom.ATOM_TYPE: {}}},
+    **binary(cap_atom.ATOM_TYPE, "Atom feed"),
     304: {"description": "not modified since the ETag / Last-Modified sent"},
 }
 
@@ -248,7 +258,12 @@ async def cap_atom_feed(
     return Response(body, media_type=cap_atom.ATOM_TYPE, headers=headers)
 
 
-@router.get("/api/alerts/{alert_id}.cap", dependencies=[allow(*TRANSPORT)])
+@router.get(
+    "/api/alerts/{alert_id}.cap",
+    response_class=Response,
+    responses=binary(CAP_XML, "an OASIS CAP 1.2 message"),
+    dependencies=[allow(*TRANSPORT)],
+)
 async def alert_cap(
     request: Request, conn: DbConn, caller: CurrentCaller, alert_id: AlertId
 ) -> Response:
@@ -264,10 +279,17 @@ async def alert_cap(
     signer: CapSigner | None = request.app.state.cap_signer
     if signer is not None:  # enveloped XML-DSig (CAP 1.2 §3.3.2.1), issue 18 §6
         body = signer.sign(body)
-    return Response(body, media_type="application/cap+xml")
+    return Response(body, media_type=CAP_XML)
 
 
-@public_router.get("/api/cap/certificate.pem")
+@public_router.get(
+    "/api/cap/certificate.pem",
+    response_class=Response,
+    responses={
+        **binary("application/x-pem-file", "the X.509 certificate (PEM)"),
+        **error_responses(404),
+    },
+)
 async def cap_certificate(request: Request) -> Response:
     """The X.509 certificate CAP messages are signed with (PEM), for receivers to verify
     against; public, like any certificate. 404 when this server does not sign."""
@@ -281,7 +303,12 @@ async def cap_certificate(request: Request) -> Response:
     )
 
 
-@router.get("/api/alerts/{alert_id}/evidence", dependencies=[allow(*TRANSPORT)])
+@router.get(
+    "/api/alerts/{alert_id}/evidence",
+    response_model=Evidence,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def alert_evidence(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> JSONResponse:
     """Track 15 min either side of the episode, the stop and the zone, as GeoJSON."""
     await check_object(conn, caller, "alert", alert_id)

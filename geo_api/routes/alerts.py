@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.body import Text
 from geo_api.db import DbConn
+from geo_api.errors import error_responses
 from geo_api.models.alerts import AlertCollection, AlertFeature, AlertList
 from geo_api.models.base import GeoJSONResponse, json_variant
 from geo_api.rerate import Rerate
@@ -106,6 +107,7 @@ async def get_alert(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> J
     "/api/alerts/{alert_id}/ack",
     response_model=AlertFeature,
     response_class=GeoJSONResponse,
+    responses=error_responses(409),
     dependencies=[allow(*TRANSPORT)],
 )
 async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> JSONResponse:
@@ -119,6 +121,7 @@ async def ack_alert(conn: DbConn, alert_id: AlertId, caller: CurrentCaller) -> J
     "/api/alerts/{alert_id}/dispose",
     response_model=AlertFeature,
     response_class=GeoJSONResponse,
+    responses=error_responses(409),
     dependencies=[allow(*TRANSPORT)],
 )
 async def dispose_alert(

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from geo_api.auth import allow
 from geo_api.body import Text, json_response
 from geo_api.db import DbConn
+from geo_api.models.access import AuditLog
 from layers.access.audit import ACTIONS, ENTITIES, AuditQuery, read_audit
 
 router = APIRouter(tags=["audit"])
@@ -18,7 +19,7 @@ Entity = Literal[ENTITIES]  # type: ignore[valid-type]
 Action = Literal[ACTIONS]  # type: ignore[valid-type]
 
 
-@router.get("/api/audit", dependencies=[allow("admin")])
+@router.get("/api/audit", response_model=AuditLog, dependencies=[allow("admin")])
 async def audit_log(
     conn: DbConn,
     entity: Entity | None = None,

@@ -33,8 +33,15 @@ from geo_api.auth import (
 )
 from geo_api.body import Moment, Text, json_response
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
-from geo_api.models.access import KeyList, NewApiKey
+from geo_api.errors import (
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+    error_responses,
+)
+from geo_api.models.access import BearerToken, CallerInfo, KeyList, NewApiKey, SessionState
 from layers.access import keys as api_keys
 from layers.access import roles as access
 from layers.core.vocab import ROLES
@@ -49,13 +56,13 @@ def _auth(request: Request) -> Authenticator:
     return auth
 
 
-@router.get("/api/auth/whoami", dependencies=[allow(*ANY_KEY)])
+@router.get("/api/auth/whoami", response_model=CallerInfo, dependencies=[allow(*ANY_KEY)])
 async def whoami(caller: CurrentCaller) -> JSONResponse:
     """Name, role, enterprise and districts of the caller, and how they signed in."""
     return JSONResponse(caller.public())
 
 
-@router.post("/api/auth/token", dependencies=[allow(*ANY_KEY)])
+@router.post("/api/auth/token", response_model=BearerToken, dependencies=[allow(*ANY_KEY)])
 async def token(request: Request, caller: CurrentCaller) -> JSONResponse:
     """A signed bearer token standing for the caller, valid ``GEORISK_AUTH_TOKEN_TTL_S``; it
     names the caller's key (``kid``) and ends when that key is revoked."""
@@ -78,7 +85,9 @@ class SignIn(BaseModel):
     key: str = Field(min_length=1, max_length=200, description="an API key (grk_…)")
 
 
-@public_router.get("/api/auth/session")
+@public_router.get(
+    "/api/auth/session", response_model=SessionState, responses=error_responses(429, 503)
+)
 async def session_state(request: Request) -> JSONResponse:
     """The caller if the request carries valid credentials, else ``{"signed_in": false}``."""
     try:
@@ -88,7 +97,11 @@ async def session_state(request: Request) -> JSONResponse:
     return JSONResponse({"signed_in": True, **caller.public()})
 
 
-@public_router.post("/api/auth/session")
+@public_router.post(
+    "/api/auth/session",
+    response_model=CallerInfo,
+    responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+)
 async def sign_in(request: Request, body: SignIn) -> JSONResponse:
     """Check a key and set the session cookie the web map uses from then on (429 after too
     many failed sign-ins from one address; ingest keys are machines' and cannot sign in)."""

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from geo_api.auth import ANYONE, Caller, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.map_changes import Bbox, MapChange, MapChangeFeed, TooManyViewers, Viewer
+from geo_api.models.streams import EventStreamResponse, MapChangeEvent
 from geo_api.settings import MapChangeSettings
 from layers.access import roles as access
 from layers.catalog import Catalog
@@ -109,7 +110,12 @@ async def _events(
         feed.unsubscribe(viewer)
 
 
-@router.get("/api/changes/stream", dependencies=[allow(*ANYONE)])
+@router.get(
+    "/api/changes/stream",
+    response_model=MapChangeEvent,  # one event of the stream
+    response_class=EventStreamResponse,
+    dependencies=[allow(*ANYONE)],
+)
 async def map_changes(
     request: Request,
     conn: DbConn,

@@ -32,13 +32,21 @@ from geo_api.errors import (
     GeoRiskError,
     InvalidInput,
     NotFound,
+    error_responses,
 )
-from geo_api.models.collections import DeleteOutcome, EditOutcome
+from geo_api.models.base import GeoJSONResponse
+from geo_api.models.collections import (
+    Created,
+    DeleteOutcome,
+    EditOutcome,
+    collection_model,
+    feature_model,
+)
 from geo_api.rerate import Rerate
 from geo_api.scope import district_filter
 from geo_api.settings import Settings
 from layers.access import roles as access
-from layers.catalog import Catalog
+from layers.catalog import Catalog, Layer
 from layers.collections import (
     Collection,
     FeaturePage,
@@ -160,8 +168,9 @@ def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
     ]
 
 
-def _add_routes(router: APIRouter, coll: Collection) -> None:
+def _add_routes(router: APIRouter, coll: Collection, layer: Layer) -> None:
     base = f"/api/{coll.name}"
+    feature = feature_model(layer)  # the documented bodies, derived from the catalogue
 
     async def list_items(request: Request, conn: ReadConn, caller: CurrentCaller) -> Response:
         server = _settings(request).server
@@ -276,7 +285,8 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         methods=["GET"],
         tags=[coll.name],
         summary=f"List {coll.name} as GeoJSON",
-        response_class=Response,
+        response_model=collection_model(layer, feature),
+        response_class=GeoJSONResponse,
         openapi_extra={"parameters": _filter_docs(coll)},
     )
     if coll.item_route:
@@ -287,7 +297,8 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
             methods=["GET"],
             tags=[coll.name],
             summary=f"One {coll.noun} as a GeoJSON Feature",
-            response_class=Response,
+            response_model=feature,
+            response_class=GeoJSONResponse,
         )
     if not coll.writable:
         return
@@ -300,7 +311,9 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         tags=[coll.name],
         status_code=201,
         summary=f"Create {coll.name} (all or nothing)",
+        response_model=Created,
         response_class=JSONResponse,
+        responses=error_responses(409),
     )
     router.add_api_route(
         base + "/{item_id}",
@@ -368,5 +381,5 @@ def router_for(catalog: Catalog) -> APIRouter:
     layer serves one more collection)."""
     router = APIRouter()
     for coll in catalog.collections.values():
-        _add_routes(router, coll)
+        _add_routes(router, coll, catalog.layers[coll.layer])
     return router

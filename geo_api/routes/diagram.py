@@ -16,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from geo_api.auth import SITE_READERS, allow, current_caller
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, Unauthorized
+from geo_api.models.base import GeoJSONResponse
+from geo_api.models.risk import DiagramCollection
 from geo_api.routes.pages import WEB_DIR, basemap_attributes
 from geo_api.scope import VisibleEnterprise, check_object
 from geo_api.security_headers import EXPORT_POLICY
@@ -34,6 +36,11 @@ _MEDIA = {
     "pdf": "application/pdf",
     "html": "text/html; charset=utf-8",
     "geojson": "application/geo+json",
+}
+_EXPORTS = {
+    m.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+    for f, m in _MEDIA.items()
+    if f != "geojson"
 }
 
 
@@ -64,6 +71,9 @@ async def diagram_page(request: Request, conn: DbConn, enterprise_id: Enterprise
 @router.get(
     "/enterprises/{enterprise_id}/diagram.{fmt}",
     summary="Diagram export",
+    response_model=DiagramCollection,  # .geojson; the other formats are bytes
+    response_class=GeoJSONResponse,
+    responses={200: {"content": _EXPORTS}},
     dependencies=[allow(*SITE_READERS)],
 )
 async def diagram_export(conn: DbConn, enterprise_id: VisibleEnterprise, fmt: Export) -> Response:

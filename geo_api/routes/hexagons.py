@@ -17,6 +17,8 @@ from psycopg.rows import tuple_row
 from geo_api.auth import TRANSPORT, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, InvalidInput
+from geo_api.models.base import GeoJSONResponse
+from geo_api.models.risk import HexCollection
 from layers.access import roles as access
 from layers.catalog import Catalog
 from layers.collections.read import parse_bbox
@@ -54,7 +56,8 @@ def _res(text: str) -> int:
 @router.get(
     "/api/h3/{layer}",
     tags=["hexagons"],
-    response_class=Response,
+    response_model=HexCollection,
+    response_class=GeoJSONResponse,
     dependencies=[allow(*TRANSPORT)],  # counts and worst colours: city-wide aggregates
 )
 async def hexagon_cells(

@@ -20,9 +20,14 @@ from pydantic import BaseModel, ValidationError
 from geo_api.auth import SITE_READERS, STAFF, Caller, CurrentCaller, allow
 from geo_api.body import Day, Text, read_json
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
-from geo_api.models.prevention import HiddenDanger, HiddenDangerList
-from geo_api.models.supervision import InspectionTask, Ranking
+from geo_api.errors import FieldError, InvalidInput, NotFound, error_responses, invalid_input
+from geo_api.models.prevention import (
+    DistrictPrevention,
+    EnterprisePrevention,
+    HiddenDanger,
+    HiddenDangerList,
+)
+from geo_api.models.supervision import InspectionTask, InspectionTaskList, Ranking
 from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
 from geo_api.settings import Settings
@@ -107,7 +112,12 @@ async def create_danger(
     return row
 
 
-@router.patch("/api/hidden-dangers/{danger_id}", response_model=HiddenDanger, dependencies=Site)
+@router.patch(
+    "/api/hidden-dangers/{danger_id}",
+    response_model=HiddenDanger,
+    responses=error_responses(409),  # a transition the register refuses
+    dependencies=Site,
+)
 async def patch_danger(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate
 ) -> dict[str, Any]:
@@ -175,7 +185,11 @@ def who_acted(caller: Caller) -> str:
 
 
 # -- inspection tasks --------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/inspection-tasks", dependencies=Site)
+@router.get(
+    "/api/enterprises/{enterprise_id}/inspection-tasks",
+    response_model=InspectionTaskList,
+    dependencies=Site,
+)
 async def get_tasks(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str, Any]:
     items = await list_tasks(conn, enterprise_id)
     return {"items": items, "numberMatched": len(items)}
@@ -210,7 +224,11 @@ async def task_done(
 
 
 # -- rates -------------------------------------------------------------------------------------
-@router.get("/api/enterprises/{enterprise_id}/prevention", dependencies=Site)
+@router.get(
+    "/api/enterprises/{enterprise_id}/prevention",
+    response_model=EnterprisePrevention,
+    dependencies=Site,
+)
 async def enterprise_prevention(
     enterprise_id: VisibleEnterprise, conn: Conn, as_of: AsOf = None
 ) -> dict[str, Any]:
@@ -221,7 +239,9 @@ async def enterprise_prevention(
     return {"enterprise_id": enterprise_id, "date": day.isoformat(), **rates.as_dict()}
 
 
-@router.get("/api/districts/{code}/prevention", dependencies=Staff)
+@router.get(
+    "/api/districts/{code}/prevention", response_model=DistrictPrevention, dependencies=Staff
+)
 async def district_prevention(
     code: DistrictCode, conn: Conn, caller: CurrentCaller, as_of: AsOf = None
 ) -> dict[str, Any]:

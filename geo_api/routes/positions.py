@@ -18,6 +18,8 @@ from geo_api.body import DAY_MAX, DAY_MIN, batch_body_doc
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, NotFound
 from geo_api.ingest import ingest_request
+from geo_api.models.base import GeoJSONResponse
+from geo_api.models.transport import IngestResult, Track
 from geo_api.scope import check_ingest_scope, check_object
 from geo_api.settings import Settings
 from layers.access.roles import FIX_WRITERS
@@ -32,7 +34,12 @@ _BODY_DOC = batch_body_doc("Fixes `{vehicle_id, ts, lon, lat, speed_kmh, heading
 
 #: GPS platforms and terminal gateways push with an ``ingest`` key (or an administrator's);
 #: people never post fixes.
-@router.post("/api/positions", openapi_extra=_BODY_DOC, dependencies=[allow(*FIX_WRITERS)])
+@router.post(
+    "/api/positions",
+    response_model=IngestResult,
+    openapi_extra=_BODY_DOC,
+    dependencies=[allow(*FIX_WRITERS)],
+)
 async def post_positions(request: Request, conn: DbConn, caller: CurrentCaller) -> JSONResponse:
     """Store a batch of fixes; answers `{accepted, duplicates, rejected: [{index, error}]}`.
 
@@ -65,7 +72,12 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-@router.get("/api/vehicles/{vehicle_id}/track", dependencies=[allow(*TRANSPORT)])
+@router.get(
+    "/api/vehicles/{vehicle_id}/track",
+    response_model=Track,
+    response_class=GeoJSONResponse,
+    dependencies=[allow(*TRANSPORT)],
+)
 async def get_track(
     conn: DbConn,
     caller: CurrentCaller,

@@ -15,6 +15,7 @@ from geo_api.body import batch_body_doc
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden
 from geo_api.ingest import ingest_request
+from geo_api.models.transport import IngestResult
 from geo_api.scope import check_ingest_scope
 from geo_api.settings import Settings
 from layers.access.roles import READING_WRITERS
@@ -41,7 +42,12 @@ async def _own_points_only(conn: DbConn, enterprise_id: int | None, point_ids: l
         raise Forbidden(f"point_id: {reason}", [FieldError("point_id", reason)])
 
 
-@router.post("/api/readings", openapi_extra=_BODY_DOC, dependencies=[allow(*READING_WRITERS)])
+@router.post(
+    "/api/readings",
+    response_model=IngestResult,
+    openapi_extra=_BODY_DOC,
+    dependencies=[allow(*READING_WRITERS)],
+)
 async def post_readings(request: Request, conn: DbConn, caller: CurrentCaller) -> JSONResponse:
     """Store a batch of readings; answers `{accepted, duplicates, rejected: [{index, error}]}`.
 

@@ -13,6 +13,7 @@ from geo_api.auth import STAFF, Caller, CurrentCaller, allow
 from geo_api.body import Day as ValidDay
 from geo_api.bulletin_task import bulletin_rules
 from geo_api.db import DbConn
+from geo_api.models.base import binary
 from geo_api.models.prevention import WatchList
 from geo_api.scope import district_filter
 from layers.prevention.watch_list import DailyList, WatchRules, daily_list
@@ -45,7 +46,12 @@ async def _report(request: Request, conn: Any, caller: Caller, day: dt.date | No
     return report if districts is None else report.within(districts)
 
 
-@router.get("/api/reports/daily.csv", dependencies=[allow(*STAFF)])
+@router.get(
+    "/api/reports/daily.csv",
+    response_class=Response,
+    responses=binary("text/csv", "the watch list as CSV (UTF-8, a header row)"),
+    dependencies=[allow(*STAFF)],
+)
 async def daily_csv(
     request: Request, conn: DbConn, caller: CurrentCaller, day: Day = None
 ) -> Response:
@@ -55,7 +61,7 @@ async def daily_csv(
 @router.get(
     "/api/reports/daily",
     response_model=WatchList,
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},  # format=csv
+    responses=binary("text/csv", "format=csv: the watch list as CSV"),
     dependencies=[allow(*STAFF)],
 )
 async def daily(

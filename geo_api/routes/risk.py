@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
-from geo_api.models.risk import EnterpriseRisk, Gb18218Assessment, RiskSummary
+from geo_api.models.risk import EnterpriseRisk, Gb18218Assessment, Recompute, RiskSummary
 from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, district_filter
 from layers.catalog.props import HazardClasses, mixture_has_one_class
@@ -173,7 +173,7 @@ async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
     }
 
 
-@router.post("/api/risk/recompute", dependencies=[allow("admin")])
+@router.post("/api/risk/recompute", response_model=Recompute, dependencies=[allow("admin")])
 async def recompute_all(conn: Conn, rerate: Rerate) -> dict[str, Any]:
     """Full recompute of every hazard source and enterprise (administrators)."""
     report = await rerate(conn, None)

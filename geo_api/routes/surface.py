@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from geo_api.auth import STAFF, allow
 from geo_api.db import DbConn
 from geo_api.errors import BadRequest, FieldError, InvalidInput
+from geo_api.models.base import binary
 from geo_api.settings import Settings, SurfaceSettings
 from layers.collections.read import parse_bbox
 from layers.risk import surface
@@ -57,6 +58,7 @@ def _size(
     "/api/risk/surface.{fmt}",
     tags=["risk"],
     response_class=Response,
+    responses=binary(("image/tiff", "image/png"), "the GeoTIFF (.tif) or the PNG (.png)"),
     dependencies=[allow(*STAFF)],
 )
 async def surface_image(

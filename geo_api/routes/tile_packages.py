@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from geo_api.auth import ANYONE, Caller, CurrentCaller, allow
 from geo_api.errors import FieldError, Forbidden, NotFound
+from geo_api.models.tiles import PACKAGE_MEDIA, TilePackageList, package_responses
 from geo_api.settings import Settings
 from layers.access.packages import covers
 from layers.catalog import Catalog
@@ -31,7 +32,7 @@ from tiles.packages import Package
 router = APIRouter(tags=["tiles"])
 Everyone = [allow(*ANYONE)]  # which packages each caller may fetch is checked per package
 Name = Annotated[str, Path(description="the package's name ([A-Za-z0-9_-]+)")]
-MEDIA = {"pmtiles": "application/vnd.pmtiles", "mbtiles": "application/vnd.sqlite3"}
+MEDIA = PACKAGE_MEDIA
 #: A package's bytes depend on who asks only through whether they may have it at all.
 VARY = "Authorization, X-API-Key, Cookie"
 
@@ -60,7 +61,10 @@ def _describe(base: str, package: Package) -> dict[str, Any]:
 
 
 @router.get(
-    "/tiles/packages", summary="Offline tile packages the caller may fetch", dependencies=Everyone
+    "/tiles/packages",
+    summary="Offline tile packages the caller may fetch",
+    response_model=TilePackageList,
+    dependencies=Everyone,
 )
 async def list_packages(request: Request, caller: CurrentCaller) -> JSONResponse:
     """Each with its ``url`` and the ``view`` it was exported for (role, layers, districts,
@@ -94,6 +98,7 @@ def _serve(request: Request, caller: Caller, name: str, fmt: str) -> FileRespons
     "/tiles/{name}.pmtiles",
     summary="An offline PMTiles package (HTTP range requests)",
     response_class=FileResponse,
+    responses=package_responses("pmtiles"),
     dependencies=Everyone,
 )
 @router.head("/tiles/{name}.pmtiles", include_in_schema=False, dependencies=Everyone)
@@ -105,6 +110,7 @@ async def get_pmtiles(request: Request, caller: CurrentCaller, name: Name) -> Fi
     "/tiles/{name}.mbtiles",
     summary="An offline MBTiles package (a download; ranges work too)",
     response_class=FileResponse,
+    responses=package_responses("mbtiles"),
     dependencies=Everyone,
 )
 @router.head("/tiles/{name}.mbtiles", include_in_schema=False, dependencies=Everyone)

@@ -33,6 +33,14 @@ from geo_api.errors import (
     database_unavailable,
     unavailable_response,
 )
+from geo_api.models.tiles import (
+    MVT,
+    TILE_RESPONSES,
+    MapStyle,
+    TileCatalog,
+    TileJson,
+    TileToken,
+)
 from geo_api.settings import Settings, TilesSettings
 from geo_api.tile_tokens import TileTokens, tile_query
 from layers.access import roles as access
@@ -49,7 +57,6 @@ from tiles.tms import Tile, TileOutOfRange
 router = APIRouter(tags=["tiles"])
 log = logging.getLogger("georisk.tiles")
 
-MVT = "application/vnd.mapbox-vector-tile"
 #: What a tile's bytes depend on besides the URL: the encoding and who asks.
 TILE_VARY = "Accept-Encoding, Authorization, X-API-Key, Cookie"
 Everyone = [allow(*ANYONE)]  # which layers each role may ask for is checked per request
@@ -95,7 +102,12 @@ def _json(doc: dict[str, Any]) -> JSONResponse:
     return JSONResponse(doc, headers={"Cache-Control": "private, no-cache"})
 
 
-@router.get("/tiles", summary="Catalog of tile layers", dependencies=Everyone)
+@router.get(
+    "/tiles",
+    summary="Catalog of tile layers",
+    response_model=TileCatalog,
+    dependencies=Everyone,
+)
 async def tiles_catalog(request: Request, caller: CurrentCaller) -> JSONResponse:
     """The layers the caller may request, with their fields as the caller sees them."""
     layers = _catalog(request)
@@ -111,6 +123,7 @@ def _with_token(doc: dict[str, Any]) -> JSONResponse:
 @router.get(
     "/tiles/token",
     summary="A short-lived tile token (?t=) for the caller's view",
+    response_model=TileToken,
     dependencies=Everyone,
 )
 async def tiles_token(
@@ -146,6 +159,7 @@ async def tiles_token(
 @router.get(
     "/tiles/{layers}.json",
     summary="TileJSON 3.0.0 of a layer or comma list",
+    response_model=TileJson,
     dependencies=Everyone,
 )
 async def tiles_tilejson(
@@ -160,7 +174,10 @@ async def tiles_tilejson(
 
 
 @router.get(
-    "/styles/risk.json", summary="MapLibre style in the four risk colours", dependencies=Everyone
+    "/styles/risk.json",
+    summary="MapLibre style in the four risk colours",
+    response_model=MapStyle,
+    dependencies=Everyone,
 )
 async def tiles_style(request: Request, caller: CurrentCaller) -> JSONResponse:
     """Its sources hold tile URLs with a tile token for every layer the caller may read."""
@@ -212,6 +229,7 @@ async def answer(
     "/tiles/{layers}/{z}/{x}/{y}.mvt",
     summary="Mapbox vector tile",
     response_class=Response,
+    responses=TILE_RESPONSES,
     dependencies=Everyone,
 )
 async def tiles_tile(

@@ -24,6 +24,7 @@ from geo_api.auth import allow
 from geo_api.body import Text, json_response
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidField, NotFound
+from geo_api.models.alerts import DeliveryList, NewWebhookSubscription, WebhookList
 from layers.alerts import webhooks
 from layers.alerts.targets import TargetGuard, TargetRefused
 from layers.core.vocab import ALERT_RULES
@@ -72,7 +73,12 @@ class NewSubscription(BaseModel):
         return v
 
 
-@router.post("/api/webhooks", status_code=201, dependencies=[Admin])
+@router.post(
+    "/api/webhooks",
+    status_code=201,
+    response_model=NewWebhookSubscription,
+    dependencies=[Admin],
+)
 async def create_webhook(request: Request, conn: DbConn, body: NewSubscription) -> JSONResponse:
     """Subscribe a URL; the answer holds the signing secret as ``whsec_…`` (shown only here:
     the key of the ``webhook-signature`` on every delivery). Targets on
@@ -87,7 +93,7 @@ async def create_webhook(request: Request, conn: DbConn, body: NewSubscription) 
     return json_response({**row, "secret": webhooks.shown_secret(secret)}, status_code=201)
 
 
-@router.get("/api/webhooks", dependencies=[Admin])
+@router.get("/api/webhooks", response_model=WebhookList, dependencies=[Admin])
 async def list_webhooks(conn: DbConn) -> JSONResponse:
     """Active subscriptions, without their secrets."""
     return json_response({"webhooks": await webhooks.list_subscriptions(conn)})
@@ -101,7 +107,7 @@ async def delete_webhook(conn: DbConn, sub_id: SubId) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/api/webhooks/{sub_id}/deliveries", dependencies=[Admin])
+@router.get("/api/webhooks/{sub_id}/deliveries", response_model=DeliveryList, dependencies=[Admin])
 async def list_deliveries(
     conn: DbConn,
     sub_id: SubId,
