@@ -66,6 +66,7 @@ class DemoFeed:
         self.config = self.settings.config(settings.monitoring, settings.tanker)
         self.readings_kind = SensorReadings(settings.monitoring.rules())
         self.tanker_rules = settings.tanker.rules()
+        self.window = settings.lifecycle.window()
         self.sim: DemoFeedSim | None = None
         self.marker: str | None = None
         self.generate_cpu_s = 0.0  # thread CPU spent generating rows (the feed's own share)
@@ -145,7 +146,7 @@ class DemoFeed:
         connection, then the enterprises it names re-rated, then the commit."""
         async with self.pool.connection() as conn:
             await set_actor(conn, ACTOR)
-            result = await ingest_batch(conn, kind, rows)
+            result = await ingest_batch(conn, kind, rows, self.window)
             if result.enterprises:
                 await self.rerate(conn, result.enterprises)
         return result

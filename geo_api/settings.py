@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from layers.demo_city.feed import FeedConfig
     from layers.monitoring.config import MonitoringRules
     from layers.risk.recompute import RecomputeConfig
+    from layers.core.window import TsWindow
     from layers.transport.config import TankerRules
 
 
@@ -599,6 +600,53 @@ class ThrottleSettings(BaseSettings):
     max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
+class LifecycleSettings(BaseSettings):
+    """Time-series lifecycle (issue 17 item 3; docs/operations.md "Time-series lifecycle"):
+    how long fixes and readings stay live, how far ahead of the clock a row may be, and the
+    maintenance job that makes partitions ahead and archives expired days to GeoParquet."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_", extra="ignore")
+
+    retention_fixes_days: int = Field(
+        default=180, ge=1, le=36_500, description="days tanker fixes stay in the database"
+    )
+    retention_readings_days: int = Field(
+        default=400, ge=1, le=36_500, description="days sensor readings stay in the database"
+    )
+    ts_max_future_skew_s: float = Field(
+        default=300.0, ge=0, le=86_400, description="how far ahead of the server clock a ts may be"
+    )
+    archive_dir: Path | None = Field(
+        default=None, description="GeoParquet archive of expired days; unset = <data dir>/archive"
+    )
+    lifecycle_enabled: bool = Field(
+        default=True, description="run partition maintenance in this process"
+    )
+    lifecycle_interval_s: float = Field(
+        default=3600.0, gt=0, description="seconds between maintenance rounds"
+    )
+    lifecycle_initial_delay_s: float = Field(
+        default=60.0, ge=0, description="wait after start-up before the first round"
+    )
+    lifecycle_max_days_per_run: int = Field(
+        default=7, ge=1, le=1000, description="most expired days archived per round (bounded)"
+    )
+    lifecycle_restored_keep_days: int = Field(
+        default=7, ge=0, le=3650, description="days a restored day stays before it is dropped"
+    )
+
+    def window(self) -> TsWindow:
+        from layers.core.window import TsWindow
+
+        return TsWindow(
+            {"positions": self.retention_fixes_days, "readings": self.retention_readings_days},
+            self.ts_max_future_skew_s,
+        )
+
+    def resolved_archive_dir(self, data_dir: Path) -> Path:
+        return self.archive_dir if self.archive_dir is not None else data_dir / "archive"
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -621,3 +669,4 @@ class Settings(BaseSettings):
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)

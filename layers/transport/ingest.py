@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from layers.core.ingest import IngestKind, IngestResult, Screened, Target, ingest_batch
+from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.risk.hexagons import fix_cells
 from layers.transport import fix_filters, state
 from layers.transport.config import TankerRules
@@ -190,7 +191,11 @@ class TankerFixes(IngestKind[Rows, state.Loaded]):
 
 
 async def ingest(
-    conn: AsyncConnection[Any], rows: Rows, rules: TankerRules, now: dt.datetime | None = None
+    conn: AsyncConnection[Any],
+    rows: Rows,
+    rules: TankerRules,
+    now: dt.datetime | None = None,
+    window: TsWindow = DEFAULT_WINDOW,
 ) -> IngestResult:
     """Store and judge one batch; per-row problems are reported, never raised."""
-    return await ingest_batch(conn, TankerFixes(rules, now), rows)
+    return await ingest_batch(conn, TankerFixes(rules, now), rows, window, now)
