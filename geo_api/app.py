@@ -15,6 +15,7 @@ from geo_api.db import open_pool
 from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
+from geo_api.lifecycle_task import LifecycleScheduler
 from geo_api.map_changes import MapChangeFeed
 from geo_api.redaction import install_log_redaction
 from geo_api.refresh import HexRefresher
@@ -95,6 +96,8 @@ def background_workers(
                 sc.enabled,
             ),
             Slot("map_changes", map_changes),  # feeds every /api/changes/stream map
+            # Days made ahead, expired days archived to GeoParquet then dropped.
+            Slot("lifecycle", LifecycleScheduler(settings), settings.lifecycle.lifecycle_enabled),
             Slot("demo_feed", DemoFeed(pool, rerate, settings), settings.demo_feed.enabled),
             Slot("alert_stream", alert_stream),  # feeds every /api/alerts/stream client
         ]

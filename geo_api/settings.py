@@ -14,10 +14,10 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from layers.core.window import TsWindow
     from layers.demo_city.feed import FeedConfig
     from layers.monitoring.config import MonitoringRules
     from layers.risk.recompute import RecomputeConfig
-    from layers.core.window import TsWindow
     from layers.transport.config import TankerRules
 
 

@@ -21,10 +21,10 @@ Per-row problems are reported as ``{"index", "error"}`` (index into the body), n
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-import datetime as dt
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -179,7 +179,9 @@ async def ingest_batch(
     inside = window.inside_us(table, rows.t, now)
     if not inside.all():
         msg = window.message(table, now)
-        out.rejected += [{"index": int(rows.index[j]), "error": msg} for j in np.flatnonzero(~inside)]
+        out.rejected += [
+            {"index": int(rows.index[j]), "error": msg} for j in np.flatnonzero(~inside)
+        ]
     if not inside.any():
         out.rejected.sort(key=lambda r: r["index"])
         return out
