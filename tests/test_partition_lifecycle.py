@@ -37,8 +37,8 @@ from layers.core.lifecycle import (
     maintain,
     restore_day,
 )
-from layers.core.partitions import partition_name
-from layers.core.window import TsWindow
+from layers.core.partitions import ensure_daily_partitions, partition_name
+from layers.core.window import OutOfWindow, TsWindow
 from tests.conftest import LiveServer, make_settings
 from tests.planting import square_wkt
 
@@ -199,6 +199,16 @@ def test_out_of_window_readings_are_rejected_per_row(
     db.execute("DELETE FROM readings WHERE point_id = %s AND ts = %s", (pid, late))
 
 
+def test_bulk_writers_refuse_a_day_outside_the_window(db: psycopg.Connection) -> None:
+    """The demo city's seeding and other bulk loads ask the same window, as a whole day."""
+    old = r"day 2001-03-04: ts: outside the accepted window"
+    with pytest.raises(OutOfWindow, match=old), db.transaction():
+        ensure_daily_partitions(db, "positions", [TODAY, dt.date(2001, 3, 4)])
+    with pytest.raises(OutOfWindow, match="readings are kept 400 days"), db.transaction():
+        ensure_daily_partitions(db, "readings", [TODAY + dt.timedelta(days=30)])
+    assert db.execute("SELECT to_regclass('positions_p2001_03_04')").fetchone() == (None,)
+
+
 @pytest.fixture(scope="module")
 def archived(
     server: LiveServer, database_url: str, area: dict[str, Any], archive_dir: Path
@@ -257,10 +267,14 @@ def test_an_expired_day_is_archived_then_dropped(
     ]
     assert str(gdf["ts"].dtype) == "datetime64[us, UTC]"
     # DuckDB reads it as plain Parquet.
-    row = duckdb.connect().execute(
-        f"SELECT count(*), min(epoch_us(ts)) FROM read_parquet('{path}')"
-        f" WHERE vehicle_id = {area['vehicle']}"
-    ).fetchone()
+    row = (
+        duckdb.connect()
+        .execute(
+            f"SELECT count(*), min(epoch_us(ts)) FROM read_parquet('{path}')"
+            f" WHERE vehicle_id = {area['vehicle']}"
+        )
+        .fetchone()
+    )
     first = dt.datetime.fromisoformat(archived["fixes"][0]["ts"])
     assert row == (len(archived["fixes"]), int(first.timestamp()) * 1_000_000)
 
