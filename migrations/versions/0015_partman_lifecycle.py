@@ -53,7 +53,28 @@ def _rename(table: str, pattern: str, replacement: str) -> None:
     op.execute(_RENAME.format(table=table, pattern=pattern, replacement=replacement))
 
 
+def _require_partman_4() -> None:
+    """A clear stop when the server lacks pg_partman 4.x (5.x names partitions otherwise)."""
+    row = (
+        op.get_bind()
+        .exec_driver_sql(
+            "SELECT coalesce(installed_version, default_version) FROM pg_available_extensions"
+            " WHERE name = 'pg_partman'"
+        )
+        .fetchone()
+    )
+    if row is None:
+        raise RuntimeError(
+            "pg_partman is not installed on the database server: install Debian's"
+            " postgresql-15-partman (4.x) there (`georisk db packages` does for the private"
+            " cluster), then migrate again"
+        )
+    if not str(row[0]).startswith("4."):
+        raise RuntimeError(f"pg_partman {row[0]} found; GeoRisk's partitions need 4.x")
+
+
 def upgrade() -> None:
+    _require_partman_4()
     op.execute("SET LOCAL timezone = 'UTC'")
     op.execute("CREATE SCHEMA IF NOT EXISTS partman")
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman")
