@@ -298,6 +298,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "stale_sweeper",
             "scoring",
             "map_changes",
+            "lifecycle",  # partitions ahead, expired days archived (hourly)
             "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
             "alert_stream",
         ]
@@ -309,6 +310,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "escalation",
             "scoring",
             "map_changes",
+            "lifecycle",
             "alert_stream",
         )
         for slot in workers:
