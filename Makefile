@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 ## the PDF book's CJK font comes from Debian's packages (geo_api/fonts.py; cheap when present).
 ## Without it (not root, no apt) only the PDF export is refused, naming the package: go on.
+## The same for the database's packages (PostGIS, pg_partman), which `georisk db up` needs.
 install: $(STAMP)
 	-$(BIN)/georisk fonts
+	-$(BIN)/georisk db packages
 
 db: install
 	$(BIN)/georisk db up

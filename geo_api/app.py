@@ -18,6 +18,7 @@ from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
 from geo_api.jt808_gateway import Jt808Gateway
 from geo_api.leases import Leased
+from geo_api.lifecycle_task import LifecycleScheduler
 from geo_api.map_changes import MapChangeFeed
 from geo_api.models.openapi import install_contract_openapi
 from geo_api.redaction import install_log_redaction
@@ -133,6 +134,12 @@ def background_workers(
                 pv.reminders_enabled,
             ),
             Slot("map_changes", map_changes),  # feeds every /api/changes/stream map
+            # Days made ahead, expired days archived to GeoParquet then dropped.
+            Slot(
+                "lifecycle",
+                once("lifecycle", LifecycleScheduler(settings)),
+                settings.lifecycle.lifecycle_enabled,
+            ),
             Slot(
                 "demo_feed",
                 once("demo_feed", DemoFeed(pool, rerate, settings)),

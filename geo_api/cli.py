@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from geo_api.cli_partitions import partitions
 from geo_api.settings import Settings
 from layers.core.vocab import ROLES
 
@@ -94,6 +95,19 @@ def _check_external(url: str) -> None:
         click.echo("DATABASE_URL reachable; PostGIS will be enabled by `georisk migrate`.")
     else:
         click.echo(f"DATABASE_URL reachable, PostGIS {row[0]}.")
+
+
+@db.command("packages")
+def db_packages() -> None:
+    """Install the Debian packages of PostGIS and pg_partman when missing (root, apt)."""
+    from geo_api.pg_local import PostgresUnavailable, ensure_partman, ensure_postgis
+
+    try:
+        ensure_postgis()
+        ensure_partman()
+    except PostgresUnavailable as exc:
+        _fail(str(exc))
+    click.echo("PostGIS and pg_partman packages are installed")
 
 
 @db.command("down")
@@ -661,6 +675,10 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.security.trusted_proxies,
     )
+
+
+# ``georisk partitions …`` (its own module: geo_api/cli_partitions.py)
+main.add_command(partitions)
 
 
 if __name__ == "__main__":

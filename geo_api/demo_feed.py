@@ -66,6 +66,7 @@ class DemoFeed:
         self.config = self.settings.config(settings.monitoring, settings.tanker)
         self.readings_kind = SensorReadings(settings.monitoring.rules())
         self.tanker_rules = settings.tanker.rules()
+        self.window = settings.lifecycle.window()
         self.sim: DemoFeedSim | None = None
         self.marker: str | None = None
         self.generate_cpu_s = 0.0  # thread CPU spent generating rows (the feed's own share)
@@ -128,24 +129,26 @@ class DemoFeed:
         readings = sim.readings(now)
         self.generate_cpu_s += time.thread_time() - started
         if readings is not None:
-            result = await self._ingest(self.readings_kind, readings)
+            result = await self._ingest(self.readings_kind, readings, now)
             out.readings, out.rejected = result.accepted, len(result.rejected)
             out.enterprises |= set(result.enterprises)
         started = time.thread_time()
         fixes = sim.fixes(now)
         self.generate_cpu_s += time.thread_time() - started
         if fixes is not None:
-            result = await self._ingest(TankerFixes(self.tanker_rules, now), fixes)
+            result = await self._ingest(TankerFixes(self.tanker_rules, now), fixes, now)
             out.fixes, out.rejected = result.accepted, out.rejected + len(result.rejected)
             out.enterprises |= set(result.enterprises)
         return out
 
-    async def _ingest(self, kind: IngestKind[R, S], rows: R) -> IngestResult:
+    async def _ingest(self, kind: IngestKind[R, S], rows: R, now: dt.datetime) -> IngestResult:
         """One batch the way the HTTP route runs it (geo_api/ingest.py): the pipeline on one
-        connection, then the enterprises it names re-rated, then the commit."""
+        connection, then the enterprises it names re-rated, then the commit. The ts window is
+        judged at the tick's ``now``, the clock the feed's rows are made by (as the tanker
+        kind's future filter is)."""
         async with self.pool.connection() as conn:
             await set_actor(conn, ACTOR)
-            result = await ingest_batch(conn, kind, rows)
+            result = await ingest_batch(conn, kind, rows, self.window, now)
             if result.enterprises:
                 await self.rerate(conn, result.enterprises)
         return result

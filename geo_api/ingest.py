@@ -39,7 +39,7 @@ async def ingest_request(
         raise PayloadTooLarge(msg, [FieldError("body", msg)])
     if check is not None:
         await check(rows)
-    result = await ingest_batch(conn, kind, rows)
+    result = await ingest_batch(conn, kind, rows, settings.lifecycle.window())
     if result.enterprises:  # the one place a batch re-rates enterprises
         rerate: Rerater = request.app.state.rerate
         await rerate(conn, result.enterprises)

@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from geo_api.db import set_actor
 from geo_api.rerate import Rerater
 from layers.core.ingest import ingest_batch
+from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.transport.config import TankerRules
 from layers.transport.ingest import TankerFixes
 from layers.transport.jt808 import terminals
@@ -59,10 +60,12 @@ class FixBatcher:
         batch_size: int,
         flush_interval_s: float,
         max_pending: int,
+        window: TsWindow = DEFAULT_WINDOW,
     ) -> None:
         self.pool = pool
         self.rerate = rerate
         self.rules = rules
+        self.window = window  # the configured retention and skew (GEORISK_RETENTION_*)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_pending = max_pending
@@ -137,7 +140,7 @@ class FixBatcher:
         rows = to_rows(items)
         async with self.pool.connection() as conn:
             await set_actor(conn, ACTOR)
-            result = await ingest_batch(conn, TankerFixes(self.rules), rows)
+            result = await ingest_batch(conn, TankerFixes(self.rules), rows, self.window)
             if result.enterprises:
                 await self.rerate(conn, result.enterprises)
             await terminals.seen(conn, sorted({v for v, _ in items}))

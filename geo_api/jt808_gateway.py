@@ -85,7 +85,13 @@ class Jt808Gateway:
         self.settings = settings.jt808
         s = self.settings
         self.batcher = FixBatcher(
-            pool, rerate, settings.tanker.rules(), s.batch_size, s.flush_interval_s, s.max_pending
+            pool,
+            rerate,
+            settings.tanker.rules(),
+            s.batch_size,
+            s.flush_interval_s,
+            s.max_pending,
+            settings.lifecycle.window(),
         )
         self.stats = GatewayStats()
         self._server: asyncio.Server | None = None

@@ -20,6 +20,8 @@ from typing import Any
 
 PG_MAJOR = "15"
 POSTGIS_PACKAGE = f"postgresql-{PG_MAJOR}-postgis-3"
+#: pg_partman 4.x makes the daily partitions ahead (migration 0015).
+PARTMAN_PACKAGE = f"postgresql-{PG_MAJOR}-partman"
 SUPERUSER = "georisk"
 
 #: Tuned for a 2-core/24 GiB developer machine: bulk COPY during seeding, short OLTP reads after.
@@ -88,6 +90,28 @@ def ensure_postgis() -> None:
         if postgis_installed():
             return
     raise PostgresUnavailable(f"PostGIS is not installed. Run as root: sudo {command}")
+
+
+def partman_installed() -> bool:
+    return Path(f"/usr/share/postgresql/{PG_MAJOR}/extension/pg_partman.control").exists()
+
+
+def ensure_partman() -> None:
+    """Install Debian's pg_partman package when missing and allowed; otherwise say how."""
+    if partman_installed():
+        return
+    command = f"apt-get install -y {PARTMAN_PACKAGE}"
+    if _is_root() and shutil.which("apt-get"):
+        print(f"pg_partman is missing: running `{command}` …", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", PARTMAN_PACKAGE]
+        if subprocess.run(install, env=env, check=False).returncode != 0:
+            # Package lists old or absent: refresh them once and retry.
+            subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+            subprocess.run(install, check=True, env=env)
+        if partman_installed():
+            return
+    raise PostgresUnavailable(f"pg_partman is not installed. Run as root: sudo {command}")
 
 
 def _free_port() -> int:
@@ -280,6 +304,7 @@ class LocalCluster:
 
     def up(self, databases: tuple[str, ...] = ("georisk",)) -> int:
         ensure_postgis()
+        ensure_partman()
         self.init()
         started = time.monotonic()
         port = self.start()

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from layers.core.window import TsWindow
     from layers.demo_city.feed import FeedConfig
     from layers.monitoring.config import MonitoringRules
     from layers.risk.recompute import RecomputeConfig
@@ -733,6 +734,53 @@ class OgcSettings(BaseSettings):
     max_limit: int = Field(default=10_000, ge=1, description="largest `limit` accepted")
 
 
+class LifecycleSettings(BaseSettings):
+    """Time-series lifecycle (issue 17 item 3; docs/operations.md "Time-series lifecycle"):
+    how long fixes and readings stay live, how far ahead of the clock a row may be, and the
+    maintenance job that makes partitions ahead and archives expired days to GeoParquet."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_", extra="ignore")
+
+    retention_fixes_days: int = Field(
+        default=180, ge=1, le=36_500, description="days tanker fixes stay in the database"
+    )
+    retention_readings_days: int = Field(
+        default=400, ge=1, le=36_500, description="days sensor readings stay in the database"
+    )
+    ts_max_future_skew_s: float = Field(
+        default=300.0, ge=0, le=86_400, description="how far ahead of the server clock a ts may be"
+    )
+    archive_dir: Path | None = Field(
+        default=None, description="GeoParquet archive of expired days; unset = <data dir>/archive"
+    )
+    lifecycle_enabled: bool = Field(
+        default=True, description="run partition maintenance in this process"
+    )
+    lifecycle_interval_s: float = Field(
+        default=3600.0, gt=0, description="seconds between maintenance rounds"
+    )
+    lifecycle_initial_delay_s: float = Field(
+        default=60.0, ge=0, description="wait after start-up before the first round"
+    )
+    lifecycle_max_days_per_run: int = Field(
+        default=7, ge=1, le=1000, description="most expired days archived per round (bounded)"
+    )
+    lifecycle_restored_keep_days: int = Field(
+        default=7, ge=0, le=3650, description="days a restored day stays before it is dropped"
+    )
+
+    def window(self) -> TsWindow:
+        from layers.core.window import TsWindow
+
+        return TsWindow(
+            {"positions": self.retention_fixes_days, "readings": self.retention_readings_days},
+            self.ts_max_future_skew_s,
+        )
+
+    def resolved_archive_dir(self, data_dir: Path) -> Path:
+        return self.archive_dir if self.archive_dir is not None else data_dir / "archive"
+
+
 class Settings(BaseSettings):
     """Everything the app needs, grouped by concern."""
 
@@ -760,3 +808,4 @@ class Settings(BaseSettings):
     bulletin: BulletinSettings = Field(default_factory=BulletinSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     ogc: OgcSettings = Field(default_factory=OgcSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)

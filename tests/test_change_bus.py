@@ -303,6 +303,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "bulletin",
             "reminders",  # off in tests: tests/test_major_hidden_dangers.py runs its own
             "map_changes",
+            "lifecycle",  # partitions ahead, expired days archived (hourly)
             "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
             "jt808",  # off unless a port is set (GEORISK_JT808_PORT)
             "alert_stream",
@@ -316,6 +317,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "scoring",
             "bulletin",
             "map_changes",
+            "lifecycle",
             "alert_stream",
         )
         for slot in workers:

@@ -101,12 +101,13 @@ def test_check_constraints_reject_impossible_rows(
 
 
 def test_positions_partitions_created_on_demand_and_unique(db: psycopg.Connection) -> None:
-    day = dt.date(2030, 1, 2)
+    # A back-filled day inside the retention window that pg_partman did not make ahead.
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=100)
     with db.transaction():
         ensure_daily_partitions(db, "positions", [day, day])
     exists = db.execute("SELECT to_regclass(%s)", (partition_name("positions", day),)).fetchone()
     assert exists is not None and exists[0] is not None
-    ts = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    ts = dt.datetime.combine(day, dt.time(3, 4, 5), tzinfo=dt.UTC)
     insert = (
         "INSERT INTO positions (vehicle_id, ts, lon, lat, speed_kmh) VALUES (999999, %s, 121.5,"
         " 29.9, 50)"

@@ -31,7 +31,8 @@ AREA = (122.40, 30.40, 122.56, 30.56)
 BBOX = ",".join(str(v) for v in AREA)
 NAME = "h3 test enterprise"
 VEHICLES = (990_001, 990_002, 990_003)
-FIX_DAY = dt.date(2024, 3, 1)
+# Inside the fixes' retention window (older days have no partition and are refused).
+FIX_DAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)
 FIXES_PER_VEHICLE = 19
 
 

@@ -21,10 +21,12 @@ from layers.monitoring.config import MonitoringRules
 from layers.monitoring.live import sweep_stale
 from tests.conftest import make_settings
 
-T0 = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
+#: Six hours back: the scenarios' times reach T0 + 2,003 steps (5.6 h), and a reading later
+#: than the clock (plus GEORISK_TS_MAX_FUTURE_SKEW_S) is refused.
+T0 = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=6)).replace(microsecond=0)
 STEP = dt.timedelta(seconds=10)  # readings 10 s apart
 #: The server's own stale sweep runs on the real clock every second; points sample once a day
-#: (readings of two hours ago stay live) except the silent one, which samples hourly and whose
+#: (readings of six hours ago stay live) except the silent one, which samples hourly and whose
 #: readings end an hour ago — only the test's sweeps, with their given ``now``, grey it.
 DAY_S = 86_400
 HOUR = dt.timedelta(hours=1)
@@ -264,7 +266,7 @@ def test_ack_and_dispose(
 def test_overdue_level2_alarm_rates_once_and_ack_lowers(
     client: httpx.Client, db: psycopg.Connection, area: dict[str, Any], database_url: str
 ) -> None:
-    """Raised two hours ago with a 15-minute ack deadline: overdue at once."""
+    """Raised six hours ago with a 15-minute ack deadline: overdue at once."""
     p, ent = area["overdue"], area["ent_c"]
     _post(client, [{"point_id": p, "ts": _ts(k), "value": 70.0 + k} for k in range(N)])
     (alarm,) = _alarms(db, p)

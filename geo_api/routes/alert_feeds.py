@@ -28,7 +28,7 @@ from geo_api.models.base import GeoJSONResponse, binary
 from geo_api.models.streams import AlertEvent, EventStreamResponse
 from geo_api.models.transport import Evidence
 from geo_api.scope import check_object, district_filter
-from geo_api.settings import AlertStreamSettings, CapSettings
+from geo_api.settings import AlertStreamSettings, CapSettings, Settings
 from layers.alerts import cap, cap_atom, lifecycle
 from layers.alerts import feeds as alert_feeds
 from layers.alerts.cap_signature import CapSigner
@@ -309,8 +309,13 @@ async def cap_certificate(request: Request) -> Response:
     response_class=GeoJSONResponse,
     dependencies=[allow(*TRANSPORT)],
 )
-async def alert_evidence(conn: DbConn, caller: CurrentCaller, alert_id: AlertId) -> JSONResponse:
-    """Track 15 min either side of the episode, the stop and the zone, as GeoJSON."""
+async def alert_evidence(
+    request: Request, conn: DbConn, caller: CurrentCaller, alert_id: AlertId
+) -> JSONResponse:
+    """Track 15 min either side of the episode, the stop and the zone, as GeoJSON (days past
+    retention come from the GeoParquet archive)."""
     await check_object(conn, caller, "alert", alert_id)
-    body = await alert_feeds.evidence(conn, alert_id)  # AlertNotFound: a 404
+    settings: Settings = request.app.state.settings
+    archive = settings.lifecycle.resolved_archive_dir(settings.db.data_dir)
+    body = await alert_feeds.evidence(conn, alert_id, archive)  # AlertNotFound: a 404
     return JSONResponse(body, media_type="application/geo+json")

@@ -6,15 +6,19 @@ the lifecycle module's Feature expression instead of keeping a second copy of it
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from layers.alerts.lifecycle import _FEATURE, _FROM, AlertNotFound
+from layers.core.lifecycle import archived_track
+from layers.core.partitions import partition_name
 
 #: Track shown around an episode, before its start and after its end (docs/domain.md §3 evidence).
 EVIDENCE_MARGIN: Final = dt.timedelta(minutes=15)
@@ -129,11 +133,52 @@ SELECT
 """
 
 
-async def evidence(conn: AsyncConnection[Any], alert_id: int) -> dict[str, Any]:
+async def _add_archived(
+    conn: AsyncConnection[Any], archive_dir: Path, window: dict[str, Any], track: dict[str, Any]
+) -> None:
+    """Merge the archived days' fixes of the window into ``track`` (time order)."""
+    t0 = dt.datetime.fromisoformat(window["t0"])
+    t1 = dt.datetime.fromisoformat(window["t1"])
+    days = [
+        t0.astimezone(dt.UTC).date() + dt.timedelta(days=i)
+        for i in range((t1.astimezone(dt.UTC).date() - t0.astimezone(dt.UTC).date()).days + 1)
+    ]
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(
+        "SELECT d FROM unnest(%s::date[], %s::text[]) AS u(d, name)"
+        " WHERE to_regclass(name) IS NULL",
+        (days, [partition_name("positions", d) for d in days]),
+    )
+    gone = [r[0] for r in await cur.fetchall()]
+    if not gone:
+        return
+    rows = await asyncio.to_thread(
+        archived_track, archive_dir, gone, int(window["vehicle_id"]), t0, t1
+    )
+    if not rows:
+        return
+    merged = sorted(
+        [
+            (dt.datetime.fromisoformat(t), c, s)
+            for t, c, s in zip(track["times"], track["coordinates"], track["speeds"], strict=True)
+        ]
+        + [(ts, [round(lon, 7), round(lat, 7)], speed) for ts, lon, lat, speed in rows],
+        key=lambda r: r[0],
+    )
+    track["times"] = [t.isoformat() for t, _, _ in merged]
+    track["coordinates"] = [c for _, c, _ in merged]
+    track["speeds"] = [s for _, _, s in merged]
+
+
+async def evidence(
+    conn: AsyncConnection[Any], alert_id: int, archive_dir: Path | None = None
+) -> dict[str, Any]:
     """GeoJSON FeatureCollection: the track around the episode, the stop, the zone.
 
     The track is one LineString with a ``times`` array (one ISO time per vertex), the shape
-    ``GET /api/vehicles/{id}/track`` uses, so the map draws both the same way.
+    ``GET /api/vehicles/{id}/track`` uses, so the map draws both the same way. Days of the
+    window whose partition was archived and dropped are read from their GeoParquet file in
+    ``archive_dir`` (layers/core/lifecycle.py): an alert keeps its evidence after retention.
     """
     cur = conn.cursor(row_factory=tuple_row)
     params = {"id": alert_id, "margin": EVIDENCE_MARGIN, "span": EVIDENCE_MAX_SPAN}
@@ -143,6 +188,8 @@ async def evidence(conn: AsyncConnection[Any], alert_id: int) -> dict[str, Any]:
         raise AlertNotFound(alert_id)
     window, track, stop, zone = (_feature(v) if v is not None else None for v in row)
     assert window is not None and track is not None
+    if archive_dir is not None:
+        await _add_archived(conn, archive_dir, window, track)
     features: list[dict[str, Any]] = []
     coords = track["coordinates"]
     if coords:

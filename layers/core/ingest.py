@@ -3,7 +3,9 @@ the same steps for every kind of batch, and the kinds supply only what differs.
 
 A batch, once parsed (``layers/core/bodies.py``: numpy columns plus per-row errors):
 
-1. the daily partitions its times need, each in its own short transaction
+1. rows whose ``ts`` lies outside the table's window (older than its retention, or further
+   ahead of the clock than the skew: ``layers/core/window.py``) are per-row rejections; the
+   daily partitions the other rows need, each in its own short transaction
    (``layers/core/partitions.py``);
 2. then one transaction: ``lock`` the state of the batch's objects (vehicles, points) in id
    order, so concurrent batches of the same objects queue instead of deadlocking — rows of an
@@ -19,6 +21,7 @@ Per-row problems are reported as ``{"index", "error"}`` (index into the body), n
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ from psycopg.rows import tuple_row
 
 from layers.core import pgcopy
 from layers.core.partitions import ensure_partitions_async
+from layers.core.window import DEFAULT_WINDOW, TsWindow
 
 
 class Batch(Protocol):
@@ -159,20 +163,38 @@ async def copy_new(
     return await cur.fetchall()
 
 
-async def ingest_batch(conn: AsyncConnection[Any], kind: IngestKind[R, S], rows: R) -> IngestResult:
-    """Store and judge one parsed batch; per-row problems are reported, never raised."""
+async def ingest_batch(
+    conn: AsyncConnection[Any],
+    kind: IngestKind[R, S],
+    rows: R,
+    window: TsWindow = DEFAULT_WINDOW,
+    now: dt.datetime | None = None,
+) -> IngestResult:
+    """Store and judge one parsed batch; per-row problems are reported, never raised.
+    ``window`` is the configured one (GEORISK_RETENTION_*, GEORISK_TS_MAX_FUTURE_SKEW_S)."""
     out = IngestResult(rejected=row_errors(rows.errors))
     if len(rows.t) == 0:
         return out
-    await ensure_partitions_async(conn, kind.target.table, rows.t)
+    table = kind.target.table
+    inside = window.inside_us(table, rows.t, now)
+    if not inside.all():
+        msg = window.message(table, now)
+        out.rejected += [
+            {"index": int(rows.index[j]), "error": msg} for j in np.flatnonzero(~inside)
+        ]
+    if not inside.any():
+        out.rejected.sort(key=lambda r: r["index"])
+        return out
+    await ensure_partitions_async(conn, table, rows.t[inside])
     async with conn.transaction():
         ids = kind.ids(rows)
-        state, existing = await kind.lock(conn, np.unique(ids).tolist())
-        known = np.isin(ids, existing)
-        for j in np.flatnonzero(~known).tolist():
+        state, existing = await kind.lock(conn, np.unique(ids[inside]).tolist())
+        present = np.isin(ids, existing)
+        for j in np.flatnonzero(inside & ~present).tolist():
             msg = f"{kind.key}: unknown {kind.noun} {int(ids[j])}"
             out.rejected.append({"index": int(rows.index[j]), "error": msg})
-        screened = await kind.screen(conn, rows, state, known)
+        # Rows outside the window are screened out like rows of unknown objects.
+        screened = await kind.screen(conn, rows, state, present & inside)
         out.rejected += [{"index": int(rows.index[j]), "error": e} for j, e in screened.rejected]
         good = screened.good
         stored = await copy_new(conn, kind.target, kind.columns(rows, good)) if good.any() else []

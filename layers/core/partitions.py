@@ -1,7 +1,11 @@
-"""Daily range partitions for the time-series tables, created on demand before a load.
+"""Daily range partitions of the time-series tables (``positions``, ``readings``).
 
-PostgreSQL 15 does not create partitions by itself; a missing one makes the whole COPY fail,
-so every writer calls ``ensure_daily_partitions`` with the days its batch touches.
+pg_partman (migration 0015) makes each day's partition ahead of time (``premake`` days) and
+names it its way, ``positions_p2026_05_01``. Writers still call ``ensure_daily_partitions``
+before a load, as a guard for back-fill within the window (yesterday's late fixes, the demo
+city's seeded history): it creates a missing day through pg_partman's own function, and refuses
+a day outside the table's window (layers/core/window.py) instead of creating it — a fix dated
+2001 must never make a partition for 2001.
 """
 
 from __future__ import annotations
@@ -9,17 +13,29 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from psycopg import AsyncConnection, Connection
 from psycopg.rows import tuple_row
 
+from layers.core.window import DEFAULT_WINDOW, TsWindow
+
 #: Only these tables are partitioned; the name is interpolated, so it must come from here.
 PARTITIONED_TABLES = ("positions", "readings")
+#: pg_partman's schema (migration 0015) and its daily suffix, ``_pYYYY_MM_DD``.
+PARTMAN_SCHEMA: Final = "partman"
 
+_PARTITION_NAME = re.compile(
+    r"^(" + "|".join(PARTITIONED_TABLES) + r")_p([0-9]{4})_([0-9]{2})_([0-9]{2})$"
+)
 
-_PARTITION_NAME = re.compile(r"^(" + "|".join(PARTITIONED_TABLES) + r")_[0-9]{8}$")
+#: Create the partition of one UTC day through pg_partman (its naming, its template table).
+#: Its names and bounds follow the session's time zone, hence UTC for the transaction.
+_CREATE = (
+    "SELECT set_config('timezone', 'UTC', true),"
+    f" {PARTMAN_SCHEMA}.create_partition_time(%s, ARRAY[%s]::timestamptz[], false)"
+)
 
 
 def is_partition_name(name: str | None) -> bool:
@@ -27,28 +43,47 @@ def is_partition_name(name: str | None) -> bool:
     return bool(name and _PARTITION_NAME.match(name))
 
 
+def partition_day(name: str) -> tuple[str, dt.date] | None:
+    """(table, day) of a daily partition's name; None for any other name."""
+    m = _PARTITION_NAME.match(name)
+    if m is None:
+        return None
+    return m.group(1), dt.date(int(m.group(2)), int(m.group(3)), int(m.group(4)))
+
+
 def partition_name(table: str, day: dt.date) -> str:
-    return f"{table}_{day:%Y%m%d}"
-
-
-def partition_ddl(table: str, day: dt.date) -> str:
     if table not in PARTITIONED_TABLES:
         raise ValueError(f"{table} is not a partitioned table")
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    end = start + dt.timedelta(days=1)
-    return (
-        f"CREATE TABLE IF NOT EXISTS {partition_name(table, day)} PARTITION OF {table} "
-        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-    )
+    return f"{table}_p{day:%Y_%m_%d}"
 
 
-def ensure_daily_partitions(conn: Connection, table: str, days: Iterable[dt.date]) -> None:
-    """Create the missing daily partitions (idempotent; safe under concurrent writers)."""
-    for day in sorted(set(days)):
-        # Concurrent CREATE ... IF NOT EXISTS can still race on the catalog; the advisory
-        # lock serialises partition creation only, not the loads themselves.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
-        conn.execute(partition_ddl(table, day))
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def create_partition(conn: Connection, table: str, day: dt.date) -> None:
+    """Create ``day``'s partition whatever the window (restore of an archived day uses this
+    directly); idempotent. Runs in the caller's transaction."""
+    partition_name(table, day)  # refuses a table that is not ours
+    # Concurrent creators could still race on the catalog; the advisory lock serialises
+    # partition creation only, not the loads themselves.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
+    conn.execute(_CREATE, (f"public.{table}", _day_start(day)))
+
+
+def ensure_daily_partitions(
+    conn: Connection,
+    table: str,
+    days: Iterable[dt.date],
+    window: TsWindow = DEFAULT_WINDOW,
+    now: dt.datetime | None = None,
+) -> None:
+    """Create the missing daily partitions of ``days`` (idempotent); a day outside the window
+    raises ``OutOfWindow`` before anything is created."""
+    wanted = set(days)
+    window.check_days(table, wanted, now)
+    for day in sorted(wanted):
+        create_partition(conn, table, day)
 
 
 def include_in_autogenerate(obj: object, name: str | None, type_: str, *args: object) -> bool:
@@ -65,12 +100,20 @@ def include_in_autogenerate(obj: object, name: str | None, type_: str, *args: ob
 
 #: Days known to have a partition, per database and table, so a hot ingest path skips the
 #: catalog lookup (keyed by database: one process may write to several, e.g. in tests).
+#: Bounded by the window: only in-window days are ever added, and maintenance clears a table's
+#: entries when it drops partitions (``forget_partitions``).
 _KNOWN_DAYS: dict[tuple[str, int, str, str], set[dt.date]] = {}
 
 
+def forget_partitions(table: str) -> None:
+    """Drop what this process believes exists for ``table`` (after partitions were dropped)."""
+    for key in [k for k in _KNOWN_DAYS if k[3] == table]:
+        del _KNOWN_DAYS[key]
+
+
 async def ensure_partitions_async(conn: AsyncConnection[Any], table: str, t_us: Any) -> None:
-    """Create the daily partitions that ``t_us`` (µs since the epoch) needs, each in its own
-    short transaction before the batch's own, serialised by an advisory lock per table."""
+    """Create the daily partitions that ``t_us`` (µs since the epoch, already inside the
+    window) needs, each in its own short transaction before the batch's own."""
     days = {
         dt.datetime.fromtimestamp(int(d) * 86400, dt.UTC).date()
         for d in np.unique(np.asarray(t_us) // 86_400_000_000)
@@ -84,5 +127,5 @@ async def ensure_partitions_async(conn: AsyncConnection[Any], table: str, t_us: 
             row = await cur.fetchone()
             if not (row and row[0]):
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
-                await conn.execute(partition_ddl(table, day).encode())
+                await conn.execute(_CREATE, (f"public.{table}", _day_start(day)))
         known.add(day)

@@ -12,6 +12,7 @@ NOTIFY — all before the commit. The caller re-rates the returned enterprises a
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from layers.core.ingest import IngestKind, IngestResult, Target, ingest_batch
+from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.monitoring.config import MonitoringRules
 from layers.monitoring.evaluate import Episode, PointState, evaluate
 from layers.monitoring.live import recolor_and_notify, ts_sql, us_sql
@@ -205,6 +207,12 @@ class SensorReadings(IngestKind[Rows, dict[int, PointState]]):
         )
 
 
-async def ingest(conn: AsyncConnection[Any], rows: Rows, rules: MonitoringRules) -> IngestResult:
+async def ingest(
+    conn: AsyncConnection[Any],
+    rows: Rows,
+    rules: MonitoringRules,
+    window: TsWindow = DEFAULT_WINDOW,
+    now: dt.datetime | None = None,
+) -> IngestResult:
     """Store and judge one batch; per-row problems are reported, never raised."""
-    return await ingest_batch(conn, SensorReadings(rules), rows)
+    return await ingest_batch(conn, SensorReadings(rules), rows, window, now)

@@ -22,6 +22,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from layers.core.ingest import IngestKind, IngestResult, Screened, Target, ingest_batch
+from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.risk.hexagons import fix_cells
 from layers.transport import fix_filters, state, terminal_alarms
 from layers.transport.config import TankerRules
@@ -67,14 +68,15 @@ _REJECTS = (
 
 
 async def _last_good(
-    conn: AsyncConnection[Any], rows: Rows, loaded: state.Loaded
+    conn: AsyncConnection[Any], rows: Rows, loaded: state.Loaded, known: np.ndarray
 ) -> dict[int, tuple[np.datetime64, float, float]]:
     """Each vehicle's previous good fix for the jump filter: its latest one, or — when the
-    batch reaches back before it (late fixes) — the stored fix just before the batch."""
+    batch reaches back before it (late fixes) — the stored fix just before the batch. Only
+    ``known`` rows count (a row refused for its ts does not move the reference)."""
     out: dict[int, tuple[np.datetime64, float, float]] = {}
     late_v, late_t = [], []
     for i, v in enumerate(loaded.state.vehicle_id.tolist()):
-        mine = rows.t[rows.vehicle_id == v]
+        mine = rows.t[(rows.vehicle_id == v) & known]
         if not len(mine) or loaded.last_t[i] == 0:
             continue
         if mine.min() > loaded.last_t[i]:
@@ -148,7 +150,7 @@ class TankerFixes(IngestKind[Rows, state.Loaded]):
             now=np.datetime64(now.replace(tzinfo=None), "us"),
             speed_kmh=rows.speed[k],
             heading=np.nan_to_num(rows.heading[k], nan=0.0),
-            last_good=await _last_good(conn, rows, loaded),
+            last_good=await _last_good(conn, rows, loaded, known),
         )
         noisy = np.flatnonzero(known & (codes != fix_filters.OK))
         reasons = [fix_filters.REASONS[int(c)] for c in codes[noisy]]
@@ -192,7 +194,11 @@ class TankerFixes(IngestKind[Rows, state.Loaded]):
 
 
 async def ingest(
-    conn: AsyncConnection[Any], rows: Rows, rules: TankerRules, now: dt.datetime | None = None
+    conn: AsyncConnection[Any],
+    rows: Rows,
+    rules: TankerRules,
+    now: dt.datetime | None = None,
+    window: TsWindow = DEFAULT_WINDOW,
 ) -> IngestResult:
     """Store and judge one batch; per-row problems are reported, never raised."""
-    return await ingest_batch(conn, TankerFixes(rules, now), rows)
+    return await ingest_batch(conn, TankerFixes(rules, now), rows, window, now)

@@ -20,7 +20,7 @@ Issue 15 items 1–3 (docs/rules.md, docs/domain.md §4):
 Every new table is audited like score_events (migration 0008's trigger function).
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-05 07:30:00.000000
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
