@@ -160,7 +160,7 @@ def definition(request: Request, caller: Caller) -> dict[str, Any]:
     "/openapi.json",
     summary="The OGC API's definition (OpenAPI 3.0), for the caller's collections",
     dependencies=Everyone,
-    response_model=dict[str, Any],
+    response_model=models.OpenApiDocument,
 )
 async def ogc_openapi(request: Request, caller: CurrentCaller) -> JSONResponse:
     return JSONResponse(
