@@ -35,6 +35,7 @@ from geo_api.routes.ogc_common import (
     SCHEMA_JSON,
     CollectionId,
     Format,
+    SchemaJSONResponse,
     base_url,
     document,
     feature_collection,
@@ -216,6 +217,7 @@ async def item(
     "/collections/{collectionId}/queryables",
     summary="What a filter may name (JSON Schema)",
     dependencies=Everyone,
+    response_class=SchemaJSONResponse,
     response_model=models.Queryables,
 )
 async def queryables(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from geo_api.auth import SITE_READERS, STAFF, Caller, CurrentCaller, allow
 from geo_api.body import Day, Moment, read_json
 from geo_api.db import DbConn, actor_name
-from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
+from geo_api.errors import FieldError, InvalidInput, NotFound, error_responses, invalid_input
 from geo_api.models.prevention import Deduction, SafetyScore
 from geo_api.models.rules import DeductionStep, EarnBack, EnterpriseTags
 from geo_api.rerate import Rerate
@@ -39,6 +39,8 @@ from layers.prevention.scoring import deduct, rule_set_of, score_json
 router = APIRouter(tags=["safety score"])
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+#: A step the deduction's (or earn-back's) state does not allow: 409 naming the state.
+_REFUSED = error_responses(409)
 EvidenceUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")]
 
 
@@ -208,6 +210,7 @@ async def _step(
 @router.post(
     "/api/enterprises/{enterprise_id}/deductions/{deduction_id}/rectification",
     response_model=DeductionStep,
+    responses=_REFUSED,
     dependencies=[allow(access.ENTERPRISE, access.ADMIN)],
 )
 async def report_rectification(
@@ -225,6 +228,7 @@ async def report_rectification(
 @router.post(
     "/api/enterprises/{enterprise_id}/deductions/{deduction_id}/accept",
     response_model=DeductionStep,
+    responses=_REFUSED,
     dependencies=[allow(*STAFF)],
 )
 async def accept_rectification(
@@ -242,6 +246,7 @@ async def accept_rectification(
 @router.post(
     "/api/enterprises/{enterprise_id}/deductions/{deduction_id}/reject",
     response_model=DeductionStep,
+    responses=_REFUSED,
     dependencies=[allow(*STAFF)],
 )
 async def reject_rectification(
@@ -259,6 +264,7 @@ async def reject_rectification(
 @router.post(
     "/api/enterprises/{enterprise_id}/deductions/{deduction_id}/void",
     response_model=DeductionStep,
+    responses=_REFUSED,
     dependencies=[allow(*STAFF)],
 )
 async def void_deduction(
@@ -301,6 +307,7 @@ async def create_earn_back(
 @router.post(
     "/api/enterprises/{enterprise_id}/earn-backs/{earn_back_id}/review",
     response_model=EarnBack,
+    responses=_REFUSED,
     dependencies=[allow(*STAFF)],
 )
 async def review_earn_back_route(
