@@ -31,7 +31,15 @@ from tests.sse_client import Stream
 from tiles.tms import Tile, tile_range
 
 #: The clocks that must run once in the whole deployment (geo_api/app.py ``once``).
-LEASED_JOBS = {"escalation", "stale_sweeper", "scoring", "bulletin", "reminders", "lifecycle", "demo_feed"}
+LEASED_JOBS = {
+    "escalation",
+    "stale_sweeper",
+    "scoring",
+    "bulletin",
+    "reminders",
+    "lifecycle",
+    "demo_feed",
+}
 LON, LAT = 121.3, 29.1
 DISTRICT = "MP-1"
 #: Every clock on, fast, so a lease that moved shows quickly; the demo feed finds no demo
