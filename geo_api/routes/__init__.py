@@ -25,6 +25,7 @@ from geo_api.routes import (
     surface,
     tile_packages,
     tiles,
+    waybills,
     webhooks,
 )
 from layers.catalog import Catalog
@@ -73,4 +74,5 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     scores.router,
     hidden_dangers.router,
     reports.router,
+    waybills.router,  # the collection is catalogued; its events and steps are here
 ]

@@ -130,7 +130,11 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         )
         if query.district is not None and access.scoped_on_read(coll):
             district_filter(caller, [query.district])  # 403 outside a regulator's districts
-        query = dataclasses.replace(query, scope=_scope(coll, caller))
+        query = dataclasses.replace(
+            query,
+            scope=_scope(coll, caller),
+            masked=not access.reads_personal_data(caller.role),
+        )
         page = await list_features(conn, coll, query)
         head = {
             "type": "FeatureCollection",
@@ -143,7 +147,8 @@ def _add_routes(router: APIRouter, coll: Collection) -> None:
         return Response(body.encode(), media_type=GEOJSON)
 
     async def get_item(item_id: ItemId, conn: Conn, caller: CurrentCaller) -> Response:
-        feature = await get_feature(conn, coll, item_id)
+        masked = not access.reads_personal_data(caller.role)
+        feature = await get_feature(conn, coll, item_id, masked)
         if feature is None:
             raise NotFound(
                 f"{coll.noun} {item_id} not found", [FieldError("id", f"no {coll.noun} {item_id}")]

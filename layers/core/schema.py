@@ -390,7 +390,7 @@ class Waybill(Base):
     with which driver and escort, along which corridor, when — and where it is in its lifecycle
     (planned → loading → in_transit → delivered / cancelled).
 
-    ``geom`` is the planned route as given (a LineString with ``corridor_width_m``, or a
+    ``geom`` is the planned route as given (a LineString with ``corridor_m``, or a
     polygon); ``corridor`` is the area the vehicle must stay in, derived once on insert so the
     deviation model tests a point against one indexed polygon."""
 
@@ -415,7 +415,7 @@ class Waybill(Base):
     origin_geom = _geom("POINT")
     destination_geom = _geom("POINT")
     geom = _geom("GEOMETRY")
-    corridor_width_m: Mapped[float | None] = mapped_column(Float)
+    corridor_m: Mapped[float | None] = mapped_column(Float)
     corridor = _geom("MULTIPOLYGON")
     planned_departure: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     planned_arrival: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -428,9 +428,7 @@ class Waybill(Base):
         CheckConstraint("length(btrim(code)) > 0", name="code_not_blank"),
         CheckConstraint("length(btrim(substance_name)) > 0", name="substance_name_not_blank"),
         CheckConstraint("planned_arrival > planned_departure", name="time_order"),
-        CheckConstraint(
-            "corridor_width_m > 0 AND corridor_width_m <= 10000", name="corridor_width_m"
-        ),
+        CheckConstraint("corridor_m > 0 AND corridor_m <= 10000", name="corridor_m"),
         CheckConstraint(
             "GeometryType(geom) IN ('LINESTRING', 'POLYGON', 'MULTIPOLYGON')", name="geom_kind"
         ),

@@ -9,7 +9,7 @@ Issue 14 items 1–2 (docs/transport.md):
 - ``crew_members``: drivers and escorts with their qualification certificate and expiry; the
   id-card number is personal data (redacted in REST for roles that must not read it).
 - ``waybills``: the electronic waybill and its lifecycle state; ``corridor`` is derived from the
-  planned route (a line buffered by ``corridor_width_m``, or the polygon given).
+  planned route (a line buffered by ``corridor_m``, or the polygon given).
 - ``waybill_events``: loading / unloading events, refused loadings with their failed checks,
   state changes.
 Carriers, crew members, waybills, their events and the vehicles are audited by the triggers of
@@ -209,7 +209,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("corridor_width_m", sa.Float(), nullable=True),
+        sa.Column("corridor_m", sa.Float(), nullable=True),
         sa.Column(
             "corridor",
             Geometry(
@@ -246,8 +246,8 @@ def upgrade() -> None:
         sa.CheckConstraint("un_number ~ '^[0-9]{4}$'", name=op.f("ck_waybills_un_number")),
         sa.CheckConstraint("ST_IsValid(corridor)", name=op.f("ck_waybills_corridor_valid")),
         sa.CheckConstraint(
-            "corridor_width_m > 0 AND corridor_width_m <= 10000",
-            name=op.f("ck_waybills_corridor_width_m"),
+            "corridor_m > 0 AND corridor_m <= 10000",
+            name=op.f("ck_waybills_corridor_m"),
         ),
         sa.CheckConstraint(
             "escort_id IS NULL OR escort_id <> driver_id",
