@@ -897,7 +897,7 @@ def _crew_of_carrier(field_name: str, role: str) -> StagedCheck:
         sql=(
             f"SELECT s.ord, s.{field_name}::text || ' is ' || CASE"
             " WHEN m.id IS NULL THEN 'no crew member'"
-            f" WHEN m.role <> '{role}' THEN 'a ' || m.role || ', not a {role}'"
+            f" WHEN m.role <> '{role}' THEN 'registered as ' || m.role || ', not as {role}'"
             " ELSE 'of carrier ' || m.carrier_id || ', not of carrier ' || s.carrier_id END"
             f" AS value FROM georisk_staging s LEFT JOIN crew_members m ON m.id = s.{field_name}"
             f" WHERE s.{field_name} IS NOT NULL AND (m.id IS NULL OR m.role <> '{role}'"
