@@ -360,3 +360,42 @@ def test_steps_are_audited_and_announced(
         ("waybill_events", "insert"),
     ]
     assert all(actor.startswith("admin:") for _, _, actor in audited)
+
+
+def test_the_demo_city_chain_agrees_with_the_loading_rule(seeded_url: str, demo_dir: Path) -> None:
+    import asyncio
+
+    from layers.core.vocab import WAYBILL_STATES
+    from layers.transport.qualifications import loading_facts
+
+    doc = json.loads((demo_dir / "ground_truth.json").read_text())
+    chain = doc["transport_chain"]
+    assert set(chain["waybills_by_state"]) == set(WAYBILL_STATES)
+    with psycopg.connect(seeded_url) as c:
+        stored = dict(
+            c.execute(
+                "SELECT state, count(*) FROM waybills WHERE code LIKE 'YD%%' GROUP BY state"
+            ).fetchall()
+        )
+        unlinked = c.execute(
+            "SELECT count(*) FROM waybills w JOIN vehicles v ON v.id = w.vehicle_id"
+            " WHERE v.enterprise_id IS DISTINCT FROM w.carrier_id"
+        ).fetchone()
+        ids = dict(c.execute("SELECT code, id FROM waybills WHERE code LIKE 'YD%%'").fetchall())
+    assert stored == chain["waybills_by_state"]
+    assert unlinked == (0,)
+    assert chain["planned_refused_at_loading"], "some planned loads must fail their checks"
+    loading_day = dt.date.fromisoformat(doc["day"]) + dt.timedelta(days=2)
+
+    async def judged() -> dict[str, list[str]]:
+        out = {}
+        async with await psycopg.AsyncConnection.connect(seeded_url) as conn:
+            for code, wid in ids.items():
+                facts = await loading_facts(conn, wid)
+                if facts is not None and facts.state == "planned":
+                    failures = [f.check for f in judge(facts, loading_day)]
+                    if failures:
+                        out[code] = failures
+        return out
+
+    assert asyncio.run(judged()) == chain["planned_refused_at_loading"]
