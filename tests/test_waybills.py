@@ -399,3 +399,94 @@ def test_the_demo_city_chain_agrees_with_the_loading_rule(seeded_url: str, demo_
         return out
 
     assert asyncio.run(judged()) == chain["planned_refused_at_loading"]
+
+
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+def _stay(vid: int, t0: dt.datetime, lon: float, lat: float, minutes: int) -> list[dict[str, Any]]:
+    return [
+        {"vehicle_id": vid, "ts": (t0 + dt.timedelta(seconds=30 * i)).isoformat(),
+         "lon": lon, "lat": lat, "speed_kmh": 0, "heading": 0}
+        for i in range(minutes * 2)
+    ]  # fmt: skip
+
+
+def _drive(
+    vid: int, t0: dt.datetime, a: tuple[float, float], b: tuple[float, float], steps: int
+) -> list[dict[str, Any]]:
+    return [
+        {"vehicle_id": vid, "ts": (t0 + dt.timedelta(seconds=30 * i)).isoformat(),
+         "lon": a[0] + (b[0] - a[0]) * i / steps, "lat": a[1] + (b[1] - a[1]) * i / steps,
+         "speed_kmh": 45, "heading": 45}
+        for i in range(1, steps + 1)
+    ]  # fmt: skip
+
+
+def _posted(http: Any, fixes: list[dict[str, Any]]) -> None:
+    response = http.post("/api/positions", json=fixes)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == len(fixes), response.text
+
+
+def test_a_stop_at_the_declared_sites_is_the_loading_and_the_unloading(
+    live_server: LiveServer, chain: dict[str, Any]
+) -> None:
+    origin = (LON + 0.02, LAT + 0.02)  # the shipper's location
+    destination = (LON + 0.05, LAT + 0.05)  # the consignee's
+    t0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=CST)
+    vid = chain["ok"]
+    with live_server.client() as admin:
+        wid = _create(
+            admin,
+            chain,
+            planned_departure="2026-11-20T08:30:00+08:00",
+            planned_arrival="2026-11-20T11:00:00+08:00",
+        )
+        _posted(admin, _stay(vid, t0, *origin, 8))
+        assert admin.get(f"/api/waybills/{wid}").json()["properties"]["state"] == "loading"
+        leave = t0 + dt.timedelta(minutes=8)
+        _posted(admin, _drive(vid, leave, origin, destination, 14))
+        assert admin.get(f"/api/waybills/{wid}").json()["properties"]["state"] == "in_transit"
+        arrive = leave + dt.timedelta(minutes=7, seconds=30)
+        _posted(admin, _stay(vid, arrive, *destination, 8))
+        away = (destination[0] + 0.02, destination[1] + 0.02)
+        _posted(admin, _drive(vid, arrive + dt.timedelta(minutes=8), destination, away, 6))
+        history = admin.get(f"/api/waybills/{wid}/events").json()["items"]
+        assert admin.get(f"/api/waybills/{wid}").json()["properties"]["state"] == "delivered"
+    assert [(e["kind"], e["source"]) for e in history] == [
+        ("loading", "derived"),
+        ("loaded", "derived"),
+        ("unloading", "derived"),
+        ("unloaded", "derived"),
+    ]
+    assert dt.datetime.fromisoformat(history[0]["at"]) == t0
+    assert history[2]["lon"] == pytest.approx(destination[0], abs=1e-6)
+
+    # A vehicle whose tank inspection expired a month ago stops at the origin two days ago:
+    # the loading is refused, and recorded once for the stop however many batches show it.
+    with psycopg.connect(live_server.url, autocommit=True) as c:
+        (lapsed,) = c.execute(
+            "INSERT INTO vehicles (plate, carrier, enterprise_id, capacity_t, district,"
+            " road_permit_no, road_permit_expiry, tank_inspection_expiry)"
+            " SELECT %s, carrier, enterprise_id, 30, district, 'P-LAPSED', current_date + 90,"
+            " current_date - 30 FROM vehicles WHERE id = %s RETURNING id",
+            (f"浙B{TAG[-4:]}5", vid),
+        ).fetchone()
+    day = dt.datetime.now(CST).date() - dt.timedelta(days=2)
+    t1 = dt.datetime.combine(day, dt.time(8), CST)
+    with live_server.client() as admin:
+        refused = _create(
+            admin,
+            chain,
+            vehicle_id=lapsed,
+            planned_departure=t1.isoformat(),
+            planned_arrival=(t1 + dt.timedelta(hours=3)).isoformat(),
+        )
+        fixes = _stay(lapsed, t1, *origin, 8)
+        _posted(admin, fixes[:8])
+        _posted(admin, fixes[8:])
+        history = admin.get(f"/api/waybills/{refused}/events").json()["items"]
+        assert admin.get(f"/api/waybills/{refused}").json()["properties"]["state"] == "planned"
+    assert [(e["kind"], e["source"]) for e in history] == [("loading_refused", "derived")]
+    assert [f["check"] for f in history[0]["failures"]] == ["tank_inspection"]

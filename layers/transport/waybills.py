@@ -18,8 +18,8 @@ event           step                       posted by
 ==============  =========================  ==================
 
 Every step and event is a row of ``waybill_events`` (audited, migration 0017) and a change
-notice for the ``waybills`` layer. Deriving ``loading`` / ``unloading`` from a stop of the
-vehicle at the declared site is the next step (``source = 'derived'`` is reserved for it).
+notice for the ``waybills`` layer. The same steps are derived from a stop of the vehicle at
+the declared site (``layers/transport/site_events.py``, ``source = 'derived'``).
 """
 
 from __future__ import annotations
