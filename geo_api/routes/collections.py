@@ -107,7 +107,15 @@ def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
         "district": "district code",
         "color": "risk colour (400 while the collection has no colour)",
     }
-    described.update({f.name: f"exact match on {f.name}" for f in coll.filters})
+    ranges = {">=": "at or after", "<": "before"}
+    described.update(
+        {
+            f.name: f"exact match on {f.name}"
+            if f.op == "="
+            else f"{f.sql.removeprefix('t.')} {ranges[f.op]} this date or ISO 8601 time"
+            for f in coll.filters
+        }
+    )
     return [
         {
             "name": n,
