@@ -227,3 +227,27 @@ def test_id_card_numbers_are_whole_only_for_admins_and_the_carrier(
             assert props["phone"] == "138****1234"
             assert number not in one.text and number not in listed.text
             assert "13800001234" not in listed.text
+
+
+def test_a_duplicate_id_card_is_named_without_the_number(
+    live_server: LiveServer, chain: dict[str, Any]
+) -> None:
+    number = chain["id_card_driver"]
+    person = {
+        "carrier_id": chain["x"],
+        "name": "重名",
+        "id_card_no": number,
+        "role": "driver",
+        "certificate_no": f"DUP{TAG}",
+        "certificate_expiry": "2027-01-01",
+    }
+    with live_server.client() as http:
+        twice = http.post("/api/crew-members", json=[person, {**person, "certificate_no": "X"}])
+        stored = http.post("/api/crew-members", json=person)
+        as_escort = http.post("/api/crew-members", json={**person, "role": "escort"})
+    assert twice.status_code == stored.status_code == 409
+    reasons = {(e.get("index"), e["reason"]) for e in twice.json()["errors"]}
+    assert (1, "this id-card number appears more than once in this batch") in reasons
+    assert _errors(stored)[(0, "id_card_no")].startswith("this id-card number already exists")
+    assert number not in twice.text and number not in stored.text
+    assert as_escort.status_code == 201  # the same person may also be an escort

@@ -1110,8 +1110,12 @@ CREW_MEMBERS = Layer(
                     "certificate_no",
                     "uq_crew_members_role_certificate_no",
                 ),
-                # Reported under ``role`` so the reason never repeats the number.
-                UniqueKey(("role", "id_card_no"), "role", "uq_crew_members_role_id_card_no"),
+                UniqueKey(
+                    ("role", "id_card_no"),
+                    "id_card_no",
+                    "uq_crew_members_role_id_card_no",
+                    shown="this id-card number",
+                ),
             ),
             checks=(_in_carriers("carrier_id", "carrier_id"),),
             field_for_constraint={"fk_crew_members_carrier_id_enterprises": "carrier_id"},

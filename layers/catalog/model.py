@@ -119,6 +119,9 @@ class UniqueKey:
     columns: tuple[str, ...]
     field: str  # what the client is told
     constraint: str  # the database constraint, to translate a concurrent insert's violation
+    # What a reason says instead of the value, when the value is personal data (an id-card
+    # number must not come back in an error body or a log line).
+    shown: str | None = None
 
 
 @dataclass(frozen=True)
