@@ -291,6 +291,10 @@ def test_carriers_see_their_own_waybills_and_filters_narrow_the_list(
     with _client(live_server, "regulator", districts=[chain["d2"]]) as reg:
         assert reg.get(f"/api/waybills/{theirs}").status_code == 200
         assert reg.get(f"/api/waybills/{mine}").status_code == 403
+    with _client(live_server, "officer", districts=[chain["d1"]]) as local:
+        listed = local.get("/api/waybills", params={"limit": 1000}).json()["features"]
+        assert mine in {f["id"] for f in listed} and theirs not in {f["id"] for f in listed}
+        assert local.get(f"/api/waybills/{theirs}/events").status_code == 403
     with live_server.client("officer") as officer:
         assert officer.get(f"/api/waybills/{mine}").status_code == 200
         assert (
