@@ -25,12 +25,14 @@ db: install
 
 ## make run: install, start PostGIS, migrate, seed the demo city if empty, serve on :8000 with
 ## the living demo's feed simulator (docs/operations.md#the-living-demo; DEMO_FEED=0: off),
-## CAP messages signed with a demo key made once in .data/cap (docs/security.md)
+## CAP messages signed with a demo key made once in .data/cap (docs/security.md), and the JT/T 808
+## gateway for terminals on :7808 (docs/jt808.md; try `python -m scripts.jt808_sim`)
 run: db
 	$(BIN)/georisk seed --if-empty --scale $(SCALE)
 	$(BIN)/georisk keys demo
 	$(BIN)/georisk cap keygen --if-missing --out .data/cap
 	GEORISK_DEMO_FEED_ENABLED=$(DEMO_FEED) \
+	GEORISK_JT808_PORT=$${GEORISK_JT808_PORT:-7808} \
 	GEORISK_CAP_KEY_FILE=$${GEORISK_CAP_KEY_FILE:-.data/cap/cap-signing-key.pem} \
 	GEORISK_CAP_CERT_FILE=$${GEORISK_CAP_CERT_FILE:-.data/cap/cap-signing-cert.pem} \
 	$(BIN)/georisk serve

@@ -11,13 +11,18 @@ from psycopg_pool import AsyncConnectionPool
 from geo_api.alert_stream import AlertBroadcaster
 from geo_api.auth import Authenticator, current_caller, load_token_secret
 from geo_api.body import BodyLimit
+from geo_api.bulletin_task import BulletinClock, bulletin_rules
 from geo_api.db import open_pool
 from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
+from geo_api.jt808_gateway import Jt808Gateway
+from geo_api.leases import Leased
 from geo_api.map_changes import MapChangeFeed
 from geo_api.redaction import install_log_redaction
 from geo_api.refresh import HexRefresher
+from geo_api.reminder_task import ReminderScheduler
+from geo_api.replicas import ReadRouter
 from geo_api.rerate import Rerater
 from geo_api.routes import PUBLIC_ROUTERS, routers
 from geo_api.routes.pages import WEB_DIR, WebFiles
@@ -27,7 +32,7 @@ from geo_api.security_headers import SecurityHeaders
 from geo_api.settings import CapSettings, Settings
 from geo_api.tile_tokens import TileTokenGate, TileTokens
 from geo_api.webhooks import WebhookWorker, guard_of
-from geo_api.workers import Slot, Workers
+from geo_api.workers import Slot, Worker, Workers
 from layers.alerts.cap_signature import CapSigner
 from layers.alerts.targets import TargetGuard
 from layers.alerts.webhooks import WEBHOOK_CHANNEL
@@ -44,6 +49,7 @@ def background_workers(
     rerate: Rerater,
     catalog: Catalog = CATALOG,
     guard: TargetGuard | None = None,
+    reads: ReadRouter | None = None,
 ) -> Workers:
     """Every background worker of the process in start order (stopped in reverse).
 
@@ -54,6 +60,8 @@ def background_workers(
     """
     bus = ChangeBus(settings.db.resolved_url())
     guard = guard or guard_of(settings.webhook, settings.db.resolved_url())
+    if reads is not None:  # first: a tile re-rendered after the purge reads a replica in step
+        bus.subscribe("read replicas", reads.on_change, on_reconnect=reads.on_reconnect)
     bus.subscribe("tile cache", tiles.purge.on_change, on_reconnect=tiles.purge.on_reconnect)
     refresher = HexRefresher(pool, settings.server.hex_refresh_delay_s, catalog)
     bus.subscribe("hexagon refresh", refresher.on_change, on_reconnect=refresher.on_reconnect)
@@ -70,8 +78,14 @@ def background_workers(
     map_changes = MapChangeFeed(catalog, mc.history, mc.queue_size, mc.max_viewers)
     bus.subscribe("map changes", map_changes.on_change, on_reconnect=map_changes.on_reconnect)
     mon, sc, stream = settings.monitoring, settings.scoring, settings.alert_stream
+    pv = settings.prevention
     alert_stream = AlertBroadcaster(pool, stream.queue_size, stream.max_subscribers)
     bus.subscribe("alert stream", alert_stream.on_change, on_reconnect=alert_stream.on_reconnect)
+
+    def once(name: str, worker: Worker) -> Leased:
+        """A clock that changes data runs in one process of the deployment at a time."""
+        return Leased(name, worker, settings.db.resolved_url(), settings.lease.retry_s)
+
     return Workers(
         [
             Slot("change_bus", bus),
@@ -79,23 +93,64 @@ def background_workers(
             Slot("webhooks", webhooks, settings.webhook.enabled),
             Slot(
                 "escalation",
-                EscalationScheduler(pool, settings.escalation.interval_s),
+                once("escalation", EscalationScheduler(pool, settings.escalation.interval_s)),
                 settings.escalation.enabled,
             ),
             # Silent points send nothing: only a clock turns them grey.
             Slot(
                 "stale_sweeper",
-                StaleSweeper(pool, mon.rules(), rerate.config(), mon.sweep_interval_s),
+                once(
+                    "stale_sweeper",
+                    StaleSweeper(pool, mon.rules(), rerate.config(), mon.sweep_interval_s),
+                ),
                 mon.sweep_enabled,
             ),
             # Expired licences and overdue alarms deduct on a clock.
             Slot(
                 "scoring",
-                ScoringScheduler(pool, rerate, sc.interval_s, sc.timezone, sc.initial_delay_s),
+                once(
+                    "scoring",
+                    ScoringScheduler(pool, rerate, sc.interval_s, sc.timezone, sc.initial_delay_s),
+                ),
                 sc.enabled,
             ),
+            # The day's bulletin is issued on a clock (idempotent per day as well).
+            Slot(
+                "bulletin",
+                once(
+                    "bulletin",
+                    BulletinClock(
+                        pool,
+                        bulletin_rules(settings),
+                        settings.bulletin.issue_at,
+                        settings.bulletin.timezone,
+                        settings.bulletin.interval_s,
+                    ),
+                ),
+                settings.bulletin.enabled,
+            ),
+            # Deadlines drawing near produce no event: a clock reminds, once per deadline.
+            Slot(
+                "reminders",
+                once(
+                    "reminders",
+                    ReminderScheduler(pool, pv.reminder_interval_s, pv.reminder_days, pv.timezone),
+                ),
+                pv.reminders_enabled,
+            ),
             Slot("map_changes", map_changes),  # feeds every /api/changes/stream map
-            Slot("demo_feed", DemoFeed(pool, rerate, settings), settings.demo_feed.enabled),
+            Slot(
+                "demo_feed",
+                once("demo_feed", DemoFeed(pool, rerate, settings)),
+                settings.demo_feed.enabled,
+            ),
+            # Terminals' fixes take the POST /api/positions pipeline (docs/jt808.md). One
+            # process of the deployment listens (a lease): several would fight for the port.
+            Slot(
+                "jt808",
+                once("jt808", Jt808Gateway(pool, rerate, settings)),
+                settings.jt808.port is not None,
+            ),
             Slot("alert_stream", alert_stream),  # feeds every /api/alerts/stream client
         ]
     )
@@ -128,10 +183,18 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
         auth.pool = pool
-        tiles = TileService.from_settings(settings.tiles, pool, catalog)
+        replicas = [
+            open_pool(settings.db, url, f"georisk-replica-{i}")
+            for i, url in enumerate(settings.db.replica_urls())
+        ]
+        for replica in replicas:  # not waited for: a replica still starting is skipped
+            await replica.open(wait=False)
+        reads = ReadRouter(pool, replicas)
+        app.state.reads = reads
+        tiles = TileService.from_settings(settings.tiles, reads, catalog)
         app.state.tiles = tiles
         workers = background_workers(
-            settings, pool, tiles, rerate, catalog, app.state.webhook_guard
+            settings, pool, tiles, rerate, catalog, app.state.webhook_guard, reads
         )
         app.state.workers = workers
         for slot in workers:
@@ -141,6 +204,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
             yield
         finally:
             await workers.stop()
+            for replica in replicas:
+                await replica.close()
             await pool.close()
 
     app = FastAPI(
@@ -190,3 +255,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         )
     app.mount("/static", WebFiles(directory=WEB_DIR), name="static")
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``georisk serve --workers N`` process: settings from ``GEORISK_*``."""
+    return create_app(Settings())

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ValidationError
 
-from geo_api.errors import BadRequest, FieldError, InvalidInput, PayloadTooLarge
+from geo_api.errors import BadRequest, FieldError, InvalidInput, PayloadTooLarge, invalid_input
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -56,6 +56,20 @@ async def read_json(request: Request, limit: int, check_text: bool = True) -> An
 
 
 NUL_REASON = "contains a NUL character or a lone UTF-16 surrogate"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_model(request: Request, model: type[M]) -> M:
+    """The body as one JSON object validated by ``model`` (422 naming each bad field)."""
+    body = await read_json(request, request.app.state.settings.server.max_body_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInput("body: expected a JSON object", [FieldError("body", "not an object")])
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
 
 
 def text_problem(value: str) -> bool:

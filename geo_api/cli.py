@@ -105,6 +105,39 @@ def db_down() -> None:
     click.echo("stopped")
 
 
+@db.group("replica")
+def db_replica() -> None:
+    """A local hot standby of the private cluster (.data/replica), for read replicas."""
+
+
+@db_replica.command("up")
+def db_replica_up() -> None:
+    """Copy the private cluster with pg_basebackup and start it as a streaming standby."""
+    from geo_api.pg_local import LocalReplica, PostgresUnavailable
+
+    settings = _settings()
+    if settings.db.url:
+        _fail("DATABASE_URL is set: make replicas of that server with its own tools")
+    replica = LocalReplica(settings.db.data_dir)
+    try:
+        replica.up()
+    except PostgresUnavailable as exc:
+        _fail(str(exc))
+    click.echo(
+        f"read from it: GEORISK_READ_DATABASE_URL={replica.url(settings.db.name)}"
+        " (docs/operations.md, Read replicas)"
+    )
+
+
+@db_replica.command("down")
+def db_replica_down() -> None:
+    """Stop the local standby (its copy stays in .data/replica)."""
+    from geo_api.pg_local import LocalReplica
+
+    LocalReplica(_settings().db.data_dir).stop()
+    click.echo("stopped")
+
+
 @db.command("status")
 def db_status() -> None:
     from geo_api.pg_local import LocalCluster
@@ -513,26 +546,39 @@ def _view_text(view: PackageView) -> str:
 @main.command()
 @click.option("--host", default=None, help="default 127.0.0.1 (GEORISK_HOST)")
 @click.option("--port", type=int, default=None, help="default 8000 (PORT)")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="server processes sharing the port (default 1, GEORISK_WORKERS)",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the API and the web map."""
     import uvicorn
 
-    from geo_api.app import create_app
+    from geo_api.app import cap_signer, create_app
+    from layers.alerts.cap_signature import SigningKeyError
 
     settings = _settings()
     host = host or settings.server.host
     port = port or settings.server.port
-    from layers.alerts.cap_signature import SigningKeyError
-
+    workers = workers or settings.server.workers
     try:
-        app = create_app(settings)
+        # Checked here once, so a bad key stops the command instead of every worker.
+        cap_signer(settings.cap)
+        app: Any = create_app(settings) if workers == 1 else "geo_api.app:app_from_environment"
     except SigningKeyError as exc:
         _fail(f"CAP signing key (GEORISK_CAP_KEY_FILE / GEORISK_CAP_CERT_FILE): {exc}")
-    click.secho(f"GeoRisk is serving on http://{host}:{port}/  (API docs: /docs)", fg="green")
+    processes = "" if workers == 1 else f", {workers} processes"
+    click.secho(
+        f"GeoRisk is serving on http://{host}:{port}/  (API docs: /docs{processes})", fg="green"
+    )
     # Open SSE streams would otherwise hold a graceful shutdown forever; clients reconnect
     # with Last-Event-ID and lose nothing.
     uvicorn.run(
         app,
+        factory=workers > 1,  # each worker process builds its own app from the environment
+        workers=workers if workers > 1 else None,
         host=host,
         port=port,
         log_level=settings.server.log_level,

@@ -31,7 +31,9 @@ POOL_TIMEOUT_S = 10.0
 RECONNECT_TIMEOUT_S = 10.0
 
 
-def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
+def open_pool(
+    settings: DatabaseSettings, url: str | None = None, name: str = "georisk"
+) -> AsyncConnectionPool:
     """Connections keep psycopg's default tuple rows, exactly like the CLI's and the tests', so
     domain code behaves the same everywhere; code that wants dicts asks its cursor for them.
 
@@ -46,7 +48,7 @@ def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
         await conn.commit()
 
     return AsyncConnectionPool(
-        settings.resolved_url(),
+        url or settings.resolved_url(),
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         configure=configure,
@@ -54,7 +56,7 @@ def open_pool(settings: DatabaseSettings) -> AsyncConnectionPool:
         timeout=POOL_TIMEOUT_S,
         reconnect_timeout=RECONNECT_TIMEOUT_S,
         open=False,
-        name="georisk",
+        name=name,
     )
 
 
@@ -68,10 +70,20 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
     For a write, the transaction's ``georisk.actor`` is set to the caller (resolved by the
     route's ``allow`` dependency, which runs first) so the audit log says who did it."""
     pool: AsyncConnectionPool = request.app.state.pool
+    writing = request.method in WRITE_METHODS
     async with pool.connection() as conn:
         caller = getattr(request.state, "caller", None)
-        if request.method in WRITE_METHODS and caller is not None:
+        if writing and caller is not None:
             await set_actor(conn, actor_name(caller.name, caller.role, caller.key_id))
+        yield conn
+    if writing:  # committed: this process's next reads must see it, replica or not
+        request.app.state.reads.wrote()
+
+
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """FastAPI dependency for read-only handlers: a streaming replica that has replayed every
+    change this process knows of, else the primary (geo_api/replicas.py)."""
+    async with request.app.state.reads.connection() as conn:
         yield conn
 
 
@@ -89,3 +101,5 @@ async def set_actor(conn: AsyncConnection[Any], actor: str) -> None:
 #: sent: with the default request scope a client could read right after a 2xx and not yet see
 #: its own write.
 DbConn = Annotated[AsyncConnection[Any], Depends(connection, scope="function")]
+#: The connection of a read-only handler (tiles, collection reads): may be a read replica.
+ReadConn = Annotated[AsyncConnection[Any], Depends(read_connection, scope="function")]

@@ -31,10 +31,14 @@ from layers.core.errors import (
     DomainError,
     FieldError,
     Forbidden,
+    Gone,
+    HasDependents,
     InvalidField,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
     TransitionRefused,
     Unauthorized,
 )
@@ -51,10 +55,14 @@ __all__ = [
     "FieldError",
     "Forbidden",
     "GeoRiskError",
+    "Gone",
+    "HasDependents",
     "InvalidField",
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
+    "PreconditionFailed",
+    "PreconditionRequired",
     "TooManyRequests",
     "TransitionRefused",
     "Unauthorized",
@@ -97,6 +105,9 @@ class ErrorMap:
             Conflict: 409,
             TransitionRefused: 409,
             PayloadTooLarge: 413,
+            Gone: 410,
+            PreconditionFailed: 412,
+            PreconditionRequired: 428,
             TooManyRequests: 429,
         }
     )
@@ -195,11 +206,12 @@ def problem_response(exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Bearer realm="georisk"'}
     elif isinstance(exc, TooManyRequests):
         headers = {"Retry-After": str(exc.retry_after_s)}
-    return JSONResponse(
-        _body(exc.message, [e.as_dict() for e in exc.errors]),
-        status_code=_MAPPING.status_for(exc),
-        headers=headers,
-    )
+    elif isinstance(exc, PreconditionFailed):
+        headers = {"ETag": exc.etag}  # RFC 9110 §13.1.1: the version the client must start from
+    body = _body(exc.message, [e.as_dict() for e in exc.errors])
+    if isinstance(exc, HasDependents):
+        body["dependents"] = exc.dependents
+    return JSONResponse(body, status_code=_MAPPING.status_for(exc), headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -111,11 +111,12 @@ def _port_is_free(port: int) -> bool:
 class LocalCluster:
     """The private cluster; its state is the data directory plus a recorded port."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, name: str = "pg") -> None:
         self.data_dir = data_dir.absolute()
-        self.pgdata = self.data_dir / "pg"
-        self.port_file = self.data_dir / "pg.port"
-        self.log_file = self.data_dir / "pg.log"
+        self.name = name
+        self.pgdata = self.data_dir / name
+        self.port_file = self.data_dir / f"{name}.port"
+        self.log_file = self.data_dir / f"{name}.log"
 
     # -- state -------------------------------------------------------------------------
     def recorded_port(self) -> int | None:
@@ -164,7 +165,7 @@ class LocalCluster:
             target = self.pgdata
         else:
             digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]
-            target = Path("/var/lib/georisk") / digest / "pg"
+            target = Path("/var/lib/georisk") / digest / self.name
             if target.exists():
                 shutil.rmtree(target)
             target.mkdir(parents=True, mode=0o700)
@@ -213,7 +214,7 @@ class LocalCluster:
         if port is None or not _port_is_free(port):
             port = _free_port()
         real = self.pgdata.resolve()
-        log = real.parent / "pg.log" if real != self.pgdata else self.log_file
+        log = real.parent / f"{self.name}.log" if real != self.pgdata else self.log_file
         if _is_root() and not log.exists():
             log.touch()
             shutil.chown(log, "postgres", "postgres")
@@ -248,6 +249,22 @@ class LocalCluster:
                 stdout=subprocess.DEVNULL,
             )
 
+    def enable_replication(self) -> None:
+        """Let standbys stream from this cluster. It was made with ``wal_level=minimal`` (the
+        fastest bulk loads, no WAL for tables filled in the transaction that created them);
+        a standby needs ``replica``, which takes a restart."""
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            row = conn.execute("SHOW wal_level").fetchone()
+            if row and row[0] != "minimal":
+                return
+            print("Switching the primary to wal_level=replica (a restart) …", flush=True)
+            conn.execute("ALTER SYSTEM SET wal_level = 'replica'")
+            conn.execute("ALTER SYSTEM SET max_wal_senders = '10'")
+        self.stop()
+        self.start()
+
     def ensure_database(self, name: str) -> None:
         """Create ``name`` with PostGIS unless it exists."""
         import psycopg
@@ -269,6 +286,61 @@ class LocalCluster:
         for name in databases:
             self.ensure_database(name)
         print(f"PostGIS is up on 127.0.0.1:{port} ({time.monotonic() - started:.1f} s)", flush=True)
+        return port
+
+
+class LocalReplica(LocalCluster):
+    """A hot standby of the private cluster under ``.data/replica``, streaming from it.
+
+    For tests and the demo of read replicas (``georisk db replica up``; docs/operations.md):
+    ``pg_basebackup -R`` copies the primary and writes ``standby.signal`` and the
+    ``primary_conninfo`` that makes it follow the primary's WAL.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir, "replica")
+        self.primary = LocalCluster(data_dir)
+
+    def init(self) -> None:
+        if self.initialised():
+            return
+        self.primary.enable_replication()
+        self._prepare_directory()
+        print(f"Copying the primary into {self.pgdata} (pg_basebackup) …", flush=True)
+        real = self.pgdata.resolve()
+        if any(real.iterdir()):  # a copy that failed half-way: start over
+            for child in real.iterdir():
+                _run_as_server(["rm", "-rf", str(child)], check=True)
+        _run_as_server(
+            [
+                str(pg_bindir() / "pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.primary.recorded_port()),
+                "-U",
+                SUPERUSER,
+                "-D",
+                str(real),
+                "--wal-method=stream",
+                "--write-recovery-conf",
+                "--checkpoint=fast",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def up(self, databases: tuple[str, ...] = ()) -> int:
+        if not self.primary.running():
+            self.primary.up()
+        self.init()
+        started = time.monotonic()
+        port = self.start()
+        print(
+            f"Replica is up on 127.0.0.1:{port}, streaming from 127.0.0.1:"
+            f"{self.primary.recorded_port()} ({time.monotonic() - started:.1f} s)",
+            flush=True,
+        )
         return port
 
 

@@ -38,9 +38,18 @@ class DatabaseSettings(BaseSettings):
         description="home of the private cluster (.data/pg) and of generated demo data",
     )
     name: str = Field(default="georisk", description="database name in the private cluster")
+    read_urls: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEORISK_READ_DATABASE_URL"),
+        description="postgresql:// URLs of streaming replicas for tiles and read-only queries, "
+        "comma-separated (docs/operations.md); unset → every read on the primary",
+    )
     pool_min: int = Field(default=1, ge=1)
     pool_max: int = Field(default=8, ge=1, le=200)
     statement_timeout_ms: int = Field(default=30_000, ge=100)
+
+    def replica_urls(self) -> list[str]:
+        return [u.strip() for u in (self.read_urls or "").split(",") if u.strip()]
 
     def resolved_url(self) -> str:
         """The URL to connect to; explains what to do when there is none."""
@@ -63,6 +72,13 @@ class ServerSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "GEORISK_PORT"))
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="server processes on one port (`georisk serve --workers`); each has its "
+        "own caches and connection pool, periodic jobs run in one of them (geo_api/leases.py)",
+    )
     max_page_size: int = Field(default=10_000, ge=1, description="largest `limit` accepted")
     default_page_size: int = Field(default=1_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -109,6 +125,12 @@ class RiskSettings(BaseSettings):
     )
     score_measure_threshold: int = Field(default=6, ge=1, le=12)
     parking_window_hours: int = Field(default=24, ge=1)
+    diagnosis_valid_years: int = Field(
+        default=3, ge=1, le=10, description="MEM 2018: a risk diagnosis expires after this"
+    )
+    expired_diagnosis_raises: bool = Field(
+        default=True, description="an expired diagnosis raises the dynamic colour one level"
+    )
 
     def recompute_config(self, data_dir: Path) -> RecomputeConfig:
         from layers.risk.enterprise import LiveRules
@@ -119,7 +141,12 @@ class RiskSettings(BaseSettings):
             raster = data_dir / "demo" / "population.tif"
         return RecomputeConfig(
             population_raster=raster,
-            live_rules=LiveRules(self.score_measure_threshold, self.parking_window_hours),
+            live_rules=LiveRules(
+                self.score_measure_threshold,
+                self.parking_window_hours,
+                self.diagnosis_valid_years,
+                self.expired_diagnosis_raises,
+            ),
         )
 
 
@@ -408,6 +435,20 @@ class MonitoringSettings(BaseSettings):
         )
 
 
+class LeaseSettings(BaseSettings):
+    """Cluster-wide leases (geo_api/leases.py): which process runs each periodic job."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_LEASE_", extra="ignore")
+
+    retry_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="how often a process without a job's lease tries to take it, and the "
+        "holder checks it still has it: a dead holder's jobs move within about this long",
+    )
+
+
 class ScoringSettings(BaseSettings):
     """The automatic safety-score deductions (``GEORISK_SCORING_*``, docs/domain.md §4)."""
 
@@ -418,6 +459,41 @@ class ScoringSettings(BaseSettings):
     initial_delay_s: float = Field(
         default=300.0, ge=0, description="wait after start-up before the first run"
     )
+    timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
+
+
+class BulletinSettings(BaseSettings):
+    """The daily bulletin (layers/prevention/bulletin.py): when it is issued, its thresholds."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_BULLETIN_", extra="ignore")
+
+    enabled: bool = Field(default=True, description="issue each day's bulletin on a clock")
+    issue_at: str = Field(
+        default="08:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="local time (HH:MM) from which the day's bulletin is issued",
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
+    interval_s: float = Field(default=600.0, gt=0, description="how often the clock looks")
+    accident_days: int = Field(default=365, ge=1, le=3650, description="K6 look-back")
+    penalty_days: int = Field(default=365, ge=1, le=3650, description="S4 look-back")
+    window_days: int = Field(default=7, ge=1, le=366, description="department index window")
+    act_within_days: int = Field(
+        default=3, ge=0, le=60, description="an action counts for the index within this"
+    )
+
+
+class PreventionSettings(BaseSettings):
+    """Dual-prevention clocks (``GEORISK_PREVENTION_*``, docs/domain.md §5): reminders before
+    hidden-danger rectification deadlines."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_PREVENTION_", extra="ignore")
+
+    reminders_enabled: bool = Field(default=True, description="run the reminders here")
+    reminder_days: int = Field(
+        default=3, ge=0, le=365, description="remind this many days before a deadline"
+    )
+    reminder_interval_s: float = Field(default=3600.0, gt=0, description="seconds between runs")
     timezone: str = Field(default="Asia/Shanghai", description="zone whose date is 'today'")
 
 
@@ -476,6 +552,47 @@ class DemoFeedSettings(BaseSettings):
             stale_intervals=monitoring.stale_intervals,
             max_dwell_s=tanker.max_dwell_s,
         )
+
+
+class Jt808Settings(BaseSettings):
+    """The JT/T 808 terminal gateway (``GEORISK_JT808_*``, geo_api/jt808_gateway.py,
+    docs/jt808.md): off unless a port is set (``make run`` sets 7808). Every buffer is bounded:
+    connections, frame size, bad frames per connection, fixes waiting for a commit."""
+
+    model_config = SettingsConfigDict(env_prefix="GEORISK_JT808_", extra="ignore")
+
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="TCP port for terminals; unset → no gateway"
+    )
+    host: str = Field(default="127.0.0.1", description="address to listen on (0.0.0.0: all)")
+    max_connections: int = Field(default=20_000, ge=1, le=200_000, description="open terminals")
+    idle_timeout_s: float = Field(
+        default=180.0,
+        ge=5,
+        le=3600,
+        description="close a connection silent this long (3 × the terminals' heartbeat interval)",
+    )
+    max_frame_bytes: int = Field(
+        default=2100,
+        ge=64,
+        le=65_536,
+        description="largest escaped frame; the longest legal one (1023-byte body) is ~2090",
+    )
+    max_bad_frames: int = Field(
+        default=100, ge=1, le=100_000, description="malformed frames before a connection is closed"
+    )
+    batch_size: int = Field(
+        default=2000, ge=1, le=50_000, description="most fixes per ingest transaction"
+    )
+    flush_interval_s: float = Field(
+        default=0.2, ge=0.01, le=5, description="longest a fix waits for its batch to start"
+    )
+    max_pending: int = Field(
+        default=20_000,
+        ge=1,
+        le=1_000_000,
+        description="fixes waiting for a commit; beyond it connections stop reading (backpressure)",
+    )
 
 
 class AuthSettings(BaseSettings):
@@ -625,7 +742,11 @@ class Settings(BaseSettings):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
+    prevention: PreventionSettings = Field(default_factory=PreventionSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     demo_feed: DemoFeedSettings = Field(default_factory=DemoFeedSettings)
+    jt808: Jt808Settings = Field(default_factory=Jt808Settings)
+    bulletin: BulletinSettings = Field(default_factory=BulletinSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -80,7 +81,11 @@ def recreate_database(url: str) -> None:
 
 
 def start_server(
-    url: str, port: int, log: Path, extra_env: dict[str, str] | None = None
+    url: str,
+    port: int,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """``georisk serve`` as its own process group (a SIGKILL aimed at it spares the caller),
     over ``url`` on ``port``, ready once /healthz answers 200; its output goes to ``log``."""
@@ -88,7 +93,7 @@ def start_server(
     env.pop("GEORISK_PORT", None)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "geo_api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "geo_api.cli", "serve", "--port", str(port), *extra_args],
             cwd=ROOT,
             env=env,
             stdout=out,

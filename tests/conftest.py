@@ -24,7 +24,10 @@ from geo_api.app import create_app
 from geo_api.migrate import upgrade
 from geo_api.settings import (
     DatabaseSettings,
+    EscalationSettings,
     MonitoringSettings,
+    PreventionSettings,
+    ScoringSettings,
     ServerSettings,
     Settings,
     WebhookSettings,
@@ -143,11 +146,19 @@ def make_settings(url: str) -> Settings:
     # Webhooks likewise: the tests that deliver start servers with the webhook settings they
     # test (an allow-list, a fake DNS); a worker in the shared server, claiming the same
     # outbox rows under other settings, would answer for them.
+    # Escalation and the scoring clock too: each runs in one process per database (a lease,
+    # geo_api/leases.py), so a copy held by the shared server would keep the servers the
+    # tests start for them from ever running theirs.
+    # outbox rows under other settings, would answer for them. Rectification reminders too:
+    # tests/test_major_hidden_dangers.py runs the job with the dates it tests.
     return Settings(
         db=DatabaseSettings(url=url, pool_max=4),
         server=ServerSettings(),
         monitoring=MonitoringSettings(sweep_enabled=False),
         webhook=WebhookSettings(enabled=False),
+        escalation=EscalationSettings(enabled=False),
+        scoring=ScoringSettings(enabled=False),
+        prevention=PreventionSettings(reminders_enabled=False),
     )
 
 

@@ -1,6 +1,7 @@
 """The catalogue is the one declaration of a layer: a throwaway layer declared in a test gets a
-REST collection (list, item, create with validation), tiles and TileJSON, with nothing else
-written for it; and the catalogue's rules about names and derived views hold."""
+REST collection (list, item, create with validation, edit with ETags, delete), tiles and
+TileJSON, with nothing else written for it; and the catalogue's rules about names and derived
+views hold."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ def wells_server(database_url: str) -> Iterator[LiveServer]:
         conn.execute("DROP TABLE IF EXISTS test_wells")
         conn.execute(
             "CREATE TABLE test_wells (id serial PRIMARY KEY, name text NOT NULL,"
-            " depth_m float8 NOT NULL, district text, geom geometry(Point, 4326) NOT NULL)"
+            " depth_m float8 NOT NULL, district text, geom geometry(Point, 4326) NOT NULL,"
+            " version integer NOT NULL DEFAULT 1)"  # the ETag of PATCH and DELETE
         )
         conn.execute("CREATE INDEX ON test_wells USING gist (geom)")
     try:
@@ -153,6 +155,31 @@ def test_a_new_layer_is_one_declaration(wells_server: LiveServer) -> None:
         # The openapi document lists the new collection's operations.
         paths = http.get("/openapi.json").json()["paths"]
         assert {"get", "post"} <= set(paths["/api/test-wells"])
+        assert {"get", "patch", "delete"} <= set(paths["/api/test-wells/{item_id}"])
+
+        # PATCH and DELETE come from the same declaration: a merge patch validated by the
+        # declared model, guarded by the item's ETag.
+        etag = http.get(f"/api/test-wells/{well_id}").headers["ETag"]
+        assert etag == '"1"'
+        merge = {"Content-Type": "application/merge-patch+json", "If-Match": etag}
+        deeper = http.patch(
+            f"/api/test-wells/{well_id}", json={"properties": {"depth_m": 50}}, headers=merge
+        )
+        assert deeper.status_code == 200, deeper.text
+        assert deeper.headers["ETag"] == '"2"'
+        assert http.get(f"/api/test-wells/{well_id}").json()["properties"]["depth_m"] == 50
+        negative = http.patch(
+            f"/api/test-wells/{well_id}",
+            json={"properties": {"depth_m": -3}},
+            headers={**merge, "If-Match": '"2"'},
+        )
+        assert negative.status_code == 422
+        assert [e["field"] for e in negative.json()["errors"]] == ["depth_m"]
+        stale = http.delete(f"/api/test-wells/{well_id}", headers={"If-Match": etag})
+        assert stale.status_code == 412 and stale.headers["ETag"] == '"2"'
+        gone = http.delete(f"/api/test-wells/{well_id}", headers={"If-Match": '"2"'})
+        assert gone.status_code == 204, gone.text
+        assert http.get(f"/api/test-wells/{well_id}").status_code == 404
 
 
 def test_the_default_server_does_not_know_the_throwaway_layer(client: httpx.Client) -> None:

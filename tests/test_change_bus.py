@@ -25,7 +25,7 @@ import httpx
 import psycopg
 import pytest
 
-from geo_api.settings import WebhookSettings
+from geo_api.settings import EscalationSettings, ScoringSettings, WebhookSettings
 from geo_api.workers import Slot, Workers
 from layers.core.changes import CHANGE_CHANNEL, ChangeBus
 from tests.conftest import LiveServer, make_settings
@@ -184,6 +184,7 @@ def test_one_listen_connection_serves_every_consumer(
     assert len(_listening_backends(db)) == 1  # was one per consumer
     names = {sub.name: sub.channel for sub in bus.subscriptions}
     assert names == {
+        "read replicas": "georisk_changes",
         "tile cache": "georisk_changes",
         "hexagon refresh": "georisk_changes",
         "alert stream": "georisk_changes",
@@ -286,6 +287,8 @@ def test_workers_stop_in_reverse_order_of_start() -> None:
 def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
     settings = make_settings(database_url)  # the stale sweep is off in tests
     settings.webhook = WebhookSettings(enabled=True)  # off in the shared server; on here
+    settings.escalation = EscalationSettings(enabled=True)  # also off there (a lease each)
+    settings.scoring = ScoringSettings(enabled=True)
     stopped: list[str] = []
     with LiveServer(settings) as server:
         state = _app(server).state
@@ -297,8 +300,11 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "escalation",
             "stale_sweeper",
             "scoring",
+            "bulletin",
+            "reminders",  # off in tests: tests/test_major_hidden_dangers.py runs its own
             "map_changes",
             "demo_feed",  # off unless asked (GEORISK_DEMO_FEED_ENABLED)
+            "jt808",  # off unless a port is set (GEORISK_JT808_PORT)
             "alert_stream",
         ]
         started = workers.started
@@ -308,6 +314,7 @@ def test_the_app_stops_its_workers_in_reverse_order(database_url: str) -> None:
             "webhooks",
             "escalation",
             "scoring",
+            "bulletin",
             "map_changes",
             "alert_stream",
         )

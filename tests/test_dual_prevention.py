@@ -117,7 +117,7 @@ def test_hidden_danger_lifecycle_and_refused_transitions(
     )
 
 
-def test_open_major_hidden_danger_raises_one_level_until_rectified(
+def test_open_major_hidden_danger_raises_one_level_until_accepted(
     client: httpx.Client, db: psycopg.Connection, plant: Plant
 ) -> None:
     enterprise = plant("H7-L", "major danger")
@@ -129,8 +129,13 @@ def test_open_major_hidden_danger_raises_one_level_until_rectified(
     assert (inherent, dynamic) == ("yellow", "orange")
     assert reasons[0]["code"] == "open_major_hidden_danger"
 
-    for status in ("rectifying", "rectified"):
-        assert _status(client, major["id"], status).status_code == 200
+    assert _status(client, major["id"], "rectifying").status_code == 200
+    # Closing a major danger takes a regulator's acceptance (tests/test_major_hidden_dangers.py).
+    assert _status(client, major["id"], "rectified").status_code == 409
+    report = {"evidence": "detectors installed"}
+    assert client.post(f"/api/hidden-dangers/{major['id']}/report", json=report).status_code == 200
+    assert _colours(db, enterprise)[:2] == ("yellow", "orange")
+    assert client.post(f"/api/hidden-dangers/{major['id']}/accept", json={}).status_code == 200
     assert _colours(db, enterprise)[:2] == ("yellow", "yellow")
 
     flagged = client.patch(f"/api/hidden-dangers/{minor['id']}", json={"is_major": True})

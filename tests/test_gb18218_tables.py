@@ -104,8 +104,8 @@ def test_table2_codes_and_values() -> None:
     for entry in TABLE2:
         assert re.fullmatch(HAZARD_CLASS_PATTERN, entry.code)
         assert entry.critical_q_t > 0 and entry.description_zh
-    # W4 (oxidising gases) is left out on purpose: its Q is unconfirmed.
-    assert "W4" not in TABLE2_Q_BY_CLASS
+    # W4 (oxidising gases): 50 t in the 2018 edition (200 t was GB 18218-2009's row).
+    assert TABLE2_Q_BY_CLASS["W4"] == 50
     expected = {"J1": 5, "J2": 50, "J3": 50, "J4": 50, "J5": 500, "W6.1": 10, "W6.2": 50}
     assert {code: TABLE2_Q_BY_CLASS[code] for code in expected} == expected
     assert TABLE2_Q_BY_CLASS["W2"] == 10
@@ -163,5 +163,5 @@ def test_variant_cas_needs_q_even_with_a_class() -> None:
 
 def test_unknown_class_still_names_the_substance() -> None:
     with pytest.raises(AssessmentError, match="神秘物质") as excinfo:
-        _assess_one(Substance("神秘物质", q=3, hazard_class="W4", cas="999-99-9"))
+        _assess_one(Substance("神秘物质", q=3, hazard_class="other", cas="999-99-9"))
     assert excinfo.value.field == "substances[0].Q"

@@ -9,8 +9,6 @@ is told to reload; tiles are revalidated (``no-cache`` + ETag) and vary by crede
 from __future__ import annotations
 
 import json
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,63 +20,12 @@ import pytest
 
 from geo_api.map_changes import MapChange, MapChangeFeed, Viewer
 from layers.catalog import CATALOG
-from tests.conftest import LiveServer, auth, key_for
+from tests.conftest import LiveServer, key_for
+from tests.sse_client import Stream
 from tiles.tms import Tile, tile_range
 
 LON, LAT = 125.91, 33.62  # far from the demo city: this module's own corner
 DISTRICT = "MC-1"
-
-
-class Stream:
-    """An SSE client in a thread: ``events`` receives ``(event, data, id)``."""
-
-    def __init__(self, server: LiveServer, key: str, last_id: str | None = None) -> None:
-        self.events: queue.Queue[tuple[str, Any, str | None]] = queue.Queue()
-        headers = auth(key)
-        if last_id is not None:
-            headers["Last-Event-ID"] = last_id
-        self._client = httpx.Client(base_url=server.base_url, headers=headers, timeout=30)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._read()
-        except httpx.HTTPError:
-            if not self._stop.is_set():
-                raise
-
-    def _read(self) -> None:
-        with self._client.stream("GET", "/api/changes/stream") as r:
-            event, data, ident = "message", "", None
-            for line in r.iter_lines():
-                if self._stop.is_set():
-                    return
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    data = line[6:]
-                elif line.startswith("id: "):
-                    ident = line[4:]
-                elif line == "" and data:
-                    self.events.put((event, json.loads(data), ident))
-                    event, data, ident = "message", "", None
-
-    def next(self, kind: str, timeout: float = 10.0, match: Any = None) -> tuple[Any, str | None]:
-        """The next event of ``kind`` (and matching ``match(data)``), within ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {kind} event within {timeout} s")
-            event, data, ident = self.events.get(timeout=left)
-            if event == kind and (match is None or match(data)):
-                return data, ident
-
-    def close(self) -> None:
-        self._stop.set()
-        self._client.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,11 @@ import asyncio
 import gzip
 import hashlib
 import time
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from psycopg_pool import AsyncConnectionPool
+from psycopg import AsyncConnection
 
 from layers.catalog import CATALOG, Catalog
 from tiles.cache import Entry, TileCache
@@ -40,10 +41,16 @@ def etag_for(data: bytes) -> str:
     return 'W/"' + hashlib.blake2b(data, digest_size=10).hexdigest() + '"'
 
 
+class ConnectionSource(Protocol):
+    """Lends a connection for a read: a pool, or the app's replica router."""
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
+
+
 class TileService:
     def __init__(
         self,
-        pool: AsyncConnectionPool[Any],
+        pool: ConnectionSource,
         *,
         cache_bytes: int,
         live_ttl_s: float,
@@ -110,7 +117,7 @@ class TileService:
 
     @classmethod
     def from_settings(
-        cls, cfg: TileConfig, pool: AsyncConnectionPool[Any], catalog: Catalog = CATALOG
+        cls, cfg: TileConfig, pool: ConnectionSource, catalog: Catalog = CATALOG
     ) -> TileService:
         return cls(
             pool,

@@ -11,7 +11,10 @@
   let since = null, source = null, pollTimer = null, lastProbe = 0;
   const $ = (id) => document.getElementById(id);
   const RULES = { illegal_parking: "违停 illegal parking", overspeed: "超速 overspeed",
-    forbidden_zone_parking: "禁区停车 parking in a forbidden zone" };
+    forbidden_zone_parking: "禁区停车 parking in a forbidden zone",
+    terminal_emergency: "紧急报警 emergency button", terminal_overspeed: "终端超速 terminal overspeed",
+    terminal_fatigue: "疲劳驾驶 fatigue", terminal_antenna_cut: "天线断开 GNSS antenna cut",
+    terminal_power_cut: "主电源断电 main power cut" };
 
   function render() {
     const items = [...alerts.values()].sort((a, b) => (b.created_at > a.created_at ? 1 : -1)).slice(0, 100);

@@ -392,6 +392,7 @@
 
   const POPUPS = { enterprises: enterprisePopup, monitoring_points: monitoringPopup, tankers: tankerPopup,
     pipeline_segments: pipelinePopup };
+  G.popups = POPUPS;  // other modules add theirs (zone_edit.js: the zones an officer may correct)
 
   G.districtName = (code) => (stats.districts[code] ? `${stats.districts[code]} (${code})` : code || "");
   G.districtNames = stats.districts;

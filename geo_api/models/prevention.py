@@ -64,16 +64,34 @@ class Deduction(Body):
 
 
 class HiddenDanger(Body):
-    """One entry of the hidden-danger register (found → rectifying → rectified)."""
+    """One entry of the hidden-danger register (found → rectifying → rectified); a major one
+    passes through ``rectification_reported`` and closes only with a regulator's acceptance."""
 
     id: int
     enterprise_id: int
     title: str
     is_major: bool
+    major_criterion: str | None = Field(
+        default=None, description="item of the 2017 major-hidden-danger criteria (MHD01…MHD20)"
+    )
     status: HiddenDangerStatus
     found_at: IsoTime
     deadline: IsoDate | None
     rectified_at: IsoTime | None
+    reported_at: IsoTime | None = None
+    reported_by: str | None = None
+    report_evidence: str | None = None
+    report_evidence_url: str | None = None
+    accepted_at: IsoTime | None = None
+    accepted_by: str | None = None
+    acceptance_note: str | None = None
+    rejected_at: IsoTime | None = None
+    rejected_by: str | None = None
+    rejection_reason: str | None = None
+    reminded_for: IsoDate | None = Field(
+        default=None, description="the deadline a reminder was sent for"
+    )
+    reminded_at: IsoTime | None = None
 
 
 class HiddenDangerList(Body):

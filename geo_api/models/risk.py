@@ -78,6 +78,11 @@ class SubstanceContribution(Body):
     q_over_Q: Number
     Q_from: Literal["given", "table1", "table2"]
     beta_from: Literal["given", "table3", "table4"]
+    class_used: str | None = Field(
+        default=None,
+        description="the hazard class whose Table 2 Q and Table 4 β applied (the lowest Q of "
+        "a substance with several classes)",
+    )
 
 
 class Gb18218Assessment(Body):

@@ -9,9 +9,12 @@ from geo_api.routes import (
     api_docs,
     audit,
     auth,
+    bulletins,
     changes,
+    cluster,
     collections,
     diagram,
+    findings,
     health,
     hexagons,
     hidden_dangers,
@@ -55,6 +58,7 @@ def routers(catalog: Catalog) -> list[APIRouter]:
 _BEFORE_COLLECTIONS: list[APIRouter] = [
     auth.router,
     audit.router,
+    cluster.router,
     diagram.router,
 ]
 _AFTER_COLLECTIONS: list[APIRouter] = [
@@ -73,6 +77,8 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     alarms.router,
     scores.router,
     hidden_dangers.router,
+    findings.router,
     reports.router,
     waybills.router,  # the collection is catalogued; its events and steps are here
+    bulletins.router,
 ]

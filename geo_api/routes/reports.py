@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from geo_api.auth import STAFF, Caller, CurrentCaller, allow
 from geo_api.body import Day as ValidDay
+from geo_api.bulletin_task import bulletin_rules
 from geo_api.db import DbConn
 from geo_api.models.prevention import WatchList
 from geo_api.scope import district_filter
-from geo_api.settings import Settings
 from layers.prevention.watch_list import DailyList, WatchRules, daily_list
 
 router = APIRouter(tags=["reports"])
@@ -23,12 +23,9 @@ Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 
 
 def _rules(request: Request) -> WatchRules:
-    """The score threshold and cycle are the risk engine's, so the list and the colour agree."""
-    settings: Settings = request.app.state.settings
-    risk = settings.risk
-    return WatchRules(
-        score_points=risk.score_measure_threshold,
-    )
+    """The bulletin's thresholds (the score threshold is the risk engine's, so the list and
+    the colour agree): the report is the bulletin not yet issued."""
+    return bulletin_rules(request.app.state.settings).watch
 
 
 def _csv(report: DailyList) -> Response:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
 from geo_api.db import DbConn
@@ -16,6 +16,7 @@ from geo_api.errors import FieldError, NotFound
 from geo_api.models.risk import EnterpriseRisk, Gb18218Assessment, RiskSummary
 from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, district_filter
+from layers.catalog.props import HazardClasses, mixture_has_one_class
 from layers.risk import gb18218
 from layers.risk.recompute import TABLE1_Q
 from layers.risk.substances import TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
@@ -34,7 +35,15 @@ class SubstanceIn(BaseModel):
         default=None, description="critical quantity, t (else Table 1 by CAS, Table 2 by class)"
     )
     beta: float | None = None
-    hazard_class: str | None = Field(default=None, alias="class")
+    # Before ``class``: its check reads this one.
+    mixture: bool = Field(default=False, description="assessed by its one classified class")
+    classes: HazardClasses = Field(
+        default_factory=list,
+        alias="class",
+        description="a GB 18218 class or a list of them; several → the lowest Table 2 Q",
+    )
+
+    _mixture_has_one_class = field_validator("classes")(mixture_has_one_class)
 
 
 class AssessIn(BaseModel):
@@ -49,7 +58,17 @@ class AssessIn(BaseModel):
 async def assess_gb18218(body: AssessIn) -> dict[str, Any]:
     """S, α, R, grade and colour of one unit; grade and colour are null when S < 1."""
     substances = [
-        gb18218.Substance(s.name, s.q, s.Q, s.beta, s.hazard_class, s.cas) for s in body.substances
+        gb18218.Substance(
+            s.name,
+            s.q,
+            s.Q,
+            s.beta,
+            s.classes[0] if s.classes else None,
+            s.cas,
+            more_classes=tuple(s.classes[1:]),
+            mixture=s.mixture,
+        )
+        for s in body.substances
     ]
     # AssessmentError (a substance lacking Q or β) is an InvalidInput: a 422 naming the field.
     result = gb18218.assess(
@@ -70,6 +89,7 @@ async def assess_gb18218(body: AssessIn) -> dict[str, Any]:
                 "q_over_Q": c.ratio,
                 "Q_from": c.source_of_q,
                 "beta_from": c.source_of_beta,
+                "class_used": c.governing_class,
             }
             for c in result.contributions
         ],
@@ -122,8 +142,8 @@ async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
     await cur.execute(
         "SELECT coalesce(district, '') AS district, dynamic_color AS color, count(*) AS n,"
         " count(*) FILTER (WHERE inherent_color = 'grey') AS not_assessed"
-        " FROM enterprises WHERE %(d)s::text[] IS NULL OR district = ANY(%(d)s)"
-        " GROUP BY 1, 2 ORDER BY 1, 2",
+        " FROM enterprises WHERE (%(d)s::text[] IS NULL OR district = ANY(%(d)s))"
+        " AND retired_at IS NULL GROUP BY 1, 2 ORDER BY 1, 2",
         {"d": districts},
     )
     by_district: dict[str, dict[str, Any]] = {}
@@ -140,7 +160,8 @@ async def risk_summary(conn: Conn, caller: CurrentCaller) -> dict[str, Any]:
         "SELECT CASE WHEN h.grade IS NOT NULL THEN h.grade::text WHEN h.color = 'grey'"
         " THEN 'not_assessed' ELSE 'none' END AS grade, count(*) AS n FROM hazard_sources h"
         " JOIN enterprises e ON e.id = h.enterprise_id"
-        " WHERE %(d)s::text[] IS NULL OR e.district = ANY(%(d)s) GROUP BY 1 ORDER BY 1",
+        " WHERE (%(d)s::text[] IS NULL OR e.district = ANY(%(d)s)) AND h.retired_at IS NULL"
+        " AND e.retired_at IS NULL GROUP BY 1 ORDER BY 1",
         {"d": districts},
     )
     grades = {r["grade"]: r["n"] for r in await cur.fetchall()}

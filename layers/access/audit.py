@@ -25,6 +25,16 @@ AUDITED_ENTITIES: Final = (
     "api_keys",
     "alerts",
     "alarms",
+    # migration 0012: every collection's edits
+    "monitoring_points",
+    "pipelines",
+    "vehicles",
+    "districts",
+    "hazard_source_substances",
+    "penalties",
+    "accidents",
+    "bulletin_actions",
+    "enterprise_findings",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"

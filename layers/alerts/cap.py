@@ -111,6 +111,38 @@ RULES: Final[dict[str, RuleText]] = {
         "核实车辆偏离原因，责令按规定路线行驶。",
         "Verify why the vehicle left its route and order it back onto the planned route.",
     ),
+    # The terminals' own alarm bits (JT/T 808, layers/transport/terminal_alarms.py).
+    "terminal_emergency": RuleText(
+        "危化品运输车辆紧急报警",
+        "Hazmat tanker emergency alarm",
+        "立即联系驾驶员和押运员核实情况，必要时通知应急救援力量。",
+        "Call the driver and escort at once, verify the situation and alert rescue services "
+        "if needed.",
+    ),
+    "terminal_overspeed": RuleText(
+        "车载终端超速报警",
+        "Terminal overspeed alarm",
+        "提醒驾驶员减速，核实超速情况并依规处理。",
+        "Warn the driver to slow down, verify the episode and handle it under the rules.",
+    ),
+    "terminal_fatigue": RuleText(
+        "车载终端疲劳驾驶报警",
+        "Terminal fatigue driving alarm",
+        "责令驾驶员就近安全停车休息，并记录处置结果。",
+        "Order the driver to stop safely and rest, and record the outcome.",
+    ),
+    "terminal_antenna_cut": RuleText(
+        "车载终端GNSS天线断开",
+        "Terminal GNSS antenna cut",
+        "联系运输企业核实定位设备状态，排查人为屏蔽定位。",
+        "Ask the carrier to check the positioning equipment and rule out deliberate blinding.",
+    ),
+    "terminal_power_cut": RuleText(
+        "车载终端主电源断电",
+        "Terminal main power cut",
+        "联系运输企业核实终端断电原因，排查人为断电。",
+        "Ask the carrier why the terminal lost main power and rule out deliberate power cuts.",
+    ),
 }
 
 

@@ -124,7 +124,7 @@ SELECT
                                     THEN ST_GeometryN(z.geom, 1) ELSE z.geom END, 7)::json,
       'properties', json_build_object('kind', 'zone', 'id', z.id, 'name', z.name,
         'zone_kind', z.kind, 'district', z.district, 'max_dwell_s', z.max_dwell_s,
-        'active_hours', z.active_hours))
+        'active_hours', z.active_hours, 'retired_at', z.retired_at))
    FROM zones z JOIN w ON z.id = w.zone_id)
 """
 

@@ -15,6 +15,7 @@ from layers.catalog.model import (
     Column,
     Filter,
     Layer,
+    Reference,
     StagedCheck,
     UniqueKey,
     Writes,
@@ -25,6 +26,7 @@ __all__ = [
     "Collection",
     "Column",
     "Filter",
+    "Reference",
     "StagedCheck",
     "UniqueKey",
     "Writes",
@@ -64,6 +66,11 @@ class Collection:
     @property
     def writable(self) -> bool:
         return self.writes is not None
+
+    @property
+    def live_sql(self) -> str:
+        """The predicate of rows still served ("" when the layer never retires rows)."""
+        return "t.retired_at IS NULL" if self.writes is not None and self.writes.retires else ""
 
     @property
     def model(self) -> type[LayerProps] | None:

@@ -18,6 +18,7 @@ from layers.catalog.model import (
     Hexagons,
     Layer,
     Prop,
+    Reference,
     Rest,
     StagedCheck,
     Tiles,
@@ -50,6 +51,29 @@ def _exists(field_name: str, table: str, key: str, noun: str) -> StagedCheck:
 
 
 _DISTRICT = Column("district", "text")
+
+#: Rows still served: a retired row (migration 0012) is kept for history, off maps and lists.
+_LIVE = "t.retired_at IS NULL"
+
+
+def _refs(kind: str, table: str, column: str, where: str = "") -> Reference:
+    """Rows of ``table`` whose ``column`` names the row (``where``: an extra predicate on
+    ``x``); tables without an ``id`` (fixes, readings) answer with the key column."""
+    ident = "x.id" if table not in ("positions", "readings") else f"x.{column}"
+    cond = f" AND {where}" if where else ""
+    return Reference(kind, f"SELECT {ident} AS id FROM {table} x WHERE x.{column} = %(id)s{cond}")
+
+
+def _in_district(kind: str, table: str) -> Reference:
+    """Rows of ``table`` in the district (by code: districts are referred to by their code)."""
+    return Reference(
+        kind,
+        f"SELECT x.id FROM {table} x JOIN districts d ON d.code = x.district WHERE d.id = %(id)s",
+    )
+
+
+_LIVE_X = "x.retired_at IS NULL"
+_RETIRED_X = "x.retired_at IS NOT NULL"
 
 # ---- base map (issue 19 §4) -----------------------------------------------------------------
 # A map that reads like a map without anything from outside: roads by class, water-source,
@@ -134,7 +158,7 @@ BASE_AREAS = Layer(
     from_sql="zones t",
     geom_sql="t.geom",
     geometry_type="polygon",
-    where_sql=f"t.kind IN {vocab.sql_in(BASE_AREA_KINDS)}",
+    where_sql=f"t.kind IN {vocab.sql_in(BASE_AREA_KINDS)} AND {_LIVE}",
     properties=(
         tile_prop("id", "t.id", "Number", "zone id"),
         tile_prop("kind", "t.kind", "String", ", ".join(BASE_AREA_KINDS)),
@@ -177,7 +201,8 @@ BASE_LABELS = Layer(
         " ST_PointOnSurface(d.geom) AS geom FROM districts d, b WHERE d.geom && b.qenv"
         " UNION ALL SELECT z.id * 4 + 1, z.kind, NULL, z.name, NULL, ST_PointOnSurface(z.geom)"
         f" FROM zones z, b WHERE %(z)s >= {AREA_LABEL_MINZOOM}"
-        f" AND z.kind IN {vocab.sql_in(LABELLED_AREA_KINDS)} AND z.geom && b.qenv) t"
+        f" AND z.kind IN {vocab.sql_in(LABELLED_AREA_KINDS)} AND z.geom && b.qenv"
+        " AND z.retired_at IS NULL) t"
     ),
     geom_sql="t.geom",
     geometry_type="point",
@@ -204,6 +229,7 @@ BASE_ENTERPRISE_LABELS = Layer(
     from_sql="enterprises t",
     geom_sql="t.geom",
     geometry_type="point",
+    where_sql=_LIVE,
     properties=(
         tile_prop("id", "t.id", "Number", "enterprise id"),
         tile_prop("name", "t.name", "String", "enterprise name"),
@@ -251,6 +277,17 @@ DISTRICTS = Layer(
             ),
             unique_keys=(UniqueKey(("code",), "code", "uq_districts_code"),),
             writers=("admin",),
+            # Rows name a district by its code: renaming it would move them all silently.
+            immutable=("code",),
+            dependents=tuple(
+                _in_district(kind, table)
+                for kind, table in (
+                    ("enterprise", "enterprises"),
+                    ("zone", "zones"),
+                    ("pipeline", "pipelines"),
+                    ("vehicle", "vehicles"),
+                )
+            ),
         ),
     ),
 )
@@ -274,6 +311,7 @@ ZONES = Layer(
         rest_prop("speed_limit_kmh", "t.speed_limit_kmh", "Number"),
         rest_prop("population", "t.population", "Number"),
     ),
+    where_sql=_LIVE,
     district_sql="t.district",
     depends_on=("zones",),
     tiles=Tiles(minzoom=10, simplify_below=15, public=True),
@@ -295,7 +333,12 @@ ZONES = Layer(
                 Column("geom", "geometry", geometry=True),
             ),
             unique_keys=(UniqueKey(("code",), "code", "uq_zones_code"),),
+            # Officers draw and correct the zones their geofence rules judge stops in.
+            writers=("admin", "regulator", "officer"),
             fills_district=True,
+            # Alerts and stops name the zone they were judged in: their evidence keeps it.
+            history=(_refs("alert", "alerts", "zone_id"), _refs("stop", "stops", "zone_id")),
+            retires=True,
         ),
     ),
 )
@@ -329,10 +372,27 @@ _INVENTORY_SQL = (
 )
 _SUBSTANCES_JSON_SQL = (
     "(SELECT COALESCE(json_agg(json_build_object('name', x.name, 'cas', x.cas,"
-    " 'q', x.q, 'Q', x.critical_q, 'beta', x.beta, 'class', x.hazard_class)"
+    " 'q', x.q, 'Q', x.critical_q, 'beta', x.beta, 'class', x.hazard_class,"
+    " 'classes', array_remove(array_prepend(x.hazard_class, x.more_classes), NULL),"
+    " 'mixture', x.mixture)"
     " ORDER BY x.id), '[]'::json)"
     " FROM hazard_source_substances x WHERE x.hazard_source_id = t.id)"
 )
+
+_SUBSTANCES_INSERT_SQL = (
+    "INSERT INTO hazard_source_substances"
+    " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class, more_classes, mixture)"
+    # classes: the first is hazard_class, the rest more_classes (a multi-hazard substance,
+    # docs/domain.md §2.1)
+    " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.classes[1],"
+    " coalesce(x.classes[2:], '{}'), coalesce(x.mixture, false)"
+    " FROM georisk_staging s CROSS JOIN LATERAL jsonb_to_recordset(s.substances)"
+    " AS x(name text, cas text, q float8, critical_q float8, beta float8,"
+    " classes text[], mixture boolean) ORDER BY s.ord"
+)
+#: The substances as a PATCH merges them: ``classes`` only (the REST answer's ``class``, the
+#: first of them, would win the validator's alias and drop the others).
+_SUBSTANCES_DOC_SQL = _SUBSTANCES_JSON_SQL.replace(" 'class', x.hazard_class,", "")
 
 HAZARD_SOURCES = Layer(
     name="hazard_sources",
@@ -367,6 +427,7 @@ HAZARD_SOURCES = Layer(
         _color(grey="not assessed"),
         rest_prop("substances", _SUBSTANCES_JSON_SQL, "Object"),
     ),
+    where_sql=_LIVE,
     district_sql="e.district",
     enterprise_sql="t.enterprise_id",
     color_sql="t.color",
@@ -375,8 +436,8 @@ HAZARD_SOURCES = Layer(
     tiles=Tiles(minzoom=9, simplify_below=14, public=True),
     hexagons=Hexagons(
         "polygons",
-        "SELECT ST_AsBinary(geom), color FROM hazard_sources",
-        "SELECT EXISTS (SELECT 1 FROM hazard_sources)",
+        "SELECT ST_AsBinary(geom), color FROM hazard_sources WHERE retired_at IS NULL",
+        "SELECT EXISTS (SELECT 1 FROM hazard_sources WHERE retired_at IS NULL)",
         public=True,
     ),
     rest=Rest(
@@ -419,15 +480,26 @@ HAZARD_SOURCES = Layer(
                     "enterprise_id",
                 ),
             ),
-            after_insert_sql=(
-                "INSERT INTO hazard_source_substances"
-                " (hazard_source_id, name, cas, q, critical_q, beta, hazard_class)"
-                " SELECT s.id, x.name, x.cas, x.q, x.critical_q, x.beta, x.hazard_class"
-                " FROM georisk_staging s CROSS JOIN LATERAL jsonb_to_recordset(s.substances)"
-                " AS x(name text, cas text, q float8, critical_q float8, beta float8,"
-                " hazard_class text) ORDER BY s.ord",
-            ),
+            after_insert_sql=(_SUBSTANCES_INSERT_SQL,),
             field_for_constraint={"fk_hazard_sources_enterprise_id_enterprises": "enterprise_id"},
+            # A unit belongs to its enterprise: moving it would re-scope and re-rate two sites.
+            immutable=("enterprise_id", "enterprise_credit_code"),
+            current_sql=(("substances", _SUBSTANCES_DOC_SQL),),
+            # A PATCH's substances replace the unit's list (RFC 7396: an array is replaced).
+            after_update_sql=(
+                "DELETE FROM hazard_source_substances x USING georisk_staging s"
+                " WHERE x.hazard_source_id = s.id",
+                _SUBSTANCES_INSERT_SQL,
+            ),
+            dependents=(
+                _refs("monitoring point", "monitoring_points", "hazard_source_id", _LIVE_X),
+                _refs("risk unit", "risk_units", "hazard_source_id"),
+            ),
+            # Retired points keep their alarms and readings as history, and so the unit.
+            history=(
+                _refs("monitoring point", "monitoring_points", "hazard_source_id", _RETIRED_X),
+            ),
+            retires=True,
         ),
     ),
 )
@@ -554,6 +626,9 @@ PIPELINES = Layer(
             ),
             unique_keys=(UniqueKey(("code",), "code", "uq_pipelines_code"),),
             fills_district=True,
+            dependents=(_refs("monitoring point", "monitoring_points", "pipeline_id", _LIVE_X),),
+            history=(_refs("monitoring point", "monitoring_points", "pipeline_id", _RETIRED_X),),
+            retires=True,
         ),
     ),
 )
@@ -574,6 +649,7 @@ PIPELINE_SEGMENTS = Layer(
         Prop("seq", "t.seq", "Number"),
         _color(),
     ),
+    where_sql="p.retired_at IS NULL",
     district_sql="p.district",
     color_sql="t.color",
     legend="segment risk colour",
@@ -602,11 +678,13 @@ ENTERPRISES = Layer(
         rest_prop("address", "t.address"),
         rest_prop("licence_expiry", "t.licence_expiry", "Date"),
         rest_prop("diagnosis_score", "t.diagnosis_score::float8", "Number"),
+        rest_prop("diagnosed_on", "t.diagnosed_on", "Date"),
         rest_prop("site", "ST_AsGeoJSON(t.site_geom, 7)::json", "Object"),
         _color("coalesce(t.dynamic_color, t.inherent_color)", "dynamic colour", grey=_NA),
         _color("t.inherent_color", "inherent colour", "inherent_color", _NA),
         _color("t.dynamic_color", "dynamic colour", "dynamic_color", _NA),
     ),
+    where_sql=_LIVE,
     district_sql="t.district",
     enterprise_sql="t.id",
     color_sql="coalesce(t.dynamic_color, t.inherent_color)",
@@ -616,8 +694,8 @@ ENTERPRISES = Layer(
     hexagons=Hexagons(
         "points",
         "SELECT ST_X(geom), ST_Y(geom), coalesce(dynamic_color, inherent_color), 1"
-        " FROM enterprises",
-        "SELECT EXISTS (SELECT 1 FROM enterprises)",
+        " FROM enterprises WHERE retired_at IS NULL",
+        "SELECT EXISTS (SELECT 1 FROM enterprises WHERE retired_at IS NULL)",
         public=True,
     ),
     rest=Rest(
@@ -636,17 +714,45 @@ ENTERPRISES = Layer(
                 Column("address", "text"),
                 Column("licence_expiry", "date"),
                 Column("diagnosis_score", "numeric"),
+                Column("diagnosed_on", "date"),
                 Column("geom", "geometry", geometry=True),
                 Column("site_geom", "geometry", geometry=True),
             ),
             unique_keys=(UniqueKey(("credit_code",), "credit_code", "uq_enterprises_credit_code"),),
             fills_district=True,
+            # is_hazmat follows from the category (read as "not given", derived again).
+            current_sql=(("site", "ST_AsGeoJSON(t.site_geom, 15)::json"), ("is_hazmat", "NULL")),
+            dependents=(
+                _refs("hazard source", "hazard_sources", "enterprise_id", _LIVE_X),
+                _refs("risk unit", "risk_units", "enterprise_id"),
+                _refs("vehicle", "vehicles", "enterprise_id", _LIVE_X),
+                _refs("api key", "api_keys", "enterprise_id", "x.revoked_at IS NULL"),
+                _refs("carrier licence", "carriers", "enterprise_id"),
+                _refs("driver or escort", "crew_members", "carrier_id"),
+            ),
+            history=(
+                _refs("alert", "alerts", "enterprise_id"),
+                _refs("score event", "score_events", "enterprise_id"),
+                _refs("hidden danger", "hidden_dangers", "enterprise_id"),
+                _refs("inspection task", "inspection_tasks", "enterprise_id"),
+                _refs("hazard source", "hazard_sources", "enterprise_id", _RETIRED_X),
+                _refs("vehicle", "vehicles", "enterprise_id", _RETIRED_X),
+                _refs("api key", "api_keys", "enterprise_id"),
+                # A waybill names it as carrier, shipper, consignee, loading party or site.
+                Reference(
+                    "waybill",
+                    "SELECT x.id FROM waybills x WHERE %(id)s IN (x.carrier_id, x.shipper_id,"
+                    " x.consignee_id, x.loading_party_id, x.origin_id, x.destination_id)",
+                ),
+            ),
+            retires=True,
         ),
     ),
 )
 
 _OPEN_ALARMS = (
     "FROM alarms a JOIN monitoring_points mp ON mp.id = a.point_id WHERE a.cleared_at IS NULL"
+    " AND mp.retired_at IS NULL"
 )
 
 MONITORING_POINTS = Layer(
@@ -685,6 +791,7 @@ MONITORING_POINTS = Layer(
         # Silent (stale or flat-lined); an open alarm keeps its colour (docs/domain.md §2.4).
         Prop("offline", "t.offline", "Boolean", "silent: stale or flat-lined"),
     ),
+    where_sql=_LIVE,
     district_sql="COALESCE(e.district, pl.district)",
     enterprise_sql="h.enterprise_id",
     color_sql="t.live_color",
@@ -694,8 +801,9 @@ MONITORING_POINTS = Layer(
     hexagons=Hexagons(
         "points",
         "SELECT ST_X(geom), ST_Y(geom), live_color, 1 FROM monitoring_points"
+        " WHERE retired_at IS NULL"
         f" UNION ALL SELECT ST_X(mp.geom), ST_Y(mp.geom), a.color, 0 {_OPEN_ALARMS}",
-        "SELECT EXISTS (SELECT 1 FROM monitoring_points)",
+        "SELECT EXISTS (SELECT 1 FROM monitoring_points WHERE retired_at IS NULL)",
         public=True,
     ),
     rest=Rest(
@@ -732,6 +840,11 @@ MONITORING_POINTS = Layer(
                 "fk_monitoring_points_hazard_source_id_hazard_sources": "hazard_source_id",
                 "fk_monitoring_points_pipeline_id_pipelines": "pipeline_id",
             },
+            history=(
+                _refs("alarm", "alarms", "point_id"),
+                _refs("reading", "readings", "point_id"),
+            ),
+            retires=True,
         ),
     ),
 )
@@ -846,7 +959,7 @@ _LATEST_SQL = (
     "(SELECT v.id, v.plate, v.carrier, v.un_number, lp.ts, lp.lon, lp.lat, lp.speed_kmh,"
     " lp.heading FROM vehicles v CROSS JOIN LATERAL (SELECT p.ts, p.lon, p.lat, p.speed_kmh,"
     " p.heading FROM positions p WHERE p.vehicle_id = v.id AND p.ts > %(t_from)s"
-    " AND p.ts <= %(t_to)s ORDER BY p.ts DESC LIMIT 1) lp) t"
+    " AND p.ts <= %(t_to)s ORDER BY p.ts DESC LIMIT 1) lp WHERE v.retired_at IS NULL) t"
 )
 
 TANKERS = Layer(
@@ -1048,6 +1161,21 @@ VEHICLES = Layer(
             field_for_constraint={"fk_vehicles_enterprise_id_enterprises": "carrier_id"},
             # A carrier (its enterprise key) registers its own vehicles.
             writers=("admin", "regulator", "officer", "enterprise"),
+            # A PATCH merges into the carrier's id as the API names it.
+            current_sql=(("carrier_id", "t.enterprise_id"),),
+            dependents=(
+                _refs("planned route", "vehicle_routes", "vehicle_id"),
+                # A bound terminal still reports for it: unbind (or re-register) it first.
+                _refs("JT/T 808 terminal", "jt808_terminals", "vehicle_id"),
+            ),
+            # Its fixes, stops, alerts and waybills are the evidence of past alerts and loads.
+            history=(
+                _refs("fix", "positions", "vehicle_id"),
+                _refs("stop", "stops", "vehicle_id"),
+                _refs("alert", "alerts", "vehicle_id"),
+                _refs("waybill", "waybills", "vehicle_id"),
+            ),
+            retires=True,
         ),
     ),
 )
@@ -1120,6 +1248,10 @@ CREW_MEMBERS = Layer(
             checks=(_in_carriers("carrier_id", "carrier_id"),),
             field_for_constraint={"fk_crew_members_carrier_id_enterprises": "carrier_id"},
             writers=("admin", "regulator", "enterprise"),
+            dependents=(
+                _refs("waybill (as driver)", "waybills", "driver_id"),
+                _refs("waybill (as escort)", "waybills", "escort_id"),
+            ),
         ),
     ),
 )
@@ -1278,6 +1410,14 @@ WAYBILLS = Layer(
             field_for_constraint={f"fk_waybills_{c}_{t}": c for c, t in _WAYBILL_FKS},
             # The carrier files its own waybills (its enterprise key); regulators may too.
             writers=("admin", "regulator", "enterprise"),
+            # A point given as such stays a point; one lent by the enterprise follows it.
+            current_sql=tuple(
+                (f"{end}_{axis}", f"CASE WHEN t.{end}_id IS NULL THEN ST_{xy}(t.{end}_geom) END")
+                for end in ("origin", "destination")
+                for axis, xy in (("lon", "X"), ("lat", "Y"))
+            ),
+            # A waybill with a history is a record: it is cancelled, never deleted.
+            dependents=(_refs("waybill event", "waybill_events", "waybill_id"),),
         ),
     ),
 )

@@ -134,8 +134,21 @@ class StagedCheck:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """Rows of another table that name a row of this one (``%(id)s``): ``sql`` selects their
+    ``id`` (``SELECT x.id FROM … WHERE x.parent_id = %(id)s``). As a *dependent* (a live
+    object that needs the row) it makes a DELETE a 409 naming them; as *history* (an alert, a
+    reading, a deduction that remembers it) it makes a DELETE a retirement."""
+
+    kind: str  # what the client is told, singular ("hazard source")
+    sql: str
+
+
+@dataclass(frozen=True)
 class Writes:
-    """How a layer accepts new rows (POST and ``georisk import``)."""
+    """How a layer accepts new rows (POST and ``georisk import``) and edits them (PATCH and
+    DELETE, ``layers/collections/edit.py``). The table has an integer ``version`` column
+    (the ETag) and, when ``retires``, a ``retired_at`` column."""
 
     table: str
     model: type[LayerProps]  # the property model that validates each feature or row
@@ -147,6 +160,17 @@ class Writes:
     fills_district: bool = False  # fill a missing district from the polygon holding the geometry
     field_for_constraint: dict[str, str] = field(default_factory=dict)
     writers: tuple[str, ...] | None = None  # roles; None: the audience's default
+    # -- editing: PATCH (an RFC 7396 merge, validated by ``model`` like a POST) and DELETE --
+    immutable: tuple[str, ...] = ()  # model fields a PATCH may not change (422 naming them)
+    # Model fields that are not a stored column of the same name, as SQL over ``t``, for the
+    # document a PATCH is merged into (a hazard source's substances, an enterprise's site).
+    current_sql: tuple[tuple[str, str], ...] = ()
+    # Run after a PATCH stored the row, over the staging table (``s.id`` is the row's id):
+    # replace what ``after_insert_sql`` added (a hazard source's substance lines).
+    after_update_sql: tuple[str, ...] = ()
+    dependents: tuple[Reference, ...] = ()  # live rows needing this one: DELETE is a 409
+    history: tuple[Reference, ...] = ()  # rows remembering this one: DELETE retires it
+    retires: bool = False  # the table has ``retired_at``; retired rows leave lists and maps
 
     @property
     def stored_columns(self) -> tuple[Column, ...]:

@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
 )
 
@@ -155,6 +156,8 @@ class EnterpriseProps(LayerProps):
     diagnosis_score: Annotated[
         Annotated[float, Field(ge=0, le=100)] | None, BeforeValidator(_blank_is_none)
     ] = None
+    # The last MEM risk diagnosis (expires after three years, docs/domain.md §2.2).
+    diagnosed_on: Annotated[date | None, BeforeValidator(_blank_is_none)] = None
     site: Annotated[Any, BeforeValidator(_site_value)] = None  # checked as a geometry
 
     def cross_problems(self) -> list[tuple[str, str]]:
@@ -171,8 +174,53 @@ class EnterpriseProps(LayerProps):
         return out
 
 
+def _class_list(value: Any) -> Any:
+    """One class ("W2"), several (["W2", "J3"]) or, from a file column, "W2,J3"."""
+    value = _blank_is_none(value)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [c.strip() for c in value.split(",") if c.strip()]
+    return value
+
+
+def _no_repeats(values: list[str]) -> list[str]:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} given more than once")
+    return values
+
+
+#: A substance's GB 18218 hazard classes: codes of the standard's Table 2 (J1…J5, W1.1…W11),
+#: ``toxic_gas`` for Table 3 gases, ``other``; a multi-hazard substance lists several and
+#: takes the lowest Q of them (docs/domain.md §2.1).
+HazardClasses = Annotated[
+    list[
+        Annotated[
+            str, AfterValidator(_matching(vocab.HAZARD_CLASS_PATTERN, "a GB 18218 class (J1…W11)"))
+        ]
+    ],
+    BeforeValidator(_class_list),
+    AfterValidator(_no_repeats),
+    Field(max_length=8),
+]
+
+
+def mixture_has_one_class(value: list[str], info: ValidationInfo) -> list[str]:
+    """A mixture is assessed by the class it is classified into: exactly one (docs/domain.md
+    §2.1). Used as the ``classes`` validator wherever a substance line is read."""
+    if info.data.get("mixture") and len(value) != 1:
+        raise ValueError(
+            "a mixture is assessed by the one class it is classified into: give exactly one"
+        )
+    return value
+
+
 class SubstanceProps(BaseModel):
-    """A GB 18218 substance line; Q/β/class may be left for the standard's tables to fill."""
+    """A GB 18218 substance line; Q/β/class may be left for the standard's tables to fill.
+
+    ``class`` is one code or a list (a substance with several hazard classes); a ``mixture``
+    is assessed by the one class it has been classified into, so it carries exactly one."""
 
     model_config = ConfigDict(
         extra="forbid", str_strip_whitespace=True, allow_inf_nan=False, populate_by_name=True
@@ -183,17 +231,13 @@ class SubstanceProps(BaseModel):
     q: float = Field(gt=0, description="design maximum quantity, t")
     critical_q: OptPositive = Field(None, validation_alias=AliasChoices("Q", "critical_q"))
     beta: OptPositive = None
-    hazard_class: Annotated[
-        str | None,
-        BeforeValidator(_blank_is_none),
-        AfterValidator(
-            lambda v: (
-                v
-                if v is None
-                else _matching(vocab.HAZARD_CLASS_PATTERN, "a GB 18218 class (J1…J5, W1.1…W11)")(v)
-            )
-        ),
-    ] = Field(None, validation_alias=AliasChoices("class", "hazard_class"))
+    # Before ``classes``: its check reads this one.
+    mixture: Annotated[bool, BeforeValidator(lambda v: _blank_is_none(v) or False)] = False
+    classes: HazardClasses = Field(
+        default_factory=list, validation_alias=AliasChoices("class", "hazard_class", "classes")
+    )
+
+    _mixture_has_one_class = field_validator("classes")(mixture_has_one_class)
 
 
 def _json_text(value: Any) -> Any:
@@ -340,8 +384,10 @@ OptUnNumber = Annotated[
 Id = Annotated[int, Field(ge=1, le=INT4_MAX)]
 OptDate = Annotated[date | None, BeforeValidator(_blank_is_none)]
 PermitNo = Annotated[str, AfterValidator(_not_blank), Field(max_length=vocab.PERMIT_NUMBER_MAX)]
+# Bounds inside the Optional: an explicit null (or a blank CSV cell) is "not given".
 OptPermitNo = Annotated[
-    str | None, BeforeValidator(_blank_is_none), Field(max_length=vocab.PERMIT_NUMBER_MAX)
+    Annotated[str, Field(max_length=vocab.PERMIT_NUMBER_MAX)] | None,
+    BeforeValidator(_blank_is_none),
 ]
 Tonnes = Annotated[float, Field(gt=0, le=100)]
 
@@ -373,7 +419,7 @@ class VehicleProps(LayerProps):
 
     def cross_problems(self) -> list[tuple[str, str]]:
         if self.carrier is None and self.carrier_id is None:
-            return [("carrier_id", "required (or carrier, the carrier's name)")]
+            return [("carrier", "required (or carrier_id, the carrier's enterprise id)")]
         return []
 
     def columns(self) -> dict[str, Any]:
@@ -434,7 +480,9 @@ class CrewMemberProps(LayerProps):
     role: Annotated[str, AfterValidator(_one_of(vocab.CREW_ROLES))]
     certificate_no: PermitNo
     certificate_expiry: date
-    phone: Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=32)] = None
+    phone: Annotated[
+        Annotated[str, Field(max_length=32)] | None, BeforeValidator(_blank_is_none)
+    ] = None
 
 
 def _aware(value: datetime) -> datetime:

@@ -143,7 +143,8 @@ def parse_list_query(
 
 
 def _where(coll: Collection, query: ListQuery) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
+    # Retired rows (migration 0012) are kept for history, never listed.
+    clauses: list[str] = [coll.live_sql] if coll.live_sql else []
     params: dict[str, Any] = {}
     if query.bbox is not None and coll.geom_sql is not None:
         # Stored in 4326 like the envelope: no transform at all, and ST_Intersects uses the

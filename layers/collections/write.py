@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from layers.catalog.collections import Collection, UniqueKey
 from layers.collections.read import registry_sql
+from layers.core.changes import notify_change
 from layers.core.features import FeaturesRejected, Problem, Record
 
 STAGING = "georisk_staging"
@@ -120,7 +121,8 @@ async def _duplicates(
         out.append(
             Problem(r["ord"], key.field, f"{r['value']} appears more than once in this batch", True)
         )
-    join = " AND ".join(f"t.{c} = s.{c}" for c in cols)
+    # A PATCH stages the row under its own id: it does not clash with itself.
+    join = " AND ".join(f"t.{c} = s.{c}" for c in cols) + " AND t.id IS DISTINCT FROM s.id"
     for r in await _rows(
         conn,
         f"SELECT s.ord, {value} AS value, t.id FROM {STAGING} s JOIN {w.table} t ON {join}",
@@ -169,6 +171,45 @@ def _translate(coll: Collection, exc: errors.IntegrityError) -> FeaturesRejected
     return FeaturesRejected([Problem(None, fld, f"value not allowed for a {coll.noun}")])
 
 
+async def update_record(
+    conn: AsyncConnection[Any], coll: Collection, item_id: int, record: Record, version: int
+) -> int:
+    """Store a validated edit of row ``item_id`` (a PATCH's merged result) through the same
+    staging and checks as an insert; returns the new version.
+
+    The caller holds the row lock and has checked ``version``; the ``WHERE version`` here makes
+    the write refuse anything else even so (it would be a 0-row update: a ``LookupError``).
+    """
+    w = coll.writing
+    cols = [c.name for c in w.stored_columns]
+    try:
+        async with conn.transaction():
+            await _stage(conn, coll, [record], False)
+            await _rows(conn, f"UPDATE {STAGING} SET id = %(id)s", {"id": item_id})
+            problems = await _check(conn, coll)
+            if problems:
+                raise FeaturesRejected(
+                    [Problem(None, p.field, p.reason, p.conflict) for p in problems]
+                )
+            sets = ", ".join(f"{c} = s.{c}" for c in cols)
+            updated = await _rows(
+                conn,
+                f"UPDATE {w.table} t SET {sets}, version = t.version + 1 FROM {STAGING} s"
+                " WHERE t.id = %(id)s AND t.version = %(v)s RETURNING t.version",
+                {"id": item_id, "v": version},
+            )
+            if not updated:
+                raise LookupError(f"{coll.noun} {item_id} is not at version {version}")
+            for text in w.after_update_sql:
+                await _rows(conn, text)
+    except errors.IntegrityError as exc:
+        raise _translate(coll, exc) from None
+    except errors.DataError:
+        reason = "a value cannot be stored (a NUL character, or a number out of range)"
+        raise FeaturesRejected([Problem(None, "properties", reason)]) from None
+    return int(updated[0]["version"])
+
+
 async def store_records(
     conn: AsyncConnection[Any],
     coll: Collection,
@@ -198,6 +239,7 @@ async def store_records(
             if bad:
                 await _rows(conn, f"DELETE FROM {STAGING} WHERE ord = ANY(%(bad)s)", {"bad": bad})
             stored = await _insert(conn, coll)
+            await announce(conn, coll, [r["id"] for r in stored])
     except errors.IntegrityError as exc:
         raise _translate(coll, exc) from None
     except errors.DataError:
@@ -206,3 +248,12 @@ async def store_records(
         raise FeaturesRejected([Problem(None, "properties", reason)]) from None
     problems.sort(key=lambda p: (p.index is None, p.index or 0))
     return StoreResult([r["id"] for r in stored], [r["ord"] for r in stored], problems)
+
+
+async def announce(conn: AsyncConnection[Any], coll: Collection, ids: list[int]) -> None:
+    """A change notice with the rows' current extent, inside the writer's transaction (a
+    rolled-back batch says nothing): after a create or import, and before and after an edit,
+    so every process drops the tiles of the old place and the new one and open maps refetch
+    them. Tables without a geometry of their own (vehicles) draw nothing from their rows."""
+    if any(c.geometry and c.name == "geom" for c in coll.writing.columns):
+        await notify_change(conn, coll.layer, coll.writing.table, ids)

@@ -29,22 +29,25 @@ MAX_IDS_IN_PAYLOAD: Final = 500
 
 
 async def notify_change(
-    conn: AsyncConnection, layer: str, table: str, ids: Iterable[int], full: bool = False
+    conn: AsyncConnection, layer: str, table: str | None, ids: Iterable[int], full: bool = False
 ) -> dict[str, Any] | None:
     """NOTIFY ``georisk_changes`` with the layer, the ids (when few) and their bbox.
 
-    ``table`` must be a constant from the caller (it names the geometry's table).
+    ``table`` must be a constant from the caller (it names the geometry's table); None for
+    rows without a geometry of their own (the notice then has no bbox: the whole layer).
     """
     id_list = sorted(set(ids))
     if not id_list:
         return None
-    cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(
-        f"SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x)"
-        f" FROM (SELECT ST_Extent(geom)::geometry AS x FROM {table} WHERE id = ANY(%s)) b",
-        (id_list,),
-    )
-    row = await cur.fetchone()
+    row = None
+    if table is not None:
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(
+            f"SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x)"
+            f" FROM (SELECT ST_Extent(geom)::geometry AS x FROM {table} WHERE id = ANY(%s)) b",
+            (id_list,),
+        )
+        row = await cur.fetchone()
     payload: dict[str, Any] = {"layer": layer, "count": len(id_list)}
     if full:
         payload["full"] = True

@@ -112,6 +112,34 @@ class PayloadTooLarge(DomainError):
     """A body or batch over the configured limit."""
 
 
+class Gone(DomainError):
+    """The object existed and was retired: kept for history, no longer served or edited."""
+
+
+class PreconditionFailed(DomainError):
+    """``If-Match`` names a version that is not the current one (a lost update refused);
+    ``etag`` is the current one, for the answer's ``ETag`` header."""
+
+    def __init__(self, message: str, errors: list[FieldError], etag: str) -> None:
+        super().__init__(message, errors)
+        self.etag = etag
+
+
+class PreconditionRequired(DomainError):
+    """An edit or delete without ``If-Match``: the client must say which version it saw."""
+
+
+class HasDependents(Conflict):
+    """A delete refused because live objects depend on the row; ``dependents`` lists them
+    (``{"kind", "count", "ids"}``, ids bounded) for the answer's body."""
+
+    def __init__(
+        self, message: str, errors: list[FieldError], dependents: list[dict[str, Any]]
+    ) -> None:
+        super().__init__(message, errors)
+        self.dependents = dependents
+
+
 __all__ = [
     "BadField",
     "BadRequest",
@@ -119,10 +147,14 @@ __all__ = [
     "DomainError",
     "FieldError",
     "Forbidden",
+    "Gone",
+    "HasDependents",
     "InvalidField",
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
+    "PreconditionFailed",
+    "PreconditionRequired",
     "TransitionRefused",
     "Unauthorized",
 ]

@@ -9,6 +9,7 @@ these models exist to define and migrate the schema.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -61,6 +63,18 @@ def _created() -> Mapped[dt.datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+def _version() -> Mapped[int]:
+    """The row's edit version (migration 0012): 1 when created, bumped by each PATCH or
+    retirement; the item's ETag, checked against ``If-Match`` in the writing transaction."""
+    return mapped_column(Integer, server_default="1", nullable=False)
+
+
+def _retired() -> Mapped[dt.datetime | None]:
+    """Set instead of deleting a row that history (alerts, alarms, readings, stops, fixes,
+    deductions) refers to: gone from lists, maps and rules, kept for evidence (migration 0012)."""
+    return mapped_column(DateTime(timezone=True))
+
+
 COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue')"
 LIVE_COLOR_CHECK = "IN ('red', 'orange', 'yellow', 'blue', 'grey')"
 #: Rated layers (enterprises, hazard sources) may store grey: "not assessed" (migration 0009).
@@ -74,7 +88,11 @@ class District(Base):
     name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
     geom = _geom("MULTIPOLYGON")
-    __table_args__ = (CheckConstraint("ST_IsValid(geom)", name="geom_valid"),)
+    version = _version()
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
+    )
 
 
 class Enterprise(Base):
@@ -93,6 +111,8 @@ class Enterprise(Base):
     site_geom = _geom("MULTIPOLYGON", nullable=True)
     licence_expiry: Mapped[dt.date | None] = mapped_column(Date)
     diagnosis_score: Mapped[float | None] = mapped_column(Numeric(5, 2))
+    # The last MEM risk diagnosis; older than three years it has expired (docs/domain.md §2.2).
+    diagnosed_on: Mapped[dt.date | None] = mapped_column(Date)
     # Written by the risk engine (layers/risk/enterprise.py); reasons explain every colour;
     # grey = not assessed (no hazard source grade, diagnosis score or risk unit).
     inherent_color: Mapped[str | None] = mapped_column(Text, index=True)
@@ -102,7 +122,10 @@ class Enterprise(Base):
     # Emergency contacts for the enterprise's book: [{"role", "name", "phone"}].
     contacts: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"inherent_color {RATED_COLOR_CHECK}", name="inherent_color"),
         CheckConstraint("jsonb_typeof(contacts) = 'array'", name="contacts_array"),
         CheckConstraint(f"dynamic_color {RATED_COLOR_CHECK}", name="dynamic_color"),
@@ -143,7 +166,10 @@ class HazardSource(Base):
     population_used: Mapped[int | None] = mapped_column(Integer)
     population_source: Mapped[str | None] = mapped_column(Text)
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("grade BETWEEN 1 AND 4", name="grade"),
         CheckConstraint(f"color {RATED_COLOR_CHECK}", name="color"),
         UniqueConstraint("enterprise_id", "code"),
@@ -167,7 +193,23 @@ class HazardSourceSubstance(Base):
     critical_q: Mapped[float | None] = mapped_column(Float)
     beta: Mapped[float | None] = mapped_column(Float)
     hazard_class: Mapped[str | None] = mapped_column(Text)
+    # Further GB 18218 classes of a multi-hazard substance (the lowest Q governs); a mixture is
+    # assessed by its one classified class, ``hazard_class`` (docs/domain.md §2.1).
+    more_classes: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]")
+    )
+    mixture: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     __table_args__ = (
+        CheckConstraint(
+            "more_classes <@ ARRAY["
+            + ", ".join(f"'{c}'" for c in (*vocab.GB18218_CLASSES, "toxic_gas", "other"))
+            + "]::text[]",
+            name="more_classes",
+        ),
+        CheckConstraint(
+            "NOT mixture OR (hazard_class IS NOT NULL AND cardinality(more_classes) = 0)",
+            name="mixture_class",
+        ),
         CheckConstraint("q > 0", name="q_positive"),
         CheckConstraint("critical_q > 0", name="critical_q_positive"),
         CheckConstraint("beta > 0", name="beta_positive"),
@@ -191,7 +233,10 @@ class Pipeline(Base):
     )
     geom = _geom("LINESTRING")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("diameter_mm > 0 AND diameter_mm <= 5000", name="diameter_mm"),
         CheckConstraint("pressure_mpa >= 0 AND pressure_mpa <= 100", name="pressure_mpa"),
         CheckConstraint(f"cas ~ '{vocab.CAS_PATTERN}'", name="cas_format"),
@@ -227,7 +272,10 @@ class MonitoringPoint(Base):
     live_color: Mapped[str | None] = mapped_column(Text)
     offline: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"live_color {LIVE_COLOR_CHECK}", name="live_color"),
         CheckConstraint(f"kind IN {sql_in(vocab.MONITORING_KINDS)}", name="kind"),
         CheckConstraint(
@@ -276,7 +324,10 @@ class Zone(Base):
     population: Mapped[int | None] = mapped_column(Integer)
     geom = _geom("MULTIPOLYGON")
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"kind IN {sql_in(vocab.ZONE_KINDS)}", name="kind"),
         CheckConstraint("max_dwell_s >= 0", name="max_dwell_s"),
         CheckConstraint(f"active_hours ~ '{vocab.ACTIVE_HOURS_PATTERN}'", name="active_hours"),
@@ -325,10 +376,13 @@ class Vehicle(Base):
     road_permit_expiry: Mapped[dt.date | None] = mapped_column(Date)
     tank_inspection_expiry: Mapped[dt.date | None] = mapped_column(Date)
     created_at = _created()
+    version = _version()
+    retired_at = _retired()
     __table_args__ = (
         CheckConstraint(f"tank_type IN {sql_in(vocab.TANK_TYPES)}", name="tank_type"),
         CheckConstraint("tank_volume_m3 > 0 AND tank_volume_m3 <= 200", name="tank_volume_m3"),
         CheckConstraint("length(btrim(road_permit_no)) > 0", name="road_permit_no_not_blank"),
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("length(btrim(plate)) > 0", name="plate_not_blank"),
         CheckConstraint("length(btrim(carrier)) > 0", name="carrier_not_blank"),
         CheckConstraint(f"un_number ~ '{vocab.UN_NUMBER_PATTERN}'", name="un_number"),
@@ -353,7 +407,9 @@ class Carrier(Base):
     licence_no: Mapped[str] = mapped_column(Text, unique=True)
     licence_expiry: Mapped[dt.date] = mapped_column(Date)
     created_at = _created()
+    version = _version()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("length(btrim(licence_no)) > 0", name="licence_no_not_blank"),
     )
 
@@ -375,7 +431,9 @@ class CrewMember(Base):
     certificate_expiry: Mapped[dt.date] = mapped_column(Date)
     phone: Mapped[str | None] = mapped_column(Text)
     created_at = _created()
+    version = _version()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"role IN {sql_in(vocab.CREW_ROLES)}", name="role"),
         CheckConstraint(f"id_card_no ~ '{vocab.ID_CARD_PATTERN}'", name="id_card_no"),
         CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
@@ -420,7 +478,9 @@ class Waybill(Base):
     planned_departure: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     planned_arrival: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     created_at = _created()
+    version = _version()
     __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint(f"state IN {sql_in(vocab.WAYBILL_STATES)}", name="state"),
         CheckConstraint(f"un_number ~ '{vocab.UN_NUMBER_PATTERN}'", name="un_number"),
         CheckConstraint(f"hazmat_class IN {sql_in(vocab.HAZMAT_CLASSES)}", name="hazmat_class"),
@@ -461,6 +521,30 @@ class WaybillEvent(Base):
         CheckConstraint(f"source IN {sql_in(vocab.WAYBILL_EVENT_SOURCES)}", name="source"),
         CheckConstraint(f"from_state IN {sql_in(vocab.WAYBILL_STATES)}", name="from_state"),
         CheckConstraint(f"to_state IN {sql_in(vocab.WAYBILL_STATES)}", name="to_state"),
+    )
+
+
+class Jt808Terminal(Base):
+    """A JT/T 808 terminal registered through the gateway (geo_api/jt808_gateway.py): bound to
+    one vehicle by plate; only a SHA-256 of the auth code the platform issued is kept."""
+
+    __tablename__ = "jt808_terminals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(Text, unique=True)  # the header's BCD digits
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), unique=True
+    )
+    plate_colour: Mapped[int] = mapped_column(SmallInteger)
+    manufacturer: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    terminal_id: Mapped[str | None] = mapped_column(Text)
+    auth_hash: Mapped[str] = mapped_column(Text)
+    registered_at = _created()
+    authenticated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("phone ~ '^[0-9]{1,20}$'", name="phone"),
+        CheckConstraint("plate_colour BETWEEN 0 AND 255", name="plate_colour"),
     )
 
 
@@ -749,7 +833,10 @@ class RiskUnit(Base):
 
 
 class HiddenDanger(Base):
-    """Hidden-danger register (隐患): found → rectifying → rectified, with a deadline."""
+    """Hidden-danger register (隐患): found → rectifying → rectified, with a deadline. A major
+    one (``major_criterion`` from 安监总管三〔2017〕121号) passes through
+    ``rectification_reported`` and closes only with a regulator's acceptance (docs/domain.md §5).
+    """
 
     __tablename__ = "hidden_dangers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -762,14 +849,143 @@ class HiddenDanger(Base):
     found_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     rectified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    major_criterion: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_by: Mapped[str | None] = mapped_column(Text)
+    report_evidence: Mapped[str | None] = mapped_column(Text)
+    report_evidence_url: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_by: Mapped[str | None] = mapped_column(Text)
+    acceptance_note: Mapped[str | None] = mapped_column(Text)
+    rejected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_by: Mapped[str | None] = mapped_column(Text)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # The deadline a reminder was sent for: one reminder per deadline, however often the job runs.
+    reminded_for: Mapped[dt.date | None] = mapped_column(Date)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint(f"status IN {sql_in(vocab.HIDDEN_DANGER_STATUSES)}", name="status"),
         CheckConstraint("(status = 'rectified') = (rectified_at IS NOT NULL)", name="rectified_at"),
+        CheckConstraint(
+            "major_criterion IS NULL OR (is_major AND major_criterion IN "
+            f"{sql_in(tuple(vocab.MAJOR_HIDDEN_DANGER_CRITERIA))})",
+            name="major_criterion",
+        ),
+        CheckConstraint(
+            "status <> 'rectification_reported' OR reported_at IS NOT NULL", name="reported"
+        ),
+        CheckConstraint(
+            "NOT is_major OR status <> 'rectified' OR accepted_at IS NOT NULL",
+            name="major_accepted",
+        ),
+    )
+
+
+class Penalty(Base):
+    """An administrative penalty (行政处罚) decided against an enterprise: a bulletin input."""
+
+    __tablename__ = "penalties"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    decision_no: Mapped[str] = mapped_column(Text)
+    authority: Mapped[str] = mapped_column(Text)
+    amount_yuan: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint("amount_yuan IS NULL OR amount_yuan >= 0", name="amount_yuan"),
+        CheckConstraint("length(btrim(reason)) > 0", name="reason_not_blank"),
+        UniqueConstraint("authority", "decision_no"),
+    )
+
+
+class Accident(Base):
+    """A production safety accident at an enterprise: a bulletin input."""
+
+    __tablename__ = "accidents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    occurred_on: Mapped[dt.date] = mapped_column(Date)
+    grade: Mapped[str] = mapped_column(Text)
+    deaths: Mapped[int] = mapped_column(Integer, server_default="0")
+    injuries: Mapped[int] = mapped_column(Integer, server_default="0")
+    description: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"grade IN {sql_in(vocab.ACCIDENT_GRADES)}", name="grade"),
+        CheckConstraint("deaths >= 0 AND injuries >= 0", name="casualties"),
+        CheckConstraint("length(btrim(description)) > 0", name="description_not_blank"),
+    )
+
+
+class Bulletin(Base):
+    """The daily bulletin as issued: numbered, never rewritten (its entries are a snapshot)."""
+
+    __tablename__ = "bulletins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(Text, unique=True)
+    day: Mapped[dt.date] = mapped_column(Date, unique=True)
+    issued_at = _created()
+    issued_by: Mapped[str] = mapped_column(Text)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the thresholds it was made with
+    districts: Mapped[list[Any]] = mapped_column(JSONB)  # the district indexes that day
+
+
+class BulletinEntry(Base):
+    """One enterprise on one bulletin: which list, why, its rank and its department."""
+
+    __tablename__ = "bulletin_entries"
+    bulletin_id: Mapped[int] = mapped_column(
+        ForeignKey("bulletins.id", ondelete="CASCADE"), primary_key=True
+    )
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    attention: Mapped[str] = mapped_column(Text)  # key / suggested
+    rank: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(Text)
+    dynamic_color: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str] = mapped_column(Text)
+    reasons: Mapped[list[Any]] = mapped_column(JSONB)
+    __table_args__ = (
+        CheckConstraint(f"attention IN {sql_in(vocab.BULLETIN_LISTS)}", name="attention"),
+        CheckConstraint(f"department IN {sql_in(vocab.DEPARTMENTS)}", name="department"),
+    )
+
+
+class BulletinAction(Base):
+    """What was done about an enterprise on a bulletin: interview, inspection, enforcement."""
+
+    __tablename__ = "bulletin_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(Integer)
+    enterprise_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(Text)
+    taken_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["bulletin_id", "enterprise_id"],
+            ["bulletin_entries.bulletin_id", "bulletin_entries.enterprise_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_bulletin_actions_entry", "bulletin_id", "enterprise_id"),
+        CheckConstraint(f"kind IN {sql_in(vocab.BULLETIN_ACTIONS)}", name="kind"),
+        CheckConstraint("length(btrim(note)) > 0", name="note_not_blank"),
     )
 
 
 class InspectionTask(Base):
-    """A task an enterprise must do by ``due_date``; ``done_at`` feeds the completion rate."""
+    """A task an enterprise must do by ``due_date`` — once, or recurring from it at
+    ``frequency`` — assigned to a person and checking one control of a risk unit."""
 
     __tablename__ = "inspection_tasks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -780,7 +996,63 @@ class InspectionTask(Base):
     due_date: Mapped[dt.date] = mapped_column(Date)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at = _created()
-    __table_args__ = (CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),)
+    assignee: Mapped[str | None] = mapped_column(Text)
+    frequency: Mapped[str] = mapped_column(Text, server_default="once")
+    risk_unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("risk_units.id", ondelete="SET NULL"), index=True
+    )
+    control_index: Mapped[int | None] = mapped_column(Integer)  # into risk_units.controls
+    __table_args__ = (
+        CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),
+        CheckConstraint(
+            f"frequency IN {sql_in(tuple(vocab.INSPECTION_FREQUENCIES))}", name="frequency"
+        ),
+        CheckConstraint("control_index IS NULL OR control_index >= 0", name="control_index"),
+    )
+
+
+class InspectionTaskRound(Base):
+    """One done round of a recurring inspection task (the round due on ``due_date``)."""
+
+    __tablename__ = "inspection_task_rounds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("inspection_tasks.id", ondelete="CASCADE"))
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    done_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    done_by: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("task_id", "due_date"),)
+
+
+class EnterpriseFinding(Base):
+    """A direct-red circumstance of the MEM 2018 diagnosis guide found at an enterprise: while
+    open it rates the enterprise red whatever its score (docs/domain.md §2.2)."""
+
+    __tablename__ = "enterprise_findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+    evidence_url: Mapped[str | None] = mapped_column(Text)
+    found_on: Mapped[dt.date] = mapped_column(Date)
+    found_by: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, server_default="open")
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(Text)
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"code IN {sql_in(tuple(vocab.DIRECT_RED_FINDINGS))}", name="code"),
+        CheckConstraint(f"state IN {sql_in(vocab.FINDING_STATES)}", name="state"),
+        CheckConstraint(
+            "(state = 'closed') = (closed_at IS NOT NULL AND closed_by IS NOT NULL"
+            " AND close_reason IS NOT NULL)",
+            name="closed",
+        ),
+        CheckConstraint("length(btrim(evidence)) > 0", name="evidence_not_blank"),
+        CheckConstraint("evidence_url IS NULL OR evidence_url ~ '^https?://'", name="evidence_url"),
+    )
 
 
 class ScoreEvent(Base):

@@ -53,6 +53,12 @@ from layers.prevention.dual import (
     insert_danger,
     update_danger,
 )
+from layers.prevention.major_dangers import (
+    Acceptance,
+    RectificationReport,
+    accept_rectification,
+    report_rectified,
+)
 from layers.transport.parse import Rows as FixRows
 
 GAS_KINDS: Final = ("gas_flammable", "gas_toxic")
@@ -742,14 +748,21 @@ class DemoFeedSim:
         )
 
     async def advance_dangers(self, conn: AsyncConnection[Any], now: dt.datetime) -> list[int]:
-        """Move the feed's own major dangers on: rectifying at half their lifetime, rectified
-        at its end. Answers the enterprises to re-rate."""
+        """Move the feed's own major dangers on: rectifying at half their lifetime; at its end
+        the enterprise reports them rectified and a (simulated) regulator accepts — a major
+        danger closes only by acceptance (docs/domain.md §5). Answers the enterprises to
+        re-rate."""
         life = dt.timedelta(seconds=self.config.danger_lifetime_s)
         params = {"mark": "%" + FEED_MARK, "half": now - life / 2, "full": now - life}
         touched: list[int] = []
         for danger_id, enterprise, status in await _rows(conn, _OWN_DANGERS_SQL, params):
-            patch = HiddenDangerPatch(status="rectifying" if status == "found" else "rectified")
-            await update_danger(conn, int(danger_id), patch)
+            if status == "found":
+                await update_danger(conn, int(danger_id), HiddenDangerPatch(status="rectifying"))
+            else:
+                report = RectificationReport(evidence="整改完成，附现场照片（演示）")
+                await report_rectified(conn, int(danger_id), report, "demo feed")
+                note = Acceptance(note="复查合格（演示）")
+                await accept_rectification(conn, int(danger_id), note, "demo feed regulator")
             touched.append(int(enterprise))
         return sorted(set(touched))
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from layers.core.partitions import ensure_daily_partitions
 from layers.core.vocab import HAZMAT_CATEGORIES
 from layers.demo_city import (
+    bulletins,
     chain,
     enterprises,
     geography,
@@ -35,11 +36,13 @@ from layers.demo_city import (
     pipelines,
     registers,
     roads,
+    supervision,
     tracks,
     truth,
     zones,
 )
 from layers.demo_city.config import CST, Counts, to_lonlat
+from layers.prevention.bulletin import BulletinRules
 from layers.risk.recompute import RecomputeConfig, RecomputeReport, recompute
 from layers.transport import fix_filters
 from layers.transport.batch import BatchReport, detect_all
@@ -250,10 +253,38 @@ def seed_demo_city(
             f"{lrep.alarms} planted alarms ({lrep.red_points} red points), "
             f"{len(lrep.enterprises)} enterprises re-rated"
         )
+    with _phase(report, "supervision", progress):
+        # Diagnosis dates (a few expired), a direct-red enterprise, major hidden dangers in
+        # each closing state (issue 15), then those enterprises re-rated.
+        with psycopg.connect(url) as conn:
+            # Dates relative to the rating's clock (the wall clock), as the live phase's.
+            sup = supervision.plant(conn, seed, scale, (now or live.default_now()).date())
+        asyncio.run(_rerate(url, config, sup["enterprises"]))
+        truth.add_section(report.ground_truth, "supervision", sup)
+        report.counts["enterprise_findings"] = 1
+    with _phase(report, "bulletins", progress):
+        # The bulletin pages should open on a week of history: the real issuing code over the
+        # seeded facts, with penalties, accidents and the regulators' actions.
+        issued = asyncio.run(_bulletins(url, seed, now or live.default_now()))
+        truth.add_section(report.ground_truth, "bulletins", issued.truth)
+        report.counts["bulletins"] = len(issued.bulletins)
+        report.counts["bulletin_actions"] = issued.actions
+        report.counts["penalties"] = issued.penalties
+        report.counts["accidents"] = issued.accidents
     for ev in events:
         report.events[ev["kind"]] = report.events.get(ev["kind"], 0) + 1
     print(report.summary())
     return report
+
+
+async def _bulletins(url: str, seed: int, now: dt.datetime) -> bulletins.BulletinSeed:
+    today = now.astimezone(CST).date()  # the bulletin's day is the local one
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        issued = await bulletins.seed_bulletins(
+            conn, np.random.default_rng([seed, 19]), today, BulletinRules()
+        )
+        await conn.commit()
+    return issued
 
 
 async def _detect(url: str, config: RecomputeConfig) -> BatchReport:
@@ -262,6 +293,11 @@ async def _detect(url: str, config: RecomputeConfig) -> BatchReport:
         async with await psycopg.AsyncConnection.connect(url) as conn:
             await recompute(conn, config, sorted(report.carriers))
     return report
+
+
+async def _rerate(url: str, config: RecomputeConfig, ids: list[int]) -> None:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await recompute(conn, config, ids)
 
 
 async def _recompute(url: str, config: RecomputeConfig) -> RecomputeReport:

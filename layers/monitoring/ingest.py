@@ -43,7 +43,9 @@ _LOAD = (
     + ", s.last_value, s.same_count, s.alarm_id, a.level, a.peak_value"
     " FROM monitoring_state s JOIN monitoring_points mp ON mp.id = s.point_id"
     " LEFT JOIN alarms a ON a.id = s.alarm_id"
-    " WHERE s.point_id = ANY(%(ids)s) ORDER BY s.point_id FOR UPDATE OF s"
+    # A retired point (migration 0012) is unknown: its readings are rejected, not evaluated.
+    " WHERE s.point_id = ANY(%(ids)s) AND mp.retired_at IS NULL"
+    " ORDER BY s.point_id FOR UPDATE OF s"
 )
 _SAVE = (
     "UPDATE monitoring_state s SET level = u.l, pending_level = u.pl, pending_count = u.pc,"

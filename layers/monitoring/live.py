@@ -121,7 +121,7 @@ async def recolor_and_notify(
 _STALE = """
 UPDATE monitoring_state s SET stale = true, updated_at = %(now)s
 FROM monitoring_points mp
-WHERE mp.id = s.point_id AND NOT s.stale AND s.last_ts IS NOT NULL
+WHERE mp.id = s.point_id AND NOT s.stale AND s.last_ts IS NOT NULL AND mp.retired_at IS NULL
   AND s.last_ts < %(now)s - mp.sampling_interval_s * %(k)s * interval '1 second'
 RETURNING s.point_id
 """

@@ -12,12 +12,16 @@ Key attention (重点关注) — any of:
   disposed of, not cleared) — silence during an alarm is no reason to look away
   (docs/domain.md §2.4); it stays listed for that alarm until the alarm is disposed of or
   cleared, or a reading brings the detector back.
+- ``K6_recent_accident``: a production safety accident in the ``accident_days`` (default 365)
+  up to D — the place where something already went wrong is watched first.
 
 Suggested attention (提示关注) — enterprises not on the key list with any of:
 - ``S1_dynamic_raised``: dynamic colour worse than inherent (a live condition is active), a
   not-assessed (grey) enterprise's coloured dynamic colour included.
 - ``S2_overdue_dangers``: hidden dangers past their deadline and not rectified.
 - ``S3_low_rectification``: rectification rate below ``low_rectification`` (default 0.8).
+- ``S4_recent_penalty``: an administrative penalty decided in the ``penalty_days`` (default
+  365) up to D.
 
 District indexes (per district, over its enterprises):
 - **enterprise responsibility** = the mean over its enterprises of each enterprise's mean of
@@ -54,6 +58,8 @@ class WatchRules:
 
     score_points: int = 6
     low_rectification: float = 0.8
+    accident_days: int = 365
+    penalty_days: int = 365
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class WatchFacts:
     score_points: int
     rates: PreventionRates
     lost_detectors: int = 0
+    recent_accidents: int = 0
+    recent_penalties: int = 0
 
 
 @dataclass
@@ -136,6 +144,13 @@ def key_reasons(f: WatchFacts, rules: WatchRules) -> list[WatchReason]:
                 f"{f.lost_detectors} detector(s) offline during an open level-2 alarm",
             )
         )
+    if f.recent_accidents > 0:
+        out.append(
+            WatchReason(
+                "K6_recent_accident",
+                f"{f.recent_accidents} accident(s) in the last {rules.accident_days} days",
+            )
+        )
     return out
 
 
@@ -161,6 +176,14 @@ def suggested_reasons(f: WatchFacts, rules: WatchRules) -> list[WatchReason]:
             WatchReason(
                 "S3_low_rectification",
                 f"hidden-danger rectification {rate:.0%} below {rules.low_rectification:.0%}",
+            )
+        )
+    if f.recent_penalties > 0:
+        out.append(
+            WatchReason(
+                "S4_recent_penalty",
+                f"{f.recent_penalties} administrative penalty(ies) in the last"
+                f" {rules.penalty_days} days",
             )
         )
     return out
@@ -265,14 +288,26 @@ WITH dangers AS (
     WHERE a.level = 2 AND a.cleared_at IS NULL AND a.disposed_at IS NULL AND mp.offline
       AND a.raised_at < %(end)s
     GROUP BY h.enterprise_id
+), accidents_recent AS (
+    SELECT enterprise_id, count(*) AS n FROM accidents
+    WHERE occurred_on <= %(day)s AND occurred_on > %(day)s - %(accident_days)s
+    GROUP BY enterprise_id
+), penalties_recent AS (
+    SELECT enterprise_id, count(*) AS n FROM penalties
+    WHERE decided_on <= %(day)s AND decided_on > %(day)s - %(penalty_days)s
+    GROUP BY enterprise_id
 )
 SELECT e.id, e.name, e.district, e.inherent_color, e.dynamic_color,
        coalesce(dangers.n, 0) AS dangers, coalesce(alarms_overdue.n, 0) AS alarms,
-       coalesce(lost.n, 0) AS lost
+       coalesce(lost.n, 0) AS lost, coalesce(accidents_recent.n, 0) AS accidents,
+       coalesce(penalties_recent.n, 0) AS penalties
 FROM enterprises e
 LEFT JOIN dangers ON dangers.enterprise_id = e.id
 LEFT JOIN alarms_overdue ON alarms_overdue.enterprise_id = e.id
 LEFT JOIN lost ON lost.enterprise_id = e.id
+LEFT JOIN accidents_recent ON accidents_recent.enterprise_id = e.id
+LEFT JOIN penalties_recent ON penalties_recent.enterprise_id = e.id
+WHERE e.retired_at IS NULL  -- retired (migration 0012): history only, not watched
 ORDER BY e.id
 """
 
@@ -284,7 +319,15 @@ async def daily_list(conn: AsyncConnection[Any], day: dt.date, rules: WatchRules
     # (layers/prevention/scoring.py).
     points = await deducted_points(conn, None, day)
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_FACTS_SQL, {"end": day_end(day)})
+    await cur.execute(
+        _FACTS_SQL,
+        {
+            "end": day_end(day),
+            "day": day,
+            "accident_days": rules.accident_days,
+            "penalty_days": rules.penalty_days,
+        },
+    )
     facts = [
         WatchFacts(
             r["id"],
@@ -297,6 +340,8 @@ async def daily_list(conn: AsyncConnection[Any], day: dt.date, rules: WatchRules
             points.get(r["id"], 0),
             rates[r["id"]],
             r["lost"],
+            r["accidents"],
+            r["penalties"],
         )
         for r in await cur.fetchall()
         if r["id"] in rates

@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from layers.core.pdf import BODY_W, FONT, MARGIN, document, heading, rgb, table
 from layers.risk.diagram import Diagram, Plane, centroid, color_hex, rings
 from layers.risk.fonts import cjk_font_file
 
@@ -84,16 +85,7 @@ LIMIT_NAMES = (
 
 # ---- page geometry (mm, A4 portrait) ---------------------------------------------------------
 
-PAGE_W, PAGE_H = 210.0, 297.0
-MARGIN = 15.0
-BODY_W = PAGE_W - 2 * MARGIN
 MAP_SIZE = BODY_W  # the map frame is a square as wide as the text
-FONT = "book"
-
-
-def _rgb(hex_color: str) -> tuple[int, int, int]:
-    h = hex_color.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
 def _num(value: Any) -> str:
@@ -131,75 +123,8 @@ def controls_by_type(controls: Iterable[dict[str, Any]] | None) -> dict[str, lis
 # ---- the document ----------------------------------------------------------------------------
 
 
-def _document(title: str) -> Any:
-    from fpdf import FPDF
-
-    class Book(FPDF):
-        def header(self) -> None:
-            if self.page_no() == 1:
-                return
-            self.set_font(FONT, size=8)
-            self.set_text_color(90, 90, 90)
-            self.set_xy(MARGIN, 7)
-            self.cell(BODY_W, 5, title, align="L")
-            self.set_text_color(0, 0, 0)
-            self.set_y(MARGIN)
-
-        def footer(self) -> None:
-            self.set_y(-11)
-            self.set_font(FONT, size=8)
-            self.set_text_color(90, 90, 90)
-            self.cell(0, 5, f"第 {self.page_no()} 页 / 共 {{nb}} 页", align="C")
-            self.set_text_color(0, 0, 0)
-
-    pdf = Book(orientation="P", unit="mm", format="A4")
-    pdf.set_margins(MARGIN, MARGIN, MARGIN)
-    pdf.set_auto_page_break(True, margin=16)
-    # TrueType subset + ToUnicode: extractable text, no tofu (fonts.py refuses a missing font).
-    pdf.add_font(FONT, "", str(cjk_font_file()), collection_font_number=0)
-    pdf.set_font(FONT, size=10)
-    pdf.set_title(title)
-    pdf.set_creator("GeoRisk")
-    pdf.set_lang("zh-CN")
-    return pdf
-
-
-def _heading(pdf: Any, text: str) -> None:
-    pdf.set_font(FONT, size=14)
-    pdf.cell(BODY_W, 9, text, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(FONT, size=9)
-    pdf.ln(1)
-
-
-def _table(
-    pdf: Any,
-    head: list[str],
-    rows: list[list[str]],
-    widths: tuple[float, ...],
-    fills: dict[tuple[int, int], str] | None = None,
-    size: float = 8,
-) -> None:
-    """A bordered table that breaks between rows and repeats its heading on every page."""
-    from fpdf.fonts import FontFace
-
-    pdf.set_font(FONT, size=size)
-    heading = FontFace(emphasis="", fill_color=(225, 225, 225))
-    with pdf.table(
-        col_widths=widths,
-        width=sum(widths),
-        align="LEFT",
-        headings_style=heading,
-        line_height=size * 0.55,
-        text_align="LEFT",
-        repeat_headings=1,
-    ) as table:
-        table.row(head)
-        for r, values in enumerate(rows):
-            row = table.row()
-            for c, value in enumerate(values):
-                fill = (fills or {}).get((r, c))
-                style = FontFace(fill_color=_rgb(fill)) if fill else None
-                row.cell(value, style=style)
+def _book_document(title: str) -> Any:
+    return document(title, cjk_font_file())
 
 
 # ---- pages -----------------------------------------------------------------------------------
@@ -228,7 +153,7 @@ def _cover(pdf: Any, d: Diagram, today: dt.date) -> None:
         ["评级依据", "；".join(reasons) or "—"],
         ["编制日期", today.isoformat()],
     ]
-    _table(pdf, ["项目", "内容"], identity, (45, BODY_W - 45), {(4, 1): color_hex(color)}, 10)
+    table(pdf, ["项目", "内容"], identity, (45, BODY_W - 45), {(4, 1): color_hex(color)}, 10)
     pdf.ln(5)
     counts: dict[str, int] = {}
     for f in d.units:
@@ -246,17 +171,17 @@ def _cover(pdf: Any, d: Diagram, today: dt.date) -> None:
         new_y="NEXT",
     )
     pdf.ln(4)
-    _heading(pdf, "应急联系人 Emergency contacts")
+    heading(pdf, "应急联系人 Emergency contacts")
     contacts = [
         [str(c.get("role") or ""), str(c.get("name") or ""), str(c.get("phone") or "")]
         for c in e.get("contacts") or []
     ]
-    _table(pdf, ["职责", "姓名", "电话"], contacts or [["—", "未登记", ""]], (60, 60, 60), None, 10)
+    table(pdf, ["职责", "姓名", "电话"], contacts or [["—", "未登记", ""]], (60, 60, 60), None, 10)
 
 
 def _map_page(pdf: Any, d: Diagram) -> None:
     pdf.add_page()
-    _heading(pdf, "安全风险四色分布图 Four-colour risk map")
+    heading(pdf, "安全风险四色分布图 Four-colour risk map")
     top = pdf.get_y()
     plane = Plane(*d.point)
     xs: list[float] = []
@@ -298,15 +223,15 @@ def _map_page(pdf: Any, d: Diagram) -> None:
         with pdf.local_context(fill_opacity=0.12):
             pdf.set_dash_pattern(dash=1, gap=1)
             pdf.set_line_width(0.6)
-            pdf.set_draw_color(*_rgb(color_hex(f["properties"].get("color"))))
-            pdf.set_fill_color(*_rgb(color_hex(f["properties"].get("color"))))
+            pdf.set_draw_color(*rgb(color_hex(f["properties"].get("color"))))
+            pdf.set_fill_color(*rgb(color_hex(f["properties"].get("color"))))
             for ring in hz_rings:
                 pdf.polygon([page_xy(p) for p in ring], style="DF")
     for f, unit_rings in units:
         with pdf.local_context(fill_opacity=0.75):
             pdf.set_draw_color(34, 34, 34)
             pdf.set_line_width(0.25)
-            pdf.set_fill_color(*_rgb(color_hex(f["properties"].get("color"))))
+            pdf.set_fill_color(*rgb(color_hex(f["properties"].get("color"))))
             for ring in unit_rings:
                 pdf.polygon([page_xy(p) for p in ring], style="DF")
     pdf.set_font(FONT, size=7)
@@ -322,7 +247,7 @@ def _map_page(pdf: Any, d: Diagram) -> None:
         pdf.text(cx - w / 2, cy + 0.8, name)
     for f, p in points:
         x, y = page_xy(p)
-        pdf.set_fill_color(*_rgb(color_hex(f["properties"].get("color"))))
+        pdf.set_fill_color(*rgb(color_hex(f["properties"].get("color"))))
         pdf.set_draw_color(0, 0, 0)
         pdf.set_line_width(0.2)
         pdf.polygon([(x, y - 1.8), (x + 1.6, y + 1.0), (x - 1.6, y + 1.0)], style="DF")
@@ -370,7 +295,7 @@ def _map_legend(pdf: Any) -> None:
     x = MARGIN
     y = pdf.get_y()
     for color, name in LEVEL_NAMES.items():
-        pdf.set_fill_color(*_rgb(color_hex(color)))
+        pdf.set_fill_color(*rgb(color_hex(color)))
         pdf.set_draw_color(34, 34, 34)
         pdf.rect(x, y, 5, 3.5, style="DF")
         pdf.text(x + 6.5, y + 3, name)
@@ -401,7 +326,7 @@ def _map_legend(pdf: Any) -> None:
 
 def _register(pdf: Any, d: Diagram, today: dt.date) -> None:
     pdf.add_page()
-    _heading(pdf, "风险分级管控清单 Risk register")
+    heading(pdf, "风险分级管控清单 Risk register")
     rows: list[list[str]] = []
     fills: dict[tuple[int, int], str] = {}
     for i, f in enumerate(d.units):
@@ -427,12 +352,12 @@ def _register(pdf: Any, d: Diagram, today: dt.date) -> None:
     if not rows:
         rows = [["", "（未登记风险单元）", "", "", "", "", "", ""]]
     head = ["序号", "风险单元", "类型", "评估方法与取值", "分值", "等级", "责任人", "复评日期"]
-    _table(pdf, head, rows, (9, 36, 18, 32, 13, 18, 32, 22), fills)
+    table(pdf, head, rows, (9, 36, 18, 32, 13, 18, 32, 22), fills)
 
 
 def _controls(pdf: Any, d: Diagram) -> None:
     pdf.add_page()
-    _heading(pdf, "管控措施 Controls by unit and type")
+    heading(pdf, "管控措施 Controls by unit and type")
     rows: list[list[str]] = []
     for f in d.units:
         p = f["properties"]
@@ -450,7 +375,7 @@ def _controls(pdf: Any, d: Diagram) -> None:
                     person if n == 0 else "",
                 ]
             )
-    _table(
+    table(
         pdf,
         ["风险单元", "措施类型", "管控措施", "责任人"],
         rows or [["—", "", "", ""]],
@@ -460,7 +385,7 @@ def _controls(pdf: Any, d: Diagram) -> None:
 
 def _sources_and_points(pdf: Any, d: Diagram) -> None:
     pdf.add_page()
-    _heading(pdf, "重大危险源 Major hazard sources")
+    heading(pdf, "重大危险源 Major hazard sources")
     rows: list[list[str]] = []
     fills: dict[tuple[int, int], str] = {}
     for i, f in enumerate(d.hazards):
@@ -473,7 +398,7 @@ def _sources_and_points(pdf: Any, d: Diagram) -> None:
         grade = f"{p['grade']} 级" if p.get("grade") else "未分级"
         rows.append([str(p["code"]), str(p["name"]), grade, _num(p.get("R")), substances])
         fills[(i, 2)] = color_hex(p.get("color"))
-    _table(
+    table(
         pdf,
         ["编号", "名称", "级别", "R 值", "危险化学品（在线量 / 临界量）"],
         rows or [["—", "无重大危险源", "", "", ""]],
@@ -481,7 +406,7 @@ def _sources_and_points(pdf: Any, d: Diagram) -> None:
         fills,
     )
     pdf.ln(6)
-    _heading(pdf, "监测点 Monitoring points")
+    heading(pdf, "监测点 Monitoring points")
     rows = []
     fills = {}
     for i, f in enumerate(d.monitors):
@@ -511,7 +436,7 @@ def _sources_and_points(pdf: Any, d: Diagram) -> None:
             ]
         )
         fills[(i, 4)] = color_hex(p.get("color"))
-    _table(
+    table(
         pdf,
         ["编号", "所属危险源", "类型", "报警限值", "状态"],
         rows or [["—", "", "无监测点", "", ""]],
@@ -524,7 +449,7 @@ def render_book(d: Diagram, today: dt.date | None = None) -> bytes:
     """The book as PDF bytes; CjkFontMissing (layers/risk/fonts.py) when the font is absent."""
     today = today or dt.date.today()
     title = f"{d.enterprise['name']} · 安全风险“一图一册”"
-    pdf = _document(title)
+    pdf = _book_document(title)
     _cover(pdf, d, today)
     _map_page(pdf, d)
     _register(pdf, d, today)

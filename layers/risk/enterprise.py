@@ -21,16 +21,28 @@
   first: communications often fail with the incident, so silence is itself the most urgent
   cause; it holds until the alarm is disposed of or cleared, or a reading brings the detector
   back (layers/monitoring/live.py keeps such a point in its alarm colour, marked offline).
-Reasons are ordered: live conditions first (they explain the difference), then the inherent
-contributors worst first. Each has a stable ``code`` for machines and text in zh and en.
+- Direct red (MEM 2018 guide): an open finding of a direct-red circumstance
+  (``enterprise_findings``, layers/core/vocab.py DIRECT_RED_FINDINGS) makes the enterprise red,
+  inherent and dynamic, whatever its score; its reason comes **first**. Closing the finding
+  gives the colour back to the other inputs.
+- Diagnosis validity: a diagnosis is repeated at least every three years
+  (``LiveRules.diagnosis_valid_years``). An expired one still gives its band (it is the last
+  known level) but is a live condition — the enterprise is overdue for reassessment — and so
+  raises the dynamic colour one level like the others (``expired_diagnosis_raises``). A
+  diagnosis without a date is taken as current (no reason).
+Reasons are ordered: a direct-red finding first, then live conditions (they explain the
+difference), then the inherent contributors worst first. Each has a stable ``code`` for
+machines and text in zh and en.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from layers.core.colors import GREY, RISK_COLORS, RatedColor, RiskColor, worst
+from layers.core.vocab import DIRECT_RED_FINDINGS
 from layers.risk.gb18218 import GRADE_COLORS
 
 #: (minimum score, colour) checked top-down; below the last band is red.
@@ -61,6 +73,19 @@ class LiveRules:
 
     score_measure_threshold: int = 6  # Xiaoshan: key supervision at 6 deducted points
     parking_window_hours: int = 24
+    diagnosis_valid_years: int = 3  # MEM 2018 guide: reassessed at least every three years
+    expired_diagnosis_raises: bool = True
+
+
+def diagnosis_expired(diagnosed_on: dt.date | None, today: dt.date, valid_years: int) -> bool:
+    """Older than ``valid_years``: on the anniversary itself it is still valid."""
+    if diagnosed_on is None:
+        return False
+    try:
+        until = diagnosed_on.replace(year=diagnosed_on.year + valid_years)
+    except ValueError:  # 29 February → 28 February
+        until = diagnosed_on.replace(year=diagnosed_on.year + valid_years, day=28)
+    return today > until
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,11 @@ class EnterpriseFacts:
     overdue_level2_alarms: int = 0
     score_points: int = 0
     parking_alerts: int = 0
+    open_findings: int = 0  # open direct-red findings (MEM 2018 guide)
+    finding_code: str | None = None  # the earliest open one
+    finding_evidence: str | None = None
+    diagnosed_on: dt.date | None = None
+    diagnosis_expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,6 +218,34 @@ def _not_assessed(f: EnterpriseFacts) -> Reason:
     )
 
 
+def _direct_red(f: EnterpriseFacts) -> Reason | None:
+    if f.open_findings <= 0:
+        return None
+    zh_label, en_label = DIRECT_RED_FINDINGS.get(f.finding_code or "", ("", f.finding_code or ""))
+    more_zh = f"等 {f.open_findings} 项" if f.open_findings > 1 else ""
+    more_en = f" (+{f.open_findings - 1} more)" if f.open_findings > 1 else ""
+    evidence = f"：{f.finding_evidence}" if f.finding_evidence else ""
+    return Reason(
+        "direct_red_finding",
+        f"直接判定为红色：{zh_label}{more_zh}{evidence}",
+        f"rated red directly: {en_label}{more_en}"
+        + (f" — {f.finding_evidence}" if f.finding_evidence else ""),
+        "red",
+    )
+
+
+def _expired(f: EnterpriseFacts, rules: LiveRules) -> Reason | None:
+    if not f.diagnosis_expired:
+        return None
+    on = f.diagnosed_on.isoformat() if f.diagnosed_on else "?"
+    return Reason(
+        "diagnosis_expired",
+        f"安全风险诊断已过期({on} 诊断，有效期 {rules.diagnosis_valid_years} 年)",
+        f"risk diagnosis expired (diagnosed {on}, valid {rules.diagnosis_valid_years} years)",
+        raises=rules.expired_diagnosis_raises,
+    )
+
+
 def _live_reasons(f: EnterpriseFacts, rules: LiveRules) -> list[Reason]:
     live: list[Reason] = []
     if f.lost_detectors > 0:
@@ -257,14 +315,22 @@ def rate(facts: EnterpriseFacts, rules: LiveRules | None = None) -> Rating:
     rules = rules or LiveRules()
     inherent_reasons = _inherent_reasons(facts)
     live = _live_reasons(facts, rules)
+    expired = _expired(facts, rules)
+    raising = [r for r in (*live, expired) if r is not None and r.raises]
+    shown = [*live, *([expired] if expired else [])]
     source = facts.worst_source_grade
     assessed = worst(
         GRADE_COLORS[source] if source is not None else None,
         diagnosis_color(facts.diagnosis_score),
         facts.worst_unit_color,
     )
+    direct = _direct_red(facts)
+    if direct is not None:
+        # Red whatever the rest says; the rest still explains itself after it.
+        rest = inherent_reasons if assessed is not None else [_not_assessed(facts)]
+        return Rating("red", "red", [direct, *shown, *rest])
     if assessed is None:
-        dynamic: RatedColor = NOT_ASSESSED_LIVE_COLOR if live else NOT_ASSESSED_COLOR
-        return Rating(NOT_ASSESSED_COLOR, dynamic, [*live, _not_assessed(facts)])
-    dynamic = raise_one_level(assessed) if live else assessed
-    return Rating(assessed, dynamic, live + inherent_reasons)
+        dynamic: RatedColor = NOT_ASSESSED_LIVE_COLOR if raising else NOT_ASSESSED_COLOR
+        return Rating(NOT_ASSESSED_COLOR, dynamic, [*shown, _not_assessed(facts)])
+    dynamic = raise_one_level(assessed) if raising else assessed
+    return Rating(assessed, dynamic, shown + inherent_reasons)

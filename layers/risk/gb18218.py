@@ -5,6 +5,11 @@
   R < 10 grade 4. The standard uses ≥ at every edge (public code often writes > 100: wrong).
 - α from the number of people within 500 m outside the plant boundary (Table 5).
 - β from Table 3 (named toxic gases, by CAS number) or Table 4 (hazard class).
+- Q from Table 1 (named substances, by CAS) or Table 2 (by hazard class). A substance with
+  several hazard classes takes the **lowest** Table 2 Q of its classes (GB 18218-2018,
+  docs/domain.md §2.1); β then comes from Table 4 of the class that set Q (the governing
+  class; between classes of equal Q the larger β) — a product choice the standard leaves
+  open. A mixture is assessed by the one class it has been classified into.
 The standard gives no colours; GeoRisk maps grade 1→red, 2→orange, 3→yellow, 4→blue.
 """
 
@@ -93,8 +98,16 @@ class Substance:
     q: float
     critical_q: float | None = None
     beta: float | None = None
-    hazard_class: str | None = None
+    hazard_class: str | None = None  # the first (or, for a mixture, the classified) class
     cas: str | None = None
+    more_classes: tuple[str, ...] = ()  # further hazard classes of a multi-hazard substance
+    mixture: bool = False  # assessed by its one classified class (``hazard_class``)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Every hazard class, first as given, without repeats."""
+        first = (self.hazard_class,) if self.hazard_class else ()
+        return tuple(dict.fromkeys((*first, *self.more_classes)))
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class Contribution:
     ratio: float  # q / Q
     source_of_q: str  # "given", "table1" or "table2"
     source_of_beta: str  # "given", "table3" or "table4"
+    governing_class: str | None = None  # the class whose Table 2 Q (and Table 4 β) applied
 
 
 @dataclass(frozen=True)
@@ -127,14 +141,28 @@ def alpha_for(population_500m: int) -> float:
     raise AssertionError("unreachable: the last band starts at 0")
 
 
-def beta_for(substance: Substance) -> tuple[float, str]:
-    """An explicit β overrides; else Table 3 by CAS; else Table 4 by class."""
+def governing_class(substance: Substance, table2: dict[str, float]) -> str | None:
+    """The class that decides a multi-hazard substance: the lowest Table 2 Q, then the larger
+    Table 4 β; a class without a Table 2 Q (``toxic_gas``, ``other``) only when no class has
+    one. One class (or a mixture's classified class) governs by itself."""
+    classes = substance.classes
+    if len(classes) <= 1:
+        return classes[0] if classes else None
+    return min(
+        classes,
+        key=lambda c: (table2.get(c, math.inf), -CLASS_BETA.get(c, 0), classes.index(c)),
+    )
+
+
+def beta_for(substance: Substance, governing: str | None = None) -> tuple[float, str]:
+    """An explicit β overrides; else Table 3 by CAS; else Table 4 by the governing class."""
     if substance.beta is not None:
         return substance.beta, "given"
     if substance.cas and substance.cas in TOXIC_GAS_BETA:
         return TOXIC_GAS_BETA[substance.cas], "table3"
-    if substance.hazard_class and substance.hazard_class in CLASS_BETA:
-        return CLASS_BETA[substance.hazard_class], "table4"
+    governing = governing or substance.hazard_class
+    if governing and governing in CLASS_BETA:
+        return CLASS_BETA[governing], "table4"
     raise AssessmentError(
         "beta",
         f"{substance.name}: give beta, a Table 3 CAS number or a Table 4 class (e.g. W4)",
@@ -155,8 +183,10 @@ def critical_quantity_for(
     table1: dict[str, float],
     table1_variants: Collection[str],
     table2: dict[str, float],
+    governing: str | None = None,
 ) -> tuple[float, str]:
-    """Q given; else Table 1 by CAS; else — only for a CAS Table 1 does not list — Table 2."""
+    """Q given; else Table 1 by CAS; else — only for a CAS Table 1 does not list — Table 2 by
+    the governing class (the lowest Q of a multi-hazard substance's classes)."""
     if substance.critical_q is not None:
         return substance.critical_q, "given"
     if substance.cas and substance.cas in table1:
@@ -167,8 +197,9 @@ def critical_quantity_for(
             f"{substance.name}: CAS {substance.cas} has several GB 18218-2018 Table 1 entries "
             "(by content); give Q",
         )
-    if substance.hazard_class and substance.hazard_class in table2:
-        return table2[substance.hazard_class], "table2"
+    governing = governing or substance.hazard_class
+    if governing and governing in table2:
+        return table2[governing], "table2"
     raise AssessmentError(
         f"substances[{index}].Q",
         f"{substance.name}: give Q, a CAS number listed in GB 18218-2018 Table 1 "
@@ -201,15 +232,23 @@ def assess(
             raise AssessmentError(
                 f"substances[{index}].q", f"{sub.name}: q must be a positive number of tonnes"
             )
-        critical_q, q_source = critical_quantity_for(sub, index, table1, table1_variant_cas, table2)
+        if sub.mixture and len(sub.classes) != 1:
+            raise AssessmentError(
+                f"substances[{index}].class",
+                f"{sub.name}: a mixture is assessed by the one class it is classified into",
+            )
+        governing = governing_class(sub, table2)
+        critical_q, q_source = critical_quantity_for(
+            sub, index, table1, table1_variant_cas, table2, governing
+        )
         if not (critical_q > 0 and math.isfinite(critical_q)):
             raise AssessmentError(f"substances[{index}].Q", f"{sub.name}: Q must be > 0")
         if sub.beta is not None and not (sub.beta > 0 and math.isfinite(sub.beta)):
             raise AssessmentError(f"substances[{index}].beta", f"{sub.name}: beta must be > 0")
-        beta, beta_source = beta_for(sub)
+        beta, beta_source = beta_for(sub, governing)
         ratio = sub.q / critical_q
         contributions.append(
-            Contribution(sub.name, sub.q, critical_q, beta, ratio, q_source, beta_source)
+            Contribution(sub.name, sub.q, critical_q, beta, ratio, q_source, beta_source, governing)
         )
     s_value = round(math.fsum(c.ratio for c in contributions), _EDGE_DECIMALS)
     r_value = round(alpha * math.fsum(c.beta * c.ratio for c in contributions), _EDGE_DECIMALS)

@@ -39,12 +39,14 @@ SELECT h.id,
                 FILTER (WHERE s.id IS NOT NULL), '[]') AS substances
 FROM hazard_sources h
 LEFT JOIN hazard_source_substances s ON s.hazard_source_id = h.id
+WHERE h.retired_at IS NULL
 GROUP BY h.id
 """
 
 _SEGMENTS_SQL = """
 SELECT s.id, p.diameter_mm, p.pressure_mpa
 FROM pipeline_segments s JOIN pipelines p ON p.id = s.pipeline_id
+WHERE p.retired_at IS NULL
 """
 
 _BUFFER_SQL = """

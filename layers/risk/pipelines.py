@@ -29,7 +29,8 @@ DENSIFY_STEP_M: Final = 50.0
 # original (so its vertices survive). Cut k of n sits at k·L/n, so pieces are L/n ≤ 500 m.
 _SEGMENTS_SQL = """
 WITH p AS (
-    SELECT id, geom FROM pipelines WHERE %(all)s OR id = ANY(%(ids)s)
+    -- a retired pipeline has no pieces: its segments are removed as stale
+    SELECT id, geom FROM pipelines WHERE (%(all)s OR id = ANY(%(ids)s)) AND retired_at IS NULL
 ), v AS (
     SELECT p.id, d.path[1] AS i, d.geom AS pt,
            lag(d.geom) OVER (PARTITION BY p.id ORDER BY d.path[1]) AS prev
@@ -138,18 +139,20 @@ WITH seg AS (
       ON z.geom && ST_Expand(seg.geom, seg.radius / 110000.0
                              / cos(radians(least(abs(ST_Y(ST_StartPoint(seg.geom))) + 1, 89))))
      AND ST_DWithin(seg.geom::geography, z.geom::geography, seg.radius)
+     AND z.retired_at IS NULL
     JOIN unnest(%(kinds)s::text[], %(ranks)s::int[]) AS k(kind, rank) ON k.kind = z.kind
     ORDER BY seg.id, k.rank DESC, distance_m, z.id
 ), alarm AS (
     SELECT mp.pipeline_id, count(*) AS n, min(mp.code) AS code
     FROM alarms a JOIN monitoring_points mp ON mp.id = a.point_id
-    WHERE a.cleared_at IS NULL AND mp.kind = ANY(%(live_kinds)s)
+    WHERE a.cleared_at IS NULL AND mp.kind = ANY(%(live_kinds)s) AND mp.retired_at IS NULL
       AND mp.pipeline_id = ANY(%(pids)s)
     GROUP BY mp.pipeline_id
 ), red AS (
     SELECT pipeline_id, count(*) AS n, min(code) AS code
     FROM monitoring_points
     WHERE live_color = 'red' AND kind = ANY(%(live_kinds)s) AND pipeline_id = ANY(%(pids)s)
+      AND retired_at IS NULL
     GROUP BY pipeline_id
 )
 SELECT seg.id, seg.radius, target.kind AS target_kind, target.name AS target_name,

@@ -29,7 +29,13 @@ from layers.core.colors import GREY
 from layers.core.vocab import ILLEGAL_PARKING_RULES
 from layers.prevention.scoring import deducted_points
 from layers.risk import gb18218
-from layers.risk.enterprise import EnterpriseFacts, LiveRules, Rating, rate
+from layers.risk.enterprise import (
+    EnterpriseFacts,
+    LiveRules,
+    Rating,
+    diagnosis_expired,
+    rate,
+)
 from layers.risk.hexagons import rollup_all
 from layers.risk.overlays import recompute_overlays
 from layers.risk.pipelines import recompute_pipelines
@@ -82,12 +88,13 @@ SELECT h.id, h.population_500m,
            coalesce(e.site_geom, h.geom))) END AS ring,
        coalesce(json_agg(json_build_object(
            'name', s.name, 'cas', s.cas, 'q', s.q, 'critical_q', s.critical_q,
-           'beta', s.beta, 'hazard_class', s.hazard_class) ORDER BY s.id)
+           'beta', s.beta, 'hazard_class', s.hazard_class, 'more_classes', s.more_classes,
+           'mixture', s.mixture) ORDER BY s.id)
          FILTER (WHERE s.id IS NOT NULL), '[]') AS substances
 FROM hazard_sources h
 JOIN enterprises e ON e.id = h.enterprise_id
 LEFT JOIN hazard_source_substances s ON s.hazard_source_id = h.id
-WHERE %(all)s OR h.enterprise_id = ANY(%(enterprise_ids)s)
+WHERE (%(all)s OR h.enterprise_id = ANY(%(enterprise_ids)s)) AND h.retired_at IS NULL
 GROUP BY h.id, e.site_geom
 """
 
@@ -114,6 +121,8 @@ def _assess_source(row: dict[str, Any], people: int | None, source: str) -> tupl
             beta=s["beta"],
             hazard_class=s["hazard_class"],
             cas=s["cas"],
+            more_classes=tuple(s["more_classes"] or ()),
+            mixture=bool(s["mixture"]),
         )
         for s in row["substances"]
     ]
@@ -180,12 +189,20 @@ async def recompute_hazard_sources(
 # -- enterprises ---------------------------------------------------------------------------
 _FACTS_SQL = """
 WITH target AS (
-    SELECT id, diagnosis_score FROM enterprises
-    WHERE %(all)s OR id = ANY(%(ids)s)
+    SELECT id, diagnosis_score, diagnosed_on FROM enterprises
+    WHERE (%(all)s OR id = ANY(%(ids)s)) AND retired_at IS NULL
+), findings AS (
+    -- open direct-red findings (MEM 2018 guide, docs/domain.md §2.2); the earliest is named
+    SELECT enterprise_id, count(*) AS n,
+           (array_agg(code ORDER BY found_on, id))[1] AS code,
+           (array_agg(evidence ORDER BY found_on, id))[1] AS evidence
+    FROM enterprise_findings
+    WHERE state = 'open' AND enterprise_id IN (SELECT id FROM target)
+    GROUP BY enterprise_id
 ), src AS (
     SELECT DISTINCT ON (enterprise_id) enterprise_id, grade, code, r_value
     FROM hazard_sources
-    WHERE grade IS NOT NULL AND enterprise_id IN (SELECT id FROM target)
+    WHERE grade IS NOT NULL AND retired_at IS NULL AND enterprise_id IN (SELECT id FROM target)
     ORDER BY enterprise_id, grade, r_value DESC
 ), unit AS (
     SELECT DISTINCT ON (enterprise_id) enterprise_id, color, name
@@ -195,17 +212,19 @@ WITH target AS (
 ), sources AS (
     SELECT enterprise_id, count(*) AS n, count(*) FILTER (WHERE color = 'grey') AS unassessed
     FROM hazard_sources
-    WHERE enterprise_id IN (SELECT id FROM target)
+    WHERE enterprise_id IN (SELECT id FROM target) AND retired_at IS NULL
     GROUP BY enterprise_id
 ), dangers AS (
     SELECT enterprise_id, count(*) AS n, min(title) AS title
     FROM hidden_dangers
+    -- open until a regulator accepts it: a reported rectification still counts (§5)
     WHERE is_major AND status <> 'rectified' AND enterprise_id IN (SELECT id FROM target)
     GROUP BY enterprise_id
 ), red_points AS (
     SELECT h.enterprise_id, count(*) AS n
     FROM monitoring_points mp JOIN hazard_sources h ON h.id = mp.hazard_source_id
     WHERE mp.live_color = 'red' AND NOT mp.offline AND h.enterprise_id IN (SELECT id FROM target)
+      AND mp.retired_at IS NULL AND h.retired_at IS NULL
     GROUP BY h.enterprise_id
 ), lost AS (
     -- silent detectors keeping an open, undisposed level-2 alarm (docs/domain.md §2.4)
@@ -216,6 +235,7 @@ WITH target AS (
     JOIN monitoring_points mp ON mp.id = a.point_id
     JOIN hazard_sources h ON h.id = mp.hazard_source_id
     WHERE a.cleared_at IS NULL AND a.disposed_at IS NULL AND a.level = 2 AND mp.offline
+      AND mp.retired_at IS NULL AND h.retired_at IS NULL
       AND h.enterprise_id IN (SELECT id FROM target)
     GROUP BY h.enterprise_id
 ), overdue AS (
@@ -225,6 +245,7 @@ WITH target AS (
     JOIN hazard_sources h ON h.id = mp.hazard_source_id
     WHERE a.level = 2 AND a.acknowledged_at IS NULL AND a.cleared_at IS NULL
       AND a.ack_deadline < %(now)s AND h.enterprise_id IN (SELECT id FROM target)
+      AND mp.retired_at IS NULL AND h.retired_at IS NULL
     GROUP BY h.enterprise_id
 ), parking AS (
     SELECT v.enterprise_id, count(*) AS n
@@ -233,7 +254,9 @@ WITH target AS (
       AND a.episode_start >= %(parking_since)s AND v.enterprise_id IN (SELECT id FROM target)
     GROUP BY v.enterprise_id
 )
-SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score,
+SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score, t.diagnosed_on,
+       coalesce(findings.n, 0) AS findings, findings.code AS finding_code,
+       findings.evidence AS finding_evidence,
        src.grade, src.code, src.r_value, unit.color AS unit_color, unit.name AS unit_name,
        coalesce(sources.n, 0) AS sources, coalesce(sources.unassessed, 0) AS unassessed,
        coalesce(lost.n, 0) AS lost, lost.codes AS lost_codes,
@@ -241,6 +264,7 @@ SELECT t.id, t.diagnosis_score::float8 AS diagnosis_score,
        coalesce(red_points.n, 0) AS red_points, coalesce(overdue.n, 0) AS overdue,
        coalesce(parking.n, 0) AS parking
 FROM target t
+LEFT JOIN findings ON findings.enterprise_id = t.id
 LEFT JOIN src ON src.enterprise_id = t.id
 LEFT JOIN unit ON unit.enterprise_id = t.id
 LEFT JOIN sources ON sources.enterprise_id = t.id
@@ -262,7 +286,9 @@ RETURNING e.id
 """
 
 
-def _facts(row: dict[str, Any], score_points: int) -> EnterpriseFacts:
+def _facts(
+    row: dict[str, Any], score_points: int, today: dt.date, rules: LiveRules
+) -> EnterpriseFacts:
     return EnterpriseFacts(
         enterprise_id=row["id"],
         diagnosis_score=row["diagnosis_score"],
@@ -281,6 +307,13 @@ def _facts(row: dict[str, Any], score_points: int) -> EnterpriseFacts:
         overdue_level2_alarms=row["overdue"],
         score_points=score_points,
         parking_alerts=row["parking"],
+        open_findings=row["findings"],
+        finding_code=row["finding_code"],
+        finding_evidence=row["finding_evidence"],
+        diagnosed_on=row["diagnosed_on"],
+        diagnosis_expired=diagnosis_expired(
+            row["diagnosed_on"], today, rules.diagnosis_valid_years
+        ),
     )
 
 
@@ -307,7 +340,10 @@ async def rate_enterprises(
     # layers/prevention/scoring.
     points = await deducted_points(conn, ids, now.date())
     ratings = {
-        row["id"]: rate(_facts(row, points.get(row["id"], 0)), config.live_rules) for row in rows
+        row["id"]: rate(
+            _facts(row, points.get(row["id"], 0), now.date(), config.live_rules), config.live_rules
+        )
+        for row in rows
     }
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS tmp_enterprise_results (id int, inherent text,"
@@ -389,4 +425,43 @@ async def refresh_after_create(
         await recompute(conn, config, [int(r[0]) for r in await cur.fetchall()])
     elif layer == "pipelines":
         await recompute_pipelines(conn, list(ids))
+        await recompute_overlays(conn)
+
+
+#: The enterprises whose rating reads a row of a layer (they are re-rated when it is edited).
+_RATED_BY: Final = {
+    "enterprises": "SELECT id FROM enterprises WHERE id = ANY(%s)",
+    "hazard_sources": "SELECT enterprise_id FROM hazard_sources WHERE id = ANY(%s)",
+    "monitoring_points": "SELECT h.enterprise_id FROM monitoring_points mp"
+    " JOIN hazard_sources h ON h.id = mp.hazard_source_id WHERE mp.id = ANY(%s)",
+}
+
+
+async def enterprises_rated_by(conn: AsyncConnection, layer: str, ids: Sequence[int]) -> set[int]:
+    """Enterprises whose colour depends on these rows: read before an edit (the old owner)
+    and after it (the new one), so both are re-rated."""
+    query = _RATED_BY.get(layer)
+    if query is None or not ids:
+        return set()
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query, (list(ids),))
+    return {int(r[0]) for r in await cur.fetchall() if r[0] is not None}
+
+
+async def refresh_after_edit(
+    conn: AsyncConnection,
+    layer: str,
+    ids: Sequence[int],
+    enterprise_ids: set[int],
+    config: RecomputeConfig,
+) -> None:
+    """Bring derived rows up to date after a PATCH or DELETE, as creation does: the affected
+    enterprises are re-rated (retired hazard sources and points no longer count), pipelines
+    re-cut and re-coloured (a retired one loses its segments), overlays redrawn."""
+    if enterprise_ids:
+        await recompute(conn, config, sorted(enterprise_ids))
+    if layer == "pipelines" and ids:
+        await recompute_pipelines(conn, list(ids))
+    if layer in ("pipelines", "hazard_sources") and ids:
+        # A moved, retired or deleted source leaves consequence zones behind otherwise.
         await recompute_overlays(conn)

@@ -21,10 +21,10 @@ The standard's own tables ship as CSV next to this module and are the one source
   empty ``cas``. Variants that share a CAS (37–42 硝化纤维素 9004-70-0, 43–44 硝酸铵
   6484-52-2) keep their qualifier in ``name_zh``.
 - ``data/gb18218_table2.csv`` — Table 2 (未在表1中列举的危险化学品类别及其临界量) by hazard
-  code (J1–J5 acute toxicity, W1.x explosives, W2 flammable gases, W3 aerosols, W5.x flammable
-  liquids …). W4 (oxidising gases) is deliberately absent: its Q could not be confirmed (public
-  transcriptions give 50 t, GB 18218-2009's equivalent row was 200 t), so a W4 substance must
-  be given Q explicitly.
+  code (J1–J5 acute toxicity, W1.x explosives, W2 flammable gases, W3 aerosols, W4 oxidising
+  gases, W5.x flammable liquids …). W4 is 50 t, the 2018 edition's value (GB 18218-2009's
+  equivalent row was 200 t; docs/domain.md §2.1), marked ``memory``: not confirmed here
+  against a public page.
 
 Source: GB 18218-2018 《危险化学品重大危险源辨识》 (SAMR/SAC, issued 2018-11-19, in force
 2019-03-01). ``verified`` = the Q value was confirmed against a public page:

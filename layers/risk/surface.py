@@ -101,11 +101,12 @@ _EMITTERS_SQL = """
 SELECT ST_X(p), ST_Y(p), w FROM (
     SELECT ST_PointOnSurface(geom) AS p, r_value AS w
     FROM hazard_sources
-    WHERE r_value > 0 AND (%(all)s OR geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326))
+    WHERE r_value > 0 AND retired_at IS NULL
+      AND (%(all)s OR geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326))
     UNION ALL
     SELECT mp.geom, CASE a.level WHEN 2 THEN %(w2)s ELSE %(w1)s END
     FROM alarms a JOIN monitoring_points mp ON mp.id = a.point_id
-    WHERE a.cleared_at IS NULL
+    WHERE a.cleared_at IS NULL AND mp.retired_at IS NULL
       AND (%(all)s OR mp.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326))
 ) e
 """

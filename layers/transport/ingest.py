@@ -6,7 +6,8 @@ vehicles queue instead of deadlocking); drop noisy fixes with a reason
 (``layers/transport/fix_filters.py``, jumps judged against the vehicle's previous good fix in
 event time) into ``position_rejects``; binary COPY of the rest into a temp table and
 ``INSERT … ON CONFLICT DO NOTHING`` into ``positions`` (idempotent on (vehicle_id, ts): a re-sent
-batch reports duplicates and stores nothing); run the engine on the newly stored fixes only.
+batch reports duplicates and stores nothing); run the engine on the newly stored fixes only,
+then the terminal alarms of their alarm bits (``layers/transport/terminal_alarms.py``).
 The caller answers 2xx after the commit, so an acknowledged fix is durable.
 """
 
@@ -22,7 +23,7 @@ from psycopg.rows import tuple_row
 
 from layers.core.ingest import IngestKind, IngestResult, Screened, Target, ingest_batch
 from layers.risk.hexagons import fix_cells
-from layers.transport import fix_filters, state
+from layers.transport import fix_filters, state, terminal_alarms
 from layers.transport.config import TankerRules
 from layers.transport.engine import NewFixes, process
 from layers.transport.parse import Rows, parse_body
@@ -49,7 +50,7 @@ POSITIONS = Target(
         ("h3_r8", "int8"),
     ),
     select="vehicle_id, ts, lon, lat, speed_kmh, nullif(heading, -1), alarm_bits, h3_r8",
-    returning="vehicle_id, " + state.us_sql("ts") + ", lon, lat, speed_kmh",
+    returning="vehicle_id, " + state.us_sql("ts") + ", lon, lat, speed_kmh, alarm_bits",
 )
 _PREVIOUS = (
     "SELECT u.v, " + state.us_sql("p.ts") + ", p.lon, p.lat"
@@ -189,6 +190,7 @@ class TankerFixes(IngestKind[Rows, state.Loaded]):
         alerts = (await process(conn, new, self.rules, loaded)).alerts
         # A stop at a waybill's origin or destination is its loading or unloading.
         await derive_site_events(conn, np.unique(new.vehicle_id).tolist(), self.rules)
+        await terminal_alarms.judge(conn, stored, self.rules)  # the terminals' own alarm bits
         return sorted(alerts.carriers)
 
 

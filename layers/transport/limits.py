@@ -27,7 +27,7 @@ from layers.transport.config import TankerRules
 _FLOOR_SQL = """
 SELECT least(%(other)s::float8, %(exp)s::float8,
              (SELECT min(speed_limit_kmh) FROM roads),
-             (SELECT min(speed_limit_kmh) FROM zones))
+             (SELECT min(speed_limit_kmh) FROM zones WHERE retired_at IS NULL))
 """
 
 # The degree pre-filter (distance / metres per degree of longitude) lets the GiST index on
@@ -38,7 +38,7 @@ FROM unnest(%(i)s::int4[], %(lon)s::float8[], %(lat)s::float8[]) AS f(i, lon, la
 CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326) AS g) p
 LEFT JOIN LATERAL (
     SELECT min(zz.speed_limit_kmh) AS lim FROM zones zz
-    WHERE ST_Intersects(zz.geom, p.g) AND zz.speed_limit_kmh IS NOT NULL
+    WHERE ST_Intersects(zz.geom, p.g) AND zz.speed_limit_kmh IS NOT NULL AND zz.retired_at IS NULL
 ) z ON true
 LEFT JOIN LATERAL (
     SELECT max(least(coalesce(rr.speed_limit_kmh, 'infinity'),

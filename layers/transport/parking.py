@@ -28,6 +28,7 @@ _ZONES_SQL = """
 SELECT f.i, z.id, z.kind, z.name, z.active_hours, z.max_dwell_s, z.district
 FROM unnest(%(i)s::int4[], %(lon)s::float8[], %(lat)s::float8[]) AS f(i, lon, lat)
 JOIN zones z ON ST_Intersects(z.geom, ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326))
+  AND z.retired_at IS NULL  -- a retired zone judges no stop (its old alerts keep it)
 ORDER BY f.i, z.id
 """
 

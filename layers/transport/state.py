@@ -51,7 +51,10 @@ _LOAD_SQL = (
             for c in _EP_COLS
         ]
     )
-    + " FROM vehicle_state WHERE vehicle_id = ANY(%(v)s) ORDER BY vehicle_id FOR UPDATE"
+    # A retired vehicle (migration 0012) is unknown to the engine: its fixes are rejected.
+    + " FROM vehicle_state WHERE vehicle_id = ANY(%(v)s) AND NOT EXISTS (SELECT 1 FROM"
+    " vehicles v WHERE v.id = vehicle_id AND v.retired_at IS NOT NULL)"
+    " ORDER BY vehicle_id FOR UPDATE"
 )
 
 

@@ -12,12 +12,11 @@ Issue 14 items 1–2 (docs/transport.md):
   planned route (a line buffered by ``corridor_m``, or the polygon given).
 - ``waybill_events``: loading / unloading events, refused loadings with their failed checks,
   state changes.
-Carriers, crew members, waybills, their events and the vehicles are audited by the triggers of
-migration 0008 (vehicles: updates of the qualification columns only, so the detector's writes
-elsewhere stay out of the log).
+Carriers, crew members, waybills and their events are audited by the triggers of migration 0008
+(vehicles already are, since 0012); the three writable tables carry 0012's ``version``.
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0018
 Create Date: 2026-12-05 07:30:43.248806
 """
 
@@ -32,32 +31,18 @@ from layers.core import vocab
 from layers.core.vocab import sql_in
 
 revision: str = "0017"
-down_revision: str | None = "0011"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 #: Table → (columns whose change makes an UPDATE worth auditing, inserts/deletes audited too),
-#: as in migration 0008. Vehicles: the register's and the qualifications' columns, never the
-#: detector's; events are written once and never updated.
+#: as in migration 0008; events are written once and never updated.
 AUDITED: dict[str, tuple[tuple[str, ...], bool]] = {
     "carriers": ((), True),
     "crew_members": ((), True),
     "waybills": ((), True),
     "waybill_events": ((), True),
-    "vehicles": (
-        (
-            "plate",
-            "carrier",
-            "enterprise_id",
-            "tank_type",
-            "tank_volume_m3",
-            "road_permit_no",
-            "road_permit_expiry",
-            "tank_inspection_expiry",
-        ),
-        False,
-    ),
 }
 
 
@@ -103,6 +88,8 @@ def upgrade() -> None:
             name=op.f("fk_carriers_enterprise_id_enterprises"),
             ondelete="CASCADE",
         ),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_carriers_version_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_carriers")),
         sa.UniqueConstraint("enterprise_id", name=op.f("uq_carriers_enterprise_id")),
         sa.UniqueConstraint("licence_no", name=op.f("uq_carriers_licence_no")),
@@ -138,6 +125,8 @@ def upgrade() -> None:
             name=op.f("fk_crew_members_carrier_id_enterprises"),
             ondelete="CASCADE",
         ),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_crew_members_version_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_crew_members")),
         sa.UniqueConstraint(
             "role", "certificate_no", name=op.f("uq_crew_members_role_certificate_no")
@@ -294,6 +283,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["vehicle_id"], ["vehicles.id"], name=op.f("fk_waybills_vehicle_id_vehicles")
         ),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_waybills_version_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_waybills")),
         sa.UniqueConstraint("code", name=op.f("uq_waybills_code")),
     )

@@ -1,0 +1,166 @@
+"""The JT/T 808 gateway's ingest: fixes of all connections, stored in shared batches.
+
+Why batches: one transaction per location report would cost a commit per fix; terminals
+report every few seconds, so fixes wait up to ``flush_interval_s`` (or until ``batch_size``
+have come) and go through the SAME pipeline as ``POST /api/positions`` — the tanker kind of
+``layers/core/ingest.py`` on one pooled connection, the carriers it names re-rated, the
+terminals marked seen — in one transaction. ``submit`` returns only once that transaction has
+committed, so the gateway answers a terminal after its fixes are durable; if the store fails
+(database down) ``submit`` raises and the terminal gets no answer and re-sends.
+
+Bounded: at most ``max_pending`` fixes wait (a submitter beyond that waits for room, and its
+connection stops reading — TCP backpressure to the terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+
+from geo_api.db import set_actor
+from geo_api.rerate import Rerater
+from layers.core.ingest import ingest_batch
+from layers.transport.config import TankerRules
+from layers.transport.ingest import TankerFixes
+from layers.transport.jt808 import terminals
+from layers.transport.jt808.fixes import to_rows
+from layers.transport.jt808.messages import Location
+
+log = logging.getLogger("georisk.jt808")
+ACTOR = "jt808-gateway"  # who wrote, in the audit log
+
+
+@dataclass
+class _Submission:
+    items: list[tuple[int, Location]]
+    done: asyncio.Future[list[str | None]]
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    failures: int = 0
+
+
+class FixBatcher:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        rerate: Rerater,
+        rules: TankerRules,
+        batch_size: int,
+        flush_interval_s: float,
+        max_pending: int,
+    ) -> None:
+        self.pool = pool
+        self.rerate = rerate
+        self.rules = rules
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.max_pending = max_pending
+        self.stats = BatchStats()
+        self._queue: list[_Submission] = []
+        self._queued = 0  # fixes in ``_queue``
+        self._pending = 0  # fixes submitted and not yet answered (queued or being stored)
+        self._wake = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, items: Sequence[tuple[int, Location]]) -> list[str | None]:
+        """Store ``(vehicle_id, location)`` pairs; per pair ``None`` (stored, or already
+        stored) or the reason it was refused. Returns after the commit; raises when the
+        batch could not be stored."""
+        n = len(items)
+        async with self._room:  # one submission larger than the bound still goes alone
+            await self._room.wait_for(
+                lambda: self._pending == 0 or self._pending + n <= self.max_pending
+            )
+            self._pending += n
+        done: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Submission(list(items), done))
+        self._queued += n
+        self._wake.set()
+        if self._queued >= self.batch_size:
+            self._full.set()
+        return await done
+
+    def _take(self) -> list[_Submission]:
+        """Whole submissions up to ``batch_size`` fixes (at least one)."""
+        take: list[_Submission] = []
+        rows = 0
+        while self._queue and (not take or rows + len(self._queue[0].items) <= self.batch_size):
+            sub = self._queue.pop(0)
+            take.append(sub)
+            rows += len(sub.items)
+        self._queued -= rows
+        if self._queued < self.batch_size:
+            self._full.clear()
+        if not self._queue:
+            self._wake.clear()
+        return take
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):  # gather for a while unless full
+                await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
+            take = self._take()
+            try:
+                results = await self._store([it for sub in take for it in sub.items])
+            except Exception as exc:
+                self.stats.failures += 1
+                log.warning("jt808: a batch of fixes could not be stored, no answer sent (%s)", exc)
+                for sub in take:
+                    if not sub.done.done():
+                        sub.done.set_exception(exc)
+            else:
+                pos = 0
+                for sub in take:
+                    part = results[pos : pos + len(sub.items)]
+                    pos += len(sub.items)
+                    if not sub.done.done():  # its connection may have gone meanwhile
+                        sub.done.set_result(part)
+            async with self._room:
+                self._pending -= sum(len(sub.items) for sub in take)
+                self._room.notify_all()
+
+    async def _store(self, items: list[tuple[int, Location]]) -> list[str | None]:
+        rows = to_rows(items)
+        async with self.pool.connection() as conn:
+            await set_actor(conn, ACTOR)
+            result = await ingest_batch(conn, TankerFixes(self.rules), rows)
+            if result.enterprises:
+                await self.rerate(conn, result.enterprises)
+            await terminals.seen(conn, sorted({v for v, _ in items}))
+        # Committed: now the answers may go out.
+        out: list[str | None] = [None] * len(items)
+        for r in result.rejected:
+            out[r["index"]] = r["error"]
+        self.stats.batches += 1
+        self.stats.stored += result.accepted
+        self.stats.duplicates += result.duplicates
+        self.stats.rejected += len(result.rejected)
+        return out
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for sub in self._queue:  # never stored: their terminals re-send
+            if not sub.done.done():
+                sub.done.cancel()
+        self._queue.clear()
