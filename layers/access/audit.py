@@ -35,6 +35,11 @@ AUDITED_ENTITIES: Final = (
     "accidents",
     "bulletin_actions",
     "enterprise_findings",
+    # The transport chain (migration 0017).
+    "carriers",
+    "crew_members",
+    "waybills",
+    "waybill_events",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"
