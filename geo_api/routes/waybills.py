@@ -19,6 +19,7 @@ from geo_api.auth import Caller, CurrentCaller, allow
 from geo_api.body import Text, json_response, read_json
 from geo_api.db import DbConn, actor_name
 from geo_api.errors import FieldError, Forbidden, InvalidInput, invalid_input
+from geo_api.models.transport import WaybillEvent, WaybillEvents
 from geo_api.settings import Settings
 from layers.access import roles as access
 from layers.transport.waybills import (
@@ -101,6 +102,7 @@ async def _step(request: Request, conn: Any, waybill_id: int, step: Step) -> dic
 @router.post(
     "/api/waybills/{waybill_id}/events",
     status_code=201,
+    response_model=WaybillEvent,
     dependencies=[allow(access.ADMIN, access.ENTERPRISE)],
     summary="A loading or unloading event, posted by the loading party or the consignee",
 )
@@ -128,6 +130,7 @@ async def post_event(
 
 @router.post(
     "/api/waybills/{waybill_id}/transition",
+    response_model=WaybillEvent,
     dependencies=[allow(access.ADMIN, access.REGULATOR, access.ENTERPRISE)],
     summary="Move a waybill to another state (allowed steps only; 409 otherwise)",
 )
@@ -153,6 +156,7 @@ async def post_transition(
 
 @router.get(
     "/api/waybills/{waybill_id}/events",
+    response_model=WaybillEvents,
     dependencies=[allow(access.ADMIN, access.REGULATOR, access.OFFICER, access.ENTERPRISE)],
     summary="A waybill's history: events, refused loadings with their failed checks, steps",
 )
