@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from geo_api.errors import database_unavailable
 from layers.alerts.feeds import alerts_by_ids, alerts_changed_since
+from layers.core.periodic import cancel_task
 
 log = logging.getLogger("georisk.alert_stream")
 
@@ -185,8 +186,5 @@ class AlertBroadcaster:
         """Close every stream (their responses end) and stop the reader."""
         for sub in list(self.subscribers):
             sub.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None

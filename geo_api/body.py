@@ -61,8 +61,11 @@ NUL_REASON = "contains a NUL character or a lone UTF-16 surrogate"
 M = TypeVar("M", bound=BaseModel)
 
 
-async def read_model(request: Request, model: type[M]) -> M:
-    """The body as one JSON object validated by ``model`` (422 naming each bad field)."""
+async def read_model(request: Request, model: type[M], *, optional: bool = False) -> M:
+    """The body as one JSON object validated by ``model`` (422 naming each bad field);
+    ``optional``: no body at all means the model's defaults."""
+    if optional and not await request.body():
+        return model()
     body = await read_json(request, request.app.state.settings.server.max_body_bytes)
     if not isinstance(body, dict):
         raise InvalidInput("body: expected a JSON object", [FieldError("body", "not an object")])

@@ -404,14 +404,26 @@ def cap_keygen(out_dir: Path | None, common_name: str, days: int, if_missing: bo
 @click.argument(
     "layer",
     type=click.Choice(
-        ["enterprises", "hazard-sources", "monitoring-points", "pipelines", "zones", "districts"]
+        [
+            "enterprises",
+            "hazard-sources",
+            "monitoring-points",
+            "pipelines",
+            "zones",
+            "districts",
+            # The transport chain (docs/transport.md §5): CSV or JSON, no geometry but routes.
+            "carriers",
+            "vehicles",
+            "crew-members",
+            "waybills",
+        ]
     ),
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("--partial", is_flag=True, help="load the good rows even when some are bad")
 @click.option("--crs", default=None, help="CRS of a file that declares none (e.g. EPSG:4490)")
 def import_(layer: str, file: Path, partial: bool, crs: str | None) -> None:
-    """Import a GeoPackage, GeoJSON, Shapefile or CSV (lon/lat columns) into LAYER."""
+    """Import a GeoPackage, GeoJSON, Shapefile, CSV (lon/lat columns) or JSON into LAYER."""
     from layers.imports.importer import ImportRejected, import_file
 
     _as_cli_actor()

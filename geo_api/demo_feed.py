@@ -16,7 +16,6 @@ database without the demo marker. Run it in one process only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -29,6 +28,7 @@ from geo_api.db import set_actor
 from geo_api.rerate import Rerater
 from geo_api.settings import Settings
 from layers.core.ingest import IngestKind, IngestResult, R, S, ingest_batch
+from layers.core.periodic import cancel_task
 from layers.demo_city.feed import City, DemoFeedSim, Incident, demo_marker
 from layers.monitoring.ingest import SensorReadings
 from layers.transport.ingest import TankerFixes
@@ -204,11 +204,8 @@ class DemoFeed:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
     @property
     def running(self) -> bool:

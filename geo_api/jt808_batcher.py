@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from geo_api.db import set_actor
 from geo_api.rerate import Rerater
 from layers.core.ingest import ingest_batch
+from layers.core.periodic import cancel_task
 from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.transport.config import TankerRules
 from layers.transport.ingest import TankerFixes
@@ -158,11 +159,8 @@ class FixBatcher:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         for sub in self._queue:  # never stored: their terminals re-send
             if not sub.done.done():
                 sub.done.cancel()

@@ -19,7 +19,6 @@ so ``pg_stat_activity`` joined with ``pg_locks`` tells who holds what (``holders
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -30,6 +29,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from geo_api.workers import Worker
+from layers.core.periodic import cancel_task
 
 log = logging.getLogger("georisk.leases")
 
@@ -71,11 +71,8 @@ class Leased:
         self._task = asyncio.create_task(self._hold_forever(), name=f"lease {self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
     async def _hold_forever(self) -> None:
         while True:

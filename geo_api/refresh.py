@@ -10,13 +10,13 @@ by the number of layers).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from layers.catalog import CATALOG, Catalog
+from layers.core.periodic import cancel_task
 from layers.risk.hexagons import rollup_all
 
 log = logging.getLogger("georisk.refresh")
@@ -70,8 +70,5 @@ class HexRefresher:
         self._task = asyncio.create_task(self._work())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None

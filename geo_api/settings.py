@@ -229,6 +229,12 @@ class TankerSettings(BaseSettings):
     ack_deadline_s: float = Field(default=1800.0, gt=0)
     dispose_deadline_s: float = Field(default=14400.0, gt=0)
     max_batch: int = Field(default=50_000, ge=1, description="most fixes per POST")
+    site_radius_m: float = Field(
+        default=300.0, ge=30, le=5000, description="a stop this near a waybill's site loads there"
+    )
+    site_window_s: float = Field(
+        default=43200.0, gt=0, description="a site stop counts this near the planned times"
+    )
 
     def rules(self) -> TankerRules:
         from layers.transport.config import TankerRules
@@ -245,6 +251,8 @@ class TankerSettings(BaseSettings):
             timezone=self.timezone,
             ack_deadline_s=self.ack_deadline_s,
             dispose_deadline_s=self.dispose_deadline_s,
+            site_radius_m=self.site_radius_m,
+            site_window_s=self.site_window_s,
         )
 
 

@@ -34,6 +34,7 @@ from geo_api.settings import WebhookSettings
 from layers.alerts import webhooks as outbox
 from layers.alerts.targets import Target, TargetGuard, TargetRefused
 from layers.alerts.webhooks import Backoff, Delivery, Outcome
+from layers.core.periodic import cancel_task
 
 log = logging.getLogger("georisk.webhooks")
 
@@ -167,11 +168,8 @@ class WebhookWorker:
         self._task = asyncio.create_task(self._work())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None

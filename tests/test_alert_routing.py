@@ -115,9 +115,10 @@ def test_every_insert_is_routed_with_its_deadlines(raised: dict[str, dict[str, A
     assert a1["departments"] == ["traffic_police"] and a1["told"]
     assert sorted(a2["departments"]) == ["emergency_management", "traffic_police"]
     assert a3["departments"] == ["transport"]
-    # overspeed keeps the engine's deadlines; parking in a forbidden zone has its own
+    # routes without deadlines of their own keep the engine's (GEORISK_TANKER_*_DEADLINE_S);
+    # an edited route's deadlines win (test_an_edited_route_applies_to_new_alerts)
     assert (a1["ack_s"], a1["dispose_s"]) == (1800, 4 * 3600)
-    assert (a2["ack_s"], a2["dispose_s"]) == (900, 7200)
+    assert (a2["ack_s"], a2["dispose_s"]) == (1800, 4 * 3600)
 
 
 def test_the_demo_citys_alerts_are_all_routed(db: psycopg.Connection) -> None:

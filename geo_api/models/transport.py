@@ -49,3 +49,37 @@ class Evidence(Body):
     episode_start: IsoTime
     episode_end: IsoTime | None
     features: list[TrackFeature]
+
+
+class LoadingFailure(Body):
+    """One failed loading check (layers/transport/qualifications.py)."""
+
+    check: str
+    field: str
+    reason: str
+
+
+class WaybillEvent(Body):
+    """One step of a waybill's history: a party's event, a transition, a refused loading."""
+
+    id: int
+    kind: str = Field(
+        description="loading, loaded, unloading, unloaded, transition, loading_refused"
+    )
+    from_state: str
+    to_state: str
+    at: IsoTime
+    source: str = Field(description="party, api or derived (from a stop at the declared site)")
+    actor: str | None
+    failures: list[LoadingFailure] | None = Field(description="a refused loading's failed checks")
+    note: str | None
+    lon: float | None
+    lat: float | None
+
+
+class WaybillEvents(Body):
+    """``GET /api/waybills/{id}/events``: the history, oldest first."""
+
+    waybill_id: int
+    items: list[WaybillEvent]
+    numberMatched: int

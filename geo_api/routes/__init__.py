@@ -35,6 +35,7 @@ from geo_api.routes import (
     surface,
     tile_packages,
     tiles,
+    waybills,
     webhooks,
 )
 from layers.catalog import Catalog
@@ -92,5 +93,6 @@ _AFTER_COLLECTIONS: list[APIRouter] = [
     hidden_dangers.router,
     findings.router,
     reports.router,
+    waybills.router,  # the collection is catalogued; its events and steps are here
     bulletins.router,
 ]

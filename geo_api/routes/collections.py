@@ -155,7 +155,15 @@ def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
         "district": "district code",
         "color": "risk colour (400 while the collection has no colour)",
     }
-    described.update({f.name: f"exact match on {f.name}" for f in coll.filters})
+    ranges = {">=": "at or after", "<": "before"}
+    described.update(
+        {
+            f.name: f"exact match on {f.name}"
+            if f.op == "="
+            else f"{f.sql.removeprefix('t.')} {ranges[f.op]} this date or ISO 8601 time"
+            for f in coll.filters
+        }
+    )
     return [
         {
             "name": n,
@@ -179,7 +187,11 @@ def _add_routes(router: APIRouter, coll: Collection, layer: Layer) -> None:
         )
         if query.district is not None and access.scoped_on_read(coll):
             district_filter(caller, [query.district])  # 403 outside a regulator's districts
-        query = dataclasses.replace(query, scope=_scope(coll, caller))
+        query = dataclasses.replace(
+            query,
+            scope=_scope(coll, caller),
+            masked=not access.reads_personal_data(caller.role),
+        )
         page = await list_features(conn, coll, query)
         head = {
             "type": "FeatureCollection",
@@ -193,7 +205,8 @@ def _add_routes(router: APIRouter, coll: Collection, layer: Layer) -> None:
 
     async def get_item(item_id: ItemId, conn: ReadConn, caller: CurrentCaller) -> Response:
         state = await row_state(conn, coll, item_id) if coll.writable else None
-        feature = await get_feature(conn, coll, item_id)
+        masked = not access.reads_personal_data(caller.role)
+        feature = await get_feature(conn, coll, item_id, masked)
         if feature is None:
             raise NotFound(
                 f"{coll.noun} {item_id} not found", [FieldError("id", f"no {coll.noun} {item_id}")]

@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 
 from geo_api.auth import SITE_READERS, STAFF, CurrentCaller, allow
+from geo_api.body import read_model
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
 from geo_api.models.supervision import Finding, FindingList
 from geo_api.rerate import Rerate
-from geo_api.routes.hidden_dangers import parse_body, who_acted
+from geo_api.routes.hidden_dangers import who_acted
 from geo_api.scope import VisibleEnterprise
 from layers.core.changes import notify_change
 from layers.risk.findings import (
@@ -47,7 +48,7 @@ async def create_finding(
     rerate: Rerate,
 ) -> dict[str, Any]:
     """Record a direct-red circumstance with its evidence: the enterprise turns red."""
-    finding = await parse_body(request, FindingInput)
+    finding = await read_model(request, FindingInput)
     row = await insert_finding(conn, enterprise_id, finding, who_acted(caller))
     await notify_change(conn, "enterprise_findings", "enterprises", [enterprise_id])
     await rerate(conn, [enterprise_id])
@@ -64,7 +65,7 @@ async def close(
     rerate: Rerate,
 ) -> dict[str, Any]:
     """Close an open finding with the reason; the colour goes back to the other inputs."""
-    body = await parse_body(request, FindingClose)
+    body = await read_model(request, FindingClose)
     row = await close_finding(conn, enterprise_id, finding_id, body, who_acted(caller))
     if row is None:
         raise NotFound(

@@ -11,16 +11,15 @@ layers/prevention/dual.py, the ranking in layers/prevention/ranking.py.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ValidationError
 
 from geo_api.auth import SITE_READERS, STAFF, Caller, CurrentCaller, allow
-from geo_api.body import Day, Text, read_json
+from geo_api.body import Day, Text, read_model
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, InvalidInput, NotFound, error_responses, invalid_input
+from geo_api.errors import FieldError, NotFound, error_responses
 from geo_api.models.prevention import (
     DistrictPrevention,
     EnterprisePrevention,
@@ -30,7 +29,6 @@ from geo_api.models.prevention import (
 from geo_api.models.supervision import InspectionTask, InspectionTaskList, Ranking
 from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise, check_object, district_filter
-from geo_api.settings import Settings
 from layers.access.roles import ENTERPRISE
 from layers.core.changes import notify_change
 from layers.prevention.dual import (
@@ -65,22 +63,6 @@ Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DistrictCode = Annotated[Text, Path(min_length=1, max_length=64)]
 AsOf = Annotated[Day | None, Query(alias="date", description="as-of date; default today")]
 
-M = TypeVar("M", bound=BaseModel)
-
-
-async def parse_body(request: Request, model: type[M], *, optional: bool = False) -> M:
-    """The JSON body as ``model`` (422 naming the field); ``optional``: no body = defaults."""
-    settings: Settings = request.app.state.settings
-    if optional and not await request.body():
-        return model()
-    body = await read_json(request, settings.server.max_body_bytes)
-    if not isinstance(body, dict):
-        raise InvalidInput("body: expected a JSON object", [FieldError("body", "not an object")])
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise invalid_input(exc) from None
-
 
 def _today(as_of: dt.date | None) -> dt.date:
     return as_of or dt.datetime.now(dt.UTC).date()
@@ -106,7 +88,7 @@ async def get_dangers(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str,
 async def create_danger(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn, rerate: Rerate
 ) -> dict[str, Any]:
-    danger = await parse_body(request, HiddenDangerInput)
+    danger = await read_model(request, HiddenDangerInput)
     row = await insert_danger(conn, enterprise_id, danger)
     await rerate(conn, [enterprise_id])
     return row
@@ -122,7 +104,7 @@ async def patch_danger(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate
 ) -> dict[str, Any]:
     await check_object(conn, caller, "hidden danger", danger_id)
-    patch = await parse_body(request, HiddenDangerPatch)
+    patch = await read_model(request, HiddenDangerPatch)
     # A skipped step, or closing a major danger without acceptance: TransitionRefused, 409.
     row = await update_danger(conn, danger_id, patch, may_downgrade=caller.role != ENTERPRISE)
     return await _after_danger_change(conn, danger_id, row, rerate)
@@ -151,7 +133,7 @@ async def report_danger_rectified(
     """A major danger reported rectified with evidence: still open (the colour stays raised)
     until a regulator accepts it."""
     await check_object(conn, caller, "hidden danger", danger_id)
-    report = await parse_body(request, RectificationReport)
+    report = await read_model(request, RectificationReport)
     row = await report_rectified(conn, danger_id, report, who_acted(caller))
     return await _after_danger_change(conn, danger_id, row, rerate)
 
@@ -167,7 +149,7 @@ async def accept_danger_rectification(
 ) -> dict[str, Any]:
     """A regulator of the enterprise's district (or an admin) accepts: closed (销号)."""
     await check_object(conn, caller, "hidden danger", danger_id)
-    acceptance = await parse_body(request, Acceptance, optional=True)
+    acceptance = await read_model(request, Acceptance, optional=True)
     row = await accept_rectification(conn, danger_id, acceptance, who_acted(caller))
     return await _after_danger_change(conn, danger_id, row, rerate)
 
@@ -183,7 +165,7 @@ async def reject_danger_rectification(
 ) -> dict[str, Any]:
     """Back to rectifying, with the reason."""
     await check_object(conn, caller, "hidden danger", danger_id)
-    rejection = await parse_body(request, Rejection)
+    rejection = await read_model(request, Rejection)
     row = await reject_rectification(conn, danger_id, rejection, who_acted(caller))
     return await _after_danger_change(conn, danger_id, row, rerate)
 
@@ -213,7 +195,7 @@ async def get_tasks(enterprise_id: VisibleEnterprise, conn: Conn) -> dict[str, A
 async def create_task(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
-    task = await parse_body(request, InspectionTaskInput)
+    task = await read_model(request, InspectionTaskInput)
     return await insert_task(conn, enterprise_id, task)
 
 
@@ -225,7 +207,7 @@ async def task_done(
 ) -> dict[str, Any]:
     """A one-off task done; for a recurring one the current round (or ``{"due_date"}``)."""
     await check_object(conn, caller, "inspection task", task_id)
-    done = await parse_body(request, TaskDone, optional=True)
+    done = await read_model(request, TaskDone, optional=True)
     row = await mark_task_done(conn, task_id, _today(None), who_acted(caller), done)
     if row is None:
         raise NotFound(f"inspection task {task_id} not found", [FieldError("id", "not found")])

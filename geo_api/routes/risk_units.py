@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from geo_api.auth import SITE_READERS, CurrentCaller, allow
-from geo_api.body import read_json
+from geo_api.body import read_json, read_model
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
 from geo_api.models.base import GeoJSONResponse
@@ -165,12 +165,7 @@ async def put_contacts(
     enterprise_id: VisibleEnterprise, request: Request, conn: Conn
 ) -> dict[str, Any]:
     """Replace the enterprise's emergency contacts (the whole list; ``[]`` clears it)."""
-    settings: Settings = request.app.state.settings
-    body = await read_json(request, settings.server.max_body_bytes)
-    try:
-        given = ContactsInput.model_validate(body)
-    except ValidationError as exc:
-        raise invalid_input(exc) from None
+    given = await read_model(request, ContactsInput)
     contacts = await store_contacts(conn, enterprise_id, given.contacts)
     if contacts is None:
         raise _no_enterprise(enterprise_id)

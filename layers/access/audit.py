@@ -40,6 +40,11 @@ AUDITED_ENTITIES: Final = (
     "bulletin_actions",
     "enterprise_findings",
     "alert_routes",
+    # The transport chain (migration 0017).
+    "carriers",
+    "crew_members",
+    "waybills",
+    "waybill_events",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"

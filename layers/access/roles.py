@@ -9,6 +9,11 @@
   score, hidden dangers and diagram; nothing of any other enterprise, not even on the map.
 * **officer** — transport: tankers, tracks, stops, and the alerts of their districts, which
   they acknowledge and dispose.
+* The transport chain (issue 14: carriers, vehicles, drivers and escorts, waybills — the
+  ``carriage`` audience): admins everything; regulators and officers their districts' (a
+  carrier's district); an enterprise key of a carrier its own carrier's rows only. Personal
+  data in it (id-card numbers, phones) is whole for admins and the carrier itself, masked for
+  everyone else.
 * **tile_reader** — tiles, TileJSON and the style only, with sensitive properties removed
   (substance inventories and what they imply: R values, pipeline substances), never writes.
 * **ingest** — a machine (issue 18): posts tanker fixes and sensor readings and nothing else,
@@ -57,12 +62,17 @@ AUDIENCE_READERS: Final[dict[str, frozenset[str]]] = {
     "site": frozenset({ENTERPRISE}),
     "city": frozenset(),
     "transport": frozenset({OFFICER}),
+    "carriage": frozenset({ENTERPRISE, OFFICER}),
 }
 #: Audiences whose rows are scoped: to a regulator's districts, or to one enterprise.
-SCOPED_AUDIENCES: Final = frozenset({"site", "city", "transport"})
-#: Collections of these audiences are cut to the caller's rows when read (zones, districts
-#: and vehicles are reference data for whoever may read them).
-SCOPED_READ_AUDIENCES: Final = frozenset({"site", "city"})
+SCOPED_AUDIENCES: Final = frozenset({"site", "city", "transport", "carriage"})
+#: Collections of these audiences are cut to the caller's rows when read (zones and districts
+#: are reference data for whoever may read them).
+SCOPED_READ_AUDIENCES: Final = frozenset({"site", "city", "carriage"})
+#: Roles that read personal data (id-card numbers, phones) whole: admins, and a carrier its
+#: own people (its rows are all it reads). Regulators and officers identify a driver by name
+#: and certificate; the masked number still matches a card shown at a roadside check.
+PERSONAL_DATA_READERS: Final = frozenset({ADMIN, ENTERPRISE})
 
 
 def reads(role: str, audience: str, public: bool = False) -> bool:
@@ -176,6 +186,49 @@ def sees_transport(role: str, districts: frozenset[str] | None, district: str | 
     return False
 
 
+def sees_waybill(
+    role: str,
+    own_enterprise: int | None,
+    districts: frozenset[str] | None,
+    parties: tuple[int | None, ...],
+    district: str | None,
+) -> bool:
+    """May a caller read a waybill and its history? ``parties``: its carrier first, then the
+    shipper, loading party and consignee — an enterprise key of any of them reads it (the
+    collection itself lists a carrier's own waybills only)."""
+    if role == ADMIN:
+        return True
+    if role in (REGULATOR, OFFICER):
+        return districts is None or district in districts
+    if role == ENTERPRISE:
+        return own_enterprise is not None and own_enterprise in parties
+    return False
+
+
+def moves_waybill(
+    role: str,
+    own_enterprise: int | None,
+    districts: frozenset[str] | None,
+    carrier_id: int,
+    district: str | None,
+) -> bool:
+    """May a caller ask a waybill's state change (``/transition``: cancel it, or step it when
+    no party reports)? Admins; regulators of the carrier's district; the carrier itself."""
+    if role == ADMIN:
+        return True
+    if role == REGULATOR:
+        return districts is None or district in districts
+    return role == ENTERPRISE and own_enterprise == carrier_id
+
+
+def posts_waybill_event(role: str, own_enterprise: int | None, party_id: int | None) -> bool:
+    """May a caller post a loading / unloading event? Admins, and the party the event belongs
+    to (the loading party loads, the consignee unloads) — not the carrier reporting itself."""
+    if role == ADMIN:
+        return True
+    return role == ENTERPRISE and own_enterprise is not None and own_enterprise == party_id
+
+
 def ingests_fix(
     districts: frozenset[str] | None,
     carriers: frozenset[str] | None,
@@ -209,6 +262,11 @@ def collection_writers(coll: Collection) -> tuple[str, ...]:
     return coll.writers if coll.writers is not None else (ADMIN, REGULATOR)
 
 
+def reads_personal_data(role: str) -> bool:
+    """Does ``role`` get personal data whole (else masked, ``Prop.masked_sql``)?"""
+    return role in PERSONAL_DATA_READERS
+
+
 def scoped_on_read(coll: Collection) -> bool:
     """Are a collection's rows cut to the caller's districts or enterprise when read?"""
     return coll.audience in SCOPED_READ_AUDIENCES
@@ -233,5 +291,7 @@ def collection_scope(
     if role == ENTERPRISE:
         return None, enterprise_id if enterprise_id is not None else NO_ENTERPRISE
     if role == REGULATOR and districts is not None:
+        return sorted(districts), None
+    if role == OFFICER and districts is not None and collection.audience == "carriage":
         return sorted(districts), None
     return None, None

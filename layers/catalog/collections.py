@@ -54,6 +54,8 @@ class Collection:
     lateral_sql: str = ""  # joined only when the geometry is needed (vehicles' latest fix)
     writes: Writes | None = None  # None: a read-only collection
     item_route: bool = True  # False: the item is served by a route of its own
+    # (JSON key, SQL) of personal data as shown to readers who may not read it whole.
+    masked: tuple[tuple[str, str], ...] = ()
 
     @property
     def writing(self) -> Writes:
@@ -103,4 +105,5 @@ def collection_of(layer: Layer) -> Collection:
         lateral_sql=rest.lateral_sql,
         writes=rest.writes,
         item_route=rest.item_route,
+        masked=tuple((p.name, p.masked_sql) for p in layer.properties if p.rest and p.masked_sql),
     )

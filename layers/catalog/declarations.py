@@ -8,6 +8,7 @@ legend, hexagon rollup and access follow.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Final
 
 from layers.catalog import props
@@ -727,6 +728,8 @@ ENTERPRISES = Layer(
                 _refs("risk unit", "risk_units", "enterprise_id"),
                 _refs("vehicle", "vehicles", "enterprise_id", _LIVE_X),
                 _refs("api key", "api_keys", "enterprise_id", "x.revoked_at IS NULL"),
+                _refs("carrier licence", "carriers", "enterprise_id"),
+                _refs("driver or escort", "crew_members", "carrier_id"),
             ),
             history=(
                 _refs("alert", "alerts", "enterprise_id"),
@@ -736,6 +739,12 @@ ENTERPRISES = Layer(
                 _refs("hazard source", "hazard_sources", "enterprise_id", _RETIRED_X),
                 _refs("vehicle", "vehicles", "enterprise_id", _RETIRED_X),
                 _refs("api key", "api_keys", "enterprise_id"),
+                # A waybill names it as carrier, shipper, consignee, loading party or site.
+                Reference(
+                    "waybill",
+                    "SELECT x.id FROM waybills x WHERE %(id)s IN (x.carrier_id, x.shipper_id,"
+                    " x.consignee_id, x.loading_party_id, x.origin_id, x.destination_id)",
+                ),
             ),
             retires=True,
         ),
@@ -975,11 +984,114 @@ TANKERS = Layer(
     tiles=Tiles(minzoom=8, cluster_below=11, cache_class="live", time_window="at"),
 )
 
+# ---- the transport chain (issue 14; docs/transport.md) -----------------------------------------
+# Carriers, their vehicles, drivers and escorts, and the electronic waybills: registers without
+# a map of their own (a waybill's feature geometry is its planned route). Every row belongs to a
+# carrier — its enterprise id — which scopes it to that carrier's key and, through the carrier's
+# district, to regulators and officers.
+
+
+def _in_carriers(field_name: str, column: str) -> StagedCheck:
+    """A staged row's carrier (an enterprise id) must be a registered carrier."""
+    return StagedCheck(
+        field=field_name,
+        sql=(
+            f"SELECT s.ord, s.{column}::text AS value FROM georisk_staging s"
+            f" WHERE s.{column} IS NOT NULL"
+            f" AND NOT EXISTS (SELECT 1 FROM carriers c WHERE c.enterprise_id = s.{column})"
+        ),
+        reason="enterprise {value} is not a registered carrier (POST /api/carriers first)",
+    )
+
+
+def _crew_of_carrier(field_name: str, role: str) -> StagedCheck:
+    """A waybill's driver / escort is a crew member of that role and of the waybill's carrier."""
+    return StagedCheck(
+        field=field_name,
+        sql=(
+            f"SELECT s.ord, s.{field_name}::text || ' is ' || CASE"
+            " WHEN m.id IS NULL THEN 'no crew member'"
+            f" WHEN m.role <> '{role}' THEN 'registered as ' || m.role || ', not as {role}'"
+            " ELSE 'of carrier ' || m.carrier_id || ', not of carrier ' || s.carrier_id END"
+            f" AS value FROM georisk_staging s LEFT JOIN crew_members m ON m.id = s.{field_name}"
+            f" WHERE s.{field_name} IS NOT NULL AND (m.id IS NULL OR m.role <> '{role}'"
+            " OR m.carrier_id <> s.carrier_id)"
+        ),
+        reason="{value}",
+    )
+
+
+def _validity(column: str) -> str:
+    """A qualification's date as ``valid`` / ``expired`` / ``missing`` today (the loading
+    party's checks judge the loading day instead: layers/transport/qualifications.py)."""
+    return (
+        f"CASE WHEN {column} IS NULL THEN 'missing'"
+        f" WHEN {column} < current_date THEN 'expired' ELSE 'valid' END"
+    )
+
+
+CARRIERS = Layer(
+    name="carriers",
+    title="Hazmat carriers",
+    description="Enterprises licensed to carry dangerous goods by road, with their licence",
+    audience="carriage",
+    from_sql="carriers t LEFT JOIN enterprises e ON e.id = t.enterprise_id",
+    properties=(
+        rest_prop("enterprise_id", "t.enterprise_id", "Number"),
+        rest_prop("name", "e.name"),
+        rest_prop("credit_code", "e.credit_code"),
+        rest_prop("district", "e.district"),
+        rest_prop("licence_no", "t.licence_no"),
+        rest_prop("licence_expiry", "t.licence_expiry", "Date"),
+        rest_prop("licence_status", _validity("t.licence_expiry")),
+    ),
+    district_sql="e.district",
+    enterprise_sql="t.enterprise_id",
+    rest=Rest(
+        noun="carrier",
+        filters=(Filter("enterprise_id", "t.enterprise_id", int),),
+        writes=Writes(
+            table="carriers",
+            model=props.CarrierProps,
+            columns=(
+                Column("enterprise_id", "integer"),
+                Column("enterprise_credit_code", "text", staging_only=True),
+                Column("licence_no", "text"),
+                Column("licence_expiry", "date"),
+            ),
+            unique_keys=(
+                UniqueKey(("enterprise_id",), "enterprise_id", "uq_carriers_enterprise_id"),
+                UniqueKey(("licence_no",), "licence_no", "uq_carriers_licence_no"),
+            ),
+            resolve_sql=(
+                "UPDATE georisk_staging s SET enterprise_id = e.id FROM enterprises e"
+                " WHERE s.enterprise_id IS NULL AND e.credit_code = s.enterprise_credit_code",
+            ),
+            checks=(
+                _exists("enterprise_id", "enterprises", "id", "enterprise"),
+                _exists("enterprise_credit_code", "enterprises", "credit_code", "enterprise"),
+                StagedCheck(
+                    field="enterprise_id",
+                    sql=(
+                        "SELECT s.ord, e.id || ' is a ' || e.category || ' enterprise' AS value"
+                        " FROM georisk_staging s JOIN enterprises e ON e.id = s.enterprise_id"
+                        " WHERE e.category <> 'transport'"
+                    ),
+                    reason="{value}; a carrier is a transport enterprise",
+                ),
+            ),
+            field_for_constraint={"fk_carriers_enterprise_id_enterprises": "enterprise_id"},
+            writers=("admin", "regulator"),
+        ),
+    ),
+)
+
 VEHICLES = Layer(
     name="vehicles",
     title="Hazmat vehicles (register)",
-    description="Registered hazmat vehicles with their latest fix and detector state",
-    audience="transport",
+    description="Registered hazmat vehicles with their qualifications, latest fix and detector "
+    "state",
+    audience="carriage",
     from_sql="vehicles t",
     # The latest fix per vehicle (``Rest.lateral_sql``), read backwards on the primary key.
     geom_sql="ST_SetSRID(ST_MakePoint(lp.lon, lp.lat), 4326)",
@@ -987,10 +1099,18 @@ VEHICLES = Layer(
     properties=(
         rest_prop("plate", "t.plate"),
         rest_prop("carrier", "t.carrier"),
+        rest_prop("carrier_id", "t.enterprise_id", "Number"),
         rest_prop("hazmat_class", "t.hazmat_class"),
         rest_prop("un_number", "t.un_number"),
         rest_prop("capacity_t", "t.capacity_t", "Number"),
         rest_prop("district", "t.district"),
+        rest_prop("tank_type", "t.tank_type"),
+        rest_prop("tank_volume_m3", "t.tank_volume_m3", "Number"),
+        rest_prop("road_permit_no", "t.road_permit_no"),
+        rest_prop("road_permit_expiry", "t.road_permit_expiry", "Date"),
+        rest_prop("road_permit_status", _validity("t.road_permit_expiry")),
+        rest_prop("tank_inspection_expiry", "t.tank_inspection_expiry", "Date"),
+        rest_prop("tank_inspection_status", _validity("t.tank_inspection_expiry")),
         rest_prop("last_fix_at", "lp.ts", "Date"),
         rest_prop("speed_kmh", "lp.speed_kmh", "Number"),
         rest_prop("heading", "lp.heading", "Number"),
@@ -1003,9 +1123,13 @@ VEHICLES = Layer(
         ),
     ),
     district_sql="t.district",
+    enterprise_sql="t.enterprise_id",
     rest=Rest(
         noun="vehicle",
-        filters=(Filter("carrier", "t.carrier", str),),
+        filters=(
+            Filter("carrier", "t.carrier", str),
+            Filter("carrier_id", "t.enterprise_id", int),
+        ),
         datetime_sql="lp.ts",  # the latest fix
         lateral_sql=(
             " LEFT JOIN LATERAL (SELECT p.lon, p.lat, p.ts, p.speed_kmh, p.heading"
@@ -1017,25 +1141,285 @@ VEHICLES = Layer(
             columns=(
                 Column("plate", "text"),
                 Column("carrier", "text"),
+                Column("enterprise_id", "integer"),
                 Column("hazmat_class", "text"),
                 Column("un_number", "text"),
                 Column("capacity_t", "float8"),
                 _DISTRICT,
+                Column("tank_type", "text"),
+                Column("tank_volume_m3", "float8"),
+                Column("road_permit_no", "text"),
+                Column("road_permit_expiry", "date"),
+                Column("tank_inspection_expiry", "date"),
             ),
             unique_keys=(UniqueKey(("plate",), "plate", "uq_vehicles_plate"),),
-            writers=("admin", "regulator", "officer"),
+            # A vehicle named by its carrier's id takes the carrier's name as its ``carrier``
+            # (the text that ingest keys' carrier lists and the statistics go by).
+            resolve_sql=(
+                "UPDATE georisk_staging s SET carrier = e.name FROM enterprises e"
+                " WHERE s.carrier IS NULL AND e.id = s.enterprise_id",
+            ),
+            checks=(_in_carriers("carrier_id", "enterprise_id"),),
+            field_for_constraint={"fk_vehicles_enterprise_id_enterprises": "carrier_id"},
+            # A carrier (its enterprise key) registers its own vehicles.
+            writers=("admin", "regulator", "officer", "enterprise"),
+            # A PATCH merges into the carrier's id as the API names it.
+            current_sql=(("carrier_id", "t.enterprise_id"),),
             dependents=(
                 _refs("planned route", "vehicle_routes", "vehicle_id"),
                 # A bound terminal still reports for it: unbind (or re-register) it first.
                 _refs("JT/T 808 terminal", "jt808_terminals", "vehicle_id"),
             ),
-            # Its fixes, stops and alerts are the evidence of past alerts.
+            # Its fixes, stops, alerts and waybills are the evidence of past alerts and loads.
             history=(
                 _refs("fix", "positions", "vehicle_id"),
                 _refs("stop", "stops", "vehicle_id"),
                 _refs("alert", "alerts", "vehicle_id"),
+                _refs("waybill", "waybills", "vehicle_id"),
             ),
             retires=True,
+        ),
+    ),
+)
+
+#: An id-card number as readers of masked personal data see it: region and last digits.
+_MASKED_ID_CARD = "left(t.id_card_no, 4) || repeat('*', 10) || right(t.id_card_no, 4)"
+_MASKED_PHONE = (
+    "CASE WHEN length(t.phone) >= 8 THEN left(t.phone, 3) || repeat('*', length(t.phone) - 7)"
+    " || right(t.phone, 4) WHEN t.phone IS NOT NULL THEN '****' END"
+)
+
+CREW_MEMBERS = Layer(
+    name="crew_members",
+    title="Drivers and escorts",
+    description="Carriers' drivers and escorts with their qualification certificates",
+    audience="carriage",
+    from_sql="crew_members t LEFT JOIN enterprises e ON e.id = t.carrier_id",
+    properties=(
+        rest_prop("carrier_id", "t.carrier_id", "Number"),
+        rest_prop("name", "t.name"),
+        rest_prop("role", "t.role"),
+        Prop(
+            "id_card_no",
+            "t.id_card_no",
+            "String",
+            "resident identity card number (masked for regulators and officers)",
+            tiles=False,
+            sensitive=True,
+            masked_sql=_MASKED_ID_CARD,
+        ),
+        rest_prop("certificate_no", "t.certificate_no"),
+        rest_prop("certificate_expiry", "t.certificate_expiry", "Date"),
+        rest_prop("certificate_status", _validity("t.certificate_expiry")),
+        Prop("phone", "t.phone", "String", tiles=False, sensitive=True, masked_sql=_MASKED_PHONE),
+        rest_prop("district", "e.district"),
+    ),
+    district_sql="e.district",
+    enterprise_sql="t.carrier_id",
+    rest=Rest(
+        noun="crew member",
+        filters=(
+            Filter("role", "t.role", str, vocab.CREW_ROLES),
+            Filter("carrier_id", "t.carrier_id", int),
+        ),
+        writes=Writes(
+            table="crew_members",
+            model=props.CrewMemberProps,
+            columns=(
+                Column("carrier_id", "integer"),
+                Column("name", "text"),
+                Column("id_card_no", "text"),
+                Column("role", "text"),
+                Column("certificate_no", "text"),
+                Column("certificate_expiry", "date"),
+                Column("phone", "text"),
+            ),
+            unique_keys=(
+                UniqueKey(
+                    ("role", "certificate_no"),
+                    "certificate_no",
+                    "uq_crew_members_role_certificate_no",
+                ),
+                UniqueKey(
+                    ("role", "id_card_no"),
+                    "id_card_no",
+                    "uq_crew_members_role_id_card_no",
+                    shown="this id-card number",
+                ),
+            ),
+            checks=(_in_carriers("carrier_id", "carrier_id"),),
+            field_for_constraint={"fk_crew_members_carrier_id_enterprises": "carrier_id"},
+            writers=("admin", "regulator", "enterprise"),
+            dependents=(
+                _refs("waybill (as driver)", "waybills", "driver_id"),
+                _refs("waybill (as escort)", "waybills", "escort_id"),
+            ),
+        ),
+    ),
+)
+
+
+def _point_json(column: str) -> str:
+    return f"ST_AsGeoJSON({column}, 7)::json"
+
+
+_WAYBILL_FKS: Final = (
+    ("shipper_id", "enterprises"),
+    ("carrier_id", "enterprises"),
+    ("consignee_id", "enterprises"),
+    ("loading_party_id", "enterprises"),
+    ("origin_id", "enterprises"),
+    ("destination_id", "enterprises"),
+    ("vehicle_id", "vehicles"),
+    ("driver_id", "crew_members"),
+    ("escort_id", "crew_members"),
+)
+
+WAYBILLS = Layer(
+    name="waybills",
+    title="Electronic waybills",
+    description="Hazmat shipments: parties, goods, vehicle, crew, planned route corridor and "
+    "times, lifecycle state (planned, loading, in_transit, delivered, cancelled)",
+    audience="carriage",
+    from_sql="waybills t LEFT JOIN enterprises c ON c.id = t.carrier_id",
+    # The feature is the planned route as given (a line, or the corridor polygon).
+    geom_sql="t.geom",
+    properties=(
+        rest_prop("code", "t.code"),
+        rest_prop("state", "t.state"),
+        rest_prop("state_changed_at", "t.state_changed_at", "Date"),
+        rest_prop("shipper_id", "t.shipper_id", "Number"),
+        rest_prop("carrier_id", "t.carrier_id", "Number"),
+        rest_prop("consignee_id", "t.consignee_id", "Number"),
+        rest_prop("loading_party_id", "t.loading_party_id", "Number"),
+        rest_prop("substance_name", "t.substance_name"),
+        rest_prop("un_number", "t.un_number"),
+        rest_prop("hazmat_class", "t.hazmat_class"),
+        rest_prop("quantity_t", "t.quantity_t", "Number"),
+        rest_prop("vehicle_id", "t.vehicle_id", "Number"),
+        rest_prop("plate", "(SELECT v.plate FROM vehicles v WHERE v.id = t.vehicle_id)"),
+        rest_prop("driver_id", "t.driver_id", "Number"),
+        rest_prop("escort_id", "t.escort_id", "Number"),
+        rest_prop("origin_id", "t.origin_id", "Number"),
+        rest_prop("origin", _point_json("t.origin_geom"), "Object"),
+        rest_prop("destination_id", "t.destination_id", "Number"),
+        rest_prop("destination", _point_json("t.destination_geom"), "Object"),
+        rest_prop("corridor_m", "t.corridor_m", "Number"),
+        rest_prop("corridor", "ST_AsGeoJSON(t.corridor, 6)::json", "Object"),
+        rest_prop("planned_departure", "t.planned_departure", "Date"),
+        rest_prop("planned_arrival", "t.planned_arrival", "Date"),
+        rest_prop("district", "c.district"),
+    ),
+    district_sql="c.district",
+    enterprise_sql="t.carrier_id",
+    depends_on=("waybills",),
+    rest=Rest(
+        noun="waybill",
+        filters=(
+            Filter("state", "t.state", str, vocab.WAYBILL_STATES),
+            Filter("carrier_id", "t.carrier_id", int),
+            Filter("vehicle_id", "t.vehicle_id", int),
+            Filter("driver_id", "t.driver_id", int),
+            Filter("code", "t.code", str),
+            # ?from=&to=: the planned departure lies in [from, to).
+            Filter("from", "t.planned_departure", dt.datetime, op=">="),
+            Filter("to", "t.planned_departure", dt.datetime, op="<"),
+        ),
+        writes=Writes(
+            table="waybills",
+            model=props.WaybillProps,
+            columns=(
+                Column("code", "text"),
+                Column("shipper_id", "integer"),
+                Column("carrier_id", "integer"),
+                Column("consignee_id", "integer"),
+                Column("loading_party_id", "integer"),
+                Column("substance_name", "text"),
+                Column("un_number", "text"),
+                Column("hazmat_class", "text"),
+                Column("quantity_t", "float8"),
+                Column("vehicle_id", "integer"),
+                Column("driver_id", "integer"),
+                Column("escort_id", "integer"),
+                Column("origin_id", "integer"),
+                Column("origin_lon", "float8", staging_only=True),
+                Column("origin_lat", "float8", staging_only=True),
+                Column("origin_geom", "geometry"),
+                Column("destination_id", "integer"),
+                Column("destination_lon", "float8", staging_only=True),
+                Column("destination_lat", "float8", staging_only=True),
+                Column("destination_geom", "geometry"),
+                Column("corridor_m", "float8"),
+                Column("corridor", "geometry"),
+                Column("planned_departure", "timestamptz"),
+                Column("planned_arrival", "timestamptz"),
+                Column("geom", "geometry", geometry=True),
+            ),
+            unique_keys=(UniqueKey(("code",), "code", "uq_waybills_code"),),
+            resolve_sql=(
+                # Origin / destination: the point given, else the named enterprise's location.
+                "UPDATE georisk_staging s SET"
+                " origin_geom = CASE WHEN s.origin_lon IS NOT NULL"
+                " THEN ST_SetSRID(ST_MakePoint(s.origin_lon, s.origin_lat), 4326)"
+                " ELSE (SELECT e.geom FROM enterprises e WHERE e.id = s.origin_id) END,"
+                " destination_geom = CASE WHEN s.destination_lon IS NOT NULL"
+                " THEN ST_SetSRID(ST_MakePoint(s.destination_lon, s.destination_lat), 4326)"
+                " ELSE (SELECT e.geom FROM enterprises e WHERE e.id = s.destination_id) END",
+                # The corridor: a line buffered by corridor_m either side (on the spheroid), or
+                # the polygon given.
+                "UPDATE georisk_staging s SET corridor = ST_Multi(CASE"
+                " WHEN GeometryType(s.geom) = 'LINESTRING'"
+                " THEN ST_Buffer(s.geom::geography, s.corridor_m)::geometry ELSE s.geom END)"
+                " WHERE GeometryType(s.geom) <> 'LINESTRING' OR s.corridor_m IS NOT NULL",
+            ),
+            checks=(
+                StagedCheck(
+                    field="corridor_m",
+                    sql="SELECT s.ord, '' AS value FROM georisk_staging s WHERE s.corridor IS NULL",
+                    reason="required for a LineString route (metres either side of the line)",
+                ),
+                _in_carriers("carrier_id", "carrier_id"),
+                _exists("shipper_id", "enterprises", "id", "enterprise"),
+                _exists("consignee_id", "enterprises", "id", "enterprise"),
+                _exists("loading_party_id", "enterprises", "id", "enterprise"),
+                _exists("origin_id", "enterprises", "id", "enterprise"),
+                _exists("destination_id", "enterprises", "id", "enterprise"),
+                StagedCheck(
+                    field="vehicle_id",
+                    sql=(
+                        "SELECT s.ord, s.vehicle_id || ' is ' || CASE WHEN v.id IS NULL"
+                        " THEN 'no vehicle' ELSE 'of carrier '"
+                        " || coalesce(v.enterprise_id::text, v.carrier || ' (not linked)')"
+                        " || ', not of carrier ' || s.carrier_id END AS value"
+                        " FROM georisk_staging s LEFT JOIN vehicles v ON v.id = s.vehicle_id"
+                        " WHERE v.id IS NULL OR v.enterprise_id IS DISTINCT FROM s.carrier_id"
+                    ),
+                    reason="vehicle {value}",
+                ),
+                StagedCheck(
+                    field="quantity_t",
+                    sql=(
+                        "SELECT s.ord, s.quantity_t || ' t exceeds the approved load of vehicle '"
+                        " || v.plate || ' (' || v.capacity_t || ' t)' AS value"
+                        " FROM georisk_staging s JOIN vehicles v ON v.id = s.vehicle_id"
+                        " WHERE s.quantity_t > v.capacity_t"
+                    ),
+                    reason="{value}",
+                ),
+                _crew_of_carrier("driver_id", "driver"),
+                _crew_of_carrier("escort_id", "escort"),
+            ),
+            field_for_constraint={f"fk_waybills_{c}_{t}": c for c, t in _WAYBILL_FKS},
+            # The carrier files its own waybills (its enterprise key); regulators may too.
+            writers=("admin", "regulator", "enterprise"),
+            # A point given as such stays a point; one lent by the enterprise follows it.
+            current_sql=tuple(
+                (f"{end}_{axis}", f"CASE WHEN t.{end}_id IS NULL THEN ST_{xy}(t.{end}_geom) END")
+                for end in ("origin", "destination")
+                for axis, xy in (("lon", "X"), ("lat", "Y"))
+            ),
+            # A waybill with a history is a record: it is cancelled, never deleted.
+            dependents=(_refs("waybill event", "waybill_events", "waybill_id"),),
         ),
     ),
 )
@@ -1073,7 +1457,10 @@ LAYERS: Final[tuple[Layer, ...]] = (
     TANKER_TRACKS,
     TANKERS,
     PIPELINES,
+    CARRIERS,
     VEHICLES,
+    CREW_MEMBERS,
+    WAYBILLS,
     ALARMS,
     FIXES,
 )
@@ -1096,6 +1483,9 @@ COLLECTION_ORDER: Final = (
     "monitoring_points",
     "pipelines",
     "zones",
+    "carriers",
     "vehicles",
+    "crew_members",
+    "waybills",
     "districts",
 )

@@ -30,8 +30,10 @@ TimeWindow = Literal["none", "window", "at"]
 #: Who a layer is for (``layers/access/roles.py`` turns this into roles):
 #: ``reference`` outlines and protected targets anybody with a map needs; ``site`` enterprises'
 #: own data (an enterprise sees its own); ``city`` the regulators' city-wide picture;
-#: ``transport`` tankers and their alerts (officers).
-Audience = Literal["reference", "site", "city", "transport"]
+#: ``transport`` tankers and their alerts (officers); ``carriage`` the transport chain's
+#: registers — carriers, vehicles, drivers and escorts, waybills (issue 14): a carrier reads
+#: its own, officers and regulators those of their districts.
+Audience = Literal["reference", "site", "city", "transport", "carriage"]
 HexKind = Literal["points", "polygons", "fixes"]
 
 NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -72,11 +74,16 @@ class Prop:
     tiles: bool = True
     rest: bool = True
     sensitive: bool = False
+    # Personal data (an id-card number): what REST readers who may not read it whole get
+    # instead, an SQL expression over ``t`` (``layers/access/roles.py`` says who reads it).
+    masked_sql: str | None = None
 
 
-def tile_prop(name: str, sql: str, type: FieldType, description: str = "", **kw: bool) -> Prop:
+def tile_prop(
+    name: str, sql: str, type: FieldType, description: str = "", sensitive: bool = False
+) -> Prop:
     """A property carried by tiles only (a rounded or text form of a REST value)."""
-    return Prop(name, sql, type, description, tiles=True, rest=False, **kw)
+    return Prop(name, sql, type, description, tiles=True, rest=False, sensitive=sensitive)
 
 
 def rest_prop(name: str, sql: str, type: FieldType = "String", description: str = "") -> Prop:
@@ -86,12 +93,13 @@ def rest_prop(name: str, sql: str, type: FieldType = "String", description: str 
 
 @dataclass(frozen=True)
 class Filter:
-    """An extra REST query filter: ``?name=value`` → ``sql = %(name)s``."""
+    """An extra REST query filter: ``?name=value`` → ``sql <op> %(name)s``."""
 
     name: str
     sql: str
-    kind: type = str  # str or int
+    kind: type = str  # str, int or datetime (ISO 8601 with a time zone, or a date: 00:00 UTC)
     choices: tuple[str, ...] | None = None  # vocabulary; an unknown value is a 400
+    op: Literal["=", ">=", "<"] = "="  # ranges: a pair of filters on one column
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,9 @@ class UniqueKey:
     columns: tuple[str, ...]
     field: str  # what the client is told
     constraint: str  # the database constraint, to translate a concurrent insert's violation
+    # What a reason says instead of the value, when the value is personal data (an id-card
+    # number must not come back in an error body or a log line).
+    shown: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Final
 
 import shapely
@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from layers.core import vocab
-from layers.core.geometry import AREA, LINE, POINT, GeometryRule
+from layers.core.geometry import AREA, LINE, POINT, ROUTE, GeometryRule
 
 
 def _one_of(values: tuple[str, ...]) -> Callable[[str], str]:
@@ -356,31 +356,187 @@ class DistrictProps(LayerProps):
     name_en: OptText = None
 
 
+def _optional(check: Callable[[str], str]) -> Callable[[str | None], str | None]:
+    return lambda v: v if v is None else check(v)
+
+
+HazmatClass = Annotated[
+    str | None,
+    BeforeValidator(_blank_is_none),
+    AfterValidator(_optional(_matching(vocab.HAZMAT_CLASS_PATTERN, "a UN class (e.g. 3, 2.1)"))),
+]
+#: A waybill's goods: exactly one GB 6944 class or division (layers/core/vocab.py).
+Gb6944Class = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v),
+    AfterValidator(_one_of(vocab.HAZMAT_CLASSES)),
+]
+UnNumber = Annotated[
+    str,
+    BeforeValidator(lambda v: f"{v:04d}" if isinstance(v, int) else v),
+    AfterValidator(_matching(vocab.UN_NUMBER_PATTERN, "a four-digit UN number")),
+]
+OptUnNumber = Annotated[
+    str | None,
+    BeforeValidator(lambda v: f"{v:04d}" if isinstance(v, int) else _blank_is_none(v)),
+    AfterValidator(_optional(_matching(vocab.UN_NUMBER_PATTERN, "a four-digit UN number"))),
+]
+Id = Annotated[int, Field(ge=1, le=INT4_MAX)]
+OptDate = Annotated[date | None, BeforeValidator(_blank_is_none)]
+PermitNo = Annotated[str, AfterValidator(_not_blank), Field(max_length=vocab.PERMIT_NUMBER_MAX)]
+# Bounds inside the Optional: an explicit null (or a blank CSV cell) is "not given".
+OptPermitNo = Annotated[
+    Annotated[str, Field(max_length=vocab.PERMIT_NUMBER_MAX)] | None,
+    BeforeValidator(_blank_is_none),
+]
+Tonnes = Annotated[float, Field(gt=0, le=100)]
+
+
 class VehicleProps(LayerProps):
+    """A registered hazmat vehicle. The carrier is named by ``carrier_id`` (the carrier's
+    enterprise id; its name fills ``carrier``) or, as before issue 14, by ``carrier`` text
+    alone (then the vehicle is not linked to a supervised carrier)."""
+
     geometry: ClassVar[GeometryRule | None] = None
     plate: Text
-    carrier: Text
-    hazmat_class: Annotated[
+    carrier: OptText = None
+    carrier_id: OptId = None
+    hazmat_class: HazmatClass = None
+    un_number: OptUnNumber = None
+    capacity_t: Annotated[Tonnes | None, BeforeValidator(_blank_is_none)] = None
+    district: OptDistrict = None
+    tank_type: Annotated[
         str | None,
         BeforeValidator(_blank_is_none),
-        AfterValidator(
-            lambda v: (
-                v
-                if v is None
-                else _matching(vocab.HAZMAT_CLASS_PATTERN, "a UN class (e.g. 3, 2.1)")(v)
-            )
-        ),
+        AfterValidator(_optional(_one_of(vocab.TANK_TYPES))),
     ] = None
-    un_number: Annotated[
+    tank_volume_m3: Annotated[
+        Annotated[float, Field(gt=0, le=200)] | None, BeforeValidator(_blank_is_none)
+    ] = None
+    road_permit_no: OptPermitNo = None
+    road_permit_expiry: OptDate = None
+    tank_inspection_expiry: OptDate = None
+
+    def cross_problems(self) -> list[tuple[str, str]]:
+        if self.carrier is None and self.carrier_id is None:
+            return [("carrier", "required (or carrier_id, the carrier's enterprise id)")]
+        return []
+
+    def columns(self) -> dict[str, Any]:
+        out = self.model_dump(exclude={"carrier_id"})
+        out["enterprise_id"] = self.carrier_id
+        return out
+
+
+class CarrierProps(LayerProps):
+    """A supervised enterprise licensed to carry dangerous goods by road: named by
+    ``enterprise_id`` or ``enterprise_credit_code``."""
+
+    geometry: ClassVar[GeometryRule | None] = None
+    enterprise_id: OptId = None
+    enterprise_credit_code: Annotated[
         str | None,
-        BeforeValidator(lambda v: f"{v:04d}" if isinstance(v, int) else _blank_is_none(v)),
-        AfterValidator(
-            lambda v: (
-                v if v is None else _matching(vocab.UN_NUMBER_PATTERN, "a four-digit UN number")(v)
-            )
-        ),
+        BeforeValidator(_blank_is_none),
+        AfterValidator(_optional(_matching(vocab.CREDIT_CODE_PATTERN, "a credit code"))),
     ] = None
-    capacity_t: Annotated[
-        Annotated[float, Field(gt=0, le=100)] | None, BeforeValidator(_blank_is_none)
+    licence_no: PermitNo
+    licence_expiry: date
+
+    def cross_problems(self) -> list[tuple[str, str]]:
+        if self.enterprise_id is None and self.enterprise_credit_code is None:
+            return [("enterprise_id", "required (or enterprise_credit_code)")]
+        return []
+
+
+#: GB 11643-1999: weights of the first 17 digits and the check character for sum mod 11.
+_ID_CARD_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CARD_CHECK: Final = "10X98765432"
+
+
+def id_card_check_char(first17: str) -> str:
+    """The check character of a resident identity card number (ISO 7064 MOD 11-2)."""
+    return _ID_CARD_CHECK[
+        sum(int(d) * w for d, w in zip(first17[:17], _ID_CARD_WEIGHTS, strict=True)) % 11
+    ]
+
+
+def _id_card(value: str) -> str:
+    # The reason never repeats the number: it is personal data, and reasons reach logs.
+    value = value.upper()
+    if not re.fullmatch(vocab.ID_CARD_PATTERN, value):
+        raise ValueError("is not an 18-character resident identity card number")
+    if id_card_check_char(value[:17]) != value[17]:
+        raise ValueError("has a wrong check character (GB 11643)")
+    return value
+
+
+class CrewMemberProps(LayerProps):
+    """A carrier's driver or escort with the qualification certificate the role needs."""
+
+    geometry: ClassVar[GeometryRule | None] = None
+    carrier_id: Id
+    name: Text
+    id_card_no: Annotated[str, AfterValidator(_id_card)]
+    role: Annotated[str, AfterValidator(_one_of(vocab.CREW_ROLES))]
+    certificate_no: PermitNo
+    certificate_expiry: date
+    phone: Annotated[
+        Annotated[str, Field(max_length=32)] | None, BeforeValidator(_blank_is_none)
     ] = None
-    district: OptDistrict = None
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a time zone (e.g. 2026-12-05T08:00:00+08:00)")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(_aware)]
+OptLon = Annotated[Annotated[float, Field(ge=-180, le=180)] | None, BeforeValidator(_blank_is_none)]
+OptLat = Annotated[Annotated[float, Field(ge=-90, le=90)] | None, BeforeValidator(_blank_is_none)]
+
+
+class WaybillProps(LayerProps):
+    """An electronic waybill; the feature's geometry is the planned route (a LineString with
+    ``corridor_m``, or the corridor polygon). Origin and destination are enterprises
+    (``origin_id``) or points (``origin_lon``/``origin_lat``); an enterprise without a point
+    given lends its own location."""
+
+    geometry: ClassVar[GeometryRule | None] = ROUTE
+    code: Annotated[str, AfterValidator(_not_blank), Field(max_length=64)]
+    shipper_id: Id
+    carrier_id: Id
+    consignee_id: Id
+    loading_party_id: Id
+    substance_name: Text
+    un_number: UnNumber
+    hazmat_class: Gb6944Class
+    quantity_t: Tonnes
+    vehicle_id: Id
+    driver_id: Id
+    escort_id: OptId = None
+    origin_id: OptId = None
+    origin_lon: OptLon = None
+    origin_lat: OptLat = None
+    destination_id: OptId = None
+    destination_lon: OptLon = None
+    destination_lat: OptLat = None
+    corridor_m: Annotated[
+        Annotated[float, Field(gt=0, le=10000)] | None, BeforeValidator(_blank_is_none)
+    ] = None
+    planned_departure: Instant
+    planned_arrival: Instant
+
+    def cross_problems(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        if self.planned_arrival <= self.planned_departure:
+            out.append(("planned_arrival", "must be after planned_departure"))
+        if self.escort_id is not None and self.escort_id == self.driver_id:
+            out.append(("escort_id", "the escort cannot be the driver"))
+        for end in ("origin", "destination"):
+            lon, lat = getattr(self, f"{end}_lon"), getattr(self, f"{end}_lat")
+            if (lon is None) != (lat is None):
+                out.append((f"{end}_lon" if lon is None else f"{end}_lat", "give both or neither"))
+            elif lon is None and getattr(self, f"{end}_id") is None:
+                out.append((f"{end}_id", f"required (or {end}_lon and {end}_lat)"))
+        return out

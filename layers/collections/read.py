@@ -6,6 +6,7 @@ back as text, so a page of 10,000 features is never parsed and re-serialised in 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class ListQuery:
     color: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     scope: RowScope = field(default_factory=RowScope)
+    masked: bool = False  # personal data shown masked (layers/access/roles.py decides)
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -89,6 +91,19 @@ def _int(name: str, text: str, low: int, high: int) -> int:
     return value
 
 
+def _instant(name: str, text: str) -> dt.datetime:
+    """An ISO 8601 time with a zone, or a date (its 00:00 UTC)."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace(" ", "+"))
+    except ValueError:
+        raise QueryError(name, f"{text!r} is not an ISO 8601 date or time") from None
+    if value.tzinfo is None:
+        if len(text.strip()) > 10:
+            raise QueryError(name, "give a time zone (e.g. 2026-12-05T08:00:00+08:00)")
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
 def parse_list_query(
     coll: Collection, params: Mapping[str, str], default_limit: int, max_limit: int
 ) -> ListQuery:
@@ -111,6 +126,8 @@ def parse_list_query(
             continue
         if flt.kind is int:
             extras[flt.name] = _int(flt.name, raw, 1, 2**31 - 1)
+        elif flt.kind is dt.datetime:
+            extras[flt.name] = _instant(flt.name, raw)
         else:
             if flt.choices is not None and raw not in flt.choices:
                 raise QueryError(flt.name, f"{raw!r} is not one of: {', '.join(flt.choices)}")
@@ -145,7 +162,7 @@ def _where(coll: Collection, query: ListQuery) -> tuple[str, dict[str, Any]]:
         params["color"] = query.color
     for flt in coll.filters:
         if flt.name in query.extras:
-            clauses.append(f"{flt.sql} = %({flt.name})s")
+            clauses.append(f"{flt.sql} {flt.op} %({flt.name})s")
             params[flt.name] = query.extras[flt.name]
     scoped, scope_params = query.scope.clauses(coll)
     clauses += scoped
@@ -153,9 +170,11 @@ def _where(coll: Collection, query: ListQuery) -> tuple[str, dict[str, Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def feature_sql(coll: Collection) -> str:
-    """One Feature as json, built in SQL; coordinates to 7 decimals (~1 cm)."""
-    props = ", ".join(f"'{key}', {expr}" for key, expr in coll.properties)
+def feature_sql(coll: Collection, masked: bool = False) -> str:
+    """One Feature as json, built in SQL; coordinates to 7 decimals (~1 cm). ``masked``:
+    personal data in its masked form (``Prop.masked_sql``)."""
+    shown = dict(coll.masked) if masked else {}
+    props = ", ".join(f"'{key}', {shown.get(key, expr)}" for key, expr in coll.properties)
     geometry = f"ST_AsGeoJSON({coll.geom_sql}, 7)::json" if coll.geom_sql else "NULL::json"
     return (
         "json_build_object('type', 'Feature', 'id', t.id,"
@@ -179,7 +198,7 @@ async def list_features(
     count_row = await fetch_one(conn, f"SELECT count(*) AS n FROM {count_from}{where}", params)
     page_sql = (
         "SELECT count(*) AS n, COALESCE(json_agg(f.feature ORDER BY f.id), '[]'::json)::text"
-        f" AS features FROM (SELECT t.id, {feature_sql(coll)} AS feature"
+        f" AS features FROM (SELECT t.id, {feature_sql(coll, query.masked)} AS feature"
         f" FROM {coll.from_sql}{coll.lateral_sql}{where}"
         " ORDER BY t.id LIMIT %(limit)s OFFSET %(offset)s) f"
     )
@@ -189,10 +208,12 @@ async def list_features(
     return FeaturePage(count_row["n"], row["n"], row["features"])
 
 
-async def get_feature(conn: AsyncConnection[Any], coll: Collection, item_id: int) -> str | None:
+async def get_feature(
+    conn: AsyncConnection[Any], coll: Collection, item_id: int, masked: bool = False
+) -> str | None:
     """One Feature as JSON text, or None when there is no such id."""
     text = (
-        f"SELECT {feature_sql(coll)}::text AS feature"
+        f"SELECT {feature_sql(coll, masked)}::text AS feature"
         f" FROM {coll.from_sql}{coll.lateral_sql} WHERE t.id = %(id)s"
     )
     row = await fetch_one(conn, text, {"id": item_id})

@@ -106,7 +106,8 @@ async def _duplicates(
 ) -> list[Problem]:
     w = coll.writing
     cols = key.columns
-    value = f"s.{key.field}::text"  # the part the client chose; the rest is the scope
+    # The part the client chose (the rest is the scope), or what stands for it.
+    value = f"s.{key.field}::text" if key.shown is None else "%(shown)s"
     not_null = " AND ".join(f"s.{c} IS NOT NULL" for c in cols)
     out: list[Problem] = []
     within = await _rows(
@@ -114,6 +115,7 @@ async def _duplicates(
         f"SELECT x.ord, x.value FROM (SELECT s.ord, {value} AS value, row_number() OVER"
         f" (PARTITION BY {', '.join(f's.{c}' for c in cols)} ORDER BY s.ord) AS n"
         f" FROM {STAGING} s WHERE {not_null}) x WHERE x.n > 1",
+        {"shown": key.shown},
     )
     for r in within:
         out.append(
@@ -124,6 +126,7 @@ async def _duplicates(
     for r in await _rows(
         conn,
         f"SELECT s.ord, {value} AS value, t.id FROM {STAGING} s JOIN {w.table} t ON {join}",
+        {"shown": key.shown},
     ):
         reason = f"{r['value']} already exists ({coll.noun} id {r['id']})"
         out.append(Problem(r["ord"], key.field, reason, True))

@@ -9,7 +9,6 @@ one ``ChangeBus``: one listening connection, fanned out to named subscribers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -19,6 +18,8 @@ from typing import Any, Final
 import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
+
+from layers.core.periodic import cancel_task
 
 log = logging.getLogger("georisk.changes")
 
@@ -254,10 +255,7 @@ class ChangeBus:
         self._started = True
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         self.ready.clear()
         self._started = False

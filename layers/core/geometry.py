@@ -29,6 +29,8 @@ class GeometryRule:
 POINT: Final = GeometryRule(("Point",), "Point")
 AREA: Final = GeometryRule(("Polygon", "MultiPolygon"), "MultiPolygon")
 LINE: Final = GeometryRule(("LineString",), "LineString")
+#: A waybill's planned route: a line (buffered by its corridor width) or the corridor polygon.
+ROUTE: Final = GeometryRule(("LineString", "Polygon", "MultiPolygon"), "Geometry")
 
 GEOJSON_TYPES: Final = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}

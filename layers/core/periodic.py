@@ -17,6 +17,15 @@ from psycopg_pool import PoolTimeout
 log = logging.getLogger("georisk.periodic")
 
 
+async def cancel_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background task and wait until it is gone (its CancelledError is expected)."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 class PeriodicTask:
     name = "periodic task"
 
@@ -43,8 +52,5 @@ class PeriodicTask:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None

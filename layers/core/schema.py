@@ -369,16 +369,160 @@ class Vehicle(Base):
     enterprise_id: Mapped[int | None] = mapped_column(
         ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
     )
+    # Qualifications the loading party checks (issue 14, layers/transport/qualifications.py):
+    # what the load travels in, the road transport permit (道路运输证) and the tank's periodic
+    # inspection. ``capacity_t`` stays the approved load a waybill's quantity may not exceed.
+    tank_type: Mapped[str | None] = mapped_column(Text)
+    tank_volume_m3: Mapped[float | None] = mapped_column(Float)
+    road_permit_no: Mapped[str | None] = mapped_column(Text)
+    road_permit_expiry: Mapped[dt.date | None] = mapped_column(Date)
+    tank_inspection_expiry: Mapped[dt.date | None] = mapped_column(Date)
     created_at = _created()
     version = _version()
     retired_at = _retired()
     __table_args__ = (
+        CheckConstraint(f"tank_type IN {sql_in(vocab.TANK_TYPES)}", name="tank_type"),
+        CheckConstraint("tank_volume_m3 > 0 AND tank_volume_m3 <= 200", name="tank_volume_m3"),
+        CheckConstraint("length(btrim(road_permit_no)) > 0", name="road_permit_no_not_blank"),
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("length(btrim(plate)) > 0", name="plate_not_blank"),
         CheckConstraint("length(btrim(carrier)) > 0", name="carrier_not_blank"),
         CheckConstraint(f"un_number ~ '{vocab.UN_NUMBER_PATTERN}'", name="un_number"),
         CheckConstraint(f"hazmat_class ~ '{vocab.HAZMAT_CLASS_PATTERN}'", name="hazmat_class"),
         CheckConstraint("capacity_t > 0 AND capacity_t <= 100", name="capacity_t"),
+    )
+
+
+class Carrier(Base):
+    """A supervised enterprise licensed to carry dangerous goods by road (issue 14).
+
+    Its own table, one row per enterprise, rather than columns on ``enterprises``: the road
+    transport licence (道路危险货物运输许可证) belongs to carriers only, an enterprise is a carrier
+    exactly when it has this row, and vehicles, crews and waybills all name the carrier by its
+    enterprise id — the id a carrier's API key (role enterprise) already carries."""
+
+    __tablename__ = "carriers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), unique=True
+    )
+    licence_no: Mapped[str] = mapped_column(Text, unique=True)
+    licence_expiry: Mapped[dt.date] = mapped_column(Date)
+    created_at = _created()
+    version = _version()
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("length(btrim(licence_no)) > 0", name="licence_no_not_blank"),
+    )
+
+
+class CrewMember(Base):
+    """A carrier's driver or escort with the qualification certificate the role needs
+    (从业资格证). ``id_card_no`` is personal data: only admins and the carrier itself read it
+    whole (``layers/access/roles.py``)."""
+
+    __tablename__ = "crew_members"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    carrier_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    id_card_no: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    certificate_no: Mapped[str] = mapped_column(Text)
+    certificate_expiry: Mapped[dt.date] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(Text)
+    created_at = _created()
+    version = _version()
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint(f"role IN {sql_in(vocab.CREW_ROLES)}", name="role"),
+        CheckConstraint(f"id_card_no ~ '{vocab.ID_CARD_PATTERN}'", name="id_card_no"),
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+        CheckConstraint("length(btrim(certificate_no)) > 0", name="certificate_no_not_blank"),
+        UniqueConstraint("role", "certificate_no"),
+        UniqueConstraint("role", "id_card_no"),
+    )
+
+
+class Waybill(Base):
+    """An electronic waybill (电子运单): who ships what from where to where, in which vehicle,
+    with which driver and escort, along which corridor, when — and where it is in its lifecycle
+    (planned → loading → in_transit → delivered / cancelled).
+
+    ``geom`` is the planned route as given (a LineString with ``corridor_m``, or a
+    polygon); ``corridor`` is the area the vehicle must stay in, derived once on insert so the
+    deviation model tests a point against one indexed polygon."""
+
+    __tablename__ = "waybills"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    state: Mapped[str] = mapped_column(Text, server_default="planned", index=True)
+    state_changed_at = _created()
+    shipper_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    carrier_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    consignee_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    loading_party_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    substance_name: Mapped[str] = mapped_column(Text)
+    un_number: Mapped[str] = mapped_column(Text)
+    hazmat_class: Mapped[str] = mapped_column(Text)
+    quantity_t: Mapped[float] = mapped_column(Float)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id"), index=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("crew_members.id"))
+    escort_id: Mapped[int | None] = mapped_column(ForeignKey("crew_members.id"))
+    origin_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
+    destination_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
+    origin_geom = _geom("POINT")
+    destination_geom = _geom("POINT")
+    geom = _geom("GEOMETRY")
+    corridor_m: Mapped[float | None] = mapped_column(Float)
+    corridor = _geom("MULTIPOLYGON")
+    planned_departure: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    planned_arrival: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at = _created()
+    version = _version()
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint(f"state IN {sql_in(vocab.WAYBILL_STATES)}", name="state"),
+        CheckConstraint(f"un_number ~ '{vocab.UN_NUMBER_PATTERN}'", name="un_number"),
+        CheckConstraint(f"hazmat_class IN {sql_in(vocab.HAZMAT_CLASSES)}", name="hazmat_class"),
+        CheckConstraint("quantity_t > 0 AND quantity_t <= 100", name="quantity_t"),
+        CheckConstraint("length(btrim(code)) > 0", name="code_not_blank"),
+        CheckConstraint("length(btrim(substance_name)) > 0", name="substance_name_not_blank"),
+        CheckConstraint("planned_arrival > planned_departure", name="time_order"),
+        CheckConstraint("corridor_m > 0 AND corridor_m <= 10000", name="corridor_m"),
+        CheckConstraint(
+            "GeometryType(geom) IN ('LINESTRING', 'POLYGON', 'MULTIPOLYGON')", name="geom_kind"
+        ),
+        CheckConstraint("ST_IsValid(corridor)", name="corridor_valid"),
+        CheckConstraint("escort_id IS NULL OR escort_id <> driver_id", name="escort_not_driver"),
+    )
+
+
+class WaybillEvent(Base):
+    """A waybill's history: the parties' loading and unloading events, refused loadings with
+    the checks that failed (``failures``), and state changes asked through the API."""
+
+    __tablename__ = "waybill_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    waybill_id: Mapped[int] = mapped_column(
+        ForeignKey("waybills.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(Text)
+    from_state: Mapped[str] = mapped_column(Text)
+    to_state: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom = _geom("POINT", nullable=True)
+    source: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    failures: Mapped[list | None] = mapped_column(JSONB)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at = _created()
+    __table_args__ = (
+        CheckConstraint(f"kind IN {sql_in(vocab.WAYBILL_EVENT_KINDS)}", name="kind"),
+        CheckConstraint(f"source IN {sql_in(vocab.WAYBILL_EVENT_SOURCES)}", name="source"),
+        CheckConstraint(f"from_state IN {sql_in(vocab.WAYBILL_STATES)}", name="from_state"),
+        CheckConstraint(f"to_state IN {sql_in(vocab.WAYBILL_STATES)}", name="to_state"),
     )
 
 

@@ -122,6 +122,60 @@ ALERT_RULES: Final = (
 )
 ILLEGAL_PARKING_RULES: Final = ("illegal_parking", "forbidden_zone_parking")
 
+# ---- the transport chain (issue 14: parties, qualifications, electronic waybills) ----------
+#: GB 6944-2012 classes and divisions of dangerous goods (the UN model regulations' numbering):
+#: a waybill names its goods' exact class or division; a bare class (2, 4, 5, 6) is allowed
+#: where a division is not known, as the vehicles' register always allowed.
+HAZMAT_CLASSES: Final = (
+    "1",
+    "1.1",
+    "1.2",
+    "1.3",
+    "1.4",
+    "1.5",
+    "1.6",
+    "2",
+    "2.1",
+    "2.2",
+    "2.3",
+    "3",
+    "4",
+    "4.1",
+    "4.2",
+    "4.3",
+    "5",
+    "5.1",
+    "5.2",
+    "6",
+    "6.1",
+    "6.2",
+    "7",
+    "8",
+    "9",
+)
+#: What a hazmat vehicle carries its load in (常压罐, 压力罐, 低温罐, 罐式集装箱, 厢式/栏板).
+TANK_TYPES: Final = ("atmospheric", "pressure", "cryogenic", "tank_container", "van")
+#: People of a carrier a waybill names: the driver and the escort (押运员).
+CREW_ROLES: Final = ("driver", "escort")
+#: A waybill's lifecycle (layers/transport/waybills.py holds the allowed steps).
+WAYBILL_STATES: Final = ("planned", "loading", "in_transit", "delivered", "cancelled")
+#: What a waybill's history records: the parties' events, a refused loading (with the failed
+#: checks), a state change asked through the transition route.
+WAYBILL_EVENT_KINDS: Final = (
+    "loading",
+    "loaded",
+    "unloading",
+    "unloaded",
+    "loading_refused",
+    "transition",
+)
+#: Where an event came from: a party's key, the transition route, or derived from a stop.
+WAYBILL_EVENT_SOURCES: Final = ("party", "api", "derived")
+#: Road transport permit (道路运输证) numbers, licence numbers and certificate numbers are
+#: free text from different provinces' formats, but never blank and never longer than this.
+PERMIT_NUMBER_MAX: Final = 64
+#: A resident identity card number (GB 11643-1999): 17 digits and a check character.
+ID_CARD_PATTERN: Final = r"^[0-9]{17}[0-9X]$"
 
 #: GB 18218-2018 Table 2 hazard codes (the standard's vocabulary for a substance's classes).
 GB18218_CLASSES: Final = (

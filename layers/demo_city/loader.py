@@ -26,6 +26,10 @@ from layers.risk.hexagons import fix_cells
 
 #: Every data table (not alembic_version, not spatial_ref_sys); children before parents.
 DATA_TABLES = (
+    "waybill_events",
+    "waybills",
+    "crew_members",
+    "carriers",
     "score_events",
     "hidden_dangers",
     "risk_units",

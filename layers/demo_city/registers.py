@@ -842,3 +842,21 @@ def _truth(
         "districts": dict(sorted(districts.items())),
         "enterprises": per_ent,
     }
+
+
+def person_names(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` plausible Chinese names (drivers and escorts of the transport chain)."""
+    sur = rng.integers(0, len(_SURNAMES), n).tolist()
+    two = (rng.random(n) < 0.7).tolist()
+    given = rng.integers(0, len(_GIVEN), (n, 2)).tolist()
+    return [
+        _SURNAMES[s] + _GIVEN[g[0]] + (_GIVEN[g[1]] if t else "")
+        for s, t, g in zip(sur, two, given, strict=True)
+    ]
+
+
+def mobiles(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` 11-digit mainland mobile numbers."""
+    prefix = rng.integers(0, len(_MOBILE_PREFIXES), n).tolist()
+    body = rng.integers(0, 10**8, n).tolist()
+    return [f"{_MOBILE_PREFIXES[p]}{b:08d}" for p, b in zip(prefix, body, strict=True)]

@@ -27,6 +27,7 @@ from layers.core.partitions import ensure_daily_partitions
 from layers.core.vocab import HAZMAT_CATEGORIES
 from layers.demo_city import (
     bulletins,
+    chain,
     enterprises,
     geography,
     live,
@@ -209,6 +210,9 @@ def seed_demo_city(
             loader.fix_sequences(conn)
             loader.mark_demo(conn, seed, scale, day)
             _link_carriers(conn)
+            # Carriers' licences, vehicles' papers, crews and waybills (issue 14).
+            chain_counts, chain_truth = chain.seed_chain(conn, rng(19), day)
+            report.counts.update(chain_counts)
             conn.commit()
             conn.autocommit = True
             conn.execute("ANALYZE")
@@ -223,7 +227,7 @@ def seed_demo_city(
                 events=events,
                 noise=noise,
                 zones=zone_counts,
-                sections={"registers": regs.truth},
+                sections={"registers": regs.truth, "transport_chain": chain_truth},
             )
     with _phase(report, "risk", progress):
         # The map should open with colours: grade every source and rate every enterprise.

@@ -1,4 +1,4 @@
-"""``georisk import``: load a GeoPackage, GeoJSON, Shapefile or CSV into a collection.
+"""``georisk import``: load a GeoPackage, GeoJSON, Shapefile, CSV or JSON into a collection.
 
 Every row goes through the same validation as ``POST`` (``layers.imports.payload``) and the same
 insert path (``layers.collections.write``: COPY into a staging table, set-based checks, one
@@ -10,6 +10,7 @@ rejects the whole file so a half-loaded layer never reaches the map.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -202,9 +203,56 @@ def _read_vector(path: Path, crs: str | None) -> _Source:
     return _Source(props, list(frame.geometry), transformer, label, columns)
 
 
+def _read_json(path: Path, crs: str | None) -> _Source:
+    """A ``.json`` file: an array of row objects (a register without geometry, or with a
+    ``geometry`` member holding GeoJSON or WKT), or a GeoJSON FeatureCollection. Read as plain
+    JSON, so times keep their time zone (a vector reader would turn them into dates)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _file_error("file", f"not valid JSON ({exc})") from None
+    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+        features = doc.get("features")
+        if not isinstance(features, list):
+            raise _file_error("features", "must be an array of Features")
+        rows = [
+            {**(f.get("properties") or {}), "geometry": f.get("geometry")}
+            if isinstance(f, dict)
+            else f
+            for f in features
+        ]
+    elif isinstance(doc, list):
+        rows = doc
+    else:
+        raise _file_error("file", "expected an array of objects or a FeatureCollection")
+    source = _Source([], [], _crs(crs or "EPSG:4326"), crs or "EPSG:4326", [])
+    columns: dict[str, None] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            source.problems.append(Problem(index, "row", "expected a JSON object"))
+            source.props.append({})
+            source.geometries.append(None)
+            continue
+        geometry = row.get("geometry")
+        if isinstance(geometry, str) and geometry.strip():
+            try:
+                geometry = shapely.from_wkt(geometry)
+            except shapely.errors.GEOSException:
+                source.problems.append(Problem(index, "geometry", "not WKT"))
+                geometry = None
+        props = {str(k): v for k, v in row.items() if k != "geometry"}
+        columns.update(dict.fromkeys(props))
+        source.props.append(props)
+        source.geometries.append(geometry)
+    source.columns = list(columns)
+    return source
+
+
 def read_source(path: Path, model: type[LayerProps], crs: str | None = None) -> _Source:
     if path.suffix.lower() in (".csv", ".txt"):
         return _read_csv(path, model, crs)
+    if path.suffix.lower() == ".json":
+        return _read_json(path, crs)
     return _read_vector(path, crs)
 
 

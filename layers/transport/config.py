@@ -35,3 +35,8 @@ class TankerRules:
     #: Officers' deadlines; overdue alerts escalate one level per missed deadline.
     ack_deadline_s: float = 1800.0
     dispose_deadline_s: float = 4 * 3600.0
+    #: A stop is at a waybill's origin or destination when its centroid is within this of the
+    #: declared point (or inside the enterprise's site polygon), and it begins within
+    #: ``site_window_s`` of the planned departure / arrival (layers/transport/site_events.py).
+    site_radius_m: float = 300.0
+    site_window_s: float = 12 * 3600.0

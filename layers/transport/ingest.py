@@ -28,6 +28,7 @@ from layers.transport import fix_filters, state, terminal_alarms
 from layers.transport.config import TankerRules
 from layers.transport.engine import NewFixes, process
 from layers.transport.parse import Rows, parse_body
+from layers.transport.site_events import derive_site_events
 
 MESSAGES = {
     fix_filters.INVALID_COORDINATES: "invalid_coordinates: lon/lat out of range or 0, 0",
@@ -189,6 +190,8 @@ class TankerFixes(IngestKind[Rows, state.Loaded]):
             arr[:, 3],
         )
         alerts = (await process(conn, new, self.rules, loaded)).alerts
+        # A stop at a waybill's origin or destination is its loading or unloading.
+        await derive_site_events(conn, np.unique(new.vehicle_id).tolist(), self.rules)
         await terminal_alarms.judge(conn, stored, self.rules)  # the terminals' own alarm bits
         return sorted(alerts.carriers)
 

@@ -32,7 +32,7 @@ DEPARTMENTS = "ARRAY['emergency_management', 'transport', 'traffic_police', 'mar
 #: The product's defaults (docs/domain.md §3): who acts on what.
 ROUTES = {
     "illegal_parking": (("traffic_police", "transport"), True, None, None),
-    "forbidden_zone_parking": (("traffic_police", "emergency_management"), True, 900, 7200),
+    "forbidden_zone_parking": (("traffic_police", "emergency_management"), True, None, None),
     "overspeed": (("traffic_police",), True, None, None),
     "corridor_deviation": (("transport", "traffic_police"), True, None, None),
     "terminal_emergency": (
