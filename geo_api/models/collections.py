@@ -54,18 +54,15 @@ def _camel(name: str) -> str:
 
 
 def _geometry_model(layer: Layer) -> Any:
-    if layer.geom_sql is None:
+    if layer.geom_sql is None or layer.geometry_type is None:
         return None  # no geometry at all: always null
-    # A layer that declares no geometry type stores more than one kind (a waybill's route: a
-    # line, or its corridor polygon): any of them.
-    kinds = (layer.geometry_type,) if layer.geometry_type else tuple(_GEOMETRY_TYPES)
     fields: dict[str, Any] = {
-        "type": (Literal[tuple(t for k in kinds for t in _GEOMETRY_TYPES[k])], ...),
+        "type": (Literal[_GEOMETRY_TYPES[layer.geometry_type]], ...),
         "coordinates": (list[Any], ...),
     }
     model = _model(
         f"{_camel(layer.name)}Geometry",
-        f"A {' or '.join(kinds)} geometry in WGS 84 (7 decimals).",
+        f"A {layer.geometry_type} geometry in WGS 84 (7 decimals).",
         fields,
     )
     return model | None  # vehicles without a fix yet have none
