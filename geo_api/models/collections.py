@@ -54,15 +54,19 @@ def _camel(name: str) -> str:
 
 
 def _geometry_model(layer: Layer) -> Any:
-    if layer.geom_sql is None or layer.geometry_type is None:
+    if layer.geom_sql is None:
         return None  # no geometry at all: always null
+    # A layer that declares no geometry type (a waybill's route: a line or a corridor polygon)
+    # may answer any of them.
+    kind = layer.geometry_type
+    types = _GEOMETRY_TYPES[kind] if kind else sum(_GEOMETRY_TYPES.values(), ())
     fields: dict[str, Any] = {
-        "type": (Literal[_GEOMETRY_TYPES[layer.geometry_type]], ...),
+        "type": (Literal[types], ...),
         "coordinates": (list[Any], ...),
     }
     model = _model(
         f"{_camel(layer.name)}Geometry",
-        f"A {layer.geometry_type} geometry in WGS 84 (7 decimals).",
+        f"A {kind or 'point, line or polygon'} geometry in WGS 84 (7 decimals).",
         fields,
     )
     return model | None  # vehicles without a fix yet have none
