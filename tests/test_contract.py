@@ -106,7 +106,8 @@ def _undocumented(doc: dict[str, Any]) -> list[str]:
                 problems.append(f"{where} {status}: no media type")
             for media, spec in content.items():
                 schema = spec.get("schema") or {}
-                if media in JSON_MEDIA or media.endswith("+json") or media == EVENTS:
+                kind = media.split(";")[0]  # parameters (``;version=3.0``) say nothing of JSON
+                if kind in JSON_MEDIA or kind.endswith("+json") or kind == EVENTS:
                     # A model (of one event, for a stream): referenced, or inlined with its
                     # fields (``json_variant``).
                     ref = schema.get("$ref", "")

@@ -1,13 +1,13 @@
 """Response models: what each main resource answers, so /openapi.json documents success bodies.
 
-One module per concern (risk, prevention, alerts, monitoring, access, health, tiles, transport,
-streams), sharing the base types of ``geo_api.models.base``. The REST collections' models are
-derived from the catalogue (``collections``), so a new layer documents itself; bodies that are
-not JSON (tiles, packages, images, PDF, CSV, CAP, Atom) are documented by media type
-(``base.binary``); every error is the problem body of geo_api/errors.py, documented as JSON
-whatever the route's media type (``openapi``). tests/test_contract.py fails for an operation
-that documents no success body. They describe bodies the handlers already build; they
-never reshape them:
+One module per concern (risk, prevention, rules, alerts, monitoring, access, health, tiles,
+transport, streams, ogc), sharing the base types of ``geo_api.models.base``. The REST
+collections' models are derived from the catalogue (``collections``), so a new layer documents
+itself; bodies that are not JSON (tiles, packages, images, PDF, CSV, CAP, Atom) are documented
+by media type (``base.binary``); every error is the problem body of geo_api/errors.py,
+documented as JSON whatever the route's media type (``openapi``). tests/test_contract.py fails
+for an operation that documents no success body. They describe bodies the handlers already
+build; they never reshape them:
 
 - every model allows extra keys (``extra="allow"``), so a column or key a handler adds later
   still reaches the client instead of being dropped by ``response_model``;

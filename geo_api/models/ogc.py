@@ -133,3 +133,21 @@ class Tileset(Body):
     boundingBox: dict[str, Any]
     layers: list[dict[str, Any]]
     links: list[Link]
+
+
+class OpenApiInfo(Body):
+    title: str
+    version: str
+    description: str
+
+
+class OpenApiDocument(Body):
+    """``/ogc/openapi.json``: an OpenAPI 3.0 document of the caller's OGC API, with a path per
+    feature collection the caller may read (its own parameters and queryables)."""
+
+    openapi: str = Field(description="the OpenAPI version, 3.0.x")
+    info: OpenApiInfo
+    servers: list[dict[str, Any]] = Field(description="one: this server's /ogc")
+    externalDocs: dict[str, str] = Field(description="the whole server's /openapi.json")
+    paths: dict[str, dict[str, Any]]
+    components: dict[str, Any]

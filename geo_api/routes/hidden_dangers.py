@@ -122,7 +122,10 @@ async def _after_danger_change(
 
 # -- closing a major hidden danger: the enterprise reports, a regulator decides ----------------
 @router.post(
-    "/api/hidden-dangers/{danger_id}/report", response_model=HiddenDanger, dependencies=Site
+    "/api/hidden-dangers/{danger_id}/report",
+    response_model=HiddenDanger,
+    responses=error_responses(409),  # a step the register's state does not allow
+    dependencies=Site,
 )
 async def report_danger_rectified(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate
@@ -136,7 +139,10 @@ async def report_danger_rectified(
 
 
 @router.post(
-    "/api/hidden-dangers/{danger_id}/accept", response_model=HiddenDanger, dependencies=Staff
+    "/api/hidden-dangers/{danger_id}/accept",
+    response_model=HiddenDanger,
+    responses=error_responses(409),  # a step the register's state does not allow
+    dependencies=Staff,
 )
 async def accept_danger_rectification(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate
@@ -149,7 +155,10 @@ async def accept_danger_rectification(
 
 
 @router.post(
-    "/api/hidden-dangers/{danger_id}/reject", response_model=HiddenDanger, dependencies=Staff
+    "/api/hidden-dangers/{danger_id}/reject",
+    response_model=HiddenDanger,
+    responses=error_responses(409),  # a step the register's state does not allow
+    dependencies=Staff,
 )
 async def reject_danger_rectification(
     danger_id: Id, request: Request, conn: Conn, caller: CurrentCaller, rerate: Rerate

@@ -30,6 +30,19 @@ CollectionId = Annotated[
 Format = Annotated[str | None, Query(description="json (the only encoding)")]
 
 
+class SchemaJSONResponse(JSONResponse):
+    """``application/schema+json`` (queryables). Named as ``response_class`` so /openapi.json
+    documents the media type the handler really sends; the handler sets it itself."""
+
+    media_type = SCHEMA_JSON
+
+
+class OpenApiJSONResponse(JSONResponse):
+    """The OpenAPI 3.0 media type of ``/ogc/openapi.json``, for the same reason."""
+
+    media_type = OPENAPI
+
+
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/ogc"
 

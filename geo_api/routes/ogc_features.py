@@ -28,12 +28,14 @@ from geo_api.auth import Caller, CurrentCaller
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
 from geo_api.models import ogc as models
+from geo_api.models.base import GeoJSONResponse
 from geo_api.routes.ogc_common import (
     GEOJSON,
     JSON,
     SCHEMA_JSON,
     CollectionId,
     Format,
+    SchemaJSONResponse,
     base_url,
     document,
     feature_collection,
@@ -136,9 +138,9 @@ def _now() -> str:
     "/collections/{collectionId}/items",
     summary="Features of a collection (GeoJSON; bbox, datetime, CQL2 filter, crs)",
     dependencies=Everyone,
-    response_class=Response,
+    response_class=GeoJSONResponse,
     response_model=models.FeatureCollection,
-    responses={200: {"content": {GEOJSON: {}}, "description": "a GeoJSON FeatureCollection"}},
+    responses={200: {"description": "a GeoJSON FeatureCollection"}},
     openapi_extra={"parameters": _items_doc_parameters()},
 )
 async def items(
@@ -175,9 +177,9 @@ async def items(
     "/collections/{collectionId}/items/{featureId}",
     summary="One feature (GeoJSON)",
     dependencies=Everyone,
-    response_class=Response,
+    response_class=GeoJSONResponse,
     response_model=models.Feature,
-    responses={200: {"content": {GEOJSON: {}}, "description": "a GeoJSON Feature"}},
+    responses={200: {"description": "a GeoJSON Feature"}},
 )
 async def item(
     request: Request,
@@ -215,6 +217,7 @@ async def item(
     "/collections/{collectionId}/queryables",
     summary="What a filter may name (JSON Schema)",
     dependencies=Everyone,
+    response_class=SchemaJSONResponse,
     response_model=models.Queryables,
 )
 async def queryables(

@@ -21,7 +21,13 @@ from fastapi.responses import JSONResponse
 
 from geo_api.auth import Caller, CurrentCaller
 from geo_api.models import ogc as models
-from geo_api.routes.ogc_common import GEOJSON, OPENAPI, base_url, feature_collections
+from geo_api.routes.ogc_common import (
+    GEOJSON,
+    OPENAPI,
+    OpenApiJSONResponse,
+    base_url,
+    feature_collections,
+)
 from geo_api.routes.tiles import Everyone
 from geo_api.settings import Settings
 from layers.catalog import Layer
@@ -160,7 +166,8 @@ def definition(request: Request, caller: Caller) -> dict[str, Any]:
     "/openapi.json",
     summary="The OGC API's definition (OpenAPI 3.0), for the caller's collections",
     dependencies=Everyone,
-    response_model=dict[str, Any],
+    response_class=OpenApiJSONResponse,
+    response_model=models.OpenApiDocument,
 )
 async def ogc_openapi(request: Request, caller: CurrentCaller) -> JSONResponse:
     return JSONResponse(

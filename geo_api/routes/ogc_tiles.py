@@ -24,6 +24,7 @@ from geo_api.auth import Caller, CurrentCaller
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, Forbidden, NotFound
 from geo_api.models import ogc as models
+from geo_api.models.tiles import TILE_RESPONSES
 from geo_api.routes.ogc_common import (
     MVT,
     REL,
@@ -287,7 +288,7 @@ async def _tile(
     summary="A collection's vector tile",
     response_class=Response,
     dependencies=Everyone,
-    responses={200: {"content": {MVT: {}}, "description": "a Mapbox vector tile"}},
+    responses=TILE_RESPONSES,
 )
 async def collection_tile(
     request: Request,
@@ -309,7 +310,7 @@ async def collection_tile(
     summary="A vector tile of all the caller's layers",
     response_class=Response,
     dependencies=Everyone,
-    responses={200: {"content": {MVT: {}}, "description": "a Mapbox vector tile"}},
+    responses=TILE_RESPONSES,
 )
 async def dataset_tile(
     request: Request,

@@ -18,6 +18,8 @@ from geo_api.auth import SITE_READERS, STAFF, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound, invalid_input
+from geo_api.models.base import Body
+from geo_api.models.rules import Certificate, CertificateList, Licence, LicenceList
 from geo_api.scope import VisibleEnterprise
 from geo_api.settings import Settings
 from layers.prevention.qualifications import (
@@ -31,6 +33,11 @@ router = APIRouter(tags=["safety score"])
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _MODELS: dict[str, type[BaseModel]] = {"licences": LicenceInput, "certificates": CertificateInput}
+#: table → (the list answer, one document's answer).
+_ANSWERS: dict[str, tuple[type[Body], type[Body]]] = {
+    "licences": (LicenceList, Licence),
+    "certificates": (CertificateList, Certificate),
+}
 
 
 def _today_and_warn(request: Request) -> tuple[dt.date, int]:
@@ -50,19 +57,36 @@ async def _input(request: Request, table: str) -> BaseModel:
 
 def _routes(table: str, noun: str) -> None:
     base = f"/api/enterprises/{{enterprise_id}}/{table}"
+    listing, one = _ANSWERS[table]
 
-    @router.get(base, dependencies=[allow(*SITE_READERS)], name=f"list_{table}")
+    @router.get(
+        base,
+        response_model=listing,
+        dependencies=[allow(*SITE_READERS)],
+        name=f"list_{table}",
+    )
     async def list_(enterprise_id: VisibleEnterprise, request: Request, conn: DbConn) -> Any:
         today, warn = _today_and_warn(request)
         return {table: await list_documents(conn, table, enterprise_id, today, warn)}
 
-    @router.post(base, status_code=201, dependencies=[allow(*STAFF)], name=f"create_{noun}")
+    @router.post(
+        base,
+        status_code=201,
+        response_model=one,
+        dependencies=[allow(*STAFF)],
+        name=f"create_{noun}",
+    )
     async def create(enterprise_id: VisibleEnterprise, request: Request, conn: DbConn) -> Any:
         data = await _input(request, table)
         today, warn = _today_and_warn(request)
         return await save_document(conn, table, enterprise_id, data, today, warn)
 
-    @router.put(base + "/{document_id}", dependencies=[allow(*STAFF)], name=f"replace_{noun}")
+    @router.put(
+        base + "/{document_id}",
+        response_model=one,
+        dependencies=[allow(*STAFF)],
+        name=f"replace_{noun}",
+    )
     async def replace(
         enterprise_id: VisibleEnterprise, document_id: Id, request: Request, conn: DbConn
     ) -> Any:

@@ -15,6 +15,7 @@ from geo_api.auth import STAFF, allow
 from geo_api.body import read_json
 from geo_api.db import DbConn
 from geo_api.errors import FieldError, NotFound
+from geo_api.models.rules import RuleSet, RuleSetList
 from geo_api.settings import Settings
 from layers.access import roles as access
 from layers.prevention.rule_book import load_rule_book, store_rule_set
@@ -25,7 +26,7 @@ router = APIRouter(tags=["safety score"])
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]
 
 
-@router.get("/api/rule-sets", dependencies=[allow(*STAFF)])
+@router.get("/api/rule-sets", response_model=RuleSetList, dependencies=[allow(*STAFF)])
 async def list_rule_sets(conn: DbConn) -> dict[str, Any]:
     """Every set's latest version (items counted, not listed), its assignments and versions."""
     book = await load_rule_book(conn)
@@ -56,7 +57,7 @@ async def list_rule_sets(conn: DbConn) -> dict[str, Any]:
     return {"rule_sets": out}
 
 
-@router.get("/api/rule-sets/{code}", dependencies=[allow(*STAFF)])
+@router.get("/api/rule-sets/{code}", response_model=RuleSet, dependencies=[allow(*STAFF)])
 async def get_rule_set(
     code: Code,
     conn: DbConn,
@@ -77,7 +78,12 @@ async def get_rule_set(
     return chosen.as_dict()
 
 
-@router.post("/api/rule-sets", status_code=201, dependencies=[allow(access.ADMIN)])
+@router.post(
+    "/api/rule-sets",
+    status_code=201,
+    response_model=RuleSet,
+    dependencies=[allow(access.ADMIN)],
+)
 async def create_rule_set(request: Request, conn: DbConn) -> dict[str, Any]:
     """Validate a set (docs/rules.md format) and store it as its code's next version."""
     settings: Settings = request.app.state.settings

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from geo_api.auth import SITE_READERS, STAFF, Caller, CurrentCaller, allow
 from geo_api.body import Day, Moment, read_json
 from geo_api.db import DbConn, actor_name
-from geo_api.errors import FieldError, InvalidInput, NotFound, invalid_input
+from geo_api.errors import FieldError, InvalidInput, NotFound, error_responses, invalid_input
 from geo_api.models.prevention import Deduction, SafetyScore
+from geo_api.models.rules import DeductionStep, EarnBack, EnterpriseTags
 from geo_api.rerate import Rerate
 from geo_api.scope import VisibleEnterprise
 from geo_api.settings import Settings
@@ -38,6 +39,8 @@ from layers.prevention.scoring import deduct, rule_set_of, score_json
 router = APIRouter(tags=["safety score"])
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+#: A step the deduction's (or earn-back's) state does not allow: 409 naming the state.
+_REFUSED = error_responses(409)
 EvidenceUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")]
 
 
@@ -206,6 +209,8 @@ async def _step(
 
 @router.post(
     "/api/enterprises/{enterprise_id}/deductions/{deduction_id}/rectification",
+    response_model=DeductionStep,
+    responses=_REFUSED,
     dependencies=[allow(access.ENTERPRISE, access.ADMIN)],
 )
 async def report_rectification(
@@ -222,6 +227,8 @@ async def report_rectification(
 
 @router.post(
     "/api/enterprises/{enterprise_id}/deductions/{deduction_id}/accept",
+    response_model=DeductionStep,
+    responses=_REFUSED,
     dependencies=[allow(*STAFF)],
 )
 async def accept_rectification(
@@ -238,6 +245,8 @@ async def accept_rectification(
 
 @router.post(
     "/api/enterprises/{enterprise_id}/deductions/{deduction_id}/reject",
+    response_model=DeductionStep,
+    responses=_REFUSED,
     dependencies=[allow(*STAFF)],
 )
 async def reject_rectification(
@@ -254,6 +263,8 @@ async def reject_rectification(
 
 @router.post(
     "/api/enterprises/{enterprise_id}/deductions/{deduction_id}/void",
+    response_model=DeductionStep,
+    responses=_REFUSED,
     dependencies=[allow(*STAFF)],
 )
 async def void_deduction(
@@ -271,6 +282,7 @@ async def void_deduction(
 @router.post(
     "/api/enterprises/{enterprise_id}/earn-backs",
     status_code=201,
+    response_model=EarnBack,
     dependencies=[allow(*SITE_READERS)],
 )
 async def create_earn_back(
@@ -294,6 +306,8 @@ async def create_earn_back(
 
 @router.post(
     "/api/enterprises/{enterprise_id}/earn-backs/{earn_back_id}/review",
+    response_model=EarnBack,
+    responses=_REFUSED,
     dependencies=[allow(*STAFF)],
 )
 async def review_earn_back_route(
@@ -313,7 +327,11 @@ async def review_earn_back_route(
     return row
 
 
-@router.put("/api/enterprises/{enterprise_id}/tags", dependencies=[allow(*STAFF)])
+@router.put(
+    "/api/enterprises/{enterprise_id}/tags",
+    response_model=EnterpriseTags,
+    dependencies=[allow(*STAFF)],
+)
 async def put_tags(
     enterprise_id: VisibleEnterprise, request: Request, conn: DbConn, rerate: Rerate
 ) -> dict[str, Any]:
