@@ -340,8 +340,10 @@ OptUnNumber = Annotated[
 Id = Annotated[int, Field(ge=1, le=INT4_MAX)]
 OptDate = Annotated[date | None, BeforeValidator(_blank_is_none)]
 PermitNo = Annotated[str, AfterValidator(_not_blank), Field(max_length=vocab.PERMIT_NUMBER_MAX)]
+# Bounds inside the Optional: an explicit null (or a blank CSV cell) is "not given".
 OptPermitNo = Annotated[
-    str | None, BeforeValidator(_blank_is_none), Field(max_length=vocab.PERMIT_NUMBER_MAX)
+    Annotated[str, Field(max_length=vocab.PERMIT_NUMBER_MAX)] | None,
+    BeforeValidator(_blank_is_none),
 ]
 Tonnes = Annotated[float, Field(gt=0, le=100)]
 
@@ -373,7 +375,7 @@ class VehicleProps(LayerProps):
 
     def cross_problems(self) -> list[tuple[str, str]]:
         if self.carrier is None and self.carrier_id is None:
-            return [("carrier_id", "required (or carrier, the carrier's name)")]
+            return [("carrier", "required (or carrier_id, the carrier's enterprise id)")]
         return []
 
     def columns(self) -> dict[str, Any]:
@@ -434,7 +436,9 @@ class CrewMemberProps(LayerProps):
     role: Annotated[str, AfterValidator(_one_of(vocab.CREW_ROLES))]
     certificate_no: PermitNo
     certificate_expiry: date
-    phone: Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=32)] = None
+    phone: Annotated[
+        Annotated[str, Field(max_length=32)] | None, BeforeValidator(_blank_is_none)
+    ] = None
 
 
 def _aware(value: datetime) -> datetime:
