@@ -364,6 +364,10 @@ def test_steps_are_audited_and_announced(
         ("waybill_events", "insert"),
     ]
     assert all(actor.startswith("admin:") for _, _, actor in audited)
+    with live_server.client() as admin:
+        listed = admin.get("/api/audit", params={"entity": "waybills", "entity_id": wid})
+        assert listed.status_code == 200, listed.text
+        assert {e["action"] for e in listed.json()["entries"]} == {"insert", "update"}
 
 
 def test_the_demo_city_chain_agrees_with_the_loading_rule(seeded_url: str, demo_dir: Path) -> None:

@@ -25,6 +25,12 @@ AUDITED_ENTITIES: Final = (
     "api_keys",
     "alerts",
     "alarms",
+    # The transport chain (migration 0017): vehicles' register and qualification edits too.
+    "vehicles",
+    "carriers",
+    "crew_members",
+    "waybills",
+    "waybill_events",
 )
 #: The entity of a lockout entry: the credentials that kept failing.
 LOCKOUT_ENTITY: Final = "credentials"
