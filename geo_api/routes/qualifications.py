@@ -12,12 +12,12 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from geo_api.auth import SITE_READERS, STAFF, allow
-from geo_api.body import read_json
+from geo_api.body import read_model
 from geo_api.db import DbConn
-from geo_api.errors import FieldError, NotFound, invalid_input
+from geo_api.errors import FieldError, NotFound
 from geo_api.models.base import Body
 from geo_api.models.rules import Certificate, CertificateList, Licence, LicenceList
 from geo_api.scope import VisibleEnterprise
@@ -46,15 +46,6 @@ def _today_and_warn(request: Request) -> tuple[dt.date, int]:
     return today, settings.scoring.warn_days
 
 
-async def _input(request: Request, table: str) -> BaseModel:
-    settings: Settings = request.app.state.settings
-    body = await read_json(request, settings.server.max_body_bytes)
-    try:
-        return _MODELS[table].model_validate(body)
-    except ValidationError as exc:
-        raise invalid_input(exc) from None
-
-
 def _routes(table: str, noun: str) -> None:
     base = f"/api/enterprises/{{enterprise_id}}/{table}"
     listing, one = _ANSWERS[table]
@@ -77,7 +68,7 @@ def _routes(table: str, noun: str) -> None:
         name=f"create_{noun}",
     )
     async def create(enterprise_id: VisibleEnterprise, request: Request, conn: DbConn) -> Any:
-        data = await _input(request, table)
+        data = await read_model(request, _MODELS[table])
         today, warn = _today_and_warn(request)
         return await save_document(conn, table, enterprise_id, data, today, warn)
 
@@ -90,7 +81,7 @@ def _routes(table: str, noun: str) -> None:
     async def replace(
         enterprise_id: VisibleEnterprise, document_id: Id, request: Request, conn: DbConn
     ) -> Any:
-        data = await _input(request, table)
+        data = await read_model(request, _MODELS[table])
         today, warn = _today_and_warn(request)
         row = await save_document(conn, table, enterprise_id, data, today, warn, document_id)
         if row is None:

@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from geo_api.auth import SITE_READERS, STAFF, Caller, CurrentCaller, allow
-from geo_api.body import Day, Moment, read_json
+from geo_api.body import Day, Moment, read_model
 from geo_api.db import DbConn, actor_name
-from geo_api.errors import FieldError, InvalidInput, NotFound, error_responses, invalid_input
+from geo_api.errors import FieldError, InvalidInput, NotFound, error_responses
 from geo_api.models.prevention import Deduction, SafetyScore
 from geo_api.models.rules import DeductionStep, EarnBack, EnterpriseTags
 from geo_api.rerate import Rerate
@@ -104,15 +104,6 @@ def _actor(caller: Caller) -> str:
     return actor_name(caller.name, caller.role, caller.key_id)
 
 
-async def _body(request: Request, model: type[BaseModel]) -> Any:
-    settings: Settings = request.app.state.settings
-    body = await read_json(request, settings.server.max_body_bytes)
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise invalid_input(exc) from None
-
-
 async def _rule_set(conn: DbConn, enterprise_id: int) -> RuleSet:
     rule_set = await rule_set_of(conn, enterprise_id)
     if rule_set is None:
@@ -141,7 +132,7 @@ async def create_deduction(
     rerate: Rerate,
 ) -> dict[str, Any]:
     """Deduct points for an inspection finding (regulators of the enterprise's district)."""
-    data: DeductionInput = await _body(request, DeductionInput)
+    data: DeductionInput = await read_model(request, DeductionInput)
     rule_set = await _rule_set(conn, enterprise_id)
     item = rule_set.item(data.item_code)
     if item is None:
@@ -178,7 +169,7 @@ async def _step(
     action: str,
 ) -> dict[str, Any]:
     if action == "report":
-        report: ReportInput = await _body(request, ReportInput)
+        report: ReportInput = await read_model(request, ReportInput)
         row = await step(
             conn,
             enterprise_id,
@@ -189,10 +180,10 @@ async def _step(
             report.evidence_url,
         )
     elif action == "void":
-        void: VoidInput = await _body(request, VoidInput)
+        void: VoidInput = await read_model(request, VoidInput)
         row = await step(conn, enterprise_id, deduction_id, action, _actor(caller), void.reason)
     else:
-        review: ReviewInput = await _body(request, ReviewInput)
+        review: ReviewInput = await read_model(request, ReviewInput)
         row = await step(
             conn,
             enterprise_id,
@@ -289,7 +280,7 @@ async def create_earn_back(
     enterprise_id: VisibleEnterprise, request: Request, conn: DbConn, caller: CurrentCaller
 ) -> dict[str, Any]:
     """Ask to earn points back (training, a verified improvement), where the set allows it."""
-    data: EarnBackInput = await _body(request, EarnBackInput)
+    data: EarnBackInput = await read_model(request, EarnBackInput)
     rule_set = await _rule_set(conn, enterprise_id)
     return await request_earn_back(
         conn,
@@ -319,7 +310,7 @@ async def review_earn_back_route(
     rerate: Rerate,
 ) -> dict[str, Any]:
     """A regulator approves or rejects an earn-back; approved points count within the cap."""
-    data: EarnBackReview = await _body(request, EarnBackReview)
+    data: EarnBackReview = await read_model(request, EarnBackReview)
     row = await review_earn_back(
         conn, enterprise_id, earn_back_id, data.approve, _actor(caller), data.note
     )
@@ -337,7 +328,7 @@ async def put_tags(
 ) -> dict[str, Any]:
     """Replace an enterprise's tags; the rule set scoring it may change with them (and with
     it the cycle, the measures and the colour)."""
-    data: TagsInput = await _body(request, TagsInput)
+    data: TagsInput = await read_model(request, TagsInput)
     tags = sorted(set(data.tags))
     await conn.execute("UPDATE enterprises SET tags = %s WHERE id = %s", (tags, enterprise_id))
     rule_set = await rule_set_of(conn, enterprise_id)
