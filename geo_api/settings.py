@@ -235,6 +235,22 @@ class TankerSettings(BaseSettings):
     site_window_s: float = Field(
         default=43200.0, gt=0, description="a site stop counts this near the planned times"
     )
+    # The warning models (issue 14 item 3; layers/transport/config.py explains each).
+    site_loading_min_s: float = Field(default=900.0, gt=0, description="site stop = loading")
+    unwaybilled_min_s: float = Field(default=300.0, ge=0)
+    unwaybilled_min_m: float = Field(default=2000.0, ge=0)
+    escort_exempt_classes: tuple[str, ...] = Field(default=(), description="classes without escort")
+    undeclared_stop_max_s: float = Field(default=1800.0, gt=0)
+    wrong_destination_min_s: float = Field(default=900.0, gt=0)
+    continuous_drive_max_s: float = Field(default=14400.0, gt=0, description="4 h by law")
+    rest_min_s: float = Field(default=1200.0, gt=0, description="20 min by law")
+    daily_drive_max_s: float = Field(default=28800.0, gt=0)
+    positioning_gap_max_s: float = Field(default=1200.0, gt=0)
+    restricted_roads: str = Field(
+        default="",
+        description="road classes closed by hours: 'local@22:00-06:00,arterial@07:00-09:00'",
+    )
+    restricted_min_s: float = Field(default=60.0, ge=0)
 
     def rules(self) -> TankerRules:
         from layers.transport.config import TankerRules
@@ -253,6 +269,22 @@ class TankerSettings(BaseSettings):
             dispose_deadline_s=self.dispose_deadline_s,
             site_radius_m=self.site_radius_m,
             site_window_s=self.site_window_s,
+            site_loading_min_s=self.site_loading_min_s,
+            unwaybilled_min_s=self.unwaybilled_min_s,
+            unwaybilled_min_m=self.unwaybilled_min_m,
+            escort_exempt_classes=tuple(self.escort_exempt_classes),
+            undeclared_stop_max_s=self.undeclared_stop_max_s,
+            wrong_destination_min_s=self.wrong_destination_min_s,
+            continuous_drive_max_s=self.continuous_drive_max_s,
+            rest_min_s=self.rest_min_s,
+            daily_drive_max_s=self.daily_drive_max_s,
+            positioning_gap_max_s=self.positioning_gap_max_s,
+            restricted_roads=tuple(
+                tuple(item.strip().split("@", 1))  # type: ignore[misc]
+                for item in self.restricted_roads.split(",")
+                if item.strip()
+            ),
+            restricted_min_s=self.restricted_min_s,
         )
 
 

@@ -25,7 +25,7 @@ from geo_api.rerate import Rerater
 from geo_api.settings import Jt808Settings, Settings
 from layers.transport.jt808 import messages as m
 from layers.transport.jt808.frame import escape, unescape
-from layers.transport.terminal_alarms import episodes
+from layers.transport.warnings.terminal_alarms import episodes
 from scripts.benchkit import free_port
 from scripts.jt808_sim import Fix, Terminal, drive, path
 from tests.conftest import LiveServer, make_settings

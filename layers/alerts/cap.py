@@ -111,7 +111,7 @@ RULES: Final[dict[str, RuleText]] = {
         "核实车辆偏离原因，责令按规定路线行驶。",
         "Verify why the vehicle left its route and order it back onto the planned route.",
     ),
-    # The terminals' own alarm bits (JT/T 808, layers/transport/terminal_alarms.py).
+    # The terminals' own alarm bits (JT/T 808, layers/transport/warnings/terminal_alarms.py).
     "terminal_emergency": RuleText(
         "危化品运输车辆紧急报警",
         "Hazmat tanker emergency alarm",

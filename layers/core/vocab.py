@@ -31,7 +31,16 @@ MONITORING_KINDS: Final = (
 #: Zones tankers are judged against. ``designated_parking`` allows stops; the protected kinds
 #: (school … water_source) forbid them; ``chemical_park`` outlines a park.
 PROTECTED_ZONE_KINDS: Final = ("school", "hospital", "residential", "water_source")
-ZONE_KINDS: Final = ("designated_parking", *PROTECTED_ZONE_KINDS, "chemical_park")
+#: ``hazmat_restricted`` closes an area to hazmat vehicles during its ``active_hours`` (a city
+#: centre by day); ``washing_station`` is where a tank is cleaned between incompatible loads
+#: (issue 14 item 3: layers/transport/warnings/).
+ZONE_KINDS: Final = (
+    "designated_parking",
+    *PROTECTED_ZONE_KINDS,
+    "chemical_park",
+    "hazmat_restricted",
+    "washing_station",
+)
 
 ROAD_CLASSES: Final = ("expressway", "arterial", "local")
 
@@ -113,12 +122,28 @@ TERMINAL_ALARM_RULES: Final = (
     "terminal_antenna_cut",
     "terminal_power_cut",
 )
+#: The warning models of the transport chain (issue 14 item 3), one module each under
+#: layers/transport/warnings/ (its source and default thresholds named there).
+WARNING_MODEL_RULES: Final = (
+    "moving_without_waybill",
+    "loading_check_failed",
+    "no_escort",
+    "waybill_corridor_deviation",
+    "undeclared_stop",
+    "wrong_destination",
+    "fatigue_continuous",
+    "fatigue_daily",
+    "restricted_hours",
+    "positioning_gap",
+    "mixed_loading",
+)
 ALERT_RULES: Final = (
     "illegal_parking",
     "forbidden_zone_parking",
     "overspeed",
     "corridor_deviation",
     *TERMINAL_ALARM_RULES,
+    *WARNING_MODEL_RULES,
 )
 ILLEGAL_PARKING_RULES: Final = ("illegal_parking", "forbidden_zone_parking")
 

@@ -40,3 +40,34 @@ class TankerRules:
     #: ``site_window_s`` of the planned departure / arrival (layers/transport/site_events.py).
     site_radius_m: float = 300.0
     site_window_s: float = 12 * 3600.0
+
+    # ---- the warning models of the transport chain (issue 14 item 3) --------------------
+    # One module each under layers/transport/warnings/; each names its source there. Defaults
+    # are the product's where no rule fixes a number (docs/transport.md §4 lists them).
+    #: moving_without_waybill: a vehicle counts as loaded after a stop of at least
+    #: ``site_loading_min_s`` inside a hazmat enterprise's site (or a waybill's loading) until
+    #: it unloads; moving loaded this long and this far with no active waybill raises it.
+    site_loading_min_s: float = 900.0
+    unwaybilled_min_s: float = 300.0
+    unwaybilled_min_m: float = 2000.0
+    #: no_escort: hazmat classes that may travel without an escort (none by default: the 2019
+    #: rules require one on every road hazmat vehicle).
+    escort_exempt_classes: tuple[str, ...] = ()
+    #: undeclared_stop: a vehicle with a waybill in transit stopped this long somewhere that is
+    #: neither its origin, its destination, designated parking nor a washing station.
+    undeclared_stop_max_s: float = 1800.0
+    #: wrong_destination: a stop this long inside another hazmat enterprise's site (or within
+    #: ``site_radius_m`` of one) than the declared consignee, while in transit.
+    wrong_destination_min_s: float = 900.0
+    #: Fatigue (Road Traffic Safety Law implementing regulations art. 62: ≤ 4 h continuous
+    #: driving, rest ≥ 20 min); a day's driving over ``daily_drive_max_s`` (local day).
+    continuous_drive_max_s: float = 4 * 3600.0
+    rest_min_s: float = 20 * 60.0
+    daily_drive_max_s: float = 8 * 3600.0
+    #: positioning_gap: a loaded vehicle in transit silent this long outside a lot.
+    positioning_gap_max_s: float = 1200.0
+    #: restricted_hours: road classes closed to hazmat vehicles by local hours, as
+    #: ``(road_class, "HH:MM-HH:MM")`` pairs (zones carry their own ``active_hours``); an entry
+    #: counts once the vehicle stays this long.
+    restricted_roads: tuple[tuple[str, str], ...] = ()
+    restricted_min_s: float = 60.0

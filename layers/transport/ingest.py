@@ -7,7 +7,8 @@ vehicles queue instead of deadlocking); drop noisy fixes with a reason
 event time) into ``position_rejects``; binary COPY of the rest into a temp table and
 ``INSERT … ON CONFLICT DO NOTHING`` into ``positions`` (idempotent on (vehicle_id, ts): a re-sent
 batch reports duplicates and stores nothing); run the engine on the newly stored fixes only,
-then the terminal alarms of their alarm bits (``layers/transport/terminal_alarms.py``).
+then the warning models (``layers/transport/warnings/registry.py``: the terminals' alarm bits
+and the transport chain's rules).
 The caller answers 2xx after the commit, so an acknowledged fix is durable.
 """
 
@@ -24,11 +25,12 @@ from psycopg.rows import tuple_row
 from layers.core.ingest import IngestKind, IngestResult, Screened, Target, ingest_batch
 from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.risk.hexagons import fix_cells
-from layers.transport import fix_filters, state, terminal_alarms
+from layers.transport import fix_filters, state
 from layers.transport.config import TankerRules
 from layers.transport.engine import NewFixes, process
 from layers.transport.parse import Rows, parse_body
 from layers.transport.site_events import derive_site_events
+from layers.transport.warnings import registry as warnings
 
 MESSAGES = {
     fix_filters.INVALID_COORDINATES: "invalid_coordinates: lon/lat out of range or 0, 0",
@@ -192,7 +194,8 @@ class TankerFixes(IngestKind[Rows, state.Loaded]):
         alerts = (await process(conn, new, self.rules, loaded)).alerts
         # A stop at a waybill's origin or destination is its loading or unloading.
         await derive_site_events(conn, np.unique(new.vehicle_id).tolist(), self.rules)
-        await terminal_alarms.judge(conn, stored, self.rules)  # the terminals' own alarm bits
+        # The warning models: the terminals' alarm bits and the transport chain's rules.
+        await warnings.judge_all(conn, stored, self.rules)
         return sorted(alerts.carriers)
 
 

@@ -27,6 +27,7 @@ from layers.transport.alerts import AlertChanges, merge
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
+from layers.transport.warnings.model import WarningModel
 
 
 @dataclass(frozen=True)
@@ -135,3 +136,11 @@ async def judge(
     for v, fixes in by_vehicle.items():
         cands += episodes(v, fixes, *span[v])
     return await merge(conn, cands, [None] * len(cands), rules)
+
+
+MODEL = WarningModel(
+    "terminal_alarms",
+    TERMINAL_ALARM_RULES,
+    "JT/T 808-2019 table 24 (alarm flag bits 0, 1, 2, 5, 8)",
+    judge,
+)

@@ -1,0 +1,28 @@
+"""The warning models the ingest runs over every batch of fixes, in this order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from layers.transport.alerts import AlertChanges
+from layers.transport.config import TankerRules
+from layers.transport.warnings import terminal_alarms
+from layers.transport.warnings.model import WarningModel
+
+MODELS: tuple[WarningModel, ...] = (terminal_alarms.MODEL,)
+
+
+async def judge_all(
+    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
+) -> AlertChanges:
+    """Every model over one batch; the alerts each created or updated, together."""
+    out = AlertChanges()
+    for model in MODELS:
+        got = await model.judge(conn, stored, rules)
+        out.created += got.created
+        out.updated += got.updated
+        out.carriers |= got.carriers
+    return out
