@@ -683,6 +683,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         port=port,
         log_level=settings.server.log_level,
         timeout_graceful_shutdown=settings.server.shutdown_grace_s,
+        timeout_worker_healthcheck=settings.server.worker_healthcheck_s,
         # X-Forwarded-Proto/-For are believed from these only (docs/operations.md).
         proxy_headers=True,
         forwarded_allow_ips=settings.security.trusted_proxies,

@@ -87,6 +87,13 @@ class ServerSettings(BaseSettings):
     shutdown_grace_s: int = Field(
         default=5, ge=0, description="seconds open connections (SSE) get when the server stops"
     )
+    worker_healthcheck_s: int = Field(
+        default=60,
+        ge=1,
+        description="with --workers, seconds a worker may take to answer the supervisor's "
+        "health check (building the app on a busy machine takes several; uvicorn's 5 s default "
+        "killed starting workers in a loop)",
+    )
     hex_refresh_delay_s: float = Field(
         default=1.0, ge=0, description="wait after a colour change before re-rolling hexagons"
     )
