@@ -169,6 +169,28 @@ def db_status() -> None:
         sys.exit(3)
 
 
+@db.command("citus-sql")
+@click.option("--coordinator", default="coordinator", show_default=True, help="its host name")
+@click.option("--port", type=int, default=5432, show_default=True)
+@click.option("--check", is_flag=True, help="first hold the database to Citus's key rules")
+def db_citus_sql(coordinator: str, port: int, check: bool) -> None:
+    """Print the SQL that distributes a migrated database on a Citus coordinator
+    (layers/core/distribution.py; docs/operations.md, "Moving to Citus")."""
+    from layers.core.distribution import citus_sql
+
+    if check:
+        import psycopg
+
+        from layers.core.citus_rules import violations
+
+        with psycopg.connect(_settings().db.resolved_url()) as conn:
+            found = violations(conn)
+        if found:
+            _fail("not Citus-ready:\n" + "\n".join(found))
+    for line in citus_sql(coordinator=coordinator, port=port):
+        click.echo(line)
+
+
 @main.command()
 def fonts() -> None:
     """Install the enterprise book's CJK font if needed (root on Debian)."""

@@ -76,6 +76,7 @@ def area(database_url: str) -> Iterator[dict[str, Any]]:
             "speeding",
             "restart",
             "corridor",
+            "recut",
         ):
             row = c.execute(
                 "INSERT INTO vehicles (plate, carrier, enterprise_id) VALUES (%s, %s, %s)"
@@ -209,6 +210,27 @@ def test_out_of_order_delivery_gives_the_same_result(
     alerts = alerts_of(client, vid)
     assert len(alerts) == 1 and alerts[0]["rule"] == "illegal_parking"
     assert alerts[0]["episode_start"] == alerts_of(client, ref)[0]["episode_start"]
+
+
+def test_a_late_fix_recuts_the_stop_and_its_alert_follows(
+    client: httpx.Client, db: Any, area: Any
+) -> None:
+    """The replay deletes and re-makes the stop; the alert's link to it (vehicle_id, stop_id),
+    which has no ON DELETE action (Citus, migration 0024), is cleared and set to the new row."""
+    vid = area["vehicles"]["recut"]
+    fixes = visit(vid, ROADSIDE, DAY, 720)
+    late = fixes.pop(12)  # a fix in the middle of the stop arrives last
+    post(client, fixes)
+    sql = "SELECT id, fix_count FROM stops WHERE vehicle_id = %s"
+    ((old_stop, n),) = db.execute(sql, (vid,)).fetchall()
+    (before,) = alerts_of(client, vid)
+    assert before["stop_id"] == old_stop
+    assert post(client, [late])["accepted"] == 1
+    ((new_stop, m),) = db.execute(sql, (vid,)).fetchall()
+    assert new_stop != old_stop and m == n + 1  # recut, with the late fix in it
+    (after,) = alerts_of(client, vid)
+    assert after["id"] == before["id"] and after["stop_id"] == new_stop
+    assert after["episode_start"] == before["episode_start"]
 
 
 def test_a_500_km_jump_is_dropped_with_a_reason(client: httpx.Client, db: Any, area: Any) -> None:

@@ -120,7 +120,7 @@ SELECT
       'properties', json_build_object('kind', 'stop', 'id', s.id, 'start', s.start_ts,
         'end', s.end_ts, 'duration_s', s.duration_s, 'fix_count', s.fix_count,
         'is_open', s.is_open, 'zone_id', s.zone_id))
-   FROM stops s JOIN w ON s.id = w.stop_id),
+   FROM stops s JOIN w ON s.vehicle_id = w.vehicle_id AND s.id = w.stop_id),
   (SELECT json_build_object(
       'type', 'Feature', 'id', z.id,
       -- a one-part zone is shown as the Polygon it is

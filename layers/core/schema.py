@@ -634,9 +634,13 @@ class VehicleState(Base):
 
 
 class Stop(Base):
+    """A halt of one vehicle (distributed by ``vehicle_id``: layers/core/distribution.py)."""
+
     __tablename__ = "stops"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True
+    )
     start_ts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     end_ts: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     fix_count: Mapped[int] = mapped_column(Integer)
@@ -647,6 +651,8 @@ class Stop(Base):
     is_open: Mapped[bool] = mapped_column(Boolean, server_default="false")
     zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"))
     __table_args__ = (
+        # The shard key is in the key (Citus); id first, so lookups by id alone use it too.
+        PrimaryKeyConstraint("id", "vehicle_id"),
         Index("ix_stops_vehicle_start", "vehicle_id", "start_ts"),
         UniqueConstraint("vehicle_id", "start_ts"),
         CheckConstraint("end_ts IS NULL OR end_ts >= start_ts", name="time_order"),
@@ -655,11 +661,16 @@ class Stop(Base):
 
 
 class Alert(Base):
-    """One alert per (vehicle, rule, zone, episode); later fixes update it instead of adding."""
+    """One alert per (vehicle, rule, zone, episode); later fixes update it instead of adding.
+
+    Distributed by ``vehicle_id`` with the vehicle's fixes and stops (layers/core/distribution.py),
+    so the vehicle is in its key and in the link to its stop."""
 
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    vehicle_id: Mapped[int] = mapped_column(
+        ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True
+    )
     rule: Mapped[str] = mapped_column(Text)
     zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"))
     episode_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -683,7 +694,7 @@ class Alert(Base):
     enterprise_id: Mapped[int | None] = mapped_column(
         ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
     )
-    stop_id: Mapped[int | None] = mapped_column(ForeignKey("stops.id", ondelete="SET NULL"))
+    stop_id: Mapped[int | None] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     ack_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     dispose_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -694,6 +705,10 @@ class Alert(Base):
     departments: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     carrier_notified: Mapped[bool] = mapped_column(Boolean, server_default="false")
     __table_args__ = (
+        PrimaryKeyConstraint("id", "vehicle_id"),
+        # The vehicle (shard key) is in the link to the stop. No ON DELETE SET NULL: Citus
+        # refuses it on a key holding the shard key; the replay clears stop_id itself.
+        ForeignKeyConstraint(["vehicle_id", "stop_id"], ["stops.vehicle_id", "stops.id"]),
         CheckConstraint(f"status IN {sql_in(vocab.ALERT_STATUSES)}", name="status"),
         CheckConstraint(f"rule IN {sql_in(vocab.ALERT_RULES)}", name="rule"),
         Index("ix_alerts_vehicle_rule_start", "vehicle_id", "rule", "episode_start"),
@@ -766,9 +781,9 @@ class WebhookOutbox(Base):
     )
     # An alert's revision, or (alert_id NULL) a non-alert event deduplicated by ``event_key``
     # (safety scores, expiry warnings: layers/prevention/events.py).
-    alert_id: Mapped[int | None] = mapped_column(
-        ForeignKey("alerts.id", ondelete="CASCADE"), index=True
-    )
+    # No foreign key: the outbox stays on the coordinator and ``alerts`` is sharded, which a
+    # foreign key cannot span (migration 0024); the payload holds the alert's snapshot.
+    alert_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     revision: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(Text)
     event_key: Mapped[str | None] = mapped_column(Text)
@@ -1313,7 +1328,7 @@ class Alarm(Base):
     __tablename__ = "alarms"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     point_id: Mapped[int] = mapped_column(
-        ForeignKey("monitoring_points.id", ondelete="CASCADE"), index=True
+        ForeignKey("monitoring_points.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     level: Mapped[int] = mapped_column(SmallInteger)
     color: Mapped[str] = mapped_column(Text)
@@ -1324,6 +1339,8 @@ class Alarm(Base):
     cleared_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     peak_value: Mapped[float | None] = mapped_column(Float)
     __table_args__ = (
+        # Distributed by point_id (layers/core/distribution.py); id first for lookups by id.
+        PrimaryKeyConstraint("id", "point_id"),
         CheckConstraint("level IN (1, 2)", name="level"),
         CheckConstraint(f"color {LIVE_COLOR_CHECK}", name="color"),
         Index("ix_alarms_open", "point_id", postgresql_where="cleared_at IS NULL"),
@@ -1348,11 +1365,13 @@ class MonitoringState(Base):
     last_value: Mapped[float | None] = mapped_column(Float)
     same_count: Mapped[int] = mapped_column(Integer, server_default="0")  # flat-line run
     stale: Mapped[bool] = mapped_column(Boolean, server_default="false")
-    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"))
+    alarm_id: Mapped[int | None] = mapped_column(BigInteger)
     # The sweep has re-rated the enterprise for this open alarm passing its ack deadline.
     alarm_overdue: Mapped[bool] = mapped_column(Boolean, server_default="false")
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
+        # The point (shard key) is in the link; no SET NULL, which Citus refuses on it.
+        ForeignKeyConstraint(["point_id", "alarm_id"], ["alarms.point_id", "alarms.id"]),
         CheckConstraint("level BETWEEN 0 AND 2", name="level"),
         CheckConstraint("pending_level BETWEEN 0 AND 2", name="pending_level"),
     )

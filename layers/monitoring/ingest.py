@@ -44,7 +44,8 @@ _LOAD = (
     + us_sql("s.last_ts")
     + ", s.last_value, s.same_count, s.alarm_id, a.level, a.peak_value"
     " FROM monitoring_state s JOIN monitoring_points mp ON mp.id = s.point_id"
-    " LEFT JOIN alarms a ON a.id = s.alarm_id"
+    # The point is in the join: state and alarms are sharded by it (layers/core/distribution.py).
+    " LEFT JOIN alarms a ON a.point_id = s.point_id AND a.id = s.alarm_id"
     # A retired point (migration 0012) is unknown: its readings are rejected, not evaluated.
     " WHERE s.point_id = ANY(%(ids)s) AND mp.retired_at IS NULL"
     " ORDER BY s.point_id FOR UPDATE OF s"
@@ -73,8 +74,8 @@ _CONTINUE = (
     "UPDATE alarms a SET level = greatest(a.level, u.l), peak_value = u.pk,"
     " color = CASE WHEN a.color = 'red' THEN 'red' WHEN greatest(a.level, u.l) = 2"
     " THEN 'orange' ELSE a.color END, cleared_at = " + ts_sql("u.c") + ""
-    " FROM unnest(%(a)s::int8[], %(l)s::int2[], %(c)s::int8[], %(pk)s::float8[])"
-    " AS u(a, l, c, pk) WHERE a.id = u.a AND a.cleared_at IS NULL"
+    " FROM unnest(%(p)s::int4[], %(a)s::int8[], %(l)s::int2[], %(c)s::int8[], %(pk)s::float8[])"
+    " AS u(p, a, l, c, pk) WHERE a.point_id = u.p AND a.id = u.a AND a.cleared_at IS NULL"
     " AND (a.level, a.peak_value, u.c) IS DISTINCT FROM (greatest(a.level, u.l), u.pk, NULL)"
     " RETURNING a.point_id"
 )
@@ -134,6 +135,7 @@ async def _store_episodes(
         await cur.execute(
             _CONTINUE.encode(),
             {
+                "p": [e.point_id for e in old],
                 "a": [e.alarm_id for e in old],
                 "l": [e.level for e in old],
                 "c": [e.cleared_t for e in old],

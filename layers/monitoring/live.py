@@ -45,7 +45,8 @@ _RECOLOR = """
 WITH touched AS (
     SELECT mp.id, coalesce(mp.hazard_source_id, -mp.id) AS source, s.level,
            (s.stale OR s.same_count >= %(flat_n)s) AS silent,
-           EXISTS (SELECT 1 FROM alarms a WHERE a.id = s.alarm_id AND a.cleared_at IS NULL)
+           EXISTS (SELECT 1 FROM alarms a WHERE a.point_id = s.point_id
+                   AND a.id = s.alarm_id AND a.cleared_at IS NULL)
              AS alarm_open
     FROM monitoring_points mp JOIN monitoring_state s ON s.point_id = mp.id
     WHERE mp.id = ANY(%(ids)s) OR mp.hazard_source_id IN
@@ -72,7 +73,7 @@ RETURNING mp.id
 _ALARM_COLOR = """
 UPDATE alarms a SET color = mp.live_color
 FROM monitoring_state s JOIN monitoring_points mp ON mp.id = s.point_id
-WHERE s.point_id = ANY(%(ids)s) AND a.id = s.alarm_id
+WHERE s.point_id = ANY(%(ids)s) AND a.point_id = s.point_id AND a.id = s.alarm_id
   AND array_position(ARRAY['yellow', 'orange', 'red'], mp.live_color)
       > coalesce(array_position(ARRAY['yellow', 'orange', 'red'], a.color), 0)
 RETURNING a.point_id
@@ -132,7 +133,8 @@ RETURNING s.point_id
 _OVERDUE = """
 UPDATE monitoring_state s SET alarm_overdue = true
 FROM alarms a
-WHERE a.id = s.alarm_id AND NOT s.alarm_overdue AND a.level = 2
+WHERE a.point_id = s.point_id AND a.id = s.alarm_id AND NOT s.alarm_overdue
+  AND a.level = 2
   AND a.acknowledged_at IS NULL AND a.cleared_at IS NULL AND a.ack_deadline < %(now)s
 RETURNING s.point_id
 """

@@ -25,10 +25,11 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from layers.core import locks
+from layers.core.locks import lock_enterprises
 from layers.prevention.deductions import deducted_event
 from layers.prevention.events import publish
 from layers.prevention.rule_book import RuleBook, RuleSet, load_rule_book
-from layers.prevention.scoring import SCORING_LOCK
 
 
 @dataclass
@@ -153,7 +154,8 @@ async def run_automatic(
     now = now or dt.datetime.now(dt.UTC)
     report = AutoReport()
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCORING_LOCK,))
+        # Per enterprise; a run over all of them excludes the rest (layers/core/locks.py).
+        await lock_enterprises(conn, locks.SCORING, enterprise_ids)
         book = await load_rule_book(conn)
         sets = await _profiles(conn, book, enterprise_ids)
         params = {"all": enterprise_ids is None, "ids": list(enterprise_ids or [])}

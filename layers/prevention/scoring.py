@@ -37,9 +37,6 @@ from layers.prevention.rule_book import (
 )
 from layers.prevention.rule_sets import TOTAL_POINTS, Effects
 
-#: Serialises concurrent automatic runs (scheduler + a manual run) and lifecycle steps.
-SCORING_LOCK: Final = 0x7363_6F72_6531  # "score1"
-
 #: Deduction states (docs/rules.md): reported = the enterprise says it rectified, accepted =
 #: a regulator re-inspected and agreed, rejected = not agreed (the enterprise may report again).
 STATES: Final = ("open", "reported", "accepted", "rejected", "voided")

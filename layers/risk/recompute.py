@@ -24,8 +24,10 @@ from psycopg.rows import dict_row, tuple_row
 from shapely import wkb
 
 from layers.catalog import CATALOG
+from layers.core import locks
 from layers.core.changes import notify_change
 from layers.core.colors import GREY
+from layers.core.locks import lock_enterprises
 from layers.core.vocab import ILLEGAL_PARKING_RULES
 from layers.prevention.scoring import Score, scores
 from layers.risk import gb18218
@@ -41,9 +43,6 @@ from layers.risk.overlays import recompute_overlays
 from layers.risk.pipelines import recompute_pipelines
 from layers.risk.population import PopulationRaster
 from layers.risk.substances import TABLE1_Q_BY_CAS, TABLE1_VARIANT_CAS, TABLE2_Q_BY_CLASS
-
-#: Advisory-lock key serialising recomputes across connections and processes.
-RECOMPUTE_LOCK: Final = 0x6765_6F72_6973  # "georis"
 
 #: Hexagon layers whose colours come from this engine (everything but raw fixes).
 COLOURED_HEX_LAYERS: Final = list(CATALOG.refreshed_hex_layers)
@@ -385,10 +384,10 @@ async def recompute(
     report = RecomputeReport()
     full = enterprise_ids is None
     async with conn.transaction():
-        # Concurrent recomputes (ingest batches, API edits, the sweep) would update overlapping
-        # enterprise rows in different orders and could deadlock; each takes milliseconds,
-        # so they queue on one transaction-scoped lock instead.
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (RECOMPUTE_LOCK,))
+        # Concurrent recomputes (ingest batches, API edits, the sweep) over overlapping
+        # enterprises would update the same rows in different orders and could deadlock: they
+        # queue per enterprise, and a full one excludes them all (layers/core/locks.py).
+        await lock_enterprises(conn, locks.RECOMPUTE, enterprise_ids)
         report.hazard_sources, changed_sources = await recompute_hazard_sources(
             conn, enterprise_ids, config
         )

@@ -47,8 +47,10 @@ _UPDATE = _CANDIDATES + (
     " stop_id = t.stop_id, details = a.details || t.details, geom = t.pt,"
     " revision = a.revision + 1, updated_at = now()"
     " FROM t JOIN unnest(%(mk)s::int4[], %(mid)s::int8[]) AS m(k, id) ON m.k = t.k"
-    " WHERE a.id = m.id AND (a.episode_start, a.episode_end, a.active)"
-    " IS DISTINCT FROM (t.s_ts, t.e_ts, t.active)"
+    " WHERE a.vehicle_id = t.vehicle_id AND a.id = m.id"
+    # A replay recuts the stop (new row, new id): the alert follows it to the new one.
+    " AND (a.episode_start, a.episode_end, a.active, a.stop_id)"
+    " IS DISTINCT FROM (t.s_ts, t.e_ts, t.active, t.stop_id)"
     " RETURNING a.id"
 )
 

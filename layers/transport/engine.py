@@ -52,6 +52,14 @@ _RESTART_SQL = (
     " WHERE s.vehicle_id = u.v AND s.start_ts <= " + state.ts_sql("u.t") + "), 0)"
     " FROM unnest(%(v)s::int4[], %(t)s::int8[]) AS u(v, t)"
 )
+# Alerts keep their row when the stops they cite are recut; the link is cleared here, not by an
+# ON DELETE SET NULL, which Citus refuses on a key holding the shard key (migration 0024).
+_UNLINK_STOPS_SQL = (
+    "UPDATE alerts a SET stop_id = NULL FROM stops s, unnest(%(v)s::int4[], %(t)s::int8[])"
+    " AS u(v, t) WHERE s.vehicle_id = u.v AND s.start_ts >= "
+    + state.ts_sql("u.t")
+    + " AND a.vehicle_id = s.vehicle_id AND a.stop_id = s.id"
+)
 _DELETE_STOPS_SQL = (
     "DELETE FROM stops s USING unnest(%(v)s::int4[], %(t)s::int8[]) AS u(v, t)"
     " WHERE s.vehicle_id = u.v AND s.start_ts >= " + state.ts_sql("u.t")
@@ -105,6 +113,7 @@ async def _replay_late(
         for v, t in zip(late_v, late_t, strict=True)
     ]
     params["t"] = at
+    await _rows(conn, _UNLINK_STOPS_SQL, params)
     await _rows(conn, _DELETE_STOPS_SQL, params)
     hist = await _rows(conn, _HISTORY_SQL, params)
     state.reset(loaded, np.array([slot[int(v)] for v in late_v], dtype=np.int64))
