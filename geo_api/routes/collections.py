@@ -158,7 +158,9 @@ def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
     ranges = {">=": "at or after", "<": "before"}
     described.update(
         {
-            f.name: f"exact match on {f.name}"
+            f.name: f.description
+            if f.description
+            else f"exact match on {f.name}"
             if f.op == "="
             else f"{f.sql.removeprefix('t.')} {ranges[f.op]} this date or ISO 8601 time"
             for f in coll.filters
