@@ -301,6 +301,8 @@ def test_the_popup_tells_goods_crew_times_and_live_position_and_links_the_alerts
         live = page.inner_text(".wb-popup .wb-live")
         assert live == f"{plant['fix'][1]:.5f}, {plant['fix'][0]:.5f}"
         assert page.evaluate("() => Boolean(GeoRisk.waybills.vehicle)")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "waybill_popup.png"))
         # The vehicle's waybill alerts (no_escort, restricted_hours), one click from the panel.
         link = page.inner_text(".wb-popup .wb-alerts-link")
         assert link.startswith("2 条运单类告警")

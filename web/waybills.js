@@ -31,7 +31,8 @@
   const renderer = L.svg({ pane: "waybills" });
   const group = L.layerGroup();
   // What the tests and the popup read: per waybill id, its feature and what was drawn.
-  const state = { on: false, drawn: new Map(), matched: 0, loads: 0, seq: 0, timer: null, vehicle: null };
+  const state = { on: false, drawn: new Map(), matched: 0, loads: 0, seq: 0, timer: null, vehicle: null,
+    popup: null, opening: 0, found: null };
   let moveTimer = null;
 
   function dayRange() {
@@ -140,13 +141,14 @@
     const line = `<svg width="26" height="10" class="wb-key"><line x1="1" y1="5" x2="25" y2="5" stroke="${st.color}"` +
       ` stroke-width="${Math.min(st.weight, 5)}"${st.dashArray ? ` stroke-dasharray="${st.dashArray}"` : ""}/></svg>`;
     let live = "<i>无定位 no fix</i>";
+    state.found = null;
     if (vehicle && vehicle.geometry) {
       const [lon, lat] = vehicle.geometry.coordinates;
       const v = vehicle.properties;
       live = `<span class="wb-live">${lat.toFixed(5)}, ${lon.toFixed(5)}</span> · ${escapeHtml(day(v.last_fix_at))}` +
         (v.speed_kmh != null ? ` · ${escapeHtml(Math.round(v.speed_kmh))} km/h` : "") +
         ` <a href="#" class="wb-go" data-lat="${lat}" data-lon="${lon}">定位 show</a>`;
-      showVehicle(lat, lon, p.plate);
+      state.found = [lat, lon, p.plate];  // marked once the popup is open
     }
     let alertLine = "";
     if (alerts) {
@@ -182,12 +184,20 @@
     if (state.vehicle) { group.removeLayer(state.vehicle); state.vehicle = null; }
   }
 
+  // Opened once its content is known, so the pan that keeps it clear of the floating panels
+  // (alert panel left, side column right) measures the whole popup.
   function open(f, at) {
-    const popup = L.popup({ maxWidth: 380, className: "wb-popup" }).setLatLng(at).setContent("…").openOn(map);
-    state.popup = f.id;
-    popup.on("remove", () => { if (state.popup === f.id) { state.popup = null; hideVehicle(); } });
-    popupHtml(f).then((html) => popup.setContent(`<div class="popup wb">${html}</div>`))
-      .catch((err) => popup.setContent(`<div class="popup">${escapeHtml(err.message || err)}</div>`));
+    const opened = ++state.opening;
+    const show = (html) => {
+      if (opened !== state.opening) return;  // a later click won
+      const popup = L.popup({ maxWidth: 380, className: "wb-popup", autoPanPaddingTopLeft: L.point(340, 60),
+        autoPanPaddingBottomRight: L.point(280, 20) }).setLatLng(at).setContent(html).openOn(map);
+      state.popup = f.id;
+      popup.on("remove", () => { if (state.popup === f.id) { state.popup = null; hideVehicle(); } });
+      if (state.found) showVehicle(...state.found);
+    };
+    popupHtml(f).then((html) => show(`<div class="popup wb">${html}</div>`))
+      .catch((err) => show(`<div class="popup">${escapeHtml(err.message || err)}</div>`));
   }
 
   map.getContainer().addEventListener("click", (e) => {
