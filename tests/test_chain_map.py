@@ -180,9 +180,7 @@ def _open_map(w: Watched, base: str, layers: str = "districts,waybills") -> Any:
     page = w.page
     page.goto(f"{base}/?layers={layers}")
     # The opening view's waybills first, then those of the planted district's view.
-    page.wait_for_function(
-        "() => GeoRisk.waybills && GeoRisk.waybills.loads > 0", timeout=20_000
-    )
+    page.wait_for_function("() => GeoRisk.waybills && GeoRisk.waybills.loads > 0", timeout=20_000)
     loads = page.evaluate("() => GeoRisk.waybills.loads")
     page.evaluate("([lat, lon]) => GeoRisk.map.setView([lat, lon], 13)", [LAT, LON])
     page.wait_for_function("(n) => GeoRisk.waybills.loads > n", arg=loads, timeout=15_000)
@@ -284,17 +282,26 @@ def test_the_popup_tells_goods_crew_times_and_live_position_and_links_the_alerts
         _zoom_in(page)
         _click_at(page, (a_lat + b_lat) / 2, (a_lon + b_lon) / 2)
         page.wait_for_selector(".wb-popup .wb-code", timeout=10_000)
-        page.wait_for_function(
-            "() => document.querySelector('.wb-popup .wb-live')", timeout=10_000
-        )
+        page.wait_for_function("() => document.querySelector('.wb-popup .wb-live')", timeout=10_000)
         text = page.inner_text(".wb-popup")
         assert f"CM{TAG}-1" in page.inner_text(".wb-popup .wb-code")
-        for shown in ("汽油", "UN 1203", "3 类 class", "20 t", f"链图承运X{TAG}",
-                      f"浙C{TAG[-4:]}0", "张驾驶", "李押运", "计划 planned"):
+        for shown in (
+            "汽油",
+            "UN 1203",
+            "3 类 class",
+            "20 t",
+            f"链图承运X{TAG}",
+            f"浙C{TAG[-4:]}0",
+            "张驾驶",
+            "李押运",
+            "计划 planned",
+        ):
             assert shown in text, shown
         assert page.get_attribute(".wb-popup .wb-state", "data-state") == "planned"
         # Personal data as the API gives an officer: masked, never whole.
-        phones = page.eval_on_selector_all(".wb-popup .wb-phone", "els => els.map(e => e.textContent)")
+        phones = page.eval_on_selector_all(
+            ".wb-popup .wb-phone", "els => els.map(e => e.textContent)"
+        )
         assert phones == ["138****1234", "138****1234"]
         assert "13800001234" not in text
         # The vehicle's live position: the fix it reported.
@@ -315,9 +322,7 @@ def test_the_popup_tells_goods_crew_times_and_live_position_and_links_the_alerts
         listed = page.eval_on_selector_all(
             "#alerts-list li[data-alert]", "els => els.map(e => +e.dataset.alert)"
         )
-        assert sorted(listed) == sorted(
-            [plant["alerts"]["no_escort"], plant["alerts"]["late"]]
-        )
+        assert sorted(listed) == sorted([plant["alerts"]["no_escort"], plant["alerts"]["late"]])
         assert w.errors == [] and w.foreign == []
     finally:
         w.context.close()
@@ -425,7 +430,7 @@ def test_the_officer_works_the_traffic_police_queue(
         # Acknowledge one: the item and the counts follow, and the API holds it.
         page.click(f'#alerts-list li[data-alert="{a["overspeed"]}"] button[data-ack]')
         page.wait_for_function(
-            "(id) => document.querySelector(`#alerts-list li[data-alert=\"${id}\"]`)"
+            '(id) => document.querySelector(`#alerts-list li[data-alert="${id}"]`)'
             ".dataset.status === 'acknowledged'",
             arg=a["overspeed"],
             timeout=10_000,
