@@ -215,6 +215,44 @@ def _flat(coords: Any) -> list[float]:
     return [n for c in coords for n in _flat(c)]
 
 
+def test_the_days_filter_keeps_waybills_on_the_road_and_those_planned_that_day(
+    client: httpx.Client, plant: dict[str, Any]
+) -> None:
+    """What the map asks for: ``active_from``/``active_to`` (declared on the catalogue)."""
+    planted = {plant[k] for k in ("today", "on_road", "old", "theirs")}
+
+    def listed(start: dt.datetime, end: dt.datetime) -> set[int]:
+        r = client.get(
+            "/api/waybills",
+            params={
+                "active_from": start.isoformat(),
+                "active_to": end.isoformat(),
+                "district": DISTRICT,
+                "limit": 1000,
+            },
+        )
+        assert r.status_code == 200, r.text
+        return {f["id"] for f in r.json()["features"]} & planted
+
+    now = _now()
+    assert listed(now - dt.timedelta(hours=12), now + dt.timedelta(hours=12)) == {
+        plant["today"],
+        plant["on_road"],
+        plant["theirs"],
+    }
+    # Three days ago: the delivered one was planned then; the one in transit is on the road.
+    three = now - dt.timedelta(days=3)
+    assert listed(three, three + dt.timedelta(hours=2)) == {plant["old"], plant["on_road"]}
+    # Next week: only what is on the road.
+    week = now + dt.timedelta(days=7)
+    assert listed(week, week + dt.timedelta(days=1)) == {plant["on_road"]}
+    bad = client.get("/api/waybills", params={"active_from": "today"})
+    assert bad.status_code == 400 and "active_from" in bad.text
+    doc = client.get("/openapi.json").json()["paths"]["/api/waybills"]["get"]["parameters"]
+    described = {p["name"]: p["description"] for p in doc}
+    assert described["active_to"] == "on the road, or planned to depart before this time"
+
+
 def test_the_waybill_layer_draws_the_routes_the_database_holds(
     browser: Any, live_server: LiveServer, client: httpx.Client, plant: dict[str, Any]
 ) -> None:

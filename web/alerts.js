@@ -115,7 +115,7 @@
   }
   // A burst of changes is one statistics read.
   function statsSoon() {
-    if (!statsTimer) statsTimer = setTimeout(() => { statsTimer = null; loadStats(); }, 500);
+    if (!statsTimer) statsTimer = setTimeout(() => { statsTimer = null; loadStats(); }, 2000);
   }
 
   function stale(err) {
