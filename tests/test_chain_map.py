@@ -376,7 +376,10 @@ def test_a_carriers_key_sees_only_its_own_waybills_on_the_map(
         ids = _drawn_ids(page)
         assert ids == sorted([plant["today"], plant["on_road"]])
         with live_server.client(key=carrier) as http:
-            api = http.get("/api/waybills", params={"limit": 1000}).json()["features"]
+            listed = http.get("/api/waybills", params={"limit": 1000})
+            api = listed.json()["features"]
+        # A caller's view is never kept by a shared cache for another caller.
+        assert listed.headers["cache-control"] == "private, no-cache"
         assert {f["properties"]["carrier_id"] for f in api} == {plant["x"]}
         # Its own crew's phone whole (a carrier reads its own personal data).
         (a_lon, a_lat), (b_lon, b_lat) = ROUTE[1], ROUTE[2]
