@@ -61,5 +61,58 @@
       return fire.call(this, layers, e, type);
     };
   }
-  window.GeoRisk = { COLORS, LEVELS, colorClass, escapeHtml, getJson, hasPath, swatch, legendHtml, externalBase };
+  // ---- labels: the one home of what the pages call the vocabularies of layers/core/vocab.py ----
+  // [Chinese, English] per alert rule (vocab.ALERT_RULES; tests/test_chain_map.py checks that
+  // every rule has one). A rule the server adds later still shows, by its code.
+  const RULE_LABELS = {
+    illegal_parking: ["违规停车", "illegal parking"],
+    forbidden_zone_parking: ["禁区停车", "parking in a forbidden zone"],
+    overspeed: ["超速", "overspeed"],
+    corridor_deviation: ["偏离路线", "route deviation"],
+    terminal_emergency: ["紧急报警", "emergency button"],
+    terminal_overspeed: ["终端超速", "terminal overspeed"],
+    terminal_fatigue: ["终端疲劳报警", "terminal fatigue"],
+    terminal_antenna_cut: ["天线断开", "GNSS antenna cut"],
+    terminal_power_cut: ["主电源断电", "main power cut"],
+    moving_without_waybill: ["无运单行驶", "moving without a waybill"],
+    loading_check_failed: ["装货查验未通过", "loading check failed"],
+    no_escort: ["无押运员", "no escort"],
+    waybill_corridor_deviation: ["偏离运单路线", "off the waybill's corridor"],
+    undeclared_stop: ["未申报停靠", "undeclared stop"],
+    wrong_destination: ["非申报目的地", "wrong destination"],
+    fatigue_continuous: ["连续驾驶超时", "over 4 h continuous driving"],
+    fatigue_daily: ["日累计驾驶超时", "daily driving overtime"],
+    restricted_hours: ["限行时段通行", "restricted hours"],
+    positioning_gap: ["定位中断", "positioning gap"],
+    mixed_loading: ["混装", "mixed loading"],
+  };
+  // The warning models of the transport chain (vocab.WARNING_MODEL_RULES): a waybill popup
+  // links to its vehicle's alerts of these rules.
+  const WAYBILL_RULES = ["moving_without_waybill", "loading_check_failed", "no_escort",
+    "waybill_corridor_deviation", "undeclared_stop", "wrong_destination", "fatigue_continuous",
+    "fatigue_daily", "restricted_hours", "positioning_gap", "mixed_loading"];
+  // vocab.DEPARTMENTS, in its order: the alert panel's queue selector.
+  const DEPARTMENTS = [
+    ["emergency_management", "应急管理", "emergency management"],
+    ["transport", "交通运输", "transport"],
+    ["traffic_police", "公安交警", "traffic police"],
+    ["market_regulation", "市场监管", "market regulation"],
+  ];
+  const ALERT_STATUSES = { new: ["待确认", "new"], acknowledged: ["已确认", "acknowledged"],
+    disposed: ["已处置", "disposed"], false_alarm: ["误报", "false alarm"] };
+  const WAYBILL_STATES = { planned: ["计划", "planned"], loading: ["装货中", "loading"],
+    in_transit: ["运输中", "in transit"], delivered: ["已送达", "delivered"],
+    cancelled: ["已取消", "cancelled"] };
+  const label = (table, code) => (table[code] ? `${table[code][0]} ${table[code][1]}` : String(code || ""));
+  const ruleLabel = (rule) => label(RULE_LABELS, rule);
+  // A server time (ISO 8601) in the browser's zone, to the minute: "12-05 08:30".
+  function shortTime(iso) {
+    const d = new Date(iso);
+    if (!iso || Number.isNaN(d.getTime())) return "—";
+    const p = (n) => String(n).padStart(2, "0");
+    return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  }
+
+  window.GeoRisk = { COLORS, LEVELS, colorClass, escapeHtml, getJson, hasPath, swatch, legendHtml, externalBase,
+    RULE_LABELS, WAYBILL_RULES, DEPARTMENTS, ALERT_STATUSES, WAYBILL_STATES, label, ruleLabel, shortTime };
 })();

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -145,6 +145,9 @@ async def _check_scope(
         )
 
 
+_PRIVATE: Final = {"Cache-Control": "private, no-cache"}
+
+
 def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
     """OpenAPI entries for the filters; they are parsed from the query string by the domain,
     which refuses unknown ones instead of ignoring them."""
@@ -158,7 +161,9 @@ def _filter_docs(coll: Collection) -> list[dict[str, Any]]:
     ranges = {">=": "at or after", "<": "before"}
     described.update(
         {
-            f.name: f"exact match on {f.name}"
+            f.name: f.description
+            if f.description
+            else f"exact match on {f.name}"
             if f.op == "="
             else f"{f.sql.removeprefix('t.')} {ranges[f.op]} this date or ISO 8601 time"
             for f in coll.filters
@@ -201,7 +206,8 @@ def _add_routes(router: APIRouter, coll: Collection, layer: Layer) -> None:
         }
         # The features arrive as JSON text from PostGIS and are spliced in, not re-parsed.
         body = json.dumps(head)[:-1] + ', "features": ' + page.features_json + "}"
-        return Response(body.encode(), media_type=GEOJSON)
+        # One caller's view (scoped, personal data masked per role): no shared cache keeps it.
+        return Response(body.encode(), media_type=GEOJSON, headers=_PRIVATE)
 
     async def get_item(item_id: ItemId, conn: ReadConn, caller: CurrentCaller) -> Response:
         state = await row_state(conn, coll, item_id) if coll.writable else None

@@ -1275,6 +1275,9 @@ _WAYBILL_FKS: Final = (
     ("escort_id", "crew_members"),
 )
 
+#: The states of a waybill whose load is at the loading bay or on the road.
+_ON_THE_ROAD: Final = "('loading', 'in_transit')"
+
 WAYBILLS = Layer(
     name="waybills",
     title="Electronic waybills",
@@ -1324,6 +1327,25 @@ WAYBILLS = Layer(
             # ?from=&to=: the planned departure lies in [from, to).
             Filter("from", "t.planned_departure", dt.datetime, op=">="),
             Filter("to", "t.planned_departure", dt.datetime, op="<"),
+            # ?active_from=&active_to=: what the map draws for a day (web/waybills.js) — a
+            # waybill on the road (loading, in transit) whatever its dates, or one whose
+            # planned departure–arrival span overlaps [active_from, active_to).
+            Filter(
+                "active_from",
+                f"CASE WHEN t.state IN {_ON_THE_ROAD} THEN 'infinity'::timestamptz"
+                " ELSE coalesce(t.planned_arrival, t.planned_departure) END",
+                dt.datetime,
+                op=">=",
+                description="on the road, or planned to arrive at or after this time",
+            ),
+            Filter(
+                "active_to",
+                f"CASE WHEN t.state IN {_ON_THE_ROAD} THEN '-infinity'::timestamptz"
+                " ELSE t.planned_departure END",
+                dt.datetime,
+                op="<",
+                description="on the road, or planned to depart before this time",
+            ),
         ),
         writes=Writes(
             table="waybills",

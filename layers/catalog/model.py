@@ -100,6 +100,8 @@ class Filter:
     kind: type = str  # str, int or datetime (ISO 8601 with a time zone, or a date: 00:00 UTC)
     choices: tuple[str, ...] | None = None  # vocabulary; an unknown value is a 400
     op: Literal["=", ">=", "<"] = "="  # ranges: a pair of filters on one column
+    # What the OpenAPI document says of it; by default derived from ``sql`` and ``op``.
+    description: str | None = None
 
 
 @dataclass(frozen=True)
