@@ -92,6 +92,7 @@ class Jt808Gateway:
             s.flush_interval_s,
             s.max_pending,
             settings.lifecycle.window(),
+            s.commits,
         )
         self.stats = GatewayStats()
         self._server: asyncio.Server | None = None

@@ -634,6 +634,13 @@ class Jt808Settings(BaseSettings):
         le=1_000_000,
         description="fixes waiting for a commit; beyond it connections stop reading (backpressure)",
     )
+    commits: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="batches stored at once, each on its own pooled connection (overlaps the "
+        "database's work on one with decoding the next)",
+    )
 
 
 class AuthSettings(BaseSettings):
