@@ -114,8 +114,11 @@ class Terminal:
     def send(self, msg_id: int, body: bytes = b"") -> asyncio.Future[Frame]:
         """Send without waiting: the future of the platform's answer (pipelining, as a
         terminal back-filling does); ``drain`` applies the socket's backpressure."""
+        return self.send_frame(*self.frame(msg_id, body))
+
+    def send_frame(self, serial: int, data: bytes) -> asyncio.Future[Frame]:
+        """Send a frame as built (tests: inspect or break it first); the answer's future."""
         assert self._writer is not None
-        serial, data = self.frame(msg_id, body)
         waiter: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         if self.closed_by_peer:
             waiter.set_exception(ConnectionError("the platform closed the connection"))
