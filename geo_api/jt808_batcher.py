@@ -22,9 +22,9 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from geo_api.db import set_actor
@@ -35,8 +35,8 @@ from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.transport.config import TankerRules
 from layers.transport.ingest import TankerFixes
 from layers.transport.jt808 import terminals
-from layers.transport.jt808.fixes import to_rows
-from layers.transport.jt808.messages import Location
+from layers.transport.jt808.fixes import concat_rows
+from layers.transport.parse import Rows
 
 log = logging.getLogger("georisk.jt808")
 ACTOR = "jt808-gateway"  # who wrote, in the audit log
@@ -44,7 +44,7 @@ ACTOR = "jt808-gateway"  # who wrote, in the audit log
 
 @dataclass
 class _Submission:
-    items: list[tuple[int, Location]]
+    rows: Rows  # one message's fixes (``index`` within the message)
     done: asyncio.Future[list[str | None]]
 
 
@@ -90,11 +90,11 @@ class FixBatcher:
         self._stores: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
-    async def submit(self, items: Sequence[tuple[int, Location]]) -> list[str | None]:
-        """Store ``(vehicle_id, location)`` pairs; per pair ``None`` (stored, or already
-        stored) or the reason it was refused. Returns after the commit; raises when the
-        batch could not be stored."""
-        n = len(items)
+    async def submit(self, rows: Rows) -> list[str | None]:
+        """Store one message's fixes (``layers/transport/jt808/fixes.py``); per row of it
+        ``None`` (stored, or already stored) or the reason it was refused. Returns after the
+        commit; raises when the batch could not be stored."""
+        n = rows.total
         # One submission larger than the bound still goes alone.
         if self._waiting or (self._pending and self._pending + n > self.max_pending):
             room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -108,7 +108,7 @@ class FixBatcher:
         else:
             self._pending += n
         done: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Submission(list(items), done))
+        self._queue.append(_Submission(rows, done))
         self._queued += n
         self._wake.set()
         if self._queued >= self.batch_size:
@@ -134,10 +134,10 @@ class FixBatcher:
         """Whole submissions up to ``batch_size`` fixes (at least one)."""
         take: list[_Submission] = []
         rows = 0
-        while self._queue and (not take or rows + len(self._queue[0].items) <= self.batch_size):
+        while self._queue and (not take or rows + self._queue[0].rows.total <= self.batch_size):
             sub = self._queue.popleft()
             take.append(sub)
-            rows += len(sub.items)
+            rows += sub.rows.total
         self._queued -= rows
         if self._queued < self.batch_size:
             self._full.clear()
@@ -163,7 +163,7 @@ class FixBatcher:
 
     async def _commit(self, take: list[_Submission]) -> None:
         try:
-            results = await self._store([it for sub in take for it in sub.items])
+            results = await self._store(concat_rows([sub.rows for sub in take]))
         except Exception as exc:
             self.stats.failures += 1
             log.warning("jt808: a batch of fixes could not be stored, no answer sent (%s)", exc)
@@ -173,24 +173,23 @@ class FixBatcher:
         else:
             pos = 0
             for sub in take:
-                part = results[pos : pos + len(sub.items)]
-                pos += len(sub.items)
+                part = results[pos : pos + sub.rows.total]
+                pos += sub.rows.total
                 if not sub.done.done():  # its connection may have gone meanwhile
                     sub.done.set_result(part)
         finally:
             self._slots.release()
-            self._release(sum(len(sub.items) for sub in take))
+            self._release(sum(sub.rows.total for sub in take))
 
-    async def _store(self, items: list[tuple[int, Location]]) -> list[str | None]:
-        rows = to_rows(items)
+    async def _store(self, rows: Rows) -> list[str | None]:
         async with self.pool.connection() as conn:
             await set_actor(conn, ACTOR)
             result = await ingest_batch(conn, TankerFixes(self.rules), rows, self.window)
             if result.enterprises:
                 await self.rerate(conn, result.enterprises)
-            await terminals.seen(conn, sorted({v for v, _ in items}))
+            await terminals.seen(conn, np.unique(rows.vehicle_id).tolist())
         # Committed: now the answers may go out.
-        out: list[str | None] = [None] * len(items)
+        out: list[str | None] = [None] * rows.total
         for r in result.rejected:
             out[r["index"]] = r["error"]
         self.stats.batches += 1

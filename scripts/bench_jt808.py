@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import math
 import multiprocessing as mp
@@ -125,7 +126,7 @@ async def _drive(plan: Plan, ready: Any, go: Any) -> dict[str, Any]:
     async def stream(t: Terminal, frames: list[tuple[int, bytes, int]]) -> None:
         room = asyncio.Semaphore(plan.window)
 
-        def answered(fut: asyncio.Future[Any], sent: float, n: int) -> None:
+        def answered(fut: asyncio.Future[Any], *, sent: float, n: int) -> None:
             room.release()
             if fut.cancelled() or fut.exception() is not None:
                 return
@@ -141,8 +142,7 @@ async def _drive(plan: Plan, ready: Any, go: Any) -> dict[str, Any]:
                 room.release()
                 break
             fut = t.send(msg_id, body)
-            sent = time.monotonic()
-            fut.add_done_callback(lambda f, s=sent, n=n: answered(f, s, n))
+            fut.add_done_callback(functools.partial(answered, sent=time.monotonic(), n=n))
             await t.drain()
         else:
             dry[0] += 1

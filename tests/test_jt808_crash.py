@@ -162,17 +162,24 @@ async def _connection(sim: Sim, crash: Crash, resend_acked: int) -> None:
                 msg.acked = True
                 crash.acked += len(msg.fixes)
 
-        for msg in todo:
-            while len(in_flight) >= WINDOW:
-                done_now, in_flight = await asyncio.wait(
-                    in_flight, return_when=asyncio.FIRST_COMPLETED
-                )
-                for d in done_now:
-                    d.result()  # a lost connection ends this connection's round
-            in_flight.add(asyncio.ensure_future(one(msg)))
-            await t.drain()
-        for d in asyncio.as_completed(in_flight):
-            await d
+        try:
+            for msg in todo:
+                while len(in_flight) >= WINDOW:
+                    done_now, in_flight = await asyncio.wait(
+                        in_flight, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for d in done_now:
+                        d.result()  # a lost connection ends this connection's round
+                in_flight.add(asyncio.ensure_future(one(msg)))
+                await t.drain()
+            for d in asyncio.as_completed(in_flight):
+                await d
+        finally:  # the round is over: what is still in flight is not answered on it
+            for d in in_flight:
+                if d.done() and not d.cancelled():
+                    d.exception()
+                else:
+                    d.cancel()
 
 
 async def _scenario(url: str, sims: list[Sim], crash: Crash) -> dict[str, object]:

@@ -45,8 +45,8 @@ EARLIEST = dt.datetime(2010, 1, 1, tzinfo=dt.UTC)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DAY = _EPOCH.date()
 _DAY_US = 86_400_000_000
-_CST_US = 8 * 3_600_000_000
-_EARLIEST_US = (EARLIEST - _EPOCH) // dt.timedelta(microseconds=1)
+CST_US = 8 * 3_600_000_000
+EARLIEST_US = (EARLIEST - _EPOCH) // dt.timedelta(microseconds=1)
 #: Status bits the gateway reads (§8.18, table 25): ACC on, positioned, south, west.
 ACC, POSITIONED, SOUTH, WEST = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 LOCATION_SIZE = 28  # the fixed part of a 0x0200 body
@@ -173,7 +173,7 @@ class Location:
 
 
 @functools.lru_cache(maxsize=1024)
-def _local_day_us(yymmdd: str) -> int:
+def local_day_us(yymmdd: str) -> int:
     """Midnight of ``YYMMDD`` as µs since the epoch, as if it were UTC (``ValueError`` for a
     day that does not exist). Cached: a stream of fixes names few days, and strptime per fix
     cost more than the rest of decoding a report together."""
@@ -189,11 +189,11 @@ def bcd_time_us(digits: str) -> int:
         hh, mi, ss = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
         if hh > 23 or mi > 59 or ss > 59:
             raise ValueError
-        t_us = _local_day_us(digits[:6]) + ((hh * 60 + mi) * 60 + ss) * 1_000_000 - _CST_US
+        t_us = local_day_us(digits[:6]) + ((hh * 60 + mi) * 60 + ss) * 1_000_000 - CST_US
     except ValueError:
         raise ValueError(f"ts: {digits} is no date-time (YYMMDDhhmmss, UTC+8)") from None
-    if t_us < _EARLIEST_US:
-        local = _EPOCH + dt.timedelta(microseconds=t_us + _CST_US)
+    if t_us < EARLIEST_US:
+        local = _EPOCH + dt.timedelta(microseconds=t_us + CST_US)
         raise ValueError(
             f"ts: {local:%Y-%m-%d %H:%M:%S} UTC+8 is before {EARLIEST:%Y-%m-%d}"
             " (a terminal without a GNSS fix)"
