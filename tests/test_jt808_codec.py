@@ -251,6 +251,17 @@ def test_a_batch_decoded_at_once_equals_its_reports_decoded_one_by_one() -> None
         assert getattr(fast, col).tolist() == getattr(slow, col).tolist(), col
     assert fast.lon[1] == -0.5 and fast.lat[0] == -29.8 and fast.alarm_bits[1] == 1 - (1 << 31)
     assert fast.t[0] == int(t0.timestamp() * 1_000_000)
+    # every item 28 bytes (the usual batch, read as one grid): the same again
+    uniform = [good[0], bad_bcd, good[2], no_day, hour_24, y2000, unfixed, *good[3:]]
+    body28 = m.encode_batch(uniform)
+    fast28 = batch_rows(7, body28)
+    slow28 = to_rows([(7, loc) for loc in m.decode_batch(body28).items])  # type: ignore[misc]
+    assert fast28.errors == [(k, e) for k, e in slow28.errors] and len(fast28.errors) == 5
+    for col in ("index", "vehicle_id", "t", "lon", "lat", "speed", "heading", "alarm_bits"):
+        assert getattr(fast28, col).tolist() == getattr(slow28, col).tolist(), col
+    clean = batch_rows(7, m.encode_batch([good[0], good[1][:28], *good[2:]]))
+    assert clean.errors == [] and clean.index.tolist() == list(range(6))
+    assert clean.alarm_bits[1] == 1 - (1 << 31) and clean.lon[1] == -0.5
     with pytest.raises(Malformed, match="runs past the body"):
         batch_rows(7, body[:-3])
     with pytest.raises(Malformed, match="after its 12 items"):

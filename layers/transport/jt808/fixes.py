@@ -33,6 +33,11 @@ _FIXED = np.dtype(
     ]
 )
 assert _FIXED.itemsize == m.LOCATION_SIZE
+#: A BCD byte's value (0–99), or 255 when a nibble is above 9.
+_BCD = np.array(
+    [(b >> 4) * 10 + (b & 15) if b >> 4 <= 9 and b & 15 <= 9 else 255 for b in range(256)],
+    dtype=np.int64,
+)
 
 
 def signed32(value: int) -> int:
@@ -88,7 +93,14 @@ def batch_rows(vehicle_id: int, body: bytes) -> Rows:
     if len(body) < 3:
         raise Malformed("batch body shorter than 3 bytes")
     count = struct.unpack_from(">H", body, 0)[0]
-    pos, starts, errors = 3, [], []
+    errors: list[tuple[int, str]] = []
+    if len(body) == 3 + count * (2 + m.LOCATION_SIZE):  # the usual: every item 28 bytes
+        grid = np.frombuffer(body, np.uint8, offset=3).reshape(count, 2 + m.LOCATION_SIZE)
+        if ((grid[:, 0] == 0) & (grid[:, 1] == m.LOCATION_SIZE)).all():
+            rec = np.ascontiguousarray(grid[:, 2:]).view(_FIXED).reshape(count)
+            at = 5 + np.arange(count, dtype=np.int64) * (2 + m.LOCATION_SIZE)
+            return _rows(vehicle_id, body, rec, np.arange(count, dtype=np.int64), at, errors)
+    pos, starts = 3, []
     for k in range(count):
         if pos + 2 > len(body):
             raise Malformed(f"batch says {count} items, the body ends in item {k}")
@@ -109,14 +121,26 @@ def batch_rows(vehicle_id: int, body: bytes) -> Rows:
     at = np.array([p for _, p in starts], dtype=np.int64)
     raw = np.frombuffer(body, np.uint8)[at[:, None] + np.arange(m.LOCATION_SIZE)]
     rec = np.ascontiguousarray(raw).view(_FIXED).reshape(len(at))
+    return _rows(vehicle_id, body, rec, items, at, errors)
+
+
+def _rows(
+    vehicle_id: int,
+    body: bytes,
+    rec: np.ndarray,
+    items: np.ndarray,
+    at: np.ndarray,
+    errors: list[tuple[int, str]],
+) -> Rows:
+    """Rows from the items' fixed parts ``rec`` (item numbers ``items``, at byte ``at``)."""
+    count = int(struct.unpack_from(">H", body, 0)[0])
     status = rec["status"].astype(np.int64)
-    hi, lo = rec["time"] >> 4, rec["time"] & 0x0F
-    digits = (hi * 10 + lo).astype(np.int64)
-    good = ((hi <= 9) & (lo <= 9)).all(axis=1) & (status & m.POSITIONED != 0)
+    digits = _BCD[rec["time"]]  # YY MM DD hh mm ss; 255 where a nibble is above 9
+    good = (digits < 100).all(axis=1) & (status & m.POSITIONED != 0)
     good &= (digits[:, 3] <= 23) & (digits[:, 4] <= 59) & (digits[:, 5] <= 59)
     day = digits[:, 0] * 10_000 + digits[:, 1] * 100 + digits[:, 2]
     day_us = np.zeros(len(at), dtype=np.int64)
-    for d in np.unique(day[good]).tolist():
+    for d in np.unique(day[good]).tolist():  # a stream of fixes names one day or two
         try:
             day_us[day == d] = m.local_day_us(f"{d:06d}")
         except ValueError:
@@ -133,20 +157,21 @@ def batch_rows(vehicle_id: int, body: bytes) -> Rows:
             errors.append((int(items[j]), loc.error))
         else:
             fixed.append((int(items[j]), loc))
-    lat = rec["lat"] / 1e6
-    lon = rec["lon"] / 1e6
-    lat[status & m.SOUTH != 0] *= -1
-    lon[status & m.WEST != 0] *= -1
-    alarm = rec["alarm"].astype(np.int64)
+    pick = slice(None) if not errors and not fixed and len(t) == count else good
+    lat = rec["lat"][pick] / 1e6
+    lon = rec["lon"][pick] / 1e6
+    lat[status[pick] & m.SOUTH != 0] *= -1
+    lon[status[pick] & m.WEST != 0] *= -1
     rows = Rows(
-        index=items[good],
-        vehicle_id=np.full(int(good.sum()), vehicle_id, dtype=np.int64),
-        t=t[good],
-        lon=lon[good],
-        lat=lat[good],
-        speed=rec["speed"][good] / 10,
-        heading=rec["direction"][good].astype(np.float64),
-        alarm_bits=np.where(alarm >= 1 << 31, alarm - (1 << 32), alarm)[good],
+        index=items[pick],
+        vehicle_id=np.full(len(lat), vehicle_id, dtype=np.int64),
+        t=t[pick],
+        lon=lon,
+        lat=lat,
+        speed=rec["speed"][pick] / 10,
+        heading=rec["direction"][pick].astype(np.float64),
+        # the u32 as the int4 that holds its bits (``signed32``): a wrapping cast
+        alarm_bits=rec["alarm"][pick].astype(np.uint32).view(np.int32).astype(np.int64),
         errors=sorted(errors),
         total=count,
     )
