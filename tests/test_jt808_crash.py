@@ -168,8 +168,9 @@ async def _connection(sim: Sim, crash: Crash, resend_acked: int) -> None:
                     done_now, in_flight = await asyncio.wait(
                         in_flight, return_when=asyncio.FIRST_COMPLETED
                     )
-                    for d in done_now:
-                        d.result()  # a lost connection ends this connection's round
+                    lost = [e for d in done_now if (e := d.exception()) is not None]
+                    if lost:  # a lost connection ends this connection's round
+                        raise lost[0]
                 in_flight.add(asyncio.ensure_future(one(msg)))
                 await t.drain()
             for d in asyncio.as_completed(in_flight):
