@@ -2,7 +2,7 @@
 ``POST /api/positions`` in the same run.
 
     python -m scripts.bench_jt808 [--terminals 1000] [--seconds 10] [--runs 3] [--batch 34]
-        [--window 4] [--processes 2] [--kind 0704]
+        [--window 4] [--processes 2] [--kind 0704] [--pace 1] [--env NAME=VALUE …]
 
 Uses its own database (``georisk_bench_jt808`` in the private cluster, dropped and re-created,
 migrated, one vehicle per terminal, ``--zones`` zones so the geofence rules have work) and one
@@ -18,7 +18,9 @@ migrated, one vehicle per terminal, ``--zones`` zones so the geofence rules have
   (the shape of ``scripts/bench_ingest.py``), the same kind of fixes on another day.
 
 Prints one table (median and spread over the runs), ack latency p50/p99, the server's peak
-RSS and the gateway/HTTP ratio. ``run(url, terminals, seconds, port=…)`` is the same load
+RSS and the gateway/HTTP ratio. Under that saturating load an answer's latency is mostly
+queueing (fixes offered ÷ fixes/s), so a last run measures it at a live fleet's load:
+every terminal one 0x0200 every ``--pace`` s (``--pace 0``: skip it). ``run(url, terminals, seconds, port=…)`` is the same load
 as a function, for other benchmarks (``scripts/bench_ingest.py``) that run their own server.
 """
 
@@ -32,6 +34,7 @@ import functools
 import json
 import math
 import multiprocessing as mp
+import random
 import statistics
 import tempfile
 import time
@@ -77,6 +80,7 @@ class Plan:
     batch: int
     window: int
     seconds: float
+    pace_s: float = 0.0  # > 0: one message per terminal every pace_s (a live fleet's load)
 
 
 def _frames(plan: Plan, lon: float, lat: float) -> list[tuple[int, bytes, int]]:
@@ -136,6 +140,8 @@ async def _drive(plan: Plan, ready: Any, go: Any) -> dict[str, Any]:
                 latencies.append(now - sent)
                 last[0] = max(last[0], now)
 
+        if plan.pace_s:  # spread the fleet's reports over the period
+            await asyncio.sleep(plan.pace_s * random.random())
         for msg_id, body, n in frames:
             await room.acquire()
             if time.monotonic() >= stop_at:
@@ -144,6 +150,8 @@ async def _drive(plan: Plan, ready: Any, go: Any) -> dict[str, Any]:
             fut = t.send(msg_id, body)
             fut.add_done_callback(functools.partial(answered, sent=time.monotonic(), n=n))
             await t.drain()
+            if plan.pace_s:
+                await asyncio.sleep(plan.pace_s)
         else:
             dry[0] += 1
         for _ in range(plan.window):  # every answer in (or 60 s)
@@ -190,12 +198,15 @@ def gateway_load(
     batch: int = 34,
     window: int = 4,
     processes: int = 2,
+    pace_s: float = 0.0,
 ) -> dict[str, Any]:
     """The gateway half of ``run``: fixes/s acknowledged and the ack latencies."""
     vehicles = _vehicles(url, terminals)
-    t0 = (dt.datetime.now(dt.UTC) - dt.timedelta(days=day)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    # Day ``day`` back from midnight; day 0: the last half hour (later than every other day)
+    t0 = now - dt.timedelta(minutes=30)
+    if day:
+        t0 = (now - dt.timedelta(days=day)).replace(hour=0, minute=0, second=0)
     fixes = math.ceil(seconds * PER_TERMINAL_S / max(batch, 1)) * max(batch, 1)
     # A terminal of vehicle v is phone 136 0000 0000 + v: the same terminal every run.
     spots = [
@@ -215,6 +226,7 @@ def gateway_load(
             batch,
             window,
             seconds,
+            pace_s,
         )
         ready = ctx.Event()
         proc = ctx.Process(target=_process, args=(plan, ready, go, out), daemon=True)
@@ -308,7 +320,7 @@ def run(
     processes: int = 2,
 ) -> dict[str, Any]:
     """One run against a running server: the gateway on ``port`` (terminals = the first
-    ``terminals`` vehicles of the database at ``url``, fixes on the day ``day`` days back),
+    ``terminals`` vehicles of the database at ``url``, fixes from midnight ``day`` days back),
     then, when ``http_base`` is given, ``POST /api/positions`` of the same server with fixes
     on day ``day - 1`` (later, so neither path's fixes are late for the engine: ``day`` ≥ 2).
     Answers fixes/s of both and their ratio, ack p50/p99 (ms) and, with ``server_pid``, the
@@ -356,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=4, help="messages in flight per terminal")
     p.add_argument("--processes", type=int, default=2, help="simulator processes")
     p.add_argument("--zones", type=int, default=10_000)
+    p.add_argument(
+        "--pace", type=float, default=1.0, help="then: one 0x0200 per terminal every PACE s (0: no)"
+    )
     p.add_argument("--env", nargs="*", default=[], help="server settings, NAME=VALUE")
     args = p.parse_args(argv)
 
@@ -402,6 +417,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             if r["terminals_dry"]:
                 print(f"  {r['terminals_dry']} terminals ran out of fixes: the rate is a floor")
+        paced: dict[str, Any] = {}
+        if args.pace:  # the answer's latency at a live fleet's load, not at saturation
+            paced = gateway_load(
+                url,
+                args.terminals,
+                args.seconds,
+                port=gw_port,
+                day=0,
+                batch=1,
+                window=1,
+                processes=args.processes,
+                pace_s=args.pace,
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -423,6 +451,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'ack latency p99 (ms)':<36} {med('ack_p99_ms')}")
     print(f"{'ratio gateway / HTTP':<36} {statistics.median(r['ratio'] for r in results):>12.2f}")
     print(f"{'server peak RSS (MiB)':<36} {max(r['peak_rss_mib'] for r in results):>12,.0f}")
+    if paced:
+        print(
+            f"live load: {args.terminals} terminals, one 0x0200 each every {args.pace:g} s"
+            f" ({paced['gateway_fixes_per_s']:,.0f} fixes/s): ack p50"
+            f" {paced['ack_p50_ms']:.0f} ms, p99 {paced['ack_p99_ms']:.0f} ms"
+        )
     return 0
 
 
