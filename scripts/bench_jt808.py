@@ -20,8 +20,10 @@ migrated, one vehicle per terminal, ``--zones`` zones so the geofence rules have
 Prints one table (median and spread over the runs), ack latency p50/p99, the server's peak
 RSS and the gateway/HTTP ratio. Under that saturating load an answer's latency is mostly
 queueing (fixes offered ÷ fixes/s), so a last run measures it at a live fleet's load:
-every terminal one 0x0200 every ``--pace`` s (``--pace 0``: skip it). ``run(url, terminals, seconds, port=…)`` is the same load
-as a function, for other benchmarks (``scripts/bench_ingest.py``) that run their own server.
+every terminal one 0x0200 every ``--pace`` s (``--pace 0``: skip it).
+
+``run(url, terminals, seconds, port=…)`` is one run as a function, for other benchmarks
+(``scripts/bench_ingest.py``) that run their own server.
 """
 
 from __future__ import annotations
