@@ -125,7 +125,10 @@ class Jt808Gateway:
             log.setLevel(logging.INFO)
         await self.batcher.start()
         self._server = await asyncio.start_server(
-            self._accept, self.settings.host, self.settings.port
+            self._accept,
+            self.settings.host,
+            self.settings.port,
+            reuse_port=self.settings.reuse_port or None,
         )
         log.info("JT/T 808 gateway listening on %s:%s", self.settings.host, self.port)
 

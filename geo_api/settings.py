@@ -634,6 +634,12 @@ class Jt808Settings(BaseSettings):
         le=1_000_000,
         description="fixes waiting for a commit; beyond it connections stop reading (backpressure)",
     )
+    reuse_port: bool = Field(
+        default=False,
+        description="every process of `georisk serve --workers N` listens on the port "
+        "(SO_REUSEPORT: the kernel spreads terminals' connections over them); off: one process "
+        "of the deployment listens, under a lease",
+    )
     commits: int = Field(
         default=2,
         ge=1,

@@ -2,7 +2,7 @@
 ``POST /api/positions`` in the same run.
 
     python -m scripts.bench_jt808 [--terminals 1000] [--seconds 10] [--runs 3] [--batch 34]
-        [--window 4] [--processes 2] [--kind 0704] [--pace 1] [--env NAME=VALUE …]
+        [--window 4] [--processes 2] [--kind 0704] [--pace 1] [--workers 1] [--env NAME=VALUE …]
 
 Uses its own database (``georisk_bench_jt808`` in the private cluster, dropped and re-created,
 migrated, one vehicle per terminal, ``--zones`` zones so the geofence rules have work) and one
@@ -373,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pace", type=float, default=1.0, help="then: one 0x0200 per terminal every PACE s (0: no)"
     )
+    p.add_argument(
+        "--workers", type=int, default=1, help="server processes (> 1: they share the port)"
+    )
     p.add_argument("--env", nargs="*", default=[], help="server settings, NAME=VALUE")
     args = p.parse_args(argv)
 
@@ -382,8 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     http_port, gw_port = free_port(), free_port()
     log = Path(tempfile.gettempdir()) / "bench_jt808_server.log"
     env = {"GEORISK_JT808_PORT": str(gw_port), "GEORISK_DEMO_FEED_ENABLED": "0"}
+    if args.workers > 1:  # every process listens: SO_REUSEPORT spreads the terminals
+        env["GEORISK_JT808_REUSE_PORT"] = "true"
     env.update(kv.split("=", 1) for kv in args.env)
-    server = start_server(url, http_port, log, env)
+    server = start_server(url, http_port, log, env, ["--workers", str(args.workers)])
     batch = args.batch if args.kind == "0704" else 1
     results = []
     try:
@@ -444,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"{args.terminals} terminals ({what}, {args.window} in flight each), "
-        f"{args.seconds:g} s per run, {args.runs} runs"
+        f"{args.seconds:g} s per run, {args.runs} runs, {args.workers} server process(es)"
     )
     print(f"{'measure':<36} {'median':>12} {'min':>10} {'max':>10}")
     print(f"{'gateway fixes/s':<36} {med('gateway_fixes_per_s')}")

@@ -91,8 +91,8 @@ class Sim:
 class Crash:
     """The server process, its ports, and the moment to kill it."""
 
-    def __init__(self, url: str, log: Path) -> None:
-        self.url, self.log = url, log
+    def __init__(self, url: str, log: Path, workers: int = 1) -> None:
+        self.url, self.log, self.workers = url, log, workers
         self.http_port, self.gw_port = free_port(), free_port()
         self.acked = 0
         self.killed = asyncio.Event()
@@ -106,8 +106,10 @@ class Crash:
             "GEORISK_DEMO_FEED_ENABLED": "0",
             "GEORISK_WEBHOOK_ENABLED": "false",
             "GEORISK_LEASE_RETRY_S": "0.5",
+            "GEORISK_JT808_REUSE_PORT": "true" if self.workers > 1 else "false",
         }
-        self.proc = start_server(self.url, self.http_port, self.log, env)
+        args = ["--workers", str(self.workers)]
+        self.proc = start_server(self.url, self.http_port, self.log, env, args)
         deadline = time.monotonic() + 30  # the gateway listens once its lease is held
         while True:
             try:
@@ -248,4 +250,49 @@ def test_sigkill_while_terminals_stream_loses_no_acknowledged_fix(
     for (_, lon, lat, speed), f in zip(rows, sims[5].fixes, strict=True):
         assert (lon, lat) == pytest.approx((round(f.lon, 6), round(f.lat, 6)), abs=1e-6)
         assert speed == pytest.approx(40.0)
+    assert "Traceback" not in crash.log.read_text(errors="replace")
+
+
+def test_server_processes_share_the_gateway_port(own_url: str, tmp_path: Path) -> None:
+    """``GEORISK_JT808_REUSE_PORT`` and ``georisk serve --workers 2``: both processes listen on
+    the one port and the kernel spreads the terminals; every fix of every terminal is
+    answered and stored once, whichever process took its connection."""
+    with psycopg.connect(own_url, autocommit=True) as c:
+        vids = [
+            r[0]
+            for r in c.execute(
+                "INSERT INTO vehicles (plate, carrier) SELECT '测J8·P' || lpad(g::text, 3, '0'),"
+                " '端口测试' FROM generate_series(1, 40) g ORDER BY g RETURNING id"
+            ).fetchall()
+        ]
+    crash = Crash(own_url, tmp_path / "server.log", workers=2)
+    crash.start()
+
+    async def terminal(k: int) -> int:
+        phone = f"{13_400_000_000 + k:012d}"
+        fixes = path((126.5, 34.0 + 0.01 * k), T0, 6, 10, 40)
+        for _ in range(100):  # the second process may still be starting: connect again
+            try:
+                async with Terminal("127.0.0.1", crash.gw_port, phone, f"测J8P{k + 1:03d}") as t:
+                    assert await t.register() == m.REGISTERED
+                    assert await t.authenticate() == m.OK
+                    return await t.backfill(fixes)
+            except (ConnectionError, OSError):
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"terminal {k} found no gateway")
+
+    async def fleet() -> list[int]:
+        return await asyncio.gather(*(terminal(k) for k in range(len(vids))))
+
+    try:
+        deadline = time.monotonic() + 30  # both processes up and listening
+        while crash.log.read_text().count("JT/T 808 gateway listening") < 2:
+            assert time.monotonic() < deadline, crash.log.read_text()[-2000:]
+            time.sleep(0.1)
+        assert asyncio.run(fleet()) == [m.OK] * len(vids)
+    finally:
+        crash.kill()
+    stored = _stored(own_url)
+    assert {v for v, _ in stored} >= set(vids) and set(stored.values()) == {1}
+    assert sum(1 for v, _ in stored if v in set(vids)) == 6 * len(vids)
     assert "Traceback" not in crash.log.read_text(errors="replace")
