@@ -266,7 +266,6 @@ def test_server_processes_share_the_gateway_port(own_url: str, tmp_path: Path) -
             ).fetchall()
         ]
     crash = Crash(own_url, tmp_path / "server.log", workers=2)
-    crash.start()
 
     async def terminal(k: int) -> int:
         phone = f"{13_400_000_000 + k:012d}"
@@ -285,6 +284,7 @@ def test_server_processes_share_the_gateway_port(own_url: str, tmp_path: Path) -
         return await asyncio.gather(*(terminal(k) for k in range(len(vids))))
 
     try:
+        crash.start()
         deadline = time.monotonic() + 30  # both processes up and listening
         while crash.log.read_text().count("JT/T 808 gateway listening") < 2:
             assert time.monotonic() < deadline, crash.log.read_text()[-2000:]
