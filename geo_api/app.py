@@ -146,10 +146,13 @@ def background_workers(
                 settings.demo_feed.enabled,
             ),
             # Terminals' fixes take the POST /api/positions pipeline (docs/jt808.md). One
-            # process of the deployment listens (a lease): several would fight for the port.
+            # process of the deployment listens (a lease): several would fight for the port —
+            # unless they share it (SO_REUSEPORT), each serving the connections it is given.
             Slot(
                 "jt808",
-                once("jt808", Jt808Gateway(pool, rerate, settings)),
+                Jt808Gateway(pool, rerate, settings)
+                if settings.jt808.reuse_port
+                else once("jt808", Jt808Gateway(pool, rerate, settings)),
                 settings.jt808.port is not None,
             ),
             Slot("alert_stream", alert_stream),  # feeds every /api/alerts/stream client

@@ -8,8 +8,12 @@ terminals marked seen — in one transaction. ``submit`` returns only once that 
 committed, so the gateway answers a terminal after its fixes are durable; if the store fails
 (database down) ``submit`` raises and the terminal gets no answer and re-sends.
 
-Bounded: at most ``max_pending`` fixes wait (a submitter beyond that waits for room, and its
-connection stops reading — TCP backpressure to the terminal).
+Bounded: at most ``max_pending`` fixes wait (a submitter beyond that waits for room, first come
+first served, and its connection stops reading — TCP backpressure to the terminal). Up to
+``commits`` batches are stored at once, each in its own transaction on its own pooled
+connection: while PostgreSQL works on one, this process decodes and screens the next. A
+vehicle's rows are locked in id order by every batch (``layers/core/ingest.py``), so two
+batches naming the same vehicle queue rather than deadlock.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from geo_api.db import set_actor
@@ -30,8 +35,8 @@ from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.transport.config import TankerRules
 from layers.transport.ingest import TankerFixes
 from layers.transport.jt808 import terminals
-from layers.transport.jt808.fixes import to_rows
-from layers.transport.jt808.messages import Location
+from layers.transport.jt808.fixes import concat_rows
+from layers.transport.parse import Rows
 
 log = logging.getLogger("georisk.jt808")
 ACTOR = "jt808-gateway"  # who wrote, in the audit log
@@ -39,7 +44,7 @@ ACTOR = "jt808-gateway"  # who wrote, in the audit log
 
 @dataclass
 class _Submission:
-    items: list[tuple[int, Location]]
+    rows: Rows  # one message's fixes (``index`` within the message)
     done: asyncio.Future[list[str | None]]
 
 
@@ -62,6 +67,7 @@ class FixBatcher:
         flush_interval_s: float,
         max_pending: int,
         window: TsWindow = DEFAULT_WINDOW,
+        commits: int = 1,
     ) -> None:
         self.pool = pool
         self.rerate = rerate
@@ -70,41 +76,68 @@ class FixBatcher:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_pending = max_pending
+        self.commits = commits
         self.stats = BatchStats()
-        self._queue: list[_Submission] = []
+        self._queue: deque[_Submission] = deque()
         self._queued = 0  # fixes in ``_queue``
         self._pending = 0  # fixes submitted and not yet answered (queued or being stored)
+        # Submitters waiting for room, first come first served: woken one by one as room
+        # frees (a Condition's notify_all woke all thousand connections for every batch).
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
-        self._room = asyncio.Condition()
+        self._slots = asyncio.Semaphore(commits)
+        self._stores: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
-    async def submit(self, items: Sequence[tuple[int, Location]]) -> list[str | None]:
-        """Store ``(vehicle_id, location)`` pairs; per pair ``None`` (stored, or already
-        stored) or the reason it was refused. Returns after the commit; raises when the
-        batch could not be stored."""
-        n = len(items)
-        async with self._room:  # one submission larger than the bound still goes alone
-            await self._room.wait_for(
-                lambda: self._pending == 0 or self._pending + n <= self.max_pending
-            )
+    async def submit(self, rows: Rows) -> list[str | None]:
+        """Store one message's fixes (``layers/transport/jt808/fixes.py``); per row of it
+        ``None`` (stored, or already stored) or the reason it was refused. Returns after the
+        commit; raises when the batch could not be stored."""
+        n = rows.total
+        # One submission larger than the bound still goes alone.
+        if self._waiting or (self._pending and self._pending + n > self.max_pending):
+            room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiting.append((n, room))
+            try:
+                await room  # ``_release`` counts our fixes in ``_pending`` when it wakes us
+            except asyncio.CancelledError:
+                if room.done() and not room.cancelled():  # room was given: hand it on
+                    self._release(n)
+                raise
+        else:
             self._pending += n
         done: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Submission(list(items), done))
+        self._queue.append(_Submission(rows, done))
         self._queued += n
         self._wake.set()
         if self._queued >= self.batch_size:
             self._full.set()
         return await done
 
+    def _release(self, n: int) -> None:
+        """``n`` fixes answered: let waiting submitters in, in order, while they fit (their
+        fixes are counted as they are woken, so later arrivals cannot take the room)."""
+        self._pending -= n
+        while self._waiting:
+            want, room = self._waiting[0]
+            if room.done():  # its connection went while it waited
+                self._waiting.popleft()
+                continue
+            if self._pending and self._pending + want > self.max_pending:
+                break
+            self._waiting.popleft()
+            self._pending += want
+            room.set_result(None)
+
     def _take(self) -> list[_Submission]:
         """Whole submissions up to ``batch_size`` fixes (at least one)."""
         take: list[_Submission] = []
         rows = 0
-        while self._queue and (not take or rows + len(self._queue[0].items) <= self.batch_size):
-            sub = self._queue.pop(0)
+        while self._queue and (not take or rows + self._queue[0].rows.total <= self.batch_size):
+            sub = self._queue.popleft()
             take.append(sub)
-            rows += len(sub.items)
+            rows += sub.rows.total
         self._queued -= rows
         if self._queued < self.batch_size:
             self._full.clear()
@@ -117,36 +150,46 @@ class FixBatcher:
             await self._wake.wait()
             with contextlib.suppress(TimeoutError):  # gather for a while unless full
                 await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
+            # Up to ``commits`` batches are stored at once: while the database works on one,
+            # this process decodes and screens the next (one process has one core).
+            await self._slots.acquire()
             take = self._take()
-            try:
-                results = await self._store([it for sub in take for it in sub.items])
-            except Exception as exc:
-                self.stats.failures += 1
-                log.warning("jt808: a batch of fixes could not be stored, no answer sent (%s)", exc)
-                for sub in take:
-                    if not sub.done.done():
-                        sub.done.set_exception(exc)
-            else:
-                pos = 0
-                for sub in take:
-                    part = results[pos : pos + len(sub.items)]
-                    pos += len(sub.items)
-                    if not sub.done.done():  # its connection may have gone meanwhile
-                        sub.done.set_result(part)
-            async with self._room:
-                self._pending -= sum(len(sub.items) for sub in take)
-                self._room.notify_all()
+            if not take:
+                self._slots.release()
+                continue
+            task = asyncio.create_task(self._commit(take))
+            self._stores.add(task)
+            task.add_done_callback(self._stores.discard)
 
-    async def _store(self, items: list[tuple[int, Location]]) -> list[str | None]:
-        rows = to_rows(items)
+    async def _commit(self, take: list[_Submission]) -> None:
+        try:
+            results = await self._store(concat_rows([sub.rows for sub in take]))
+        except Exception as exc:
+            self.stats.failures += 1
+            log.warning("jt808: a batch of fixes could not be stored, no answer sent (%s)", exc)
+            for sub in take:
+                if not sub.done.done():
+                    sub.done.set_exception(exc)
+        else:
+            pos = 0
+            for sub in take:
+                part = results[pos : pos + sub.rows.total]
+                pos += sub.rows.total
+                if not sub.done.done():  # its connection may have gone meanwhile
+                    sub.done.set_result(part)
+        finally:
+            self._slots.release()
+            self._release(sum(sub.rows.total for sub in take))
+
+    async def _store(self, rows: Rows) -> list[str | None]:
         async with self.pool.connection() as conn:
             await set_actor(conn, ACTOR)
             result = await ingest_batch(conn, TankerFixes(self.rules), rows, self.window)
             if result.enterprises:
                 await self.rerate(conn, result.enterprises)
-            await terminals.seen(conn, sorted({v for v, _ in items}))
+            await terminals.seen(conn, np.unique(rows.vehicle_id).tolist())
         # Committed: now the answers may go out.
-        out: list[str | None] = [None] * len(items)
+        out: list[str | None] = [None] * rows.total
         for r in result.rejected:
             out[r["index"]] = r["error"]
         self.stats.batches += 1
@@ -161,7 +204,14 @@ class FixBatcher:
     async def stop(self) -> None:
         await cancel_task(self._task)
         self._task = None
-        for sub in self._queue:  # never stored: their terminals re-send
+        # Batches being committed finish (their terminals get their answers) …
+        if self._stores:
+            await asyncio.gather(*self._stores, return_exceptions=True)
+        for sub in self._queue:  # … the queued ones were never stored: their terminals re-send
             if not sub.done.done():
                 sub.done.cancel()
         self._queue.clear()
+        self._queued = 0
+        for _, room in self._waiting:
+            room.cancel()
+        self._waiting.clear()

@@ -37,6 +37,7 @@ from geo_api.rerate import Rerater
 from geo_api.settings import Settings
 from layers.transport.jt808 import messages as m
 from layers.transport.jt808 import terminals
+from layers.transport.jt808.fixes import batch_rows, to_rows
 from layers.transport.jt808.frame import (
     Frame,
     FrameReader,
@@ -92,6 +93,7 @@ class Jt808Gateway:
             s.flush_interval_s,
             s.max_pending,
             settings.lifecycle.window(),
+            s.commits,
         )
         self.stats = GatewayStats()
         self._server: asyncio.Server | None = None
@@ -123,7 +125,10 @@ class Jt808Gateway:
             log.setLevel(logging.INFO)
         await self.batcher.start()
         self._server = await asyncio.start_server(
-            self._accept, self.settings.host, self.settings.port
+            self._accept,
+            self.settings.host,
+            self.settings.port,
+            reuse_port=self.settings.reuse_port or None,
         )
         log.info("JT/T 808 gateway listening on %s:%s", self.settings.host, self.port)
 
@@ -363,7 +368,7 @@ class Jt808Gateway:
             log.info("jt808: terminal %s: fix refused: %s", session.phone, loc.error)
             self._general(session, writer, frame, m.BAD_MESSAGE)
             return
-        (error,) = await self.batcher.submit([(session.vehicle_id, loc)])
+        (error,) = await self.batcher.submit(to_rows([(session.vehicle_id, loc)]))
         if error is not None:
             log.info("jt808: terminal %s: fix refused: %s", session.phone, error)
         self._general(session, writer, frame, m.OK if error is None else m.BAD_MESSAGE)
@@ -372,27 +377,21 @@ class Jt808Gateway:
         if not self._authenticated(session, frame):
             self._general(session, writer, frame, m.FAILED)
             return
-        vid = session.vehicle_id
-        assert vid is not None
-        batch = m.decode_batch(frame.body)
-        errors: list[str] = []
-        items = []
-        for k, item in enumerate(batch.items):
-            if isinstance(item, Malformed):
-                errors.append(f"item {k}: {item.reason}")
-            elif item.error is not None:
-                errors.append(f"item {k}: {item.error}")
-            else:
-                items.append((k, (vid, item)))
-        if items:
-            results = await self.batcher.submit([it for _, it in items])
-            errors += [f"item {k}: {e}" for (k, _), e in zip(items, results, strict=True) if e]
+        assert session.vehicle_id is not None
+        rows = batch_rows(session.vehicle_id, frame.body)  # Malformed: no answer, a bad frame
+        if len(rows.t):
+            results = await self.batcher.submit(rows)
+        else:  # nothing storable: no transaction to wait for
+            results = [None] * rows.total
+            for k, e in rows.errors:
+                results[k] = e
+        errors = [f"item {k}: {e}" for k, e in enumerate(results) if e]
         if errors:
             log.info(
                 "jt808: terminal %s: %d of %d batch items refused, first: %s",
                 session.phone,
                 len(errors),
-                len(batch.items),
+                rows.total,
                 errors[0],
             )
         self._general(session, writer, frame, m.OK)

@@ -641,6 +641,19 @@ class Jt808Settings(BaseSettings):
         le=1_000_000,
         description="fixes waiting for a commit; beyond it connections stop reading (backpressure)",
     )
+    reuse_port: bool = Field(
+        default=False,
+        description="every process of `georisk serve --workers N` listens on the port "
+        "(SO_REUSEPORT: the kernel spreads terminals' connections over them); off: one process "
+        "of the deployment listens, under a lease",
+    )
+    commits: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="batches stored at once, each on its own pooled connection (overlaps the "
+        "database's work on one with decoding the next)",
+    )
 
 
 class AuthSettings(BaseSettings):

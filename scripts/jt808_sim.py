@@ -85,18 +85,21 @@ class Terminal:
     async def _read(self) -> None:
         assert self._reader is not None
         frames = FrameReader(4096)
-        while data := await self._reader.read(65_536):
-            for seg in frames.feed(data):
-                if isinstance(seg, Oversized):
-                    continue
-                frame = decode_frame(seg)
-                serial = int.from_bytes(frame.body[:2], "big")
-                waiter = self._waiting.pop(serial, None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(frame)
-        for waiter in self._waiting.values():
-            if not waiter.done():
-                waiter.set_exception(ConnectionError("the platform closed the connection"))
+        try:
+            while data := await self._reader.read(65_536):
+                for seg in frames.feed(data):
+                    if isinstance(seg, Oversized):
+                        continue
+                    frame = decode_frame(seg)
+                    serial = int.from_bytes(frame.body[:2], "big")
+                    waiter = self._waiting.pop(serial, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(frame)
+        finally:  # closed or reset (a killed server): nothing in flight will be answered
+            for waiter in self._waiting.values():
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError("the platform closed the connection"))
+            self._waiting.clear()
 
     def frame(self, msg_id: int, body: bytes = b"") -> tuple[int, bytes]:
         self.serial = (self.serial + 1) & 0xFFFF
@@ -106,6 +109,26 @@ class Terminal:
         """Send bytes as they are (tests: garbage, half frames)."""
         assert self._writer is not None
         self._writer.write(data)
+        await self._writer.drain()
+
+    def send(self, msg_id: int, body: bytes = b"") -> asyncio.Future[Frame]:
+        """Send without waiting: the future of the platform's answer (pipelining, as a
+        terminal back-filling does); ``drain`` applies the socket's backpressure."""
+        return self.send_frame(*self.frame(msg_id, body))
+
+    def send_frame(self, serial: int, data: bytes) -> asyncio.Future[Frame]:
+        """Send a frame as built (tests: inspect or break it first); the answer's future."""
+        assert self._writer is not None
+        waiter: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        if self.closed_by_peer:
+            waiter.set_exception(ConnectionError("the platform closed the connection"))
+            return waiter
+        self._waiting[serial] = waiter
+        self._writer.write(data)
+        return waiter
+
+    async def drain(self) -> None:
+        assert self._writer is not None
         await self._writer.drain()
 
     async def request(self, msg_id: int, body: bytes = b"", timeout: float = 30.0) -> Frame:

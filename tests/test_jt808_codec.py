@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from layers.transport.jt808 import messages as m
-from layers.transport.jt808.fixes import signed32, to_rows
+from layers.transport.jt808.fixes import batch_rows, concat_rows, signed32, to_rows
 from layers.transport.jt808.frame import (
     FrameReader,
     Malformed,
@@ -214,3 +214,65 @@ def test_locations_become_ingest_rows_with_per_row_errors() -> None:
     assert rows.heading.tolist() == [275, 275] and rows.alarm_bits.tolist() == [0x101, 0x101]
     assert rows.errors[0][0] == 1 and rows.errors[0][1].startswith("ts")
     assert signed32(1 << 31) == -(1 << 31) and signed32(0x101) == 0x101
+
+
+def test_a_batch_decoded_at_once_equals_its_reports_decoded_one_by_one() -> None:
+    """``batch_rows`` (numpy over every item) gives what ``decode_batch`` + ``to_rows`` give:
+    the same columns, and the same per-item errors — a short item, a non-BCD time, a day
+    that does not exist, 24 o'clock, a year-2000 time, no GNSS fix — in item order."""
+    t0 = dt.datetime(2026, 3, 1, 23, 59, 30, tzinfo=m.CST)
+    good = [
+        m.encode_location(121.5 + k / 1e4, -29.8, 12.6, 359, t0 + dt.timedelta(seconds=10 * k))
+        for k in range(6)
+    ]
+    good[1] = m.encode_location(-0.5, 51.5, 0, 0, t0, alarm=1 << 31 | 1, extras=((1, b"\x00" * 4),))
+    bad_bcd = good[0][:22] + bytes.fromhex("26a301000000")
+    no_day = good[0][:22] + bytes.fromhex("260230120000")
+    hour_24 = good[0][:22] + bytes.fromhex("260301240000")
+    y2000 = good[0][:22] + bytes.fromhex("000101000000")
+    unfixed = m.encode_location(121.5, 29.8, 10, 0, t0, status=m.ACC)
+    items = [good[0], b"\x00" * 20, good[1], bad_bcd, good[2], no_day, hour_24, y2000]
+    items += [unfixed, *good[3:]]
+    body = m.encode_batch(items)
+    fast = batch_rows(7, body)
+    slow = to_rows([(7, loc) for loc in m.decode_batch(body).items if isinstance(loc, m.Location)])
+    decoded = m.decode_batch(body).items
+    want_errors = [
+        (k, it.reason if isinstance(it, Malformed) else it.error)
+        for k, it in enumerate(decoded)
+        if isinstance(it, Malformed) or it.error is not None
+    ]
+    assert fast.errors == want_errors and len(want_errors) == 6
+    assert fast.total == len(items) == 12
+    good_items = [k for k, it in enumerate(decoded) if k not in dict(want_errors)]
+    assert fast.index.tolist() == good_items == [0, 2, 4, 9, 10, 11]
+    # the slow path numbered only the Location items: compare values, not positions
+    for col in ("vehicle_id", "t", "lon", "lat", "speed", "heading", "alarm_bits"):
+        assert getattr(fast, col).tolist() == getattr(slow, col).tolist(), col
+    assert fast.lon[1] == -0.5 and fast.lat[0] == -29.8 and fast.alarm_bits[1] == 1 - (1 << 31)
+    assert fast.t[0] == int(t0.timestamp() * 1_000_000)
+    # every item 28 bytes (the usual batch, read as one grid): the same again
+    uniform = [good[0], bad_bcd, good[2], no_day, hour_24, y2000, unfixed, *good[3:]]
+    body28 = m.encode_batch(uniform)
+    fast28 = batch_rows(7, body28)
+    slow28 = to_rows([(7, loc) for loc in m.decode_batch(body28).items])  # type: ignore[misc]
+    assert fast28.errors == [(k, e) for k, e in slow28.errors] and len(fast28.errors) == 5
+    for col in ("index", "vehicle_id", "t", "lon", "lat", "speed", "heading", "alarm_bits"):
+        assert getattr(fast28, col).tolist() == getattr(slow28, col).tolist(), col
+    clean = batch_rows(7, m.encode_batch([good[0], good[1][:28], *good[2:]]))
+    assert clean.errors == [] and clean.index.tolist() == list(range(6))
+    assert clean.alarm_bits[1] == 1 - (1 << 31) and clean.lon[1] == -0.5
+    with pytest.raises(Malformed, match="runs past the body"):
+        batch_rows(7, body[:-3])
+    with pytest.raises(Malformed, match="after its 12 items"):
+        batch_rows(7, body + b"\x00")
+
+
+def test_rows_of_several_messages_concatenate_with_shifted_positions() -> None:
+    when = dt.datetime(2026, 3, 1, 8, tzinfo=m.CST)
+    a = batch_rows(1, m.encode_batch([b"\x00", m.encode_location(121.0, 29.0, 5, 0, when)]))
+    b = to_rows([(2, m.decode_location(m.encode_location(122.0, 30.0, 6, 0, when)))])
+    both = concat_rows([a, b, a])
+    assert both.total == 5 and both.index.tolist() == [1, 2, 4]
+    assert both.vehicle_id.tolist() == [1, 2, 1] and both.lon.tolist() == [121.0, 122.0, 121.0]
+    assert [k for k, _ in both.errors] == [0, 3]

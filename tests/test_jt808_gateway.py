@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+import random
 import socket
 import time
 from collections.abc import Coroutine, Iterator
@@ -47,6 +48,7 @@ NAMES = (
     "alarm",
     "resend",
     "alarm2",
+    "escaped",
 )
 T = TypeVar("T")
 
@@ -325,6 +327,62 @@ def test_garbage_half_frames_and_bad_checks_never_stop_the_gateway(
 
     assert run(scenario()) == (m.BAD_MESSAGE, m.UNSUPPORTED, m.OK)
     assert [r[0] for r in positions(db, vid)] == [DAY + dt.timedelta(seconds=30)]
+
+
+def test_escaped_bytes_a_bad_check_and_a_shuffled_batch_store_exactly_the_fixes_sent(
+    gateway: Any, area: Any, db: psycopg.Connection
+) -> None:
+    """Coordinates, speed, direction and serials whose bytes are 0x7e and 0x7d (so the frames
+    carry 0x7d 0x02 and 0x7d 0x01), one report with a broken check code (result 2, nothing
+    stored, then re-sent whole), and a 0x0704 whose items come in shuffled time order: the
+    vehicle's positions are exactly the fixes answered 0, to the 1e-6 degree."""
+    vid = area["vehicles"]["escaped"]
+    lon_u, lat_u = 0x0771_7E7D, 0x01F2_7D7E  # 124.878461 E, 32.669054 N: in the test area
+    # 12.6 km/h = 0x007e tenths, direction 125 = 0x007d; the lat keeps its 0x7d 0x7e bytes
+    fixes = [
+        Fix((lon_u - k) / 1e6, lat_u / 1e6, 12.6, DAY + dt.timedelta(seconds=30 * k), 125)
+        for k in range(9)
+    ]
+    live, broken, batch, late = fixes[0], fixes[1], fixes[2:8], fixes[8]
+    shuffled = random.Random(14).sample(batch, len(batch))
+    assert [f.when for f in shuffled] != sorted(f.when for f in shuffled)
+
+    def escaped(wire: bytes) -> bool:
+        inner = wire[1:-1]
+        return 0x7E not in inner and b"\x7d\x02" in inner and b"\x7d\x01" in inner
+
+    async def scenario() -> list[int]:
+        async with terminal(gateway, "escaped") as t:
+            await ready(t)
+            results = []
+            t.serial = 0x7E7C  # the next frame's serial is 0x7e7d
+            serial, wire = t.frame(m.LOCATION, live.body())
+            assert serial == 0x7E7D and escaped(wire) and wire.count(b"\x7d") >= 4
+            answers = [t.send_frame(serial, wire)]
+            serial, wire = t.frame(m.LOCATION, broken.body())
+            inner = unescape(wire[1:-1])
+            bad = b"\x7e" + escape(inner[:-1] + bytes([inner[-1] ^ 0xFF])) + b"\x7e"
+            answers.append(t.send_frame(serial, bad))
+            serial, wire = t.frame(
+                m.BATCH, m.encode_batch([f.body() for f in shuffled], m.BACKFILL)
+            )
+            assert escaped(wire)
+            answers.append(t.send_frame(serial, wire))
+            for answer in answers:
+                frame = await asyncio.wait_for(answer, 10)
+                results.append(m.decode_general_response(frame.body)[2])
+            # the broken report was not stored: everything else answered so far was
+            assert [r[0] for r in positions(db, vid)] == [f.when for f in [live, *batch]]
+            results.append(await t.report(broken))  # re-sent whole: stored
+            results.append(await t.report(late))
+            return results
+
+    assert run(scenario()) == [m.OK, m.BAD_MESSAGE, m.OK, m.OK, m.OK]
+    stored = positions(db, vid)
+    assert [r[0] for r in stored] == [f.when for f in fixes]  # each once, in event time
+    for (_, lon, lat, speed, heading, alarm), f in zip(stored, fixes, strict=True):
+        assert (round(lon * 1e6), round(lat * 1e6)) == (round(f.lon * 1e6), lat_u)
+        assert (speed, heading, alarm) == (pytest.approx(12.6), 125, 0)
 
 
 def test_a_client_sending_only_bad_frames_is_closed(gateway: Any) -> None:
