@@ -17,8 +17,8 @@ alarm (bit 18) is usually configured to — set it per province.
   episode from the moment it was passed to the day's last driving moment, active while the
   vehicle's latest fix is in that day.
 
-Cost: the batch's moving vehicles (plus those with an active fatigue alert) cost one indexed
-query on ``stops`` and ``vehicle_state``; that bounds each stint's and day's driving from above
+Cost: one indexed query per batch reads the stops of the batch's moving vehicles (and of
+those with an active fatigue alert); that bounds each stint's and day's driving from above
 (stops are the only pauses it knows, the timeline starts at the lookback's edge). Only vehicles
 whose bound passes a limit get a second query: their fixes' silences of at least ``rest_min_s``
 since the lookback's edge (computed in SQL, a few rows each), which can only shorten driving.
@@ -49,23 +49,23 @@ RULES = ("fatigue_continuous", "fatigue_daily")
 #: How far back a stint is followed: a stint with no rest in this long is counted from here.
 LOOKBACK_US = 12 * 3600 * US
 
-_OPEN = (
-    "SELECT DISTINCT vehicle_id FROM alerts WHERE vehicle_id = ANY(%(v)s::int4[])"
-    " AND rule = ANY(%(rules)s::text[]) AND active"
-)
-# The stops since the window's start plus the last one that began before it (a night's stop
-# that began yesterday is today's rest); the (vehicle_id, start_ts) index serves both.
+# The batch's vehicles that moved or have an active fatigue alert (a rest may close it), with
+# their latest fix, the stops since the window's start and the last one that began before it
+# (a night's stop that began yesterday is today's rest); the (vehicle_id, start_ts) indexes of
+# alerts and stops serve every lookup.
 _STOPS = (
     "SELECT u.v, " + us_sql("vs.last_ts") + ", vs.last_lon, vs.last_lat,"
     " " + us_sql("s.start_ts") + ", " + us_sql("coalesce(s.end_ts, s.start_ts)") + ","
     " ST_X(s.geom), ST_Y(s.geom)"
-    " FROM unnest(%(v)s::int4[], %(w)s::int8[]) AS u(v, w)"
+    " FROM unnest(%(v)s::int4[], %(w)s::int8[], %(moved)s::bool[]) AS u(v, w, moved)"
     " JOIN vehicle_state vs ON vs.vehicle_id = u.v"
     " LEFT JOIN LATERAL ("
     "(SELECT start_ts, end_ts, geom FROM stops WHERE vehicle_id = u.v AND start_ts >= "
     + ts_sql("u.w")
     + ") UNION ALL (SELECT start_ts, end_ts, geom FROM stops WHERE vehicle_id = u.v"
     " AND start_ts < " + ts_sql("u.w") + " ORDER BY start_ts DESC LIMIT 1)) s ON true"
+    " WHERE u.moved OR EXISTS (SELECT 1 FROM alerts a WHERE a.vehicle_id = u.v"
+    " AND a.rule = ANY(%(rules)s::text[]) AND a.active)"
 )
 # Each vehicle's first fix in the window and its silences of at least rest_min_s.
 _SILENCES = (
@@ -171,16 +171,19 @@ async def judge(
             moved.add(v)
     if not span:
         return AlertChanges()
-    cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(_OPEN, {"v": sorted(span), "rules": list(RULES)})
-    vehicles = sorted(moved | {int(r[0]) for r in await cur.fetchall()})
-    if not vehicles:
-        return AlertChanges()
+    vehicles = sorted(span)
     window = {
         v: min(span[v][0] - LOOKBACK_US, driving.local_midnight(span[v][0], rules.timezone))
         for v in vehicles
     }
-    await cur.execute(_STOPS, {"v": vehicles, "w": [window[v] for v in vehicles]})
+    params = {
+        "v": vehicles,
+        "w": [window[v] for v in vehicles],
+        "moved": [v in moved for v in vehicles],
+        "rules": list(RULES),
+    }
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(_STOPS, params)
     lines: dict[int, Timeline] = {}
     for v, last, lon, lat, s, e, slon, slat in await cur.fetchall():
         line = lines.get(int(v))
