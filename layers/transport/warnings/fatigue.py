@@ -19,9 +19,11 @@ alarm (bit 18) is usually configured to — set it per province.
 
 Cost: one indexed query per batch reads the stops of the batch's moving vehicles (and of
 those with an active fatigue alert); that bounds each stint's and day's driving from above
-(stops are the only pauses it knows, the timeline starts at the lookback's edge). Only vehicles
-whose bound passes a limit get a second query: their fixes' silences of at least ``rest_min_s``
-since the lookback's edge (computed in SQL, a few rows each), which can only shorten driving.
+(stops are the only pauses it knows, the timeline starts at the lookback's edge). Vehicles whose
+bound passes a limit get a second query, one index probe each: their first fix in the window
+(a vehicle back after a long silence starts there). Only those still over get a third: their
+silences of at least ``rest_min_s`` since then (computed in SQL, a few rows each), which can
+only shorten driving.
 Late fixes need nothing special: both rules are recomputed from stored stops and fixes, so a
 back-filled fix extends a stint, and the merge (one alert per overlapping episode) never
 duplicates one.
@@ -66,6 +68,13 @@ _STOPS = (
     " AND start_ts < " + ts_sql("u.w") + " ORDER BY start_ts DESC LIMIT 1)) s ON true"
     " WHERE u.moved OR EXISTS (SELECT 1 FROM alerts a WHERE a.vehicle_id = u.v"
     " AND a.rule = ANY(%(rules)s::text[]) AND a.active)"
+)
+# Each vehicle's first fix in the window (one index probe each).
+_FIRST = (
+    "SELECT u.v, " + us_sql("f.ts") + " FROM unnest(%(v)s::int4[], %(w)s::int8[]) AS u(v, w)"
+    " CROSS JOIN LATERAL (SELECT ts FROM positions WHERE vehicle_id = u.v AND ts >= "
+    + ts_sql("u.w")
+    + " ORDER BY ts LIMIT 1) f"
 )
 # Each vehicle's first fix in the window and its silences of at least rest_min_s.
 _SILENCES = (
@@ -191,8 +200,15 @@ async def judge(
             line = lines[int(v)] = Timeline(window[int(v)], int(last), float(lon), float(lat))
         if s:
             line.pauses.append(Pause(int(s), int(e), float(slon), float(slat)))
-    # The stops-only bound: vehicles under every limit need nothing more.
+    # The stops-only bound: vehicles under every limit need nothing more. Then the same bound
+    # from each one's first fix in the window (a vehicle back after a long silence).
     exact = [v for v, line in lines.items() if line.judge(v, span[v][0], rules)[1]]
+    if not exact:
+        return AlertChanges()
+    await cur.execute(_FIRST, {"v": exact, "w": [lines[v].t0 for v in exact]})
+    for v, first in await cur.fetchall():
+        lines[int(v)].t0 = max(lines[int(v)].t0, int(first))
+    exact = [v for v in exact if lines[v].judge(v, span[v][0], rules)[1]]
     if not exact:
         return AlertChanges()
     await _add_silences(conn, [lines[v] for v in exact], exact, rules)

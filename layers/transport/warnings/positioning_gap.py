@@ -67,7 +67,8 @@ _WATCHED = (
     " AND a.episode_start <= " + ts_sql("u.t1") + " AND a.episode_end >= " + ts_sql("u.t0") + ""
     " AND NOT coalesce((a.details->>'filled_by_backfill')::bool, false)"
 )
-# The fixes in each span plus the one before and after it; the silences over the limit.
+# The fixes in each span plus the one before and after it (after: only for a batch of late
+# fixes, known from the vehicle's latest fix); the silences over the limit.
 _GAPS = (
     "WITH u AS (SELECT * FROM unnest(%(v)s::int4[], %(t0)s::int8[], %(t1)s::int8[])"
     " AS u(v, t0, t1)), f AS ("
@@ -76,8 +77,9 @@ _GAPS = (
     " UNION ALL SELECT u.v, b.ts, b.lon, b.lat FROM u CROSS JOIN LATERAL (SELECT ts, lon, lat"
     " FROM positions WHERE vehicle_id = u.v AND ts < " + ts_sql("u.t0") + ""
     " AND ts >= " + ts_sql("(u.t0 - %(look)s)") + " ORDER BY ts DESC LIMIT 1) b"
-    " UNION ALL SELECT u.v, a.ts, a.lon, a.lat FROM u CROSS JOIN LATERAL (SELECT ts, lon, lat"
-    " FROM positions WHERE vehicle_id = u.v AND ts > " + ts_sql("u.t1") + ""
+    " UNION ALL SELECT u.v, a.ts, a.lon, a.lat FROM u JOIN vehicle_state vs ON vs.vehicle_id = u.v"
+    " CROSS JOIN LATERAL (SELECT ts, lon, lat FROM positions WHERE vehicle_id = u.v"
+    " AND vs.last_ts > " + ts_sql("u.t1") + " AND ts > " + ts_sql("u.t1") + ""
     " AND ts <= " + ts_sql("(u.t1 + %(look)s)") + " ORDER BY ts LIMIT 1) a)"
     " SELECT v, " + us_sql("pts") + ", " + us_sql("ts") + ", plon, plat, lon, lat FROM ("
     "SELECT v, ts, lon, lat, lag(ts) OVER w AS pts, lag(lon) OVER w AS plon,"
