@@ -84,6 +84,16 @@ def test_pauses_that_touch_are_one() -> None:
     assert [(p.start, p.end) for p in merged] == [(0, 900 * US)]
 
 
+def test_eight_hours_a_day_is_not_more_than_eight_hours() -> None:
+    tz, limit = "Asia/Shanghai", 8 * H * US
+    start = int(DAY0.timestamp() * US)  # 05:00 local; an hour's rest at 09:00
+    rest = [_p(start // US + 4 * H, start // US + 5 * H)]
+    (d,) = driving.days(start, start + 9 * H * US, rest, tz, limit)
+    assert d.driving_us == limit and d.exceeded_at is None
+    (d,) = driving.days(start, start + (9 * H + 1) * US, rest, tz, limit)
+    assert d.exceeded_at == start + 9 * H * US and d.last_driving == start + (9 * H + 1) * US
+
+
 def test_daily_driving_splits_at_local_midnight() -> None:
     tz = "Asia/Shanghai"
     midnight = driving.local_midnight(int(DAY0.timestamp() * US), tz)
