@@ -64,7 +64,7 @@ def chain(database_url: str) -> Iterator[dict[str, Any]]:
                 " FROM enterprises so, enterprises co WHERE so.id = %(s)s AND co.id = %(c)s"
                 " RETURNING id",
                 {
-                    "code": f"YD{TAG}{n}",
+                    "code": f"GAP{TAG}{n}",
                     "state": "loading" if name == "edge" else "in_transit",
                     "s": out["shipper"],
                     "x": out["x"],
@@ -76,7 +76,7 @@ def chain(database_url: str) -> Iterator[dict[str, Any]]:
                     "t1": START + dt.timedelta(hours=8),
                 },
             ).fetchone() or (0,)
-            out.setdefault("waybill", {})[name] = (int(wid), f"YD{TAG}{n}")
+            out.setdefault("waybill", {})[name] = (int(wid), f"GAP{TAG}{n}")
         (slon, slat) = c.execute(
             "SELECT ST_X(geom), ST_Y(geom) FROM enterprises WHERE id = %s", (out["shipper"],)
         ).fetchone() or (0.0, 0.0)
