@@ -143,6 +143,27 @@ RULES: Final[dict[str, RuleText]] = {
         "联系运输企业核实终端断电原因，排查人为断电。",
         "Ask the carrier why the terminal lost main power and rule out deliberate power cuts.",
     ),
+    # Fatigue and positioning gap (layers/transport/warnings/fatigue.py, positioning_gap.py).
+    "fatigue_continuous": RuleText(
+        "危化品运输车辆连续驾驶超时（疲劳驾驶）",
+        "Hazmat vehicle driven over 4 h without a 20-minute rest",
+        "责令驾驶员就近安全停车休息不少于20分钟，核实驾驶记录并依规处理。",
+        "Order the driver to stop safely and rest at least 20 minutes, check the driving "
+        "record and handle it under the rules.",
+    ),
+    "fatigue_daily": RuleText(
+        "危化品运输车辆当日累计驾驶超时",
+        "Hazmat vehicle over its daily driving time",
+        "联系运输企业核实驾驶员排班，安排换班或休息。",
+        "Ask the carrier to check the driver's schedule and arrange a relief driver or rest.",
+    ),
+    "positioning_gap": RuleText(
+        "在途危化品运输车辆定位中断",
+        "Loaded hazmat vehicle stopped reporting its position",
+        "联系运输企业核实定位中断原因及车辆行驶情况，排查人为屏蔽或断电。",
+        "Ask the carrier why the vehicle stopped reporting and where it went, and rule out "
+        "deliberate blinding or power cuts.",
+    ),
 }
 
 

@@ -9,10 +9,14 @@ from psycopg import AsyncConnection
 
 from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
-from layers.transport.warnings import terminal_alarms
+from layers.transport.warnings import fatigue, positioning_gap, terminal_alarms
 from layers.transport.warnings.model import WarningModel
 
-MODELS: tuple[WarningModel, ...] = (terminal_alarms.MODEL,)
+MODELS: tuple[WarningModel, ...] = (
+    terminal_alarms.MODEL,
+    fatigue.MODEL,
+    positioning_gap.MODEL,
+)
 
 
 async def judge_all(
