@@ -10,9 +10,15 @@ from psycopg import AsyncConnection
 from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.warnings import terminal_alarms
+from layers.transport.warnings.mixed_loading import MODEL as MIXED_LOADING
 from layers.transport.warnings.model import WarningModel
+from layers.transport.warnings.restricted_hours import MODEL as RESTRICTED_HOURS
 
-MODELS: tuple[WarningModel, ...] = (terminal_alarms.MODEL,)
+MODELS: tuple[WarningModel, ...] = (
+    terminal_alarms.MODEL,
+    RESTRICTED_HOURS,
+    MIXED_LOADING,
+)
 
 
 async def judge_all(

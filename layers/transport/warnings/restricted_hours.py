@@ -1,0 +1,346 @@
+"""Restricted hours: hazmat vehicles inside an area or on a road class while it is closed to
+them (issue 14 item 3; docs/transport.md §4, ``restricted_hours``).
+
+SOURCE: the Road Traffic Safety Law art. 48 and the Measures for road hazmat transport (2019)
+let a city's public security organ fix where and when hazmat vehicles may travel; cities close
+zones (a centre by day) or road classes (some roads at night). The closures are therefore
+configuration, not numbers of a standard:
+
+* zones of kind ``hazmat_restricted``: closed during their ``active_hours`` (local time of
+  :attr:`TankerRules.timezone`; none = always closed), evaluated by
+  :func:`layers.transport.parking.active_overlap_s` — the one home of active-hours logic;
+* road classes: :attr:`TankerRules.restricted_roads`, ``(road_class, "HH:MM-HH:MM")`` pairs
+  (env ``GEORISK_TANKER_RESTRICTED_ROADS="local@22:00-06:00"``, parsed and checked by
+  :func:`parse_restricted_roads`). A fix is on a road class when a road of it lies within
+  :attr:`TankerRules.road_snap_m` and no road of an unrestricted class does (the benefit of the
+  doubt ``limits.py`` gives where roads run side by side).
+
+An episode is a run of consecutive fixes (event time) inside one zone / on one closed road
+class; it raises one alert once the closed time inside it (the run's span overlapped with the
+closed hours) reaches :attr:`TankerRules.restricted_min_s` (product default 60 s: long enough
+that one stray fix on a boundary does not count). ``active`` while the vehicle's latest fix is
+still inside. Episodes are recomputed from ``positions`` around each batch's new fixes (late
+and back-filled fixes extend, join or end them); the alerts merge matches them by overlap.
+
+Cost: a batch costs one indexed query when nothing applies — each vehicle's bounding box of new
+fixes against the restricted zones (GiST), together with its active alerts of this rule. Road
+classes cost nothing unless configured and the batch's times fall in their closed hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
+
+from layers.core.vocab import ACTIVE_HOURS_PATTERN, ROAD_CLASSES
+from layers.transport.alerts import AlertChanges, merge
+from layers.transport.config import TankerRules
+from layers.transport.parking import Candidate, active_at, active_overlap_s
+from layers.transport.state import ts_sql, us_sql
+from layers.transport.warnings.model import WarningModel
+
+RULE = "restricted_hours"
+#: How far before (and after) a vehicle's new fixes its history is read: a run longer than this
+#: before the batch starts at the lookback's edge, unless its alert is already open (then the
+#: read starts at the alert's start).
+LOOKBACK_US = 2 * 3600 * 1_000_000
+ENV = "GEORISK_TANKER_RESTRICTED_ROADS"
+
+
+def parse_restricted_roads(text: str) -> tuple[tuple[str, str], ...]:
+    """``"local@22:00-06:00,arterial@07:00-09:00"`` → ``(("local", "22:00-06:00"), …)``; a
+    ``ValueError`` naming the setting and the bad item otherwise."""
+    out: list[tuple[str, str]] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        road_class, sep, hours = (part.strip() for part in item.partition("@"))
+        if not sep or road_class not in ROAD_CLASSES:
+            raise ValueError(
+                f"{ENV}: {item!r} must be ROAD_CLASS@HH:MM-HH:MM with a class of"
+                f" {', '.join(ROAD_CLASSES)}"
+            )
+        if not re.fullmatch(ACTIVE_HOURS_PATTERN.strip("^$"), hours) or "," in hours:
+            raise ValueError(f"{ENV}: {item!r}: hours must be one HH:MM-HH:MM window")
+        out.append((road_class, hours))
+    return tuple(out)
+
+
+def closed_road_hours(rules: TankerRules) -> dict[str, str]:
+    """Road class → its closed windows as one active-hours string (``"22:00-06:00,…"``)."""
+    out: dict[str, list[str]] = {}
+    for road_class, hours in rules.restricted_roads:
+        out.setdefault(road_class, []).append(hours)
+    return {k: ",".join(v) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class RestrictedZone:
+    id: int
+    name: str
+    active_hours: str | None
+    district: str | None
+
+
+@dataclass(frozen=True)
+class Fix:
+    t: int  # µs
+    lon: float
+    lat: float
+    zones: tuple[int, ...]  # restricted zones holding the fix and closed at its time
+    road_class: str | None  # a road class the fix is on while it is closed (module's doc)
+    road_name: str | None
+
+
+def _iso(t_us: int) -> str:
+    return dt.datetime.fromtimestamp(t_us / 1e6, dt.UTC).isoformat()
+
+
+def _runs(fixes: Sequence[Fix], inside: Callable[[Fix], bool]) -> list[tuple[int, int]]:
+    """``(first, last)`` indices of the runs of consecutive fixes for which ``inside`` holds."""
+    out, k, n = [], 0, len(fixes)
+    while k < n:
+        if not inside(fixes[k]):
+            k += 1
+            continue
+        j = k
+        while j + 1 < n and inside(fixes[j + 1]):
+            j += 1
+        out.append((k, j))
+        k = j + 1
+    return out
+
+
+def _in_zone(zone_id: int, fix: Fix) -> bool:
+    return zone_id in fix.zones
+
+
+def _on_road(road_class: str | None, fix: Fix) -> bool:
+    return fix.road_class == road_class
+
+
+def episodes(
+    vehicle_id: int,
+    fixes: Sequence[Fix],
+    new_t0: int,
+    new_t1: int,
+    zones: dict[int, RestrictedZone],
+    road_hours: dict[str, str],
+    min_s: float,
+) -> list[Candidate]:
+    """The restricted-hours episodes among one vehicle's ``fixes`` (sorted by time; each
+    already marked with the zones / road class closed to it at its time) that reach into the
+    new fixes' span [new_t0, new_t1], counting the fix that ended them, and last at least
+    ``min_s`` (first to last fix of the run)."""
+    out: list[Candidate] = []
+    keys: list[tuple[int | None, str | None]] = [(z, None) for z in sorted(zones)]
+    keys += [(None, c) for c in sorted(road_hours)]
+    for zone_id, road_class in keys:
+        if zone_id is not None:
+            runs = _runs(fixes, partial(_in_zone, zone_id))
+            hours = zones[zone_id].active_hours
+        else:
+            runs = _runs(fixes, partial(_on_road, road_class))
+            hours = road_hours[str(road_class)]
+        for k, j in runs:
+            first, last = fixes[k], fixes[j]
+            ended = j + 1 < len(fixes)
+            ended_by = fixes[j + 1].t if ended else last.t
+            inside_s = (last.t - first.t) / 1e6
+            if first.t > new_t1 or ended_by < new_t0 or inside_s < min_s or j == k:
+                continue
+            details: dict[str, Any] = {
+                "entered_at": _iso(first.t),
+                "ended_at": _iso(ended_by) if ended else None,
+                "inside_s": inside_s,
+                "closed_hours": hours,
+                "fixes": j - k + 1,
+            }
+            district = None
+            if zone_id is not None:
+                zone = zones[zone_id]
+                details |= {"restriction": "zone", "zone_name": zone.name}
+                district = zone.district
+            else:
+                names = [f.road_name for f in fixes[k : j + 1] if f.road_name]
+                details |= {
+                    "restriction": "road_class",
+                    "road_class": road_class,
+                    "road_name": max(sorted(set(names)), key=names.count) if names else None,
+                }
+            out.append(
+                Candidate(
+                    vehicle_id,
+                    RULE,
+                    zone_id,
+                    first.t,
+                    last.t,
+                    active=not ended,
+                    lon=first.lon,
+                    lat=first.lat,
+                    severity="moderate",
+                    district=district,
+                    details=details,
+                )
+            )
+    return out
+
+
+# Each vehicle's bounding box of new fixes against the restricted zones (GiST on zones.geom),
+# and the vehicles with an open alert of this rule (their leaving fix may be in this batch):
+# since when (the history is read from there) and whether one is a road class's.
+_WATCH = (
+    "SELECT u.v, NULL::int8, false FROM unnest(%(v)s::int4[], %(x0)s::float8[],"
+    " %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[]) AS u(v, x0, y0, x1, y1)"
+    " WHERE EXISTS (SELECT 1 FROM zones z WHERE z.kind = 'hazmat_restricted'"
+    " AND z.retired_at IS NULL"
+    " AND ST_Intersects(z.geom, ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326)))"
+    " UNION ALL SELECT vehicle_id, min(" + us_sql("episode_start") + "), bool_or(zone_id IS NULL)"
+    " FROM alerts WHERE vehicle_id = ANY(%(v)s::int4[]) AND rule = %(rule)s AND active"
+    " GROUP BY vehicle_id"
+)
+
+# The watched vehicles' fixes around the batch, each with the restricted zones holding it and,
+# where the vehicle's road classes are judged, the nearest road within the snap distance and
+# whether a road of an unrestricted class lies within it too.
+_FIXES = (
+    "SELECT p.vehicle_id, " + us_sql("p.ts") + ", p.lon, p.lat, zz.ids, rr.cls, rr.name, rr.open"
+    " FROM unnest(%(v)s::int4[], %(t0)s::int8[], %(t1)s::int8[], %(roads)s::bool[])"
+    " AS u(v, t0, t1, roads)"
+    " JOIN positions p ON p.vehicle_id = u.v AND p.ts BETWEEN "
+    + ts_sql("u.t0")
+    + " AND "
+    + ts_sql("u.t1")
+    + " CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) AS g) pt"
+    " LEFT JOIN LATERAL (SELECT array_agg(z.id ORDER BY z.id) AS ids FROM zones z"
+    " WHERE z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
+    " AND ST_Intersects(z.geom, pt.g)) zz ON true"
+    " LEFT JOIN LATERAL (SELECT (array_agg(r.road_class ORDER BY d.m))[1] AS cls,"
+    " (array_agg(r.name ORDER BY d.m))[1] AS name,"
+    " bool_or(r.road_class <> ALL(%(closed)s::text[])) AS open"
+    " FROM roads r CROSS JOIN LATERAL (SELECT ST_Distance(r.geom::geography, pt.g::geography)"
+    " AS m) d WHERE u.roads"
+    " AND ST_DWithin(r.geom, pt.g, %(snap)s / (111320.0 * cos(radians(p.lat))))"
+    " AND ST_DWithin(r.geom::geography, pt.g::geography, %(snap)s)) rr ON true"
+    " ORDER BY p.vehicle_id, p.ts"
+)
+
+_ZONES = (
+    "SELECT id, name, active_hours, district FROM zones WHERE id = ANY(%(ids)s::int4[]) ORDER BY id"
+)
+
+
+def _spans(stored: Sequence[Sequence[Any]]) -> dict[int, list[float]]:
+    """Vehicle → [t0, t1, lon0, lat0, lon1, lat1] of its new fixes."""
+    out: dict[int, list[float]] = {}
+    for row in stored:
+        v, t, lon, lat = int(row[0]), int(row[1]), float(row[2]), float(row[3])
+        s = out.get(v)
+        if s is None:
+            out[v] = [t, t, lon, lat, lon, lat]
+            continue
+        s[0], s[1] = min(s[0], t), max(s[1], t)
+        s[2], s[3] = min(s[2], lon), min(s[3], lat)
+        s[4], s[5] = max(s[4], lon), max(s[5], lat)
+    return out
+
+
+async def _watched(
+    conn: AsyncConnection[Any], spans: dict[int, list[float]], rules: TankerRules
+) -> tuple[dict[int, int], set[int]]:
+    """The vehicles to judge, each with the start of its history read, and those of them whose
+    road classes are judged (new fixes in a class's closed hours, or an open road alert)."""
+    vs = sorted(spans)
+    cur = conn.cursor(row_factory=tuple_row)
+    boxes = {k: [spans[v][i] for v in vs] for i, k in enumerate(("x0", "y0", "x1", "y1"), 2)}
+    await cur.execute(_WATCH, {"v": vs, "rule": RULE, **boxes})
+    read_from: dict[int, int] = {}
+    on_roads: set[int] = set()
+    for v, open_since, road_alert in await cur.fetchall():
+        v = int(v)
+        t0 = read_from.get(v, int(spans[v][0]) - LOOKBACK_US)
+        read_from[v] = t0 if open_since is None else min(t0, int(open_since))
+        if road_alert:
+            on_roads.add(v)
+    road_hours = closed_road_hours(rules)
+    for v in vs if road_hours else ():
+        t = np.array([spans[v][0], spans[v][1]], dtype=np.int64)
+        closed = any(
+            active_at(h, t, rules.timezone).any()
+            or active_overlap_s(h, int(t[0]), int(t[1]), rules.timezone) > 0
+            for h in road_hours.values()
+        )
+        if closed:
+            on_roads.add(v)
+    for v in on_roads:
+        read_from.setdefault(v, int(spans[v][0]) - LOOKBACK_US)
+    return read_from, on_roads
+
+
+async def judge(
+    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
+) -> AlertChanges:
+    """Open, extend or end the restricted-hours alerts the newly stored fixes touch."""
+    spans = _spans(stored)
+    if not spans:
+        return AlertChanges()
+    read_from, on_roads = await _watched(conn, spans, rules)
+    if not read_from:
+        return AlertChanges()
+    road_hours = closed_road_hours(rules)
+    order = sorted(read_from)
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(
+        _FIXES,
+        {
+            "v": order,
+            "t0": [read_from[v] for v in order],
+            "t1": [int(spans[v][1]) + LOOKBACK_US for v in order],
+            "roads": [v in on_roads for v in order],
+            "closed": sorted(road_hours),
+            "snap": rules.road_snap_m,
+        },
+    )
+    rows = await cur.fetchall()
+    zone_ids = sorted({int(z) for r in rows for z in (r[4] or ())})
+    zones: dict[int, RestrictedZone] = {}
+    if zone_ids:
+        await cur.execute(_ZONES, {"ids": zone_ids})
+        zones = {int(r[0]): RestrictedZone(int(r[0]), *r[1:]) for r in await cur.fetchall()}
+    # Closed or open at each fix's time: once per distinct hours string, vectorised.
+    t = np.array([int(r[1]) for r in rows], dtype=np.int64)
+    closed_at: dict[str | None, np.ndarray] = {}
+    for hours in {z.active_hours for z in zones.values()} | set(road_hours.values()):
+        closed_at[hours] = active_at(hours, t, rules.timezone)
+    by_vehicle: dict[int, list[Fix]] = {}
+    for i, (v, ts, lon, lat, ids, cls, name, open_near) in enumerate(rows):
+        shut = tuple(int(z) for z in ids or () if closed_at[zones[int(z)].active_hours][i])
+        on = cls in road_hours and not open_near and closed_at[road_hours[cls]][i]
+        fix = Fix(int(ts), float(lon), float(lat), shut, cls if on else None, name)
+        by_vehicle.setdefault(int(v), []).append(fix)
+    cands: list[Candidate] = []
+    for v, fixes in by_vehicle.items():
+        mine = {z: zones[z] for f in fixes for z in f.zones}
+        roads = road_hours if v in on_roads else {}
+        t0, t1 = int(spans[v][0]), int(spans[v][1])
+        cands += episodes(v, fixes, t0, t1, mine, roads, rules.restricted_min_s)
+    return await merge(conn, cands, [None] * len(cands), rules)
+
+
+MODEL = WarningModel(
+    "restricted_hours",
+    (RULE,),
+    "Road Traffic Safety Law art. 48 and the 2019 road hazmat transport measures: city"
+    " closures by zone (hazmat_restricted zones' active_hours) and road class"
+    " (GEORISK_TANKER_RESTRICTED_ROADS)",
+    judge,
+)
