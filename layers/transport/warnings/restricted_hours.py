@@ -261,7 +261,11 @@ async def _watched(
     road classes are judged (new fixes in a class's closed hours, or an open road alert)."""
     vs = sorted(spans)
     cur = conn.cursor(row_factory=tuple_row)
-    boxes = {k: [spans[v][i] for v in vs] for i, k in enumerate(("x0", "y0", "x1", "y1"), 2)}
+    # Widened by ~1 cm: a box of one fix, or of a drive due east, must not be degenerate.
+    pad = (-1e-7, -1e-7, 1e-7, 1e-7)
+    boxes = {
+        k: [spans[v][i] + pad[i - 2] for v in vs] for i, k in enumerate(("x0", "y0", "x1", "y1"), 2)
+    }
     await cur.execute(_WATCH, {"v": vs, "rule": RULE, **boxes})
     read_from: dict[int, int] = {}
     on_roads: set[int] = set()
