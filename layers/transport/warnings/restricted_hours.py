@@ -8,23 +8,26 @@ configuration, not numbers of a standard:
 
 * zones of kind ``hazmat_restricted``: closed during their ``active_hours`` (local time of
   :attr:`TankerRules.timezone`; none = always closed), evaluated by
-  :func:`layers.transport.parking.active_overlap_s` — the one home of active-hours logic;
+  :func:`layers.transport.parking.active_at` (the windows of ``active_overlap_s``, vectorised
+  over fixes) — parking.py is the one home of active-hours logic;
 * road classes: :attr:`TankerRules.restricted_roads`, ``(road_class, "HH:MM-HH:MM")`` pairs
   (env ``GEORISK_TANKER_RESTRICTED_ROADS="local@22:00-06:00"``, parsed and checked by
   :func:`parse_restricted_roads`). A fix is on a road class when a road of it lies within
   :attr:`TankerRules.road_snap_m` and no road of an unrestricted class does (the benefit of the
   doubt ``limits.py`` gives where roads run side by side).
 
-An episode is a run of consecutive fixes (event time) inside one zone / on one closed road
-class; it raises one alert once the closed time inside it (the run's span overlapped with the
-closed hours) reaches :attr:`TankerRules.restricted_min_s` (product default 60 s: long enough
-that one stray fix on a boundary does not count). ``active`` while the vehicle's latest fix is
-still inside. Episodes are recomputed from ``positions`` around each batch's new fixes (late
-and back-filled fixes extend, join or end them); the alerts merge matches them by overlap.
+An episode is a run of consecutive fixes (event time) inside one zone, or on one road class,
+while it is closed; it raises one alert once the run lasts :attr:`TankerRules.restricted_min_s`
+(first to last fix; product default 60 s: long enough that one stray fix on a boundary never
+counts). ``active`` while the vehicle's latest fix is still inside and closed. Episodes are
+recomputed from ``positions`` around each batch's new fixes (late and back-filled fixes
+extend, join or end them); the alerts merge matches them by overlap.
 
 Cost: a batch costs one indexed query when nothing applies — each vehicle's bounding box of new
 fixes against the restricted zones (GiST), together with its active alerts of this rule. Road
-classes cost nothing unless configured and the batch's times fall in their closed hours.
+classes cost nothing unless configured; then the new fixes in a class's closed hours are tested
+against the roads of the closed classes (one GiST query), and only the vehicles found on them
+have their history read.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from psycopg.rows import tuple_row
 from layers.core.vocab import ACTIVE_HOURS_PATTERN, ROAD_CLASSES
 from layers.transport.alerts import AlertChanges, merge
 from layers.transport.config import TankerRules
-from layers.transport.parking import Candidate, active_at, active_overlap_s
+from layers.transport.parking import Candidate, active_at
 from layers.transport.state import ts_sql, us_sql
 from layers.transport.warnings.model import WarningModel
 
@@ -254,11 +257,52 @@ def _spans(stored: Sequence[Sequence[Any]]) -> dict[int, list[float]]:
     return out
 
 
+# The new fixes that fall in some road class's closed hours, against the roads of those
+# classes within the snap distance (GiST on roads.geom through the degree pre-filter).
+_ON_ROADS = (
+    "SELECT DISTINCT f.v FROM unnest(%(v)s::int4[], %(lon)s::float8[], %(lat)s::float8[],"
+    " %(cls)s::text[]) AS f(v, lon, lat, cls)"
+    " CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326) AS g) pt"
+    " WHERE EXISTS (SELECT 1 FROM roads r"
+    " WHERE r.road_class = ANY(string_to_array(f.cls, ','))"
+    " AND ST_DWithin(r.geom, pt.g, %(snap)s / (111320.0 * cos(radians(f.lat))))"
+    " AND ST_DWithin(r.geom::geography, pt.g::geography, %(snap)s))"
+)
+
+
+async def _on_closed_roads(
+    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
+) -> set[int]:
+    """The vehicles with a new fix near a road of a class closed at the fix's time."""
+    road_hours = closed_road_hours(rules)
+    if not road_hours:
+        return set()
+    t = np.array([int(r[1]) for r in stored], dtype=np.int64)
+    closed = [active_at(h, t, rules.timezone) for h in road_hours.values()]
+    classes = list(road_hours)
+    rows: dict[str, list[Any]] = {"v": [], "lon": [], "lat": [], "cls": []}
+    for i, row in enumerate(stored):
+        shut = [c for c, mask in zip(classes, closed, strict=True) if mask[i]]
+        if shut:
+            rows["v"].append(int(row[0]))
+            rows["lon"].append(float(row[2]))
+            rows["lat"].append(float(row[3]))
+            rows["cls"].append(",".join(shut))
+    if not rows["v"]:
+        return set()
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(_ON_ROADS, {**rows, "snap": rules.road_snap_m})
+    return {int(r[0]) for r in await cur.fetchall()}
+
+
 async def _watched(
-    conn: AsyncConnection[Any], spans: dict[int, list[float]], rules: TankerRules
+    conn: AsyncConnection[Any],
+    stored: Sequence[Sequence[Any]],
+    spans: dict[int, list[float]],
+    rules: TankerRules,
 ) -> tuple[dict[int, int], set[int]]:
     """The vehicles to judge, each with the start of its history read, and those of them whose
-    road classes are judged (new fixes in a class's closed hours, or an open road alert)."""
+    road classes are judged (a new fix on a class in its closed hours, or an open road alert)."""
     vs = sorted(spans)
     cur = conn.cursor(row_factory=tuple_row)
     # Widened by ~1 cm: a box of one fix, or of a drive due east, must not be degenerate.
@@ -275,16 +319,7 @@ async def _watched(
         read_from[v] = t0 if open_since is None else min(t0, int(open_since))
         if road_alert:
             on_roads.add(v)
-    road_hours = closed_road_hours(rules)
-    for v in vs if road_hours else ():
-        t = np.array([spans[v][0], spans[v][1]], dtype=np.int64)
-        closed = any(
-            active_at(h, t, rules.timezone).any()
-            or active_overlap_s(h, int(t[0]), int(t[1]), rules.timezone) > 0
-            for h in road_hours.values()
-        )
-        if closed:
-            on_roads.add(v)
+    on_roads |= await _on_closed_roads(conn, stored, rules)
     for v in on_roads:
         read_from.setdefault(v, int(spans[v][0]) - LOOKBACK_US)
     return read_from, on_roads
@@ -297,7 +332,7 @@ async def judge(
     spans = _spans(stored)
     if not spans:
         return AlertChanges()
-    read_from, on_roads = await _watched(conn, spans, rules)
+    read_from, on_roads = await _watched(conn, stored, spans, rules)
     if not read_from:
         return AlertChanges()
     road_hours = closed_road_hours(rules)
