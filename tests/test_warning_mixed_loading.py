@@ -283,3 +283,30 @@ def test_a_loading_derived_from_a_stop_at_the_origin_is_judged_too(
     assert dt.datetime.fromisoformat(alert["episode_start"]) == t0
     assert alert["coordinates"] == pytest.approx(list(ORIGIN), abs=1e-4)  # where it loaded
     assert alert["revision"] == 1
+
+
+def test_the_pure_judge_needs_an_incompatible_unwashed_previous_load_or_a_clash() -> None:
+    from layers.transport.warnings.mixed_loading import judge_loading
+
+    base = {
+        "vehicle_id": 1, "code": "W2", "hazmat_class": "5.1", "un_number": "2014",
+        "substance_name": "过氧化氢水溶液", "load_at": at(13), "lon": ORIGIN[0], "lat": ORIGIN[1],
+        "prev_code": "W1", "prev_class": "3", "prev_un": "1203", "prev_substance": "汽油",
+        "unloaded_at": at(9, 30), "unload_lon": 0.0, "unload_lat": 0.0, "washed": False,
+        "on_board": [],
+    }  # fmt: skip
+    hit = judge_loading(base)
+    assert (
+        hit is not None
+        and hit.start_us == hit.end_us
+        and hit.details["findings"] == ["unwashed_tank"]
+    )
+    assert judge_loading(base | {"washed": True}) is None
+    assert judge_loading(base | {"prev_class": "5.1"}) is None
+    assert judge_loading(base | {"prev_class": None}) is None
+    clash = [{"waybill": "W0", "hazmat_class": "4.2", "un_number": "1361", "substance": "碳"}]
+    both = judge_loading(base | {"on_board": clash})
+    assert both is not None
+    assert both.details["findings"] == ["unwashed_tank", "incompatible_on_board"]
+    fine = [{"waybill": "W0", "hazmat_class": "8", "un_number": "1830", "substance": "硫酸"}]
+    assert judge_loading(base | {"washed": True, "on_board": fine}) is None
