@@ -51,10 +51,10 @@ from layers.transport.state import ts_sql, us_sql
 from layers.transport.warnings.model import WarningModel
 
 RULE = "restricted_hours"
-#: How far before (and after) a vehicle's new fixes its history is read: a run longer than this
-#: before the batch starts at the lookback's edge, unless its alert is already open (then the
-#: read starts at the alert's start).
-LOOKBACK_US = 2 * 3600 * 1_000_000
+#: How far before and after a vehicle's new fixes its history is read, widened to the span of
+#: any alert of this rule they may change. A run needs no more: one that went on longer before
+#: the batch has its alert already (it lasted ``restricted_min_s``), whose start bounds the read.
+LOOKBACK_US = 30 * 60 * 1_000_000
 ENV = "GEORISK_TANKER_RESTRICTED_ROADS"
 
 
@@ -198,18 +198,33 @@ def episodes(
     return out
 
 
-# Each vehicle's bounding box of new fixes against the restricted zones (GiST on zones.geom),
-# and the vehicles with an open alert of this rule (their leaving fix may be in this batch):
-# since when (the history is read from there) and whether one is a road class's.
+# The new fixes inside a restricted zone — tested only for the vehicles whose bounding box of
+# new fixes meets one (GiST on zones.geom) — and the alerts of this rule the batch may change:
+# open ones (their leaving fix may be here) and those whose episode the new fixes reach into
+# (a back-filled fix may extend or split it). Rows: vehicle, fix time, zone, its hours, alert
+# start, alert end, whether the alert is a road class's.
 _WATCH = (
-    "SELECT u.v, NULL::int8, false FROM unnest(%(v)s::int4[], %(x0)s::float8[],"
-    " %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[]) AS u(v, x0, y0, x1, y1)"
-    " WHERE EXISTS (SELECT 1 FROM zones z WHERE z.kind = 'hazmat_restricted'"
-    " AND z.retired_at IS NULL"
-    " AND ST_Intersects(z.geom, ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326)))"
-    " UNION ALL SELECT vehicle_id, min(" + us_sql("episode_start") + "), bool_or(zone_id IS NULL)"
-    " FROM alerts WHERE vehicle_id = ANY(%(v)s::int4[]) AND rule = %(rule)s AND active"
-    " GROUP BY vehicle_id"
+    "WITH u AS (SELECT * FROM unnest(%(v)s::int4[], %(x0)s::float8[], %(y0)s::float8[],"
+    " %(x1)s::float8[], %(y1)s::float8[], %(t0)s::int8[], %(t1)s::int8[])"
+    " AS u(v, x0, y0, x1, y1, t0, t1)),"
+    " hit AS (SELECT u.v FROM u WHERE EXISTS (SELECT 1 FROM zones z"
+    " WHERE z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
+    " AND ST_Intersects(z.geom, ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326))))"
+    " SELECT f.v, f.t, z.id, z.active_hours, NULL::int8, NULL::int8, false"
+    " FROM unnest(%(fv)s::int4[], %(ft)s::int8[], %(flon)s::float8[], %(flat)s::float8[])"
+    " AS f(v, t, lon, lat) JOIN hit ON hit.v = f.v"
+    " JOIN zones z ON z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
+    " AND ST_Intersects(z.geom, ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326))"
+    " UNION ALL SELECT a.vehicle_id, NULL, NULL, NULL, "
+    + us_sql("a.episode_start")
+    + ", "
+    + us_sql("coalesce(a.episode_end, a.episode_start)")
+    + ", a.zone_id IS NULL FROM u JOIN alerts a ON a.vehicle_id = u.v AND a.rule = %(rule)s"
+    " AND (a.active OR (a.episode_start <= "
+    + ts_sql("u.t1")
+    + " AND a.episode_end >= "
+    + ts_sql("u.t0")
+    + "))"
 )
 
 # The watched vehicles' fixes around the batch, each with the restricted zones holding it and,
@@ -300,29 +315,53 @@ async def _watched(
     stored: Sequence[Sequence[Any]],
     spans: dict[int, list[float]],
     rules: TankerRules,
-) -> tuple[dict[int, int], set[int]]:
-    """The vehicles to judge, each with the start of its history read, and those of them whose
-    road classes are judged (a new fix on a class in its closed hours, or an open road alert)."""
+) -> tuple[dict[int, tuple[int, int]], set[int]]:
+    """The vehicles to judge, each with the span of its history to read, and those of them
+    whose road classes are judged: a new fix in a restricted zone while it is closed, or on a
+    road class in its closed hours, or an alert of this rule the new fixes may change."""
     vs = sorted(spans)
-    cur = conn.cursor(row_factory=tuple_row)
     # Widened by ~1 cm: a box of one fix, or of a drive due east, must not be degenerate.
     pad = (-1e-7, -1e-7, 1e-7, 1e-7)
-    boxes = {
+    params: dict[str, Any] = {
         k: [spans[v][i] + pad[i - 2] for v in vs] for i, k in enumerate(("x0", "y0", "x1", "y1"), 2)
     }
-    await cur.execute(_WATCH, {"v": vs, "rule": RULE, **boxes})
-    read_from: dict[int, int] = {}
+    params |= {
+        "v": vs,
+        "t0": [int(spans[v][0]) for v in vs],
+        "t1": [int(spans[v][1]) for v in vs],
+        "fv": [int(r[0]) for r in stored],
+        "ft": [int(r[1]) for r in stored],
+        "flon": [float(r[2]) for r in stored],
+        "flat": [float(r[3]) for r in stored],
+        "rule": RULE,
+    }
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(_WATCH, params)
+    span: dict[int, tuple[int, int]] = {}
     on_roads: set[int] = set()
-    for v, open_since, road_alert in await cur.fetchall():
-        v = int(v)
-        t0 = read_from.get(v, int(spans[v][0]) - LOOKBACK_US)
-        read_from[v] = t0 if open_since is None else min(t0, int(open_since))
+    back = max(LOOKBACK_US, int(2e6 * rules.restricted_min_s))
+
+    def watch(v: int, lo: int | None = None, hi: int | None = None) -> None:
+        a, b = span.get(v, (int(spans[v][0]) - back, int(spans[v][1]) + back))
+        span[v] = (min(a, lo if lo is not None else a), max(b, hi if hi is not None else b))
+
+    hits: dict[str | None, list[tuple[int, int]]] = {}
+    for v, t, zone_id, hours, start, end, road_alert in await cur.fetchall():
+        if zone_id is not None:
+            hits.setdefault(hours, []).append((int(v), int(t)))
+            continue
+        watch(int(v), int(start), int(end))
         if road_alert:
-            on_roads.add(v)
+            on_roads.add(int(v))
+    for hours, found in hits.items():  # inside, but closed at that time?
+        closed = active_at(hours, np.array([t for _, t in found]), rules.timezone)
+        for (v, _), shut in zip(found, closed, strict=True):
+            if shut:
+                watch(v)
     on_roads |= await _on_closed_roads(conn, stored, rules)
     for v in on_roads:
-        read_from.setdefault(v, int(spans[v][0]) - LOOKBACK_US)
-    return read_from, on_roads
+        watch(v)
+    return span, on_roads
 
 
 async def judge(
@@ -332,18 +371,18 @@ async def judge(
     spans = _spans(stored)
     if not spans:
         return AlertChanges()
-    read_from, on_roads = await _watched(conn, stored, spans, rules)
-    if not read_from:
+    read, on_roads = await _watched(conn, stored, spans, rules)
+    if not read:
         return AlertChanges()
     road_hours = closed_road_hours(rules)
-    order = sorted(read_from)
+    order = sorted(read)
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(
         _FIXES,
         {
             "v": order,
-            "t0": [read_from[v] for v in order],
-            "t1": [int(spans[v][1]) + LOOKBACK_US for v in order],
+            "t0": [read[v][0] for v in order],
+            "t1": [read[v][1] for v in order],
             "roads": [v in on_roads for v in order],
             "closed": sorted(road_hours),
             "snap": rules.road_snap_m,
