@@ -104,6 +104,17 @@ class Fix:
     road_name: str | None
 
 
+@dataclass(frozen=True)
+class Known:
+    """An alert of this rule the batch may change: its vehicle, zone (None: a road class's)
+    and episode span."""
+
+    vehicle_id: int
+    zone_id: int | None
+    start: int
+    end: int
+
+
 def _iso(t_us: int) -> str:
     return dt.datetime.fromtimestamp(t_us / 1e6, dt.UTC).isoformat()
 
@@ -139,11 +150,14 @@ def episodes(
     zones: dict[int, RestrictedZone],
     road_hours: dict[str, str],
     min_s: float,
+    earlier: dict[int | None, int] | None = None,
 ) -> list[Candidate]:
     """The restricted-hours episodes among one vehicle's ``fixes`` (sorted by time; each
     already marked with the zones / road class closed to it at its time) that reach into the
     new fixes' span [new_t0, new_t1], counting the fix that ended them, and last at least
-    ``min_s`` (first to last fix of the run)."""
+    ``min_s`` (first to last fix of the run). ``earlier``: per zone (None: road classes), the
+    start of an alert whose episode holds the first fix read — a run from that fix goes on
+    from there (the read does not reach back to it)."""
     out: list[Candidate] = []
     keys: list[tuple[int | None, str | None]] = [(z, None) for z in sorted(zones)]
     keys += [(None, c) for c in sorted(road_hours)]
@@ -156,17 +170,19 @@ def episodes(
             hours = road_hours[str(road_class)]
         for k, j in runs:
             first, last = fixes[k], fixes[j]
+            start = first.t
+            if k == 0 and earlier and zone_id in earlier:
+                start = min(start, earlier[zone_id])
             ended = j + 1 < len(fixes)
             ended_by = fixes[j + 1].t if ended else last.t
-            inside_s = (last.t - first.t) / 1e6
-            if first.t > new_t1 or ended_by < new_t0 or inside_s < min_s or j == k:
+            inside_s = (last.t - start) / 1e6
+            if first.t > new_t1 or ended_by < new_t0 or inside_s < min_s or last.t == start:
                 continue
             details: dict[str, Any] = {
-                "entered_at": _iso(first.t),
+                "entered_at": _iso(start),
                 "ended_at": _iso(ended_by) if ended else None,
                 "inside_s": inside_s,
                 "closed_hours": hours,
-                "fixes": j - k + 1,
             }
             district = None
             if zone_id is not None:
@@ -185,7 +201,7 @@ def episodes(
                     vehicle_id,
                     RULE,
                     zone_id,
-                    first.t,
+                    start,
                     last.t,
                     active=not ended,
                     lon=first.lon,
@@ -202,7 +218,7 @@ def episodes(
 # new fixes meets one (GiST on zones.geom) — and the alerts of this rule the batch may change:
 # open ones (their leaving fix may be here) and those whose episode the new fixes reach into
 # (a back-filled fix may extend or split it). Rows: vehicle, fix time, zone, its hours, alert
-# start, alert end, whether the alert is a road class's.
+# start, alert end, whether the row is an alert.
 _WATCH = (
     "WITH u AS (SELECT * FROM unnest(%(v)s::int4[], %(x0)s::float8[], %(y0)s::float8[],"
     " %(x1)s::float8[], %(y1)s::float8[], %(t0)s::int8[], %(t1)s::int8[])"
@@ -210,16 +226,16 @@ _WATCH = (
     " hit AS (SELECT u.v FROM u WHERE EXISTS (SELECT 1 FROM zones z"
     " WHERE z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
     " AND ST_Intersects(z.geom, ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326))))"
-    " SELECT f.v, f.t, z.id, z.active_hours, NULL::int8, NULL::int8, false"
+    " SELECT f.v, f.t, z.id, z.active_hours, NULL::int8, NULL::int8, false AS alert"
     " FROM unnest(%(fv)s::int4[], %(ft)s::int8[], %(flon)s::float8[], %(flat)s::float8[])"
     " AS f(v, t, lon, lat) JOIN hit ON hit.v = f.v"
     " JOIN zones z ON z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
     " AND ST_Intersects(z.geom, ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326))"
-    " UNION ALL SELECT a.vehicle_id, NULL, NULL, NULL, "
+    " UNION ALL SELECT a.vehicle_id, NULL, a.zone_id, NULL, "
     + us_sql("a.episode_start")
     + ", "
     + us_sql("coalesce(a.episode_end, a.episode_start)")
-    + ", a.zone_id IS NULL FROM u JOIN alerts a ON a.vehicle_id = u.v AND a.rule = %(rule)s"
+    + ", true FROM u JOIN alerts a ON a.vehicle_id = u.v AND a.rule = %(rule)s"
     " AND (a.active OR (a.episode_start <= "
     + ts_sql("u.t1")
     + " AND a.episode_end >= "
@@ -315,7 +331,7 @@ async def _watched(
     stored: Sequence[Sequence[Any]],
     spans: dict[int, list[float]],
     rules: TankerRules,
-) -> tuple[dict[int, tuple[int, int]], set[int]]:
+) -> tuple[dict[int, tuple[int, int]], set[int], list[Known]]:
     """The vehicles to judge, each with the span of its history to read, and those of them
     whose road classes are judged: a new fix in a restricted zone while it is closed, or on a
     road class in its closed hours, or an alert of this rule the new fixes may change."""
@@ -341,18 +357,33 @@ async def _watched(
     on_roads: set[int] = set()
     back = max(LOOKBACK_US, int(2e6 * rules.restricted_min_s))
 
-    def watch(v: int, lo: int | None = None, hi: int | None = None) -> None:
-        a, b = span.get(v, (int(spans[v][0]) - back, int(spans[v][1]) + back))
-        span[v] = (min(a, lo if lo is not None else a), max(b, hi if hi is not None else b))
+    known: list[Known] = []
+    rows = await cur.fetchall()
+    # Reads start ``back`` before the new fixes — or, for a vehicle whose open episode ended at
+    # or before them (live data), at that episode's last fix: the run goes on from there and
+    # ``episodes`` keeps its start, so a vehicle parked inside for hours costs the same each
+    # batch. A back-filled fix reaching into an episode reads to ``back`` past its end.
+    since: dict[int, int] = {}
+    for v, _, zone_id, _, start, end, alert in rows:
+        if not alert:
+            continue
+        v, start, end = int(v), int(start), int(end)
+        known.append(Known(v, None if zone_id is None else int(zone_id), start, end))
+        if zone_id is None:
+            on_roads.add(v)
+        t0, t1 = int(spans[v][0]), int(spans[v][1])
+        lo, hi = span.get(v, (t0 - back, t1 + back))
+        if end <= t0:
+            since[v] = min(since.get(v, end), end)
+        span[v] = (lo, max(hi, end + back))
+
+    def watch(v: int) -> None:
+        span.setdefault(v, (int(spans[v][0]) - back, int(spans[v][1]) + back))
 
     hits: dict[str | None, list[tuple[int, int]]] = {}
-    for v, t, zone_id, hours, start, end, road_alert in await cur.fetchall():
-        if zone_id is not None:
+    for v, t, _, hours, *_, alert in rows:
+        if not alert:
             hits.setdefault(hours, []).append((int(v), int(t)))
-            continue
-        watch(int(v), int(start), int(end))
-        if road_alert:
-            on_roads.add(int(v))
     for hours, found in hits.items():  # inside, but closed at that time?
         closed = active_at(hours, np.array([t for _, t in found]), rules.timezone)
         for (v, _), shut in zip(found, closed, strict=True):
@@ -361,7 +392,11 @@ async def _watched(
     on_roads |= await _on_closed_roads(conn, stored, rules)
     for v in on_roads:
         watch(v)
-    return span, on_roads
+    for v, end in since.items():
+        lo, hi = span[v]
+        if not any(a.vehicle_id == v and a.end > int(spans[v][0]) for a in known):
+            span[v] = (end, hi)
+    return span, on_roads, known
 
 
 async def judge(
@@ -371,7 +406,7 @@ async def judge(
     spans = _spans(stored)
     if not spans:
         return AlertChanges()
-    read, on_roads = await _watched(conn, stored, spans, rules)
+    read, on_roads, known = await _watched(conn, stored, spans, rules)
     if not read:
         return AlertChanges()
     road_hours = closed_road_hours(rules)
@@ -410,7 +445,10 @@ async def judge(
         mine = {z: zones[z] for f in fixes for z in f.zones}
         roads = road_hours if v in on_roads else {}
         t0, t1 = int(spans[v][0]), int(spans[v][1])
-        cands += episodes(v, fixes, t0, t1, mine, roads, rules.restricted_min_s)
+        earlier = {
+            a.zone_id: a.start for a in known if a.vehicle_id == v and a.start < fixes[0].t <= a.end
+        }
+        cands += episodes(v, fixes, t0, t1, mine, roads, rules.restricted_min_s, earlier)
     return await merge(conn, cands, [None] * len(cands), rules)
 
 
