@@ -227,9 +227,9 @@ _WATCH = (
     " WHERE z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
     " AND ST_Intersects(z.geom, ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326))))"
     " SELECT f.v, f.t, z.id, z.active_hours, NULL::int8, NULL::int8, false AS alert"
-    " FROM unnest(%(fv)s::int4[], %(ft)s::int8[], %(flon)s::float8[], %(flat)s::float8[])"
-    " AS f(v, t, lon, lat) JOIN hit ON hit.v = f.v"
-    " JOIN zones z ON z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
+    " FROM zones z, unnest(%(fv)s::int4[], %(ft)s::int8[], %(flon)s::float8[], %(flat)s::float8[])"
+    " AS f(v, t, lon, lat) WHERE f.v = ANY(ARRAY(SELECT v FROM hit))"  # once, not per fix
+    " AND z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
     " AND ST_Intersects(z.geom, ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326))"
     " UNION ALL SELECT a.vehicle_id, NULL, a.zone_id, NULL, "
     + us_sql("a.episode_start")
