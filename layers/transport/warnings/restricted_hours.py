@@ -223,7 +223,9 @@ _WATCH = (
     "WITH u AS (SELECT * FROM unnest(%(v)s::int4[], %(x0)s::float8[], %(y0)s::float8[],"
     " %(x1)s::float8[], %(y1)s::float8[], %(t0)s::int8[], %(t1)s::int8[])"
     " AS u(v, x0, y0, x1, y1, t0, t1)),"
-    " hit AS (SELECT u.v FROM u WHERE EXISTS (SELECT 1 FROM zones z"
+    # The uncorrelated EXISTS runs once (zones.kind's index): no restricted zone, no probe.
+    " hit AS (SELECT u.v FROM u WHERE EXISTS (SELECT 1 FROM zones"
+    " WHERE kind = 'hazmat_restricted' AND retired_at IS NULL) AND EXISTS (SELECT 1 FROM zones z"
     " WHERE z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
     " AND ST_Intersects(z.geom, ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326))))"
     " SELECT f.v, f.t, z.id, z.active_hours, NULL::int8, NULL::int8, false AS alert"
