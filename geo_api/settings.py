@@ -259,8 +259,18 @@ class TankerSettings(BaseSettings):
     )
     restricted_min_s: float = Field(default=60.0, ge=0)
 
+    @field_validator("restricted_roads")
+    @classmethod
+    def _restricted_roads(cls, value: str) -> str:
+        # Checked at startup, naming GEORISK_TANKER_RESTRICTED_ROADS and the bad item.
+        from layers.transport.warnings.restricted_hours import parse_restricted_roads
+
+        parse_restricted_roads(value)
+        return value
+
     def rules(self) -> TankerRules:
         from layers.transport.config import TankerRules
+        from layers.transport.warnings.restricted_hours import parse_restricted_roads
 
         return TankerRules(
             stop_radius_m=self.stop_radius_m,
@@ -286,11 +296,7 @@ class TankerSettings(BaseSettings):
             rest_min_s=self.rest_min_s,
             daily_drive_max_s=self.daily_drive_max_s,
             positioning_gap_max_s=self.positioning_gap_max_s,
-            restricted_roads=tuple(
-                tuple(item.strip().split("@", 1))  # type: ignore[misc]
-                for item in self.restricted_roads.split(",")
-                if item.strip()
-            ),
+            restricted_roads=parse_restricted_roads(self.restricted_roads),
             restricted_min_s=self.restricted_min_s,
         )
 

@@ -22,6 +22,7 @@ from geo_api.errors import FieldError, Forbidden, InvalidInput, invalid_input
 from geo_api.models.transport import WaybillEvent, WaybillEvents
 from geo_api.settings import Settings
 from layers.access import roles as access
+from layers.transport.warnings import mixed_loading
 from layers.transport.waybills import (
     EVENTS,
     LoadingRefused,
@@ -91,7 +92,10 @@ def _actor(caller: Caller) -> str:
 async def _step(request: Request, conn: Any, waybill_id: int, step: Step) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     try:
-        return await apply_step(conn, waybill_id, step, settings.tanker.timezone)
+        event = await apply_step(conn, waybill_id, step, settings.tanker.timezone)
+        if step.to_state in mixed_loading.LOADED:  # the loading a party or officer reported
+            await mixed_loading.judge_waybills(conn, [waybill_id], settings.tanker.rules())
+        return event
     except LoadingRefused:
         # The refusal is part of the record (the later warning model reads it): keep it,
         # though the step itself is refused.

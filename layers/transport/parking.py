@@ -89,6 +89,31 @@ def active_overlap_s(hours: str | None, start_us: int, end_us: int, tz: str) -> 
     return total
 
 
+def active_at(hours: str | None, t_us: np.ndarray, tz: str) -> np.ndarray:
+    """Whether each instant (µs) lies inside the ``HH:MM-HH:MM[,…]`` windows, with the windows'
+    meaning of :func:`active_overlap_s` (local time of ``tz``, [start, end), a window ending
+    before it starts runs past midnight; no hours = always). Vectorised: the zone's UTC offset
+    is taken once per hour of the instants (offsets change on whole hours)."""
+    t = np.asarray(t_us, dtype=np.int64)
+    if not hours:
+        return np.ones(len(t), dtype=bool)
+    hour = t // 3_600_000_000
+    offset = np.zeros(len(t), dtype=np.int64)
+    zone = _tz(tz)
+    for h in np.unique(hour):
+        at = dt.datetime.fromtimestamp(int(h) * 3600, dt.UTC).astimezone(zone)
+        delta = at.utcoffset() or dt.timedelta()
+        offset[hour == h] = int(delta.total_seconds())
+    sod = (t // 1_000_000 + offset) % 86_400
+    out = np.zeros(len(t), dtype=bool)
+    for part in hours.split(","):
+        a, b = part.split("-")
+        lo = int(a[:2]) * 3600 + int(a[3:]) * 60
+        hi = int(b[:2]) * 3600 + int(b[3:]) * 60
+        out |= ((sod >= lo) & (sod < hi)) if hi > lo else ((sod >= lo) | (sod < hi))
+    return out
+
+
 async def zones_at(
     conn: AsyncConnection[Any], lon: np.ndarray, lat: np.ndarray
 ) -> list[list[ZoneHit]]:
