@@ -91,7 +91,7 @@ def _actor(caller: Caller) -> str:
 async def _step(request: Request, conn: Any, waybill_id: int, step: Step) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     try:
-        return await apply_step(conn, waybill_id, step, settings.tanker.timezone)
+        return await apply_step(conn, waybill_id, step, settings.tanker.rules())
     except LoadingRefused:
         # The refusal is part of the record (the later warning model reads it): keep it,
         # though the step itself is refused.

@@ -9,10 +9,22 @@ from psycopg import AsyncConnection
 
 from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
-from layers.transport.warnings import terminal_alarms
+from layers.transport.warnings import (
+    escort,
+    terminal_alarms,
+    unwaybilled,
+    waybill_corridor,
+    waybill_stops,
+)
 from layers.transport.warnings.model import WarningModel
 
-MODELS: tuple[WarningModel, ...] = (terminal_alarms.MODEL,)
+MODELS: tuple[WarningModel, ...] = (
+    terminal_alarms.MODEL,
+    unwaybilled.MODEL,
+    escort.MODEL,
+    waybill_corridor.MODEL,
+    waybill_stops.MODEL,
+)
 
 
 async def judge_all(
