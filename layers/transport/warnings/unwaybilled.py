@@ -145,7 +145,8 @@ async def judge(
     if not span:
         return AlertChanges()
     since = min(lo for lo, _ in span.values()) - chain.LOOKBACK_US
-    until = max(hi for _, hi in span.values())
+    # Stops after the batch count too: a back-filled loading meets its stored unloading.
+    until = max(hi for _, hi in span.values()) + chain.LOOKBACK_US
     stops = await site_stops(conn, sorted(span), since, until, rules)
     trips: dict[int, list[Trip]] = {}
     for v, ss in stops.items():
