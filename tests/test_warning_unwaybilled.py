@@ -204,7 +204,8 @@ def test_a_refused_loading_is_one_alert_per_stop_however_often_refused(
     vid = chain["v"][4]  # tank inspection lapsed five days ago
     wid = waybill(client, chain, f"WB{TAG}-R", T0, vehicle_id=vid)
     # At the origin within the planned window: the loading is derived, and refused.
-    post(client, Track(vid, T0, chain["origin"]).stay(8).fixes)
+    track = Track(vid, T0, chain["origin"]).stay(8)
+    post(client, track.fixes)
     got = alerts(client, vid, "loading_check_failed")
     assert len(got) == 1
     a = got[0]
@@ -227,6 +228,10 @@ def test_a_refused_loading_is_one_alert_per_stop_however_often_refused(
     got = alerts(client, vid, "loading_check_failed")
     assert len(got) == 1 and got[0]["id"] == a["id"]
     assert got[0]["details"]["source"] == "party" and got[0]["revision"] > a["revision"]
+    # Refused, it leaves empty after 20 min at the store: no load moved without a waybill.
+    n = len(track.fixes)
+    post(client, track.stay(12).go(chain["destination"]).fixes[n:])
+    assert mine(client, vid) == {"loading_check_failed": 1}
     # The carrier is told.
     carrier = key_for(live_server.url, "enterprise", enterprise_id=chain["x"])
     with live_server.client(key=carrier) as x:

@@ -19,7 +19,7 @@ import pytest
 from layers.transport.config import TankerRules
 from layers.transport.warnings.chain import NEVER, Waybill
 from layers.transport.warnings.escort import exempt, judge_trip
-from layers.transport.warnings.waybill_corridor import episodes
+from layers.transport.warnings.waybill_corridor import Earlier, candidate, runs
 from tests.conftest import LiveServer, key_for
 from tests.planting import square_wkt
 from tests.wbtrips import DEPARTMENTS, Track, alerts, along, mine, plant, post, waybill
@@ -203,6 +203,11 @@ def test_stops_in_transit_undeclared_and_at_the_wrong_enterprise(
     assert w["details"]["duration_s"] == 20 * 60
     assert w["severity"] == "severe"
     assert sorted(w["departments"]) == sorted(DEPARTMENTS["wrong_destination"])
+    # Its CAP 1.2 message names the event and carries the severity.
+    cap = client.get(f"/api/alerts/{w['id']}.cap")
+    assert cap.status_code == 200
+    assert "<severity>Severe</severity>" in cap.text
+    assert "危化品运输车辆到达非申报收货单位" in cap.text or "other than the declared" in cap.text
 
 
 def _waybill(**over: Any) -> Waybill:
@@ -228,11 +233,19 @@ def test_escort_exemptions_and_the_corridor_minimum() -> None:
     s = int(rules.corridor_min_s * 1e6)
     w = _waybill()
 
-    def run(last: int) -> list[Any]:
+    def run(last: int, earlier: tuple[Earlier, ...] = ()) -> list[Any]:
         fixes = [(0, 0.0, 0.0, 0.0), (1, 0.0, 0.0, 50.0), (1 + last, 0.0, 0.0, 80.0)]
-        return episodes(w, [*fixes, (2 + last, 0.0, 0.0, 0.0)], 0, 2 + last, rules)
+        found = runs(w, [*fixes, (2 + last, 0.0, 0.0, 0.0)], 0, 2 + last, earlier)
+        return [c for r in found if (c := candidate(r, rules)) is not None]
 
     assert run(s - 1) == []
     (e,) = run(s)
     assert (e.start_us, e.end_us, e.active) == (1, 1 + s, False)
     assert e.details["max_distance_m"] == 80.0
+    # A run read from the window's first fix continues an earlier alert reaching it.
+    w = _waybill()
+    before = Earlier(-s, 0, 120.0, 5.0, 6.0)
+    found = runs(w, [(1, 0.0, 0.0, 80.0), (10, 0.0, 0.0, 70.0)], 1, 10, [before])
+    (c,) = [candidate(r, rules) for r in found]
+    assert c is not None and c.start_us == -s and c.active is True
+    assert c.details["max_distance_m"] == 120.0 and (c.lon, c.lat) == (5.0, 6.0)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
+from layers.transport.alerts import AlertChanges, merge
+from layers.transport.config import TankerRules
+from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
 
 #: How far back from a batch's first fix the models look (episodes, trips, finished waybills).
@@ -66,7 +69,12 @@ _WAYBILLS: Final = (
     " ST_X(w.origin_geom), ST_Y(w.origin_geom), ST_X(w.destination_geom),"
     " ST_Y(w.destination_geom), w.corridor IS NOT NULL,"
     " " + us_sql("coalesce(a.active_at, w.state_changed_at)") + ","
-    " " + us_sql("a.transit_at") + ", " + us_sql("a.done_at") + ""
+    # A waybill put in a state without events (an import) counts from its state's change.
+    " "
+    + us_sql("coalesce(a.transit_at, CASE WHEN w.state = 'in_transit' THEN w.state_changed_at END)")
+    + ", "
+    + us_sql("a.done_at")
+    + ""
     " FROM waybills w JOIN enterprises c ON c.id = w.consignee_id"
     " CROSS JOIN LATERAL (SELECT"
     " min(e.at) FILTER (WHERE e.to_state IN ('loading', 'in_transit')) AS active_at,"
@@ -177,3 +185,45 @@ def spans(stored: Sequence[Sequence[Any]]) -> dict[int, tuple[int, int]]:
         lo, hi = out.get(v, (t, t))
         out[v] = (min(lo, t), max(hi, t))
     return out
+
+
+@dataclass
+class Batch:
+    """One batch of stored fixes as the waybill models see it: each vehicle's span, the
+    lookback's start, and its vehicles' waybills read once for all the models."""
+
+    stored: Sequence[Sequence[Any]]
+    span: dict[int, tuple[int, int]]
+    since: int
+    _waybills: dict[int, list[Waybill]] | None = None
+
+    @classmethod
+    def of(cls, stored: Sequence[Sequence[Any]]) -> Batch:
+        span = spans(stored)
+        return cls(stored, span, min((lo for lo, _ in span.values()), default=0) - LOOKBACK_US)
+
+    async def waybills(self, conn: AsyncConnection[Any]) -> dict[int, list[Waybill]]:
+        """The vehicles' waybills (``waybills()``), read on first use."""
+        if self._waybills is None:
+            self._waybills = await waybills(conn, sorted(self.span), self.since)
+        return self._waybills
+
+
+@dataclass
+class Found:
+    """The alerts a model wants, with the stop behind each (None: not a stop's)."""
+
+    cands: list[Candidate] = field(default_factory=list)
+    stop_ids: list[int | None] = field(default_factory=list)
+
+    def add(self, cands: Sequence[Candidate], stop_id: int | None = None) -> None:
+        self.cands += cands
+        self.stop_ids += [stop_id] * len(cands)
+
+    def extend(self, other: Found) -> None:
+        self.cands += other.cands
+        self.stop_ids += other.stop_ids
+
+
+async def merge_found(conn: AsyncConnection[Any], found: Found, rules: TankerRules) -> AlertChanges:
+    return await merge(conn, found.cands, found.stop_ids, rules)

@@ -21,11 +21,11 @@ from typing import Any, Final
 
 from psycopg import AsyncConnection
 
-from layers.transport.alerts import AlertChanges, merge
+from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.warnings import chain
-from layers.transport.warnings.chain import Waybill
+from layers.transport.warnings.chain import Found, Waybill
 from layers.transport.warnings.model import WarningModel
 
 RULE: Final = "no_escort"
@@ -69,28 +69,29 @@ def judge_trip(
     )  # fmt: skip
 
 
+async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRules) -> Found:
+    """The no-escort alerts of a batch's waybill trips."""
+    out = Found()
+    bills = await batch.waybills(conn)
+    lonely = {v: [w for w in ws if w.escort_id is None] for v, ws in bills.items()}
+    if not any(lonely.values()):
+        return out
+    fixes: dict[int, list[tuple[int, float, float]]] = {}
+    for row in batch.stored:
+        if lonely.get(int(row[0])):
+            fixes.setdefault(int(row[0]), []).append((int(row[1]), float(row[2]), float(row[3])))
+    for v, ws in lonely.items():
+        for w in ws:
+            c = judge_trip(w, fixes.get(v, []), rules)
+            if c is not None:
+                out.add([c])
+    return out
+
+
 async def judge(
     conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
 ) -> AlertChanges:
-    span = chain.spans(stored)
-    if not span:
-        return AlertChanges()
-    since = min(lo for lo, _ in span.values()) - chain.LOOKBACK_US
-    bills = await chain.waybills(conn, sorted(span), since)
-    lonely = {v: [w for w in ws if w.escort_id is None] for v, ws in bills.items()}
-    if not any(lonely.values()):
-        return AlertChanges()
-    fixes: dict[int, list[tuple[int, float, float]]] = {}
-    for row in stored:
-        if lonely.get(int(row[0])):
-            fixes.setdefault(int(row[0]), []).append((int(row[1]), float(row[2]), float(row[3])))
-    cands = [
-        c
-        for v, ws in lonely.items()
-        for w in ws
-        if (c := judge_trip(w, fixes.get(v, []), rules)) is not None
-    ]
-    return await merge(conn, cands, [None] * len(cands), rules)
+    return await chain.merge_found(conn, await find(conn, chain.Batch.of(stored), rules), rules)
 
 
 MODEL = WarningModel(

@@ -9,21 +9,12 @@ from psycopg import AsyncConnection
 
 from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
-from layers.transport.warnings import (
-    escort,
-    terminal_alarms,
-    unwaybilled,
-    waybill_corridor,
-    waybill_stops,
-)
+from layers.transport.warnings import terminal_alarms, waybill_models
 from layers.transport.warnings.model import WarningModel
 
 MODELS: tuple[WarningModel, ...] = (
     terminal_alarms.MODEL,
-    unwaybilled.MODEL,
-    escort.MODEL,
-    waybill_corridor.MODEL,
-    waybill_stops.MODEL,
+    waybill_models.MODEL,
 )
 
 

@@ -14,7 +14,9 @@ activated) is judged loaded from its stops, read for the batch's vehicles only:
   (:data:`UNLOADING_CATEGORIES`, carriers' own yards excluded: parking at the depot is not a
   delivery); a new site stop at the loading site itself ends the trip and starts another
   (the vehicle came back and reloaded);
-* the trip *departs* when the loading stop closes.
+* the trip *departs* when the loading stop closes;
+* a stop in a designated parking lot is never a site stop (a lot is no loading place, and
+  most long stops of a fleet are there: skipping them keeps the site lookups cheap).
 
 The machine starts empty :data:`chain.LOOKBACK_US` (24 h) before the batch's first fix: a
 loading longer ago is not seen (a hazmat trip in the city takes hours, not days). Whether a
@@ -96,6 +98,10 @@ _SITE_STOPS: Final = (
     " ST_Distance(e.geom::geography, s.geom::geography), e.id LIMIT 1) e"
     " WHERE s.vehicle_id = ANY(%(v)s::int4[]) AND s.start_ts >= " + ts_sql("%(since)s") + ""
     " AND s.start_ts <= " + ts_sql("%(until)s") + " AND s.duration_s >= %(min_s)s"
+    # A designated lot is no loading place (the engine attributes a stop to its lot first):
+    # skipping lots keeps the site lookups to the few stops that can be loadings.
+    " AND NOT EXISTS (SELECT 1 FROM zones z WHERE z.id = s.zone_id"
+    " AND z.kind = 'designated_parking')"
     " ORDER BY s.vehicle_id, s.start_ts"
 )
 

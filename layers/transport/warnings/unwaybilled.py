@@ -21,7 +21,9 @@ the moment a waybill of the vehicle was activated, whichever comes first; it rai
 * ``loading_check_failed`` for the loading stop itself, when the vehicle's or its carrier's
   papers were expired or missing on the loading's local day (``loading_checks.py``).
 
-A batch whose vehicles made no long stop at a hazmat site in the last 24 h costs one query.
+A stop whose loading the loading party refused (a ``loading_refused`` event during it) is no
+loading: the vehicle left empty, and the refusal raised its own alert. A batch whose vehicles
+made no long stop at a hazmat site in the last 24 h costs one query.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers.transport.alerts import AlertChanges, merge
+from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
 from layers.transport.warnings import chain, escort, loading_checks
-from layers.transport.warnings.chain import Waybill
+from layers.transport.warnings.chain import Found, Waybill
 from layers.transport.warnings.loading_checks import VehiclePapers
 from layers.transport.warnings.model import WarningModel
 from layers.transport.warnings.trips import Trip, loaded_trips, site_stops
@@ -49,10 +51,12 @@ RULE: Final = "moving_without_waybill"
 #: A closed stop's last fix may lie this far before the batch that closed it.
 _CLOSED_SLACK_US: Final = 3600 * 1_000_000
 
+# Distances from the loading stop on the local tangent plane (under 0.5 % off the geodesic
+# within a city, and arithmetic only: a trip's fixes are read on every batch while it lasts).
 _MOVES: Final = (
     "SELECT u.k, " + us_sql("max(p.ts)") + ","
-    " max(ST_Distance(ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography,"
-    " ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326)::geography)),"
+    " max(111195.0 * sqrt(power((p.lon - u.lon) * cos(radians(u.lat)), 2)"
+    " + power(p.lat - u.lat, 2))),"
     " (array_agg(p.lon ORDER BY p.ts DESC))[1], (array_agg(p.lat ORDER BY p.ts DESC))[1]"
     " FROM unnest(%(k)s::int4[], %(v)s::int4[], %(t0)s::int8[], %(t1)s::int8[],"
     " %(lon)s::float8[], %(lat)s::float8[]) AS u(k, v, t0, t1, lon, lat)"
@@ -64,6 +68,13 @@ _PAPERS: Final = (
     " v.road_permit_expiry, v.tank_inspection_expiry, v.hazmat_class"
     " FROM vehicles v LEFT JOIN carriers c ON c.enterprise_id = v.enterprise_id"
     " WHERE v.id = ANY(%(v)s::int4[])"
+)
+
+
+_REFUSED: Final = (
+    "SELECT w.vehicle_id, " + us_sql("e.at") + " FROM waybills w"
+    " JOIN waybill_events e ON e.waybill_id = w.id AND e.kind = 'loading_refused'"
+    " WHERE w.vehicle_id = ANY(%(v)s::int4[]) AND e.at >= " + ts_sql("%(since)s")
 )
 
 
@@ -81,6 +92,11 @@ def covered(trip: Trip, waybills: Sequence[Waybill]) -> bool:
     """Whether a waybill was active when the trip departed (or, still loading, now)."""
     t = trip.depart_us
     return any(w.active_at(t) for w in waybills)
+
+
+def refused(trip: Trip, refusals: Sequence[int]) -> bool:
+    """Whether the loading party refused a loading during the trip's loading stop."""
+    return any(trip.load.start_us <= at <= trip.load.end_us for at in refusals)
 
 
 def episode_end(trip: Trip, waybills: Sequence[Waybill]) -> int | None:
@@ -138,13 +154,12 @@ def papers_candidate(trip: Trip, papers: VehiclePapers, rules: TankerRules) -> C
     )  # fmt: skip
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
-    span = chain.spans(stored)
+async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRules) -> Found:
+    """The alerts of the uncovered loaded trips a batch may have changed."""
+    out = Found()
+    span, since = batch.span, batch.since
     if not span:
-        return AlertChanges()
-    since = min(lo for lo, _ in span.values()) - chain.LOOKBACK_US
+        return out
     # Stops after the batch count too: a back-filled loading meets its stored unloading.
     until = max(hi for _, hi in span.values()) + chain.LOOKBACK_US
     stops = await site_stops(conn, sorted(span), since, until, rules)
@@ -160,26 +175,33 @@ async def judge(
         if mine:
             trips[v] = mine
     if not trips:
-        return AlertChanges()
-    bills = await chain.waybills(conn, sorted(trips), since)
+        return out
+    bills = await batch.waybills(conn)
     open_trips = [t for v, ts in trips.items() for t in ts if not covered(t, bills.get(v, []))]
     if not open_trips:
-        return AlertChanges()
+        return out
     cur = conn.cursor(row_factory=tuple_row)
+    # A stop whose loading the loading party refused is no loading (its alert is raised by
+    # the refusal, loading_checks.refused).
+    loaders = sorted({t.load.vehicle_id for t in open_trips})
+    await cur.execute(_REFUSED, {"v": loaders, "since": since})
+    refusals: dict[int, list[int]] = {}
+    for v, at in await cur.fetchall():
+        refusals.setdefault(int(v), []).append(int(at))
+    open_trips = [t for t in open_trips if not refused(t, refusals.get(t.load.vehicle_id, []))]
+    if not open_trips:
+        return out
     await cur.execute(_PAPERS, {"v": sorted({t.load.vehicle_id for t in open_trips})})
     papers, classes = {}, {}
     for r in await cur.fetchall():
         papers[int(r[0])] = VehiclePapers(int(r[0]), *r[1:7])
         classes[int(r[0])] = r[7]
-    cands: list[Candidate] = []
-    stop_ids: list[int | None] = []
     departed: list[tuple[Trip, int | None]] = []
     for t in open_trips:
         v = t.load.vehicle_id
         got = papers_candidate(t, papers[v], rules)
         if got is not None:
-            cands.append(got)
-            stop_ids.append(t.load.id)
+            out.add([got], t.load.id)
         if t.departed:
             departed.append((t, episode_end(t, bills.get(v, []))))
     if departed:
@@ -196,10 +218,14 @@ async def judge(
         for k, last, far, lon, lat in await cur.fetchall():
             t, end = departed[int(k)]
             moves = Moves(int(last), float(far), float(lon), float(lat))
-            got_m = moving_candidates(t, end, moves, classes[t.load.vehicle_id], rules)
-            cands += got_m
-            stop_ids += [None] * len(got_m)
-    return await merge(conn, cands, stop_ids, rules)
+            out.add(moving_candidates(t, end, moves, classes[t.load.vehicle_id], rules))
+    return out
+
+
+async def judge(
+    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
+) -> AlertChanges:
+    return await chain.merge_found(conn, await find(conn, chain.Batch.of(stored), rules), rules)
 
 
 MODEL = WarningModel(

@@ -32,12 +32,12 @@ import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers.transport.alerts import AlertChanges, merge
+from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate, ZoneHit, zones_at
 from layers.transport.state import ts_sql, us_sql
 from layers.transport.warnings import chain
-from layers.transport.warnings.chain import Site, Waybill
+from layers.transport.warnings.chain import Found, Site, Waybill
 from layers.transport.warnings.model import WarningModel
 
 RULES: Final = ("undeclared_stop", "wrong_destination")
@@ -49,9 +49,11 @@ _CLOSED_SLACK_US: Final = 3600 * 1_000_000
 _STOPS: Final = (
     "SELECT s.id, s.vehicle_id, " + us_sql("s.start_ts") + ", " + us_sql("s.end_ts") + ","
     " s.is_open, ST_X(s.geom), ST_Y(s.geom)"
-    " FROM unnest(%(v)s::int4[], %(t0)s::int8[], %(t1)s::int8[]) AS u(v, t0, t1)"
+    " FROM unnest(%(v)s::int4[], %(t0)s::int8[], %(t1)s::int8[], %(lo)s::int8[])"
+    " AS u(v, t0, t1, lo)"
     " JOIN stops s ON s.vehicle_id = u.v AND s.start_ts >= " + ts_sql("u.t0") + ""
     " AND s.start_ts <= " + ts_sql("u.t1") + " AND s.duration_s >= %(min_s)s"
+    " AND s.end_ts >= " + ts_sql("u.lo") + ""
     " ORDER BY s.vehicle_id, s.start_ts"
 )
 
@@ -123,44 +125,44 @@ def judge_stop(stop: StopAt, w: Waybill, rules: TankerRules) -> list[Candidate]:
     return out
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
-    span = chain.spans(stored)
-    if not span:
-        return AlertChanges()
-    since = min(lo for lo, _ in span.values()) - chain.LOOKBACK_US
-    bills = await chain.waybills(conn, sorted(span), since)
+async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRules) -> Found:
+    """The stop alerts of a batch's vehicles whose waybill was in transit."""
+    out = Found()
+    bills = await batch.waybills(conn)
     moving = {v: [w for w in ws if w.transit_from is not None] for v, ws in bills.items()}
     vehicles = sorted(v for v, ws in moving.items() if ws)
     if not vehicles:
-        return AlertChanges()
+        return out
+    span = batch.span
     params = {
         "v": vehicles,
         # Stops begun while a waybill was in transit that this batch may have changed.
         "t0": [max(min(w.transit_from or 0 for w in moving[v]), span[v][0] - chain.LOOKBACK_US)
                for v in vehicles],
         "t1": [span[v][1] for v in vehicles],
+        "lo": [span[v][0] - _CLOSED_SLACK_US for v in vehicles],
         "min_s": min(rules.undeclared_stop_max_s, rules.wrong_destination_min_s),
     }  # fmt: skip
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(_STOPS, params)
-    rows = [r for r in await cur.fetchall() if int(r[3]) >= span[int(r[1])][0] - _CLOSED_SLACK_US]
+    rows = await cur.fetchall()
     if not rows:
-        return AlertChanges()
+        return out
     lon = [float(r[5]) for r in rows]
     lat = [float(r[6]) for r in rows]
     zones = await zones_at(conn, np.array(lon), np.array(lat))
     sites = await chain.sites_at(conn, lon, lat, rules.site_radius_m)
-    cands: list[Candidate] = []
-    stop_ids: list[int | None] = []
     for k, (r, z, s) in enumerate(zip(rows, zones, sites, strict=True)):
         stop = StopAt(int(r[0]), int(r[1]), int(r[2]), int(r[3]), bool(r[4]), lon[k], lat[k], z, s)
         for w in moving[stop.vehicle_id]:
-            got = judge_stop(stop, w, rules)
-            cands += got
-            stop_ids += [stop.id] * len(got)
-    return await merge(conn, cands, stop_ids, rules)
+            out.add(judge_stop(stop, w, rules), stop.id)
+    return out
+
+
+async def judge(
+    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
+) -> AlertChanges:
+    return await chain.merge_found(conn, await find(conn, chain.Batch.of(stored), rules), rules)
 
 
 MODEL = WarningModel(
