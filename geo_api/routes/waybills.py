@@ -91,10 +91,11 @@ def _actor(caller: Caller) -> str:
 
 async def _step(request: Request, conn: Any, waybill_id: int, step: Step) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
+    rules = settings.tanker.rules()
     try:
-        event = await apply_step(conn, waybill_id, step, settings.tanker.timezone)
+        event = await apply_step(conn, waybill_id, step, rules)
         if step.to_state in mixed_loading.LOADED:  # the loading a party or officer reported
-            await mixed_loading.judge_waybills(conn, [waybill_id], settings.tanker.rules())
+            await mixed_loading.judge_waybills(conn, [waybill_id], rules)
         return event
     except LoadingRefused:
         # The refusal is part of the record (the later warning model reads it): keep it,

@@ -164,6 +164,47 @@ RULES: Final[dict[str, RuleText]] = {
         "Ask the carrier why the vehicle stopped reporting and where it went, and rule out "
         "deliberate blinding or power cuts.",
     ),
+    # The waybill models (layers/transport/warnings/{unwaybilled,loading_checks,escort,
+    # waybill_corridor,waybill_stops}.py).
+    "moving_without_waybill": RuleText(
+        "危化品运输车辆无电子运单载货行驶",
+        "Hazmat vehicle moving loaded without a waybill",
+        "核实车辆装载情况和电子运单，责令停车接受检查并依规处理。",
+        "Verify the load and the waybill, stop the vehicle for inspection and handle it "
+        "under the rules.",
+    ),
+    "loading_check_failed": RuleText(
+        "装货查验不合格",
+        "Loading checks failed",
+        "核实车辆证照、人员资格和电子运单，督促装货单位拒绝装载并记录处置结果。",
+        "Verify the vehicle's papers, the crew's qualifications and the waybill, make sure "
+        "the load is refused and record the outcome.",
+    ),
+    "no_escort": RuleText(
+        "危化品运输车辆无押运员",
+        "Hazmat vehicle without an escort",
+        "联系运输企业核实押运人员配备，责令配齐押运员后方可继续运输。",
+        "Ask the carrier about the escort and let the vehicle go on only with one on board.",
+    ),
+    "waybill_corridor_deviation": RuleText(
+        "危化品运输车辆偏离运单路线",
+        "Hazmat vehicle off its waybill's route",
+        "核实车辆偏离运单申报路线的原因，责令按申报路线行驶。",
+        "Verify why the vehicle left its declared route and order it back onto it.",
+    ),
+    "undeclared_stop": RuleText(
+        "危化品运输车辆在非申报地点长时间停留",
+        "Hazmat vehicle stopped long at an undeclared place",
+        "联系驾驶员核实停留原因，责令驶往指定停车场或目的地。",
+        "Call the driver about the stop and order the vehicle to a designated lot or its "
+        "destination.",
+    ),
+    "wrong_destination": RuleText(
+        "危化品运输车辆到达非申报收货单位",
+        "Hazmat vehicle at an enterprise other than the declared consignee",
+        "核实货物去向，排查非法交易或非法装卸，并记录处置结果。",
+        "Verify where the goods go, rule out illegal sale or unloading and record the outcome.",
+    ),
 }
 
 

@@ -101,7 +101,7 @@ async def derive_site_events(
         for kind, to_state, at in wanted:
             step = Step(kind, to_state, at, ACTOR, "derived", c["lon"], c["lat"])
             try:
-                await apply_step(conn, wid, step, rules.timezone)
+                await apply_step(conn, wid, step, rules)
             except LoadingRefused:
                 out.refused.append(wid)  # recorded by apply_step; the load stays planned
                 break

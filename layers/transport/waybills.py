@@ -35,7 +35,9 @@ from psycopg.rows import dict_row
 
 from layers.core.changes import notify_change
 from layers.core.errors import FieldError, NotFound, TransitionRefused
+from layers.transport.config import TankerRules
 from layers.transport.qualifications import Failure, judge, loading_facts
+from layers.transport.warnings import loading_checks
 
 #: The allowed steps of the lifecycle.
 TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -85,7 +87,7 @@ class Step:
 
 
 _WAYBILL_SQL: Final = (
-    "SELECT w.id, w.state, w.carrier_id, w.shipper_id, w.loading_party_id, w.consignee_id,"
+    "SELECT w.id, w.code, w.state, w.carrier_id, w.shipper_id, w.loading_party_id, w.consignee_id,"
     " c.district"
     " FROM waybills w LEFT JOIN enterprises c ON c.id = w.carrier_id WHERE w.id = %s"
 )
@@ -164,13 +166,14 @@ async def _record(
 
 
 async def apply_step(
-    conn: AsyncConnection[Any], waybill_id: int, step: Step, timezone: str
+    conn: AsyncConnection[Any], waybill_id: int, step: Step, rules: TankerRules
 ) -> dict[str, Any]:
     """Move a waybill one step (locked first, so two parties cannot race); the event row.
 
     Entering ``loading`` runs the loading checks on the loading's local day: on failure the
-    refusal is recorded and :class:`LoadingRefused` raised — the caller commits before
-    answering, so the record stays while the step does not happen."""
+    refusal is recorded, the ``loading_check_failed`` alert raised
+    (``warnings/loading_checks.py``) and :class:`LoadingRefused` raised — the caller commits
+    before answering, so the record and the alert stay while the step does not happen."""
     row = await waybill_parties(conn, waybill_id, lock=True)
     current = row["state"]
     if step.kind in EVENTS:
@@ -186,9 +189,13 @@ async def apply_step(
     else:
         refuse_step(waybill_id, current, step.to_state)
     if step.to_state == "loading":
-        failures = judge(await loading_facts(conn, waybill_id), local_day(step.at, timezone))
+        failures = judge(await loading_facts(conn, waybill_id), local_day(step.at, rules.timezone))
         if failures:
             await _record(conn, waybill_id, step, current, current, failures)
+            await loading_checks.refused(
+                conn, waybill_id, row["code"], step.at, step.lon, step.lat, step.source,
+                failures, rules,
+            )  # fmt: skip
             await notify_change(conn, "waybills", "waybills", [waybill_id])
             raise LoadingRefused(waybill_id, failures)
     if step.to_state != current:

@@ -9,13 +9,14 @@ from psycopg import AsyncConnection
 
 from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
-from layers.transport.warnings import fatigue, positioning_gap, terminal_alarms
+from layers.transport.warnings import fatigue, positioning_gap, terminal_alarms, waybill_models
 from layers.transport.warnings.mixed_loading import MODEL as MIXED_LOADING
 from layers.transport.warnings.model import WarningModel
 from layers.transport.warnings.restricted_hours import MODEL as RESTRICTED_HOURS
 
 MODELS: tuple[WarningModel, ...] = (
     terminal_alarms.MODEL,
+    waybill_models.MODEL,
     fatigue.MODEL,
     positioning_gap.MODEL,
     RESTRICTED_HOURS,
