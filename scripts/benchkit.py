@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -196,3 +196,66 @@ def peak_rss_kb(pid: int) -> int:
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1])
     return total
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: shared buffers count once across the processes sharing them
+    (RSS would count PostgreSQL's shared memory once per backend)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cluster_pids(data_dir: Path = ROOT / ".data" / "pg") -> list[int]:
+    """The private cluster's postmaster and all its children (backends, walwriter, …)."""
+    try:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    pids = [postmaster]
+    with contextlib.suppress(OSError):
+        pids += [
+            int(x)
+            for x in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        ]
+    return pids
+
+
+class MemorySampler(threading.Thread):
+    """Peak summed PSS of a set of processes (re-listed each tick), sampled every ``every`` s:
+    what PostgreSQL holds while a client works, since its backends come and go."""
+
+    def __init__(self, pids: Callable[[], list[int]] = cluster_pids, every: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.every = every
+        self.peak_kb = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(p) for p in self.pids()))
+            self._halt.wait(self.every)
+
+    def __enter__(self) -> MemorySampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        self.join()
+
+
+def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
+    """Run ``cmd`` to completion (output passes through); answers (seconds, its own peak RSS
+    in KiB as /usr/bin/time -v reports it, the private cluster's peak PSS in KiB meanwhile)."""
+    started = time.perf_counter()
+    with MemorySampler() as pg:
+        proc = subprocess.Popen(list(cmd), cwd=ROOT, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, list(cmd))
+    return time.perf_counter() - started, int(usage.ru_maxrss), pg.peak_kb
