@@ -59,16 +59,16 @@ class RoundTrip:
 
 
 def archive_restore(url: str, archive_dir: Path, days: list[dt.date]) -> RoundTrip:
-    """Archive the fixes of the UTC ``days`` (one maintenance round whose clock puts exactly
-    them past a two-day retention), then restore every one of them from its file, so the
+    """Archive the fixes of the UTC ``days`` (one maintenance round whose retention puts
+    exactly them and older days past it), then restore every one of them from its file, so the
     database ends as it began and the round trip can be repeated (scripts/bench_scale.py)."""
     shutil.rmtree(archive_dir, ignore_errors=True)  # an existing file would skip the export
-    window = TsWindow({"positions": 2, "readings": 400})
-    now = dt.datetime.combine(max(days), dt.time(), tzinfo=dt.UTC) + dt.timedelta(days=3)
+    keep = (dt.datetime.now(dt.UTC).date() - max(days)).days - 1  # the day after stays
+    window = TsWindow({"positions": keep, "readings": 400})
     with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         # restored_keep 0: a day restored by an earlier round is archived again.
-        report = maintain(conn, window, archive_dir, now=now, restored_keep=dt.timedelta(0))
+        report = maintain(conn, window, archive_dir, restored_keep=dt.timedelta(0))
         archive_s = time.perf_counter() - started
         done = {d: n for t, d, n in report.archived if t == "positions" and d in days}
         if sorted(done) != sorted(days):
