@@ -146,7 +146,9 @@ LABELS = {
 
 
 # -- measurements (each the existing bench script's function) -----------------------------
-def measure_tiles(url: str, runs: int, replica_url: str | None) -> dict[str, Row]:
+def measure_tiles(
+    url: str, runs: int, replica_url: str | None, only: tuple[str, ...] = ("1", "2", "replica")
+) -> dict[str, Row]:
     """scripts/bench_workers.py's runs: 1 and 2 workers (order alternating per round), then
     one worker reading from the replica; cold = 600 tiles once (cache off), warm = a popular
     300 requested 6,000 times (cache primed)."""
@@ -166,6 +168,7 @@ def measure_tiles(url: str, runs: int, replica_url: str | None) -> dict[str, Row
     configs: list[tuple[str, int, dict[str, str] | None]] = [("1", 1, None), ("2", 2, None)]
     if replica_url:
         configs.append(("replica", 1, {"GEORISK_READ_DATABASE_URL": replica_url}))
+    configs = [c for c in configs if c[0] in only]
     got: dict[str, list[tuple[float, int, int]]] = {}
     for r in range(runs):
         for mode in ("cold", "warm"):
@@ -188,7 +191,7 @@ def measure_tiles(url: str, runs: int, replica_url: str | None) -> dict[str, Row
         )
         for k, vals in got.items()
     }
-    if not replica_url:
+    if not replica_url and "replica" in only:
         for mode in ("cold", "warm"):
             out[f"tiles_{mode}_replica"] = not_measured("req/s", "no replica (see --replica)")
     return out
@@ -412,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lifecycle-runs", type=int, default=3, help="archive + restore rounds")
     ap.add_argument("--only", help=f"comma-separated subset of {','.join(GROUPS)}")
     ap.add_argument("--replica", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--tile-configs", default="1,2,replica", help="server set-ups for tiles")
     ap.add_argument("--vehicles", type=int, default=2400, help="tankers replayed (ingest)")
     ap.add_argument("--hours", type=float, default=2.0, help="hours of their fixes a run")
     ap.add_argument("--samples", type=int, default=30, help="readings a point a run")
@@ -434,8 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         rows["seed"] = seed_row(figures)
         print(f"\nscale {scale:g}: {url}", flush=True)
         if "tiles" in only:
-            replica = replica_for(url) if args.replica else None
-            rows.update(measure_tiles(url, args.runs, replica))
+            configs = tuple(args.tile_configs.split(","))
+            replica = replica_for(url) if args.replica and "replica" in configs else None
+            rows.update(measure_tiles(url, args.runs, replica, configs))
             save_results(scale, rows)
         if "recompute" in only:
             rows["recompute"] = measure_recompute(url, scale, args.runs)

@@ -97,6 +97,7 @@ class Server:
     path: str  # format with table, z, x, y
     health: str
     headers: dict[str, str] = field(default_factory=dict)  # sent with every tile request
+    start_timeout_s: float = 60.0  # more on a loaded machine (several workers, a busy CPU)
     proc: subprocess.Popen[bytes] | None = None
     peak_rss: int = 0
     _watch: threading.Thread | None = None
@@ -111,7 +112,7 @@ class Server:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""

@@ -59,6 +59,7 @@ def served_by(
         path="/tiles/{table}/{z}/{x}/{y}.mvt",
         health="/healthz",
         headers=key_headers(key),
+        start_timeout_s=180.0,  # two workers on a busy two-core machine
     )
 
 
