@@ -44,6 +44,7 @@ from scripts.benchkit import (
     ROOT,
     MemorySampler,
     bench_url,
+    cluster_pids,
     free_port,
     recreate_database,
     run_measured,
@@ -146,6 +147,11 @@ LABELS = {
 
 
 # -- measurements (each the existing bench script's function) -----------------------------
+def _with_replica() -> list[int]:
+    """The primary's processes and the standby's: a replica run's PostgreSQL memory."""
+    return cluster_pids() + cluster_pids(ROOT / ".data" / "replica")
+
+
 def measure_tiles(
     url: str, runs: int, replica_url: str | None, only: tuple[str, ...] = ("1", "2", "replica")
 ) -> dict[str, Row]:
@@ -174,7 +180,7 @@ def measure_tiles(
         for mode in ("cold", "warm"):
             order = configs if r % 2 == 0 else configs[::-1]
             for name, workers, env in order:
-                with MemorySampler() as pg:
+                with MemorySampler(_with_replica if name == "replica" else cluster_pids) as pg:
                     res = measure(url, workers, mode, tiles, key, 16, extra_env=env)
                 got.setdefault(f"tiles_{mode}_{name}", []).append(
                     (res.rps, res.peak_rss, pg.peak_kb)
