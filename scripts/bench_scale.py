@@ -176,12 +176,18 @@ def measure_tiles(
         configs.append(("replica", 1, {"GEORISK_READ_DATABASE_URL": replica_url}))
     configs = [c for c in configs if c[0] in only]
     got: dict[str, list[tuple[float, int, int]]] = {}
+    failed: dict[str, list[str]] = {}
     for r in range(runs):
         for mode in ("cold", "warm"):
             order = configs if r % 2 == 0 else configs[::-1]
             for name, workers, env in order:
-                with MemorySampler(_with_replica if name == "replica" else cluster_pids) as pg:
-                    res = measure(url, workers, mode, tiles, key, 16, extra_env=env)
+                try:
+                    with MemorySampler(_with_replica if name == "replica" else cluster_pids) as pg:
+                        res = measure(url, workers, mode, tiles, key, 16, extra_env=env)
+                except RuntimeError as exc:  # a server that did not start: that run is lost
+                    failed.setdefault(f"tiles_{mode}_{name}", []).append(str(exc)[:300])
+                    print(f"  tiles {mode} {name}: failed: {str(exc)[:300]}", flush=True)
+                    continue
                 got.setdefault(f"tiles_{mode}_{name}", []).append(
                     (res.rps, res.peak_rss, pg.peak_kb)
                 )
@@ -197,6 +203,11 @@ def measure_tiles(
         )
         for k, vals in got.items()
     }
+    for k, errors in failed.items():
+        if k in out:
+            out[k].note = f"{len(errors)} of {runs} runs lost: the server did not start"
+        else:
+            out[k] = not_measured("req/s", f"the server did not start ({errors[0][:120]})")
     if not replica_url and "replica" in only:
         for mode in ("cold", "warm"):
             out[f"tiles_{mode}_replica"] = not_measured("req/s", "no replica (see --replica)")
