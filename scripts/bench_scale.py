@@ -203,11 +203,11 @@ def measure_tiles(
         )
         for k, vals in got.items()
     }
-    for k, errors in failed.items():
+    for k, lost in failed.items():
         if k in out:
-            out[k].note = f"{len(errors)} of {runs} runs lost: the server did not start"
+            out[k].note = f"{len(lost)} of {runs} runs lost: the server did not start"
         else:
-            out[k] = not_measured("req/s", f"the server did not start ({errors[0][:120]})")
+            out[k] = not_measured("req/s", f"the server did not start ({lost[0][:120]})")
     if not replica_url and "replica" in only:
         for mode in ("cold", "warm"):
             out[f"tiles_{mode}_replica"] = not_measured("req/s", "no replica (see --replica)")
