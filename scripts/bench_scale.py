@@ -245,7 +245,8 @@ def measure_ingest(
     env = {"GEORISK_DB_POOL_MAX": "8", "GEORISK_LOG_LEVEL": "warning"}
     rates: list[float] = []
     with MemorySampler() as pg:
-        server = start_server(url, port, STATE / "ingest_server.log", env, ["--workers", "2"])
+        log = STATE / "ingest_server.log"
+        server = start_server(url, port, log, env, ["--workers", "2"], timeout_s=300)
         try:
             for run in range(runs):
                 shift = (days_after + run) * 86_400_000_000

@@ -86,9 +86,11 @@ def start_server(
     log: Path,
     extra_env: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    timeout_s: float = 60.0,
 ) -> subprocess.Popen[bytes]:
     """``georisk serve`` as its own process group (a SIGKILL aimed at it spares the caller),
-    over ``url`` on ``port``, ready once /healthz answers 200; its output goes to ``log``."""
+    over ``url`` on ``port``, ready once /healthz answers 200 (within ``timeout_s``: more for
+    several workers on a loaded machine); its output goes to ``log``."""
     env = {**os.environ, "DATABASE_URL": url, "GEORISK_DATABASE_URL": url, **(extra_env or {})}
     env.pop("GEORISK_PORT", None)
     with log.open("ab") as out:
@@ -100,7 +102,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
