@@ -9,6 +9,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -112,7 +113,10 @@ def start_server(
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    proc.kill()
+    # The whole group: with --workers N, killing the parent alone would orphan the workers.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
