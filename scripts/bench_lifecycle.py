@@ -73,6 +73,7 @@ def archive_restore(url: str, archive_dir: Path, days: list[dt.date]) -> RoundTr
         done = {d: n for t, d, n in report.archived if t == "positions" and d in days}
         if sorted(done) != sorted(days):
             raise RuntimeError(f"archived {sorted(done)}, wanted {sorted(days)}: {report}")
+        print(f"  archived {sum(done.values()):,} fixes in {archive_s:.1f} s", flush=True)
         started = time.perf_counter()
         restored = sum(restore_day(conn, archive_dir, "positions", d) for d in days)
         restore_s = time.perf_counter() - started
