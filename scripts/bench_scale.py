@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psycopg
 
 from layers.demo_city.config import CST
@@ -274,8 +275,11 @@ def measure_readings(url: str, runs: int, samples: int) -> Row:
     monitoring point of the city a run, with alarm evaluation, 4 clients, 2 workers."""
     from scripts import bench_readings
 
-    with MemorySampler() as pg:
-        res = bench_readings.measure_readings(url, runs=runs, samples=samples, port=free_port())
+    try:
+        with MemorySampler() as pg:
+            res = bench_readings.measure_readings(url, runs=runs, samples=samples, port=free_port())
+    except httpx.HTTPStatusError as exc:  # the server's answer is the finding: say it
+        return not_measured("readings/s", f"the server answered {exc.response.status_code}")
     return Row(_median(res.rates), "readings/s", res.rates, res.rss_server_kb / 1024,
                pg.peak_kb / 1024, f"{res.points:,} points × {samples} a run")  # fmt: skip
 
