@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -46,6 +48,39 @@ def seed(url: str, scale: float, out: Path) -> float:
         [sys.executable, "-c", code, url, str(scale), str(out), day.isoformat()], check=True
     )
     return time.perf_counter() - started
+
+
+@dataclass
+class RoundTrip:
+    rows: int
+    archive_s: float
+    restore_s: float
+    file_bytes: int
+
+
+def archive_restore(url: str, archive_dir: Path, days: list[dt.date]) -> RoundTrip:
+    """Archive the fixes of the UTC ``days`` (one maintenance round whose retention puts
+    exactly them and older days past it), then restore every one of them from its file, so the
+    database ends as it began and the round trip can be repeated (scripts/bench_scale.py)."""
+    shutil.rmtree(archive_dir, ignore_errors=True)  # an existing file would skip the export
+    keep = (dt.datetime.now(dt.UTC).date() - max(days)).days - 1  # the day after stays
+    window = TsWindow({"positions": keep, "readings": 400})
+    with psycopg.connect(url, autocommit=True) as conn:
+        started = time.perf_counter()
+        # restored_keep 0: a day restored by an earlier round is archived again.
+        report = maintain(conn, window, archive_dir, restored_keep=dt.timedelta(0))
+        archive_s = time.perf_counter() - started
+        done = {d: n for t, d, n in report.archived if t == "positions" and d in days}
+        if sorted(done) != sorted(days):
+            raise RuntimeError(f"archived {sorted(done)}, wanted {sorted(days)}: {report}")
+        print(f"  archived {sum(done.values()):,} fixes in {archive_s:.1f} s", flush=True)
+        started = time.perf_counter()
+        restored = sum(restore_day(conn, archive_dir, "positions", d) for d in days)
+        restore_s = time.perf_counter() - started
+    rows = sum(done.values())
+    assert restored == rows
+    size = sum(archive_path(archive_dir, "positions", d).stat().st_size for d in days)
+    return RoundTrip(rows, archive_s, restore_s, size)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -164,6 +164,84 @@ def clear_live_state(url: str, start: dt.datetime) -> None:
         conn.execute("DELETE FROM monitoring_state")
 
 
+@dataclass
+class ReadingsRun:
+    points: int
+    rates: list[float]  # readings/s of each run
+    latencies: list[float]  # alarm reading → enterprise NOTIFY, seconds
+    rss_server_kb: int  # peak RSS of the server, all workers
+
+
+def measure_readings(
+    url: str,
+    *,
+    runs: int = 3,
+    clients: int = 4,
+    batch: int = 5000,
+    samples: int = 60,
+    pairs: int = 20,
+    workers: int = 2,
+    port: int = 8770,
+) -> ReadingsRun:
+    """``runs`` replays of ``samples`` readings of every point of the seeded city at ``url``
+    through a real server (scripts/bench_scale.py calls it too)."""
+    pts = load_points(url)
+    plan = plant_pairs(url, pts, pairs, runs)
+    rng = np.random.default_rng(7)
+    headers = key_headers(make_key(url, name="bench_readings"))
+    env = {
+        **os.environ,
+        "GEORISK_DATABASE_URL": url,
+        "GEORISK_DB_POOL_MAX": "8",
+        "GEORISK_MONITORING_SWEEP_ENABLED": "false",
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "geo_api.app:create_app", "--factory"]
+    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    server = subprocess.Popen(cmd, env=env)
+    base = f"http://127.0.0.1:{port}"
+    span = dt.timedelta(seconds=samples * STEP_S + 60)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - span * (runs + 1)
+    clear_live_state(url, start)
+    rates: list[float] = []
+    lat: list[float] = []
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        for run in range(runs):
+            planted = plan[run]
+            work = make_batches(pts, start + span * run, samples, clients, batch, planted, rng)
+            listener = NotifyListener(url, "enterprises")
+            listener.start()
+            listener.ready.wait(10)
+            sent: dict[int, float] = {}
+            counts = [0, 0]
+            t0 = time.perf_counter()
+            asyncio.run(post_all(base, "/api/readings", work, sent, counts, headers))
+            elapsed = time.perf_counter() - t0
+            time.sleep(2.5)
+            listener.stop.set()
+            listener.join()
+            rates.append(counts[0] / elapsed)
+            timed = 0
+            for e, a, b in planted:
+                if a in sent and b in sent and e in listener.first:
+                    lat.append(listener.first[e] - max(sent[a], sent[b]))
+                    timed += 1
+            print(
+                f"run {run + 1}: {counts[0]:,} readings in {elapsed:.1f} s = {rates[-1]:,.0f}/s"
+                f" (not stored: {counts[1]}), {timed}/{len(planted)} planted pairs timed"
+            )
+        rss_server = peak_rss_kb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+    return ReadingsRun(len(pts.ids), rates, lat, rss_server)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -179,67 +257,22 @@ def main() -> None:
     args = ap.parse_args()
     url = bench_url(args.db)
     seed_s = float("nan") if args.skip_seed else setup(url, args.out)
-    pts = load_points(url)
-    plan = plant_pairs(url, pts, args.pairs, args.runs)
-    rng = np.random.default_rng(7)
-    headers = key_headers(make_key(url, name="bench_readings"))
-    env = {
-        **os.environ,
-        "GEORISK_DATABASE_URL": url,
-        "GEORISK_DB_POOL_MAX": "8",
-        "GEORISK_MONITORING_SWEEP_ENABLED": "false",
-    }
-    cmd = [sys.executable, "-m", "uvicorn", "geo_api.app:create_app", "--factory"]
-    cmd += ["--port", str(args.port), "--workers", str(args.workers), "--log-level", "warning"]
-    server = subprocess.Popen(cmd, env=env)
-    base = f"http://127.0.0.1:{args.port}"
-    span = dt.timedelta(seconds=args.samples * STEP_S + 60)
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - span * (args.runs + 1)
-    clear_live_state(url, start)
-    rates: list[float] = []
-    lat: list[float] = []
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        for run in range(args.runs):
-            pairs = plan[run]
-            work = make_batches(
-                pts, start + span * run, args.samples, args.clients, args.batch, pairs, rng
-            )
-            listener = NotifyListener(url, "enterprises")
-            listener.start()
-            listener.ready.wait(10)
-            sent: dict[int, float] = {}
-            counts = [0, 0]
-            t0 = time.perf_counter()
-            asyncio.run(post_all(base, "/api/readings", work, sent, counts, headers))
-            elapsed = time.perf_counter() - t0
-            time.sleep(2.5)
-            listener.stop.set()
-            listener.join()
-            rates.append(counts[0] / elapsed)
-            timed = 0
-            for e, a, b in pairs:
-                if a in sent and b in sent and e in listener.first:
-                    lat.append(listener.first[e] - max(sent[a], sent[b]))
-                    timed += 1
-            print(
-                f"run {run + 1}: {counts[0]:,} readings in {elapsed:.1f} s = {rates[-1]:,.0f}/s"
-                f" (not stored: {counts[1]}), {timed}/{len(pairs)} planted pairs timed"
-            )
-        rss_server = peak_rss_kb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(30)
+    res = measure_readings(
+        url,
+        runs=args.runs,
+        clients=args.clients,
+        batch=args.batch,
+        samples=args.samples,
+        pairs=args.pairs,
+        workers=args.workers,
+        port=args.port,
+    )
+    rates, lat, rss_server = res.rates, res.latencies, res.rss_server_kb
     p99 = float(np.percentile(lat, 99)) if lat else float("nan")
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rows = [
         ("seed scale 1", f"{seed_s:.1f} s", ""),
-        ("monitoring points", f"{len(pts.ids):,}", ""),
+        ("monitoring points", f"{res.points:,}", ""),
         (
             f"ingest readings/s, median of {args.runs}",
             f"{statistics.median(rates):,.0f}",

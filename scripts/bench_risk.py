@@ -33,7 +33,8 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _full(url: str, config: RecomputeConfig, runs: int) -> list[float]:
+async def full_recompute(url: str, config: RecomputeConfig, runs: int) -> list[float]:
+    """Seconds of ``runs`` full recomputes (scripts/bench_scale.py calls it too)."""
     times = []
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await conn.execute("UPDATE enterprises SET dynamic_color = NULL")  # force a real write
@@ -104,7 +105,7 @@ def main() -> None:
     assert counts is not None
     print(f"database: {counts[0]} enterprises, {counts[1]} hazard sources")
     full_target = FULL_TARGET_LARGE_S if counts[0] >= LARGE_CITY else FULL_TARGET_S
-    full = asyncio.run(_full(url, config, args.runs))
+    full = asyncio.run(full_recompute(url, config, args.runs))
     one = asyncio.run(_one(url, config, args.changes))
     rows = [
         ("full recompute", statistics.median(full), max(full), full_target),

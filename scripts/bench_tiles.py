@@ -26,11 +26,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 import psutil
 import psycopg
@@ -97,25 +98,28 @@ class Server:
     path: str  # format with table, z, x, y
     health: str
     headers: dict[str, str] = field(default_factory=dict)  # sent with every tile request
+    start_timeout_s: float = 60.0  # more on a loaded machine (several workers, a busy CPU)
     proc: subprocess.Popen[bytes] | None = None
     peak_rss: int = 0
     _watch: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _err: IO[bytes] = field(default_factory=tempfile.TemporaryFile)
 
     def start(self) -> None:
+        # stderr into a file (``_err``), not a pipe nobody reads: a server that logs more than
+        # the pipe holds (64 KiB: two workers' warnings on a loaded machine) would block on it.
         self.proc = subprocess.Popen(
             self.cmd,
             cwd=ROOT,
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._err,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"{self.name} exited: {err[-2000:]}")
+                raise RuntimeError(f"{self.name} exited: {self._stderr()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(f"GET {self.health} HTTP/1.0\r\n\r\n".encode())
@@ -125,9 +129,13 @@ class Server:
                 pass
             time.sleep(0.2)
         else:
-            raise RuntimeError(f"{self.name} did not start")
+            raise RuntimeError(f"{self.name} did not start: {self._stderr()}")
         self._watch = threading.Thread(target=self._rss, daemon=True)
         self._watch.start()
+
+    def _stderr(self) -> str:
+        self._err.seek(0)
+        return self._err.read().decode(errors="replace")[-2000:]
 
     def _rss(self) -> None:
         assert self.proc is not None

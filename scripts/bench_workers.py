@@ -34,7 +34,9 @@ from scripts.bench_tiles import (
 from scripts.benchkit import free_port, key_headers, make_key
 
 
-def served_by(url: str, workers: int, cache: bool, key: str) -> Server:
+def served_by(
+    url: str, workers: int, cache: bool, key: str, extra_env: dict[str, str] | None = None
+) -> Server:
     port = free_port()
     env = {
         "GEORISK_DATABASE_URL": url,
@@ -46,6 +48,7 @@ def served_by(url: str, workers: int, cache: bool, key: str) -> Server:
         "GEORISK_SCORING_ENABLED": "false",
         "GEORISK_MONITORING_SWEEP_ENABLED": "false",
         "GEORISK_WEBHOOK_ENABLED": "false",
+        **(extra_env or {}),  # e.g. GEORISK_READ_DATABASE_URL (scripts/bench_scale.py)
     }
     cmd = [PYTHON, "-m", "geo_api.cli", "serve", "--port", str(port), "--workers", str(workers)]
     return Server(
@@ -56,11 +59,20 @@ def served_by(url: str, workers: int, cache: bool, key: str) -> Server:
         path="/tiles/{table}/{z}/{x}/{y}.mvt",
         health="/healthz",
         headers=key_headers(key),
+        start_timeout_s=180.0,  # two workers on a busy two-core machine
     )
 
 
-def measure(url: str, workers: int, mode: str, tiles: dict[str, list], key: str, c: int) -> Result:
-    server = served_by(url, workers, cache=mode == "warm", key=key)
+def measure(
+    url: str,
+    workers: int,
+    mode: str,
+    tiles: dict[str, list],
+    key: str,
+    c: int,
+    extra_env: dict[str, str] | None = None,
+) -> Result:
+    server = served_by(url, workers, cache=mode == "warm", key=key, extra_env=extra_env)
     try:
         server.start()
         if mode == "cold":

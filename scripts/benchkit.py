@@ -9,12 +9,13 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -86,9 +87,11 @@ def start_server(
     log: Path,
     extra_env: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    timeout_s: float = 60.0,
 ) -> subprocess.Popen[bytes]:
     """``georisk serve`` as its own process group (a SIGKILL aimed at it spares the caller),
-    over ``url`` on ``port``, ready once /healthz answers 200; its output goes to ``log``."""
+    over ``url`` on ``port``, ready once /healthz answers 200 (within ``timeout_s``: more for
+    several workers on a loaded machine); its output goes to ``log``."""
     env = {**os.environ, "DATABASE_URL": url, "GEORISK_DATABASE_URL": url, **(extra_env or {})}
     env.pop("GEORISK_PORT", None)
     with log.open("ab") as out:
@@ -100,7 +103,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
@@ -110,7 +113,10 @@ def start_server(
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    proc.kill()
+    # The whole group: with --workers N, killing the parent alone would orphan the workers.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
@@ -196,3 +202,66 @@ def peak_rss_kb(pid: int) -> int:
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1])
     return total
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: shared buffers count once across the processes sharing them
+    (RSS would count PostgreSQL's shared memory once per backend)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cluster_pids(data_dir: Path = ROOT / ".data" / "pg") -> list[int]:
+    """The private cluster's postmaster and all its children (backends, walwriter, …)."""
+    try:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    pids = [postmaster]
+    with contextlib.suppress(OSError):
+        pids += [
+            int(x)
+            for x in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        ]
+    return pids
+
+
+class MemorySampler(threading.Thread):
+    """Peak summed PSS of a set of processes (re-listed each tick), sampled every ``every`` s:
+    what PostgreSQL holds while a client works, since its backends come and go."""
+
+    def __init__(self, pids: Callable[[], list[int]] = cluster_pids, every: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.every = every
+        self.peak_kb = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(p) for p in self.pids()))
+            self._halt.wait(self.every)
+
+    def __enter__(self) -> MemorySampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        self.join()
+
+
+def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
+    """Run ``cmd`` to completion (output passes through); answers (seconds, its own peak RSS
+    in KiB as /usr/bin/time -v reports it, the private cluster's peak PSS in KiB meanwhile)."""
+    started = time.perf_counter()
+    with MemorySampler() as pg:
+        proc = subprocess.Popen(list(cmd), cwd=ROOT, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, list(cmd))
+    return time.perf_counter() - started, int(usage.ru_maxrss), pg.peak_kb

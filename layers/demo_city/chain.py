@@ -77,8 +77,10 @@ def _expiry(rng: np.random.Generator, day: dt.date, n: int, expired_share: float
 
 
 def _id_card(region: str, index: int) -> str:
-    # Birth dates spread by index and a sequence number: unique for < 12,000 people a region.
-    birth = _BIRTH_BASE + dt.timedelta(days=(index * 7919) % 12000)
+    # Birth dates spread by index and a sequence number. (index * 7919) % 12000 alone repeats
+    # after 12,000 people, and a scale-4 fleet has ≈ 30,000 crew: each further block of
+    # 12,000 shifts its dates by one day more, which keeps them unique past 2 million.
+    birth = _BIRTH_BASE + dt.timedelta(days=(index * 7919 + index // 12_000) % 12_000)
     first17 = f"{region}{birth:%Y%m%d}{index % 1000:03d}"
     return first17 + id_card_check_char(first17)
 
