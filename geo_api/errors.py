@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -148,6 +148,18 @@ def database_unavailable(exc: BaseException) -> bool:
     return state is None or state.startswith(("08", "57P", "53"))
 
 
+#: Transient contention, not a client mistake and not an outage: the statement ran out of time
+#: (57014, statement_timeout), a lock was not granted in time (55P03), or the transaction lost
+#: a serialization race or a deadlock (40001, 40P01). The transaction rolled back, nothing was
+#: written: the client retries (503 with Retry-After), as for an outage.
+_BUSY_STATES: Final = ("57014", "55P03", "40001", "40P01")
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database too busy to finish this request in time."""
+    return isinstance(exc, OperationalError) and exc.sqlstate in _BUSY_STATES
+
+
 class ErrorItem(BaseModel):
     field: str
     reason: str
@@ -211,6 +223,18 @@ def unavailable_response() -> JSONResponse:
     )
 
 
+def busy_response() -> JSONResponse:
+    """The 503 of a request the database could not finish in time (nothing was written)."""
+    return JSONResponse(
+        _body(
+            "the database is busy: nothing was changed; retry shortly",
+            [{"field": "database", "reason": "busy"}],
+        ),
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
 _MAPPING = ErrorMap()
 #: What a framework refusal is about: 400 is a body FastAPI could not parse as JSON.
 _HTTP_FIELDS = {400: "body", 404: "path", 405: "method"}
@@ -260,7 +284,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
         # Lost connection, refused connection, server shutting down, no pooled connection in
         # time: transient, the client should retry. One log line, no traceback, no db text.
-        # Other OperationalErrors (a statement timeout, a lock not available) are not outages.
+        # A statement timeout, a lock not granted in time, a lost serialization race: the
+        # database is busy, not down — still transient, still a 503 (nothing was written).
+        if database_busy(exc):
+            log.warning(
+                "database busy on %s %s: %s (%s)",
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+                getattr(exc, "sqlstate", None),
+            )
+            return busy_response()
         if not database_unavailable(exc):
             return await on_unexpected(request, exc)
         log.warning(
@@ -276,7 +310,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # outage only reaches this last-resort handler: still a 503, not a 500. Starlette
         # answers it from outside every middleware, so the headers SecurityHeaders would add
         # are set here.
-        if database_unavailable(exc):
+        if database_unavailable(exc) or database_busy(exc):
             response = await on_database_down(request, exc)
         else:
             log.exception(

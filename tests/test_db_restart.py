@@ -3,8 +3,10 @@
 Two parts:
 
 - the error map: a database that cannot be reached is a 503 ``{"detail": "database unavailable;
-  retry shortly", "errors": [...]}`` with ``Retry-After`` and no database text; an
-  OperationalError that is not an outage (a statement timeout) stays a logged 500;
+  retry shortly", "errors": [...]}`` with ``Retry-After`` and no database text; a database too
+  busy to finish in time (a statement timeout, a lock not granted, a deadlock) is a 503 "busy"
+  with ``Retry-After`` — and a real write that waited too long stored nothing; any other
+  OperationalError stays a logged 500;
 - the small version of ``scripts/fault_db_restart.py``, in process: a server of its own over the
   test database, the private cluster stopped for a few seconds and started again under a
   client that keeps requesting, then every endpoint 2xx again, ``/healthz`` 503 while down, no
@@ -22,6 +24,7 @@ skipped when the test database is not in the private cluster (nothing of ours to
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -59,6 +62,18 @@ def _app() -> FastAPI:
     async def slow() -> None:
         raise pg_errors.QueryCanceled("canceling statement due to statement timeout")
 
+    @app.get("/locked")
+    async def locked() -> None:
+        raise pg_errors.LockNotAvailable("canceling statement due to lock timeout")
+
+    @app.get("/deadlock")
+    async def deadlock() -> None:
+        raise pg_errors.DeadlockDetected("deadlock detected")
+
+    @app.get("/in-use")
+    async def in_use() -> None:
+        raise pg_errors.ObjectInUse("database is being accessed by other users")
+
     return app
 
 
@@ -84,14 +99,54 @@ def test_database_unavailable_is_503_without_database_text(path: str) -> None:
     assert "connection" not in r.text and "administrator" not in r.text
 
 
-def test_a_statement_timeout_is_not_an_outage() -> None:
-    r = _get("/slow")
+@pytest.mark.parametrize("path", ["/slow", "/locked", "/deadlock"])
+def test_a_busy_database_is_503_busy_without_database_text(path: str) -> None:
+    r = _get(path)
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "2"
+    assert r.json()["errors"] == [{"field": "database", "reason": "busy"}]
+    assert "nothing was changed" in r.json()["detail"]
+    assert "statement" not in r.text and "deadlock" not in r.text and "lock" not in r.text
+
+
+def test_another_operational_error_is_a_logged_500() -> None:
+    r = _get("/in-use")
     assert r.status_code == 500
     assert r.json()["detail"] == "internal error; it has been logged"
     # Answered from outside every middleware, yet with the headers every answer carries.
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
-    assert "statement" not in r.text
+    assert "database" not in r.text
+
+
+def test_a_write_that_waits_too_long_is_503_and_stores_nothing(database_url: str) -> None:
+    """A batch of fixes held up behind a lock past the statement timeout: 503 busy, not a
+    500; nothing of it stored; the same batch re-sent once the lock is gone is stored."""
+    settings = make_settings(database_url)
+    settings.db = settings.db.model_copy(update={"statement_timeout_ms": 500})
+    with psycopg.connect(database_url, autocommit=True) as db:
+        # A minute after some vehicle's latest fix, where it was: a fix the filters accept.
+        last = db.execute(
+            "SELECT vehicle_id, ts, lon, lat FROM positions ORDER BY ts DESC LIMIT 1"
+        ).fetchone()
+    assert last is not None
+    vid, ts = last[0], last[1] + dt.timedelta(seconds=60)
+    fix = {"vehicle_id": vid, "ts": ts.isoformat(), "lon": last[2], "lat": last[3], "speed_kmh": 0}
+    stored = "SELECT count(*) FROM positions WHERE vehicle_id = %s AND ts = %s"
+    with LiveServer(settings) as server, server.client() as http:
+        with psycopg.connect(database_url) as holder:
+            holder.execute("LOCK TABLE positions IN SHARE MODE")  # inserts wait behind it
+            r = http.post("/api/positions", json=[fix])
+            holder.rollback()
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "2"
+        assert r.json()["errors"] == [{"field": "database", "reason": "busy"}]
+        with psycopg.connect(database_url, autocommit=True) as db:
+            assert db.execute(stored, (vid, ts)).fetchone() == (0,)
+            again = http.post("/api/positions", json=[fix])
+            assert again.status_code == 200, again.text
+            assert db.execute(stored, (vid, ts)).fetchone() == (1,)
+            db.execute("DELETE FROM positions WHERE vehicle_id = %s AND ts = %s", (vid, ts))
 
 
 def _in_private_cluster(url: str) -> bool:
