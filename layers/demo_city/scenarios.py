@@ -1,0 +1,783 @@
+"""Planted transport-chain scenarios (issue 14 item 6): every warning model's violation and its
+legal twin, on dedicated vehicles of the seeded fleet, with the waybills that make them true.
+
+Each rule of ``vocab.WARNING_MODEL_RULES`` gets ``per_rule(scale)`` planted vehicles and as many
+twins (the legal variant the issue names). A scenario vehicle's day is scripted here (roads and
+speeds as ``tracks.py`` drives them) instead of drawn; its waybills are written by
+``chain.py`` as ``planned`` (the loading, loaded, unloading and unloaded steps are then derived
+from its stops at the declared sites when the seed runs the engine, as live) — except the
+no-escort waybills, which an import put straight into ``in_transit`` (the loading checks would
+refuse a waybill without an escort). A waybill's corridor is the planned road path buffered
+by ``chain.CORRIDOR_M``, so a vehicle on its route is inside it.
+
+What keeps scenarios from tripping other models (listed in truth when they must):
+- vehicles live in "clean" lots ≥ :data:`CLEAN_M` from every hazmat enterprise (a long stop
+  near a plant reads as a loading for a vehicle without waybill, or a wrong destination);
+- stops at declared sites last :data:`SITE_STOP_S` (< the 10 min illegal-parking dwell);
+- a stop longer than 10 min outside lots (the unwaybilled loading, the undeclared stop, the wrong
+  destination) is also an ``illegal_roadside_stop`` event of the existing truth;
+- fatigue and restriction vehicles drive empty without waybill, resting only in clean lots.
+Truth times are read back from the sampled fixes, as ``tracks.py`` does. The truth assumes a
+model judges a fix against the waybill active at that fix's time (from its loading to its
+unloading), not the waybill's state at the end of the day.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Point
+
+from layers.core.vocab import WARNING_MODEL_RULES
+from layers.demo_city.config import to_lonlat
+from layers.demo_city.tracks import (
+    CONNECTOR,
+    DAY_S,
+    Sampled,
+    Timeline,
+    Vehicle,
+    World,
+    _cruise,
+    _window,
+    sample,
+)
+from layers.demo_city.zones import Zone, parking_spot
+
+#: Metres either side of a waybill's planned path (chain.CORRIDOR_M; kept equal by a test).
+CORRIDOR_M: Final = 1000.0
+#: Planted vehicles per rule at scale 1 (and as many twins); at least one each.
+PER_RULE_AT_1: Final = 8
+#: A clean lot or stop point is this far from every hazmat enterprise's site (metres).
+CLEAN_M: Final = 600.0
+#: Loading / unloading at a declared site: long enough to be a stop, short of illegal parking.
+SITE_STOP_S: Final = 8 * 60.0
+#: Long stops of the planted cases (all over the thresholds of layers/transport/config.py).
+UNWAYBILLED_STOP_S: Final = 17 * 60.0  # ≥ site_loading_min_s 900 s
+UNDECLARED_STOP_S: Final = 36 * 60.0  # ≥ undeclared_stop_max_s 1800 s
+WRONG_SITE_STOP_S: Final = 21 * 60.0  # ≥ wrong_destination_min_s 900 s
+LOT_REST_S: Final = 26 * 60.0  # ≥ rest_min_s 1200 s with margin for stop detection
+GAP_S: Final = 26 * 60.0  # ≥ positioning_gap_max_s 1200 s
+WASH_S: Final = 22 * 60.0
+#: Loads: (UN, class, name). Class 3 and 5.1 are incompatible in every segregation table
+#: (a flammable liquid after an oxidiser); 3 after 3 is the same class.
+FLAMMABLE: Final = ("1203", "3", "汽油")
+FLAMMABLE_2: Final = ("1993", "3", "易燃液体，未另作规定的")
+OXIDISER: Final = ("2014", "5.1", "过氧化氢水溶液")
+
+
+def per_rule(scale: float) -> int:
+    return max(1, round(PER_RULE_AT_1 * scale))
+
+
+@dataclass
+class Site:
+    """A hazmat enterprise a scenario loads, unloads or stops at (metric plane)."""
+
+    id: int
+    category: str
+    name: str
+    x: float
+    y: float
+    node: int
+
+
+@dataclass
+class PlannedWaybill:
+    code: str
+    vehicle: int
+    origin: Site
+    destination: Site
+    load: tuple[str, str, str]  # UN, class, name
+    escort: bool
+    state: str  # 'planned' (steps derived from stops) or 'in_transit' (imported)
+    route: list[tuple[float, float]]  # metric knots of the planned road path
+    depart_s: float  # planned departure / arrival, local-day seconds
+    arrive_s: float
+    loaded: tuple[float, float] | None = None  # party loading / loaded times ('in_transit')
+
+
+@dataclass
+class Mark:
+    """A truth entry before sampling: rule, planned span and what it expects."""
+
+    rule: str
+    kind: str  # 'stop' (the fixes at a stay), 'span' (fixes in [t0, t1]), 'gap'
+    t0: float
+    t1: float
+    x: float
+    y: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    vehicle: int
+    rule: str
+    twin: bool
+    story: str
+    tl: Timeline = field(default_factory=Timeline)
+    node: int = -1
+    marks: list[Mark] = field(default_factory=list)
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+    waybills: list[PlannedWaybill] = field(default_factory=list)
+    #: Papers the chain must leave expired (the loading check that fails), else all valid.
+    expired: str | None = None
+    has_waybill: bool = False
+
+
+class Planner:
+    """Scripts scenario days over the world's roads (one generator for all, deterministic)."""
+
+    def __init__(
+        self,
+        world: World,
+        sites: list[Site],
+        washing: list[Zone],
+        rng: np.random.Generator,
+        day_code: str,
+        hazmat_xy: np.ndarray | None = None,
+    ) -> None:
+        self.w, self.rng, self.day_code = world, rng, day_code
+        net = world.net
+        self.main = net.nodes_in_main()
+        # Lots far from every hazmat enterprise: homes and rest places.
+        site_pts = shapely.points([(s.x, s.y) for s in sites]) if sites else []
+        tree = shapely.STRtree(site_pts) if sites else None
+        self.clean = [
+            i
+            for i, z in enumerate(world.lots)
+            if tree is None or not len(tree.query(z.geom, predicate="dwithin", distance=CLEAN_M))
+        ]
+        if len(self.clean) < 3:
+            raise RuntimeError("the demo city has fewer than 3 lots clear of hazmat sites")
+        self.sites = sites
+        self.washing = washing
+        self.site_tree = tree
+        if hazmat_xy is not None and len(hazmat_xy):
+            # Every hazmat enterprise, not only the pool, keeps lots and stops "clean".
+            self.site_tree = shapely.STRtree(shapely.points(hazmat_xy))
+            self.clean = [
+                i for i in self.clean
+                if not len(self.site_tree.query(world.lots[i].geom, predicate="dwithin", distance=CLEAN_M))
+            ]  # fmt: skip
+            if len(self.clean) < 3:
+                raise RuntimeError("the demo city has fewer than 3 lots clear of hazmat sites")
+        self.n_codes = 0
+
+    # -- primitives ------------------------------------------------------------------------
+    def _go(self, p: Plan, x: float, y: float, node: int, factor: float) -> list[tuple[float, float]]:
+        """Drive from the current position via the fastest road path to ``node`` then (x, y)."""
+        net = self.w.net
+        nodes, edges = net.path(p.node, node)
+        xs = np.concatenate(([p.tl.pos[0]], net.node_x[nodes], [x]))
+        ys = np.concatenate(([p.tl.pos[1]], net.node_y[nodes], [y]))
+        e = np.array(edges, dtype=np.int64)
+        cls = np.concatenate(([CONNECTOR], net.edge_cls[e] if len(e) else [], [CONNECTOR]))
+        keep = np.concatenate(([True], np.hypot(np.diff(xs), np.diff(ys)) > 0.5))
+        xs, ys = xs[keep], ys[keep]
+        cls = cls.astype(np.int64)[keep[1:]]
+        if len(xs) >= 2:
+            p.tl.drive(xs, ys, _cruise(self.rng, cls, factor))
+        p.node = node
+        return list(zip(xs.tolist(), ys.tolist(), strict=True))
+
+    def _lot(self, exclude: set[int] = frozenset()) -> int:  # type: ignore[assignment]
+        pool = [i for i in self.clean if i not in exclude] or self.clean
+        return pool[int(self.rng.integers(len(pool)))]
+
+    def _to_lot(self, p: Plan, lot_i: int, factor: float) -> tuple[list[tuple[float, float]], tuple[float, float]]:
+        lot = self.w.lots[lot_i]
+        spot = parking_spot(self.rng, lot)
+        return self._go(p, *spot, lot.access_node, factor), spot
+
+    def _sites(self, k: int) -> list[Site]:
+        idx = self.rng.choice(len(self.sites), size=k, replace=False)
+        return [self.sites[int(i)] for i in idx]
+
+    def _code(self) -> str:
+        self.n_codes += 1
+        return f"YD{self.day_code}S{self.n_codes:04d}"
+
+    def _start(self, p: Plan, depart_h: tuple[float, float]) -> float:
+        home = self._lot()
+        lot = self.w.lots[home]
+        spot = parking_spot(self.rng, lot)
+        p.tl.start(*spot)
+        p.node = lot.access_node
+        p.tl.stay(float(self.rng.uniform(*depart_h)) * 3600)
+        return float(self.rng.uniform(0.92, 1.05))
+
+    def _roadside(self, route: list[tuple[float, float]]) -> tuple[int, float, float] | None:
+        """A point on the route's road part that is clear of lots, zones and hazmat sites."""
+        for _ in range(60):
+            k = int(self.rng.integers(2, max(3, len(route) - 3)))
+            if k + 1 >= len(route):
+                continue
+            f = float(self.rng.uniform(0.25, 0.75))
+            (ax, ay), (bx, by) = route[k], route[k + 1]
+            if math.hypot(bx - ax, by - ay) < 200:
+                continue
+            x, y = ax + f * (bx - ax), ay + f * (by - ay)
+            if not self.w.roadside_clear(x, y):
+                continue
+            if self.site_tree is not None and len(
+                self.site_tree.query(Point(x, y), predicate="dwithin", distance=CLEAN_M)
+            ):
+                continue
+            return k, x, y
+        return None
+
+    def _waybill(
+        self,
+        p: Plan,
+        a: Site,
+        b: Site,
+        route: list[tuple[float, float]],
+        depart: float,
+        arrive: float,
+        load: tuple[str, str, str] = FLAMMABLE,
+        escort: bool = True,
+        state: str = "planned",
+        loaded: tuple[float, float] | None = None,
+    ) -> PlannedWaybill:
+        wb = PlannedWaybill(
+            self._code(), p.vehicle, a, b, load, escort, state, route, depart, arrive + 600, loaded
+        )
+        p.waybills.append(wb)
+        p.has_waybill = True
+        return wb
+
+    def _site_stop(self, p: Plan, s: Site, factor: float, seconds: float = SITE_STOP_S) -> tuple[list[tuple[float, float]], float, float]:
+        route = self._go(p, s.x, s.y, s.node, factor)
+        t0, t1 = p.tl.stay(seconds)
+        return route, t0, t1
+
+    def _finish(self, p: Plan, factor: float) -> None:
+        """Drive to a clean lot and stay there until past midnight."""
+        self._to_lot(p, self._lot(), factor)
+        p.tl.stay(max(60.0, DAY_S + 120 - p.tl.t))
+
+    def _delivery(
+        self, p: Plan, a: Site, b: Site, factor: float, via: list[tuple[str, Any]] | None = None,
+        **kw: Any,
+    ) -> tuple[PlannedWaybill, tuple[float, float], float, list[tuple[float, float]]]:  # fmt: skip
+        """Load at ``a``, drive (through ``via`` legs) to ``b``, unload; the waybill's route is
+        the driven path unless a caller replaces it. Returns (waybill, the stay at a, reached b,
+        path)."""
+        _, la0, la1 = self._site_stop(p, a, factor)
+        path: list[tuple[float, float]] = [(a.x, a.y)]
+        for what, arg in via or []:
+            if what == "site":
+                path += self._go(p, arg.x, arg.y, arg.node, factor)[1:]
+                t0, t1 = p.tl.stay(WRONG_SITE_STOP_S)
+                found = {"found_enterprise_id": arg.id, "found_enterprise": arg.name,
+                         "declared_consignee_id": b.id}  # fmt: skip
+                p.marks.append(Mark("wrong_destination", "stop", t0, t1, arg.x, arg.y, found))
+                p.marks.append(Mark("illegal_parking", "stop", t0, t1, arg.x, arg.y))
+            elif what == "lot":
+                leg, _ = self._to_lot(p, arg[0], factor)
+                path += leg[1:]
+                p.tl.stay(arg[1])
+            elif what in ("node", "stopnode"):
+                nx, ny = float(self.w.net.node_x[arg]), float(self.w.net.node_y[arg])
+                path += self._go(p, nx, ny, arg, factor)[1:]
+                if what == "stopnode":
+                    t0, t1 = p.tl.stay(UNDECLARED_STOP_S)
+                    p.marks.append(Mark("undeclared_stop", "stop", t0, t1, nx, ny))
+                    p.marks.append(Mark("illegal_parking", "stop", t0, t1, nx, ny))
+            elif what == "wash":
+                leg = self._go(p, *parking_spot(self.rng, arg), arg.access_node, factor)
+                path += leg[1:]
+                p.tl.stay(WASH_S)
+        path += self._go(p, b.x, b.y, b.node, factor)[1:]
+        tb0, _ = p.tl.stay(SITE_STOP_S)
+        wb = self._waybill(p, a, b, path, la0, tb0, **kw)
+        if wb.state == "in_transit":
+            wb.loaded = (la0, la1)
+        return wb, (la0, la1), tb0, path
+
+
+    # -- helpers for recipes ---------------------------------------------------------------
+    def far_pair(self, min_m: float) -> tuple[Site, Site]:
+        for _ in range(200):
+            a, b = self._sites(2)
+            if math.hypot(a.x - b.x, a.y - b.y) >= min_m:
+                return a, b
+        return tuple(self._sites(2))  # type: ignore[return-value]
+
+    def path_xy(self, a: Site, b: Site) -> list[tuple[float, float]]:
+        nodes, _ = self.w.net.path(a.node, b.node)
+        net = self.w.net
+        return [(a.x, a.y), *zip(net.node_x[nodes].tolist(), net.node_y[nodes].tolist(), strict=True), (b.x, b.y)]
+
+    def drive_for(self, p: Plan, seconds: float, factor: float) -> None:
+        """Drive without stopping, lot access node to lot access node, for ≥ ``seconds``."""
+        t_end = p.tl.t + seconds
+        net = self.w.net
+        while p.tl.t < t_end:
+            lot = self.w.lots[self._lot()]
+            n = lot.access_node
+            if n == p.node:
+                continue
+            self._go(p, float(net.node_x[n]), float(net.node_y[n]), n, factor)
+
+
+def _recipe(pl: Planner, p: Plan, k: int) -> None:
+    """Script plan ``p`` (its rule, twin or not; ``k`` numbers twins of a rule)."""
+    r, twin = p.rule, p.twin
+    if r in ("fatigue_continuous", "fatigue_daily"):
+        f = pl._start(p, (4.0, 5.0) if r == "fatigue_daily" else (6.0, 8.0))
+        t_start = p.tl.t
+        if r == "fatigue_continuous":
+            stints = [2.05 * 3600, 2.1 * 3600] if twin else [4.4 * 3600]
+        else:
+            stints = [2.35 * 3600] * 3 if twin else [3.0 * 3600] * 3
+        driven = 0.0
+        for i, want in enumerate(stints):
+            t0 = p.tl.t
+            pl.drive_for(p, want, f)
+            driven += p.tl.t - t0
+            if i < len(stints) - 1:
+                pl._to_lot(p, pl._lot(), f)
+                p.tl.stay(LOT_REST_S)
+        leg, spot = pl._to_lot(p, pl._lot(), f)
+        t_end = p.tl.t
+        details = {"driving_s_planned": round(t_end - t_start - (len(stints) - 1) * LOT_REST_S)}
+        p.marks.append(Mark(r, "span", t_start, t_end, *spot, details))
+        p.tl.stay(max(60.0, DAY_S + 120 - p.tl.t))
+        return
+    if r == "restricted_hours":
+        day_zone = next((z for z in pl.w.restricted if "07:00" in (z.active_hours or "")), None)
+        f = pl._start(p, (19.6, 20.0) if twin else (8.0, 10.0))
+        if day_zone is not None:
+            inner = day_zone.geom.buffer(-250)
+            nodes = pl.main[shapely.contains_xy(inner, pl.w.net.node_x[pl.main], pl.w.net.node_y[pl.main])]
+            if len(nodes):
+                n = int(nodes[int(pl.rng.integers(len(nodes)))])
+                t0 = p.tl.t
+                pl._go(p, float(pl.w.net.node_x[n]), float(pl.w.net.node_y[n]), n, f)
+                leg, spot = pl._to_lot(p, pl._lot(), f)
+                details = {"zone_id": day_zone.id, "active_hours": day_zone.active_hours}
+                p.marks.append(Mark(r, "span", t0, p.tl.t, *spot, details))
+        p.tl.stay(max(60.0, DAY_S + 120 - p.tl.t))
+        return
+    f = pl._start(p, (5.0, 7.5))
+    if r == "moving_without_waybill" and not twin:
+        a, b = pl.far_pair(6000)
+        _, a0, a1 = pl._site_stop(p, a, f, UNWAYBILLED_STOP_S)
+        pl._go(p, b.x, b.y, b.node, f)
+        b0, b1 = p.tl.stay(UNWAYBILLED_STOP_S)
+        trip = {"loaded_at_enterprise_id": a.id, "unloaded_at_enterprise_id": b.id}
+        p.marks += [
+            Mark(r, "span", a1, b0, a.x, a.y, trip),
+            Mark("no_escort", "span", a1, b0, a.x, a.y, {**trip, "waybill": None}),
+            Mark("illegal_parking", "stop", a0, a1, a.x, a.y),
+            Mark("illegal_parking", "stop", b0, b1, b.x, b.y),
+        ]
+    elif r == "loading_check_failed" and not twin:
+        a, b = pl.far_pair(6000)
+        _, a0, a1 = pl._site_stop(p, a, f)
+        wb = pl._waybill(p, a, b, pl.path_xy(a, b), a0, a0 + 5400)
+        p.expired = "tank_inspection"
+        p.marks.append(Mark(r, "stop", a0, a1, a.x, a.y, {"failures": ["tank_inspection"], "waybill": wb.code}))
+    elif r == "no_escort":
+        a, b = pl.far_pair(6000)
+        wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f, escort=twin, state="in_transit")
+        p.marks.append(Mark(r, "span", la1, tb0, a.x, a.y, {"waybill": wb.code}))
+    elif r == "waybill_corridor_deviation" and not twin:
+        a, b = pl.far_pair(12000)
+        planned = pl.path_xy(a, b)
+        line = LineString(planned)
+        net = pl.w.net
+        d = shapely.distance(line, shapely.points(net.node_x[pl.main], net.node_y[pl.main]))
+        cand = pl.main[(d > 3500) & (d < 7000)]
+        detour = int(cand[int(pl.rng.integers(len(cand)))]) if len(cand) else None
+        wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f, via=[("node", detour)] if detour else None)
+        wb.route = planned
+        p.marks.append(Mark(r, "outside", la1, tb0, a.x, a.y, {"waybill": wb.code}))
+    elif r == "undeclared_stop" and not twin:
+        a, b = pl.far_pair(12000)
+        nodes, _ = pl.w.net.path(a.node, b.node)
+        net = pl.w.net
+        ok = [n for n in nodes[2:-2] if pl.w.roadside_clear(float(net.node_x[n]), float(net.node_y[n]))
+              and (pl.site_tree is None or not len(pl.site_tree.query(
+                  Point(float(net.node_x[n]), float(net.node_y[n])), predicate="dwithin", distance=CLEAN_M)))]  # fmt: skip
+        via = [("stopnode", ok[len(ok) // 2])] if ok else None
+        wb, _, _, _ = pl._delivery(p, a, b, f, via=via)
+        for m in p.marks:
+            m.details["waybill"] = wb.code
+    elif r == "wrong_destination" and not twin:
+        a, b = pl.far_pair(8000)
+        c = next(s for s in pl._sites(4) if s.id not in (a.id, b.id))
+        wb, _, _, _ = pl._delivery(p, a, b, f, via=[("site", c)])
+        for m in p.marks:
+            m.details["waybill"] = wb.code
+    elif r == "positioning_gap":
+        a, b = pl.far_pair(25000)
+        if twin:
+            lot = pl._lot()
+            wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f, via=[("lot", (lot, LOT_REST_S + GAP_S))])
+            # The silence falls inside the lot stay: find it back from the timeline.
+            stay_t0 = next(t for t in _stay_starts(p.tl) if la1 < t < tb0)
+            g0 = stay_t0 + 240
+        else:
+            wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f)
+            g0 = (la1 + tb0) / 2 - GAP_S / 2
+        p.gaps.append((g0, g0 + GAP_S))
+        p.marks.append(Mark(r, "gap", g0, g0 + GAP_S, a.x, a.y, {"waybill": wb.code}))
+    elif r == "mixed_loading":
+        a1, b1 = pl.far_pair(6000)
+        w1, _, _, _ = pl._delivery(p, a1, b1, f, load=FLAMMABLE)
+        same = twin and k % 2 == 0
+        if twin and not same and pl.washing:
+            wz = pl.washing[int(pl.rng.integers(len(pl.washing)))]
+            pl._go(p, *parking_spot(pl.rng, wz), wz.access_node, f)
+            w0, w1_ = p.tl.stay(WASH_S)
+            p.marks.append(Mark("washing_stop", "stop", w0, w1_, wz.geom.centroid.x, wz.geom.centroid.y, {"zone_id": wz.id}))
+        a2, b2 = pl.far_pair(6000)
+        second = FLAMMABLE_2 if same else OXIDISER
+        w2, (l0, l1), _, _ = pl._delivery(p, a2, b2, f, load=second)
+        details = {"previous_class": FLAMMABLE[1], "previous_un": FLAMMABLE[0], "new_class": second[1],
+                   "new_un": second[0], "previous_waybill": w1.code, "waybill": w2.code}  # fmt: skip
+        p.marks.append(Mark(r, "stop", l0, l1, a2.x, a2.y, details))
+    else:
+        # The legal twin of a waybill rule: a loaded vehicle with a valid waybill, on its
+        # corridor, stopping only at its origin, its destination (and a lot).
+        a, b = pl.far_pair(8000)
+        via = [("lot", (pl._lot(), 40 * 60.0))] if r == "undeclared_stop" else None
+        wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f, via=via)
+        p.marks.append(Mark(r, "span", la0, tb0 + SITE_STOP_S, a.x, a.y, {"waybill": wb.code}))
+    pl._finish(p, f)
+
+
+def _stay_starts(tl: Timeline) -> list[float]:
+    t, out = 0.0, []
+    for d, v in zip(tl.dur, tl.speed, strict=True):
+        if len(v) == 1 and v[0] == 0.0:
+            out.append(t)
+        t += float(d.sum())
+    return out
+
+
+def plan_all(
+    world: World,
+    fleet: list[Vehicle],
+    sites: list[Site],
+    washing: list[Zone],
+    scale: float,
+    first_free: int,
+    day_code: str,
+    hazmat_xy: np.ndarray,
+) -> dict[int, Plan]:
+    """The scenario plans, keyed by vehicle id: the fleet's last vehicles (ids above
+    ``first_free`` only), rule by rule, planted then twins (mixed loading: two twins each)."""
+    n = per_rule(scale)
+    wanted: list[tuple[str, bool, int]] = []
+    for r in WARNING_MODEL_RULES:
+        wanted += [(r, False, i) for i in range(n)]
+        wanted += [(r, True, i) for i in range(2 * n if r == "mixed_loading" else n)]
+    ids = [v.id for v in fleet if v.id > first_free][::-1]
+    if len(ids) < len(wanted):
+        raise RuntimeError(f"{len(wanted)} scenario vehicles wanted, {len(ids)} free: raise the scale")
+    pl = Planner(world, sites, washing, np.random.default_rng([world.seed, 7301]), day_code, hazmat_xy)
+    out: dict[int, Plan] = {}
+    for vid, (rule, twin, k) in zip(ids, wanted, strict=False):
+        for _attempt in range(8):
+            p = Plan(vid, rule, twin, _STORIES[(rule, twin)] if (rule, twin) in _STORIES else rule)
+            saved = pl.n_codes
+            _recipe(pl, p, k)
+            ends = [m.t1 for m in p.marks]
+            if p.tl.t >= DAY_S and all(e < DAY_S - 1800 for e in ends) and p.marks or (
+                rule == "restricted_hours" and p.tl.t >= DAY_S
+            ):
+                break
+            pl.n_codes = saved
+        out[vid] = p
+    return out
+
+
+_STORIES: Final = {
+    ("moving_without_waybill", False): "loads 17 min at a hazmat plant, drives to another with no waybill",
+    ("moving_without_waybill", True): "the same trip with a valid waybill on its corridor",
+    ("loading_check_failed", False): "tank inspection expired: the loading party refuses at the origin",
+    ("loading_check_failed", True): "papers valid: loaded, delivered on the corridor",
+    ("no_escort", False): "waybill in transit with no escort named",
+    ("no_escort", True): "the same trip with an escort",
+    ("waybill_corridor_deviation", False): "detours 3.5–7 km off the waybill's corridor",
+    ("waybill_corridor_deviation", True): "stays on the corridor",
+    ("undeclared_stop", False): "stops 36 min at the roadside while in transit",
+    ("undeclared_stop", True): "stops 40 min in a designated lot on its route",
+    ("wrong_destination", False): "stops 21 min at another hazmat plant before the consignee",
+    ("wrong_destination", True): "stops only at the declared consignee",
+    ("fatigue_continuous", False): "drives about 4 h 24 min without a rest",
+    ("fatigue_continuous", True): "drives about 4 h 10 min with a 26 min rest in a lot midway",
+    ("fatigue_daily", False): "three stints of about 3 h (9 h in the day), 26 min rests",
+    ("fatigue_daily", True): "three stints of about 2 h 20 (7 h in the day)",
+    ("restricted_hours", False): "crosses the city centre closed 07:00-19:00 in the morning",
+    ("restricted_hours", True): "crosses it after 19:30, once open",
+    ("positioning_gap", False): "silent 26 min while driving loaded in transit",
+    ("positioning_gap", True): "silent 26 min while parked in a designated lot",
+    ("mixed_loading", False): "unloads class 3, loads class 5.1 with no washing stop",
+    ("mixed_loading", True): "reloads class 3 after class 3, or washes the tank between 3 and 5.1",
+}
+
+
+def _restricted_closed(hours: str, t: np.ndarray) -> np.ndarray:
+    """Local-day seconds inside the ``HH:MM-HH:MM[,…]`` windows (spans past midnight wrap)."""
+    out = np.zeros(len(t), dtype=bool)
+    tod = np.mod(t, DAY_S)
+    for part in hours.split(","):
+        a, b = part.split("-")
+        lo = int(a[:2]) * 3600 + int(a[3:]) * 60
+        hi = int(b[:2]) * 3600 + int(b[3:]) * 60
+        out |= (tod >= lo) & (tod < hi) if lo < hi else (tod >= lo) | (tod < hi)
+    return out
+
+
+#: A restricted run shorter than this (first to last fix) is an edge: whether a model counts
+#: it depends on how it measures ``restricted_min_s`` (60 s) — scored neither way.
+RESTRICTED_CLEAR_S: Final = 120.0
+
+
+def restricted_runs(
+    zones: list[Zone], veh: int, s: Sampled
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every stretch of consecutive fixes inside a hazmat_restricted zone while it is closed:
+    (events ≥ :data:`RESTRICTED_CLEAR_S`, shorter edge runs). Computed for every vehicle, so
+    the background fleet's crossings are in the truth too."""
+    events: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
+    for z in zones:
+        inside = shapely.contains_xy(z.geom, s.x, s.y) & _restricted_closed(
+            z.active_hours or "00:00-24:00", s.ts_s
+        )
+        if not inside.any():
+            continue
+        d = np.diff(np.concatenate(([0], inside.astype(np.int8), [0])))
+        for a, b in zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist(), strict=True):
+            dur = float(s.ts_s[b] - s.ts_s[a])
+            mid = (a + b) // 2
+            lon, lat = to_lonlat(s.x[mid], s.y[mid])
+            rec = {
+                "rule": "restricted_hours",
+                "vehicle_id": veh,
+                "start": float(s.ts_s[a]),
+                "end": float(s.ts_s[b]),
+                "lon": round(float(lon), 6),
+                "lat": round(float(lat), 6),
+                "zone_id": z.id,
+                "details": {"zone_name": z.name, "active_hours": z.active_hours, "seconds": dur},
+            }
+            (events if dur >= RESTRICTED_CLEAR_S else edges).append(rec)
+    return events, edges
+
+
+def mark_truth(p: Plan, s: Sampled) -> list[dict[str, Any]]:
+    """The plan's marks as truth entries, times read back from the sampled fixes."""
+    out: list[dict[str, Any]] = []
+    for m in p.marks:
+        if m.kind == "outside":
+            route = next(w.route for w in p.waybills if w.code == m.details["waybill"])
+            w = _window(s.ts_s, m.t0, m.t1)
+            d = shapely.distance(LineString(route), shapely.points(s.x[w], s.y[w]))
+            out_w = w[d > CORRIDOR_M]
+            if len(out_w) < 2:
+                raise RuntimeError(f"corridor scenario of vehicle {p.vehicle} never left it")
+            i0, i1 = int(out_w[0]), int(out_w[-1])
+            details = {**m.details, "max_distance_m": round(float(d.max()))}
+        elif m.kind == "gap":
+            before = np.flatnonzero(s.ts_s < m.t0)
+            after = np.flatnonzero(s.ts_s > m.t1)
+            i0, i1 = int(before[-1]), int(after[0])
+            dist = float(math.hypot(s.x[i1] - s.x[i0], s.y[i1] - s.y[i0]))
+            details = {**m.details, "gap_s": float(s.ts_s[i1] - s.ts_s[i0]), "distance_m": round(dist)}
+        else:
+            w = _window(s.ts_s, m.t0, m.t1)
+            if len(w) == 0:
+                raise RuntimeError(f"scenario {p.rule} of vehicle {p.vehicle}: no fixes at {m}")
+            i0, i1 = int(w[0]), int(w[-1])
+            details = dict(m.details)
+        lon, lat = to_lonlat(m.x, m.y)
+        out.append(
+            {
+                "rule": m.rule,
+                "vehicle_id": p.vehicle,
+                "twin": p.twin,
+                "story": p.story,
+                "start": float(s.ts_s[i0]),
+                "end": float(s.ts_s[i1]),
+                "lon": round(float(lon), 6),
+                "lat": round(float(lat), 6),
+                "waybills": [w.code for w in p.waybills],
+                "details": details,
+            }
+        )
+    return out
+
+
+def drop_gaps(p: Plan, s: Sampled) -> Sampled:
+    """Remove the fixes of the plan's silences (the terminal was blind)."""
+    if not p.gaps:
+        return s
+    keep = np.ones(len(s.ts_s), dtype=bool)
+    for g0, g1 in p.gaps:
+        keep &= ~((s.ts_s >= g0) & (s.ts_s <= g1))
+    return Sampled(s.ts_s[keep], s.x[keep], s.y[keep], s.speed[keep], s.heading[keep])
+
+
+def simulate_plan(world: World, veh: Vehicle, p: Plan) -> Sampled:
+    rng = np.random.default_rng([world.seed, 7201, veh.id])
+    phase = int(rng.integers(0, 30))
+    return drop_gaps(p, sample(p.tl, phase, rng))
+
+
+
+#: Categories a scenario loads at or delivers to (a shipper and consignee on every list).
+SITE_CATEGORIES: Final = ("production", "storage")
+POOL_SIZE: Final = 60
+
+
+def site_pool(world: World, enterprises: list[Any], rng: np.random.Generator) -> list[Site]:
+    """Up to :data:`POOL_SIZE` production/storage sites a tanker can stop at unambiguously:
+    clear of lots and forbidden zones (a long stop there is plain illegal parking), within
+    400 m of a road node (a bounded pool also bounds the routing trees built)."""
+    net = world.net
+    main = net.nodes_in_main()
+    mx, my = net.node_x[main], net.node_y[main]
+    out: list[Site] = []
+    cands = [e for e in enterprises if e.category in SITE_CATEGORIES]
+    for k in rng.permutation(len(cands)).tolist():
+        e = cands[k]
+        if not world.roadside_clear(e.x, e.y):
+            continue
+        d = np.hypot(mx - e.x, my - e.y)
+        j = int(d.argmin())
+        if d[j] > 400:
+            continue
+        out.append(Site(e.id, e.category, e.name, float(e.x), float(e.y), int(main[j])))
+        if len(out) == POOL_SIZE:
+            break
+    return out
+
+
+#: Share of the other vehicles with no waybill that day (chain.WAYBILL_SHARE's complement):
+#: with no load to haul they stay in their home lot, so moving without a waybill is only
+#: what is planted.
+IDLE_SHARE: Final = 0.25
+
+
+@dataclass
+class ChainPlan:
+    """The scenario plans and idle vehicles of one seed, and the truth they collect."""
+
+    plans: dict[int, Plan]
+    idle: set[int]
+    per_rule: int
+    washing: list[Zone]
+    restricted_zones: list[Zone]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    must_not: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[dict[str, Any]] = field(default_factory=list)
+    washing_stops: list[dict[str, Any]] = field(default_factory=list)
+    truth: dict[str, Any] = field(default_factory=dict)
+
+    def simulate(
+        self, world: World, veh: Vehicle
+    ) -> tuple[Sampled, list[dict[str, Any]], np.ndarray]:
+        """A scenario vehicle's fixes, its entries of the existing truth (illegal roadside
+        stops) and the noise-protected mask (every planted window)."""
+        p = self.plans[veh.id]
+        s = simulate_plan(world, veh, p)
+        existing: list[dict[str, Any]] = []
+        for e in mark_truth(p, s):
+            rule = e["rule"]
+            if rule == "illegal_parking":
+                existing.append(
+                    {"vehicle_id": veh.id, "plate": veh.plate, "kind": "illegal_roadside_stop",
+                     "start": e["start"], "end": e["end"], "lon": e["lon"], "lat": e["lat"]}
+                )  # fmt: skip
+            elif rule == "washing_stop":
+                self.washing_stops.append(e)
+            elif p.twin:
+                self.must_not.append(e)
+            elif rule != "restricted_hours":  # planted crossings come from restricted_runs
+                self.events.append(e)
+        protected = np.zeros(len(s.ts_s), dtype=bool)
+        protected[:4] = True
+        for m in p.marks:
+            protected |= (s.ts_s >= m.t0 - 300) & (s.ts_s <= m.t1 + 300)
+        for g0, g1 in p.gaps:
+            protected |= (s.ts_s >= g0 - 300) & (s.ts_s <= g1 + 300)
+        return s, existing, protected
+
+    def restricted(self, world: World, veh: Vehicle, s: Sampled, protected: np.ndarray) -> None:
+        """Every vehicle's runs in closed restricted zones go into the truth (protected from
+        noise, so a jump does not cut a run)."""
+        ev, edges = restricted_runs(world.restricted, veh.id, s)
+        p = self.plans.get(veh.id)
+        for e in ev + edges:
+            protected |= (s.ts_s >= e["start"] - 120) & (s.ts_s <= e["end"] + 120)
+            e["twin"] = False
+            e["story"] = p.story if p and p.rule == "restricted_hours" else "incidental"
+        self.events += ev
+        self.edges += edges
+
+    def finish_truth(self, day_start_us: int) -> None:
+        from layers.demo_city.truth import iso
+
+        for e in self.events + self.must_not + self.edges + self.washing_stops:
+            e["start"] = iso(day_start_us, e["start"])
+            e["end"] = iso(day_start_us, e["end"])
+        counts: dict[str, int] = {}
+        for e in self.events:
+            counts[e["rule"]] = counts.get(e["rule"], 0) + 1
+        self.truth = {
+            "assumption": "a model judges a fix against the waybill active at the fix's time "
+            "(from its loading to its unloading step), not against its state at the end of "
+            "the day; restricted runs shorter than 120 s are edges, scored neither way",
+            "per_rule": self.per_rule,
+            "event_counts": dict(sorted(counts.items())),
+            "events": self.events,
+            "must_not": self.must_not,
+            "edges": self.edges,
+            "washing_stops": self.washing_stops,
+            "vehicles": {
+                str(v): {"rule": p.rule, "twin": p.twin, "story": p.story,
+                         "waybills": [w.code for w in p.waybills]}  # fmt: skip
+                for v, p in sorted(self.plans.items())
+            },
+            "idle_without_waybill": sorted(self.idle),
+            "washing_stations": [z.id for z in self.washing],
+            "restricted_zones": [
+                {"id": z.id, "name": z.name, "active_hours": z.active_hours}
+                for z in self.restricted_zones
+            ],
+        }
+
+
+def make_chain_plan(
+    world: World,
+    fleet: list[Vehicle],
+    hazmat: list[Any],
+    washing: list[Zone],
+    scale: float,
+    day: Any,
+    first_free: int,
+) -> ChainPlan:
+    """Plan the scenarios and choose the idle vehicles (deterministic for the world's seed)."""
+    rng = np.random.default_rng([world.seed, 7302])
+    sites = site_pool(world, hazmat, rng)
+    hazmat_xy = np.array([(e.x, e.y) for e in hazmat], dtype=np.float64)
+    plans = plan_all(world, fleet, sites, washing, scale, first_free, f"{day:%Y%m%d}", hazmat_xy)
+    irng = np.random.default_rng([world.seed, 7401])
+    draws = irng.random(len(fleet))
+    idle = {
+        v.id
+        for v, r in zip(fleet, draws.tolist(), strict=True)
+        if v.id > first_free and v.id not in plans and r < IDLE_SHARE
+    }
+    return ChainPlan(plans, idle, per_rule(scale), washing, world.restricted)
