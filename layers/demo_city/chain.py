@@ -15,9 +15,9 @@ transit the day after, planned two days after. The day's own waybills are the sc
 (``layers/demo_city/scenarios.py``): planned on that day along the road path their vehicle
 drives, their steps derived from its stops when the seed runs the engine; their vehicles carry
 valid papers unless a scenario wants one expired. The idle vehicles (no load that day) are the
-ones without waybill. Waybills that moved past ``planned`` passed the loading checks, so they carry valid
-papers; planned ones may not, and the ground truth lists which checks their loading will fail
-(``layers/transport/qualifications.judge``, the rule the API applies).
+ones without waybill. Waybills that moved past ``planned`` passed the loading checks, so they
+carry valid papers; planned ones may not, and the ground truth lists which checks their loading
+will fail (``layers/transport/qualifications.judge``, the rule the API applies).
 
 Everything is set-based (one COPY or ``INSERT … SELECT unnest`` per table) and sized by the
 fleet, so seeding time and memory stay flat.
@@ -347,7 +347,9 @@ def _insert_scenario_waybills(
     """The scenarios' waybills: on the seed's day, along their planned road path, crewed by
     people whose certificates are valid; an ``in_transit`` one (imported) gets the party's
     loading and loaded events at the times its vehicle stood at the origin."""
-    carrier_of = dict(conn.execute("SELECT id, enterprise_id FROM vehicles").fetchall())
+    carrier_of: dict[int, int] = dict(
+        conn.execute("SELECT id, enterprise_id FROM vehicles").fetchall()
+    )
     midnight = dt.datetime.combine(day, dt.time(), CST)
     rows: list[dict[str, Any]] = []
     for w in planted:
@@ -355,7 +357,9 @@ def _insert_scenario_waybills(
         valid = [c for c in crew[(carrier, "driver")] if c[1] >= day + dt.timedelta(days=2)]
         escorts = [c for c in crew[(carrier, "escort")] if c[1] >= day + dt.timedelta(days=2)]
         xs, ys = to_lonlat(np.array([p[0] for p in w.route]), np.array([p[1] for p in w.route]))
-        line = LineString(list(zip(np.round(xs, 6).tolist(), np.round(ys, 6).tolist(), strict=True)))
+        line = LineString(
+            list(zip(np.round(xs, 6).tolist(), np.round(ys, 6).tolist(), strict=True))
+        )
         rows.append(
             {
                 "code": w.code,

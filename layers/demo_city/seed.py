@@ -662,9 +662,7 @@ def _chunk(
         if veh.id in plan.plans:
             s, ev, protected = plan.simulate(world, veh)
         else:
-            s, ev, protected = tracks.simulate(
-                world, veh, forced.get(veh.id), veh.id in plan.idle
-            )
+            s, ev, protected = tracks.simulate(world, veh, forced.get(veh.id), veh.id in plan.idle)
         plan.restricted(world, veh, s, protected)
         lon, lat = to_lonlat(s.x, s.y)
         lon, lat = np.round(lon, 6), np.round(lat, 6)

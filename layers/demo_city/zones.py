@@ -333,9 +333,7 @@ def washing_stations(
     return out
 
 
-def restricted_zones(
-    districts: list[District], lots: list[Zone], first_id: int
-) -> list[Zone]:
+def restricted_zones(districts: list[District], lots: list[Zone], first_id: int) -> list[Zone]:
     """Areas closed to hazmat vehicles by hours around district seats, kept ≥ 250 m from every
     lot (a tanker parked overnight in a lot must not sit inside a closed area)."""
     tree = shapely.STRtree([z.geom for z in lots])
