@@ -338,7 +338,7 @@ def _gaps(conn: psycopg.Connection, vehicle: int) -> list[tuple[Any, ...]]:
     return conn.execute(
         "WITH f AS (SELECT ts, lon, lat, lag(ts) OVER w AS pts, lag(lon) OVER w AS plon,"
         " lag(lat) OVER w AS plat FROM positions WHERE vehicle_id = %s WINDOW w AS (ORDER BY ts))"
-        " SELECT extract(epoch FROM ts - pts), ST_Distance(ST_SetSRID(ST_MakePoint(lon, lat),"
+        " SELECT extract(epoch FROM ts - pts)::float8, ST_Distance(ST_SetSRID(ST_MakePoint(lon, lat),"
         " 4326)::geography, ST_SetSRID(ST_MakePoint(plon, plat), 4326)::geography),"
         " EXISTS (SELECT 1 FROM zones z WHERE z.kind = 'designated_parking' AND"
         "  ST_Covers(z.geom, ST_SetSRID(ST_MakePoint(lon, lat), 4326)) AND"
@@ -356,7 +356,8 @@ def test_positioning_gap_while_driving_and_the_twin_in_a_lot(
         assert len(gaps) == 1 and gaps[0][1] > 2000 and not gaps[0][2], (e, gaps)
         assert (
             abs(gaps[0][0] - e["details"]["gap_s"]) < 1
-            and abs(gaps[0][1] - e["details"]["distance_m"]) < 50
+            # the truth measures on the generator's plane (< 0.3 % off geodesic)
+            and abs(gaps[0][1] - e["details"]["distance_m"]) < 0.003 * gaps[0][1] + 20
         )
         loaded, unloading = _span(conn, e["details"]["waybill"])
         assert loaded < dt.datetime.fromisoformat(e["start"]) < unloading

@@ -301,15 +301,26 @@ class Planner:
             (b.x, b.y),
         ]
 
-    def drive_for(self, p: Plan, seconds: float, factor: float) -> None:
-        """Drive without stopping, lot access node to lot access node, for ≥ ``seconds``."""
+    def drive_for(self, p: Plan, seconds: float, factor: float) -> tuple[float, float]:
+        """Drive without stopping for about ``seconds`` and park in a clean lot: through lot
+        access nodes, the last leg chosen by its routing time to fit what is left (the lots'
+        routing trees are built already). Returns the parking spot."""
         t_end = p.tl.t + seconds
-        net = self.w.net
-        while p.tl.t < t_end:
-            lot = self.w.lots[self._lot()]
-            n = lot.access_node
-            if n == p.node:
-                continue
+        net, lots = self.w.net, self.w.lots
+        while True:
+            left = t_end - p.tl.t
+            eta, _, _ = net.route_tree(p.node)
+            secs = np.array([eta[lots[i].access_node] / factor for i in self.clean])
+            secs[[lots[i].access_node == p.node for i in self.clean]] = np.inf
+            if left < 3600 or not (secs < left - 1800).any():
+                last = self.clean[int(np.abs(secs - left).argmin())]
+                spot = parking_spot(self.rng, lots[last])
+                self._go(p, *spot, lots[last].access_node, factor)
+                return spot
+            pool = np.flatnonzero((secs > 0.25 * left) & (secs < left - 1800))
+            if not len(pool):
+                pool = np.flatnonzero(secs < left - 1800)
+            n = lots[self.clean[int(pool[int(self.rng.integers(len(pool)))])]].access_node
             self._go(p, float(net.node_x[n]), float(net.node_y[n]), n, factor)
 
 
@@ -320,18 +331,13 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
         f = pl._start(p, (4.0, 5.0) if r == "fatigue_daily" else (6.0, 8.0))
         t_start = p.tl.t
         if r == "fatigue_continuous":
-            stints = [2.05 * 3600, 2.1 * 3600] if twin else [4.4 * 3600]
+            stints = [2.1 * 3600, 2.15 * 3600] if twin else [4.4 * 3600]
         else:
             stints = [2.35 * 3600] * 3 if twin else [3.0 * 3600] * 3
-        driven = 0.0
         for i, want in enumerate(stints):
-            t0 = p.tl.t
-            pl.drive_for(p, want, f)
-            driven += p.tl.t - t0
+            spot = pl.drive_for(p, want, f)
             if i < len(stints) - 1:
-                pl._to_lot(p, pl._lot(), f)
                 p.tl.stay(LOT_REST_S)
-        _, spot = pl._to_lot(p, pl._lot(), f)
         t_end = p.tl.t
         driving = {"driving_s_planned": round(t_end - t_start - (len(stints) - 1) * LOT_REST_S)}
         p.marks.append(Mark(r, "span", t_start, t_end, *spot, driving))
