@@ -338,8 +338,9 @@ def _gaps(conn: psycopg.Connection, vehicle: int) -> list[tuple[Any, ...]]:
     return conn.execute(
         "WITH f AS (SELECT ts, lon, lat, lag(ts) OVER w AS pts, lag(lon) OVER w AS plon,"
         " lag(lat) OVER w AS plat FROM positions WHERE vehicle_id = %s WINDOW w AS (ORDER BY ts))"
-        " SELECT extract(epoch FROM ts - pts)::float8, ST_Distance(ST_SetSRID(ST_MakePoint(lon, lat),"
-        " 4326)::geography, ST_SetSRID(ST_MakePoint(plon, plat), 4326)::geography),"
+        " SELECT extract(epoch FROM ts - pts)::float8,"
+        " ST_Distance(ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography,"
+        " ST_SetSRID(ST_MakePoint(plon, plat), 4326)::geography),"
         " EXISTS (SELECT 1 FROM zones z WHERE z.kind = 'designated_parking' AND"
         "  ST_Covers(z.geom, ST_SetSRID(ST_MakePoint(lon, lat), 4326)) AND"
         "  ST_Covers(z.geom, ST_SetSRID(ST_MakePoint(plon, plat), 4326)))"
