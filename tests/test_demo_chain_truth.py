@@ -438,3 +438,51 @@ def test_registered_models_match_the_planted_truth(
         sc = scores[rule]
         assert sc.events > 0, rule
         assert sc.recall >= 0.98 and sc.precision >= 0.98, (rule, sc.missed, sc.false)
+
+
+# -- the truth is complete: what any vehicle did, not only what was planted ----------------------
+
+
+def _listed(truth: dict[str, Any], rule: str, vehicle: int, start: Any, end: Any) -> bool:
+    section = truth["chain_scenarios"]
+    for e in section["events"] + section["edges"]:
+        if e["rule"] == rule and e["vehicle_id"] == vehicle:
+            a, b = dt.datetime.fromisoformat(e["start"]), dt.datetime.fromisoformat(e["end"])
+            if a <= end + dt.timedelta(minutes=5) and b >= start - dt.timedelta(minutes=5):
+                return True
+    return False
+
+
+def test_every_long_stint_of_any_vehicle_is_in_the_truth(
+    conn: psycopg.Connection, truth: dict[str, Any]
+) -> None:
+    """Driving of more than 4 h 10 min between the detector's rests (≥ 20 min), by any vehicle
+    of the fleet, is a listed fatigue event or edge (the background fleet's own long legs)."""
+    rows = conn.execute(
+        "WITH r AS (SELECT vehicle_id, end_ts, lead(start_ts) OVER (PARTITION BY vehicle_id"
+        " ORDER BY start_ts) AS nxt FROM stops WHERE duration_s >= %s)"
+        " SELECT vehicle_id, end_ts, nxt FROM r WHERE nxt - end_ts > make_interval(secs => %s)",
+        (RULES.rest_min_s, RULES.continuous_drive_max_s + 600),
+    ).fetchall()
+    assert rows  # the planted ones at least
+    for v, a, b in rows:
+        assert _listed(truth, "fatigue_continuous", v, a, b), (v, a, b)
+
+
+def test_every_closed_area_crossing_of_any_vehicle_is_in_the_truth(
+    conn: psycopg.Connection, truth: dict[str, Any]
+) -> None:
+    """Fixes inside a hazmat-restricted zone while it is closed, by any vehicle, belong to a
+    listed restricted_hours event or edge."""
+    rows = conn.execute(
+        "SELECT p.vehicle_id, min(p.ts), max(p.ts), count(*) FROM positions p"
+        " JOIN zones z ON z.kind = 'hazmat_restricted'"
+        " AND ST_Covers(z.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))"
+        " WHERE CASE z.active_hours WHEN '07:00-19:00'"
+        "  THEN extract(hour FROM p.ts AT TIME ZONE 'Asia/Shanghai') BETWEEN 7 AND 18"
+        "  ELSE extract(hour FROM p.ts AT TIME ZONE 'Asia/Shanghai') NOT BETWEEN 6 AND 21 END"
+        " GROUP BY p.vehicle_id, z.id"
+    ).fetchall()
+    assert rows
+    for v, a, b, n in rows:
+        assert _listed(truth, "restricted_hours", v, a, b), (v, a, b, n)

@@ -197,8 +197,14 @@ class Planner:
         self.n_codes += 1
         return f"YD{self.day_code}S{self.n_codes:04d}"
 
-    def _start(self, p: Plan, depart_h: tuple[float, float]) -> float:
-        home = self._lot()
+    def nearest_lot(self, x: float, y: float) -> int:
+        """The clean lot nearest to (x, y): homes and rests close to the work keep a
+        delivery day's stints short (no fatigue of its own)."""
+        c = [self.w.lots[i].geom.centroid for i in self.clean]
+        return self.clean[int(np.argmin([(q.x - x) ** 2 + (q.y - y) ** 2 for q in c]))]
+
+    def _start(self, p: Plan, depart_h: tuple[float, float], near: Site | None = None) -> float:
+        home = self._lot() if near is None else self.nearest_lot(near.x, near.y)
         lot = self.w.lots[home]
         spot = parking_spot(self.rng, lot)
         p.tl.start(*spot)
@@ -241,8 +247,8 @@ class Planner:
         return route, t0, t1
 
     def _finish(self, p: Plan, factor: float) -> None:
-        """Drive to a clean lot and stay there until past midnight."""
-        self._to_lot(p, self._lot(), factor)
+        """Drive to the nearest clean lot and stay there until past midnight."""
+        self._to_lot(p, self.nearest_lot(*p.tl.pos), factor)
         p.tl.stay(max(60.0, DAY_S + 120 - p.tl.t))
 
     def _delivery(
@@ -360,9 +366,9 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
                 p.marks.append(Mark(r, "span", t0, p.tl.t, *spot, zone))
         p.tl.stay(max(60.0, DAY_S + 120 - p.tl.t))
         return
-    f = pl._start(p, (5.0, 7.5))
     if r == "moving_without_waybill" and not twin:
         a, b = pl.far_pair(6000)
+        f = pl._start(p, (5.0, 7.5), near=a)
         _, a0, a1 = pl._site_stop(p, a, f, UNWAYBILLED_STOP_S)
         pl._go(p, b.x, b.y, b.node, f)
         b0, b1 = p.tl.stay(UNWAYBILLED_STOP_S)
@@ -375,6 +381,7 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
         ]
     elif r == "loading_check_failed" and not twin:
         a, b = pl.far_pair(6000)
+        f = pl._start(p, (5.0, 7.5), near=a)
         _, a0, a1 = pl._site_stop(p, a, f)
         wb = pl._waybill(p, a, b, pl.path_xy(a, b), a0, a0 + 5400)
         p.expired = "tank_inspection"
@@ -383,10 +390,12 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
         )
     elif r == "no_escort":
         a, b = pl.far_pair(6000)
+        f = pl._start(p, (5.0, 7.5), near=a)
         wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f, escort=twin, state="in_transit")
         p.marks.append(Mark(r, "span", la1, tb0, a.x, a.y, {"waybill": wb.code}))
     elif r == "waybill_corridor_deviation" and not twin:
         a, b = pl.far_pair(12000)
+        f = pl._start(p, (5.0, 7.5), near=a)
         planned = pl.path_xy(a, b)
         line = LineString(planned)
         net = pl.w.net
@@ -400,6 +409,7 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
         p.marks.append(Mark(r, "outside", la1, tb0, a.x, a.y, {"waybill": wb.code}))
     elif r == "undeclared_stop" and not twin:
         a, b = pl.far_pair(12000)
+        f = pl._start(p, (5.0, 7.5), near=a)
         nodes, _ = pl.w.net.path(a.node, b.node)
         net = pl.w.net
         ok = [n for n in nodes[2:-2] if pl.clear_stop(float(net.node_x[n]), float(net.node_y[n]))]
@@ -409,12 +419,14 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
             m.details["waybill"] = wb.code
     elif r == "wrong_destination" and not twin:
         a, b = pl.far_pair(8000)
+        f = pl._start(p, (5.0, 7.5), near=a)
         c = next(s for s in pl._sites(4) if s.id not in (a.id, b.id))
         wb, _, _, _ = pl._delivery(p, a, b, f, via=[("site", c)])
         for m in p.marks:
             m.details["waybill"] = wb.code
     elif r == "positioning_gap":
         a, b = pl.far_pair(25000)
+        f = pl._start(p, (5.0, 7.5), near=a)
         if twin:
             lot = pl._lot()
             wb, (la0, la1), tb0, _ = pl._delivery(
@@ -430,6 +442,7 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
         p.marks.append(Mark(r, "gap", g0, g0 + GAP_S, a.x, a.y, {"waybill": wb.code}))
     elif r == "mixed_loading":
         o1, d1 = pl.far_pair(6000)
+        f = pl._start(p, (5.0, 7.5), near=o1)
         w1, _, _, _ = pl._delivery(p, o1, d1, f, load=FLAMMABLE)
         same = twin and k % 2 == 0
         if twin and not same and pl.washing:
@@ -448,6 +461,9 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
                 )
             )
         o2, d2 = pl.far_pair(6000)
+        # A rest between the two deliveries keeps the day's stints under 4 h.
+        pl._to_lot(p, pl.nearest_lot(o2.x, o2.y), f)
+        p.tl.stay(LOT_REST_S)
         second = FLAMMABLE_2 if same else OXIDISER
         w2, (l0, l1), _, _ = pl._delivery(p, o2, d2, f, load=second)
         details: dict[str, Any] = {
@@ -463,6 +479,7 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
         # The legal twin of a waybill rule: a loaded vehicle with a valid waybill, on its
         # corridor, stopping only at its origin, its destination (and a lot).
         a, b = pl.far_pair(8000)
+        f = pl._start(p, (5.0, 7.5), near=a)
         rest = [("lot", (pl._lot(), 40 * 60.0))] if r == "undeclared_stop" else None
         wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f, via=rest)
         p.marks.append(Mark(r, "span", la0, tb0 + SITE_STOP_S, a.x, a.y, {"waybill": wb.code}))
@@ -604,6 +621,84 @@ def restricted_runs(
     return events, edges
 
 
+#: Stays at least this long are rests for any reading of rest_min_s (1200 s) after stop
+#: detection; shorter ones down to :data:`MAYBE_REST_S` may or may not be.
+SURE_REST_S: Final = 1500.0
+MAYBE_REST_S: Final = 900.0
+#: Margins around the fatigue limits: clearly over is an event, near is an edge.
+FATIGUE_MARGIN_S: Final = 600.0
+FATIGUE_NEAR_S: Final = 900.0
+
+
+def fatigue_runs(
+    veh: int, tl: Timeline, s: Sampled, rules: tuple[float, float] = (4 * 3600.0, 8 * 3600.0)
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Continuous-driving stints and the day's driving of a planned day, as (events, edges).
+
+    Stints run between rests; the lower reading counts only moving time between any stay that
+    may be a rest, the upper reading elapsed time between sure rests. An event needs the lower
+    reading over the limit by :data:`FATIGUE_MARGIN_S`; an edge is an upper reading within
+    :data:`FATIGUE_NEAR_S` of it (or over) that is not an event."""
+    cont_max, daily_max = rules
+    dur = np.concatenate(tl.dur)
+    spd = np.concatenate(tl.speed)
+    t0 = np.concatenate(([0.0], np.cumsum(dur)[:-1]))
+    t1 = t0 + dur
+    inside = t0 < DAY_S
+    dur, spd, t0, t1 = dur[inside], spd[inside], t0[inside], np.minimum(t1[inside], DAY_S)
+    moving = spd > 0
+    events: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
+
+    def rec(rule: str, a: float, b: float, **details: Any) -> dict[str, Any]:
+        i = _window(s.ts_s, a, b)
+        j0, j1 = (int(i[0]), int(i[-1])) if len(i) else (0, 0)
+        lon, lat = to_lonlat(s.x[j1], s.y[j1])
+        return {
+            "rule": rule,
+            "vehicle_id": veh,
+            "start": float(s.ts_s[j0]),
+            "end": float(s.ts_s[j1]),
+            "lon": round(float(lon), 6),
+            "lat": round(float(lat), 6),
+            "details": details,
+        }
+
+    def stints(min_rest: float) -> list[tuple[float, float, float]]:
+        """(start, end, moving seconds) between stays of at least ``min_rest``."""
+        out: list[tuple[float, float, float]] = []
+        start: float | None = None
+        mov = 0.0
+        for k in range(len(dur)):
+            if moving[k]:
+                start = float(t0[k]) if start is None else start
+                mov += float(t1[k] - t0[k])
+            elif dur[k] >= min_rest and start is not None:
+                out.append((start, float(t0[k]), mov))
+                start, mov = None, 0.0
+        if start is not None:
+            out.append((start, float(min(t1[-1], DAY_S)), mov))
+        return out
+
+    low = stints(MAYBE_REST_S)
+    for a, b, _ in stints(SURE_REST_S):
+        lower = max((m for x, y, m in low if x < b and y > a), default=0.0)
+        if lower > cont_max + FATIGUE_MARGIN_S:
+            events.append(rec("fatigue_continuous", a, b, driving_s=round(lower)))
+        elif b - a > cont_max - FATIGUE_NEAR_S:
+            edges.append(rec("fatigue_continuous", a, b, elapsed_s=round(b - a)))
+    driving = float(np.sum((t1 - t0)[moving]))
+    short = ~moving & (dur < SURE_REST_S) & (t0 > 0)
+    upper = driving + float(np.sum((t1 - t0)[short]))
+    if moving.any():
+        first, last = float(t0[moving][0]), float(t1[moving][-1])
+        if driving > daily_max + FATIGUE_MARGIN_S:
+            events.append(rec("fatigue_daily", first, last, driving_s=round(driving)))
+        elif upper > daily_max - FATIGUE_NEAR_S:
+            edges.append(rec("fatigue_daily", first, last, driving_s=round(driving)))
+    return events, edges
+
+
 def mark_truth(p: Plan, s: Sampled) -> list[dict[str, Any]]:
     """The plan's marks as truth entries, times read back from the sampled fixes."""
     out: list[dict[str, Any]] = []
@@ -737,6 +832,9 @@ class ChainPlan:
                 self.must_not.append(e)
             elif rule != "restricted_hours":  # planted crossings come from restricted_runs
                 self.events.append(e)
+        if p.rule not in ("fatigue_continuous", "fatigue_daily"):
+            # A day of deliveries with only short site stops can be fatigue of its own.
+            self.fatigue(veh.id, p.tl, s)
         protected = np.zeros(len(s.ts_s), dtype=bool)
         protected[:4] = True
         for m in p.marks:
@@ -755,6 +853,17 @@ class ChainPlan:
             e["twin"] = False
             e["story"] = p.story if p and p.rule == "restricted_hours" else "incidental"
         self.events += ev
+        self.edges += edges
+
+    def fatigue(self, veh: int, tl: Timeline, s: Sampled) -> None:
+        """A background vehicle's own fatigue, from its planned day: its long legs are real
+        fatigue (truth events), and where the models' readings may differ (whether a stay of
+        15–25 min is a rest, whether short stops count as driving) an edge scored neither way.
+        """
+        events, edges = fatigue_runs(veh, tl, s)
+        for e in events + edges:
+            e["twin"], e["story"] = False, "incidental"
+        self.events += events
         self.edges += edges
 
     def finish_truth(self, day_start_us: int) -> None:

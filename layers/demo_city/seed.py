@@ -662,7 +662,11 @@ def _chunk(
         if veh.id in plan.plans:
             s, ev, protected = plan.simulate(world, veh)
         else:
-            s, ev, protected = tracks.simulate(world, veh, forced.get(veh.id), veh.id in plan.idle)
+            kept: list[tracks.Timeline] = []
+            s, ev, protected = tracks.simulate(
+                world, veh, forced.get(veh.id), veh.id in plan.idle, kept
+            )
+            plan.fatigue(veh.id, kept[0], s)
         plan.restricted(world, veh, s, protected)
         lon, lat = to_lonlat(s.x, s.y)
         lon, lat = np.round(lon, 6), np.round(lat, 6)

@@ -480,7 +480,11 @@ def _window(ts: np.ndarray, t0: float, t1: float) -> np.ndarray:
 
 
 def simulate(
-    world: World, veh: Vehicle, forced: str | None, idle: bool = False
+    world: World,
+    veh: Vehicle,
+    forced: str | None,
+    idle: bool = False,
+    keep: list[Timeline] | None = None,
 ) -> tuple[Sampled, list[dict[str, Any]], np.ndarray]:
     """Sample one vehicle's day; returns fixes, ground-truth events and a noise-protected mask.
     An ``idle`` vehicle (no waybill that day: no load to haul) stays in its home lot."""
@@ -499,6 +503,8 @@ def simulate(
         if ok:
             break
         wanted = wanted[: max(0, len(wanted) - 1)] if _attempt >= 3 else wanted
+    if keep is not None:
+        keep.append(tl)  # the caller reads driving stints from the plan (fatigue truth)
     protected = np.zeros(FIXES_PER_DAY, dtype=bool)
     protected[:4] = True
     for ev in events:
