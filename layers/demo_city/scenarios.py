@@ -195,7 +195,7 @@ class Planner:
 
     def _code(self) -> str:
         self.n_codes += 1
-        return f"YD{self.day_code}S{self.n_codes:04d}"
+        return f"YS{self.day_code}{self.n_codes:04d}"  # YS…: not the chain's YD… series
 
     def nearest_lot(self, x: float, y: float) -> int:
         """The clean lot nearest to (x, y): homes and rests close to the work keep a
