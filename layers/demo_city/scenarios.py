@@ -16,7 +16,10 @@ What keeps scenarios from tripping other models (listed in truth when they must)
 - stops at declared sites last :data:`SITE_STOP_S` (< the 10 min illegal-parking dwell);
 - a stop longer than 10 min outside lots (the unwaybilled loading, the undeclared stop, the wrong
   destination) is also an ``illegal_roadside_stop`` event of the existing truth;
-- fatigue and restriction vehicles drive empty without waybill, resting only in clean lots.
+- fatigue and restriction vehicles drive empty without waybill, resting only in clean lots;
+- what any vehicle does of its own is computed, not assumed away: every run inside a closed
+  restricted zone (:func:`restricted_runs`) and every long stint or driving day
+  (:func:`fatigue_runs`) is an event, or an edge where models may fairly read it either way.
 Truth times are read back from the sampled fixes, as ``tracks.py`` does. The truth assumes a
 model judges a fix against the waybill active at that fix's time (from its loading to its
 unloading), not the waybill's state at the end of the day.
@@ -255,9 +258,10 @@ class Planner:
         self, p: Plan, a: Site, b: Site, factor: float, via: list[tuple[str, Any]] | None = None,
         **kw: Any,
     ) -> tuple[PlannedWaybill, tuple[float, float], float, list[tuple[float, float]]]:  # fmt: skip
-        """Load at ``a``, drive (through ``via`` legs) to ``b``, unload; the waybill's route is
-        the driven path unless a caller replaces it. Returns (waybill, the stay at a, reached b,
-        path)."""
+        """Load at ``a``, drive (through ``via`` legs: another plant's site, a lot with a stay,
+        a road node, a road node with an undeclared stop) to ``b``, unload; the waybill's route
+        is the driven path unless a caller replaces it. Returns (waybill, the stay at a, reached
+        b, path)."""
         _, la0, la1 = self._site_stop(p, a, factor)
         path: list[tuple[float, float]] = [(a.x, a.y)]
         for what, arg in via or []:
@@ -279,10 +283,6 @@ class Planner:
                     t0, t1 = p.tl.stay(UNDECLARED_STOP_S)
                     p.marks.append(Mark("undeclared_stop", "stop", t0, t1, nx, ny))
                     p.marks.append(Mark("illegal_parking", "stop", t0, t1, nx, ny))
-            elif what == "wash":
-                leg = self._go(p, *parking_spot(self.rng, arg), arg.access_node, factor)
-                path += leg[1:]
-                p.tl.stay(WASH_S)
         path += self._go(p, b.x, b.y, b.node, factor)[1:]
         tb0, _ = p.tl.stay(SITE_STOP_S)
         wb = self._waybill(p, a, b, path, la0, tb0, **kw)
