@@ -420,9 +420,9 @@ def main() -> None:
     rows += chain_rows(chain, truth)
     rows.append(("peak RSS server (all workers)", f"{rss_server / 1024:.0f} MiB", ""))
     rows.append(("peak RSS bench client", f"{rss_self / 1024:.0f} MiB", ""))
-    print(f"\n{'measure':<40} {'value':<36} target")
+    print(f"\n{'measure':<48} {'value':<36} target")
     for name, value, target in rows:
-        print(f"{name:<40} {value:<36} {target}")
+        print(f"{name:<48} {value:<36} {target}")
 
 
 if __name__ == "__main__":
