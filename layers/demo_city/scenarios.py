@@ -20,9 +20,11 @@ What keeps scenarios from tripping other models (listed in truth when they must)
 - what any vehicle does of its own is computed, not assumed away: every run inside a closed
   restricted zone (:func:`restricted_runs`) and every long stint or driving day
   (:func:`fatigue_runs`) is an event, or an edge where models may fairly read it either way.
-Truth times are read back from the sampled fixes, as ``tracks.py`` does. The truth assumes a
-model judges a fix against the waybill active at that fix's time (from its loading to its
-unloading), not the waybill's state at the end of the day.
+Truth times are read back from the sampled fixes, as ``tracks.py`` does. The seed judges a
+vehicle's whole day in one batch after its waybills' steps are derived, so a model that reads a
+waybill's current state sees the day's final one: the positioning-gap and mixed-loading cases
+keep their waybill in transit overnight (parked in a lot) so either reading holds; the others
+assume a model judges a fix against the waybill active at the fix's time.
 """
 
 from __future__ import annotations
@@ -251,12 +253,14 @@ class Planner:
 
     def _finish(self, p: Plan, factor: float) -> None:
         """Drive to the nearest clean lot and stay there until past midnight."""
+        if p.tl.t >= DAY_S:
+            return  # parked for the night already
         self._to_lot(p, self.nearest_lot(*p.tl.pos), factor)
         p.tl.stay(max(60.0, DAY_S + 120 - p.tl.t))
 
     def _delivery(
         self, p: Plan, a: Site, b: Site, factor: float, via: list[tuple[str, Any]] | None = None,
-        **kw: Any,
+        overnight: bool = False, **kw: Any,
     ) -> tuple[PlannedWaybill, tuple[float, float], float, list[tuple[float, float]]]:  # fmt: skip
         """Load at ``a``, drive (through ``via`` legs: another plant's site, a lot with a stay,
         a road node, a road node with an undeclared stop) to ``b``, unload; the waybill's route
@@ -283,8 +287,16 @@ class Planner:
                     t0, t1 = p.tl.stay(UNDECLARED_STOP_S)
                     p.marks.append(Mark("undeclared_stop", "stop", t0, t1, nx, ny))
                     p.marks.append(Mark("illegal_parking", "stop", t0, t1, nx, ny))
-        path += self._go(p, b.x, b.y, b.node, factor)[1:]
-        tb0, _ = p.tl.stay(SITE_STOP_S)
+        if overnight:
+            # Still on its way at the day's end: parked for the night in a lot near the
+            # consignee, the rest of the planned path not yet driven. The waybill stays in
+            # transit, however a model reads "in transit" (its state now, or its steps' times).
+            leg, _ = self._to_lot(p, self.nearest_lot(b.x, b.y), factor)
+            path += leg[1:] + self.path_xy_from(p.node, b)
+            tb0, _ = p.tl.stay(max(60.0, DAY_S + 120 - p.tl.t))
+        else:
+            path += self._go(p, b.x, b.y, b.node, factor)[1:]
+            tb0, _ = p.tl.stay(SITE_STOP_S)
         wb = self._waybill(p, a, b, path, la0, tb0, **kw)
         if wb.state == "in_transit":
             wb.loaded = (la0, la1)
@@ -297,6 +309,15 @@ class Planner:
             if math.hypot(a.x - b.x, a.y - b.y) >= min_m:
                 return a, b
         return tuple(self._sites(2))  # type: ignore[return-value]
+
+    def path_xy_from(self, node: int, b: Site) -> list[tuple[float, float]]:
+        """The road path not driven yet, from ``node`` to ``b`` (a waybill's planned rest)."""
+        nodes, _ = self.w.net.path(node, b.node)
+        net = self.w.net
+        return [
+            *zip(net.node_x[nodes].tolist(), net.node_y[nodes].tolist(), strict=True),
+            (b.x, b.y),
+        ]
 
     def path_xy(self, a: Site, b: Site) -> list[tuple[float, float]]:
         nodes, _ = self.w.net.path(a.node, b.node)
@@ -425,7 +446,7 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
         for m in p.marks:
             m.details["waybill"] = wb.code
     elif r == "positioning_gap":
-        a, b = pl.far_pair(25000)
+        a, b = pl.far_pair(30000)
         f = pl._start(p, (5.0, 7.5), near=a)
         if twin:
             lot = pl._lot()
@@ -436,8 +457,9 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
             stay_t0 = next(t for t in _stay_starts(p.tl) if la1 < t < tb0)
             g0 = stay_t0 + 240
         else:
-            wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f)
-            g0 = (la1 + tb0) / 2 - GAP_S / 2
+            wb, (la0, la1), tb0, _ = pl._delivery(p, a, b, f, overnight=True)
+            # A third of the way to the night's lot: silent while driving loaded.
+            g0 = la1 + max(300.0, (tb0 - la1 - GAP_S) / 3)
         p.gaps.append((g0, g0 + GAP_S))
         p.marks.append(Mark(r, "gap", g0, g0 + GAP_S, a.x, a.y, {"waybill": wb.code}))
     elif r == "mixed_loading":
@@ -465,7 +487,7 @@ def _recipe(pl: Planner, p: Plan, k: int) -> None:
         pl._to_lot(p, pl.nearest_lot(o2.x, o2.y), f)
         p.tl.stay(LOT_REST_S)
         second = FLAMMABLE_2 if same else OXIDISER
-        w2, (l0, l1), _, _ = pl._delivery(p, o2, d2, f, load=second)
+        w2, (l0, l1), _, _ = pl._delivery(p, o2, d2, f, load=second, overnight=True)
         details: dict[str, Any] = {
             "previous_class": FLAMMABLE[1],
             "previous_un": FLAMMABLE[0],
@@ -562,9 +584,12 @@ _STORIES: Final = {
     ("fatigue_daily", True): "three stints of about 2 h 20 (7 h in the day)",
     ("restricted_hours", False): "crosses the city centre closed 07:00-19:00 in the morning",
     ("restricted_hours", True): "crosses it after 19:30, once open",
-    ("positioning_gap", False): "silent 26 min while driving loaded in transit",
+    (
+        "positioning_gap",
+        False,
+    ): "silent 26 min while driving loaded, parked for the night in transit",
     ("positioning_gap", True): "silent 26 min while parked in a designated lot",
-    ("mixed_loading", False): "unloads class 3, loads class 5.1 with no washing stop",
+    ("mixed_loading", False): "unloads class 3, loads class 5.1 with no washing stop (on board)",
     ("mixed_loading", True): "reloads class 3 after class 3, or washes the tank between 3 and 5.1",
 }
 
@@ -876,9 +901,11 @@ class ChainPlan:
         for e in self.events:
             counts[e["rule"]] = counts.get(e["rule"], 0) + 1
         self.truth = {
-            "assumption": "a model judges a fix against the waybill active at the fix's time "
-            "(from its loading to its unloading step), not against its state at the end of "
-            "the day; restricted runs shorter than 120 s are edges, scored neither way",
+            "assumption": "the seed judges each vehicle's day in one batch after its waybills' "
+            "steps: the positioning-gap and mixed-loading cases keep their waybill in transit "
+            "overnight so either reading of 'in transit' holds; the others assume a model "
+            "judges a fix against the waybill active at the fix's time; edges (restricted runs "
+            "under 120 s, fatigue near its limits) are scored neither way",
             "per_rule": self.per_rule,
             "event_counts": dict(sorted(counts.items())),
             "events": self.events,
