@@ -938,17 +938,19 @@ def make_chain_plan(
     scale: float,
     day: Any,
     first_free: int,
+    unlinked: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> ChainPlan:
     """Plan the scenarios and choose the idle vehicles (deterministic for the world's seed)."""
     rng = np.random.default_rng([world.seed, 7302])
     sites = site_pool(world, hazmat, rng)
     hazmat_xy = np.array([(e.x, e.y) for e in hazmat], dtype=np.float64)
-    plans = plan_all(world, fleet, sites, washing, scale, first_free, f"{day:%Y%m%d}", hazmat_xy)
+    linked = [v for v in fleet if v.id not in unlinked]  # scenarios need a carrier
+    plans = plan_all(world, linked, sites, washing, scale, first_free, f"{day:%Y%m%d}", hazmat_xy)
     irng = np.random.default_rng([world.seed, 7401])
     draws = irng.random(len(fleet))
     idle = {
         v.id
         for v, r in zip(fleet, draws.tolist(), strict=True)
-        if v.id > first_free and v.id not in plans and r < IDLE_SHARE
+        if v.id > first_free and v.id not in plans and (r < IDLE_SHARE or v.id in unlinked)
     }
     return ChainPlan(plans, idle, per_rule(scale), washing, world.restricted)

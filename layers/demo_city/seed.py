@@ -210,15 +210,21 @@ def seed_demo_city(
             report.counts["risk_units"] = loader.copy_registers(conn, regs)
 
         with _phase(report, "tracks", progress):
+            # Carriers first: a vehicle no transport enterprise takes over has no carrier, so
+            # no waybill — it stays idle (its day must not read as moving without a waybill).
+            _link_carriers(conn)
+            unlinked = {
+                int(r[0])
+                for r in conn.execute("SELECT id FROM vehicles WHERE enterprise_id IS NULL")
+            }
             events, noise, chain_plan = _load_tracks(
                 conn, report, net, lots, forbidden, fleet, day, seed, progress,
-                hazmat, washing, restricted, scale,
+                hazmat, washing, restricted, scale, unlinked,
             )  # fmt: skip
 
         with _phase(report, "finalize", progress):
             loader.fix_sequences(conn)
             loader.mark_demo(conn, seed, scale, day)
-            _link_carriers(conn)
             # Carriers' licences, vehicles' papers, crews and waybills (issue 14).
             chain_counts, chain_truth = chain.seed_chain(conn, rng(19), day, chain_plan)
             report.counts.update(chain_counts)
@@ -575,12 +581,15 @@ def _load_tracks(
     washing: list[zones.Zone],
     restricted: list[zones.Zone],
     scale: float,
+    unlinked: set[int],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], scenarios.ChainPlan]:
     midnight = dt.datetime.combine(day, dt.time(), tzinfo=CST)
     day_start_us = int(midnight.timestamp()) * 1_000_000
     world = tracks.World(net, lots, forbidden, day_start_us, seed, restricted=restricted)
     world.prepare()
-    plan = scenarios.make_chain_plan(world, fleet, hazmat, washing, scale, day, len(tracks.KINDS))
+    plan = scenarios.make_chain_plan(
+        world, fleet, hazmat, washing, scale, day, len(tracks.KINDS), unlinked
+    )
     utc_days = {
         midnight.astimezone(dt.UTC).date(),
         (midnight + dt.timedelta(days=1, seconds=-1)).astimezone(dt.UTC).date(),
