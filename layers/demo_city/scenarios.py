@@ -830,6 +830,8 @@ class ChainPlan:
     per_rule: int
     washing: list[Zone]
     restricted_zones: list[Zone]
+    #: Producers', stores' and traders' points (a stay near one may read as a loading).
+    plants: Any = None
     events: list[dict[str, Any]] = field(default_factory=list)
     must_not: list[dict[str, Any]] = field(default_factory=list)
     edges: list[dict[str, Any]] = field(default_factory=list)
@@ -890,6 +892,34 @@ class ChainPlan:
             e["twin"], e["story"] = False, "incidental"
         self.events += events
         self.edges += edges
+
+    def unwaybilled_edges(self, world: World, veh: int, tl: Timeline, s: Sampled) -> None:
+        """A background vehicle (waybills on other days only) that stays ≥ 10 min off a lot
+        near a producer, store or trader — a planted roadside stop beside a plant — may read as
+        a loading with no active waybill: from there to the day's end, moving without a waybill
+        (and no escort) is an edge, scored neither way (docs/transport.md, Demo scenarios)."""
+        if self.plants is None or veh in self.idle:
+            return
+        dur = np.concatenate(tl.dur)
+        spd = np.concatenate(tl.speed)
+        xs = np.concatenate(tl.xs)
+        t0 = np.concatenate(([0.0], np.cumsum(dur)[:-1]))
+        for k in np.flatnonzero((spd == 0) & (dur >= 600) & (t0 > 0) & (t0 < DAY_S)).tolist():
+            x, y = float(xs[k]), float(np.concatenate(tl.ys)[k])
+            if any(z.geom.contains(Point(x, y)) for z in world.lots):
+                continue  # in a lot: not read as a loading place
+            if not len(self.plants.query(Point(x, y), predicate="dwithin", distance=450.0)):
+                continue
+            i = _window(s.ts_s, float(t0[k] + dur[k]), DAY_S)
+            if not len(i):
+                continue
+            for rule in ("moving_without_waybill", "no_escort"):
+                self.edges.append(
+                    {"rule": rule, "vehicle_id": veh, "start": float(s.ts_s[i[0]]),
+                     "end": float(s.ts_s[i[-1]]), "twin": False, "story": "incidental",
+                     "details": {"stay_s": float(dur[k])}}
+                )  # fmt: skip
+            return
 
     def finish_truth(self, day_start_us: int) -> None:
         from layers.demo_city.truth import iso
@@ -953,4 +983,7 @@ def make_chain_plan(
         for v, r in zip(fleet, draws.tolist(), strict=True)
         if v.id > first_free and v.id not in plans and (r < IDLE_SHARE or v.id in unlinked)
     }
-    return ChainPlan(plans, idle, per_rule(scale), washing, world.restricted)
+    plants = [Point(e.x, e.y) for e in hazmat if e.category in ("production", "storage", "trading")]
+    return ChainPlan(
+        plans, idle, per_rule(scale), washing, world.restricted, shapely.STRtree(plants)
+    )

@@ -676,6 +676,7 @@ def _chunk(
                 world, veh, forced.get(veh.id), veh.id in plan.idle, kept
             )
             plan.fatigue(veh.id, kept[0], s)
+            plan.unwaybilled_edges(world, veh.id, kept[0], s)
         plan.restricted(world, veh, s, protected)
         lon, lat = to_lonlat(s.x, s.y)
         lon, lat = np.round(lon, 6), np.round(lat, 6)
