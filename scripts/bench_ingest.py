@@ -12,6 +12,11 @@ Latency: a listener on ``georisk_changes`` timestamps every alert NOTIFY; the fi
 an illegal stop is the first fix past the allowed dwell, and the clock starts when its batch
 is sent. A client on ``GET /api/alerts/stream`` timestamps the same alerts as they reach it,
 so both the NOTIFY and the SSE delivery are timed. Prints one table, with peak RSS.
+
+Every warning model of the transport chain (``vocab.WARNING_MODEL_RULES``) gets one row: its
+precision and recall against the seed's planted scenarios (``chain_scenarios`` in the ground
+truth; the seed's detection runs the registered models), or "no model" while its rule is not
+in ``layers/transport/warnings/registry.MODELS``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ import httpx
 import numpy as np
 import psycopg
 
+from layers.core.vocab import WARNING_MODEL_RULES
+from layers.demo_city.truth import ChainScore, score_chain
+from layers.transport.warnings import registry
 from scripts.benchkit import (
     Batch,
     NotifyListener,
@@ -111,6 +119,44 @@ def score(conn: psycopg.Connection, truth: dict[str, Any]) -> dict[str, Score]:
                 else:
                     sc.false.append(a)
         out[kind] = sc
+    return out
+
+
+def chain_quality(conn: psycopg.Connection, truth: dict[str, Any]) -> dict[str, ChainScore | None]:
+    """Per warning-model rule: its score against the planted chain scenarios, or None when no
+    registered model raises that rule (nothing to score, and not a pass)."""
+    from layers.demo_city.config import Counts
+
+    fleet = Counts.for_scale(float(truth["scale"])).vehicles
+    day0 = dt.datetime.fromisoformat(truth["day"] + "T00:00:00+08:00")
+    rows = conn.execute(
+        "SELECT id, vehicle_id, rule, zone_id, episode_start, episode_end FROM alerts"
+        " WHERE vehicle_id <= %s AND rule = ANY(%s) AND episode_start >= %s"
+        " AND episode_start < %s",
+        (
+            fleet,
+            list(WARNING_MODEL_RULES),
+            day0 - dt.timedelta(hours=1),
+            day0 + dt.timedelta(days=1, hours=1),
+        ),
+    ).fetchall()
+    registered = {r for m in registry.MODELS for r in m.rules}
+    scores = score_chain(rows, truth, [r for r in WARNING_MODEL_RULES if r in registered])
+    return {r: scores.get(r) for r in WARNING_MODEL_RULES}
+
+
+def chain_rows(
+    quality: dict[str, ChainScore | None], truth: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    planted = truth.get("chain_scenarios", {}).get("event_counts", {})
+    out = []
+    for rule, sc in quality.items():
+        if sc is None:
+            value = f"no model ({planted.get(rule, 0)} planted)"
+        else:
+            value = f"{sc.precision:.3f} / {sc.recall:.3f} ({sc.events} planted"
+            value += f", {sc.twins_alerted} twins alerted)" if sc.twins_alerted else ")"
+        out.append((f"{rule} precision / recall", value, "≥ 0.98"))
     return out
 
 
@@ -268,6 +314,7 @@ def main() -> None:
     truth = json.loads((out / "ground_truth.json").read_text())
     with psycopg.connect(url) as c:
         quality = score(c, truth)
+        chain = chain_quality(c, truth)
         n_zones = c.execute("SELECT count(*) FROM zones").fetchone()[0]  # type: ignore[index]
         last = c.execute("SELECT max(ts) FROM positions").fetchone()[0]  # type: ignore[index]
     day0 = dt.datetime.fromisoformat(truth["day"] + "T06:00:00+08:00")
@@ -370,11 +417,12 @@ def main() -> None:
                 "≥ 0.98",
             )
         )
+    rows += chain_rows(chain, truth)
     rows.append(("peak RSS server (all workers)", f"{rss_server / 1024:.0f} MiB", ""))
     rows.append(("peak RSS bench client", f"{rss_self / 1024:.0f} MiB", ""))
-    print(f"\n{'measure':<40} {'value':<36} target")
+    print(f"\n{'measure':<48} {'value':<36} target")
     for name, value, target in rows:
-        print(f"{name:<40} {value:<36} {target}")
+        print(f"{name:<48} {value:<36} {target}")
 
 
 if __name__ == "__main__":

@@ -297,7 +297,10 @@ def test_a_restart_neither_jumps_nor_makes_stops(
     async def before(feed: DemoFeed) -> list[int]:
         await ticks(feed, start, first_run, 30)
         end = (start + first_run * SECOND).timestamp()
-        return [v.id for v in feed.sim.fleet.tankers if v.driving_at(end)] if feed.sim else []
+        # On the road when the feed stops and still on it when it resumes (one that reaches
+        # its lot during the silence rightly moves less than the threshold).
+        fleet = feed.sim.fleet.tankers if feed.sim else []
+        return [v.id for v in fleet if v.driving_at(end) and v.driving_at(end + silence)]
 
     driving = with_feed(feed_url, feed_dir, start, before, incident_mean_s=0)
     assert driving, "no tanker on the road when the feed stopped"

@@ -9,11 +9,15 @@ linked vehicles have no waybill at all — what the later warning models look fo
 
 Waybills go from a hazmat producer or store (the shipper, its loading party and the origin) to
 a user, producer or store (the consignee and destination) along a straight corridor of
-:data:`CORRIDOR_M` either side. Their states follow the seed's day (the day of the tracks):
-delivered and cancelled on that day, loading and in transit the day after, planned two days
-after. Waybills that moved past ``planned`` passed the loading checks, so they carry valid
-papers; planned ones may not, and the ground truth lists which checks their loading will fail
-(``layers/transport/qualifications.judge``, the rule the API applies).
+:data:`CORRIDOR_M` either side. Their states keep them off the seed's day (the day of the
+tracks), whose drives they do not follow: delivered and cancelled the day before, loading and in
+transit the day after, planned two days after. The day's own waybills are the scenarios'
+(``layers/demo_city/scenarios.py``): planned on that day along the road path their vehicle
+drives, their steps derived from its stops when the seed runs the engine; their vehicles carry
+valid papers unless a scenario wants one expired. The idle vehicles (no load that day) are the
+ones without waybill. Waybills that moved past ``planned`` passed the loading checks, so they
+carry valid papers; planned ones may not, and the ground truth lists which checks their loading
+will fail (``layers/transport/qualifications.judge``, the rule the API applies).
 
 Everything is set-based (one COPY or ``INSERT … SELECT unnest`` per table) and sized by the
 fleet, so seeding time and memory stay flat.
@@ -27,10 +31,12 @@ from typing import Any, Final
 
 import numpy as np
 import psycopg
+from shapely.geometry import LineString
 
 from layers.catalog.props import id_card_check_char
-from layers.demo_city.config import CST
+from layers.demo_city.config import CST, to_lonlat
 from layers.demo_city.registers import mobiles, person_names
+from layers.demo_city.scenarios import ChainPlan, PlannedWaybill
 from layers.risk.substances import CATALOGUE
 from layers.transport.qualifications import LoadingFacts, judge
 
@@ -86,7 +92,7 @@ def _id_card(region: str, index: int) -> str:
 
 
 def seed_chain(
-    conn: psycopg.Connection, rng: np.random.Generator, day: dt.date
+    conn: psycopg.Connection, rng: np.random.Generator, day: dt.date, plan: ChainPlan | None = None
 ) -> tuple[dict[str, int], dict[str, Any]]:
     """Write the chain into the seeded city; (counts for the summary, ground-truth section)."""
     fleet = conn.execute(
@@ -105,6 +111,12 @@ def seed_chain(
     vids = [row[0] for row in fleet]
     permits = _expiry(rng, day, len(fleet), EXPIRED_PERMIT)
     inspections = _expiry(rng, day, len(fleet), EXPIRED_INSPECTION)
+    plans = plan.plans if plan else {}
+    for k, v in enumerate(vids):
+        if v in plans:  # a scenario's papers are valid unless it plants an expired one
+            permits[k] = day + dt.timedelta(days=400)
+            expired = plans[v].expired == "tank_inspection"
+            inspections[k] = day + dt.timedelta(days=-30 if expired else 400)
     cryo = rng.random(len(fleet)) < 0.2
     tanks = [
         ("cryogenic" if c else "pressure") if (cls or "").startswith("2") else "atmospheric"
@@ -159,16 +171,18 @@ def seed_chain(
     ).fetchall()
     shippers = [e for e, cat in ents if cat in _SHIPPERS]
     consignees = [e for e, cat in ents if cat in _CONSIGNEES]
-    with_waybill = [row for row in fleet if rng.random() < WAYBILL_SHARE]
+    idle = plan.idle if plan else set()
+    with_waybill = [row for row in fleet if row[0] not in idle and row[0] not in plans]
     states = list(STATE_SHARES)
     drawn = rng.choice(len(states), size=len(with_waybill), p=list(STATE_SHARES.values()))
     waybills: list[dict[str, Any]] = []
     refused: dict[str, list[str]] = {}
-    without = sorted(set(vids) - {row[0] for row in with_waybill})
+    with_plan = {v for v, p in plans.items() if p.has_waybill}
+    without = sorted(set(vids) - {row[0] for row in with_waybill} - with_plan)
     for i, (vid, carrier, capacity, cls, un, _) in enumerate(with_waybill):
         state = states[i] if i < len(states) else states[int(drawn[i])]
         permit, inspection = vehicle_papers[vid]
-        offset = {"delivered": 0, "cancelled": 0, "loading": 1, "in_transit": 1, "planned": 2}
+        offset = {"delivered": -1, "cancelled": -1, "loading": 1, "in_transit": 1, "planned": 2}
         load_day = day + dt.timedelta(days=offset[state])
         moved = state in ("loading", "in_transit", "delivered")
         if moved and (permit < load_day or inspection < load_day):
@@ -225,6 +239,10 @@ def seed_chain(
 
     if waybills:
         _insert_waybills(conn, waybills)
+        _insert_events(conn)
+    planted = [w for p in plans.values() for w in p.waybills]
+    if planted:
+        _insert_scenario_waybills(conn, day, planted, crew)
     by_state = Counter(w["state"] for w in waybills)
     counts = {
         "carriers": len(carriers),
@@ -245,6 +263,7 @@ def seed_chain(
         "expired_road_permits": sorted(v for v, (p, _) in vehicle_papers.items() if p < day),
         "expired_tank_inspections": sorted(v for v, (_, i) in vehicle_papers.items() if i < day),
         "vehicles_without_waybill": without,
+        "scenario_waybills": [w.code for w in planted],
         "waybills_by_state": dict(sorted(by_state.items())),
         "planned_refused_at_loading": refused,
     }
@@ -264,14 +283,16 @@ def _insert_waybills(conn: psycopg.Connection, waybills: list[dict[str, Any]]) -
         " WHEN 'cancelled' THEN u.depart - interval '2 hours' WHEN 'planned' THEN now()"
         " ELSE u.depart END, u.shipper, u.carrier, u.consignee, u.shipper, u.substance, u.un,"
         " u.cls, u.quantity, u.vehicle, u.driver, u.escort, u.shipper, u.consignee, o.geom,"
-        " d.geom, ST_MakeLine(o.geom, d.geom), %s,"
-        " ST_Multi(ST_Buffer(ST_MakeLine(o.geom, d.geom)::geography, %s)::geometry),"
+        " d.geom, r.line, %s, ST_Multi(ST_Buffer(r.line::geography, %s)::geometry),"
         " u.depart, u.arrive"
         " FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::int[], %s::text[],"
         " %s::text[], %s::text[], %s::float8[], %s::int[], %s::int[], %s::int[],"
-        " %s::timestamptz[], %s::timestamptz[]) AS u(code, state, shipper, carrier, consignee,"
-        " substance, un, cls, quantity, vehicle, driver, escort, depart, arrive)"
-        " JOIN enterprises o ON o.id = u.shipper JOIN enterprises d ON d.id = u.consignee",
+        " %s::timestamptz[], %s::timestamptz[], %s::text[]) AS u(code, state, shipper, carrier,"
+        " consignee, substance, un, cls, quantity, vehicle, driver, escort, depart, arrive, route)"
+        " JOIN enterprises o ON o.id = u.shipper JOIN enterprises d ON d.id = u.consignee"
+        # The planned road path when there is one (scenarios), else the straight line.
+        " CROSS JOIN LATERAL (SELECT coalesce(ST_GeomFromText(u.route, 4326),"
+        " ST_MakeLine(o.geom, d.geom)) AS line) r",
         (
             CORRIDOR_M,
             CORRIDOR_M,
@@ -289,8 +310,12 @@ def _insert_waybills(conn: psycopg.Connection, waybills: list[dict[str, Any]]) -
             col("escort"),
             col("depart"),
             col("arrive"),
+            col("route") if "route" in waybills[0] else [None] * len(waybills),
         ),
     )
+
+
+def _insert_events(conn: psycopg.Connection) -> None:
     # The parties' events of each waybill's history so far (what the API would have recorded).
     event = (
         "INSERT INTO waybill_events (waybill_id, kind, from_state, to_state, at, geom, source,"
@@ -313,3 +338,61 @@ def _insert_waybills(conn: psycopg.Connection, waybills: list[dict[str, Any]]) -
         " note) SELECT w.id, 'transition', 'planned', 'cancelled', w.state_changed_at, 'api',"
         " 'demo:seed', '客户取消' FROM waybills w WHERE w.state = 'cancelled'"
     )
+
+
+def _insert_scenario_waybills(
+    conn: psycopg.Connection,
+    day: dt.date,
+    planted: list[PlannedWaybill],
+    crew: dict[tuple[int, str], list[tuple[int, dt.date]]],
+) -> None:
+    """The scenarios' waybills: on the seed's day, along their planned road path, crewed by
+    people whose certificates are valid; an ``in_transit`` one (imported) gets the party's
+    loading and loaded events at the times its vehicle stood at the origin."""
+    carrier_of: dict[int, int] = dict(
+        conn.execute("SELECT id, enterprise_id FROM vehicles").fetchall()
+    )
+    midnight = dt.datetime.combine(day, dt.time(), CST)
+    rows: list[dict[str, Any]] = []
+    for w in planted:
+        carrier = carrier_of[w.vehicle]
+        valid = [c for c in crew[(carrier, "driver")] if c[1] >= day + dt.timedelta(days=2)]
+        escorts = [c for c in crew[(carrier, "escort")] if c[1] >= day + dt.timedelta(days=2)]
+        xs, ys = to_lonlat(np.array([p[0] for p in w.route]), np.array([p[1] for p in w.route]))
+        line = LineString(
+            list(zip(np.round(xs, 6).tolist(), np.round(ys, 6).tolist(), strict=True))
+        )
+        rows.append(
+            {
+                "code": w.code,
+                "state": w.state,
+                "shipper": w.origin.id,
+                "carrier": carrier,
+                "consignee": w.destination.id,
+                "substance": w.load[2],
+                "un": w.load[0],
+                "cls": w.load[1],
+                "quantity": 20.0,
+                "vehicle": w.vehicle,
+                "driver": (valid or crew[(carrier, "driver")])[0][0],
+                "escort": (escorts or crew[(carrier, "escort")])[0][0] if w.escort else None,
+                "depart": midnight + dt.timedelta(seconds=w.depart_s),
+                "arrive": midnight + dt.timedelta(seconds=w.arrive_s),
+                "route": line.wkt,
+            }
+        )
+    _insert_waybills(conn, rows)
+    for w in planted:
+        if w.state == "in_transit" and w.loaded:
+            for kind, frm, to, t in (("loading", "planned", "loading", w.loaded[0]),
+                                     ("loaded", "loading", "in_transit", w.loaded[1])):  # fmt: skip
+                conn.execute(
+                    "INSERT INTO waybill_events (waybill_id, kind, from_state, to_state, at,"
+                    " geom, source, actor) SELECT id, %s, %s, %s, %s, origin_geom, 'party',"
+                    " 'demo:seed' FROM waybills WHERE code = %s",
+                    (kind, frm, to, midnight + dt.timedelta(seconds=t), w.code),
+                )
+            conn.execute(
+                "UPDATE waybills SET state_changed_at = %s WHERE code = %s",
+                (midnight + dt.timedelta(seconds=w.loaded[1]), w.code),
+            )

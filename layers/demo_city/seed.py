@@ -36,6 +36,7 @@ from layers.demo_city import (
     pipelines,
     registers,
     roads,
+    scenarios,
     supervision,
     tracks,
     truth,
@@ -165,7 +166,14 @@ def seed_demo_city(
                     nid += 1
             forbidden = area + site_zones
             park_z = zones.park_zones(parks, nid)
-            all_zones = lots + forbidden + park_z
+            nid += len(park_z)
+            # Washing stations and hazmat-restricted areas (issue 14: the chain's models).
+            washing = zones.washing_stations(
+                rng(21), net, parks, clearance, [z.geom for z in forbidden], nid
+            )
+            nid += len(washing)
+            restricted = zones.restricted_zones(districts, lots, nid)
+            all_zones = lots + forbidden + park_z + washing + restricted
             zones.assign_districts(all_zones, districts)
             pop = geography.make_population(
                 rng(9),
@@ -202,16 +210,23 @@ def seed_demo_city(
             report.counts["risk_units"] = loader.copy_registers(conn, regs)
 
         with _phase(report, "tracks", progress):
-            events, noise = _load_tracks(
-                conn, report, net, lots, forbidden, fleet, day, seed, progress
-            )
+            # Carriers first: a vehicle no transport enterprise takes over has no carrier, so
+            # no waybill — it stays idle (its day must not read as moving without a waybill).
+            _link_carriers(conn)
+            unlinked = {
+                int(r[0])
+                for r in conn.execute("SELECT id FROM vehicles WHERE enterprise_id IS NULL")
+            }
+            events, noise, chain_plan = _load_tracks(
+                conn, report, net, lots, forbidden, fleet, day, seed, progress,
+                hazmat, washing, restricted, scale, unlinked,
+            )  # fmt: skip
 
         with _phase(report, "finalize", progress):
             loader.fix_sequences(conn)
             loader.mark_demo(conn, seed, scale, day)
-            _link_carriers(conn)
             # Carriers' licences, vehicles' papers, crews and waybills (issue 14).
-            chain_counts, chain_truth = chain.seed_chain(conn, rng(19), day)
+            chain_counts, chain_truth = chain.seed_chain(conn, rng(19), day, chain_plan)
             report.counts.update(chain_counts)
             conn.commit()
             conn.autocommit = True
@@ -227,7 +242,11 @@ def seed_demo_city(
                 events=events,
                 noise=noise,
                 zones=zone_counts,
-                sections={"registers": regs.truth, "transport_chain": chain_truth},
+                sections={
+                    "registers": regs.truth,
+                    "transport_chain": chain_truth,
+                    "chain_scenarios": chain_plan.truth,
+                },
             )
     with _phase(report, "risk", progress):
         # The map should open with colours: grade every source and rate every enterprise.
@@ -558,11 +577,19 @@ def _load_tracks(
     day: dt.date,
     seed: int,
     progress: bool,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    hazmat: list[enterprises.Enterprise],
+    washing: list[zones.Zone],
+    restricted: list[zones.Zone],
+    scale: float,
+    unlinked: set[int],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], scenarios.ChainPlan]:
     midnight = dt.datetime.combine(day, dt.time(), tzinfo=CST)
     day_start_us = int(midnight.timestamp()) * 1_000_000
-    world = tracks.World(net, lots, forbidden, day_start_us, seed)
+    world = tracks.World(net, lots, forbidden, day_start_us, seed, restricted=restricted)
     world.prepare()
+    plan = scenarios.make_chain_plan(
+        world, fleet, hazmat, washing, scale, day, len(tracks.KINDS), unlinked
+    )
     utc_days = {
         midnight.astimezone(dt.UTC).date(),
         (midnight + dt.timedelta(days=1, seconds=-1)).astimezone(dt.UTC).date(),
@@ -577,7 +604,7 @@ def _load_tracks(
     bar = tqdm(total=len(fleet), unit="veh", desc="tanker tracks", disable=not progress)
     try:
         for a in range(0, len(fleet), CHUNK_VEHICLES):
-            out = _chunk(world, fleet[a : a + CHUNK_VEHICLES], forced, events, noise)
+            out = _chunk(world, fleet[a : a + CHUNK_VEHICLES], forced, events, noise, plan)
             codes = fix_filters.classify_fixes(
                 out.vehicle_id,
                 out.ts_us.astype("datetime64[us]"),
@@ -627,7 +654,8 @@ def _load_tracks(
         n["ts"] = truth.iso(day_start_us, n["ts"])
         if "delivered_after_ts" in n:
             n["delivered_after_ts"] = truth.iso(day_start_us, n["delivered_after_ts"])
-    return events, noise
+    plan.finish_truth(day_start_us)
+    return events, noise, plan
 
 
 def _chunk(
@@ -636,10 +664,20 @@ def _chunk(
     forced: dict[int, str],
     events: list[dict[str, Any]],
     noise: list[dict[str, Any]],
+    plan: scenarios.ChainPlan,
 ) -> tracks.ChunkOut:
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "ts", "lon", "lat", "spd", "hd")}
     for veh in vehicles:
-        s, ev, protected = tracks.simulate(world, veh, forced.get(veh.id))
+        if veh.id in plan.plans:
+            s, ev, protected = plan.simulate(world, veh)
+        else:
+            kept: list[tracks.Timeline] = []
+            s, ev, protected = tracks.simulate(
+                world, veh, forced.get(veh.id), veh.id in plan.idle, kept
+            )
+            plan.fatigue(veh.id, kept[0], s)
+            plan.unwaybilled_edges(world, veh.id, kept[0], s)
+        plan.restricted(world, veh, s, protected)
         lon, lat = to_lonlat(s.x, s.y)
         lon, lat = np.round(lon, 6), np.round(lat, 6)
         nrng = np.random.default_rng([world.seed, 9001, veh.id])

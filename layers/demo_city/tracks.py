@@ -112,6 +112,8 @@ class World:
     clear_tree: Any = None
     forbidden_tree: Any = None
     park_lots: list[int] = field(default_factory=list)
+    #: hazmat_restricted zones: every vehicle's runs inside them while closed are truth.
+    restricted: list[Zone] = field(default_factory=list)
 
     def prepare(self) -> None:
         """Spatial indexes, routing trees of every lot, and where roads pass inside zones."""
@@ -254,14 +256,14 @@ class VehicleDay:
     def __init__(self, world: World, veh: Vehicle, rng: np.random.Generator) -> None:
         self.world, self.veh, self.rng = world, veh, rng
 
-    def build(self, wanted: list[str]) -> tuple[Timeline, list[Event]]:
+    def build(self, wanted: list[str], idle: bool = False) -> tuple[Timeline, list[Event]]:
         w, rng = self.world, self.rng
         home = w.lots[self.veh.home_lot]
         spot = parking_spot(rng, home)
         tl = Timeline()
         tl.start(*spot)
         events: list[Event] = []
-        if rng.random() < 0.10 and not wanted:
+        if (rng.random() < 0.10 or idle) and not wanted:
             tl.stay(DAY_S + 120)
             events.append(
                 Event("lot_stop", 0, DAY_S, *spot, zone=self.veh.home_lot, purpose="idle")
@@ -478,22 +480,31 @@ def _window(ts: np.ndarray, t0: float, t1: float) -> np.ndarray:
 
 
 def simulate(
-    world: World, veh: Vehicle, forced: str | None
+    world: World,
+    veh: Vehicle,
+    forced: str | None,
+    idle: bool = False,
+    keep: list[Timeline] | None = None,
 ) -> tuple[Sampled, list[dict[str, Any]], np.ndarray]:
-    """Sample one vehicle's day; returns fixes, ground-truth events and a noise-protected mask."""
+    """Sample one vehicle's day; returns fixes, ground-truth events and a noise-protected mask.
+    An ``idle`` vehicle (no waybill that day: no load to haul) stays in its home lot."""
     rng = np.random.default_rng([world.seed, 7001, veh.id])
     wanted = [k for k in KINDS if rng.random() < EVENT_RATE[k]]
+    if idle and not forced:
+        wanted = []
     if forced and forced not in wanted:
         wanted.append(forced)
     rng.shuffle(wanted)
     phase = int(rng.integers(0, FIX_INTERVAL_S))
     for _attempt in range(6):
-        tl, events = VehicleDay(world, veh, rng).build(wanted)
+        tl, events = VehicleDay(world, veh, rng).build(wanted, idle and not forced)
         s = sample(tl, phase, rng)
         truth, ok = _truth(world, veh, s, events)
         if ok:
             break
         wanted = wanted[: max(0, len(wanted) - 1)] if _attempt >= 3 else wanted
+    if keep is not None:
+        keep.append(tl)  # the caller reads driving stints from the plan (fatigue truth)
     protected = np.zeros(FIXES_PER_DAY, dtype=bool)
     protected[:4] = True
     for ev in events:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,71 @@ def add_section(path: Path, name: str, section: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=None, separators=(",", ":")))
     tmp.replace(path)
+
+
+#: An alert matches a planted chain event of its vehicle when their spans overlap within this
+#: slack (a derived step or a model's episode edge may sit a fix or two off the planted stop).
+CHAIN_TOLERANCE = dt.timedelta(seconds=120)
+
+
+@dataclass
+class ChainScore:
+    """Precision and recall of one warning model against the planted chain scenarios."""
+
+    rule: str
+    events: int = 0
+    alerts: int = 0
+    hits: int = 0
+    good: int = 0
+    twins_alerted: int = 0
+    missed: list[dict[str, Any]] = field(default_factory=list)
+    false: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.hits / self.events if self.events else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.good / self.alerts if self.alerts else 1.0
+
+
+def score_chain(
+    alerts: Sequence[tuple[Any, ...]], truth: dict[str, Any], rules: Sequence[str]
+) -> dict[str, ChainScore]:
+    """Score ``alerts`` rows ``(id, vehicle_id, rule, zone_id, episode_start, episode_end)``
+    (the seeded fleet's, on the seeded day) per rule in ``rules``: an alert is good when it
+    overlaps a planted event of its vehicle (and, for restricted hours, names its zone); an
+    alert on an edge run (``edges``) counts neither way; an alert on a legal twin's span is
+    false and also counted in ``twins_alerted``."""
+    section = truth.get("chain_scenarios", {})
+
+    def span(e: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+        return dt.datetime.fromisoformat(e["start"]), dt.datetime.fromisoformat(e["end"])
+
+    def match(e: dict[str, Any], a: tuple[Any, ...]) -> bool:
+        s, t = span(e)
+        in_time = a[4] <= t + CHAIN_TOLERANCE and (a[5] or a[4]) >= s - CHAIN_TOLERANCE
+        zone_ok = e.get("zone_id") is None or a[3] == e["zone_id"]
+        return a[1] == e["vehicle_id"] and in_time and zone_ok
+
+    out: dict[str, ChainScore] = {}
+    for rule in rules:
+        events = [e for e in section.get("events", []) if e["rule"] == rule]
+        edges = [e for e in section.get("edges", []) if e["rule"] == rule]
+        twins = [e for e in section.get("must_not", []) if e["rule"] == rule]
+        mine = [a for a in alerts if a[2] == rule and not any(match(e, a) for e in edges)]
+        sc = ChainScore(rule, events=len(events), alerts=len(mine))
+        for e in events:
+            if any(match(e, a) for a in mine):
+                sc.hits += 1
+            else:
+                sc.missed.append(e)
+        for a in mine:
+            if any(match(e, a) for e in events):
+                sc.good += 1
+            else:
+                sc.false.append(a)
+                sc.twins_alerted += any(match(e, a) for e in twins)
+        out[rule] = sc
+    return out

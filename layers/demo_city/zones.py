@@ -279,3 +279,80 @@ def parking_spot(rng: np.random.Generator, lot: Zone) -> tuple[float, float]:
 
 def point_clear_of(geoms_tree: shapely.STRtree, x: float, y: float, distance: float) -> bool:
     return len(geoms_tree.query(Point(x, y), predicate="dwithin", distance=distance)) == 0
+
+
+#: Tank-washing stations allow a long stay: cleaning a tank takes up to an hour, and a stop
+#: there must not read as illegal parking (``max_dwell_s`` overrides the 10 min default).
+WASHING_DWELL_S = 3600
+#: Hazmat-restricted areas (issue 14 item 3): (district index, half sizes m, local closed hours,
+#: name). The busiest seat is closed by day, a second town at night.
+_RESTRICTED = (
+    (0, (1600.0, 1200.0), "07:00-19:00", "中心城区危险货物运输车辆日间限行区"),
+    (1, (1100.0, 900.0), "22:00-06:00", "城镇夜间危险货物运输车辆限行区"),
+)
+
+
+def washing_stations(
+    rng: np.random.Generator,
+    net: Network,
+    parks: list[Park],
+    clearance: Clearance,
+    avoid: list[Polygon],
+    first_id: int,
+) -> list[Zone]:
+    """A washing station beside a road node just outside each chemical park (where tanks
+    leave their loads), clear of lots and forbidden zones."""
+    out: list[Zone] = []
+    nodes = net.nodes_in_main()
+    nx_, ny_ = net.node_x[nodes], net.node_y[nodes]
+    avoid_tree = shapely.STRtree(avoid)
+    for p in parks:
+        ring = p.geom.buffer(1500).difference(p.geom.buffer(300))
+        cand = nodes[shapely.contains_xy(ring, nx_, ny_)]
+        for n in rng.permutation(cand).tolist():
+            x, y = float(net.node_x[n]) + 90.0, float(net.node_y[n]) + 70.0
+            geom = box(x - 45, y - 35, x + 45, y + 35)
+            if not clearance.ok(geom) or len(
+                avoid_tree.query(geom, predicate="dwithin", distance=LOT_CLEARANCE_M)
+            ):
+                continue
+            zid = first_id + len(out)
+            out.append(
+                Zone(
+                    zid,
+                    f"ZN-WASH-{zid:04d}",
+                    f"{p.name}危险货物运输车辆罐体清洗站",
+                    "washing_station",
+                    geom,
+                    max_dwell_s=WASHING_DWELL_S,
+                    access_node=n,
+                    park=p.name,
+                )
+            )
+            break
+    return out
+
+
+def restricted_zones(districts: list[District], lots: list[Zone], first_id: int) -> list[Zone]:
+    """Areas closed to hazmat vehicles by hours around district seats, kept ≥ 250 m from every
+    lot (a tanker parked overnight in a lot must not sit inside a closed area)."""
+    tree = shapely.STRtree([z.geom for z in lots])
+    out: list[Zone] = []
+    for k, (di, (hx, hy), hours, name) in enumerate(_RESTRICTED):
+        d = districts[di % len(districts)]
+        sx, sy = map(float, to_xy(d.seat_lon, d.seat_lat))
+        for shrink in (1.0, 0.8, 0.6, 0.45, 0.3):
+            for dx, dy in ((0, 0), (800, 0), (-800, 0), (0, 800), (0, -800)):
+                cx, cy = sx + dx, sy + dy
+                geom = box(cx - hx * shrink, cy - hy * shrink, cx + hx * shrink, cy + hy * shrink)
+                if not len(tree.query(geom, predicate="dwithin", distance=LOT_CLEARANCE_M)):
+                    break
+            else:
+                continue
+            break
+        else:
+            continue
+        zid = first_id + k
+        code, full = f"ZN-HR-{zid:04d}", f"{d.name}{name}"
+        out.append(Zone(zid, code, full, "hazmat_restricted", geom, active_hours=hours))
+    return out

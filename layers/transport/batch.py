@@ -4,6 +4,11 @@ change): the same detector and rules as the live path, fed whole vehicles at a t
 Fixes are read per block of vehicles as one bytea of fixed-width binary records (a row per
 message would cost more than the detection), and blocks run on two connections at once so
 PostgreSQL's spatial look-ups overlap Python's detector (2 cores: one each).
+
+After the detector, as the live ingest does (``layers/transport/ingest.py``), the waybills'
+steps are derived from the block's stops and the warning models judge its fixes — in slices of
+:data:`MODEL_VEHICLES` vehicles, about one HTTP batch each, so a model sees the batch sizes it
+was built for and the rows handed to it stay small.
 """
 
 from __future__ import annotations
@@ -21,13 +26,18 @@ from layers.core.changes import notify_change
 from layers.core.pgcopy import PG_EPOCH_US
 from layers.transport.config import TankerRules
 from layers.transport.engine import NewFixes, process
+from layers.transport.site_events import derive_site_events
+from layers.transport.warnings import registry
 
 BLOCK_VEHICLES = 250
-_REC = np.dtype([("v", ">i4"), ("t", ">i8"), ("lon", ">f8"), ("lat", ">f8"), ("s", ">f4")])
+MODEL_VEHICLES = 20
+_REC = np.dtype(
+    [("v", ">i4"), ("t", ">i8"), ("lon", ">f8"), ("lat", ">f8"), ("s", ">f4"), ("a", ">i4")]
+)
 _READ = (
     "SELECT string_agg(int4send(vehicle_id) || timestamptz_send(ts) || float8send(lon)"
-    " || float8send(lat) || float4send(speed_kmh), ''::bytea ORDER BY vehicle_id, ts)"
-    " FROM positions WHERE vehicle_id = ANY(%s)"
+    " || float8send(lat) || float4send(speed_kmh) || int4send(coalesce(alarm_bits, 0)),"
+    " ''::bytea ORDER BY vehicle_id, ts) FROM positions WHERE vehicle_id = ANY(%s)"
 )
 
 
@@ -59,7 +69,33 @@ async def _block(conn: AsyncConnection[Any], ids: list[int], rules: TankerRules)
         rec["s"].astype(np.float64),
     )
     async with conn.transaction():
-        return await process(conn, new, rules, notify=False)
+        report = await process(conn, new, rules, notify=False)
+        # One pass derives one step a waybill (its state gates the next site); a whole day
+        # holds the loading and the unloading, so pass again while steps come.
+        for _ in range(4):
+            if not (await derive_site_events(conn, ids, rules)).steps:
+                break
+        v = rec["v"].astype(np.int64)
+        for a in range(0, len(ids), MODEL_VEHICLES):
+            part = np.flatnonzero(np.isin(v, ids[a : a + MODEL_VEHICLES]))
+            if len(part) == 0:
+                continue
+            stored = list(
+                zip(
+                    v[part].tolist(),
+                    new.t[part].tolist(),
+                    new.lon[part].tolist(),
+                    new.lat[part].tolist(),
+                    new.speed[part].tolist(),
+                    rec["a"][part].astype(np.int64).tolist(),
+                    strict=True,
+                )
+            )
+            got = await registry.judge_all(conn, stored, rules)
+            report.alerts.created += got.created
+            report.alerts.updated += got.updated
+            report.alerts.carriers |= got.carriers
+        return report
 
 
 async def detect_all(urls: tuple[str, str] | str, rules: TankerRules) -> BatchReport:
