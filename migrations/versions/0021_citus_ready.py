@@ -34,7 +34,7 @@ using the key's index; ``id`` stays unique by its sequence.
 Downgrading restores the single-column keys and the outbox's foreign key (outbox rows whose
 alert is gone are deleted first).
 
-Revision ID: 0024
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-05 10:30:00.000000
 """
@@ -43,7 +43,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0024"
+revision: str = "0021"
 down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
