@@ -42,7 +42,7 @@ def corner(database_url: str) -> Iterator[psycopg.Connection]:
         " (SELECT id FROM enterprises WHERE district = %s)",
         (DISTRICT,),
     )
-    # The state's link to its alarm has no ON DELETE action (migration 0024): clear it first.
+    # The state's link to its alarm has no ON DELETE action (migration 0021): clear it first.
     conn.execute(
         "UPDATE monitoring_state SET alarm_id = NULL WHERE point_id IN (SELECT mp.id"
         " FROM monitoring_points mp JOIN hazard_sources h ON h.id = mp.hazard_source_id"

@@ -216,7 +216,7 @@ def test_a_late_fix_recuts_the_stop_and_its_alert_follows(
     client: httpx.Client, db: Any, area: Any
 ) -> None:
     """The replay deletes and re-makes the stop; the alert's link to it (vehicle_id, stop_id),
-    which has no ON DELETE action (Citus, migration 0024), is cleared and set to the new row."""
+    which has no ON DELETE action (Citus, migration 0021), is cleared and set to the new row."""
     vid = area["vehicles"]["recut"]
     fixes = visit(vid, ROADSIDE, DAY, 720)
     late = fixes.pop(12)  # a fix in the middle of the stop arrives last

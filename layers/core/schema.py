@@ -782,7 +782,7 @@ class WebhookOutbox(Base):
     # An alert's revision, or (alert_id NULL) a non-alert event deduplicated by ``event_key``
     # (safety scores, expiry warnings: layers/prevention/events.py).
     # No foreign key: the outbox stays on the coordinator and ``alerts`` is sharded, which a
-    # foreign key cannot span (migration 0024); the payload holds the alert's snapshot.
+    # foreign key cannot span (migration 0021); the payload holds the alert's snapshot.
     alert_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     revision: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(Text)

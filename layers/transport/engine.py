@@ -53,7 +53,7 @@ _RESTART_SQL = (
     " FROM unnest(%(v)s::int4[], %(t)s::int8[]) AS u(v, t)"
 )
 # Alerts keep their row when the stops they cite are recut; the link is cleared here, not by an
-# ON DELETE SET NULL, which Citus refuses on a key holding the shard key (migration 0024).
+# ON DELETE SET NULL, which Citus refuses on a key holding the shard key (migration 0021).
 _UNLINK_STOPS_SQL = (
     "UPDATE alerts a SET stop_id = NULL FROM stops s, unnest(%(v)s::int4[], %(t)s::int8[])"
     " AS u(v, t) WHERE s.vehicle_id = u.v AND s.start_ts >= "
