@@ -233,16 +233,22 @@ class MemorySampler(threading.Thread):
     """Peak summed PSS of a set of processes (re-listed each tick), sampled every ``every`` s:
     what PostgreSQL holds while a client works, since its backends come and go."""
 
-    def __init__(self, pids: Callable[[], list[int]] = cluster_pids, every: float = 0.5) -> None:
+    def __init__(
+        self,
+        pids: Callable[[], list[int]] = cluster_pids,
+        every: float = 0.5,
+        measure: Callable[[int], int] = _pss_kb,
+    ) -> None:
         super().__init__(daemon=True)
         self.pids = pids
         self.every = every
+        self.measure = measure
         self.peak_kb = 0
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.peak_kb = max(self.peak_kb, sum(_pss_kb(p) for p in self.pids()))
+            self.peak_kb = max(self.peak_kb, sum(self.measure(p) for p in self.pids()))
             self._halt.wait(self.every)
 
     def __enter__(self) -> MemorySampler:
@@ -254,14 +260,27 @@ class MemorySampler(threading.Thread):
         self.join()
 
 
+def _hwm_kb(pid: int) -> int:
+    """A process's own peak RSS so far (VmHWM), 0 once it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
     """Run ``cmd`` to completion (output passes through); answers (seconds, its own peak RSS
-    in KiB as /usr/bin/time -v reports it, the private cluster's peak PSS in KiB meanwhile)."""
+    in KiB, the private cluster's peak PSS in KiB meanwhile).
+
+    The peak is the child's VmHWM sampled while it runs, not ``ru_maxrss``: Linux carries a
+    forked child's high-water mark across exec, so under a big parent (pytest, a benchmark
+    holding a day of fixes) ``ru_maxrss`` reports the parent's size instead of the child's."""
     started = time.perf_counter()
     with MemorySampler() as pg:
         proc = subprocess.Popen(list(cmd), cwd=ROOT, env={**os.environ, **(env or {})})
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        with MemorySampler(lambda: [proc.pid], every=0.05, measure=_hwm_kb) as own:
+            proc.wait()
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, list(cmd))
-    return time.perf_counter() - started, int(usage.ru_maxrss), pg.peak_kb
+    return time.perf_counter() - started, own.peak_kb, pg.peak_kb

@@ -33,7 +33,6 @@ from layers.demo_city import seed_demo_city
 from layers.demo_city.feed import FEED_MARK, City, DemoFeedSim, FeedConfig, demo_marker
 from layers.monitoring.config import MonitoringRules
 from layers.monitoring.live import sweep_stale
-from layers.transport.warnings.waybill_models import MODEL as WAYBILL_MODEL
 from scripts.benchkit import drop_database, recreate_database
 from tests.conftest import TEST_SCALE, TEST_SEED, _test_url
 
@@ -241,8 +240,13 @@ def test_ticks_store_readings_at_each_points_interval_and_fixes_every_30_s(
         " max(speed_kmh) FROM positions WHERE ts > %(a)s AND ts <= %(b)s GROUP BY 1",
         window,
     ).fetchall()
-    vehicles = fdb.execute("SELECT count(*) FROM vehicles").fetchone()
-    assert vehicles is not None and len(fixes) == vehicles[0]  # the whole fleet reports
+    # The whole fleet reports, but for the vehicles under a waybill on the road (their day
+    # follows a corridor the feed does not simulate).
+    vehicles = fdb.execute(
+        "SELECT count(*) FROM vehicles v WHERE NOT EXISTS (SELECT 1 FROM waybills w"
+        " WHERE w.vehicle_id = v.id AND w.state IN ('loading', 'in_transit'))"
+    ).fetchone()
+    assert vehicles is not None and len(fixes) == vehicles[0] > 0
     assert sum(len(f[1]) for f in fixes) == report.fixes
     for _vid, times, top in fixes:
         assert len(times) >= 2 and set(np.diff(times).round(3).tolist()) <= {30.0}
@@ -417,13 +421,11 @@ def test_roadside_stop_raises_an_illegal_parking_alert(
     assert dynamic == inherent != "red"  # a calm carrier was chosen …
     _, raised, codes = colours(fdb, incident.enterprise_id)
     assert raised == RAISED[inherent] and "tanker_illegal_parking" in codes  # … and rises
-    # no other alert came out of the feed's driving (stops only in lots, speeds within limits);
-    # the feed drives the seeded fleet without following the seeded waybills' corridors, which
-    # the waybill models judge (tests/test_warning_waybill_trips.py, not this feed)
+    # no other alert came out of the feed's driving (stops only in lots, speeds within limits,
+    # and no vehicle under a waybill on the road: the feed leaves those to their recorded day)
     others = fdb.execute(
-        "SELECT count(*) FROM alerts WHERE episode_start >= %s AND vehicle_id <> %s"
-        " AND rule <> ALL(%s)",
-        (start, incident.vehicle_id, list(WAYBILL_MODEL.rules)),
+        "SELECT count(*) FROM alerts WHERE episode_start >= %s AND vehicle_id <> %s",
+        (start, incident.vehicle_id),
     ).fetchone()
     assert others == (0,)
 

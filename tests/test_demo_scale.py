@@ -45,7 +45,12 @@ def test_scale_1_crew_id_cards_are_unchanged() -> None:
 
 def test_run_measured_reports_the_child_peak() -> None:
     # A child that touches ≈ 200 MiB: its peak RSS (what /usr/bin/time -v reports) says so.
-    code = "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])"
+    # It holds the memory a moment, as a seed does for minutes, so the sampler sees it; the
+    # figure must be the child's own, not this (larger) test process's.
+    code = (
+        "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]);"
+        " time.sleep(0.5)"
+    )
     seconds, rss_kb, _ = run_measured([sys.executable, "-c", code])
     assert seconds > 0
     assert 200 * 1024 <= rss_kb < 600 * 1024

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import mapbox_vector_tile
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import LiveServer, key_for
 from tests.test_live_map import RECORD_TILES
@@ -82,9 +83,24 @@ def _open_editor(w: Watched, zone: int, lon: float, lat: float, name: str) -> No
     w.page.wait_for_function(
         "(k) => GeoRisk.stats.colors.hasOwnProperty(k)", arg=f"zones:{zone}", timeout=15_000
     )
-    x, y = _screen(w, lon, lat)
-    w.page.mouse.click(x, y)
-    w.page.locator(f'button.zone-edit-open[data-zone="{zone}"]').click(timeout=10_000)
+    button = w.page.locator(f'button.zone-edit-open[data-zone="{zone}"]')
+    # A click while the map still settles (a late tile, a pan) may open nothing: click again
+    # where the zone is now, as a user would; three misses fail the test.
+    for attempt in range(3):
+        x, y = _screen(w, lon, lat)
+        w.page.mouse.click(x, y)
+        try:
+            button.wait_for(state="visible", timeout=4_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            w.page.evaluate(
+                "([lat, lon, z]) => { GeoRisk.map.closePopup(); GeoRisk.map.setView([lat, lon],"
+                " z, {animate: false}); }",
+                [lat, lon, Z],
+            )
+    button.click(timeout=10_000)
     w.page.locator("#zone-edit").wait_for(state="visible", timeout=5_000)
     w.page.wait_for_function("(id) => GeoRisk.zoneEdit.id === id", arg=zone, timeout=5_000)
     assert w.page.input_value("#z-name") == name

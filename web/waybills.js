@@ -57,7 +57,10 @@
       if (corridor) {
         const depth = corridor.type === "MultiPolygon" ? 2 : 1;
         layers.corridor = L.polygon(L.GeoJSON.coordsToLatLngs(corridor.coordinates, depth), {
-          renderer, color: st.color, weight: 1, opacity: 0.5, fillColor: st.color, fillOpacity: 0.08 });
+          renderer, color: st.color, weight: 1, opacity: 0.5, fillColor: st.color, fillOpacity: 0.08,
+          // A corridor is kilometres wide: clicks inside it belong to what lies under it (an
+          // enterprise, a zone); the route line and the two ends open the waybill.
+          interactive: false });
       }
       if (f.geometry && f.geometry.type === "LineString") {
         layers.route = L.polyline(L.GeoJSON.coordsToLatLngs(f.geometry.coordinates, 0),

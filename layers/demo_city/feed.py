@@ -525,7 +525,13 @@ _CLEARANCE_SQL = "SELECT ST_AsBinary(geom) FROM zones WHERE kind <> 'designated_
 _VEHICLES_SQL = """
 SELECT v.id, v.enterprise_id, (extract(epoch FROM s.last_ts) * 1000000)::int8, s.last_lon,
        s.last_lat
-FROM vehicles v LEFT JOIN vehicle_state s ON s.vehicle_id = v.id ORDER BY v.id
+FROM vehicles v LEFT JOIN vehicle_state s ON s.vehicle_id = v.id
+-- The feed drives between lots; a vehicle under a waybill on the road follows its corridor
+-- to its consignee, which the feed does not simulate (the waybill models would rightly flag
+-- its drives as deviations), so it is left to its recorded day.
+WHERE v.retired_at IS NULL AND NOT EXISTS (SELECT 1 FROM waybills w
+    WHERE w.vehicle_id = v.id AND w.state IN ('loading', 'in_transit'))
+ORDER BY v.id
 """
 _CALM_ENTERPRISES_SQL = """
 SELECT id FROM enterprises WHERE id = ANY(%s) AND inherent_color IS NOT NULL

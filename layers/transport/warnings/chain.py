@@ -14,7 +14,7 @@ polygon, or within :attr:`TankerRules.site_radius_m` of its point.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from layers.transport.alerts import AlertChanges, merge
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
+from layers.transport.warnings.model import Judge, vehicle_spans
 
 #: How far back from a batch's first fix the models look (episodes, trips, finished waybills).
 LOOKBACK_US: Final = 24 * 3600 * 1_000_000
@@ -177,16 +178,6 @@ def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, h)))
 
 
-def spans(stored: Sequence[Sequence[Any]]) -> dict[int, tuple[int, int]]:
-    """Each vehicle's first and last new fix time (µs) in a batch."""
-    out: dict[int, tuple[int, int]] = {}
-    for row in stored:
-        v, t = int(row[0]), int(row[1])
-        lo, hi = out.get(v, (t, t))
-        out[v] = (min(lo, t), max(hi, t))
-    return out
-
-
 @dataclass
 class Batch:
     """One batch of stored fixes as the waybill models see it: each vehicle's span, the
@@ -199,7 +190,7 @@ class Batch:
 
     @classmethod
     def of(cls, stored: Sequence[Sequence[Any]]) -> Batch:
-        span = spans(stored)
+        span = vehicle_spans(stored)
         return cls(stored, span, min((lo for lo, _ in span.values()), default=0) - LOOKBACK_US)
 
     async def waybills(self, conn: AsyncConnection[Any]) -> dict[int, list[Waybill]]:
@@ -227,3 +218,18 @@ class Found:
 
 async def merge_found(conn: AsyncConnection[Any], found: Found, rules: TankerRules) -> AlertChanges:
     return await merge(conn, found.cands, found.stop_ids, rules)
+
+
+#: A waybill model's finder: the candidates of one batch, not yet merged.
+Find = Callable[[AsyncConnection[Any], Batch, TankerRules], Awaitable[Found]]
+
+
+def judge_of(find: Find) -> Judge:
+    """A model's judge alone (without the others of ``waybill_models``): find, then merge."""
+
+    async def judge(
+        conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
+    ) -> AlertChanges:
+        return await merge_found(conn, await find(conn, Batch.of(stored), rules), rules)
+
+    return judge

@@ -21,7 +21,6 @@ from typing import Any, Final
 
 from psycopg import AsyncConnection
 
-from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.warnings import chain
@@ -88,10 +87,7 @@ async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRule
     return out
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
-    return await chain.merge_found(conn, await find(conn, chain.Batch.of(stored), rules), rules)
+judge = chain.judge_of(find)
 
 
 MODEL = WarningModel(

@@ -45,7 +45,7 @@ from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
 from layers.transport.warnings import driving
 from layers.transport.warnings.driving import US, Pause
-from layers.transport.warnings.model import WarningModel
+from layers.transport.warnings.model import WarningModel, iso_utc, vehicle_spans
 
 RULES = ("fatigue_continuous", "fatigue_daily")
 #: How far back a stint is followed: a stint with no rest in this long is counted from here.
@@ -107,7 +107,7 @@ class Timeline:
         for s in driving.stints(self.t0, self.t1, pauses, rest, limit):
             if s.exceeded_at is None or s.rest_end < since:
                 continue
-            iso = _iso
+            iso = iso_utc
             details = {
                 "driving_s": round(s.driving_us / US),
                 "limit_s": rules.continuous_drive_max_s,
@@ -143,7 +143,7 @@ class Timeline:
                 "timezone": rules.timezone,
                 "driving_s": round(d.driving_us / US),
                 "limit_s": rules.daily_drive_max_s,
-                "exceeded_at": _iso(d.exceeded_at),
+                "exceeded_at": iso_utc(d.exceeded_at),
             }
             out.append(
                 Candidate(
@@ -162,22 +162,12 @@ class Timeline:
         return out, bool(out)
 
 
-def _iso(t: int) -> str:
-    return np.datetime_as_string(np.datetime64(t, "us"), unit="s") + "Z"
-
-
 async def judge(
     conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
 ) -> AlertChanges:
     """Continuous and daily driving of the vehicles that moved in this batch."""
-    span: dict[int, tuple[int, int]] = {}
-    moved: set[int] = set()
-    for row in stored:
-        v, t = int(row[0]), int(row[1])
-        lo, hi = span.get(v, (t, t))
-        span[v] = (min(lo, t), max(hi, t))
-        if float(row[4] or 0) > 0:
-            moved.add(v)
+    span = vehicle_spans(stored)
+    moved = {int(row[0]) for row in stored if float(row[4] or 0) > 0}
     if not span:
         return AlertChanges()
     vehicles = sorted(span)

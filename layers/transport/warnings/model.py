@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from psycopg import AsyncConnection
 
 from layers.transport.alerts import AlertChanges
@@ -28,3 +29,18 @@ class WarningModel:
     #: default" with the reason in the module's doc).
     source: str
     judge: Judge
+
+
+def vehicle_spans(stored: Sequence[Sequence[Any]]) -> dict[int, tuple[int, int]]:
+    """Each vehicle's first and last new fix time (µs) in a batch of ``stored`` rows."""
+    out: dict[int, tuple[int, int]] = {}
+    for row in stored:
+        v, t = int(row[0]), int(row[1])
+        lo, hi = out.get(v, (t, t))
+        out[v] = (min(lo, t), max(hi, t))
+    return out
+
+
+def iso_utc(t_us: int) -> str:
+    """A fix time (µs since the epoch) as an alert's details give it: UTC, to the second."""
+    return np.datetime_as_string(np.datetime64(t_us, "us"), unit="s") + "Z"

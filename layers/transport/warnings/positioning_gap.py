@@ -44,7 +44,7 @@ from layers.transport.config import TankerRules
 from layers.transport.fix_filters import haversine_m
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
-from layers.transport.warnings.model import WarningModel
+from layers.transport.warnings.model import WarningModel, iso_utc, vehicle_spans
 
 RULE = "positioning_gap"
 US = 1_000_000
@@ -114,8 +114,8 @@ def gap_details(gap: Gap, distance_m: float, waybill: tuple[int, str, str]) -> d
     return {
         "gap_s": round((b - a) / US),
         "distance_m": round(distance_m),
-        "last_fix_before": {"ts": _iso(a), "lon": plon, "lat": plat},
-        "first_fix_after": {"ts": _iso(b), "lon": lon, "lat": lat},
+        "last_fix_before": {"ts": iso_utc(a), "lon": plon, "lat": plat},
+        "first_fix_after": {"ts": iso_utc(b), "lon": lon, "lat": lat},
         "waybill_id": waybill[0],
         "waybill_code": waybill[1],
         "waybill_state": waybill[2],
@@ -123,19 +123,11 @@ def gap_details(gap: Gap, distance_m: float, waybill: tuple[int, str, str]) -> d
     }
 
 
-def _iso(t: int) -> str:
-    return np.datetime_as_string(np.datetime64(t, "us"), unit="s") + "Z"
-
-
 async def judge(
     conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
 ) -> AlertChanges:
     """The silences around this batch's fixes of vehicles carrying a loaded waybill."""
-    span: dict[int, tuple[int, int]] = {}
-    for row in stored:
-        v, t = int(row[0]), int(row[1])
-        lo, hi = span.get(v, (t, t))
-        span[v] = (min(lo, t), max(hi, t))
+    span = vehicle_spans(stored)
     if not span:
         return AlertChanges()
     vs = sorted(span)

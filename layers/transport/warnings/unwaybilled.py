@@ -37,7 +37,6 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
@@ -222,10 +221,7 @@ async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRule
     return out
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
-    return await chain.merge_found(conn, await find(conn, chain.Batch.of(stored), rules), rules)
+judge = chain.judge_of(find)
 
 
 MODEL = WarningModel(

@@ -24,7 +24,6 @@ overlap. A batch whose vehicles have no waybill in transit costs one indexed que
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,7 +31,6 @@ import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
-from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate, ZoneHit, zones_at
 from layers.transport.state import ts_sql, us_sql
@@ -159,10 +157,7 @@ async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRule
     return out
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
-    return await chain.merge_found(conn, await find(conn, chain.Batch.of(stored), rules), rules)
+judge = chain.judge_of(find)
 
 
 MODEL = WarningModel(
