@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import numpy as np
 from psycopg import AsyncConnection, Connection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
 from layers.core.window import DEFAULT_WINDOW, TsWindow
@@ -120,6 +121,13 @@ async def ensure_partitions_async(conn: AsyncConnection[Any], table: str, t_us: 
     }
     info = conn.info
     known = _KNOWN_DAYS.setdefault((info.host, info.port, info.dbname, table), set())
+    # Inside a caller's open transaction ``conn.transaction()`` is only a savepoint: the new
+    # partition is visible to this transaction alone until the caller commits. Remembering it
+    # then would let a concurrent request of this process skip the check and insert into a
+    # partition it cannot see yet ("no partition … found for row", a 500). So a day is
+    # remembered only once its partition is committed; until then every request checks (and
+    # waits on the creator's advisory lock).
+    committed = info.transaction_status == TransactionStatus.IDLE
     for day in sorted(days - known):
         async with conn.transaction():
             cur = conn.cursor(row_factory=tuple_row)
@@ -128,4 +136,5 @@ async def ensure_partitions_async(conn: AsyncConnection[Any], table: str, t_us: 
             if not (row and row[0]):
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
                 await conn.execute(_CREATE, (f"public.{table}", _day_start(day)))
-        known.add(day)
+        if committed:
+            known.add(day)
