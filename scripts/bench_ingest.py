@@ -2,16 +2,18 @@
 
     python -m scripts.bench_ingest [--scale 1] [--runs 3] [--clients 4] [--batch 2000]
 
-Uses its own database (``georisk_bench_6`` in the private cluster, dropped and re-created),
-seeded with the demo city (whose seed already ran the detector: that gives precision/recall vs
-its ground truth) plus extra zones up to ≥ 10,000 so every rule is judged against them. Then
-each run replays one more day of the fleet (the seeded day shifted by k days, so every fix is
-new) through a real uvicorn server, from concurrent httpx clients, each owning a share of the
-vehicles (a gateway shards terminals by vehicle; batches of one vehicle never cross clients).
-Latency: a listener on ``georisk_changes`` timestamps every alert NOTIFY; the fix completing
-an illegal stop is the first fix past the allowed dwell, and the clock starts when its batch
-is sent. A client on ``GET /api/alerts/stream`` timestamps the same alerts as they reach it,
-so both the NOTIFY and the SSE delivery are timed. Prints one table, with peak RSS.
+Uses its own database (``georisk_bench_6`` in the private cluster), cloned from a seeded
+template (``georisk_bench_6_seed``: the demo city, whose seed already ran the detector — that
+gives precision/recall vs its ground truth — plus extra zones up to ≥ 10,000 so every rule is
+judged against them). ``--skip-seed`` reuses the template, so every invocation replays onto the
+same state. Then each run replays one more day of the fleet (the seeded day shifted by k days,
+so every fix is new) through a real uvicorn server, from concurrent httpx clients, each owning
+a share of the vehicles (a gateway shards terminals by vehicle; batches of one vehicle never
+cross clients). Latency: a listener on ``georisk_changes`` timestamps every alert NOTIFY; the
+fix completing an illegal stop is the first fix past the allowed dwell, and the clock starts
+when its batch is sent. A client on ``GET /api/alerts/stream`` timestamps the same alerts as
+they reach it, so both the NOTIFY and the SSE delivery are timed. Prints one table, with peak
+RSS.
 
 Every warning model of the transport chain (``vocab.WARNING_MODEL_RULES``) gets one row: its
 precision and recall against the seed's planted scenarios (``chain_scenarios`` in the ground
@@ -167,23 +169,38 @@ _REC = np.dtype(
 )
 
 
+SEED_DAYS_AGO = 12  # room for replays of the following days, all in the past
+
+
 def setup(url: str, scale: float, out: Path, zones: int) -> float:
-    """Drop, migrate and seed the bench database (5 days ago, so replays stay in the past);
-    then add small protected zones until there are ``zones``. Returns the seed's seconds."""
+    """Drop, migrate and seed the template database (``SEED_DAYS_AGO`` days ago, so replays
+    stay in the past); then add small protected zones until there are ``zones``. Returns the
+    seed's seconds."""
     from geo_api.migrate import upgrade
     from layers.demo_city import seed_demo_city
 
-    admin, name = url.rsplit("/", 1)
-    with psycopg.connect(admin + "/postgres", autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
+    _recreate(url)
     upgrade(url)
     t0 = time.perf_counter()
-    day = dt.date.today() - dt.timedelta(days=5)
+    day = dt.date.today() - dt.timedelta(days=SEED_DAYS_AGO)
     seed_demo_city(url, scale=scale, out_dir=out, progress=False, day=day)
     seconds = time.perf_counter() - t0
     add_zones(url, zones)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("VACUUM ANALYZE")
     return seconds
+
+
+def _recreate(url: str, template: str | None = None) -> None:
+    admin, name = url.rsplit("/", 1)
+    with psycopg.connect(admin + "/postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+
+def clone(template_url: str, url: str) -> None:
+    """A fresh copy of the seeded template, so each invocation starts from the same state."""
+    _recreate(url, template_url.rsplit("/", 1)[1])
 
 
 def add_zones(url: str, zones: int) -> None:
@@ -301,7 +318,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--zones", type=int, default=10_000)
-    ap.add_argument("--skip-seed", action="store_true", help="reuse the seeded bench database")
+    ap.add_argument("--skip-seed", action="store_true", help="reuse the seeded template database")
     ap.add_argument("--db", default=BENCH_DB, help="database to (re)create in the private cluster")
     ap.add_argument("--out", type=Path, default=Path(".data") / "bench6", help="demo files")
     args = ap.parse_args()
@@ -309,8 +326,10 @@ def main() -> None:
     import sys
 
     url, out = bench_url(args.db), args.out
-    seed_s = float("nan") if args.skip_seed else setup(url, args.scale, out, args.zones)
-    add_zones(url, args.zones)
+    template = bench_url(args.db + "_seed")
+    seed_s = float("nan") if args.skip_seed else setup(template, args.scale, out, args.zones)
+    add_zones(template, args.zones)
+    clone(template, url)
     truth = json.loads((out / "ground_truth.json").read_text())
     with psycopg.connect(url) as c:
         quality = score(c, truth)

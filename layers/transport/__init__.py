@@ -8,3 +8,7 @@ per episode, NOTIFY), ``engine`` (one batch end to end), ``ingest`` (the HTTP ba
 ``track`` and ``batch`` (the seed's run). The officer's side of alerts (listing, acknowledge,
 dispose, escalation) lives in ``layers/alerts/lifecycle.py``.
 """
+
+# The modules here pass numpy columns (per fix, per vehicle) as query parameters: psycopg must
+# know to send them as binary arrays before any connection uses them.
+from layers.core import pgarrays as _pgarrays  # noqa: F401  (registers the ndarray dumper)

@@ -28,6 +28,7 @@ from layers.transport.config import TankerRules
 from layers.transport.engine import NewFixes, process
 from layers.transport.site_events import derive_site_events
 from layers.transport.warnings import registry
+from layers.transport.warnings.model import Stored
 
 BLOCK_VEHICLES = 250
 MODEL_VEHICLES = 20
@@ -80,16 +81,13 @@ async def _block(conn: AsyncConnection[Any], ids: list[int], rules: TankerRules)
             part = np.flatnonzero(np.isin(v, ids[a : a + MODEL_VEHICLES]))
             if len(part) == 0:
                 continue
-            stored = list(
-                zip(
-                    v[part].tolist(),
-                    new.t[part].tolist(),
-                    new.lon[part].tolist(),
-                    new.lat[part].tolist(),
-                    new.speed[part].tolist(),
-                    rec["a"][part].astype(np.int64).tolist(),
-                    strict=True,
-                )
+            stored = Stored(
+                v[part],
+                new.t[part],
+                new.lon[part],
+                new.lat[part],
+                new.speed[part],
+                rec["a"][part].astype(np.int64),
             )
             got = await registry.judge_all(conn, stored, rules)
             report.alerts.created += got.created

@@ -188,13 +188,13 @@ async def _stops_and_candidates(
         zone_ids.append(zid)
         cands += c
     params = {
-        "v": stops["vehicle_id"].astype(np.int64).tolist(),
-        "s": stops["start"].astype(np.int64).tolist(),
-        "e": stops["end"].astype(np.int64).tolist(),
-        "n": stops["n"].astype(np.int64).tolist(),
-        "lon": stops["lon"].tolist(),
-        "lat": stops["lat"].tolist(),
-        "open": stops["open"].astype(bool).tolist(),
+        "v": stops["vehicle_id"].astype(np.int64),
+        "s": stops["start"].astype(np.int64),
+        "e": stops["end"].astype(np.int64),
+        "n": stops["n"].astype(np.int64),
+        "lon": stops["lon"].astype(np.float64),
+        "lat": stops["lat"].astype(np.float64),
+        "open": stops["open"].astype(bool),
         "zone": zone_ids,
     }
     ids = {(int(v), int(s)): int(i) for i, v, s in await _rows(conn, _STOPS_SQL, params)}

@@ -31,6 +31,7 @@ from layers.transport.engine import NewFixes, process
 from layers.transport.parse import Rows, parse_body
 from layers.transport.site_events import derive_site_events
 from layers.transport.warnings import registry as warnings
+from layers.transport.warnings.model import Stored
 
 MESSAGES = {
     fix_filters.INVALID_COORDINATES: "invalid_coordinates: lon/lat out of range or 0, 0",
@@ -105,11 +106,11 @@ async def _store_rejects(
     if len(pick) == 0:
         return
     params = {
-        "v": rows.vehicle_id[pick].tolist(),
-        "t": rows.t[pick].tolist(),
-        "lon": rows.lon[pick].tolist(),
-        "lat": rows.lat[pick].tolist(),
-        "s": rows.speed[pick].tolist(),
+        "v": rows.vehicle_id[pick],
+        "t": rows.t[pick],
+        "lon": rows.lon[pick],
+        "lat": rows.lat[pick],
+        "s": rows.speed[pick],
         "r": reasons,
     }
     await conn.execute(_REJECTS.encode(), params)
@@ -183,19 +184,13 @@ class TankerFixes(IngestKind[Rows, state.Loaded]):
     ) -> list[int]:
         """The engine over the new fixes; the carriers that got a new illegal-parking alert
         are re-rated (their dynamic colour rises)."""
-        arr = np.array([(r[0], r[2], r[3], r[4]) for r in stored], dtype=np.float64)
-        new = NewFixes(
-            arr[:, 0].astype(np.int64),
-            np.array([r[1] for r in stored], dtype=np.int64),
-            arr[:, 1],
-            arr[:, 2],
-            arr[:, 3],
-        )
+        fixes = Stored.of_rows(stored)
+        new = NewFixes(fixes.vehicle_id, fixes.t, fixes.lon, fixes.lat, fixes.speed)
         alerts = (await process(conn, new, self.rules, loaded)).alerts
         # A stop at a waybill's origin or destination is its loading or unloading.
-        await derive_site_events(conn, np.unique(new.vehicle_id).tolist(), self.rules)
+        await derive_site_events(conn, fixes.vehicles, self.rules)
         # The warning models: the terminals' alarm bits and the transport chain's rules.
-        await warnings.judge_all(conn, stored, self.rules)
+        await warnings.judge_all(conn, fixes, self.rules)
         return sorted(alerts.carriers)
 
 

@@ -85,9 +85,9 @@ async def speed_limits(
     params = {
         **base,
         "snap": rules.road_snap_m,
-        "i": pick.astype(np.int32).tolist(),
-        "lon": lon[pick].tolist(),
-        "lat": lat[pick].tolist(),
+        "i": pick.astype(np.int32),
+        "lon": lon[pick].astype(np.float64),
+        "lat": lat[pick].astype(np.float64),
     }
     for i, lim in await _rows(conn, _LIMITS_SQL, params):
         out[i] = lim
@@ -116,11 +116,11 @@ async def route_distances(
     pick = np.flatnonzero(np.isin(vehicle_id, [r[0] for r in routed]))
     ts = t_us[pick].astype("datetime64[us]").astype(object)
     params = {
-        "i": pick.astype(np.int32).tolist(),
-        "v": vehicle_id[pick].astype(np.int32).tolist(),
+        "i": pick.astype(np.int32),
+        "v": vehicle_id[pick].astype(np.int32),
         "t": [x.replace(tzinfo=dt.UTC) for x in ts],
-        "lon": lon[pick].tolist(),
-        "lat": lat[pick].tolist(),
+        "lon": lon[pick].astype(np.float64),
+        "lat": lat[pick].astype(np.float64),
     }
     for i, d, w in await _rows(conn, _ROUTE_SQL, params):
         dist[i], width[i] = d, w

@@ -122,7 +122,11 @@ async def zones_at(
     if len(lon) == 0:
         return out
     cur = conn.cursor(row_factory=tuple_row)
-    params = {"i": list(range(len(lon))), "lon": lon.tolist(), "lat": lat.tolist()}
+    params = {
+        "i": np.arange(len(lon), dtype=np.int32),
+        "lon": np.asarray(lon, dtype=np.float64),
+        "lat": np.asarray(lat, dtype=np.float64),
+    }
     await cur.execute(_ZONES_SQL, params)
     for i, *rest in await cur.fetchall():
         out[i].append(ZoneHit(*rest))

@@ -115,8 +115,9 @@ async def load(conn: AsyncConnection[Any], vehicle_ids: list[int]) -> Loaded:
     return Loaded(st, _col(rows, 11, i), _col(rows, 12, f), _col(rows, 13, f))
 
 
-def _nums(a: np.ndarray) -> list[Any]:
-    return [None if x != x else x for x in a.tolist()]  # NaN → NULL
+def _nulls(column: str) -> str:
+    """A float column sent with NaN for NULL (numpy arrays have no NULL), back to NULL."""
+    return f"nullif({column}, 'NaN')"
 
 
 async def save(conn: AsyncConnection[Any], loaded: Loaded) -> None:
@@ -125,35 +126,35 @@ async def save(conn: AsyncConnection[Any], loaded: Loaded) -> None:
     if len(s.vehicle_id) == 0:
         return
     params: dict[str, Any] = {
-        "v": s.vehicle_id.tolist(),
+        "v": s.vehicle_id,
         "state": np.where(
             s.stopped, "stopped", np.where(s.has_anchor, "moving", "unknown")
         ).tolist(),
-        "since": s.since.tolist(),
-        "at": np.where(s.has_anchor, s.anchor_t, 0).tolist(),
-        "ax": _nums(s.anchor_lon),
-        "ay": _nums(s.anchor_lat),
-        "n": s.n.tolist(),
-        "sx": s.sum_lon.tolist(),
-        "sy": s.sum_lat.tolist(),
-        "ct": s.last_t.tolist(),
-        "lt": loaded.last_t.tolist(),
-        "lx": _nums(loaded.last_lon),
-        "ly": _nums(loaded.last_lat),
+        "since": s.since,
+        "at": np.where(s.has_anchor, s.anchor_t, 0),
+        "ax": s.anchor_lon,
+        "ay": s.anchor_lat,
+        "n": s.n,
+        "sx": s.sum_lon,
+        "sy": s.sum_lat,
+        "ct": s.last_t,
+        "lt": loaded.last_t,
+        "lx": loaded.last_lon,
+        "ly": loaded.last_lat,
     }
     sets, cols = [], []
     for kind, ep in s.episodes.items():
-        params[f"{kind}_s"] = np.where(ep.active, ep.start, 0).tolist()
-        params[f"{kind}_l"] = np.where(ep.active, ep.last, 0).tolist()
+        params[f"{kind}_s"] = np.where(ep.active, ep.start, 0)
+        params[f"{kind}_l"] = np.where(ep.active, ep.last, 0)
         for c in ("peak", "limit", "lon", "lat"):
-            params[f"{kind}_{c}"] = _nums(np.where(ep.active, getattr(ep, c), np.nan))
+            params[f"{kind}_{c}"] = np.where(ep.active, getattr(ep, c), np.nan)
         cols += [f"%({kind}_s)s::int8[]", f"%({kind}_l)s::int8[]"]
         cols += [f"%({kind}_{c})s::float8[]" for c in ("peak", "limit", "lon", "lat")]
         sets += [
             f"{kind}_start_ts = {ts_sql(f'u.{kind}_s')}",
             f"{kind}_last_ts = {ts_sql(f'u.{kind}_l')}",
         ]
-        sets += [f"{kind}_{c} = u.{kind}_{c}" for c in ("peak", "limit", "lon", "lat")]
+        sets += [f"{kind}_{c} = {_nulls(f'u.{kind}_{c}')}" for c in ("peak", "limit", "lon", "lat")]
     names = ["v", "state", "since", "at", "ax", "ay", "n", "sx", "sy", "ct", "lt", "lx", "ly"]
     names += [f"{k}_{c}" for k in s.episodes for c in ("s", "l", "peak", "limit", "lon", "lat")]
     types = [
@@ -177,13 +178,13 @@ async def save(conn: AsyncConnection[Any], loaded: Loaded) -> None:
         + ts_sql("u.since")
         + ", anchor_ts = "
         + ts_sql("u.at")
-        + ", anchor_lon = u.ax, anchor_lat = u.ay,"
+        + f", anchor_lon = {_nulls('u.ax')}, anchor_lat = {_nulls('u.ay')},"
         " cluster_n = u.n, cluster_sum_lon = u.sx, cluster_sum_lat = u.sy,"
         " cluster_last_ts = "
         + ts_sql("u.ct")
         + ", last_ts = "
         + ts_sql("u.lt")
-        + ", last_lon = u.lx, last_lat = u.ly, updated_at = now(), "
+        + f", last_lon = {_nulls('u.lx')}, last_lat = {_nulls('u.ly')}, updated_at = now(), "
         + ", ".join(sets)
         + " FROM unnest("
         + ", ".join(arrays)

@@ -25,7 +25,7 @@ from layers.transport.alerts import AlertChanges, merge
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
-from layers.transport.warnings.model import Judge, vehicle_spans
+from layers.transport.warnings.model import Judge, Stored
 
 #: How far back from a batch's first fix the models look (episodes, trips, finished waybills).
 LOOKBACK_US: Final = 24 * 3600 * 1_000_000
@@ -183,14 +183,14 @@ class Batch:
     """One batch of stored fixes as the waybill models see it: each vehicle's span, the
     lookback's start, and its vehicles' waybills read once for all the models."""
 
-    stored: Sequence[Sequence[Any]]
+    stored: Stored
     span: dict[int, tuple[int, int]]
     since: int
     _waybills: dict[int, list[Waybill]] | None = None
 
     @classmethod
-    def of(cls, stored: Sequence[Sequence[Any]]) -> Batch:
-        span = vehicle_spans(stored)
+    def of(cls, stored: Stored) -> Batch:
+        span = stored.spans
         return cls(stored, span, min((lo for lo, _ in span.values()), default=0) - LOOKBACK_US)
 
     async def waybills(self, conn: AsyncConnection[Any]) -> dict[int, list[Waybill]]:
@@ -227,9 +227,7 @@ Find = Callable[[AsyncConnection[Any], Batch, TankerRules], Awaitable[Found]]
 def judge_of(find: Find) -> Judge:
     """A model's judge alone (without the others of ``waybill_models``): find, then merge."""
 
-    async def judge(
-        conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-    ) -> AlertChanges:
+    async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
         return await merge_found(conn, await find(conn, Batch.of(stored), rules), rules)
 
     return judge

@@ -76,9 +76,13 @@ async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRule
     if not any(lonely.values()):
         return out
     fixes: dict[int, list[tuple[int, float, float]]] = {}
-    for row in batch.stored:
-        if lonely.get(int(row[0])):
-            fixes.setdefault(int(row[0]), []).append((int(row[1]), float(row[2]), float(row[3])))
+    fx = batch.stored
+    idx = fx.rows_of([v for v, ws in lonely.items() if ws])
+    for v, t, lon, lat in zip(
+        fx.vehicle_id[idx].tolist(), fx.t[idx].tolist(), fx.lon[idx].tolist(),
+        fx.lat[idx].tolist(), strict=True,
+    ):  # fmt: skip
+        fixes.setdefault(v, []).append((t, lon, lat))
     for v, ws in lonely.items():
         for w in ws:
             c = judge_trip(w, fixes.get(v, []), rules)

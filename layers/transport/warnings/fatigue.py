@@ -31,7 +31,6 @@ duplicates one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +44,7 @@ from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
 from layers.transport.warnings import driving
 from layers.transport.warnings.driving import US, Pause
-from layers.transport.warnings.model import WarningModel, iso_utc, vehicle_spans
+from layers.transport.warnings.model import Stored, WarningModel, iso_utc
 
 RULES = ("fatigue_continuous", "fatigue_daily")
 #: How far back a stint is followed: a stint with no rest in this long is counted from here.
@@ -162,12 +161,10 @@ class Timeline:
         return out, bool(out)
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
+async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
     """Continuous and daily driving of the vehicles that moved in this batch."""
-    span = vehicle_spans(stored)
-    moved = {int(row[0]) for row in stored if float(row[4] or 0) > 0}
+    span = stored.spans
+    moved = stored.per_vehicle(stored.speed > 0, np.logical_or)
     if not span:
         return AlertChanges()
     vehicles = sorted(span)
@@ -178,7 +175,7 @@ async def judge(
     params = {
         "v": vehicles,
         "w": [window[v] for v in vehicles],
-        "moved": [v in moved for v in vehicles],
+        "moved": [moved[v] for v in vehicles],
         "rules": list(RULES),
     }
     cur = conn.cursor(row_factory=tuple_row)

@@ -41,7 +41,7 @@ from layers.transport.alerts import AlertChanges, merge
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.warnings.compatibility import incompatible
-from layers.transport.warnings.model import WarningModel
+from layers.transport.warnings.model import Stored, WarningModel
 
 RULE = "mixed_loading"
 #: The states of a waybill whose goods are on the vehicle (or going on).
@@ -158,11 +158,9 @@ async def judge_waybills(
     return await merge(conn, cands, [None] * len(cands), rules)
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
+async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
     """The loadings this ingest transaction derived for the batch's vehicles."""
-    vehicles = sorted({int(row[0]) for row in stored})
+    vehicles = stored.vehicles
     if not vehicles:
         return AlertChanges()
     cur = await conn.execute(_NEW_LOADINGS, {"v": vehicles})

@@ -30,7 +30,6 @@ span.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +43,7 @@ from layers.transport.config import TankerRules
 from layers.transport.fix_filters import haversine_m
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
-from layers.transport.warnings.model import WarningModel, iso_utc, vehicle_spans
+from layers.transport.warnings.model import Stored, WarningModel, iso_utc
 
 RULE = "positioning_gap"
 US = 1_000_000
@@ -123,11 +122,9 @@ def gap_details(gap: Gap, distance_m: float, waybill: tuple[int, str, str]) -> d
     }
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
+async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
     """The silences around this batch's fixes of vehicles carrying a loaded waybill."""
-    span = vehicle_spans(stored)
+    span = stored.spans
     if not span:
         return AlertChanges()
     vs = sorted(span)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -11,7 +10,7 @@ from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.warnings import fatigue, positioning_gap, terminal_alarms, waybill_models
 from layers.transport.warnings.mixed_loading import MODEL as MIXED_LOADING
-from layers.transport.warnings.model import WarningModel
+from layers.transport.warnings.model import Stored, WarningModel
 from layers.transport.warnings.restricted_hours import MODEL as RESTRICTED_HOURS
 
 MODELS: tuple[WarningModel, ...] = (
@@ -24,9 +23,7 @@ MODELS: tuple[WarningModel, ...] = (
 )
 
 
-async def judge_all(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
+async def judge_all(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
     """Every model over one batch; the alerts each created or updated, together."""
     out = AlertChanges()
     for model in MODELS:

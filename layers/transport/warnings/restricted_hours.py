@@ -23,8 +23,9 @@ counts). ``active`` while the vehicle's latest fix is still inside and closed. E
 recomputed from ``positions`` around each batch's new fixes (late and back-filled fixes
 extend, join or end them); the alerts merge matches them by overlap.
 
-Cost: a batch costs one indexed query when nothing applies — each vehicle's bounding box of new
-fixes against the restricted zones (GiST), together with its active alerts of this rule. Road
+Cost: a batch costs two small queries when nothing applies — the restricted zones' bounding
+boxes (the new fixes are tested against them in numpy, and only those inside one are sent to
+the exact GiST test) and the vehicles' alerts of this rule the fixes may change. Road
 classes cost nothing unless configured; then the new fixes in a class's closed hours are tested
 against the roads of the closed classes (one GiST query), and only the vehicles found on them
 have their history read.
@@ -40,6 +41,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
@@ -48,7 +50,7 @@ from layers.transport.alerts import AlertChanges, merge
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate, active_at
 from layers.transport.state import ts_sql, us_sql
-from layers.transport.warnings.model import WarningModel
+from layers.transport.warnings.model import Stored, WarningModel
 
 RULE = "restricted_hours"
 #: How far before and after a vehicle's new fixes its history is read, widened to the span of
@@ -214,24 +216,23 @@ def episodes(
     return out
 
 
-# The new fixes inside a restricted zone — tested only for the vehicles whose bounding box of
-# new fixes meets one (GiST on zones.geom) — and the alerts of this rule the batch may change:
-# open ones (their leaving fix may be here) and those whose episode the new fixes reach into
-# (a back-filled fix may extend or split it). Rows: vehicle, fix time, zone, its hours, alert
-# start, alert end, whether the row is an alert.
+# The restricted zones' bounding boxes: the new fixes are tested against them in numpy first,
+# so only the few fixes inside one go to the database (most batches send none).
+_BOXES = (
+    "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM zones"
+    " WHERE kind = 'hazmat_restricted' AND retired_at IS NULL"
+)
+
+# The new fixes inside a restricted zone (those inside a zone's box; GiST on zones.geom) and
+# the alerts of this rule the batch may change: open ones (their leaving fix may be here) and
+# those whose episode the new fixes reach into (a back-filled fix may extend or split it).
+# Rows: vehicle, fix time, zone, its hours, alert start, alert end, whether the row is an alert.
 _WATCH = (
-    "WITH u AS (SELECT * FROM unnest(%(v)s::int4[], %(x0)s::float8[], %(y0)s::float8[],"
-    " %(x1)s::float8[], %(y1)s::float8[], %(t0)s::int8[], %(t1)s::int8[])"
-    " AS u(v, x0, y0, x1, y1, t0, t1)),"
-    # The uncorrelated EXISTS runs once (zones.kind's index): no restricted zone, no probe.
-    " hit AS (SELECT u.v FROM u WHERE EXISTS (SELECT 1 FROM zones"
-    " WHERE kind = 'hazmat_restricted' AND retired_at IS NULL) AND EXISTS (SELECT 1 FROM zones z"
-    " WHERE z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
-    " AND ST_Intersects(z.geom, ST_MakeEnvelope(u.x0, u.y0, u.x1, u.y1, 4326))))"
+    "WITH u AS (SELECT * FROM unnest(%(v)s::int4[], %(t0)s::int8[], %(t1)s::int8[])"
+    " AS u(v, t0, t1))"
     " SELECT f.v, f.t, z.id, z.active_hours, NULL::int8, NULL::int8, false AS alert"
     " FROM zones z, unnest(%(fv)s::int4[], %(ft)s::int8[], %(flon)s::float8[], %(flat)s::float8[])"
-    " AS f(v, t, lon, lat) WHERE f.v = ANY(ARRAY(SELECT v FROM hit))"  # once, not per fix
-    " AND z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
+    " AS f(v, t, lon, lat) WHERE z.kind = 'hazmat_restricted' AND z.retired_at IS NULL"
     " AND ST_Intersects(z.geom, ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326))"
     " UNION ALL SELECT a.vehicle_id, NULL, a.zone_id, NULL, "
     + us_sql("a.episode_start")
@@ -275,19 +276,16 @@ _ZONES = (
 )
 
 
-def _spans(stored: Sequence[Sequence[Any]]) -> dict[int, list[float]]:
-    """Vehicle → [t0, t1, lon0, lat0, lon1, lat1] of its new fixes."""
-    out: dict[int, list[float]] = {}
-    for row in stored:
-        v, t, lon, lat = int(row[0]), int(row[1]), float(row[2]), float(row[3])
-        s = out.get(v)
-        if s is None:
-            out[v] = [t, t, lon, lat, lon, lat]
-            continue
-        s[0], s[1] = min(s[0], t), max(s[1], t)
-        s[2], s[3] = min(s[2], lon), min(s[3], lat)
-        s[4], s[5] = max(s[4], lon), max(s[5], lat)
-    return out
+async def _in_boxes(conn: AsyncConnection[Any], stored: Stored) -> NDArray[np.bool_]:
+    """Which new fixes lie in a restricted zone's bounding box (the cheap pre-test)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(_BOXES)
+    boxes = np.array(await cur.fetchall(), dtype=np.float64).reshape(-1, 4)
+    if not len(boxes) or not len(stored):
+        return np.zeros(len(stored), dtype=bool)
+    lon, lat = stored.lon[:, None], stored.lat[:, None]
+    x0, y0, x1, y1 = boxes.T
+    return ((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)).any(axis=1)
 
 
 # The new fixes that fall in some road class's closed hours, against the roads of those
@@ -304,53 +302,44 @@ _ON_ROADS = (
 
 
 async def _on_closed_roads(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
+    conn: AsyncConnection[Any], stored: Stored, rules: TankerRules
 ) -> set[int]:
     """The vehicles with a new fix near a road of a class closed at the fix's time."""
     road_hours = closed_road_hours(rules)
     if not road_hours:
         return set()
-    t = np.array([int(r[1]) for r in stored], dtype=np.int64)
-    closed = [active_at(h, t, rules.timezone) for h in road_hours.values()]
-    classes = list(road_hours)
-    rows: dict[str, list[Any]] = {"v": [], "lon": [], "lat": [], "cls": []}
-    for i, row in enumerate(stored):
-        shut = [c for c, mask in zip(classes, closed, strict=True) if mask[i]]
-        if shut:
-            rows["v"].append(int(row[0]))
-            rows["lon"].append(float(row[2]))
-            rows["lat"].append(float(row[3]))
-            rows["cls"].append(",".join(shut))
-    if not rows["v"]:
+    closed = [active_at(h, stored.t, rules.timezone) for h in road_hours.values()]
+    pick = np.flatnonzero(np.logical_or.reduce(closed))
+    if not len(pick):
         return set()
+    classes = list(road_hours)
+    shut = [
+        ",".join(c for c, mask in zip(classes, closed, strict=True) if mask[i])
+        for i in pick.tolist()
+    ]
+    rows = {"v": stored.vehicle_id[pick], "lon": stored.lon[pick], "lat": stored.lat[pick]}
     cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(_ON_ROADS, {**rows, "snap": rules.road_snap_m})
+    await cur.execute(_ON_ROADS, {**rows, "cls": shut, "snap": rules.road_snap_m})
     return {int(r[0]) for r in await cur.fetchall()}
 
 
 async def _watched(
-    conn: AsyncConnection[Any],
-    stored: Sequence[Sequence[Any]],
-    spans: dict[int, list[float]],
-    rules: TankerRules,
+    conn: AsyncConnection[Any], stored: Stored, rules: TankerRules
 ) -> tuple[dict[int, tuple[int, int]], set[int], list[Known]]:
     """The vehicles to judge, each with the span of its history to read, and those of them
     whose road classes are judged: a new fix in a restricted zone while it is closed, or on a
     road class in its closed hours, or an alert of this rule the new fixes may change."""
+    spans = stored.spans
     vs = sorted(spans)
-    # Widened by ~1 cm: a box of one fix, or of a drive due east, must not be degenerate.
-    pad = (-1e-7, -1e-7, 1e-7, 1e-7)
+    boxed = await _in_boxes(conn, stored)
     params: dict[str, Any] = {
-        k: [spans[v][i] + pad[i - 2] for v in vs] for i, k in enumerate(("x0", "y0", "x1", "y1"), 2)
-    }
-    params |= {
         "v": vs,
-        "t0": [int(spans[v][0]) for v in vs],
-        "t1": [int(spans[v][1]) for v in vs],
-        "fv": [int(r[0]) for r in stored],
-        "ft": [int(r[1]) for r in stored],
-        "flon": [float(r[2]) for r in stored],
-        "flat": [float(r[3]) for r in stored],
+        "t0": [spans[v][0] for v in vs],
+        "t1": [spans[v][1] for v in vs],
+        "fv": stored.vehicle_id[boxed],
+        "ft": stored.t[boxed],
+        "flon": stored.lon[boxed],
+        "flat": stored.lat[boxed],
         "rule": RULE,
     }
     cur = conn.cursor(row_factory=tuple_row)
@@ -373,14 +362,14 @@ async def _watched(
         known.append(Known(v, None if zone_id is None else int(zone_id), start, end))
         if zone_id is None:
             on_roads.add(v)
-        t0, t1 = int(spans[v][0]), int(spans[v][1])
+        t0, t1 = spans[v]
         lo, hi = span.get(v, (t0 - back, t1 + back))
         if end <= t0:
             since[v] = min(since.get(v, end), end)
         span[v] = (lo, max(hi, end + back))
 
     def watch(v: int) -> None:
-        span.setdefault(v, (int(spans[v][0]) - back, int(spans[v][1]) + back))
+        span.setdefault(v, (spans[v][0] - back, spans[v][1] + back))
 
     hits: dict[str | None, list[tuple[int, int]]] = {}
     for v, t, _, hours, *_, alert in rows:
@@ -396,19 +385,17 @@ async def _watched(
         watch(v)
     for v, end in since.items():
         lo, hi = span[v]
-        if not any(a.vehicle_id == v and a.end > int(spans[v][0]) for a in known):
+        if not any(a.vehicle_id == v and a.end > spans[v][0] for a in known):
             span[v] = (end, hi)
     return span, on_roads, known
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
+async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
     """Open, extend or end the restricted-hours alerts the newly stored fixes touch."""
-    spans = _spans(stored)
+    spans = stored.spans
     if not spans:
         return AlertChanges()
-    read, on_roads, known = await _watched(conn, stored, spans, rules)
+    read, on_roads, known = await _watched(conn, stored, rules)
     if not read:
         return AlertChanges()
     road_hours = closed_road_hours(rules)
@@ -446,7 +433,7 @@ async def judge(
     for v, fixes in by_vehicle.items():
         mine = {z: zones[z] for f in fixes for z in f.zones}
         roads = road_hours if v in on_roads else {}
-        t0, t1 = int(spans[v][0]), int(spans[v][1])
+        t0, t1 = spans[v]
         earlier = {
             a.zone_id: a.start for a in known if a.vehicle_id == v and a.start < fixes[0].t <= a.end
         }

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
@@ -27,7 +28,7 @@ from layers.transport.alerts import AlertChanges, merge
 from layers.transport.config import TankerRules
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
-from layers.transport.warnings.model import WarningModel
+from layers.transport.warnings.model import Stored, WarningModel
 
 
 @dataclass(frozen=True)
@@ -105,19 +106,10 @@ def episodes(vehicle_id: int, fixes: Sequence[Fix], new_t0: int, new_t1: int) ->
     return out
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
-    """Open, extend or end the terminal alarm alerts of the newly stored fixes
-    (``(vehicle_id, t µs, lon, lat, speed, alarm_bits)`` rows)."""
-    span: dict[int, tuple[int, int]] = {}
-    alarmed: set[int] = set()
-    for row in stored:
-        v, t = int(row[0]), int(row[1])
-        lo, hi = span.get(v, (t, t))
-        span[v] = (min(lo, t), max(hi, t))
-        if int(row[5]) & WATCHED:
-            alarmed.add(v)
+async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
+    """Open, extend or end the terminal alarm alerts of the newly stored fixes."""
+    span = stored.spans
+    alarmed = set(np.unique(stored.vehicle_id[(stored.alarm_bits & WATCHED) != 0]).tolist())
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(_OPEN, {"v": sorted(span), "rules": list(TERMINAL_ALARM_RULES)})
     vehicles = sorted(alarmed | {int(r[0]) for r in await cur.fetchall()})

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
@@ -170,13 +171,6 @@ def candidate(run: Run, rules: TankerRules) -> Candidate | None:
     )
 
 
-def _waybill_at(ws: list[Waybill], t: int) -> Waybill | None:
-    for w in ws:
-        if w.has_corridor and w.active_at(t):
-            return w
-    return None
-
-
 async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRules) -> Found:
     """The deviation alerts the batch's fixes may have opened, extended or ended."""
     out = Found()
@@ -185,17 +179,24 @@ async def find(conn: AsyncConnection[Any], batch: chain.Batch, rules: TankerRule
     bills = {v: ws for v, ws in bills.items() if ws}
     if not bills:
         return out
-    fv, fw, flon, flat = [], [], [], []
-    for row in batch.stored:
-        v = int(row[0])
-        w = _waybill_at(bills.get(v, []), int(row[1]))
-        if w is not None:
-            fv.append(v)
-            fw.append(w.id)
-            flon.append(float(row[2]))
-            flat.append(float(row[3]))
+    new = batch.stored
+    idx = new.rows_of(sorted(bills))
+    fv, ft = new.vehicle_id[idx], new.t[idx]
+    fw = np.full(len(idx), -1, dtype=np.int64)  # the waybill each fix is judged against
+    for v, ws in bills.items():
+        mine = fv == v
+        for w in ws:  # the first active one, as a vehicle has one at a time
+            fw[mine & (fw < 0) & (ft >= w.active_from) & (ft <= w.active_to)] = w.id
+    keep = fw >= 0
     cur = conn.cursor(row_factory=tuple_row)
-    params = {"v": fv, "w": fw, "lon": flon, "lat": flat, "vs": sorted(bills), "rule": RULE}
+    params = {
+        "v": fv[keep],
+        "w": fw[keep],
+        "lon": new.lon[idx][keep],
+        "lat": new.lat[idx][keep],
+        "vs": sorted(bills),
+        "rule": RULE,
+    }
     await cur.execute(_OUTSIDE, params)
     flagged = sorted(int(r[0]) for r in await cur.fetchall())
     if not flagged:

@@ -11,7 +11,6 @@ they are recorded (``loading_checks.py``, from ``waybills.apply_step``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Final
 
 from psycopg import AsyncConnection
@@ -19,14 +18,12 @@ from psycopg import AsyncConnection
 from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
 from layers.transport.warnings import chain, escort, unwaybilled, waybill_corridor, waybill_stops
-from layers.transport.warnings.model import WarningModel
+from layers.transport.warnings.model import Stored, WarningModel
 
 PARTS: Final = (unwaybilled, escort, waybill_corridor, waybill_stops)
 
 
-async def judge(
-    conn: AsyncConnection[Any], stored: Sequence[Sequence[Any]], rules: TankerRules
-) -> AlertChanges:
+async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
     batch = chain.Batch.of(stored)
     found = chain.Found()
     if not batch.span:
