@@ -285,7 +285,8 @@ async def _in_boxes(conn: AsyncConnection[Any], stored: Stored) -> NDArray[np.bo
         return np.zeros(len(stored), dtype=bool)
     lon, lat = stored.lon[:, None], stored.lat[:, None]
     x0, y0, x1, y1 = boxes.T
-    return ((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)).any(axis=1)
+    inside: NDArray[np.bool_] = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+    return np.asarray(inside.any(axis=1), dtype=bool)
 
 
 # The new fixes that fall in some road class's closed hours, against the roads of those
