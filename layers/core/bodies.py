@@ -9,7 +9,8 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -86,6 +87,66 @@ def timestamp_us(value: Any) -> int:
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Field:
+    """One column of a body's rows as the fast path of ``read_columns`` reads it: an
+    ``integer`` in [``low``, INT32_MAX], a finite ``number`` or an ISO 8601 ``ts``
+    (``timestamp_us``); ``default`` when absent or null (None: required)."""
+
+    name: str
+    kind: Literal["integer", "number", "ts"]
+    low: int = 0
+    default: float | None = None
+
+
+def _fast_columns(items: list[Any], fields: Sequence[Field]) -> list[np.ndarray] | None:
+    """The columns of a batch whose every row is valid and plain — an object whose numbers
+    are JSON numbers — read one column at a time; None as soon as any row needs the
+    row-by-row path (a string number, a boolean, a missing field, a bad value), which then
+    reads every row and names each error. Both paths accept the same values, so which one ran
+    never changes a result; this one only skips a Python call per value (2,000 fixes: ~1 ms
+    instead of ~4)."""
+    if not all(type(r) is dict for r in items):
+        return None
+    out: list[np.ndarray] = []
+    for f in fields:
+        absent = None
+        if f.default is None:
+            try:
+                col = [r[f.name] for r in items]
+            except KeyError:
+                return None
+        else:
+            col = [r.get(f.name) for r in items]
+            if all(x is None for x in col):
+                out.append(np.full(len(items), f.default))
+                continue
+            absent = np.array([x is None for x in col])
+            col = [f.default if x is None else x for x in col]
+        if f.kind == "ts":
+            if not all(type(x) is str for x in col):
+                return None
+            try:
+                out.append(np.array([timestamp_us(x) for x in col], dtype=np.int64))
+            except ValueError:
+                return None
+            continue
+        plain = (int,) if f.kind == "integer" else (int, float)  # bool is not int here
+        if not all(type(x) in plain for x in col):
+            return None
+        try:
+            a = np.array(col, dtype=np.int64 if f.kind == "integer" else np.float64)
+        except OverflowError:
+            return None
+        bad = ((a < f.low) | (a > INT32_MAX)) if f.kind == "integer" else ~np.isfinite(a)
+        if absent is not None:
+            bad &= ~absent  # the default stands for "not given" (NaN heading)
+        if bad.any():
+            return None
+        out.append(a)
+    return out
+
+
 def read_columns(
     body: bytes,
     content_type: str,
@@ -94,14 +155,22 @@ def read_columns(
     convert: Callable[[dict[str, Any]], tuple[Any, ...]],
     dtypes: Sequence[DTypeLike],
     into: Callable[..., T],
+    fields: Sequence[Field] = (),
 ) -> T:
     """The rows of a body (see ``body_items``) through ``convert`` (one object → one value per
     column, ``ValueError`` naming the field when a value is wrong) into numpy columns of
     ``dtypes``, handed over as ``into(index, *columns, errors=…, total=…)``: ``index`` maps
     each readable row to its position in the body (0-based), ``errors`` are the other rows'
     ``(position, message)`` — a row that is not an object, lacks a ``required`` field or fails
-    ``convert`` is that row's error, never a failed batch — and ``total`` counts all rows."""
+    ``convert`` is that row's error, never a failed batch — and ``total`` counts all rows.
+    ``fields`` (the columns in ``convert``'s order, read by the same rules) enable the fast
+    path for batches without a single bad row (``_fast_columns``)."""
     items = body_items(body, content_type, required, noun)
+    fast = _fast_columns(items, fields) if fields and items else None
+    if fast is not None:
+        columns = [np.asarray(c, dtype=d) for c, d in zip(fast, dtypes, strict=True)]
+        index_all = np.arange(len(items), dtype=np.int64)
+        return into(index_all, *columns, errors=[], total=len(items))
     index: list[int] = []
     values: list[tuple[Any, ...]] = []
     errors: list[tuple[int, str]] = []

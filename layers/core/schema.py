@@ -336,6 +336,10 @@ class Zone(Base):
         CheckConstraint("speed_limit_kmh > 0 AND speed_limit_kmh <= 200", name="speed_limit"),
         CheckConstraint("population >= 0", name="population"),
         CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="geom_valid"),
+        # The ingest's lowest limit anywhere (layers/transport/limits.py), every batch (0023).
+        Index(
+            "ix_zones_speed_limit", "speed_limit_kmh", postgresql_where=text("retired_at IS NULL")
+        ),
     )
 
 
@@ -351,6 +355,7 @@ class Road(Base):
     __table_args__ = (
         CheckConstraint(f"road_class IN {sql_in(vocab.ROAD_CLASSES)}", name="road_class"),
         CheckConstraint("speed_limit_kmh > 0 AND speed_limit_kmh <= 200", name="speed_limit"),
+        Index("ix_roads_speed_limit", "speed_limit_kmh"),  # as ix_zones_speed_limit (0023)
     )
 
 
@@ -653,7 +658,7 @@ class Stop(Base):
     __table_args__ = (
         # The shard key is in the key (Citus); id first, so lookups by id alone use it too.
         PrimaryKeyConstraint("id", "vehicle_id"),
-        Index("ix_stops_vehicle_start", "vehicle_id", "start_ts"),
+        # Also the index of every (vehicle, time) lookup: no second one to maintain (0023).
         UniqueConstraint("vehicle_id", "start_ts"),
         CheckConstraint("end_ts IS NULL OR end_ts >= start_ts", name="time_order"),
         CheckConstraint("fix_count > 0", name="fix_count"),

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from layers.core.bodies import INT32_MAX, read_columns, timestamp_us
+from layers.core.bodies import INT32_MAX, Field, read_columns, timestamp_us
 
 REQUIRED = ("point_id", "ts", "value")
 
@@ -33,7 +33,10 @@ class Rows:
 def _point(v: Any) -> int:
     if isinstance(v, bool) or v is None or v == "":
         raise ValueError("point_id: must be an integer")
-    x = float(v)
+    try:
+        x = float(v)
+    except OverflowError:  # an integer beyond any float: out of range too
+        x = math.inf
     if not x.is_integer() or not 1 <= x <= INT32_MAX:
         raise ValueError(f"point_id: must be an integer between 1 and {INT32_MAX}")
     return int(x)
@@ -46,6 +49,8 @@ def _value(v: Any) -> float:
         x = float(v)
     except (TypeError, ValueError):
         raise ValueError(f"value: must be a number, got {str(v)[:40]!r}") from None
+    except OverflowError:  # an integer beyond any float
+        raise ValueError("value: must be finite") from None
     if not math.isfinite(x):
         raise ValueError("value: must be finite")
     return x
@@ -56,8 +61,10 @@ def _reading(row: dict[str, Any]) -> tuple[int, int, float]:
 
 
 _DTYPES = (np.int64, np.int64, np.float64)
+#: ``_reading``'s columns for the fast path (layers/core/bodies.py): the same rules.
+_FIELDS = (Field("point_id", "integer", low=1), Field("ts", "ts"), Field("value", "number"))
 
 
 def parse_body(body: bytes, content_type: str) -> Rows:
     """Dispatch on the media type: ``text/csv``, ``application/(x-)ndjson``, else JSON."""
-    return read_columns(body, content_type, REQUIRED, "readings", _reading, _DTYPES, Rows)
+    return read_columns(body, content_type, REQUIRED, "readings", _reading, _DTYPES, Rows, _FIELDS)

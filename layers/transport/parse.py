@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from layers.core.bodies import INT32_MAX, read_columns, timestamp_us
+from layers.core.bodies import INT32_MAX, Field, read_columns, timestamp_us
 
 REQUIRED = ("vehicle_id", "ts", "lon", "lat", "speed_kmh")
 
@@ -40,7 +40,10 @@ def _number(row: dict[str, Any], key: str) -> float:
     v = row[key]
     if isinstance(v, bool) or v is None or v == "":
         raise ValueError(f"{key}: must be a number")
-    x = float(v)
+    try:
+        x = float(v)
+    except OverflowError:  # an integer beyond any float
+        raise ValueError(f"{key}: must be finite") from None
     if not math.isfinite(x):
         raise ValueError(f"{key}: must be finite")
     return x
@@ -52,7 +55,10 @@ def _integer(row: dict[str, Any], key: str, default: int | None = None) -> int:
         return default
     if isinstance(v, bool) or v is None:
         raise ValueError(f"{key}: must be an integer")
-    x = float(v)
+    try:
+        x = float(v)
+    except OverflowError:  # an integer beyond any float: out of range too
+        x = math.inf
     if not x.is_integer() or not 0 <= x <= INT32_MAX:
         raise ValueError(f"{key}: must be an integer between 0 and {INT32_MAX}")
     return int(x)
@@ -72,8 +78,18 @@ def _fix(row: dict[str, Any]) -> tuple[int, int, float, float, float, float, int
 
 
 _DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float64, np.float64, np.int64)
+#: ``_fix``'s columns for the fast path (layers/core/bodies.py): the same rules.
+_FIELDS = (
+    Field("vehicle_id", "integer"),
+    Field("ts", "ts"),
+    Field("lon", "number"),
+    Field("lat", "number"),
+    Field("speed_kmh", "number"),
+    Field("heading", "number", default=math.nan),
+    Field("alarm_bits", "integer", default=0),
+)
 
 
 def parse_body(body: bytes, content_type: str) -> Rows:
     """Dispatch on the media type: ``text/csv``, ``application/(x-)ndjson``, else JSON."""
-    return read_columns(body, content_type, REQUIRED, "fixes", _fix, _DTYPES, Rows)
+    return read_columns(body, content_type, REQUIRED, "fixes", _fix, _DTYPES, Rows, _FIELDS)
