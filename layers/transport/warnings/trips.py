@@ -86,22 +86,27 @@ def loaded_trips(stops: Sequence[SiteStop]) -> list[Trip]:
     return out
 
 
+# The long stops outside lots first (MATERIALIZED), then the site lookup for those few: left to
+# itself, the generic plan a prepared statement settles on after a few runs looked up the sites
+# of every stop before dropping the lots' (40 ms a batch instead of 3).
 _SITE_STOPS: Final = (
-    "SELECT s.id, s.vehicle_id, " + us_sql("s.start_ts") + ", " + us_sql("s.end_ts") + ","
+    "WITH s AS MATERIALIZED (SELECT s.id, s.vehicle_id, s.start_ts, s.end_ts, s.is_open,"
+    " s.geom FROM stops s"
+    " WHERE s.vehicle_id = ANY(%(v)s::int4[]) AND s.start_ts >= " + ts_sql("%(since)s") + ""
+    " AND s.start_ts <= " + ts_sql("%(until)s") + " AND s.duration_s >= %(min_s)s"
+    # A designated lot is no loading place (the engine attributes a stop to its lot first):
+    # skipping lots keeps the site lookups to the few stops that can be loadings.
+    " AND NOT EXISTS (SELECT 1 FROM zones z WHERE z.id = s.zone_id"
+    " AND z.kind = 'designated_parking'))"
+    " SELECT s.id, s.vehicle_id, " + us_sql("s.start_ts") + ", " + us_sql("s.end_ts") + ","
     " s.is_open, ST_X(s.geom), ST_Y(s.geom), e.id, e.name, e.category"
-    " FROM stops s CROSS JOIN LATERAL (SELECT e.id, e.name, e.category FROM enterprises e"
+    " FROM s CROSS JOIN LATERAL (SELECT e.id, e.name, e.category FROM enterprises e"
     " WHERE e.is_hazmat AND e.retired_at IS NULL AND e.category = ANY(%(cats)s::text[])"
     " AND (ST_Covers(e.site_geom, s.geom)"
     " OR (ST_DWithin(e.geom, s.geom, %(r)s / (111320.0 * cos(radians(ST_Y(s.geom)))))"
     " AND ST_DWithin(e.geom::geography, s.geom::geography, %(r)s)))"
     " ORDER BY coalesce(ST_Covers(e.site_geom, s.geom), false) DESC,"
     " ST_Distance(e.geom::geography, s.geom::geography), e.id LIMIT 1) e"
-    " WHERE s.vehicle_id = ANY(%(v)s::int4[]) AND s.start_ts >= " + ts_sql("%(since)s") + ""
-    " AND s.start_ts <= " + ts_sql("%(until)s") + " AND s.duration_s >= %(min_s)s"
-    # A designated lot is no loading place (the engine attributes a stop to its lot first):
-    # skipping lots keeps the site lookups to the few stops that can be loadings.
-    " AND NOT EXISTS (SELECT 1 FROM zones z WHERE z.id = s.zone_id"
-    " AND z.kind = 'designated_parking')"
     " ORDER BY s.vehicle_id, s.start_ts"
 )
 
