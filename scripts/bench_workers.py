@@ -212,7 +212,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     ap.add_argument("--seconds", type=float, default=WRK_SECONDS, help="length of a wrk run")
+    ap.add_argument("--modes", default="cold,warm", help="comma list of cold, warm")
     args = ap.parse_args()
+    modes = [m for m in ("cold", "warm") if m in args.modes.split(",")]
     client = which_client(args.client)
     with psycopg.connect(args.database_url) as conn:
         row = conn.execute("SELECT count(*) FROM enterprises").fetchone()
@@ -234,7 +236,7 @@ def main() -> None:
     print(f"{'round':>5} {'mode':<5} {'workers':>7} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}"
           f" {'peak RSS':>9} {'errors':>6}  CPU (cores): server/postgres/client/other")  # fmt: skip
     for r in range(args.rounds):
-        for mode in ("cold", "warm"):
+        for mode in modes:
             order = (1, 2) if r % 2 == 0 else (2, 1)
             for workers in order:
                 res, cpu = measure_split(
@@ -251,6 +253,8 @@ def main() -> None:
     print(f"{'mode':<5} {'1 worker req/s':>15} {'2 workers req/s':>16} {'× one':>6} {'target':>7}"
           f" {'peak RSS 1/2':>14}")  # fmt: skip
     for mode, target in (("cold", 1.4), ("warm", 1.6)):
+        if mode not in modes:
+            continue
         one = statistics.median(x.rps for x in by[(1, mode)])
         two = statistics.median(x.rps for x in by[(2, mode)])
         rss1 = max(x.peak_rss for x in by[(1, mode)]) / 2**20

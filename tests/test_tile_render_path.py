@@ -1,5 +1,7 @@
-"""A cold tile's round trips: the render reads in autocommit, and the pooled connection goes
-back exactly as it was lent (tiles/service.py ``autocommit``).
+"""A cold tile's round trips and plans: renders borrow from a pool of their own (geo_api/db.py
+``open_tile_pool``) whose connections read in autocommit and reuse one generic plan per layer
+statement; any other connection lent to a render goes back exactly as it was lent
+(tiles/service.py ``autocommit``).
 
 Each render used to open a transaction (``BEGIN``) and close it (``COMMIT``) around its one
 statement per layer: two round trips per tile that read nothing. These tests hold the render
@@ -21,7 +23,11 @@ from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
+from geo_api.db import open_pool, open_tile_pool
+from geo_api.replicas import PrimaryVia
+from geo_api.settings import DatabaseSettings, TilesSettings
 from layers.catalog import CATALOG
+from tests.conftest import LiveServer
 from tiles.engine import RenderedTile, Renderer, TileRequest
 from tiles.service import TileService, autocommit
 from tiles.tms import Tile, tile_range
@@ -131,3 +137,53 @@ def test_a_failed_render_leaves_a_usable_connection_in_the_pools_mode(
             assert enterprise_id in _ids(rendered.body)
 
     asyncio.run(work())
+
+
+async def _setting(pool: AsyncConnectionPool) -> tuple[str, bool]:
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT current_setting('plan_cache_mode')")).fetchone()
+        assert row is not None
+        return str(row[0]), conn.autocommit
+
+
+def test_the_tile_pool_reuses_generic_plans_and_the_api_pool_keeps_its_own(
+    seeded_url: str, enterprise_tile: tuple[int, Tile]
+) -> None:
+    enterprise_id, tile = enterprise_tile
+    db = DatabaseSettings(url=seeded_url, pool_max=2)
+    # Six tiles around the enterprise: one statement, other numbers (psycopg prepares a
+    # statement on its sixth use; generic plans are what a prepared statement can reuse).
+    tiles = [Tile(15, tile.x + dx, tile.y + dy) for dx in (-1, 0, 1) for dy in (0, 1)] * 2
+    reqs = [TileRequest((CATALOG.tiles["enterprises"],), t) for t in tiles]
+
+    async def work() -> None:
+        async with open_tile_pool(db, TilesSettings(pool_max=1)) as pool:
+            assert await _setting(pool) == ("force_generic_plan", True)
+            service, watching = _service(pool)
+            generic = [(await service.tile(req)).body for req in reqs]
+            async with pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT sum(generic_plans), sum(custom_plans) FROM pg_prepared_statements"
+                )
+                plans = await cur.fetchone()
+            assert plans is not None and plans[0] >= 1 and plans[1] == 0
+            assert set(watching.states) == {IDLE}
+        async with open_tile_pool(db, TilesSettings(pool_max=1, generic_plans=False)) as pool:
+            assert await _setting(pool) == ("auto", True)
+        async with open_pool(db) as pool:  # the API's: PostgreSQL's own choice, transactions
+            assert await _setting(pool) == ("auto", False)
+            service, _ = _service(pool)
+            chosen = [(await service.tile(req)).body for req in reqs]
+        assert generic == chosen  # the same bytes, whichever plan ran
+        assert enterprise_id in _ids(generic[reqs.index(TileRequest(reqs[0].layers, tile))])
+
+    asyncio.run(work())
+
+
+def test_the_app_renders_tiles_from_its_tile_pool(live_server: LiveServer) -> None:
+    app: Any = live_server.server.config.app
+    source = app.state.tiles.pool
+    assert isinstance(source, PrimaryVia)
+    assert source.router is app.state.reads  # replicas and read-your-writes as for any read
+    assert source.primary is not app.state.pool
+    assert source.primary.max_size == app.state.settings.tiles.pool_max

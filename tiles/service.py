@@ -4,10 +4,12 @@ A cache hit takes no database connection at all (that is what makes warm tiles c
 borrows one from the pool only while its statements run. Concurrent misses for the same tile
 share one render.
 
-A render runs in autocommit (:func:`autocommit`): its statements only read, each in its own
-snapshot either way (READ COMMITTED), so the ``BEGIN`` before and the ``COMMIT`` after were two
-round trips per tile for nothing — measured 797 → 662 µs a tile on one connection, the bytes
-identical. psycopg keeps the layer statements prepared on the connection across renders.
+A render runs in autocommit: its statements only read, each in its own snapshot either way
+(READ COMMITTED), so a ``BEGIN`` before and a ``COMMIT`` after are two round trips per tile for
+nothing (measured 797 → 662 µs a tile on one connection, the bytes identical). The app's tile
+pool lends autocommit connections (geo_api/db.py ``open_tile_pool``); any other connection —
+a replica's — is switched for the render by :func:`autocommit`. psycopg keeps the layer
+statements prepared on each connection across renders.
 """
 
 from __future__ import annotations
