@@ -168,12 +168,23 @@ def test_the_tile_pool_reuses_generic_plans_and_the_api_pool_keeps_its_own(
                 plans = await cur.fetchone()
             assert plans is not None and plans[0] >= 1 and plans[1] == 0
             assert set(watching.states) == {IDLE}
+            # A time window over the partitioned fixes is planned for its own values (a generic
+            # plan keeps every partition), and the next enterprise tile reuses its plan again.
+            tracks = TileRequest((CATALOG.tiles["tanker_tracks"],), tile)
+            await service.tile(tracks)
+            assert await _setting(pool) == ("auto", True)
+            assert (await service.tile(reqs[0])).body == generic[0]
+            assert await _setting(pool) == ("force_generic_plan", True)
         async with open_tile_pool(db, TilesSettings(pool_max=1, generic_plans=False)) as pool:
+            assert await _setting(pool) == ("auto", True)
+            service, _ = _service(pool)
+            await service.tile(reqs[0])
             assert await _setting(pool) == ("auto", True)
         async with open_pool(db) as pool:  # the API's: PostgreSQL's own choice, transactions
             assert await _setting(pool) == ("auto", False)
             service, _ = _service(pool)
             chosen = [(await service.tile(req)).body for req in reqs]
+            assert await _setting(pool) == ("auto", False)  # rendering never changes it
         assert generic == chosen  # the same bytes, whichever plan ran
         assert enterprise_id in _ids(generic[reqs.index(TileRequest(reqs[0].layers, tile))])
 
