@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= 1
 DEMO_FEED ?= 1
 ## Server processes of `make run`. Two measured faster than one on this two-core machine
-## (scripts/bench_workers.py, docs/benchmarks.md#workers: warm tiles 1.5x, cold 1.1x, with
-## PostgreSQL and the load generator on the same two cores); WORKERS=1 for one process.
+## (scripts/bench_workers.py, docs/benchmarks.md#workers: warm tiles 1.48x and 1.60x in two
+## 3-round runs, cold 1.00x, with PostgreSQL and wrk on the same two cores); WORKERS=1: one.
 WORKERS ?= 2
 
 .PHONY: install run db seed test lint format clean-data vendor
