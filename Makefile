@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALE  ?= 1
 DEMO_FEED ?= 1
+## Server processes of `make run`. Two measured faster than one on this two-core machine
+## (scripts/bench_workers.py, docs/benchmarks.md#workers: warm tiles 1.48x and 1.60x in two
+## 3-round runs, cold 1.00x, with PostgreSQL and wrk on the same two cores); WORKERS=1: one.
+WORKERS ?= 2
 
 .PHONY: install run db seed test lint format clean-data vendor
 
@@ -25,10 +29,11 @@ db: install
 	$(BIN)/georisk db up
 	$(BIN)/georisk migrate
 
-## make run: install, start PostGIS, migrate, seed the demo city if empty, serve on :8000 with
-## the living demo's feed simulator (docs/operations.md#the-living-demo; DEMO_FEED=0: off),
-## CAP messages signed with a demo key made once in .data/cap (docs/security.md), and the JT/T 808
-## gateway for terminals on :7808 (docs/jt808.md; try `python -m scripts.jt808_sim`)
+## make run: install, start PostGIS, migrate, seed the demo city if empty, serve on :8000 in
+## WORKERS processes with the living demo's feed simulator (docs/operations.md#the-living-demo;
+## DEMO_FEED=0: off), CAP messages signed with a demo key made once in .data/cap
+## (docs/security.md), and the JT/T 808 gateway for terminals on :7808 (docs/jt808.md; try
+## `python -m scripts.jt808_sim`)
 run: db
 	$(BIN)/georisk seed --if-empty --scale $(SCALE)
 	$(BIN)/georisk keys demo
@@ -37,7 +42,7 @@ run: db
 	GEORISK_JT808_PORT=$${GEORISK_JT808_PORT:-7808} \
 	GEORISK_CAP_KEY_FILE=$${GEORISK_CAP_KEY_FILE:-.data/cap/cap-signing-key.pem} \
 	GEORISK_CAP_CERT_FILE=$${GEORISK_CAP_CERT_FILE:-.data/cap/cap-signing-cert.pem} \
-	$(BIN)/georisk serve
+	$(BIN)/georisk serve --workers $(WORKERS)
 
 ## make test: the same bootstrap into the separate test database, then pytest
 test: install

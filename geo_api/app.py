@@ -12,7 +12,7 @@ from geo_api.alert_stream import AlertBroadcaster
 from geo_api.auth import Authenticator, current_caller, load_token_secret
 from geo_api.body import BodyLimit
 from geo_api.bulletin_task import BulletinClock, bulletin_rules
-from geo_api.db import open_pool
+from geo_api.db import open_pool, open_tile_pool
 from geo_api.demo_feed import DemoFeed
 from geo_api.errors import ERROR_RESPONSES, install_error_handlers
 from geo_api.escalation import EscalationScheduler
@@ -195,7 +195,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
             await replica.open(wait=False)
         reads = ReadRouter(pool, replicas)
         app.state.reads = reads
-        tiles = TileService.from_settings(settings.tiles, reads, catalog)
+        tile_pool = open_tile_pool(settings.db, settings.tiles)
+        await tile_pool.open(wait=True, timeout=30)
+        tiles = TileService.from_settings(settings.tiles, reads.reading_from(tile_pool), catalog)
         app.state.tiles = tiles
         workers = background_workers(
             settings, pool, tiles, rerate, catalog, app.state.webhook_guard, reads
@@ -210,6 +212,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
             await workers.stop()
             for replica in replicas:
                 await replica.close()
+            await tile_pool.close()
             await pool.close()
 
     app = FastAPI(

@@ -679,6 +679,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     import uvicorn
 
     from geo_api.app import cap_signer, create_app
+    from geo_api.auth import load_token_secret
     from layers.alerts.cap_signature import SigningKeyError
 
     settings = _settings()
@@ -688,6 +689,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     try:
         # Checked here once, so a bad key stops the command instead of every worker.
         cap_signer(settings.cap)
+        if workers > 1:
+            # Made once, before the workers start: each would otherwise find no secret on a
+            # fresh data directory and write its own, and a session signed by one worker would
+            # be refused by the other (``make run`` starts two on a fresh machine).
+            load_token_secret(settings.auth, settings.db.data_dir)
         app: Any = create_app(settings) if workers == 1 else "geo_api.app:app_from_environment"
     except SigningKeyError as exc:
         _fail(f"CAP signing key (GEORISK_CAP_KEY_FILE / GEORISK_CAP_CERT_FILE): {exc}")

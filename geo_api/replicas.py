@@ -80,9 +80,14 @@ class ReadRouter:
 
     # -- lending ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+    async def connection(
+        self, primary: AsyncConnectionPool[Any] | None = None
+    ) -> AsyncIterator[AsyncConnection[Any]]:
+        """A replica in step, else a connection to the primary from ``primary`` (another pool
+        of the same database, e.g. the tile renders' own; default: the router's pool)."""
+        fallback = primary or self.primary
         if not self.replicas:
-            async with self.primary.connection() as conn:
+            async with fallback.connection() as conn:
                 yield conn
             return
         await self._update_must_see()
@@ -90,8 +95,12 @@ class ReadRouter:
             conn = await self._replica_in_step(stack)
             if conn is None:
                 self.primary_reads += 1
-                conn = await stack.enter_async_context(self.primary.connection())
+                conn = await stack.enter_async_context(fallback.connection())
             yield conn
+
+    def reading_from(self, primary: AsyncConnectionPool[Any]) -> PrimaryVia:
+        """This router, falling back to ``primary`` instead of its own pool (same rules)."""
+        return PrimaryVia(self, primary)
 
     async def _replica_in_step(
         self, stack: contextlib.AsyncExitStack
@@ -126,3 +135,16 @@ class ReadRouter:
             "replica_reads": [r.reads for r in self.replicas],
             "must_see": self.must_see,
         }
+
+
+class PrimaryVia:
+    """A :class:`ReadRouter` whose primary reads come from another pool of the primary: the
+    tile renders' own (geo_api/db.py ``open_tile_pool``). Replicas and the position every read
+    must see are the router's, so the read-your-writes rule is the same one."""
+
+    def __init__(self, router: ReadRouter, primary: AsyncConnectionPool[Any]) -> None:
+        self.router = router
+        self.primary = primary
+
+    def connection(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection[Any]]:
+        return self.router.connection(self.primary)

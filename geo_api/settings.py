@@ -192,6 +192,17 @@ class TilesSettings(BaseSettings):
         default=48.0, gt=0, description="oldest fix still shown as a tanker's latest position"
     )
     gzip_level: int = Field(default=5, ge=1, le=9)
+    # Renders borrow from a pool of their own (geo_api/db.py ``open_tile_pool``), so cold tiles
+    # neither wait for nor take the API's connections. 8: one process served 2,218 cold tiles/s
+    # with 8, 2,065 with 4 (scripts/bench_workers.py, two cores; connections open on demand).
+    pool_max: int = Field(
+        default=8, ge=1, le=200, description="connections for tile renders, per process"
+    )
+    generic_plans: bool = Field(
+        default=True,
+        description="renders reuse one plan per layer statement (plan_cache_mode) instead of "
+        "planning each tile; off = PostgreSQL chooses per execution",
+    )
     # Point clusters (tiles/engine.py ClusterGrid): cell size in pixels of a 256-px tile.
     cluster_px: int = Field(default=16, description="cluster cell near street level, px")
     city_cluster_px: int = Field(

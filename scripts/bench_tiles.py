@@ -12,16 +12,22 @@ tipg has no tile cache, so its warm run measures the same popular list straight 
 The database must hold the scale-1 demo (7,046 enterprises); nothing is written to it but
 one admin API key (issue 8: GeoRisk answers 401 without one; tipg needs none), unless
 ``--key`` gives an existing key.
-The client is a small keep-alive HTTP/1.1 client on asyncio, so the load generator is not the
-bottleneck it would be with a general-purpose client on a two-core machine.
+The load generator is ``wrk`` (Debian package ``wrk``; scripts/wrk_tiles.lua cycles through the
+same tile list for ``--seconds``), which needs a small part of a core, so on a two-core machine
+what is measured is the server. Without ``wrk`` (or with ``--client python``) a small keep-alive
+HTTP/1.1 client on asyncio requests each tile of the list once; it needs about a core itself at
+warm-tile rates. The table says which client ran. Either checks the answers: a status other than
+200/204, or a 200 without a body, is an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, Literal
 
 import psutil
 import psycopg
@@ -41,6 +47,10 @@ from tiles.tms import tile_range
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+WRK_SCRIPT: Final = ROOT / "scripts" / "wrk_tiles.lua"
+#: How long one wrk run lasts (the Python client instead requests each tile of a list once).
+WRK_SECONDS: Final = 8.0
+Client = Literal["auto", "wrk", "python"]
 SCALE1_ENTERPRISES: Final = 7046
 #: Zoom weights: most map views are at z12–z15.
 ZOOM_WEIGHTS: Final = {10: 1, 11: 2, 12: 4, 13: 5, 14: 5, 15: 4, 16: 2}
@@ -263,12 +273,19 @@ class Result:
     latencies: list[float]
     errors: int
     peak_rss: int
+    client: str = "python"
+    #: wrk reports percentiles, not every latency: quantile → seconds.
+    quantiles: dict[float, float] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
         return self.n / self.seconds
 
     def pct(self, q: float) -> float:
+        if q in self.quantiles:
+            return self.quantiles[q] * 1000
+        if not self.latencies:
+            return float("nan")
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
@@ -285,9 +302,9 @@ async def _run(
         conn = Conn(server.port, server.headers)
         for path in queue:
             started = time.perf_counter()
-            status, _ = await conn.get(path)
+            status, size = await conn.get(path)
             latencies.append(time.perf_counter() - started)
-            if status not in (200, 204):
+            if status not in (200, 204) or (status == 200 and size == 0):
                 errors += 1
 
     started = time.perf_counter()
@@ -295,10 +312,68 @@ async def _run(
     return time.perf_counter() - started, latencies, errors
 
 
-def run(server: Server, mode: str, jobs: list[Job], concurrency: int) -> Result:
+def which_client(client: Client = "auto") -> Literal["wrk", "python"]:
+    """``wrk`` when asked for or, for ``auto``, when installed; else the Python client."""
+    if client == "python":
+        return "python"
+    if shutil.which("wrk") is None:
+        if client == "wrk":
+            sys.exit("wrk is not installed (apt-get install wrk), or use --client python")
+        return "python"
+    return "wrk"
+
+
+def run(
+    server: Server,
+    mode: str,
+    jobs: list[Job],
+    concurrency: int,
+    client: Client = "python",
+    seconds: float = WRK_SECONDS,
+) -> Result:
+    """Request ``jobs`` from ``server``: once each with the Python client, or round and round
+    for ``seconds`` with wrk (``client``: see :func:`which_client`)."""
     paths = [server.url(j) for j in jobs]
-    seconds, latencies, errors = asyncio.run(_run(server, paths, concurrency))
-    return Result(server.name, mode, len(paths), seconds, latencies, errors, server.peak_rss)
+    if which_client(client) == "wrk":
+        return _run_wrk(server, mode, paths, concurrency, seconds)
+    took, latencies, errors = asyncio.run(_run(server, paths, concurrency))
+    return Result(server.name, mode, len(paths), took, latencies, errors, server.peak_rss)
+
+
+def _run_wrk(
+    server: Server, mode: str, paths: list[str], concurrency: int, seconds: float
+) -> Result:
+    # One thread: the connections are multiplexed by epoll, and a second thread would only
+    # take CPU from the server on a two-core machine.
+    with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as f:
+        f.write("\n".join(paths) + "\n")
+    try:
+        cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s"]
+        target = [f"http://127.0.0.1:{server.port}", "--", f.name]
+        out = subprocess.run(
+            [*cmd, "-s", str(WRK_SCRIPT), *target, server.headers.get("X-API-Key", "")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    line = next((x for x in out.splitlines() if x.startswith("WRK_RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {out[-2000:]}")
+    got = json.loads(line.removeprefix("WRK_RESULT "))
+    errors = got["bad_status"] + got["empty"] + got["socket_errors"]
+    return Result(
+        server.name,
+        mode,
+        got["requests"],
+        got["duration_us"] / 1e6,
+        [],
+        errors,
+        server.peak_rss,
+        client="wrk",
+        quantiles={0.5: got["p50_us"] / 1e6, 0.99: got["p99_us"] / 1e6},
+    )
 
 
 def table(results: list[Result]) -> str:
@@ -326,7 +401,10 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=6000, help="requests in the warm run")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--key", help="a GeoRisk API key (default: a new admin key in the database)")
+    ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    ap.add_argument("--seconds", type=float, default=WRK_SECONDS, help="length of a wrk run")
     args = ap.parse_args()
+    client = which_client(args.client)
 
     with psycopg.connect(args.database_url) as conn:
         row = conn.execute("SELECT count(*) FROM enterprises").fetchone()
@@ -338,7 +416,7 @@ def main() -> None:
     rng = random.Random(args.seed + 2)
     warm = [rng.choice(popular) for _ in range(args.warm)]
     print(f"{len(cold)} cold tiles, {len(popular)} popular tiles × {len(warm)} warm requests, "
-          f"concurrency {args.concurrency}")  # fmt: skip
+          f"concurrency {args.concurrency}, client {client}")  # fmt: skip
 
     results: list[Result] = []
     servers = [
@@ -350,8 +428,8 @@ def main() -> None:
             s.start()
         run(servers[0], "prime", cold, args.concurrency)  # PostGIS's own buffers, for both
         for s in reversed(servers):
-            results.append(run(s, "cold", cold, args.concurrency))
-        results.append(run(servers[1], "warm", warm, args.concurrency))
+            results.append(run(s, "cold", cold, args.concurrency, client, args.seconds))
+        results.append(run(servers[1], "warm", warm, args.concurrency, client, args.seconds))
     finally:
         for s in servers:
             s.stop()
@@ -359,7 +437,7 @@ def main() -> None:
     try:
         cached.start()
         run(cached, "prime", popular, args.concurrency)
-        results.append(run(cached, "warm", warm, args.concurrency))
+        results.append(run(cached, "warm", warm, args.concurrency, client, args.seconds))
     finally:
         cached.stop()
     order = {("tipg", "cold"): 0, ("georisk", "cold"): 1, ("tipg", "warm"): 2}

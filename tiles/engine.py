@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
@@ -109,6 +110,39 @@ class RenderedTile:
     truncated: tuple[str, ...] = ()
 
 
+def plan_reusable(layer: TileLayer) -> bool:
+    """Is one generic plan of this layer's statement as good for every tile? Then it is
+    planned once per connection instead of for each tile (planning was a third of
+    PostgreSQL's time per cold tile). Not when the best plan depends on the values: a time
+    window over the day-partitioned fixes (a generic plan keeps every day's partition:
+    tracks measured 36× slower) or a hexagon rollup whose rows per layer and resolution
+    differ by orders of magnitude (fixes 2× slower). Same bytes either way."""
+    return layer.time_window == "none" and layer.h3_layer is None
+
+
+#: Connections whose plans the renderer chooses (the tile pool's, geo_api/db.py
+#: ``open_tile_pool``) → whether they force generic plans now. Weak: a closed connection goes.
+_GENERIC: WeakKeyDictionary[AsyncConnection[Any], bool] = WeakKeyDictionary()
+
+
+def choose_plans(conn: AsyncConnection[Any], generic: bool) -> None:
+    """Let renders switch ``conn`` (autocommit, used for tiles only) between one generic plan
+    per statement and PostgreSQL's own choice; ``generic``: its ``plan_cache_mode`` now."""
+    _GENERIC[conn] = generic
+
+
+async def _plans_for(conn: AsyncConnection[Any], layer: TileLayer) -> None:
+    # Only connections handed over by choose_plans: on any other (the API's, a replica's) a
+    # session setting would outlive the render and change other queries' plans.
+    current = _GENERIC.get(conn)
+    want = plan_reusable(layer)
+    if current is None or current == want or not conn.autocommit:
+        return
+    # One round trip, only when a connection moves between the two kinds of layers.
+    await conn.execute(f"SET plan_cache_mode = {'force_generic_plan' if want else 'auto'}")
+    _GENERIC[conn] = want
+
+
 class Renderer:
     """Runs the per-layer statements; remembers which hexagon rollups are known to exist."""
 
@@ -168,6 +202,7 @@ class Renderer:
             scope = "district"
             params["scope_districts"] = list(view.districts or ())
         statement = layer_sql(layer, clustered, cap is not None, view.properties(layer), scope)
+        await _plans_for(conn, layer)
         # Binary results: the MVT bytea arrives as is, not hex-encoded by the server.
         cur = conn.cursor(row_factory=tuple_row, binary=True)
         await cur.execute(statement, params)

@@ -3,6 +3,13 @@
 A cache hit takes no database connection at all (that is what makes warm tiles cheap); a miss
 borrows one from the pool only while its statements run. Concurrent misses for the same tile
 share one render.
+
+A render runs in autocommit: its statements only read, each in its own snapshot either way
+(READ COMMITTED), so a ``BEGIN`` before and a ``COMMIT`` after are two round trips per tile for
+nothing (measured 797 → 662 µs a tile on one connection, the bytes identical). The app's tile
+pool lends autocommit connections (geo_api/db.py ``open_tile_pool``); any other connection —
+a replica's — is switched for the render by :func:`autocommit`. psycopg keeps the layer
+statements prepared on each connection across renders.
 """
 
 from __future__ import annotations
@@ -11,11 +18,13 @@ import asyncio
 import gzip
 import hashlib
 import time
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 
 from layers.catalog import CATALOG, Catalog
 from tiles.cache import Entry, TileCache
@@ -45,6 +54,24 @@ class ConnectionSource(Protocol):
     """Lends a connection for a read: a pool, or the app's replica router."""
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
+
+
+@asynccontextmanager
+async def autocommit(conn: AsyncConnection[Any]) -> AsyncIterator[AsyncConnection[Any]]:
+    """``conn`` in autocommit while the block runs, then as it was (a pooled connection goes
+    back as the pool lent it). Switching is local to psycopg — no round trip. A connection
+    that already holds a transaction (a replica asked for its replay position first) is left
+    as it is: its statements join that transaction, as before."""
+    if conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
+        yield conn
+        return
+    await conn.set_autocommit(True)
+    try:
+        yield conn
+    finally:
+        # A broken connection is not idle: the pool discards it, whatever its mode.
+        if conn.info.transaction_status == TransactionStatus.IDLE:
+            await conn.set_autocommit(False)
 
 
 class TileService:
@@ -96,7 +123,7 @@ class TileService:
     async def _render(self, req: TileRequest, key: str) -> Entry:
         names = tuple(layer.name for layer in req.layers)
         generations = self.cache.generations(names)
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, autocommit(conn):
             rendered = await self.renderer.render(conn, req)
         live = any(layer.cache_class == "live" for layer in req.layers)
         data = rendered.data
