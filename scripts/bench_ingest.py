@@ -32,7 +32,6 @@ import resource
 import statistics
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ import numpy as np
 import psycopg
 
 from layers.core.vocab import WARNING_MODEL_RULES
-from layers.demo_city.truth import ChainScore, score_chain
+from layers.demo_city.truth import ChainScore, Score, score_chain
 from layers.transport.warnings import registry
 from scripts.benchkit import (
     Batch,
@@ -59,24 +58,6 @@ KINDS = {
     "overspeed": "overspeed",
 }
 TOLERANCE = dt.timedelta(seconds=60)
-
-
-@dataclass
-class Score:
-    events: int = 0
-    alerts: int = 0
-    hits: int = 0
-    good: int = 0
-    missed: list[dict[str, Any]] = field(default_factory=list)
-    false: list[tuple[Any, ...]] = field(default_factory=list)
-
-    @property
-    def recall(self) -> float:
-        return self.hits / self.events if self.events else 1.0
-
-    @property
-    def precision(self) -> float:
-        return self.good / self.alerts if self.alerts else 1.0
 
 
 def score(conn: psycopg.Connection, truth: dict[str, Any]) -> dict[str, Score]:

@@ -81,15 +81,14 @@ CHAIN_TOLERANCE = dt.timedelta(seconds=120)
 
 
 @dataclass
-class ChainScore:
-    """Precision and recall of one warning model against the planted chain scenarios."""
+class Score:
+    """Precision and recall of alerts against planted events: ``hits`` of the ``events`` were
+    alerted, ``good`` of the ``alerts`` match an event (the rest are ``false``)."""
 
-    rule: str
     events: int = 0
     alerts: int = 0
     hits: int = 0
     good: int = 0
-    twins_alerted: int = 0
     missed: list[dict[str, Any]] = field(default_factory=list)
     false: list[tuple[Any, ...]] = field(default_factory=list)
 
@@ -100,6 +99,14 @@ class ChainScore:
     @property
     def precision(self) -> float:
         return self.good / self.alerts if self.alerts else 1.0
+
+
+@dataclass
+class ChainScore(Score):
+    """One warning model's score against the planted chain scenarios."""
+
+    rule: str = ""
+    twins_alerted: int = 0
 
 
 def score_chain(
@@ -127,7 +134,7 @@ def score_chain(
         edges = [e for e in section.get("edges", []) if e["rule"] == rule]
         twins = [e for e in section.get("must_not", []) if e["rule"] == rule]
         mine = [a for a in alerts if a[2] == rule and not any(match(e, a) for e in edges)]
-        sc = ChainScore(rule, events=len(events), alerts=len(mine))
+        sc = ChainScore(rule=rule, events=len(events), alerts=len(mine))
         for e in events:
             if any(match(e, a) for a in mine):
                 sc.hits += 1
