@@ -34,7 +34,8 @@ STEP = 30
 @pytest.fixture(scope="module")
 def chain(database_url: str) -> Iterator[dict[str, Any]]:
     """The chain's parties, a designated lot, and per scenario a vehicle of carrier X; all but
-    ``bare`` carry an in-transit waybill (``loading`` for ``edge``)."""
+    ``bare`` carry an in-transit waybill (``loading`` for ``edge``), put in that state an hour
+    before the tracks start (an import: no events; chain.py counts it from its state's change)."""
     with psycopg.connect(database_url, autocommit=True) as c:
         out = plant_chain(c, TAG, LON, LAT)
         c.execute(
@@ -43,7 +44,8 @@ def chain(database_url: str) -> Iterator[dict[str, Any]]:
             (square_wkt(*LOT, 0.003),),
         )
         out["v"] = {}
-        for n, name in enumerate(("road", "lot", "bare", "edge", "backfill", "origin")):
+        names = ("road", "lot", "bare", "edge", "backfill", "origin", "delivered")
+        for n, name in enumerate(names):
             (vid,) = c.execute(
                 "INSERT INTO vehicles (plate, carrier, enterprise_id) VALUES (%s, %s, %s)"
                 " RETURNING id",
@@ -57,10 +59,11 @@ def chain(database_url: str) -> Iterator[dict[str, Any]]:
                 " loading_party_id, substance_name, un_number, hazmat_class, quantity_t,"
                 " vehicle_id, driver_id, escort_id, origin_id, destination_id, origin_geom,"
                 " destination_geom, geom, corridor_m, corridor, planned_departure,"
-                " planned_arrival) SELECT %(code)s, %(state)s, %(s)s, %(x)s, %(c)s, %(s)s,"
+                " planned_arrival, state_changed_at) SELECT %(code)s, %(state)s, %(s)s, %(x)s,"
+                " %(c)s, %(s)s,"
                 " '汽油', '1203', '3', 20, %(v)s, %(d)s, %(e)s, %(s)s, %(c)s, so.geom, co.geom,"
                 " ST_MakeLine(so.geom, co.geom), 300, ST_Multi(ST_Buffer(ST_MakeLine(so.geom,"
-                " co.geom)::geography, 300)::geometry), %(t0)s, %(t1)s"
+                " co.geom)::geography, 300)::geometry), %(t0)s, %(t1)s, %(t0)s"
                 " FROM enterprises so, enterprises co WHERE so.id = %(s)s AND co.id = %(c)s"
                 " RETURNING id",
                 {
@@ -238,3 +241,36 @@ def test_back_fill_shortens_then_fills_the_silence(
     (c,) = gaps(client, vid)
     assert c["id"] == a["id"] and c["revision"] == 3
     assert c["details"]["filled_by_backfill"] is True
+
+
+def test_a_silence_begun_in_transit_counts_though_the_waybill_was_delivered_during_it(
+    client: httpx.Client, chain: dict[str, Any], database_url: str
+) -> None:
+    """The loading party reports the delivery while the terminal is silent; the vehicle then
+    reappears. The silence began in transit, so it is one alert (judged in event time: the
+    waybill's state now is ``delivered``)."""
+    vid = chain["v"]["delivered"]
+    track = Track(vid, ROAD).drive(600)
+    post(client, track.fixes)
+    silent_from = _ts(track.fixes[-1])
+    delivered_at = silent_from + dt.timedelta(minutes=15)
+    with psycopg.connect(database_url, autocommit=True) as c:
+        wid = chain["waybill"]["delivered"][0]
+        c.execute(  # its departure, then the delivery during the silence
+            "INSERT INTO waybill_events (waybill_id, kind, from_state, to_state, at, source,"
+            " actor) VALUES (%(w)s, 'loaded', 'loading', 'in_transit', %(t0)s, 'party', 'test'),"
+            " (%(w)s, 'unloaded', 'in_transit', 'delivered', %(t1)s, 'party', 'test')",
+            {"w": wid, "t0": START - dt.timedelta(hours=1), "t1": delivered_at},
+        )
+        c.execute(
+            "UPDATE waybills SET state = 'delivered', state_changed_at = %s WHERE id = %s",
+            (delivered_at, wid),
+        )
+    n = len(track.fixes)
+    track.silent(25 * 60).drive(300)
+    post(client, track.fixes[n:])
+    (a,) = gaps(client, vid)
+    assert a["details"]["gap_s"] == 25 * 60
+    assert a["details"]["waybill_code"] == chain["waybill"]["delivered"][1]
+    assert a["details"]["waybill_state"] == "in_transit"  # as it was when the silence began
+    assert dt.datetime.fromisoformat(a["episode_start"]) == silent_from

@@ -7,14 +7,17 @@ fixes while out of coverage and upload them later (0x0704). The threshold is a P
 ``positioning_gap_max_s`` = 1,200 s (20 min), matching the rest a driver may take, so a silence
 longer than that is neither a tunnel nor a traffic jam.
 
-One alert per silence: two consecutive stored fixes of a vehicle whose waybill is ``loading`` or
-``in_transit`` more than ``positioning_gap_max_s`` apart, unless the vehicle fell silent (the
-fix before the silence) inside a designated parking lot or a washing station, or at its
-waybill's origin or destination (within ``site_radius_m`` or inside the site polygon): terminals
-often power down with the engine, so a parked vehicle's silence starts where it parked; a
-silence that starts on the road is what the rule is for. Reported when the vehicle reappears
-(the first fix after the silence): episode = the silence, not active (it is over); details: its
-length (s), the distance (m) between the fixes before and after, both fixes, the waybill.
+One alert per silence: two consecutive stored fixes of a vehicle more than
+``positioning_gap_max_s`` apart while a waybill of it was ``loading`` or ``in_transit`` — when
+the silence began, in event time (``chain.py``'s active intervals: a vehicle that reappears
+after its waybill was delivered during the silence is judged as it was), unless the vehicle
+fell silent (the fix before the silence) inside a designated parking lot or a washing station,
+or at its waybill's origin or destination (within ``site_radius_m`` or inside the site
+polygon): terminals often power down with the engine, so a parked vehicle's silence starts
+where it parked; a silence that starts on the road is what the rule is for. Reported when the
+vehicle reappears (the first fix after the silence): episode = the silence, not active (it is
+over); details: its length (s), the distance (m) between the fixes before and after, both
+fixes, the waybill.
 
 Back-fill: blind-area fixes uploaded later land inside the silence. Silences are recomputed
 from ``positions`` around each batch's fixes, so a back-filled silence that still exceeds the
@@ -23,9 +26,9 @@ no silence over the limit remains is marked ``filled_by_backfill`` (revision bum
 SSE and webhooks carry the update): the terminal did track the vehicle and an officer sees
 the alert explained rather than deleted.
 
-Cost: one indexed query (waybills by vehicle, positioning-gap alerts by vehicle) per batch;
-fixes are read only for vehicles with an active loaded waybill or a gap alert in the batch's
-span.
+Cost: two indexed queries (the vehicles' waybills active now or lately, their positioning-gap
+alerts) per batch; fixes are read only for vehicles with such a waybill or a gap alert in the
+batch's span.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from layers.transport.config import TankerRules
 from layers.transport.fix_filters import haversine_m
 from layers.transport.parking import Candidate
 from layers.transport.state import ts_sql, us_sql
+from layers.transport.warnings import chain
 from layers.transport.warnings.model import Stored, WarningModel, iso_utc
 
 RULE = "positioning_gap"
@@ -50,17 +54,12 @@ US = 1_000_000
 #: How far before and after a batch the neighbouring fixes are looked for (bounds the
 #: partitions read): a silence longer than two days is not reported by this rule.
 LOOKBACK_US = 48 * 3600 * US
-LOADED_STATES = ("loading", "in_transit")
 
-# Vehicles of the batch with a loaded waybill, and those with a gap alert in the batch's span
-# (a back-fill may fill it); both lookups are indexed by vehicle.
-_WATCHED = (
+# The gap alerts of the batch's vehicles in the batch's span (a back-fill may fill them).
+_ALERTS = (
     "WITH u AS (SELECT * FROM unnest(%(v)s::int4[], %(t0)s::int8[], %(t1)s::int8[])"
     " AS u(v, t0, t1))"
-    " (SELECT DISTINCT ON (w.vehicle_id) w.vehicle_id, w.id, w.code, w.state, NULL::int8,"
-    " NULL::int8, NULL::int8 FROM waybills w JOIN u ON w.vehicle_id = u.v"
-    " WHERE w.state = ANY(%(states)s::text[]) ORDER BY w.vehicle_id, w.planned_departure DESC)"
-    " UNION ALL SELECT a.vehicle_id, NULL, NULL, NULL, a.id, " + us_sql("a.episode_start") + ","
+    " SELECT a.vehicle_id, a.id, " + us_sql("a.episode_start") + ","
     " " + us_sql("a.episode_end") + " FROM alerts a JOIN u"
     " ON a.vehicle_id = u.v AND a.rule = %(rule)s"
     " AND a.episode_start <= " + ts_sql("u.t1") + " AND a.episode_end >= " + ts_sql("u.t0") + ""
@@ -122,29 +121,34 @@ def gap_details(gap: Gap, distance_m: float, waybill: tuple[int, str, str]) -> d
     }
 
 
+def loaded_by(bills: list[chain.Waybill], t_us: int) -> tuple[int, str, str] | None:
+    """The waybill loading or in transit at ``t_us`` (event time) as (id, code, state then)."""
+    for w in bills:
+        if w.active_at(t_us):
+            return w.id, w.code, "in_transit" if w.in_transit_at(t_us) else "loading"
+    return None
+
+
 async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) -> AlertChanges:
-    """The silences around this batch's fixes of vehicles carrying a loaded waybill."""
+    """The silences around this batch's fixes that began while the vehicle was loaded."""
     span = stored.spans
     if not span:
         return AlertChanges()
     vs = sorted(span)
+    since = min(lo for lo, _ in span.values()) - LOOKBACK_US
+    bills = await chain.waybills(conn, vs, since)
     params: dict[str, Any] = {
         "v": vs,
         "t0": [span[v][0] for v in vs],
         "t1": [span[v][1] for v in vs],
-        "states": list(LOADED_STATES),
         "rule": RULE,
     }
     cur = conn.cursor(row_factory=tuple_row)
-    await cur.execute(_WATCHED, params)
-    waybill: dict[int, tuple[int, str, str]] = {}
+    await cur.execute(_ALERTS, params)
     alerts: list[tuple[int, int, int, int]] = []  # id, vehicle, episode start, end
-    for v, wid, code, state, alert_id, s, e in await cur.fetchall():
-        if alert_id is None:
-            waybill[int(v)] = (int(wid), str(code), str(state))
-        else:
-            alerts.append((int(alert_id), int(v), int(s), int(e)))
-    watched = sorted(set(waybill) | {a[1] for a in alerts})
+    for v, alert_id, s, e in await cur.fetchall():
+        alerts.append((int(alert_id), int(v), int(s), int(e)))
+    watched = sorted(set(bills) | {a[1] for a in alerts})
     if not watched:
         return AlertChanges()
     params = {
@@ -160,35 +164,38 @@ async def judge(conn: AsyncConnection[Any], stored: Stored, rules: TankerRules) 
         for r in await cur.fetchall()
     ]
     out = AlertChanges()
-    loaded = [g for g in gaps if g[0] in waybill]
-    exempt = await _exempt(conn, loaded, waybill, rules)
+    loaded: list[tuple[Gap, tuple[int, str, str]]] = []  # with the waybill when it began
+    for g in gaps:
+        w = loaded_by(bills.get(g[0], []), g[1])
+        if w is not None:
+            loaded.append((g, w))
+    exempt = await _exempt(conn, [g for g, _ in loaded], [w[0] for _, w in loaded], rules)
     judged = [g for i, g in enumerate(loaded) if i not in exempt]
     if judged:
-        a = np.array([g[3:7] for g in judged], dtype=np.float64)
+        a = np.array([g[3:7] for g, _ in judged], dtype=np.float64)
         dist = haversine_m(a[:, 0], a[:, 1], a[:, 2], a[:, 3]).tolist()
         # Reported where it reappeared; the silence is over, so the episode is not active.
         cands = [
-            Candidate(g[0], RULE, None, g[1], g[2], False, g[5], g[6], "moderate") for g in judged
+            Candidate(g[0], RULE, None, g[1], g[2], False, g[5], g[6], "moderate")
+            for g, _ in judged
         ]
-        for c, g, d in zip(cands, judged, dist, strict=True):
-            c.details = gap_details(g, d, waybill[g[0]])
+        for c, (g, w), d in zip(cands, judged, dist, strict=True):
+            c.details = gap_details(g, d, w)
         out = await merge(conn, cands, [None] * len(cands), rules)
     await _mark_filled(conn, alerts, gaps, out)
     return out
 
 
 async def _exempt(
-    conn: AsyncConnection[Any],
-    gaps: list[Gap],
-    waybill: dict[int, tuple[int, str, str]],
-    rules: TankerRules,
+    conn: AsyncConnection[Any], gaps: list[Gap], waybill_ids: list[int], rules: TankerRules
 ) -> set[int]:
-    """Indices of ``gaps`` that began in a lot, a washing station or at the waybill's sites."""
+    """Indices of ``gaps`` that began in a lot, a washing station or at the sites of their
+    waybill (``waybill_ids``, one per gap)."""
     if not gaps:
         return set()
     params = {
         "i": list(range(len(gaps))),
-        "w": [waybill[g[0]][0] for g in gaps],
+        "w": waybill_ids,
         "lon": [g[3] for g in gaps],
         "lat": [g[4] for g in gaps],
         "radius": rules.site_radius_m,
