@@ -58,8 +58,9 @@ STATE = ROOT / ".data" / "bench_scale"
 #: lifecycle before the ingest, so the archived day holds the seed's fixes only).
 GROUPS = ("tiles", "recompute", "lifecycle", "readings", "ingest")
 
-#: The fixes' day is five days back (as scripts/bench_ingest.py seeds), so the ingest runs can
-#: replay the fleet onto the following days without reaching the future.
+#: The fixes' day is five days back, so the ingest runs can replay the fleet onto the
+#: following days without reaching the future (scripts/bench_ingest.py seeds 12 days back: its
+#: template serves many invocations).
 SEED_DAYS_AGO = 5
 _SEED_CODE = (
     "import datetime as dt, json, sys; from pathlib import Path;"
