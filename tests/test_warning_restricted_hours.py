@@ -255,3 +255,28 @@ def test_a_road_class_closed_at_night_is_one_alert_naming_the_road(
     assert d["road_class"] == "local" and d["road_name"] == "测试夜禁支路"
     assert d["closed_hours"] == "22:00-06:00" and d["inside_s"] == 240.0
     assert alert["active"] is True and alert["departments"] == ["traffic_police"]
+
+
+def test_the_box_pre_test_keeps_every_fix_that_can_be_inside(
+    database_url: str, area: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only fixes inside a restricted zone's box go on to the GiST test — the zone's corner is
+    in, a fix just outside every box is not; above MAX_BOXES zones every fix goes on."""
+    import asyncio
+
+    from layers.transport.warnings import restricted_hours
+    from layers.transport.warnings.model import Stored
+
+    half = 0.005  # square_wkt's half side for the centre zone
+    lon = np.array([CENTRE[0], CENTRE[0] - half, CENTRE[0] + half + 1e-4, 150.0])
+    lat = np.array([CENTRE[1], CENTRE[1] - half, CENTRE[1], 10.0])
+    n = len(lon)
+    fixes = Stored(np.full(n, 1), np.arange(n), lon, lat, np.zeros(n), np.zeros(n, np.int64))
+
+    async def mask() -> list[bool]:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            return [bool(x) for x in await restricted_hours._in_boxes(conn, fixes)]
+
+    assert asyncio.run(mask()) == [True, True, False, False]
+    monkeypatch.setattr(restricted_hours, "MAX_BOXES", 0)
+    assert asyncio.run(mask()) == [True, True, True, True]

@@ -276,6 +276,12 @@ _ZONES = (
 )
 
 
+#: Above this many restricted zones the box pre-test (fixes × zones comparisons) would cost
+#: more than it saves: every fix goes to the GiST test instead. Cities close a handful of
+#: areas; the demo has two.
+MAX_BOXES = 256
+
+
 async def _in_boxes(conn: AsyncConnection[Any], stored: Stored) -> NDArray[np.bool_]:
     """Which new fixes lie in a restricted zone's bounding box (the cheap pre-test)."""
     cur = conn.cursor(row_factory=tuple_row)
@@ -283,6 +289,8 @@ async def _in_boxes(conn: AsyncConnection[Any], stored: Stored) -> NDArray[np.bo
     boxes = np.array(await cur.fetchall(), dtype=np.float64).reshape(-1, 4)
     if not len(boxes) or not len(stored):
         return np.zeros(len(stored), dtype=bool)
+    if len(boxes) > MAX_BOXES:
+        return np.ones(len(stored), dtype=bool)
     lon, lat = stored.lon[:, None], stored.lat[:, None]
     x0, y0, x1, y1 = boxes.T
     inside: NDArray[np.bool_] = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
