@@ -27,7 +27,7 @@ from layers.core.window import DEFAULT_WINDOW, TsWindow
 from layers.risk.hexagons import fix_cells
 from layers.transport import fix_filters, state
 from layers.transport.config import TankerRules
-from layers.transport.engine import NewFixes, process
+from layers.transport.engine import process
 from layers.transport.parse import Rows, parse_body
 from layers.transport.site_events import derive_site_events
 from layers.transport.warnings import registry as warnings
@@ -185,8 +185,7 @@ class TankerFixes(IngestKind[Rows, state.Loaded]):
         """The engine over the new fixes; the carriers that got a new illegal-parking alert
         are re-rated (their dynamic colour rises)."""
         fixes = Stored.of_rows(stored)
-        new = NewFixes(fixes.vehicle_id, fixes.t, fixes.lon, fixes.lat, fixes.speed)
-        alerts = (await process(conn, new, self.rules, loaded)).alerts
+        alerts = (await process(conn, fixes, self.rules, loaded)).alerts
         # A stop at a waybill's origin or destination is its loading or unloading.
         await derive_site_events(conn, fixes.vehicles, self.rules)
         # The warning models: the terminals' alarm bits and the transport chain's rules.

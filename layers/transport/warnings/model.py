@@ -13,22 +13,20 @@ from psycopg import AsyncConnection
 
 from layers.transport.alerts import AlertChanges
 from layers.transport.config import TankerRules
+from layers.transport.engine import NewFixes
 
 
-@dataclass(frozen=True)
-class Stored:
-    """The fixes one batch stored (any order), as numpy columns: what every model reads.
+@dataclass
+class Stored(NewFixes):
+    """The fixes one batch stored (any order), as numpy columns: what the detector reads
+    (``NewFixes``) plus the terminals' alarm bits; what every model reads.
 
     Columns, not rows: a batch holds thousands of fixes and a dozen models look at them, so
     per-vehicle spans and boxes are computed once, vectorised, and columns go to SQL as binary
-    arrays (``layers/core/pgarrays.py``) without a Python loop.
+    arrays (``layers/core/pgarrays.py``) without a Python loop. Read-only once made (the
+    cached spans assume it).
     """
 
-    vehicle_id: NDArray[np.int64]
-    t: NDArray[np.int64]  # µs since the epoch
-    lon: NDArray[np.float64]
-    lat: NDArray[np.float64]
-    speed: NDArray[np.float64]  # km/h
     alarm_bits: NDArray[np.int64]
 
     @classmethod
