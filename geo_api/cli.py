@@ -678,6 +678,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the API and the web map."""
     import uvicorn
 
+    from geo_api import serve_workers
     from geo_api.app import cap_signer, create_app
     from geo_api.auth import load_token_secret
     from layers.alerts.cap_signature import SigningKeyError
@@ -697,24 +698,42 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         app: Any = create_app(settings) if workers == 1 else "geo_api.app:app_from_environment"
     except SigningKeyError as exc:
         _fail(f"CAP signing key (GEORISK_CAP_KEY_FILE / GEORISK_CAP_CERT_FILE): {exc}")
+    own_sockets = workers > 1 and serve_workers.supported()
+    if own_sockets:
+        try:
+            serve_workers.check_port_free(host, port)
+        except serve_workers.PortInUse as exc:
+            _fail(f"{exc}: stop what serves it, or choose another with --port / PORT")
     processes = "" if workers == 1 else f", {workers} processes"
     click.secho(
         f"GeoRisk is serving on http://{host}:{port}/  (API docs: /docs{processes})", fg="green"
     )
-    # Open SSE streams would otherwise hold a graceful shutdown forever; clients reconnect
-    # with Last-Event-ID and lose nothing.
-    uvicorn.run(
-        app,
-        factory=workers > 1,  # each worker process builds its own app from the environment
-        workers=workers if workers > 1 else None,
+    options: dict[str, Any] = dict(
         host=host,
         port=port,
         log_level=settings.server.log_level,
+        # Open SSE streams would otherwise hold a graceful shutdown forever; clients reconnect
+        # with Last-Event-ID and lose nothing.
         timeout_graceful_shutdown=settings.server.shutdown_grace_s,
-        timeout_worker_healthcheck=settings.server.worker_healthcheck_s,
         # X-Forwarded-Proto/-For are believed from these only (docs/operations.md).
         proxy_headers=True,
         forwarded_allow_ips=settings.security.trusted_proxies,
+    )
+    if not own_sockets:
+        uvicorn.run(
+            app,
+            factory=workers > 1,  # each worker process builds its own app from the environment
+            workers=workers if workers > 1 else None,
+            timeout_worker_healthcheck=settings.server.worker_healthcheck_s,
+            **options,
+        )
+        return
+    # Each worker on a socket of its own, so the kernel spreads connections over them.
+    serve_workers.run(
+        app,
+        workers=workers,
+        timeout_worker_healthcheck=settings.server.worker_healthcheck_s,
+        **options,
     )
 
 

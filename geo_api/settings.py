@@ -78,7 +78,8 @@ class ServerSettings(BaseSettings):
         ge=1,
         le=64,
         description="server processes on one port (`georisk serve --workers`); each has its "
-        "own caches and connection pool, periodic jobs run in one of them (geo_api/leases.py)",
+        "own caches, connection pool and, on Linux, listening socket (SO_REUSEPORT, "
+        "geo_api/serve_workers.py); periodic jobs run in one of them (geo_api/leases.py)",
     )
     max_page_size: int = Field(default=10_000, ge=1, description="largest `limit` accepted")
     default_page_size: int = Field(default=1_000, ge=1)

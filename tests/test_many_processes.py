@@ -11,10 +11,13 @@ same way.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any
 
 import httpx
 import mapbox_vector_tile
+import psutil
 import pytest
 
 from geo_api.migrate import upgrade
@@ -231,6 +235,65 @@ def test_serve_with_two_workers_shares_the_port_and_the_jobs(
             15,
         )
         assert holders
+    finally:
+        _kill(proc)
+
+
+def _process_answering(port: int, sock: socket.socket, key: str) -> str:
+    """Send /api/cluster on an open connection; the process (host:pid) that answered."""
+    sock.sendall(
+        f"GET /api/cluster HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return str(json.loads(body)["process"])
+
+
+def _listening_sockets(server_pid: int, port: int) -> dict[int, set[str]]:
+    """worker pid → the kernel sockets (``socket:[inode]``) it listens on ``port`` with."""
+    found: dict[int, set[str]] = {}
+    for child in psutil.Process(server_pid).children(recursive=True):
+        for conn in child.net_connections("tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
+                found.setdefault(child.pid, set()).add(
+                    os.readlink(f"/proc/{child.pid}/fd/{conn.fd}")
+                )
+    return found
+
+
+def test_two_workers_share_a_burst_of_connections(own_url: str, tmp_path: Path) -> None:
+    """32 connections opened at once are spread over both workers (each listens on its own
+    SO_REUSEPORT socket). On one shared socket the first worker to wake accepted them all,
+    and for as long as they stayed open the other idled (geo_api/serve_workers.py)."""
+    key = key_for(own_url, "admin")
+    port = free_port()
+    proc = start_server(
+        own_url, port, tmp_path / "burst.log", ENV, ["--workers", "2"], timeout_s=120
+    )
+    try:
+        seen: set[str] = set()
+
+        def both_listen() -> bool:  # a worker binds once its app has started
+            seen.add(_cluster(f"http://127.0.0.1:{port}", key)["process"])
+            return len(seen) >= 2
+
+        _wait_for("both workers listening", both_listen, 60)
+        listening = _listening_sockets(proc.pid, port)
+        assert len(listening) == 2, listening  # each worker a socket of its own
+        assert not set.intersection(*listening.values()), listening
+        burst = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(32)]
+        try:
+            served = Counter(_process_answering(port, s, key) for s in burst)
+        finally:
+            for s in burst:
+                s.close()
+        assert set(served) == seen, served
+        # An even split is 16/16; below 4 has a chance of about 1 in 200,000 by the hash.
+        assert min(served.values()) >= 4, served
     finally:
         _kill(proc)
 

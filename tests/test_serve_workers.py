@@ -2,11 +2,14 @@
 
 On a fresh data directory each worker used to find no secret and write its own (``make run``
 starts two): a session signed by one worker was then refused by the other. The command now
-writes it first; every worker reads that one.
+writes it first; every worker reads that one. And with two workers it refuses a port already
+served before any starts (their own sockets would join a listener that allows it). The
+workers' sockets themselves are checked on real processes in tests/test_many_processes.py.
 """
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from geo_api import cli
+from scripts.benchkit import free_port
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -30,9 +34,29 @@ def test_serve_makes_the_secret_before_the_workers_start(
         seen.update(kw, app=app, secret=secret.read_text() if secret.exists() else None)
 
     monkeypatch.setattr("uvicorn.run", run)
-    result = CliRunner().invoke(cli.main, ["serve", "--workers", str(workers), "--port", "1"])
+    monkeypatch.setattr("geo_api.serve_workers.run", run)  # two workers: a socket each
+    port = str(free_port())
+    result = CliRunner().invoke(cli.main, ["serve", "--workers", str(workers), "--port", port])
     assert result.exit_code == 0, result.output
     assert seen["secret"] and len(seen["secret"]) >= 48  # written before any worker started
     assert (secret.stat().st_mode & 0o777) == 0o600
     if workers > 1:
         assert seen["app"] == "geo_api.app:app_from_environment" and seen["workers"] == workers
+
+
+def test_two_workers_refuse_a_port_already_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """The workers' SO_REUSEPORT sockets must not quietly join someone else's listener."""
+    monkeypatch.setenv("GEORISK_DATABASE_URL", database_url)
+    monkeypatch.setenv("GEORISK_DATA_DIR", str(tmp_path))
+    started: list[Any] = []
+    monkeypatch.setattr("geo_api.serve_workers.run", lambda *a, **kw: started.append(a))
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # would let a worker join
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = CliRunner().invoke(cli.main, ["serve", "--workers", "2", "--port", str(port)])
+    assert result.exit_code == 1 and not started
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output

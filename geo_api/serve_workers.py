@@ -1,0 +1,80 @@
+"""``georisk serve --workers N``: N processes, each listening on a socket of its own.
+
+Why not uvicorn's one shared socket: every worker's event loop is woken when a connection
+waits, and the first to run accepts everything in the queue (up to the backlog). A burst of
+keep-alive connections — a map's six, a reverse proxy's upstream pool, a benchmark's 32 — then
+lands on one worker while the other idles for as long as those connections live (measured: one
+of three two-worker runs served like one worker, scripts/bench_workers.py). With SO_REUSEPORT
+each worker binds a listening socket of its own on the same port, and the kernel spreads new
+connections over them by a hash of the client's address and port.
+
+uvicorn's supervisor still starts, health-checks and replaces the workers; it is only given no
+socket, so each worker's server binds one itself, through an event loop whose ``create_server``
+asks for SO_REUSEPORT. A worker binds once its app has started, so no connection is queued on
+a worker that cannot answer it yet; and one that dies takes its socket with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from typing import Any
+
+import uvloop
+from uvicorn import Config
+from uvicorn.supervisors import Multiprocess
+
+#: ``Config(loop=…)`` takes an import string for a custom loop factory.
+LOOP_FACTORY = "geo_api.serve_workers:new_event_loop"
+
+
+class PortInUse(RuntimeError):
+    """The port is already served by someone else."""
+
+
+class ReusePortLoop(uvloop.Loop):
+    """uvloop's loop (what uvicorn picks by default), except that a server bound by host and
+    port shares the port with the other workers' (SO_REUSEPORT)."""
+
+    # Passes everything through to uvloop's overloads; only reuse_port gets a default.
+    async def create_server(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> asyncio.AbstractServer:
+        if kwargs.get("sock") is None and kwargs.get("reuse_port") is None:
+            kwargs["reuse_port"] = True
+        return await super().create_server(*args, **kwargs)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    return ReusePortLoop()
+
+
+def supported() -> bool:
+    """SO_REUSEPORT spreads connections on Linux; elsewhere the shared socket is kept."""
+    return hasattr(socket, "SO_REUSEPORT")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before any worker starts if something already listens on ``host:port``.
+
+    The workers' own SO_REUSEPORT sockets would otherwise join a listener of the same user
+    that also set it and split its traffic silently. A plain bind fails against any listener."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no user
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {port} on {host} is already in use") from exc
+            raise
+
+
+def run(app: str, *, workers: int, **options: Any) -> None:
+    """Serve the import string ``app`` (a factory) from ``workers`` processes, each on its own
+    SO_REUSEPORT socket; ``options`` are uvicorn's (host, port, log level …). Call
+    ``check_port_free`` first: a worker that cannot bind only logs it."""
+    config = Config(app, factory=True, workers=workers, loop=LOOP_FACTORY, **options)
+    # No socket: each worker's server binds its own through ReusePortLoop (module docstring).
+    Multiprocess(config, sockets=None).run()  # type: ignore[arg-type]
