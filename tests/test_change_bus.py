@@ -25,8 +25,10 @@ import httpx
 import psycopg
 import pytest
 
+from geo_api.refresh import HexRefresher
 from geo_api.settings import EscalationSettings, ScoringSettings, WebhookSettings
 from geo_api.workers import Slot, Workers
+from layers.catalog import CATALOG
 from layers.core.changes import CHANGE_CHANNEL, ChangeBus
 from tests.conftest import LiveServer, make_settings
 from tiles.tms import tile_range
@@ -47,6 +49,23 @@ def _wait(check: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def _hex_holder(*servers: LiveServer) -> HexRefresher:
+    """The hexagon refresher of whichever of these in-process servers holds the deployment's
+    ``hex_refresh`` lease: every process hears every change, one re-rolls (geo_api/app.py)."""
+    held: list[HexRefresher] = []
+
+    def found() -> bool:
+        held[:] = [
+            leased.inner
+            for leased in (_app(server).state.hex_refresher for server in servers)
+            if leased.held
+        ]
+        return bool(held)
+
+    assert _wait(found), "no server of this test process holds the hexagon lease"
+    return held[0]
 
 
 def _notify(db: psycopg.Connection, payload: dict[str, Any], channel: str = CHANGE_CHANNEL) -> None:
@@ -176,7 +195,7 @@ def _app(server: LiveServer) -> Any:
 
 
 def test_one_listen_connection_serves_every_consumer(
-    bus_server: LiveServer, db: psycopg.Connection, tile_path: str
+    bus_server: LiveServer, live_server: LiveServer, db: psycopg.Connection, tile_path: str
 ) -> None:
     state = _app(bus_server).state
     bus: ChangeBus = state.change_bus
@@ -201,7 +220,8 @@ def test_one_listen_connection_serves_every_consumer(
         assert http.get(tile_path).status_code == 200
         assert http.get(tile_path).status_code == 200
     assert len(cache) >= 1
-    rollups, notes = state.hex_refresher.rollups_done, state.tiles.purge.notes
+    roller = _hex_holder(bus_server, live_server)
+    rollups, notes = roller.rollups_done, state.tiles.purge.notes
     with StreamReader(bus_server.base_url, bus_server.admin_headers) as stream:
         # A change of enterprises somewhere over the whole map (not ``full``: hexagons follow).
         _notify(db, {"layer": "enterprises", "count": 1, "bbox": [-180, -85, 180, 85]})
@@ -209,7 +229,7 @@ def test_one_listen_connection_serves_every_consumer(
         assert stream.wait_for(alert_id, 5.0), "the alert stream did not hear the NOTIFY"
     assert _wait(lambda: state.tiles.purge.notes >= notes + 2)
     assert len(cache) == 0  # the cached tile touched the bbox: purged
-    assert _wait(lambda: state.hex_refresher.rollups_done > rollups), "no hexagon re-roll"
+    assert _wait(lambda: roller.rollups_done > rollups), "no hexagon re-roll"
     assert len(_listening_backends(db)) == 1
 
 
@@ -225,7 +245,11 @@ def test_after_a_lost_connection_every_subscriber_catches_up(
     with bus_server.client() as http:
         assert http.get(tile_path).status_code == 200
     assert len(state.tiles.cache) >= 1
-    rollups, reconnects = state.hex_refresher.rollups_done, bus.reconnects
+    # Only the lease holder re-rolls; any process that lost its notices marks every layer.
+    refresher: HexRefresher = state.hex_refresher.inner
+    if not state.hex_refresher.held:  # its task is not running: nothing else empties the set
+        refresher.dirty.clear()
+    rollups, reconnects = refresher.rollups_done, bus.reconnects
     try:
         with StreamReader(bus_server.base_url, bus_server.admin_headers) as stream:
             time.sleep(0.3)  # the stream is subscribed and has read once (``since`` is set)
@@ -239,7 +263,11 @@ def test_after_a_lost_connection_every_subscriber_catches_up(
     finally:
         db.execute("UPDATE alerts SET updated_at = %s WHERE id = %s", (updated_at, alert_id))
     assert len(state.tiles.cache) == 0  # nothing cached before can be trusted
-    assert _wait(lambda: state.hex_refresher.rollups_done > rollups), "hexagons not re-rolled"
+    assert _wait(
+        lambda: (
+            refresher.rollups_done > rollups or refresher.dirty >= set(CATALOG.refreshed_hex_layers)
+        )
+    ), "hexagons not marked for a re-roll"
     (again,) = _listening_backends(db)  # one listening connection, a new one
     assert again != pid and bus.ready.is_set()
 
