@@ -702,8 +702,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     if own_sockets:
         try:
             serve_workers.check_port_free(host, port)
-        except serve_workers.PortInUse as exc:
-            _fail(f"{exc}: stop what serves it, or choose another with --port / PORT")
+        except serve_workers.CannotListen as exc:
+            _fail(f"{exc}: stop what serves it, or choose another --host / --port")
     processes = "" if workers == 1 else f", {workers} processes"
     click.secho(
         f"GeoRisk is serving on http://{host}:{port}/  (API docs: /docs{processes})", fg="green"

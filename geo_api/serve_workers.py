@@ -29,8 +29,8 @@ from uvicorn.supervisors import Multiprocess
 LOOP_FACTORY = "geo_api.serve_workers:new_event_loop"
 
 
-class PortInUse(RuntimeError):
-    """The port is already served by someone else."""
+class CannotListen(RuntimeError):
+    """The port is already served by someone else, or cannot be bound here at all."""
 
 
 class ReusePortLoop(uvloop.Loop):
@@ -56,19 +56,24 @@ def supported() -> bool:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Fail before any worker starts if something already listens on ``host:port``.
-
-    The workers' own SO_REUSEPORT sockets would otherwise join a listener of the same user
-    that also set it and split its traffic silently. A plain bind fails against any listener."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no user
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(f"port {port} on {host} is already in use") from exc
-            raise
+    """Fail before any worker starts if ``host:port`` cannot be listened on, above all if
+    something already listens there: the workers' own SO_REUSEPORT sockets would join a
+    listener of the same user that also set it and split its traffic silently. A plain bind
+    fails against any listener. Every address ``host`` names is tried, as the workers bind."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no user
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CannotListen(f"port {port} on {host} is already in use") from exc
+                why = exc.strerror or exc
+                raise CannotListen(f"cannot listen on {host}:{port}: {why}") from exc
 
 
 def run(app: str, *, workers: int, **options: Any) -> None:

@@ -8,6 +8,7 @@ SAMPLE sets (Xiaoshan 6/9/12, Hailing 3/6/10, layers/prevention/data/rule_sets/)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -381,3 +382,37 @@ def test_a_score_event_is_delivered_signed(
     assert body["event"] == "score.deducted" and body["enterprise_id"] == enterprise
     assert (body["deduction"]["item_code"], body["deduction"]["points"]) == ("HL-05", 2)
     assert body["deduction"]["rule_set"] == "hailing" and body["by"].startswith("admin:")
+
+
+def test_a_reinspection_is_dated_by_the_regulators_calendar(
+    live_server: LiveServer,
+    database_url: str,
+    regulator: httpx.Client,
+    db: psycopg.Connection,
+    fresh: None,
+) -> None:
+    """At 01:00 in China it is still yesterday in UTC: the visit of the Chinese day is not
+    "in the future" (the route passes the scoring zone's day), the next day is."""
+    from layers.core.errors import InvalidField
+    from layers.prevention.deductions import step
+
+    enterprise = plant(db, P, 9, hailing=True)
+    first = _deduct(regulator, enterprise, "HL-05")
+    own = live_server.client(key=key_for(database_url, "enterprise", enterprise_id=enterprise))
+    with own:
+        report = {"note": "积水已清理", "evidence_url": EVIDENCE}
+        r = own.post(f"/api/enterprises/{enterprise}/deductions/{first}/rectification", json=report)
+        assert r.status_code == 200, r.text
+    utc_evening = dt.datetime(2026, 12, 5, 17, 0, tzinfo=dt.UTC)  # 01:00 on 6 December in China
+    china_day = dt.date(2026, 12, 6)
+
+    async def accept(on: dt.date) -> dict[str, Any]:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            return await step(
+                conn, enterprise, first, "accept", "regulator", "复查合格",
+                reinspected_on=on, now=utc_evening, today=china_day,
+            )  # fmt: skip
+
+    with pytest.raises(InvalidField, match="is in the future"):
+        asyncio.run(accept(china_day + dt.timedelta(days=1)))
+    assert asyncio.run(accept(china_day))["state"] == "accepted"

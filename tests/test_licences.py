@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
 import pytest
 
+from geo_api.settings import ScoringSettings
 from tests.conftest import LiveServer, key_for
 from tests.scoring_support import UTC, automatic, clean, events, plant
 
@@ -201,7 +203,8 @@ def test_licences_and_certificates_api_is_scoped(
 ) -> None:
     enterprise = plant(db, P, 7, district="330203")
     other = plant(db, P, 8, district="330203")
-    today = dt.date.today()
+    # Days are counted in the scoring zone (GEORISK_SCORING_TIMEZONE), not the machine's.
+    today = dt.datetime.now(ZoneInfo(ScoringSettings().timezone)).date()
     base = f"/api/enterprises/{enterprise}"
     body = {
         "kind": "safety_production",

@@ -60,3 +60,16 @@ def test_two_workers_refuse_a_port_already_served(
         result = CliRunner().invoke(cli.main, ["serve", "--workers", "2", "--port", str(port)])
     assert result.exit_code == 1 and not started
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
+
+
+def test_two_workers_refuse_an_address_this_host_does_not_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setenv("GEORISK_DATABASE_URL", database_url)
+    monkeypatch.setenv("GEORISK_DATA_DIR", str(tmp_path))
+    started: list[Any] = []
+    monkeypatch.setattr("geo_api.serve_workers.run", lambda *a, **kw: started.append(a))
+    args = ["serve", "--workers", "2", "--host", "192.0.2.1", "--port", "8000"]  # TEST-NET-1
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 1 and not started
+    assert "cannot listen on 192.0.2.1:8000: Cannot assign requested address" in result.output

@@ -192,6 +192,7 @@ async def _step(
             _actor(caller),
             review.note,
             reinspected_on=review.reinspected_on,
+            today=_today(request),
         )
     if action in ("accept", "void"):  # the points may stop counting: the colour follows
         await rerate(conn, [enterprise_id])

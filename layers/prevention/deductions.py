@@ -53,6 +53,7 @@ async def step(
     evidence_url: str | None = None,
     reinspected_on: dt.date | None = None,
     now: dt.datetime | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Take ``action`` on one deduction of ``enterprise_id``; the updated row.
 
@@ -62,7 +63,9 @@ async def step(
     if action == "accept" and reinspected_on is None:
         raise InvalidField("reinspected_on", "a regulator accepts after re-inspection: its date")
     now = now or dt.datetime.now(dt.UTC)
-    if reinspected_on is not None and reinspected_on > now.date():
+    # ``today`` is the regulator's calendar day (the scoring zone's): by the UTC date, a visit
+    # entered between midnight and 08:00 in China would be "in the future".
+    if reinspected_on is not None and reinspected_on > (today or now.date()):
         raise InvalidField("reinspected_on", "is in the future")
     async with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
