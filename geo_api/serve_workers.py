@@ -19,14 +19,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvloop
 from uvicorn import Config
 from uvicorn.supervisors import Multiprocess
-
-#: ``Config(loop=…)`` takes an import string for a custom loop factory.
-LOOP_FACTORY = "geo_api.serve_workers:new_event_loop"
 
 
 class CannotListen(RuntimeError):
@@ -34,20 +32,35 @@ class CannotListen(RuntimeError):
 
 
 class ReusePortLoop(uvloop.Loop):
-    """uvloop's loop (what uvicorn picks by default), except that a server bound by host and
-    port shares the port with the other workers' (SO_REUSEPORT)."""
+    """uvloop's loop (what uvicorn picks by default), except that a server bound to the
+    ``shared`` host and port shares it with the other workers' (SO_REUSEPORT). Only that one:
+    the JT/T 808 gateway's port stays exclusive unless its own setting says otherwise."""
+
+    shared: tuple[str, int] | None = None
 
     # Passes everything through to uvloop's overloads; only reuse_port gets a default.
     async def create_server(  # type: ignore[override]
         self, *args: Any, **kwargs: Any
     ) -> asyncio.AbstractServer:
-        if kwargs.get("sock") is None and kwargs.get("reuse_port") is None:
+        host = args[1] if len(args) > 1 else kwargs.get("host")
+        port = args[2] if len(args) > 2 else kwargs.get("port")
+        if (host, port) == self.shared and kwargs.get("reuse_port") is None:
             kwargs["reuse_port"] = True
         return await super().create_server(*args, **kwargs)
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    return ReusePortLoop()
+class WorkerConfig(Config):
+    """uvicorn's settings, with each worker's event loop sharing the served port."""
+
+    def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop]:
+        shared = (self.host, self.port)
+
+        def new_event_loop() -> asyncio.AbstractEventLoop:
+            loop = ReusePortLoop()
+            loop.shared = shared
+            return loop
+
+        return new_event_loop
 
 
 def supported() -> bool:
@@ -80,6 +93,6 @@ def run(app: str, *, workers: int, **options: Any) -> None:
     """Serve the import string ``app`` (a factory) from ``workers`` processes, each on its own
     SO_REUSEPORT socket; ``options`` are uvicorn's (host, port, log level …). Call
     ``check_port_free`` first: a worker that cannot bind only logs it."""
-    config = Config(app, factory=True, workers=workers, loop=LOOP_FACTORY, **options)
+    config = WorkerConfig(app, factory=True, workers=workers, **options)
     # No socket: each worker's server binds its own through ReusePortLoop (module docstring).
     Multiprocess(config, sockets=None).run()  # type: ignore[arg-type]

@@ -73,3 +73,35 @@ def test_two_workers_refuse_an_address_this_host_does_not_have(
     result = CliRunner().invoke(cli.main, args)
     assert result.exit_code == 1 and not started
     assert "cannot listen on 192.0.2.1:8000: Cannot assign requested address" in result.output
+
+
+def test_only_the_served_port_is_shared_between_workers() -> None:
+    """Each worker's loop asks for SO_REUSEPORT on the port it serves, and on no other: the
+    JT/T 808 gateway's port, bound in the same loop, stays exclusive unless its setting asks."""
+    import asyncio
+
+    from geo_api.serve_workers import WorkerConfig
+
+    served, gateway = free_port(), free_port()
+    config = WorkerConfig("geo_api.app:app_from_environment", host="127.0.0.1", port=served)
+
+    async def bind() -> tuple[int, int, int]:
+        async def nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        loop = asyncio.get_running_loop()
+        http = await loop.create_server(asyncio.Protocol, host="127.0.0.1", port=served)
+        jt808 = await asyncio.start_server(nothing, "127.0.0.1", gateway, reuse_port=None)
+        asked = await asyncio.start_server(nothing, "127.0.0.1", free_port(), reuse_port=True)
+        try:
+            return tuple(  # type: ignore[return-value]
+                s.sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+                for s in (http, jt808, asked)
+            )
+        finally:
+            for s in (http, jt808, asked):
+                s.close()
+
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        http, jt808, asked = runner.run(bind())
+    assert http and not jt808 and asked
