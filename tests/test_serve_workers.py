@@ -44,34 +44,36 @@ def test_serve_makes_the_secret_before_the_workers_start(
         assert seen["app"] == "geo_api.app:app_from_environment" and seen["workers"] == workers
 
 
-def test_two_workers_refuse_a_port_already_served(
+@pytest.fixture()
+def workers_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
-) -> None:
-    """The workers' SO_REUSEPORT sockets must not quietly join someone else's listener."""
+) -> list[Any]:
+    """``georisk serve --workers 2`` up to the point it would start the workers (recorded)."""
     monkeypatch.setenv("GEORISK_DATABASE_URL", database_url)
     monkeypatch.setenv("GEORISK_DATA_DIR", str(tmp_path))
     started: list[Any] = []
     monkeypatch.setattr("geo_api.serve_workers.run", lambda *a, **kw: started.append(a))
+    return started
+
+
+def test_two_workers_refuse_a_port_already_served(workers_started: list[Any]) -> None:
+    """The workers' SO_REUSEPORT sockets must not quietly join someone else's listener."""
     with socket.socket() as other:
         other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # would let a worker join
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
         result = CliRunner().invoke(cli.main, ["serve", "--workers", "2", "--port", str(port)])
-    assert result.exit_code == 1 and not started
+    assert result.exit_code == 1 and not workers_started
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
 
 
 def test_two_workers_refuse_an_address_this_host_does_not_have(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+    workers_started: list[Any],
 ) -> None:
-    monkeypatch.setenv("GEORISK_DATABASE_URL", database_url)
-    monkeypatch.setenv("GEORISK_DATA_DIR", str(tmp_path))
-    started: list[Any] = []
-    monkeypatch.setattr("geo_api.serve_workers.run", lambda *a, **kw: started.append(a))
     args = ["serve", "--workers", "2", "--host", "192.0.2.1", "--port", "8000"]  # TEST-NET-1
     result = CliRunner().invoke(cli.main, args)
-    assert result.exit_code == 1 and not started
+    assert result.exit_code == 1 and not workers_started
     assert "cannot listen on 192.0.2.1:8000: Cannot assign requested address" in result.output
 
 
