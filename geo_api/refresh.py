@@ -5,6 +5,11 @@ bus (layers/core/changes.py) hands each notice to ``on_change``, which turns it 
 hexagon layers are dirty", and one background task re-rolls them, coalescing bursts: however
 many changes arrive, at most one rollup runs and one more is queued (the dirty set is bounded
 by the number of layers).
+
+One process of the deployment re-rolls: the refresher runs under the ``hex_refresh`` lease
+(geo_api/app.py). The others still hear every notice and keep marking layers dirty, so a
+process taking the lease over re-rolls what changed meanwhile, including what a holder that
+died may have left undone.
 """
 
 from __future__ import annotations
