@@ -66,6 +66,10 @@ def _service(pool: AsyncConnectionPool) -> tuple[TileService, Watching]:
     return service, watching
 
 
+def _enterprises(tile: Tile) -> TileRequest:
+    return TileRequest((CATALOG.tiles["enterprises"],), tile)
+
+
 def _ids(data: bytes) -> set[int]:
     decoded = mapbox_vector_tile.decode(data)
     return {f["id"] for f in decoded["enterprises"]["features"]}
@@ -75,7 +79,7 @@ def test_a_render_reads_outside_a_transaction_and_returns_the_connection_as_lent
     seeded_url: str, enterprise_tile: tuple[int, Tile]
 ) -> None:
     enterprise_id, tile = enterprise_tile
-    req = TileRequest((CATALOG.tiles["enterprises"],), tile)
+    req = _enterprises(tile)
 
     async def work() -> None:
         async with AsyncConnectionPool(seeded_url, min_size=1, max_size=1, open=False) as pool:
@@ -99,7 +103,7 @@ def test_a_render_joins_a_transaction_the_caller_already_opened(
     seeded_url: str, enterprise_tile: tuple[int, Tile]
 ) -> None:
     enterprise_id, tile = enterprise_tile
-    req = TileRequest((CATALOG.tiles["enterprises"],), tile)
+    req = _enterprises(tile)
 
     async def work() -> None:
         async with await AsyncConnection.connect(seeded_url) as conn:
@@ -119,7 +123,7 @@ def test_a_failed_render_leaves_a_usable_connection_in_the_pools_mode(
     seeded_url: str, enterprise_tile: tuple[int, Tile]
 ) -> None:
     enterprise_id, tile = enterprise_tile
-    req = TileRequest((CATALOG.tiles["enterprises"],), tile)
+    req = _enterprises(tile)
 
     async def work() -> None:
         async with AsyncConnectionPool(seeded_url, min_size=1, max_size=1, open=False) as pool:
@@ -154,7 +158,7 @@ def test_the_tile_pool_reuses_generic_plans_and_the_api_pool_keeps_its_own(
     # Six tiles around the enterprise: one statement, other numbers (psycopg prepares a
     # statement on its sixth use; generic plans are what a prepared statement can reuse).
     tiles = [Tile(15, tile.x + dx, tile.y + dy) for dx in (-1, 0, 1) for dy in (0, 1)] * 2
-    reqs = [TileRequest((CATALOG.tiles["enterprises"],), t) for t in tiles]
+    reqs = [_enterprises(t) for t in tiles]
 
     async def work() -> None:
         async with open_tile_pool(db, TilesSettings(pool_max=1)) as pool:
